@@ -1,0 +1,1 @@
+//! The car-tracking pipeline (work in progress).
