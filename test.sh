@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it on a clean clone: installs what the tests need when it is
+# missing, then checks formatting and lints, then runs every test. Servers the tests need are
+# started by the tests themselves on 127.0.0.1 and stopped when they end.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+say() { printf '\n==> %s\n' "$*"; }
+
+# --- what the tests need ------------------------------------------------------------------------
+# librdkafka is built from source by the rdkafka crate: it needs a C toolchain, make and perl.
+need_apt=()
+command -v cc >/dev/null || need_apt+=(build-essential)
+command -v make >/dev/null || need_apt+=(make)
+command -v perl >/dev/null || need_apt+=(perl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "installing ${need_apt[*]}"
+  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  say "installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+# --- checks -------------------------------------------------------------------------------------
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+say "build binaries the end-to-end tests launch"
+cargo build --workspace --bins --locked
+say "tests"
+cargo nextest run --workspace --locked --profile ci
+say "doc tests"
+cargo test --workspace --doc --locked
