@@ -1,0 +1,53 @@
+//! The `cartrack-executor` binary: started by a Mesos agent as a CUSTOM executor.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use cartrack_executor::config::Config;
+use cartrack_executor::driver::{self, Outcome};
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run() {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("cartrack-executor: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    if std::env::args().len() > 1 {
+        eprintln!(
+            "cartrack-executor takes no arguments; the Mesos agent configures it through MESOS_* environment variables (see README.md)"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("cartrack-executor: {error}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    // A current-thread runtime on the main thread: PR_SET_PDEATHSIG fires when the forking
+    // thread exits, so children must be forked by a thread that lives as long as we do.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    match runtime.block_on(driver::run(config)) {
+        Outcome::Shutdown => Ok(ExitCode::SUCCESS),
+        Outcome::AgentLost(reason) => {
+            eprintln!("cartrack-executor: {reason}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

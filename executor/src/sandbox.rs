@@ -1,0 +1,286 @@
+//! Where and how a task's command runs: its directory, argv and environment.
+//!
+//! The rule (documented in README.md too):
+//! - Each task runs in `<MESOS_SANDBOX>/tasks/<task id>/` (characters other than
+//!   `[A-Za-z0-9._-]` in the id become `_`), with `stdout` and `stderr` files there. The
+//!   directory stays after the task ends, for inspection.
+//! - The executor's URIs are fetched into the executor sandbox, not the task directory, so the
+//!   task directory gets a symlink to every top-level entry of the executor sandbox (except
+//!   `tasks`, `stdout`, `stderr`): `./cartrack-worker` works from the task directory.
+//!   `PATH` also starts with the executor sandbox, so `cartrack-worker` works too.
+//! - Environment: the executor's own, without `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`, plus
+//!   `MESOS_SANDBOX` = the task directory, `MESOS_TASK_ID`, `CARTRACK_EXECUTOR_SANDBOX` = the
+//!   executor sandbox, then `CommandInfo.environment` on top (so the scheduler's port variables
+//!   and any `PATH` it sets win).
+//! - `shell` (the default) runs `sh -c <value>`; otherwise `value` is the program and
+//!   `arguments` its argv, `arguments[0]` being argv[0] as in Mesos.
+//!
+//! [`launch_spec`] is pure; [`prepare`] makes the directory and links.
+
+use std::path::{Path, PathBuf};
+
+use mesos_proto::v1::{environment::variable, CommandInfo};
+
+/// The subdirectory of the executor sandbox holding one directory per task.
+pub const TASKS_DIR: &str = "tasks";
+/// Sandbox entries not linked into task directories: the executor's own logs and tasks.
+const NOT_LINKED: [&str; 3] = [TASKS_DIR, "stdout", "stderr"];
+/// `PATH` when the executor itself has none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Everything needed to start one command, decided before any process exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchSpec {
+    /// The program to execute (looked up in the spec's `PATH` when it has no `/`).
+    pub program: String,
+    /// argv[0] when it differs from `program`.
+    pub arg0: Option<String>,
+    /// argv[1..].
+    pub args: Vec<String>,
+    /// The complete environment.
+    pub env: Vec<(String, String)>,
+    /// The working directory.
+    pub dir: PathBuf,
+    /// Where stdout and stderr go; `None` discards them (health check commands).
+    pub output: Option<(PathBuf, PathBuf)>,
+}
+
+/// Why a command cannot be turned into a [`LaunchSpec`]; the task is reported FAILED with
+/// this message. Not retryable: the scheduler must change the task.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SandboxError {
+    /// `CommandInfo.value` is missing or empty.
+    #[error("CommandInfo.value is empty; set the command to run")]
+    NoCommand,
+    /// `environment` holds a SECRET variable, which this executor cannot resolve.
+    #[error("environment variable {name} is a SECRET, which cartrack-executor does not resolve; pass a VALUE")]
+    SecretVariable {
+        /// The variable.
+        name: String,
+    },
+}
+
+/// The directory of task `task_id` inside the executor sandbox.
+pub fn task_dir(sandbox: &Path, task_id: &str) -> PathBuf {
+    let safe: String = task_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let safe = if safe.chars().all(|c| c == '.') {
+        format!("_{safe}")
+    } else {
+        safe
+    };
+    sandbox.join(TASKS_DIR).join(safe)
+}
+
+/// Decides how to run `command` for task `task_id`; `inherited` is the executor's own
+/// environment.
+pub fn launch_spec(
+    sandbox: &Path,
+    task_id: &str,
+    command: &CommandInfo,
+    inherited: impl IntoIterator<Item = (String, String)>,
+) -> Result<LaunchSpec, SandboxError> {
+    let value = command
+        .value
+        .clone()
+        .filter(|v| !v.is_empty())
+        .ok_or(SandboxError::NoCommand)?;
+    let dir = task_dir(sandbox, task_id);
+
+    let mut env: Vec<(String, String)> = inherited
+        .into_iter()
+        .filter(|(name, _)| name != "MESOS_EXECUTOR_AUTHENTICATION_TOKEN")
+        .collect();
+    let inherited_path = env
+        .iter()
+        .find(|(name, _)| name == "PATH")
+        .map(|(_, value)| value.clone())
+        .unwrap_or_else(|| DEFAULT_PATH.to_string());
+    let mut set = |name: &str, value: String| {
+        env.retain(|(existing, _)| existing != name);
+        env.push((name.to_string(), value));
+    };
+    set("PATH", format!("{}:{inherited_path}", sandbox.display()));
+    set("MESOS_SANDBOX", dir.display().to_string());
+    set("MESOS_TASK_ID", task_id.to_string());
+    set("CARTRACK_EXECUTOR_SANDBOX", sandbox.display().to_string());
+    for variable in command
+        .environment
+        .iter()
+        .flat_map(|environment| &environment.variables)
+    {
+        if variable.r#type() == variable::Type::Secret {
+            return Err(SandboxError::SecretVariable {
+                name: variable.name.clone(),
+            });
+        }
+        set(&variable.name, variable.value.clone().unwrap_or_default());
+    }
+
+    let (program, arg0, args) = if command.shell.unwrap_or(true) {
+        ("sh".to_string(), None, vec!["-c".to_string(), value])
+    } else {
+        let mut arguments = command.arguments.clone();
+        let arg0 = (!arguments.is_empty()).then(|| arguments.remove(0));
+        (value, arg0, arguments)
+    };
+    Ok(LaunchSpec {
+        program,
+        arg0,
+        args,
+        env,
+        output: Some((dir.join("stdout"), dir.join("stderr"))),
+        dir,
+    })
+}
+
+/// Makes the task directory and links the executor sandbox's entries into it.
+pub fn prepare(sandbox: &Path, spec: &LaunchSpec) -> std::io::Result<()> {
+    std::fs::create_dir_all(&spec.dir)?;
+    let sandbox = std::path::absolute(sandbox)?;
+    for entry in std::fs::read_dir(&sandbox)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if NOT_LINKED.iter().any(|skip| name == *skip) {
+            continue;
+        }
+        let link = spec.dir.join(&name);
+        if link.symlink_metadata().is_err() {
+            std::os::unix::fs::symlink(entry.path(), link)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesos_proto::v1::{environment::Variable, Environment};
+
+    fn command(value: &str) -> CommandInfo {
+        CommandInfo {
+            value: Some(value.to_string()),
+            ..Default::default()
+        }
+    }
+
+    fn env_of(spec: &LaunchSpec, name: &str) -> Option<String> {
+        spec.env
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn shell_commands_run_under_sh_c() {
+        let spec = launch_spec(Path::new("/sb"), "t1", &command("echo hi"), []).unwrap();
+        assert_eq!(spec.program, "sh");
+        assert_eq!(spec.args, vec!["-c", "echo hi"]);
+        assert_eq!(spec.dir, PathBuf::from("/sb/tasks/t1"));
+        assert_eq!(
+            spec.output,
+            Some((
+                PathBuf::from("/sb/tasks/t1/stdout"),
+                PathBuf::from("/sb/tasks/t1/stderr")
+            ))
+        );
+    }
+
+    #[test]
+    fn non_shell_commands_take_argv0_from_arguments() {
+        let mut info = command("/bin/echo");
+        info.shell = Some(false);
+        info.arguments = vec!["echo".into(), "a".into(), "b".into()];
+        let spec = launch_spec(Path::new("/sb"), "t1", &info, []).unwrap();
+        assert_eq!(spec.program, "/bin/echo");
+        assert_eq!(spec.arg0.as_deref(), Some("echo"));
+        assert_eq!(spec.args, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn environment_layers_inherited_then_sandbox_then_command() {
+        let mut info = command("true");
+        info.environment = Some(Environment {
+            variables: vec![Variable {
+                name: "PORT_HTTP".into(),
+                value: Some("31001".into()),
+                ..Default::default()
+            }],
+        });
+        let inherited = [
+            ("PATH".to_string(), "/usr/bin".to_string()),
+            (
+                "MESOS_EXECUTOR_AUTHENTICATION_TOKEN".to_string(),
+                "secret".to_string(),
+            ),
+            ("MESOS_SANDBOX".to_string(), "/sb".to_string()),
+        ];
+        let spec = launch_spec(Path::new("/sb"), "t/1", &info, inherited).unwrap();
+        assert_eq!(env_of(&spec, "PATH").as_deref(), Some("/sb:/usr/bin"));
+        assert_eq!(
+            env_of(&spec, "MESOS_SANDBOX").as_deref(),
+            Some("/sb/tasks/t_1")
+        );
+        assert_eq!(env_of(&spec, "MESOS_TASK_ID").as_deref(), Some("t/1"));
+        assert_eq!(env_of(&spec, "PORT_HTTP").as_deref(), Some("31001"));
+        assert_eq!(env_of(&spec, "MESOS_EXECUTOR_AUTHENTICATION_TOKEN"), None);
+        assert_eq!(spec.env.iter().filter(|(n, _)| n == "PATH").count(), 1);
+    }
+
+    #[test]
+    fn secret_variables_and_empty_commands_are_refused() {
+        let mut info = command("true");
+        info.environment = Some(Environment {
+            variables: vec![Variable {
+                name: "DB_PASSWORD".into(),
+                r#type: Some(variable::Type::Secret as i32),
+                ..Default::default()
+            }],
+        });
+        assert_eq!(
+            launch_spec(Path::new("/sb"), "t", &info, []).unwrap_err(),
+            SandboxError::SecretVariable {
+                name: "DB_PASSWORD".into()
+            }
+        );
+        assert_eq!(
+            launch_spec(Path::new("/sb"), "t", &command(""), []).unwrap_err(),
+            SandboxError::NoCommand
+        );
+    }
+
+    #[test]
+    fn task_ids_cannot_escape_the_tasks_directory() {
+        assert_eq!(
+            task_dir(Path::new("/sb"), ".."),
+            PathBuf::from("/sb/tasks/_..")
+        );
+        assert_eq!(
+            task_dir(Path::new("/sb"), "../../etc"),
+            PathBuf::from("/sb/tasks/.._.._etc")
+        );
+    }
+
+    #[test]
+    fn prepare_links_sandbox_entries_but_not_logs_or_tasks() {
+        let sandbox = tempfile::tempdir().unwrap();
+        std::fs::write(sandbox.path().join("cartrack-worker"), "#!/bin/sh\n").unwrap();
+        std::fs::write(sandbox.path().join("stdout"), "").unwrap();
+        let spec = launch_spec(sandbox.path(), "t1", &command("true"), []).unwrap();
+        prepare(sandbox.path(), &spec).unwrap();
+        let link = spec.dir.join("cartrack-worker");
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+        assert!(!spec.dir.join("stdout").exists());
+        assert!(!spec.dir.join("tasks").exists());
+        // Preparing twice (a relaunch after a failed spawn) is fine.
+        prepare(sandbox.path(), &spec).unwrap();
+    }
+}
