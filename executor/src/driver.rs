@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use crate::client::{AgentClient, Backoff, Ledger};
 use crate::config::Config;
 use crate::health::{self, CheckContext};
-use crate::process::ProcessTable;
+use crate::process::{Guard, ProcessTable};
 use crate::sandbox;
 use crate::supervisor::{task_id_of, Action, Event, Supervisor};
 
@@ -59,7 +59,7 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// Must run on a current-thread runtime driven by the main thread: see `crate::process` on
 /// why children must be forked by a thread that lives as long as the executor.
-pub async fn run(config: Config) -> Outcome {
+pub async fn run(config: Config, guard: Option<Guard>) -> Outcome {
     let (agent_tx, agent_rx) = mpsc::unbounded_channel();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (calls_tx, calls_rx) = mpsc::unbounded_channel();
@@ -76,7 +76,7 @@ pub async fn run(config: Config) -> Outcome {
     let mut driver = Driver {
         ledger: Ledger::new(&config.framework_id, &config.executor_id),
         supervisor: Supervisor::new(),
-        processes: ProcessTable::new(events_tx.clone()),
+        processes: ProcessTable::new(events_tx.clone(), guard),
         checkers: HashMap::new(),
         task_env: HashMap::new(),
         events_tx,

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use cartrack_executor::config::Config;
 use cartrack_executor::driver::{self, Outcome};
+use cartrack_executor::process::{self, Guard};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -24,6 +25,10 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
+    if std::env::var_os(process::GUARD_ENV).is_some() {
+        process::run_guard(std::io::stdin().lock());
+        return Ok(ExitCode::SUCCESS);
+    }
     if std::env::args().len() > 1 {
         eprintln!(
             "cartrack-executor takes no arguments; the Mesos agent configures it through MESOS_* environment variables (see README.md)"
@@ -43,7 +48,10 @@ fn run() -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    match runtime.block_on(driver::run(config)) {
+    let executable = std::env::current_exe().context("cannot find the executor's own binary")?;
+    let guard = Guard::start(&executable)
+        .with_context(|| format!("cannot start the guard helper {}", executable.display()))?;
+    match runtime.block_on(driver::run(config, Some(guard))) {
         Outcome::Shutdown => Ok(ExitCode::SUCCESS),
         Outcome::AgentLost(reason) => {
             eprintln!("cartrack-executor: {reason}");

@@ -11,9 +11,12 @@
 //!   binary runs a current-thread runtime and spawns from its main thread. A child whose
 //!   parent died between fork and `prctl` notices (`getppid` changed) and does not exec.
 //!   Grandchildren (what a task's shell starts in the background) do not inherit the death
-//!   signal; when the executor is killed they survive only until the agent (or the dev
-//!   cluster) kills the container. When a task's main process exits normally, its group is
-//!   SIGKILLed, so nothing it started outlives it.
+//!   signal, and `sh -c` (dash) does not `exec` even a single command, so the task's real
+//!   program is usually a grandchild. A [`Guard`] covers them: a helper process (this same
+//!   binary with `CARTRACK_EXECUTOR_GUARD=1`, in its own process group) learns every task's
+//!   process group through a pipe and SIGKILLs them all when the pipe reaches end-of-file,
+//!   which the kernel causes when the executor dies, however it dies. When a task's main
+//!   process exits normally its group is SIGKILLed too, so nothing it started outlives it.
 //! - **Zombies.** Each child is awaited by a tokio task that reaps it and reports
 //!   [`Event::ChildExited`]; nothing else waits for it, so no status is stolen and no zombie
 //!   stays. Dropping [`ProcessTable`] SIGKILLs every group it still knows; the reaper tasks
@@ -37,14 +40,18 @@ use crate::supervisor::{Event, ExitStatus, Signal};
 pub struct ProcessTable {
     groups: HashMap<String, i32>,
     events: UnboundedSender<Event>,
+    guard: Option<Guard>,
 }
 
 impl ProcessTable {
     /// A table reporting child exits as [`Event::ChildExited`] on `events`.
-    pub fn new(events: UnboundedSender<Event>) -> Self {
+    /// Without a [`Guard`], grandchildren survive an executor killed by SIGKILL; the binary
+    /// always passes one.
+    pub fn new(events: UnboundedSender<Event>, guard: Option<Guard>) -> Self {
         ProcessTable {
             groups: HashMap::new(),
             events,
+            guard,
         }
     }
 
@@ -57,6 +64,9 @@ impl ProcessTable {
             .ok_or_else(|| io::Error::other("child exited before its pid was read"))?;
         let pgid = i32::try_from(pid).map_err(io::Error::other)?;
         self.groups.insert(task_id.to_string(), pgid);
+        if let Some(guard) = &mut self.guard {
+            guard.send('+', pgid);
+        }
         let events = self.events.clone();
         let task_id = task_id.to_string();
         tokio::spawn(async move {
@@ -75,7 +85,11 @@ impl ProcessTable {
 
     /// Forgets a reaped task, so later signals cannot hit a recycled process group id.
     pub fn forget(&mut self, task_id: &str) {
-        self.groups.remove(task_id);
+        if let Some(pgid) = self.groups.remove(task_id) {
+            if let Some(guard) = &mut self.guard {
+                guard.send('-', pgid);
+            }
+        }
     }
 
     /// How many task processes are alive (not yet forgotten).
@@ -94,6 +108,91 @@ impl Drop for ProcessTable {
         for pgid in self.groups.values() {
             signal_group(*pgid, Signal::Kill);
         }
+    }
+}
+
+/// The environment variable that turns the binary into a [`Guard`] helper.
+pub const GUARD_ENV: &str = "CARTRACK_EXECUTOR_GUARD";
+
+/// The executor's end of the guard helper: see the module docs. Dropping it closes the pipe,
+/// so the helper kills whatever groups are still registered and exits.
+pub struct Guard {
+    pipe: Option<std::process::ChildStdin>,
+    helper: std::process::Child,
+}
+
+impl Guard {
+    /// Starts the helper from `binary` (the executor's own executable).
+    pub fn start(binary: &std::path::Path) -> io::Result<Guard> {
+        use std::os::unix::process::CommandExt as _;
+        let mut helper = std::process::Command::new(binary)
+            .env(GUARD_ENV, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .process_group(0)
+            .spawn()?;
+        let pipe = helper
+            .stdin
+            .take()
+            .ok_or_else(|| io::Error::other("guard helper has no stdin"))?;
+        Ok(Guard {
+            pipe: Some(pipe),
+            helper,
+        })
+    }
+
+    fn send(&mut self, op: char, pgid: i32) {
+        use std::io::Write as _;
+        let Some(pipe) = self.pipe.as_mut() else {
+            return;
+        };
+        if let Err(error) = writeln!(pipe, "{op}{pgid}") {
+            tracing::warn!(%error, "the guard helper is gone; grandchildren may outlive a crash");
+        }
+    }
+
+    /// The helper's pid (for tests and diagnostics).
+    pub fn helper_pid(&self) -> u32 {
+        self.helper.id()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // Closing the pipe is the exit request; wait so the helper is reaped, not a zombie.
+        drop(self.pipe.take());
+        let _ = self.helper.wait();
+    }
+}
+
+/// The guard helper's whole life: read `+pgid` / `-pgid` lines until end-of-file, then
+/// SIGKILL every group still registered. Runs in the helper process only.
+pub fn run_guard(input: impl std::io::BufRead) {
+    // SAFETY: setting a signal disposition to SIG_IGN has no memory effects. The helper must
+    // survive the terminal and the executor's group going away, to do its one job.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+    }
+    let mut groups = std::collections::HashSet::new();
+    for line in input.lines() {
+        let Ok(line) = line else { break };
+        let (op, pgid) = line.split_at(line.len().min(1));
+        let Ok(pgid) = pgid.parse::<i32>() else {
+            continue;
+        };
+        match op {
+            "+" => {
+                groups.insert(pgid);
+            }
+            "-" => {
+                groups.remove(&pgid);
+            }
+            _ => {}
+        }
+    }
+    for pgid in groups {
+        signal_group(pgid, Signal::Kill);
     }
 }
 
@@ -218,7 +317,7 @@ mod tests {
     async fn exit_code_is_reported_and_output_lands_in_files() {
         let dir = tempfile::tempdir().unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let mut table = ProcessTable::new(tx);
+        let mut table = ProcessTable::new(tx, None);
         table
             .spawn("t1", &spec(dir.path(), "echo out; echo err >&2; exit 3"))
             .unwrap();
@@ -244,7 +343,7 @@ mod tests {
     async fn signals_reach_the_whole_group_and_background_children_die_with_the_task() {
         let dir = tempfile::tempdir().unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let mut table = ProcessTable::new(tx);
+        let mut table = ProcessTable::new(tx, None);
         // The shell starts a background sleep, records its pid, then waits.
         table
             .spawn(
@@ -284,11 +383,34 @@ mod tests {
         }
     }
 
+    #[test]
+    fn guard_kills_registered_groups_at_end_of_input_only() {
+        use std::os::unix::process::CommandExt as _;
+        let start = || {
+            std::process::Command::new("sleep")
+                .arg("300")
+                .process_group(0)
+                .spawn()
+                .unwrap()
+        };
+        let (mut kept, mut killed) = (start(), start());
+        let input = format!("+{0}\n+{1}\n-{0}\ngarbage\n", kept.id(), killed.id());
+        run_guard(std::io::Cursor::new(input));
+        let status = killed.wait().unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+        assert!(
+            kept.try_wait().unwrap().is_none(),
+            "unregistered group was killed"
+        );
+        kept.kill().unwrap();
+        kept.wait().unwrap();
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn missing_program_fails_to_spawn() {
         let dir = tempfile::tempdir().unwrap();
         let (tx, _rx) = mpsc::unbounded_channel();
-        let mut table = ProcessTable::new(tx);
+        let mut table = ProcessTable::new(tx, None);
         let mut bad = spec(dir.path(), "");
         bad.program = "/nonexistent/program".into();
         assert!(table.spawn("t1", &bad).is_err());
