@@ -1,0 +1,231 @@
+//! Turning a placed pod into Mesos messages: the shared `ExecutorInfo` of the one executor per
+//! (agent, role), and a `TaskInfo` per task with its resources, command, environment
+//! (`PORT_<NAME>`, `PORT<i>`, `CARTRACK_SLOT`/`GROUP`/`INDEX`), health check and kill policy.
+
+use std::collections::BTreeMap;
+
+use mesos_proto::v1::{
+    command_info::Uri, environment, executor_info, health_check, offer, resource::AllocationInfo,
+    value, AgentId, CommandInfo, DurationInfo, Environment, ExecutorId, ExecutorInfo,
+    FrameworkId, HealthCheck, KillPolicy, Resource, TaskGroupInfo, TaskId, TaskInfo,
+};
+
+use crate::planner::{executor_id, OfferLaunch, PodPlacement};
+use crate::resources::Scalars;
+use crate::spec::{GroupPlan, Probe, ValidatedSpec};
+use crate::state::{TaskPhase, TaskRecord};
+
+/// Where the executor and worker binaries come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binaries {
+    /// URI of `cartrack-executor` (fetched into the executor sandbox).
+    pub executor_uri: String,
+    /// URI of `cartrack-worker` (fetched beside it; tasks run `./cartrack-worker`).
+    pub worker_uri: String,
+}
+
+fn scalar(name: &str, milli: i64, role: &str) -> Resource {
+    Resource {
+        name: name.into(),
+        r#type: value::Type::Scalar as i32,
+        scalar: Some(value::Scalar {
+            value: Scalars::from_milli(milli),
+        }),
+        allocation_info: Some(AllocationInfo {
+            role: Some(role.into()),
+        }),
+        ..Resource::default()
+    }
+}
+
+fn scalars(s: Scalars, role: &str) -> Vec<Resource> {
+    let mut out = vec![scalar("cpus", s.cpus, role), scalar("mem", s.mem, role)];
+    if s.disk > 0 {
+        out.push(scalar("disk", s.disk, role));
+    }
+    out
+}
+
+fn uri(value: &str, output_file: &str) -> Uri {
+    Uri {
+        value: value.into(),
+        executable: Some(true),
+        extract: Some(false),
+        cache: Some(false),
+        output_file: Some(output_file.into()),
+    }
+}
+
+/// The ExecutorInfo of the executor for `role`: identical for every pod on every agent (Mesos
+/// requires a running executor's info to match exactly).
+pub fn executor_info(spec: &ValidatedSpec, binaries: &Binaries, framework_id: &str, role: &str) -> ExecutorInfo {
+    ExecutorInfo {
+        r#type: Some(executor_info::Type::Custom as i32),
+        executor_id: ExecutorId { value: executor_id(role) },
+        framework_id: Some(FrameworkId { value: framework_id.into() }),
+        name: Some(format!("cartrack-executor ({role})")),
+        command: Some(CommandInfo {
+            uris: vec![
+                uri(&binaries.executor_uri, "cartrack-executor"),
+                uri(&binaries.worker_uri, "cartrack-worker"),
+            ],
+            shell: Some(false),
+            value: Some("./cartrack-executor".into()),
+            arguments: vec!["cartrack-executor".into()],
+            ..CommandInfo::default()
+        }),
+        resources: scalars(spec.executor, role),
+        ..ExecutorInfo::default()
+    }
+}
+
+fn variable(name: &str, value: String) -> environment::Variable {
+    environment::Variable {
+        name: name.into(),
+        value: Some(value),
+        ..environment::Variable::default()
+    }
+}
+
+fn health_check(health: &crate::spec::Health, ports: &[u16]) -> HealthCheck {
+    let mut check = HealthCheck {
+        interval_seconds: Some(health.interval_seconds),
+        timeout_seconds: Some(health.timeout_seconds),
+        grace_period_seconds: Some(health.grace_period_seconds),
+        consecutive_failures: Some(health.consecutive_failures),
+        delay_seconds: Some(0.0),
+        ..HealthCheck::default()
+    };
+    let port = |i: usize| u32::from(ports.get(i).copied().unwrap_or(0));
+    match &health.probe {
+        Probe::Http { port: i, path } => {
+            check.r#type = Some(health_check::Type::Http as i32);
+            check.http = Some(health_check::HttpCheckInfo {
+                port: port(*i),
+                path: Some(path.clone()),
+                scheme: Some("http".into()),
+                ..health_check::HttpCheckInfo::default()
+            });
+        }
+        Probe::Tcp { port: i } => {
+            check.r#type = Some(health_check::Type::Tcp as i32);
+            check.tcp = Some(health_check::TcpCheckInfo {
+                port: port(*i),
+                ..health_check::TcpCheckInfo::default()
+            });
+        }
+        Probe::Command { command } => {
+            check.r#type = Some(health_check::Type::Command as i32);
+            check.command = Some(CommandInfo {
+                value: Some(command.clone()),
+                shell: Some(true),
+                ..CommandInfo::default()
+            });
+        }
+    }
+    check
+}
+
+/// The LAUNCH_GROUP operation for one pod and the task records to persist before it is sent.
+/// `new_id` supplies the uuid part of each task id.
+pub fn launch_pod(
+    spec: &ValidatedSpec,
+    binaries: &Binaries,
+    framework_id: &str,
+    offer: &OfferLaunch,
+    pod: &PodPlacement,
+    now_ms: u64,
+    new_id: &mut dyn FnMut() -> String,
+) -> (offer::Operation, Vec<TaskRecord>) {
+    let group: &GroupPlan = &spec.groups[pod.group];
+    let mut infos = Vec::with_capacity(group.tasks.len());
+    let mut records = Vec::with_capacity(group.tasks.len());
+    for (ti, task) in group.tasks.iter().enumerate() {
+        let task_id = format!("{}-{}__{}", pod.slot, task.name, new_id());
+        let ports: &[u16] = pod.ports.get(ti).map_or(&[], Vec::as_slice);
+        let named: BTreeMap<String, u16> = task.ports.iter().cloned().zip(ports.iter().copied()).collect();
+        let mut env: Vec<environment::Variable> = task
+            .env
+            .iter()
+            .map(|(k, v)| variable(k, v.clone()))
+            .collect();
+        for (i, port) in ports.iter().enumerate() {
+            env.push(variable(&format!("PORT{i}"), port.to_string()));
+        }
+        if let Some(first) = ports.first() {
+            env.push(variable("PORT", first.to_string()));
+        }
+        for (name, port) in &named {
+            env.push(variable(&format!("PORT_{}", name.to_uppercase()), port.to_string()));
+        }
+        env.push(variable("CARTRACK_SLOT", pod.slot.clone()));
+        env.push(variable("CARTRACK_GROUP", group.name.clone()));
+        env.push(variable("CARTRACK_INDEX", pod.index.to_string()));
+        env.push(variable("CARTRACK_TASK", task.name.clone()));
+        let mut resources = scalars(task.resources, &offer.role);
+        if !ports.is_empty() {
+            resources.push(Resource {
+                name: "ports".into(),
+                r#type: value::Type::Ranges as i32,
+                ranges: Some(value::Ranges {
+                    range: ports
+                        .iter()
+                        .map(|p| value::Range { begin: u64::from(*p), end: u64::from(*p) })
+                        .collect(),
+                }),
+                allocation_info: Some(AllocationInfo { role: Some(offer.role.clone()) }),
+                ..Resource::default()
+            });
+        }
+        let mut arguments = vec![task.command.clone()];
+        arguments.extend(task.args.iter().cloned());
+        infos.push(TaskInfo {
+            name: format!("{}-{}", pod.slot, task.name),
+            task_id: TaskId { value: task_id.clone() },
+            agent_id: AgentId { value: offer.agent_id.clone() },
+            resources,
+            command: Some(CommandInfo {
+                environment: Some(Environment { variables: env }),
+                shell: Some(false),
+                value: Some(task.command.clone()),
+                arguments,
+                ..CommandInfo::default()
+            }),
+            health_check: task.health.as_ref().map(|h| health_check(h, ports)),
+            kill_policy: group.kill_grace_ms.map(|ms| KillPolicy {
+                grace_period: Some(DurationInfo { nanoseconds: (ms as i64).saturating_mul(1_000_000) }),
+            }),
+            ..TaskInfo::default()
+        });
+        records.push(TaskRecord {
+            task_id,
+            slot: pod.slot.clone(),
+            group: group.name.clone(),
+            index: pod.index,
+            task_name: task.name.clone(),
+            agent_id: offer.agent_id.clone(),
+            hostname: offer.hostname.clone(),
+            attributes: offer.attributes.clone(),
+            role: offer.role.clone(),
+            executor_id: executor_id(&offer.role),
+            ports: named,
+            state: TaskPhase::Staging,
+            healthy: None,
+            message: None,
+            launched_at_ms: now_ms,
+            running_since_ms: None,
+            kill: None,
+            last_kill_sent_ms: None,
+        });
+    }
+    let binaries_role = &group.role;
+    let operation = offer::Operation {
+        r#type: Some(offer::operation::Type::LaunchGroup as i32),
+        launch_group: Some(offer::operation::LaunchGroup {
+            executor: executor_info(spec, binaries, framework_id, binaries_role),
+            task_group: TaskGroupInfo { tasks: infos },
+        }),
+        ..offer::Operation::default()
+    };
+    (operation, records)
+}

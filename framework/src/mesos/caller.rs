@@ -1,0 +1,141 @@
+//! Sending calls other than SUBSCRIBE: each on its own connection with `Mesos-Stream-Id`,
+//! through a one-method, `Service`-shaped [`Caller`] (cf. mesos-go's `calls.Caller`), so the
+//! driver can be tested with a recording fake.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mesos_proto::http::{PROTOBUF, SCHEDULER_PATH, STREAM_ID_HEADER};
+use mesos_proto::v1::scheduler::Call;
+use prost::Message;
+
+use super::{calls, classify, Backoff, Disposition, Session};
+
+/// Why a call did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No subscription is open (no leader or stream id yet); the call was not sent. The
+    /// driver re-plans after the next SUBSCRIBED, so nothing is lost.
+    #[error("not subscribed: no stream id yet")]
+    NotSubscribed,
+    /// The master refused the call for good (400, 401, ...); retrying will not help.
+    #[error("{call} rejected: {reason}")]
+    Rejected {
+        /// Call type.
+        call: &'static str,
+        /// Classifier reason with the master's body.
+        reason: String,
+    },
+    /// The master no longer knows our subscription (403); a re-subscription was requested.
+    #[error("{call} needs a new subscription: {reason}")]
+    Resubscribe {
+        /// Call type.
+        call: &'static str,
+        /// Classifier reason.
+        reason: String,
+    },
+    /// Retries (503, redirects, connection errors) ran out; the outcome is unknown, so the
+    /// driver reconciles what the call was about.
+    #[error("{call} failed after {attempts} attempts: {last}")]
+    Exhausted {
+        /// Call type.
+        call: &'static str,
+        /// Attempts made.
+        attempts: u32,
+        /// The last reason.
+        last: String,
+    },
+}
+
+/// Sends one call to the master. `&self`, so many calls may be in flight.
+pub trait Caller: Send + Sync + 'static {
+    /// Sends `call`; `Ok` once the master accepted it (202/200).
+    fn call(&self, call: Call) -> impl Future<Output = Result<(), CallError>> + Send;
+}
+
+/// The real [`Caller`]: HTTP POST of protobuf to the leading master.
+#[derive(Debug, Clone)]
+pub struct HttpCaller {
+    client: reqwest::Client,
+    session: Arc<Session>,
+    max_attempts: u32,
+}
+
+impl HttpCaller {
+    /// A caller sharing `session` with the subscription.
+    pub fn new(session: Arc<Session>) -> HttpCaller {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        HttpCaller {
+            client,
+            session,
+            max_attempts: 5,
+        }
+    }
+}
+
+impl Caller for HttpCaller {
+    async fn call(&self, call: Call) -> Result<(), CallError> {
+        let name = calls::type_name(&call);
+        let body = call.encode_to_vec();
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2), 2.0);
+        let mut last = String::new();
+        for attempt in 1..=self.max_attempts {
+            let (Some(leader), Some(stream_id)) = (self.session.leader(), self.session.stream_id())
+            else {
+                return Err(CallError::NotSubscribed);
+            };
+            let response = self
+                .client
+                .post(format!("{leader}{SCHEDULER_PATH}"))
+                .header(http::header::CONTENT_TYPE, PROTOBUF)
+                .header(http::header::ACCEPT, PROTOBUF)
+                .header(STREAM_ID_HEADER, stream_id)
+                .body(body.clone())
+                .send()
+                .await;
+            let disposition = match response {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let location = r
+                        .headers()
+                        .get(http::header::LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .map(String::from);
+                    let text = r.text().await.unwrap_or_default();
+                    classify(status, location.as_deref(), &text)
+                }
+                Err(e) => Disposition::Retry(format!("transport: {e}")),
+            };
+            match disposition {
+                Disposition::Done => return Ok(()),
+                Disposition::Follow(base) => {
+                    tracing::info!(call = name, leader = %base, "following redirect to the leading master");
+                    self.session.set_leader(Some(base));
+                    last = "redirect".into();
+                }
+                Disposition::Retry(reason) => {
+                    tracing::warn!(call = name, attempt, %reason, "call failed, retrying");
+                    last = reason;
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                Disposition::Resubscribe(reason) => {
+                    self.session.request_resubscribe();
+                    return Err(CallError::Resubscribe { call: name, reason });
+                }
+                Disposition::GiveUp(reason) => {
+                    return Err(CallError::Rejected { call: name, reason })
+                }
+            }
+        }
+        Err(CallError::Exhausted {
+            call: name,
+            attempts: self.max_attempts,
+            last,
+        })
+    }
+}

@@ -1,0 +1,227 @@
+//! The SUBSCRIBE stream: connect to a master (following 307 to the leader, waiting out 503),
+//! decode RecordIO events, watch heartbeats (no event for 5 x interval = dead connection),
+//! and reconnect with capped exponential backoff and jitter, re-subscribing with the stored
+//! framework id. Events go to the driver over a channel, in order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::StreamExt;
+use mesos_proto::http::{PROTOBUF, SCHEDULER_PATH, STREAM_ID_HEADER};
+use mesos_proto::recordio::MessageCodec;
+use mesos_proto::v1::scheduler::{event, Event};
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::codec::Decoder;
+
+use super::calls::{self, FrameworkSettings};
+use super::{classify, Backoff, Disposition, Session};
+
+/// What the driver hears from the subscription.
+#[derive(Debug, Clone)]
+pub enum StreamEvent {
+    /// A SUBSCRIBE was answered 200 by `leader`; events follow.
+    Connected {
+        /// The master that answered.
+        leader: String,
+    },
+    /// One event of the stream.
+    Event(Box<Event>),
+    /// The stream ended; a new SUBSCRIBE follows after a backoff.
+    Disconnected {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How to subscribe.
+#[derive(Debug, Clone)]
+pub struct SubscribeConfig {
+    /// Masters to try, `http://host:port`.
+    pub masters: Vec<String>,
+    /// FrameworkInfo contents (the id comes from the session).
+    pub framework: FrameworkSettings,
+    /// Heartbeat interval assumed until SUBSCRIBED says otherwise.
+    pub default_heartbeat: Duration,
+    /// Missed heartbeats before the connection is declared dead.
+    pub missed_heartbeats: u32,
+}
+
+/// Starts the subscription loop; it runs until the receiver is dropped or the handle aborted.
+pub fn spawn_subscription(
+    config: SubscribeConfig,
+    session: Arc<Session>,
+    events: mpsc::Sender<StreamEvent>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        let mut backoff = Backoff::resubscribe();
+        let mut next_master = 0usize;
+        let mut redirects = 0u32;
+        loop {
+            let target = match session.leader() {
+                Some(leader) => leader,
+                None => {
+                    let m = config.masters[next_master % config.masters.len()].clone();
+                    next_master += 1;
+                    m
+                }
+            };
+            let outcome =
+                subscribe_once(&client, &config, &session, &target, &events, &mut backoff).await;
+            session.set_stream_id(None);
+            match outcome {
+                Outcome::Closed => return,
+                Outcome::Redirect(base) if redirects < 5 => {
+                    redirects += 1;
+                    tracing::info!(from = %target, to = %base, "SUBSCRIBE redirected to the leading master");
+                    session.set_leader(Some(base));
+                    continue;
+                }
+                Outcome::Redirect(_) => {
+                    tracing::warn!("too many redirects; backing off");
+                    session.set_leader(None);
+                }
+                Outcome::Failed(reason) => {
+                    tracing::warn!(master = %target, %reason, "subscription failed");
+                    session.set_leader(None);
+                }
+                Outcome::Ended(reason) => {
+                    tracing::warn!(master = %target, %reason, "event stream ended");
+                    if events
+                        .send(StreamEvent::Disconnected { reason })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    session.set_leader(None);
+                }
+            }
+            redirects = 0;
+            tokio::time::sleep(backoff.next_delay()).await;
+        }
+    })
+}
+
+enum Outcome {
+    /// The driver is gone.
+    Closed,
+    Redirect(String),
+    Failed(String),
+    Ended(String),
+}
+
+async fn subscribe_once(
+    client: &reqwest::Client,
+    config: &SubscribeConfig,
+    session: &Session,
+    master: &str,
+    events: &mpsc::Sender<StreamEvent>,
+    backoff: &mut Backoff,
+) -> Outcome {
+    let info = calls::framework_info(&config.framework, session.framework_id().as_deref());
+    let body = calls::subscribe(info).encode_to_vec();
+    let response = match client
+        .post(format!("{master}{SCHEDULER_PATH}"))
+        .header(http::header::CONTENT_TYPE, PROTOBUF)
+        .header(http::header::ACCEPT, PROTOBUF)
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return Outcome::Failed(format!("transport: {e}")),
+    };
+    let status = response.status().as_u16();
+    if status != 200 {
+        let location = response
+            .headers()
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let text = response.text().await.unwrap_or_default();
+        return match classify(status, location.as_deref(), &text) {
+            Disposition::Follow(base) => Outcome::Redirect(base),
+            Disposition::Done => {
+                Outcome::Failed(format!("SUBSCRIBE answered {status}, expected 200"))
+            }
+            Disposition::Retry(r) | Disposition::Resubscribe(r) | Disposition::GiveUp(r) => {
+                Outcome::Failed(r)
+            }
+        };
+    }
+    let Some(stream_id) = response
+        .headers()
+        .get(STREAM_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+    else {
+        return Outcome::Failed("SUBSCRIBE answered 200 without Mesos-Stream-Id".into());
+    };
+    session.set_leader(Some(master.to_string()));
+    session.set_stream_id(Some(stream_id));
+    if events
+        .send(StreamEvent::Connected {
+            leader: master.to_string(),
+        })
+        .await
+        .is_err()
+    {
+        return Outcome::Closed;
+    }
+    let mut watchdog = config.default_heartbeat * config.missed_heartbeats;
+    let mut codec = MessageCodec::<Event>::default();
+    let mut buffer = BytesMut::new();
+    let mut stream = response.bytes_stream();
+    loop {
+        loop {
+            match codec.decode(&mut buffer) {
+                Ok(Some(event)) => {
+                    if event.r#type == Some(event::Type::Subscribed as i32) {
+                        backoff.reset();
+                        if let Some(secs) = event
+                            .subscribed
+                            .as_ref()
+                            .and_then(|s| s.heartbeat_interval_seconds)
+                            .filter(|s| s.is_finite() && *s > 0.0)
+                        {
+                            watchdog = Duration::from_secs_f64(secs) * config.missed_heartbeats;
+                        }
+                    }
+                    if events
+                        .send(StreamEvent::Event(Box::new(event)))
+                        .await
+                        .is_err()
+                    {
+                        return Outcome::Closed;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return Outcome::Ended(format!("undecodable event stream: {e}")),
+            }
+        }
+        let next = tokio::select! {
+            next = tokio::time::timeout(watchdog, stream.next()) => next,
+            () = session.resubscribe_requested() => return Outcome::Ended("re-subscription requested".into()),
+        };
+        match next {
+            Err(_) => {
+                return Outcome::Ended(format!(
+                    "no event for {:.1} s ({} missed heartbeats)",
+                    watchdog.as_secs_f64(),
+                    config.missed_heartbeats
+                ))
+            }
+            Ok(None) => return Outcome::Ended("stream closed by the master".into()),
+            Ok(Some(Err(e))) => return Outcome::Ended(format!("transport: {e}")),
+            Ok(Some(Ok(chunk))) => buffer.extend_from_slice(&chunk),
+        }
+    }
+}

@@ -1,0 +1,612 @@
+//! The planner: a pure function from (spec, known tasks, offers, now) to a [`Plan`] — which
+//! offers to accept with which pods, which to decline and for how long, which tasks to kill,
+//! and whether to SUPPRESS or REVIVE. raft's `Ready` + kube's reconcile: no I/O, no clock,
+//! no random ids (the driver assigns task ids), never told why it runs, so it is idempotent.
+//!
+//! Placement is first fit (bin-pack, offers smallest first) or next fit (spread, offers
+//! largest first, rotating), with per-group pruning: pods of one group are identical, so an
+//! offer that failed a group for a reason that only gets worse (role, resources, UNIQUE,
+//! MAX_PER) is never looked at again for that group, and once one pod of a group fits
+//! nowhere, the rest of the group is skipped. That keeps 10,000 pods x 10,000 offers linear.
+//!
+//! Reasons an offer did not fit a pod are computed only on demand, by [`explain`].
+
+mod explain;
+mod offer;
+mod pending;
+mod placement;
+mod progress;
+mod revive;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use mesos_proto::v1::Offer;
+
+pub use explain::{explain, OfferExplanation, PodFit};
+pub use offer::{attribute_text, OfferView};
+pub use pending::{pending_pods, Pending, PendingPod};
+pub use placement::{ConstraintMisfit, Fields, PlacementIndex, StoredPlace};
+pub use progress::{progress, PhaseView, PlanView, StepView};
+pub use revive::TokenBucket;
+
+use crate::resources::Scalars;
+use crate::spec::{GroupPlan, PlacementStrategy, ValidatedSpec};
+use crate::state::{KillIntent, SlotRecord, TaskRecord};
+
+/// Tunables of the planner that are not part of the spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannerConfig {
+    /// Filter on offers nothing pending can use (dcos-commons: 3600 s; the Mesos default 5 s
+    /// starves other frameworks).
+    pub decline_refuse_seconds: f64,
+    /// Filter while the scheduler is not ready to launch (reconciling) or still has pending
+    /// pods that may fit the rest of an accepted offer.
+    pub short_refuse_seconds: f64,
+    /// KILL is re-sent this often until the task is terminal.
+    pub kill_resend_ms: u64,
+}
+
+impl Default for PlannerConfig {
+    fn default() -> Self {
+        PlannerConfig {
+            decline_refuse_seconds: 3600.0,
+            short_refuse_seconds: 5.0,
+            kill_resend_ms: 5000,
+        }
+    }
+}
+
+/// What the planner looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    /// The validated spec.
+    pub spec: &'a ValidatedSpec,
+    /// Desired pod counts per group (missing: the spec's count).
+    pub desired: &'a BTreeMap<String, u32>,
+    /// Known tasks by id.
+    pub tasks: &'a BTreeMap<String, TaskRecord>,
+    /// Slot memory by slot name.
+    pub slots: &'a BTreeMap<String, SlotRecord>,
+    /// Offers to use or decline now (empty on timer runs).
+    pub offers: &'a [Offer],
+    /// Milliseconds since the epoch.
+    pub now_ms: u64,
+    /// False while explicit reconciliation runs: offers are declined shortly, nothing launched.
+    pub launches_allowed: bool,
+}
+
+/// What the planner remembers between runs for SUPPRESS/REVIVE (volatile: reset on every
+/// SUBSCRIBED, since a new subscription starts unsuppressed).
+#[derive(Debug, Clone)]
+pub struct OfferMemory {
+    /// Whether we told the master to stop sending offers.
+    pub suppressed: bool,
+    /// A REVIVE is wanted but the token bucket said not yet.
+    pub revive_owed: bool,
+    /// Pods that were waiting for offers after the last run.
+    pub last_waiting: BTreeSet<String>,
+    /// Rate limit of REVIVE calls.
+    pub bucket: TokenBucket,
+}
+
+impl OfferMemory {
+    /// Fresh memory with the given revive rate limit.
+    pub fn new(bucket: TokenBucket) -> OfferMemory {
+        OfferMemory {
+            suppressed: false,
+            revive_owed: false,
+            last_waiting: BTreeSet::new(),
+            bucket,
+        }
+    }
+
+    /// Forgets offer-related state after a new SUBSCRIBED (the master starts unsuppressed).
+    pub fn reset(&mut self) {
+        self.suppressed = false;
+        self.revive_owed = false;
+        self.last_waiting.clear();
+    }
+}
+
+/// One pod placed on an offer; ports per task in the spec's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodPlacement {
+    /// Index of the group in the spec.
+    pub group: usize,
+    /// Pod index.
+    pub index: u32,
+    /// `<group>-<index>`.
+    pub slot: String,
+    /// Ports taken, per task, in the order of the task's `ports`.
+    pub ports: Vec<Vec<u16>>,
+}
+
+/// An offer to accept with one LAUNCH_GROUP per pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfferLaunch {
+    /// Offer id.
+    pub offer_id: String,
+    /// Agent id.
+    pub agent_id: String,
+    /// Agent hostname.
+    pub hostname: String,
+    /// Allocation role.
+    pub role: String,
+    /// Agent attributes.
+    pub attributes: BTreeMap<String, String>,
+    /// Pods to launch.
+    pub pods: Vec<PodPlacement>,
+}
+
+/// A task to kill (again).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KillOrder {
+    /// Task id.
+    pub task_id: String,
+    /// Its agent.
+    pub agent_id: String,
+    /// Why.
+    pub intent: KillIntent,
+}
+
+/// The planner's decision.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// Offers to accept.
+    pub launches: Vec<OfferLaunch>,
+    /// Filter on the unused rest of accepted offers.
+    pub accept_refuse_seconds: f64,
+    /// Offers to decline.
+    pub declines: Vec<String>,
+    /// Filter on declined offers.
+    pub decline_refuse_seconds: f64,
+    /// Tasks to kill, scale-down ones highest index first.
+    pub kills: Vec<KillOrder>,
+    /// Send REVIVE.
+    pub revive: bool,
+    /// Send SUPPRESS.
+    pub suppress: bool,
+    /// Pods ready to launch that no offer took.
+    pub waiting: usize,
+    /// Pods held back by the launch backoff.
+    pub delayed: usize,
+    /// Offer x pod fit checks made (for benchmarks and metrics).
+    pub evaluations: u64,
+}
+
+/// The executor id of the one cartrack executor per (agent, role).
+pub fn executor_id(role: &str) -> String {
+    let role: String = role
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("cartrack-executor.{role}")
+}
+
+/// Why a pod does not fit an offer (data only; [`explain`] renders it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Misfit {
+    /// Resources are allocated to another role.
+    Role,
+    /// Not enough cpus (thousandths), including the executor's when it must start.
+    Cpus {
+        /// Needed.
+        need: i64,
+        /// Free.
+        have: i64,
+    },
+    /// Not enough mem.
+    Mem {
+        /// Needed.
+        need: i64,
+        /// Free.
+        have: i64,
+    },
+    /// Not enough disk.
+    Disk {
+        /// Needed.
+        need: i64,
+        /// Free.
+        have: i64,
+    },
+    /// Not enough ports.
+    Ports {
+        /// Needed.
+        need: u64,
+        /// Free.
+        have: u64,
+    },
+    /// Placement rule `constraint` (index into the group's) refuses.
+    Constraint {
+        /// Index of the rule.
+        constraint: usize,
+        /// How.
+        why: ConstraintMisfit,
+    },
+    /// The pod was restarted in place and must go to another agent.
+    PinnedElsewhere,
+}
+
+impl Misfit {
+    /// True when the misfit can only get worse as the plan places more pods of the group, so
+    /// the offer can be skipped for the rest of the group.
+    fn is_lasting(self) -> bool {
+        !matches!(
+            self,
+            Misfit::Constraint {
+                why: ConstraintMisfit::Unbalanced { .. },
+                ..
+            } | Misfit::PinnedElsewhere
+        )
+    }
+}
+
+/// Resources a pod of `group` takes from `offer` (plus the executor's if it must start).
+fn pod_demand(spec: &ValidatedSpec, group: &GroupPlan, offer: &OfferView) -> Scalars {
+    let exec = executor_id(&group.role);
+    if offer.executor_ids.contains(&exec) {
+        group.demand
+    } else {
+        group.demand.plus(spec.executor)
+    }
+}
+
+/// Visits the reasons a pod of group `gi` does not fit `offer`, stopping when `visit`
+/// returns false. The one check behind both the hot path and [`explain`].
+pub fn visit_misfits(
+    spec: &ValidatedSpec,
+    gi: usize,
+    offer: &OfferView,
+    index: &PlacementIndex,
+    mut visit: impl FnMut(Misfit) -> bool,
+) {
+    let group = &spec.groups[gi];
+    if offer.role != group.role && !visit(Misfit::Role) {
+        return;
+    }
+    let need = pod_demand(spec, group, offer);
+    let have = offer.free;
+    if need.cpus > have.cpus
+        && !visit(Misfit::Cpus {
+            need: need.cpus,
+            have: have.cpus,
+        })
+    {
+        return;
+    }
+    if need.mem > have.mem
+        && !visit(Misfit::Mem {
+            need: need.mem,
+            have: have.mem,
+        })
+    {
+        return;
+    }
+    if need.disk > have.disk
+        && !visit(Misfit::Disk {
+            need: need.disk,
+            have: have.disk,
+        })
+    {
+        return;
+    }
+    let ports = u64::from(group.port_count);
+    if ports > offer.free_ports
+        && !visit(Misfit::Ports {
+            need: ports,
+            have: offer.free_ports,
+        })
+    {
+        return;
+    }
+    for ci in 0..group.constraints.len() {
+        if let Err(why) = index.check(group, gi, ci, offer) {
+            if !visit(Misfit::Constraint {
+                constraint: ci,
+                why,
+            }) {
+                return;
+            }
+        }
+    }
+}
+
+/// The first reason a pod of group `gi` does not fit, or `None` when it fits.
+pub fn first_misfit(
+    spec: &ValidatedSpec,
+    gi: usize,
+    offer: &OfferView,
+    index: &PlacementIndex,
+) -> Option<Misfit> {
+    let mut found = None;
+    visit_misfits(spec, gi, offer, index, |m| {
+        found = Some(m);
+        false
+    });
+    found
+}
+
+/// Builds the placement index of the pods that are live now.
+pub fn live_index(spec: &ValidatedSpec, tasks: &BTreeMap<String, TaskRecord>) -> PlacementIndex {
+    let mut index = PlacementIndex::new(&spec.groups);
+    let mut counted = BTreeSet::new();
+    for task in tasks.values().filter(|t| !t.state.is_terminal()) {
+        let Some(gi) = spec.groups.iter().position(|g| g.name == task.group) else {
+            continue;
+        };
+        if counted.insert(task.slot.as_str()) {
+            let place = StoredPlace {
+                hostname: &task.hostname,
+                attributes: &task.attributes,
+            };
+            index.record(&spec.groups, gi, &place);
+        }
+    }
+    index
+}
+
+/// Kill orders for live tasks the spec no longer wants, that overstayed STAGING, or that
+/// the scheduler already decided to kill and whose KILL is due again.
+fn kills(
+    input: &PlanInput<'_>,
+    config: &PlannerConfig,
+    desired: &dyn Fn(&str) -> Option<u32>,
+) -> Vec<KillOrder> {
+    let mut orders: Vec<(u32, KillOrder)> = Vec::new();
+    for task in input.tasks.values().filter(|t| !t.state.is_terminal()) {
+        let intent = task.kill.or_else(|| {
+            let wanted = desired(&task.group).is_some_and(|count| task.index < count);
+            if !wanted {
+                Some(KillIntent::ScaleDown)
+            } else if task.state.is_starting()
+                && input.now_ms.saturating_sub(task.launched_at_ms) > input.spec.staging_timeout_ms
+            {
+                Some(KillIntent::StagingTimeout)
+            } else {
+                None
+            }
+        });
+        let Some(intent) = intent else { continue };
+        let due = task
+            .last_kill_sent_ms
+            .is_none_or(|sent| input.now_ms.saturating_sub(sent) >= config.kill_resend_ms);
+        if due {
+            orders.push((
+                task.index,
+                KillOrder {
+                    task_id: task.task_id.clone(),
+                    agent_id: task.agent_id.clone(),
+                    intent,
+                },
+            ));
+        }
+    }
+    orders.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.task_id.cmp(&b.1.task_id)));
+    orders.into_iter().map(|(_, o)| o).collect()
+}
+
+/// Offer order per strategy: bin-pack fills small offers first; spread starts with big ones.
+fn offer_order(views: &[OfferView], strategy: PlacementStrategy) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..views.len()).collect();
+    let key = |v: &OfferView| (v.free.cpus, v.free.mem, v.free.disk);
+    match strategy {
+        PlacementStrategy::Binpack => {
+            order.sort_by(|&a, &b| key(&views[a]).cmp(&key(&views[b])).then(a.cmp(&b)))
+        }
+        PlacementStrategy::Spread => {
+            order.sort_by(|&a, &b| key(&views[b]).cmp(&key(&views[a])).then(a.cmp(&b)))
+        }
+    }
+    order
+}
+
+/// Places one pod on offer `oi`: takes resources and ports, counts it for placement rules.
+fn place(
+    spec: &ValidatedSpec,
+    pod: &PendingPod,
+    view: &mut OfferView,
+    index: &mut PlacementIndex,
+) -> PodPlacement {
+    let group = &spec.groups[pod.group];
+    view.free = view.free.minus(pod_demand(spec, group, view));
+    let exec = executor_id(&group.role);
+    if !view.executor_ids.contains(&exec) {
+        view.executor_ids.push(exec);
+    }
+    let ports = group
+        .tasks
+        .iter()
+        .map(|t| view.take_ports(t.ports.len() as u32))
+        .collect();
+    index.record(&spec.groups, pod.group, view);
+    PodPlacement {
+        group: pod.group,
+        index: pod.index,
+        slot: pod.slot.clone(),
+        ports,
+    }
+}
+
+/// Decides everything for one run. `memory` carries SUPPRESS/REVIVE state between runs.
+pub fn plan(input: &PlanInput<'_>, config: &PlannerConfig, memory: &mut OfferMemory) -> Plan {
+    let spec = input.spec;
+    let desired = |group: &str| -> Option<u32> {
+        spec.group(group)
+            .map(|g| input.desired.get(group).copied().unwrap_or(g.count))
+    };
+    let mut plan = Plan {
+        kills: kills(input, config, &desired),
+        ..Plan::default()
+    };
+    let Pending { ready, delayed } =
+        pending_pods(spec, input.desired, input.tasks, input.slots, input.now_ms);
+    plan.delayed = delayed.len();
+
+    let mut views: Vec<OfferView> = input.offers.iter().map(OfferView::from_offer).collect();
+    let mut placed: Vec<Vec<PodPlacement>> = vec![Vec::new(); views.len()];
+    let mut placed_slots: BTreeSet<String> = BTreeSet::new();
+    if input.launches_allowed && !views.is_empty() && !ready.is_empty() {
+        let mut index = live_index(spec, input.tasks);
+        for view in &views {
+            index.register(&spec.groups, view);
+        }
+        let order = offer_order(&views, spec.strategy);
+        let by_agent: HashMap<String, usize> = views
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.agent_id.clone(), i))
+            .collect();
+        // Pinned pods (restart in place) first: they can only use one agent.
+        for pod in ready.iter().filter(|p| p.pinned_agent.is_some()) {
+            let Some(&oi) = pod.pinned_agent.as_ref().and_then(|a| by_agent.get(a)) else {
+                continue;
+            };
+            plan.evaluations += 1;
+            if first_misfit(spec, pod.group, &views[oi], &index).is_none() {
+                let p = place(spec, pod, &mut views[oi], &mut index);
+                placed_slots.insert(p.slot.clone());
+                placed[oi].push(p);
+            }
+        }
+        let mut start = 0;
+        while start < ready.len() {
+            let gi = ready[start].group;
+            let end = ready[start..]
+                .iter()
+                .position(|p| p.group != gi)
+                .map_or(ready.len(), |n| start + n);
+            let pods = ready[start..end]
+                .iter()
+                .filter(|p| p.pinned_agent.is_none());
+            match spec.strategy {
+                PlacementStrategy::Binpack => {
+                    let mut cursor = 0;
+                    for pod in pods {
+                        let mut fitted = None;
+                        let mut prefix_lasting = true;
+                        for (pos, &oi) in order.iter().enumerate().skip(cursor) {
+                            plan.evaluations += 1;
+                            match first_misfit(spec, gi, &views[oi], &index) {
+                                None => {
+                                    fitted = Some(oi);
+                                    break;
+                                }
+                                Some(m) if prefix_lasting && m.is_lasting() => cursor = pos + 1,
+                                Some(_) => prefix_lasting = false,
+                            }
+                        }
+                        let Some(oi) = fitted else { break };
+                        let p = place(spec, pod, &mut views[oi], &mut index);
+                        placed_slots.insert(p.slot.clone());
+                        placed[oi].push(p);
+                    }
+                }
+                PlacementStrategy::Spread => {
+                    let mut live: Vec<usize> = order.clone();
+                    let mut next = 0;
+                    for pod in pods {
+                        let mut fitted = None;
+                        let mut dead = Vec::new();
+                        for k in 0..live.len() {
+                            let pos = (next + k) % live.len();
+                            let oi = live[pos];
+                            plan.evaluations += 1;
+                            match first_misfit(spec, gi, &views[oi], &index) {
+                                None => {
+                                    fitted = Some(pos);
+                                    break;
+                                }
+                                Some(m) if m.is_lasting() => dead.push(pos),
+                                Some(_) => {}
+                            }
+                        }
+                        let Some(pos) = fitted else { break };
+                        let oi = live[pos];
+                        let p = place(spec, pod, &mut views[oi], &mut index);
+                        placed_slots.insert(p.slot.clone());
+                        placed[oi].push(p);
+                        next = pos + 1;
+                        if !dead.is_empty() {
+                            let before = dead.iter().filter(|&&d| d < next).count();
+                            let dead: BTreeSet<usize> = dead.into_iter().collect();
+                            live = live
+                                .into_iter()
+                                .enumerate()
+                                .filter(|(i, _)| !dead.contains(i))
+                                .map(|(_, oi)| oi)
+                                .collect();
+                            next -= before;
+                        }
+                        if live.is_empty() {
+                            break;
+                        }
+                        next %= live.len();
+                    }
+                }
+            }
+            start = end;
+        }
+    }
+
+    let waiting: BTreeSet<String> = ready
+        .iter()
+        .filter(|p| !placed_slots.contains(&p.slot))
+        .map(|p| p.slot.clone())
+        .collect();
+    plan.waiting = waiting.len();
+    for (view, pods) in views.into_iter().zip(placed) {
+        if pods.is_empty() {
+            plan.declines.push(view.offer_id);
+        } else {
+            plan.launches.push(OfferLaunch {
+                offer_id: view.offer_id,
+                agent_id: view.agent_id,
+                hostname: view.hostname,
+                role: view.role,
+                attributes: view.attributes.into_iter().collect(),
+                pods,
+            });
+        }
+    }
+    plan.decline_refuse_seconds = if input.launches_allowed {
+        config.decline_refuse_seconds
+    } else {
+        config.short_refuse_seconds
+    };
+    plan.accept_refuse_seconds = if waiting.is_empty() {
+        config.decline_refuse_seconds
+    } else {
+        config.short_refuse_seconds
+    };
+
+    // SUPPRESS once nothing is pending; REVIVE (rate limited) when new work appears or work
+    // waits while suppressed.
+    if waiting.iter().any(|s| !memory.last_waiting.contains(s))
+        || (!waiting.is_empty() && memory.suppressed)
+    {
+        memory.revive_owed = true;
+    }
+    if waiting.is_empty() {
+        memory.revive_owed = false;
+    }
+    if memory.revive_owed && memory.bucket.try_take(input.now_ms) {
+        plan.revive = true;
+        memory.revive_owed = false;
+        memory.suppressed = false;
+    }
+    if waiting.is_empty() && delayed.is_empty() && !memory.suppressed {
+        plan.suppress = true;
+        memory.suppressed = true;
+    }
+    memory.last_waiting = waiting;
+    plan
+}
+
+#[cfg(test)]
+mod tests;

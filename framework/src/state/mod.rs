@@ -1,0 +1,49 @@
+//! What the scheduler must not forget: the framework id, the spec, desired counts, and one
+//! record per task it launched (written *before* the ACCEPT that launches it).
+//!
+//! [`Store`] is the seam: [`FileStore`] (default, `--state-dir`), [`MemoryStore`] for tests,
+//! and a ZooKeeper store in part 2. Changes are a list of [`Change`]s applied all-or-nothing,
+//! so a store can map them onto single keys (ZooKeeper nodes) or rewrite one file.
+
+mod file;
+mod memory;
+mod records;
+
+pub use file::FileStore;
+pub use memory::MemoryStore;
+pub use records::{Change, KillIntent, SlotRecord, StoredState, TaskPhase, TaskRecord};
+
+/// Why the store could not load or commit.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Reading or writing the state directory failed (disk full, permissions). Retrying may
+    /// help once the cause is fixed; until then nothing depending on the commit may happen.
+    #[error("state store I/O on {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The stored state cannot be decoded (corrupt or written by an incompatible version).
+    /// Not retryable: move the file away to start fresh (tasks will then be orphaned).
+    #[error("state file {path} is not readable state: {source}")]
+    Corrupt {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The decode error.
+        source: serde_json::Error,
+    },
+}
+
+/// Durable storage of [`StoredState`].
+///
+/// Contract: [`Store::commit`] returns only once the changes survive a crash (`kill -9`,
+/// power loss with fsync honoured); if it fails, none of them may be assumed stored, and the
+/// caller must not send the Mesos calls that depend on them (ACKNOWLEDGE, ACCEPT).
+pub trait Store: Send {
+    /// Everything stored, or an empty state on first start.
+    fn load(&mut self) -> Result<StoredState, StoreError>;
+    /// Applies the changes durably, all or nothing.
+    fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError>;
+}

@@ -1,0 +1,257 @@
+//! The persisted records and the [`Change`]s that edit them.
+
+use std::collections::BTreeMap;
+
+use mesos_proto::v1::TaskState;
+use serde::{Deserialize, Serialize};
+
+use crate::spec::ServiceSpec;
+
+/// A Mesos task state, as persisted and shown by the API (`TASK_RUNNING`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub enum TaskPhase {
+    #[serde(rename = "TASK_STAGING")]
+    Staging,
+    #[serde(rename = "TASK_STARTING")]
+    Starting,
+    #[serde(rename = "TASK_RUNNING")]
+    Running,
+    #[serde(rename = "TASK_KILLING")]
+    Killing,
+    #[serde(rename = "TASK_FINISHED")]
+    Finished,
+    #[serde(rename = "TASK_FAILED")]
+    Failed,
+    #[serde(rename = "TASK_KILLED")]
+    Killed,
+    #[serde(rename = "TASK_ERROR")]
+    Error,
+    #[serde(rename = "TASK_LOST")]
+    Lost,
+    #[serde(rename = "TASK_DROPPED")]
+    Dropped,
+    #[serde(rename = "TASK_UNREACHABLE")]
+    Unreachable,
+    #[serde(rename = "TASK_GONE")]
+    Gone,
+    #[serde(rename = "TASK_GONE_BY_OPERATOR")]
+    GoneByOperator,
+    #[serde(rename = "TASK_UNKNOWN")]
+    Unknown,
+}
+
+impl TaskPhase {
+    /// From the wire value of `TaskStatus.state`; unknown numbers map to `Unknown`.
+    pub fn from_wire(state: i32) -> TaskPhase {
+        match TaskState::try_from(state) {
+            Ok(TaskState::TaskStaging) => TaskPhase::Staging,
+            Ok(TaskState::TaskStarting) => TaskPhase::Starting,
+            Ok(TaskState::TaskRunning) => TaskPhase::Running,
+            Ok(TaskState::TaskKilling) => TaskPhase::Killing,
+            Ok(TaskState::TaskFinished) => TaskPhase::Finished,
+            Ok(TaskState::TaskFailed) => TaskPhase::Failed,
+            Ok(TaskState::TaskKilled) => TaskPhase::Killed,
+            Ok(TaskState::TaskError) => TaskPhase::Error,
+            Ok(TaskState::TaskLost) => TaskPhase::Lost,
+            Ok(TaskState::TaskDropped) => TaskPhase::Dropped,
+            Ok(TaskState::TaskUnreachable) => TaskPhase::Unreachable,
+            Ok(TaskState::TaskGone) => TaskPhase::Gone,
+            Ok(TaskState::TaskGoneByOperator) => TaskPhase::GoneByOperator,
+            Ok(TaskState::TaskUnknown) | Err(_) => TaskPhase::Unknown,
+        }
+    }
+
+    /// The Mesos name, e.g. `TASK_RUNNING`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskPhase::Staging => "TASK_STAGING",
+            TaskPhase::Starting => "TASK_STARTING",
+            TaskPhase::Running => "TASK_RUNNING",
+            TaskPhase::Killing => "TASK_KILLING",
+            TaskPhase::Finished => "TASK_FINISHED",
+            TaskPhase::Failed => "TASK_FAILED",
+            TaskPhase::Killed => "TASK_KILLED",
+            TaskPhase::Error => "TASK_ERROR",
+            TaskPhase::Lost => "TASK_LOST",
+            TaskPhase::Dropped => "TASK_DROPPED",
+            TaskPhase::Unreachable => "TASK_UNREACHABLE",
+            TaskPhase::Gone => "TASK_GONE",
+            TaskPhase::GoneByOperator => "TASK_GONE_BY_OPERATOR",
+            TaskPhase::Unknown => "TASK_UNKNOWN",
+        }
+    }
+
+    /// Terminal states never change again; UNREACHABLE and UNKNOWN are not terminal (the task
+    /// may come back), so a slot holding one is still occupied.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskPhase::Finished
+                | TaskPhase::Failed
+                | TaskPhase::Killed
+                | TaskPhase::Error
+                | TaskPhase::Lost
+                | TaskPhase::Dropped
+                | TaskPhase::Gone
+                | TaskPhase::GoneByOperator
+        )
+    }
+
+    /// Launched but not yet running.
+    pub fn is_starting(self) -> bool {
+        matches!(self, TaskPhase::Staging | TaskPhase::Starting)
+    }
+}
+
+/// Why the scheduler decided to kill a task; decides whether its end counts as a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KillIntent {
+    /// Its slot index is at or above the group's count.
+    ScaleDown,
+    /// Operator restart: relaunch on the same agent.
+    Restart,
+    /// Operator replace: relaunch anywhere.
+    Replace,
+    /// Stuck in STAGING/STARTING past the staging timeout.
+    StagingTimeout,
+    /// Another task of its pod ended; the pod is relaunched as a whole.
+    PodSiblingEnded,
+}
+
+impl KillIntent {
+    /// Whether the end of a task killed for this reason feeds the launch backoff (a pod's
+    /// failure is counted once, on the task that ended first, not on its siblings).
+    pub fn counts_as_failure(self) -> bool {
+        matches!(self, KillIntent::StagingTimeout)
+    }
+}
+
+/// One task the scheduler launched (or is about to: written before the ACCEPT).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// `<group>-<index>-<task>__<uuid>`.
+    pub task_id: String,
+    /// `<group>-<index>`.
+    pub slot: String,
+    /// Group name.
+    pub group: String,
+    /// Pod index in the group.
+    pub index: u32,
+    /// Task name within the pod.
+    pub task_name: String,
+    /// Agent it was launched on.
+    pub agent_id: String,
+    /// That agent's hostname.
+    pub hostname: String,
+    /// That agent's attributes (text form), for placement rules.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// Allocation role.
+    pub role: String,
+    /// The executor running it.
+    pub executor_id: String,
+    /// Named ports given to it.
+    #[serde(default)]
+    pub ports: BTreeMap<String, u16>,
+    /// Last known state.
+    pub state: TaskPhase,
+    /// Last health result, if it has a check.
+    #[serde(default)]
+    pub healthy: Option<bool>,
+    /// Last status message.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// When the launch was decided (ms since the epoch).
+    pub launched_at_ms: u64,
+    /// When it was first seen RUNNING.
+    #[serde(default)]
+    pub running_since_ms: Option<u64>,
+    /// Set once the scheduler wants it dead.
+    #[serde(default)]
+    pub kill: Option<KillIntent>,
+    /// When a KILL was last sent (re-sent every few seconds until terminal).
+    #[serde(default)]
+    pub last_kill_sent_ms: Option<u64>,
+}
+
+/// Per-slot memory that outlives its tasks: the launch backoff and operator pins.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlotRecord {
+    /// Failures in a row (reset once a task stayed RUNNING long enough).
+    pub failures: u32,
+    /// No launch before this time (ms since the epoch).
+    pub next_launch_at_ms: u64,
+    /// `restart`: the next launch must use this agent.
+    #[serde(default)]
+    pub pinned_agent: Option<String>,
+    /// How the last task of the slot ended.
+    #[serde(default)]
+    pub last_state: Option<TaskPhase>,
+    /// Its message.
+    #[serde(default)]
+    pub last_message: Option<String>,
+    /// Whether that end was a failure (for `failed` in `/v1/state`).
+    #[serde(default)]
+    pub last_failed: bool,
+}
+
+/// Everything the scheduler persists.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredState {
+    /// The id the master gave on the first SUBSCRIBED; re-used on every re-subscription.
+    pub framework_id: Option<String>,
+    /// The spec in force when last saved.
+    pub spec: Option<ServiceSpec>,
+    /// Desired pod count per group (the operator API changes it).
+    pub desired: BTreeMap<String, u32>,
+    /// Tasks by task id (terminal tasks are removed once handled).
+    pub tasks: BTreeMap<String, TaskRecord>,
+    /// Slot memory by slot name.
+    pub slots: BTreeMap<String, SlotRecord>,
+}
+
+/// One edit of [`StoredState`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Remember the framework id.
+    FrameworkId(String),
+    /// Remember the spec.
+    Spec(Box<ServiceSpec>),
+    /// Set a group's desired count.
+    Desired(String, u32),
+    /// Insert or replace a task record.
+    PutTask(Box<TaskRecord>),
+    /// Forget a task.
+    RemoveTask(String),
+    /// Insert or replace a slot record.
+    PutSlot(String, SlotRecord),
+    /// Forget a slot.
+    RemoveSlot(String),
+}
+
+impl StoredState {
+    /// Applies one change in memory.
+    pub fn apply(&mut self, change: &Change) {
+        match change {
+            Change::FrameworkId(id) => self.framework_id = Some(id.clone()),
+            Change::Spec(spec) => self.spec = Some((**spec).clone()),
+            Change::Desired(group, count) => {
+                self.desired.insert(group.clone(), *count);
+            }
+            Change::PutTask(task) => {
+                self.tasks.insert(task.task_id.clone(), (**task).clone());
+            }
+            Change::RemoveTask(id) => {
+                self.tasks.remove(id);
+            }
+            Change::PutSlot(name, slot) => {
+                self.slots.insert(name.clone(), slot.clone());
+            }
+            Change::RemoveSlot(name) => {
+                self.slots.remove(name);
+            }
+        }
+    }
+}
