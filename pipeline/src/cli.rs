@@ -1,0 +1,464 @@
+//! The command line of `cartrack-worker`, and its validation into settings.
+//!
+//! Parsing (clap) rejects malformed usage; [`Cli::into_settings`] is the pure validation phase
+//! that turns arguments and environment into checked settings, with errors that name the option
+//! and the fix.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands::broker::BrokerSettings;
+use crate::commands::index::{BatchSettings, IndexSettings};
+use crate::commands::ingest::{IngestSettings, SourceSettings};
+use crate::commands::process::ProcessSettings;
+use crate::http::{resolve_port, PortError, SCHEDULER_PORT_ENV, USER_PORT_ENV};
+use crate::kafka::{KafkaConfig, KafkaConfigError};
+use crate::processor::ProcessorConfig;
+use crate::sinks::elasticsearch::config::ElasticsearchConfigError;
+use crate::sinks::elasticsearch::ElasticsearchConfig;
+use crate::sources::replay::CsvSchema;
+use crate::sources::simulator::{CityBox, SimulatorConfig};
+use crate::transforms::geofence::{GeofenceError, Geofences};
+use crate::validate::Limits;
+
+/// The car-tracking pipeline's workloads.
+#[derive(Debug, Parser)]
+#[command(name = "cartrack-worker", version, about)]
+pub struct Cli {
+    /// Log filter (tracing env-filter syntax), e.g. `info` or `cartrack_pipeline=debug`.
+    #[arg(long, env = "CARTRACK_LOG", default_value = "info", global = true)]
+    pub log: String,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read positions (simulated fleet by default) and produce them to cartrack.positions.
+    Ingest(IngestArgs),
+    /// Track vehicles, aggregate tiles, raise geofence alerts, predict; serve /v1/snapshot.
+    Process(ProcessArgs),
+    /// Write vehicles, tiles and alerts to Elasticsearch, or NDJSON files without one.
+    Index(IndexArgs),
+    /// Run an in-memory Kafka-protocol broker for local runs (librdkafka's mock cluster).
+    Broker(BrokerArgs),
+}
+
+/// Where Kafka is.
+#[derive(Debug, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers, HOST:PORT[,HOST:PORT...].
+    #[arg(long, env = "CARTRACK_KAFKA", global = true)]
+    pub kafka: Option<String>,
+    /// A librdkafka property KEY=VALUE (SASL, TLS, tuning); repeatable. The variable takes a
+    /// comma-separated list.
+    #[arg(
+        long = "kafka-option",
+        env = "CARTRACK_KAFKA_OPTIONS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub kafka_options: Vec<String>,
+}
+
+/// Where the HTTP endpoint listens.
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// Port of the HTTP endpoint; else PORT_HTTP (set by the scheduler), else
+    /// CARTRACK_HTTP_PORT, else any free port (printed as `http: ADDRESS`).
+    #[arg(long, global = true)]
+    pub http_port: Option<u16>,
+    /// Address of the HTTP endpoint.
+    #[arg(long, env = "CARTRACK_HTTP_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST), global = true)]
+    pub http_host: IpAddr,
+}
+
+/// `ingest` arguments.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    #[command(flatten)]
+    http: HttpArgs,
+    /// The source; the simulator with its defaults if omitted. POST /v1/positions is always on.
+    #[command(subcommand)]
+    source: Option<SourceCommand>,
+}
+
+/// The ingest sources.
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// A simulated fleet driving a street grid.
+    Simulator(SimulatorArgs),
+    /// Replay CSV traces re-stamped to now.
+    Replay(ReplayArgs),
+    /// Only accept POST /v1/positions (JSON lines).
+    Http,
+}
+
+/// `ingest simulator` arguments.
+#[derive(Debug, Args)]
+pub struct SimulatorArgs {
+    /// Number of vehicles.
+    #[arg(long, default_value_t = 50)]
+    vehicles: u32,
+    /// Positions per second, all vehicles together [default: one per vehicle per second].
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Seed of the simulation; the same seed drives the same fleet.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// The city box, `south,west,north,east` in degrees [default: Manhattan].
+    #[arg(long, default_value = "40.70,-74.02,40.80,-73.93")]
+    city: String,
+}
+
+/// `ingest replay` arguments.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// CSV files, replayed in order.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Column layout of the files.
+    #[arg(long, value_enum, default_value_t = CsvSchema::Auto)]
+    schema: CsvSchema,
+    /// Replay this many times faster than recorded.
+    #[arg(long, default_value_t = 1.0)]
+    speedup: f64,
+}
+
+/// `process` arguments.
+#[derive(Debug, Args)]
+pub struct ProcessArgs {
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    #[command(flatten)]
+    http: HttpArgs,
+    /// Consumer group; processors sharing it split the vehicles.
+    #[arg(
+        long,
+        env = "CARTRACK_PROCESS_GROUP",
+        default_value = "cartrack-process"
+    )]
+    group: String,
+    /// TOML file of geofences ([[geofence]] name, polygon = [[lon, lat], ...]).
+    #[arg(long, env = "CARTRACK_GEOFENCES")]
+    geofences: Option<PathBuf>,
+    /// How far ahead to predict positions, seconds.
+    #[arg(long, default_value_t = 30.0)]
+    horizon: f64,
+}
+
+/// `index` arguments.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    #[command(flatten)]
+    http: HttpArgs,
+    /// Consumer group.
+    #[arg(long, env = "CARTRACK_INDEX_GROUP", default_value = "cartrack-index")]
+    group: String,
+    /// Elasticsearch/OpenSearch URL, credentials may be embedded (https://user:pass@host:9200).
+    /// Without it, documents go to NDJSON files.
+    #[arg(long, env = "CARTRACK_ELASTICSEARCH")]
+    elasticsearch: Option<String>,
+    /// Elasticsearch API key (base64 id:key), instead of credentials in the URL.
+    #[arg(long, env = "CARTRACK_ELASTICSEARCH_API_KEY", hide_env_values = true)]
+    elasticsearch_api_key: Option<String>,
+    /// Directory of the NDJSON files when no Elasticsearch is given.
+    #[arg(long, env = "CARTRACK_NDJSON_DIR", default_value = "cartrack-data")]
+    ndjson_dir: PathBuf,
+    /// Flush a batch at this many documents.
+    #[arg(long, default_value_t = 1000)]
+    batch_size: usize,
+    /// Flush a batch at about this many bytes.
+    #[arg(long, default_value_t = 5_000_000)]
+    batch_bytes: usize,
+    /// Flush a batch this many milliseconds after its first document.
+    #[arg(long, default_value_t = 100)]
+    batch_wait_ms: u64,
+}
+
+/// `broker` arguments.
+#[derive(Debug, Args)]
+pub struct BrokerArgs {
+    /// Partitions of each pipeline topic.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+}
+
+/// Where the indexer writes.
+#[derive(Debug, Clone)]
+pub enum SinkSettings {
+    /// An Elasticsearch or OpenSearch cluster.
+    Elasticsearch(ElasticsearchConfig),
+    /// NDJSON files in a directory.
+    Ndjson(PathBuf),
+}
+
+/// A validated subcommand, ready to run.
+#[derive(Debug, Clone)]
+pub enum Settings {
+    /// `ingest`.
+    Ingest(IngestSettings),
+    /// `process`.
+    Process(ProcessSettings),
+    /// `index`.
+    Index(IndexSettings, SinkSettings),
+    /// `broker`.
+    Broker(BrokerSettings),
+}
+
+/// A bad setting, named, with the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Kafka settings.
+    #[error(transparent)]
+    Kafka(#[from] KafkaConfigError),
+    /// HTTP port.
+    #[error(transparent)]
+    Port(#[from] PortError),
+    /// Elasticsearch settings.
+    #[error(transparent)]
+    Elasticsearch(#[from] ElasticsearchConfigError),
+    /// The city box.
+    #[error(transparent)]
+    City(#[from] crate::sources::simulator::CityBoxError),
+    /// The geofences file could not be read.
+    #[error("--geofences {path}: {source}; check the path (or CARTRACK_GEOFENCES)")]
+    GeofencesFile {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The geofences file is invalid.
+    #[error("--geofences {path}: {source}")]
+    Geofences {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        source: GeofenceError,
+    },
+    /// A number that must be positive is not.
+    #[error("--{option} {value}: must be a positive number")]
+    NotPositive {
+        /// The option.
+        option: &'static str,
+        /// Its value.
+        value: f64,
+    },
+}
+
+fn positive(option: &'static str, value: f64) -> Result<f64, ConfigError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(ConfigError::NotPositive { option, value })
+    }
+}
+
+impl KafkaArgs {
+    fn validate(&self) -> Result<KafkaConfig, KafkaConfigError> {
+        KafkaConfig::new(self.kafka.as_deref(), &self.kafka_options)
+    }
+}
+
+impl HttpArgs {
+    fn port(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<u16, PortError> {
+        resolve_port(self.http_port, env(SCHEDULER_PORT_ENV), env(USER_PORT_ENV))
+    }
+}
+
+impl Cli {
+    /// Validates the arguments; `env` reads an environment variable (injected for tests).
+    pub fn into_settings(
+        self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        Ok(match self.command {
+            Command::Broker(args) => Settings::Broker(BrokerSettings {
+                partitions: positive("partitions", f64::from(args.partitions))? as i32,
+            }),
+            Command::Ingest(args) => {
+                let source = match args.source {
+                    None => simulator(SimulatorArgs::parse_defaults())?,
+                    Some(SourceCommand::Simulator(simulator_args)) => simulator(simulator_args)?,
+                    Some(SourceCommand::Replay(replay)) => SourceSettings::Replay {
+                        files: replay.files,
+                        schema: replay.schema,
+                        speedup: positive("speedup", replay.speedup)?,
+                    },
+                    Some(SourceCommand::Http) => SourceSettings::Http,
+                };
+                Settings::Ingest(IngestSettings {
+                    kafka: args.kafka.validate()?,
+                    http_host: args.http.http_host,
+                    http_port: args.http.port(env)?,
+                    source,
+                    limits: Limits::default(),
+                })
+            }
+            Command::Process(args) => {
+                let geofences = match &args.geofences {
+                    None => Geofences::default(),
+                    Some(path) => {
+                        let text = std::fs::read_to_string(path).map_err(|source| {
+                            ConfigError::GeofencesFile {
+                                path: path.display().to_string(),
+                                source,
+                            }
+                        })?;
+                        Geofences::from_toml(&text).map_err(|source| ConfigError::Geofences {
+                            path: path.display().to_string(),
+                            source,
+                        })?
+                    }
+                };
+                let mut processor = ProcessorConfig::with_geofences(geofences);
+                processor.horizon_s = positive("horizon", args.horizon)?;
+                Settings::Process(ProcessSettings {
+                    kafka: args.kafka.validate()?,
+                    group: args.group,
+                    http_host: args.http.http_host,
+                    http_port: args.http.port(env)?,
+                    processor,
+                })
+            }
+            Command::Index(args) => {
+                let sink = match &args.elasticsearch {
+                    Some(url) => SinkSettings::Elasticsearch(ElasticsearchConfig::new(
+                        url,
+                        args.elasticsearch_api_key.as_deref(),
+                    )?),
+                    None => SinkSettings::Ndjson(args.ndjson_dir.clone()),
+                };
+                let batch = BatchSettings {
+                    max_documents: positive("batch-size", args.batch_size as f64)? as usize,
+                    max_bytes: positive("batch-bytes", args.batch_bytes as f64)? as usize,
+                    max_wait: Duration::from_millis(positive(
+                        "batch-wait-ms",
+                        args.batch_wait_ms as f64,
+                    )? as u64),
+                };
+                Settings::Index(
+                    IndexSettings {
+                        kafka: args.kafka.validate()?,
+                        group: args.group,
+                        http_host: args.http.http_host,
+                        http_port: args.http.port(env)?,
+                        batch,
+                    },
+                    sink,
+                )
+            }
+        })
+    }
+}
+
+impl SimulatorArgs {
+    fn parse_defaults() -> Self {
+        Self {
+            vehicles: 50,
+            rate: None,
+            seed: 7,
+            city: "40.70,-74.02,40.80,-73.93".into(),
+        }
+    }
+}
+
+fn simulator(args: SimulatorArgs) -> Result<SourceSettings, ConfigError> {
+    let city: CityBox = args.city.parse()?;
+    let vehicles = positive("vehicles", f64::from(args.vehicles))? as u32;
+    let rate = positive("rate", args.rate.unwrap_or(f64::from(vehicles)))?;
+    Ok(SourceSettings::Simulator {
+        config: SimulatorConfig {
+            vehicles,
+            seed: args.seed,
+            city,
+            ..SimulatorConfig::default()
+        },
+        rate,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Result<Settings, ConfigError> {
+        let cli =
+            Cli::try_parse_from(std::iter::once("cartrack-worker").chain(args.iter().copied()))
+                .unwrap();
+        cli.into_settings(&|name| (name == "PORT_HTTP").then(|| "8123".to_owned()))
+    }
+
+    #[test]
+    fn plain_ingest_runs_the_default_simulator() {
+        let Settings::Ingest(ingest) = settings(&["ingest", "--kafka", "k:9092"]).unwrap() else {
+            panic!("not ingest")
+        };
+        assert_eq!(ingest.http_port, 8123);
+        assert!(matches!(ingest.source, SourceSettings::Simulator { rate, .. } if rate == 50.0));
+    }
+
+    #[test]
+    fn options_may_follow_the_source_subcommand() {
+        let parsed = settings(&[
+            "ingest",
+            "simulator",
+            "--vehicles",
+            "3",
+            "--kafka",
+            "k:1",
+            "--http-port",
+            "9",
+        ])
+        .unwrap();
+        let Settings::Ingest(ingest) = parsed else {
+            panic!("not ingest")
+        };
+        assert_eq!(
+            (ingest.http_port, ingest.kafka.bootstrap_servers()),
+            (9, "k:1")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_option() {
+        let missing = settings(&["process"]).unwrap_err().to_string();
+        assert!(missing.contains("--kafka"), "{missing}");
+        let rate = settings(&["ingest", "--kafka", "k:1", "simulator", "--rate", "0"]).unwrap_err();
+        assert!(rate.to_string().contains("--rate"), "{rate}");
+        let fences = settings(&[
+            "process",
+            "--kafka",
+            "k:1",
+            "--geofences",
+            "/nonexistent.toml",
+        ])
+        .unwrap_err();
+        assert!(
+            fences.to_string().contains("--geofences /nonexistent.toml"),
+            "{fences}"
+        );
+        let es = settings(&["index", "--kafka", "k:1", "--elasticsearch", "es:9200"]).unwrap_err();
+        assert!(es.to_string().contains("http://"), "{es}");
+    }
+
+    #[test]
+    fn index_without_elasticsearch_writes_ndjson() {
+        let Settings::Index(_, sink) =
+            settings(&["index", "--kafka", "k:1", "--ndjson-dir", "/tmp/x"]).unwrap()
+        else {
+            panic!("not index")
+        };
+        assert!(matches!(sink, SinkSettings::Ndjson(dir) if dir == std::path::Path::new("/tmp/x")));
+    }
+}

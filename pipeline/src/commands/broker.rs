@@ -1,0 +1,62 @@
+//! `broker`: an in-memory Kafka-protocol broker (librdkafka's mock cluster) for running the
+//! whole pipeline on one machine with nothing installed. Not for production: it keeps
+//! everything in memory and forgets it on exit.
+
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::ClientConfig;
+
+use super::shutdown_signal;
+use crate::kafka::topics;
+
+/// Broker settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerSettings {
+    /// Partitions of each pipeline topic.
+    pub partitions: i32,
+}
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// librdkafka refused to create the mock cluster or a topic.
+    #[error("starting the mock Kafka cluster: {0}")]
+    Kafka(#[from] KafkaError),
+    /// The client came up without a mock cluster.
+    #[error("librdkafka did not create a mock cluster")]
+    NoCluster,
+}
+
+/// Runs the broker until SIGTERM or Ctrl-C. Prints `kafka: HOST:PORT` once it is ready.
+pub async fn run(settings: BrokerSettings) -> Result<(), BrokerError> {
+    // The mock cluster lives inside this client and dies with it, so the client is held until
+    // shutdown. Creating it through `test.mock.num.brokers` (rather than `MockCluster::new`)
+    // gives access to the handle for the tuning below.
+    let owner: BaseProducer = ClientConfig::new()
+        .set("test.mock.num.brokers", "1")
+        .create()?;
+    let cluster = owner
+        .client()
+        .mock_cluster()
+        .ok_or(BrokerError::NoCluster)?;
+    for topic in topics::ALL {
+        cluster.create_topic(topic, settings.partitions, 1)?;
+    }
+    // A real broker delays a new group's first rebalance by 3 s to let members gather; alone on
+    // one machine that is only latency, so it is turned off. rdkafka does not wrap this call.
+    // SAFETY: `owner` is a live client that owns a mock cluster (checked just above), and the
+    // call only stores an integer in that cluster's defaults.
+    unsafe {
+        let handle = rdkafka::bindings::rd_kafka_handle_mock_cluster(owner.client().native_ptr());
+        rdkafka::bindings::rd_kafka_mock_group_initial_rebalance_delay_ms(handle, 0);
+    }
+    println!("kafka: {}", cluster.bootstrap_servers());
+    tracing::info!(
+        partitions = settings.partitions,
+        "in-memory broker ready (for local runs only)"
+    );
+    shutdown_signal().await;
+    drop(cluster);
+    owner.flush(std::time::Duration::from_millis(100)).ok();
+    Ok(())
+}

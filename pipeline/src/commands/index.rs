@@ -1,0 +1,216 @@
+//! `index`: consumes the processor's outputs and writes them, in batches, to Elasticsearch or
+//! (with none configured) NDJSON files.
+//!
+//! A batch is flushed when it is full or old enough; offsets are committed only once the sink
+//! has written it. While the sink is slow, consumption is paused, so nothing piles up in memory.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Message, OwnedMessage};
+use tokio::time::Instant;
+
+use super::shutdown_signal;
+use crate::http::{bind, metrics_router};
+use crate::kafka::{topics, KafkaConfig, PendingOffsets};
+use crate::metrics::Metrics;
+use crate::sinks::{route, Document, Sink, SinkError};
+
+/// When a batch is flushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// At this many documents.
+    pub max_documents: usize,
+    /// At about this many bytes.
+    pub max_bytes: usize,
+    /// This long after its first document arrived.
+    pub max_wait: Duration,
+}
+
+/// Everything `index` needs besides its sink.
+#[derive(Debug, Clone)]
+pub struct IndexSettings {
+    /// The cluster.
+    pub kafka: KafkaConfig,
+    /// The consumer group.
+    pub group: String,
+    /// Address of the HTTP endpoint (metrics).
+    pub http_host: IpAddr,
+    /// Port of the HTTP endpoint (0: any free one).
+    pub http_port: u16,
+    /// Batching.
+    pub batch: BatchSettings,
+}
+
+/// Why index stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// Kafka failed.
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    /// The sink failed in a way retrying does not fix.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// The HTTP port could not be bound.
+    #[error("http endpoint: {0}")]
+    Http(std::io::Error),
+}
+
+/// After this long in one write, the sink counts as slow and consumption is paused.
+const SLOW_WRITE: Duration = Duration::from_secs(1);
+
+const REASONS: [&str; 3] = ["bad_key", "unrouted", "refused_by_store"];
+
+/// The batch being assembled and the offsets it covers.
+struct Pending {
+    documents: Vec<Document>,
+    bytes: usize,
+    offsets: PendingOffsets,
+    first_at: Option<Instant>,
+}
+
+impl Pending {
+    fn add(&mut self, message: &impl Message, metrics: &Metrics) {
+        metrics.record_in(message.topic(), 1);
+        self.offsets
+            .record(message.topic(), message.partition(), message.offset());
+        let key = match message.key_view::<str>() {
+            Some(Ok(key)) => key,
+            _ => return metrics.reject("bad_key"),
+        };
+        let timestamp = message.timestamp().to_millis().unwrap_or_default();
+        let source = Bytes::copy_from_slice(message.payload().unwrap_or_default());
+        let documents = route(message.topic(), key, timestamp, source);
+        if documents.is_empty() {
+            return metrics.reject("unrouted");
+        }
+        self.first_at.get_or_insert_with(Instant::now);
+        self.bytes += documents.iter().map(Document::size).sum::<usize>();
+        self.documents.extend(documents);
+    }
+
+    fn is_full(&self, settings: &BatchSettings) -> bool {
+        self.documents.len() >= settings.max_documents || self.bytes >= settings.max_bytes
+    }
+}
+
+/// Runs until the process is stopped, writing into `sink`.
+pub async fn run(settings: IndexSettings, mut sink: impl Sink) -> Result<(), IndexError> {
+    let metrics = Metrics::new("index", &REASONS);
+    let consumer = settings.kafka.consumer(&settings.group)?;
+    consumer.subscribe(&[topics::VEHICLES, topics::TILES, topics::ALERTS])?;
+    let listener = bind(settings.http_host, settings.http_port)
+        .await
+        .map_err(IndexError::Http)?;
+    let app = metrics_router(metrics.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    tracing::info!(kafka = settings.kafka.bootstrap_servers(), group = %settings.group, "indexing");
+
+    let mut pending = Pending {
+        documents: Vec::new(),
+        bytes: 0,
+        offsets: PendingOffsets::default(),
+        first_at: None,
+    };
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let result = loop {
+        let deadline = pending.first_at.map_or_else(
+            || Instant::now() + settings.batch.max_wait,
+            |first| first + settings.batch.max_wait,
+        );
+        tokio::select! {
+            _ = &mut shutdown => break Ok(()),
+            message = consumer.recv() => {
+                match message {
+                    Ok(message) => pending.add(&message, &metrics),
+                    Err(err) => break Err(err.into()),
+                }
+                if pending.is_full(&settings.batch) {
+                    if let Err(err) = flush(&mut pending, &mut sink, &consumer, &metrics).await {
+                        break Err(err);
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(deadline), if pending.first_at.is_some() => {
+                if let Err(err) = flush(&mut pending, &mut sink, &consumer, &metrics).await {
+                    break Err(err);
+                }
+            }
+        }
+    };
+    server.abort();
+    if result.is_ok() {
+        flush(&mut pending, &mut sink, &consumer, &metrics).await?;
+    }
+    result
+}
+
+/// Writes the batch, pausing consumption if the sink is slow, then commits its offsets.
+async fn flush(
+    pending: &mut Pending,
+    sink: &mut impl Sink,
+    consumer: &StreamConsumer,
+    metrics: &Metrics,
+) -> Result<(), IndexError> {
+    let mut held: Vec<OwnedMessage> = Vec::new();
+    if !pending.documents.is_empty() {
+        let write = sink.write(&pending.documents);
+        tokio::pin!(write);
+        let slow = tokio::time::sleep(SLOW_WRITE);
+        tokio::pin!(slow);
+        let mut paused = None;
+        let summary = loop {
+            tokio::select! {
+                summary = &mut write => break summary,
+                _ = &mut slow, if paused.is_none() => {
+                    let assignment = consumer.assignment()?;
+                    consumer.pause(&assignment)?;
+                    tracing::warn!("the sink is slow; consumption paused");
+                    paused = Some(assignment);
+                }
+                // Keeps the group membership alive while paused; anything still delivered (a
+                // partition assigned meanwhile) goes into the next batch.
+                message = consumer.recv(), if paused.is_some() => held.push(message?.detach()),
+            }
+        };
+        if let Some(assignment) = paused {
+            consumer.resume(&assignment)?;
+            tracing::info!("the sink caught up; consumption resumed");
+        }
+        let summary = summary?;
+        for (index, count) in count_by_index(&pending.documents) {
+            metrics.record_out(index, count);
+        }
+        for _ in &summary.rejected {
+            metrics.reject("refused_by_store");
+        }
+    }
+    if !pending.offsets.is_empty() {
+        consumer.commit(&pending.offsets.take()?, CommitMode::Async)?;
+    }
+    pending.documents.clear();
+    pending.bytes = 0;
+    pending.first_at = None;
+    for message in &held {
+        pending.add(message, metrics);
+    }
+    Ok(())
+}
+
+fn count_by_index(documents: &[Document]) -> Vec<(&'static str, u64)> {
+    let mut counts: Vec<(&'static str, u64)> = Vec::new();
+    for document in documents {
+        match counts
+            .iter_mut()
+            .find(|(index, _)| *index == document.index)
+        {
+            Some((_, count)) => *count += 1,
+            None => counts.push((document.index, 1)),
+        }
+    }
+    counts
+}

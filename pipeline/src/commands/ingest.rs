@@ -1,0 +1,294 @@
+//! `ingest`: runs one source (simulator, replay, or only the HTTP intake) and produces every
+//! valid position to `cartrack.positions`, keyed by vehicle id.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use prost::Message;
+use rdkafka::error::KafkaError;
+use tokio::sync::mpsc;
+
+use super::shutdown_signal;
+use crate::http::{bind, metrics_router};
+use crate::kafka::{topics, Emitter, KafkaConfig};
+use crate::metrics::Metrics;
+use crate::model::POSITION_SCHEMA_V1;
+use crate::sources::replay::{detect_schema, parse_record, CsvSchema, Restamp};
+use crate::sources::simulator::{Fleet, SimulatorConfig};
+use crate::sources::{admit, count_unparsable, http as intake, Batch};
+use crate::validate::{Limits, Reject};
+use crate::wall_clock_ms;
+
+/// Which source feeds the pipeline (the HTTP intake is always on as well).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceSettings {
+    /// The simulated fleet, emitting `rate` positions per second in total.
+    Simulator {
+        /// The fleet.
+        config: SimulatorConfig,
+        /// Positions per second, all vehicles together.
+        rate: f64,
+    },
+    /// CSV traces, one file after another; ingest exits when they are done.
+    Replay {
+        /// The files.
+        files: Vec<PathBuf>,
+        /// Their schema.
+        schema: CsvSchema,
+        /// How many times faster than recorded.
+        speedup: f64,
+    },
+    /// Only `POST /v1/positions`.
+    Http,
+}
+
+/// Everything `ingest` needs.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    /// The cluster.
+    pub kafka: KafkaConfig,
+    /// Address of the HTTP endpoint.
+    pub http_host: IpAddr,
+    /// Port of the HTTP endpoint (0: any free one).
+    pub http_port: u16,
+    /// The source.
+    pub source: SourceSettings,
+    /// Validation bounds.
+    pub limits: Limits,
+}
+
+/// Why ingest stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Kafka refused the producer or a record.
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    /// The HTTP port could not be bound or served.
+    #[error("http endpoint: {0}")]
+    Http(std::io::Error),
+    /// A trace file could not be read.
+    #[error("reading {path}: {source}")]
+    Trace {
+        /// The file.
+        path: String,
+        /// Why.
+        source: csv::Error,
+    },
+}
+
+const REPLAY: &str = "replay";
+const SIMULATOR: &str = "simulator";
+
+/// Runs ingest until the source ends (replay) or the process is stopped.
+pub async fn run(settings: IngestSettings) -> Result<(), IngestError> {
+    let reasons: Vec<_> = Reject::ALL.iter().map(|reject| reject.label()).collect();
+    let metrics = Metrics::new("ingest", &reasons);
+    let mut emitter = Emitter::new(settings.kafka.producer()?, metrics.clone());
+    let (batches, mut incoming) = mpsc::channel::<Batch>(64);
+
+    let listener = bind(settings.http_host, settings.http_port)
+        .await
+        .map_err(IngestError::Http)?;
+    let app = metrics_router(metrics.clone()).merge(intake::router(intake::Intake {
+        batches: batches.clone(),
+        limits: settings.limits,
+        metrics: metrics.clone(),
+    }));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let limits = settings.limits;
+    let source = match settings.source {
+        SourceSettings::Simulator { config, rate } => {
+            let metrics = metrics.clone();
+            tokio::spawn(simulate(config, rate, limits, batches, metrics))
+        }
+        SourceSettings::Replay {
+            files,
+            schema,
+            speedup,
+        } => {
+            let metrics = metrics.clone();
+            tokio::task::spawn_blocking(move || {
+                replay(&files, schema, speedup, &limits, &batches, &metrics)
+            })
+        }
+        SourceSettings::Http => {
+            // The intake's sender keeps the channel open; this source never ends by itself.
+            drop(batches);
+            tokio::spawn(std::future::pending())
+        }
+    };
+    tracing::info!(kafka = settings.kafka.bootstrap_servers(), "ingesting");
+
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown, source);
+    let mut source_done = false;
+    let mut encoded = Vec::new();
+    let result = loop {
+        tokio::select! {
+            _ = &mut shutdown => break Ok(()),
+            finished = &mut source, if !source_done => {
+                source_done = true;
+                match finished {
+                    Ok(Ok(())) => tracing::info!("source finished"),
+                    Ok(Err(err)) => break Err(err),
+                    Err(err) => tracing::error!(error = %err, "source task failed"),
+                }
+                // Once the source is done only queued batches remain; then stop.
+                if incoming.is_empty() {
+                    break Ok(());
+                }
+            }
+            batch = incoming.recv() => {
+                let Some(batch) = batch else { break Ok(()) };
+                if let Err(err) = produce(&mut emitter, batch, &mut encoded).await {
+                    break Err(err.into());
+                }
+                if source_done && incoming.is_empty() {
+                    break Ok(());
+                }
+            }
+        }
+    };
+    server.abort();
+    emitter.settle().await?;
+    result
+}
+
+async fn produce(
+    emitter: &mut Emitter,
+    batch: Batch,
+    encoded: &mut Vec<u8>,
+) -> Result<(), KafkaError> {
+    let mut result = Ok(());
+    for position in &batch.positions {
+        encoded.clear();
+        // ok: encoding into a Vec only fails for lack of capacity, and a Vec grows.
+        let _ = position.encode(encoded);
+        result = emitter
+            .send(
+                topics::POSITIONS,
+                &position.vehicle_id,
+                encoded,
+                position.timestamp_ms,
+                POSITION_SCHEMA_V1,
+            )
+            .await;
+        if result.is_err() {
+            break;
+        }
+    }
+    if let Some(delivered) = batch.delivered {
+        if result.is_ok() {
+            result = emitter.settle().await;
+        }
+        let _ = delivered.send(result.as_ref().map(drop).map_err(ToString::to_string));
+    }
+    result
+}
+
+async fn simulate(
+    config: SimulatorConfig,
+    rate: f64,
+    limits: Limits,
+    batches: mpsc::Sender<Batch>,
+    metrics: Metrics,
+) -> Result<(), IngestError> {
+    let vehicles = config.vehicles;
+    let mut fleet = Fleet::new(config);
+    let period_s = f64::from(vehicles) / rate;
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(period_s));
+    loop {
+        ticker.tick().await;
+        fleet.step(period_s);
+        let now_ms = wall_clock_ms();
+        let mut positions = Vec::with_capacity(vehicles as usize);
+        fleet.positions(now_ms, &mut positions);
+        let (positions, _) = admit(positions, SIMULATOR, &limits, now_ms, &metrics);
+        let batch = Batch {
+            source: SIMULATOR,
+            positions,
+            delivered: None,
+        };
+        if batches.send(batch).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Reads the files in order on a blocking thread, sleeping until each record is due.
+fn replay(
+    files: &[PathBuf],
+    schema: CsvSchema,
+    speedup: f64,
+    limits: &Limits,
+    batches: &mpsc::Sender<Batch>,
+    metrics: &Metrics,
+) -> Result<(), IngestError> {
+    let mut restamp = Restamp::new(wall_clock_ms(), speedup);
+    for path in files {
+        let trace_error = |source| IngestError::Trace {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_path(path)
+            .map_err(trace_error)?;
+        let mut resolved = None;
+        for record in reader.records() {
+            let record = match record {
+                Ok(record) => record,
+                Err(err) if err.is_io_error() => return Err(trace_error(err)),
+                Err(_) => {
+                    count_unparsable(metrics, REPLAY, Reject::Malformed);
+                    continue;
+                }
+            };
+            let schema = match resolved {
+                Some(schema) => schema,
+                None => {
+                    let (schema, is_header) = detect_schema(schema, &record);
+                    resolved = Some(schema);
+                    if is_header {
+                        continue;
+                    }
+                    schema
+                }
+            };
+            let trace = match parse_record(schema, &record) {
+                Ok(trace) => trace,
+                Err(reject) => {
+                    count_unparsable(metrics, REPLAY, reject);
+                    continue;
+                }
+            };
+            let due_ms = restamp.due_ms(trace.recorded_ms);
+            let wait_ms = due_ms - wall_clock_ms();
+            if wait_ms > 0 {
+                std::thread::sleep(Duration::from_millis(wait_ms as u64));
+            }
+            let (positions, _) = admit(
+                [trace.into_position(due_ms)],
+                REPLAY,
+                limits,
+                wall_clock_ms(),
+                metrics,
+            );
+            if positions.is_empty() {
+                continue;
+            }
+            let batch = Batch {
+                source: REPLAY,
+                positions,
+                delivered: None,
+            };
+            if batches.blocking_send(batch).is_err() {
+                return Ok(()); // Ingest is stopping.
+            }
+        }
+    }
+    Ok(())
+}

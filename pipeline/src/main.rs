@@ -1,0 +1,59 @@
+//! `cartrack-worker`: the pipeline's processes. See the crate documentation and README.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cartrack_pipeline::cli::{Cli, Settings, SinkSettings};
+use cartrack_pipeline::commands::{broker, index, ingest, process};
+use cartrack_pipeline::sinks::elasticsearch::ElasticsearchSink;
+use cartrack_pipeline::sinks::ndjson::NdjsonSink;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse(); // Exits with code 2 on bad usage.
+    let filter = EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let settings = match cli.into_settings(&|name| std::env::var(name).ok()) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(settings: Settings) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let result = runtime.block_on(async {
+        match settings {
+            Settings::Broker(settings) => broker::run(settings).await.context("broker"),
+            Settings::Ingest(settings) => ingest::run(settings).await.context("ingest"),
+            Settings::Process(settings) => process::run(settings).await.context("process"),
+            Settings::Index(settings, SinkSettings::Ndjson(dir)) => {
+                let sink = NdjsonSink::new(&dir).context("index")?;
+                index::run(settings, sink).await.context("index")
+            }
+            Settings::Index(settings, SinkSettings::Elasticsearch(config)) => {
+                let mut sink = ElasticsearchSink::new(config);
+                sink.install_templates().await.context("index")?;
+                index::run(settings, sink).await.context("index")
+            }
+        }
+    });
+    // A replay thread may be sleeping until its next record; do not wait for it.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}

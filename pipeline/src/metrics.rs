@@ -1,0 +1,124 @@
+//! Prometheus metrics shared by all subcommands: what came in, what was turned away and why,
+//! what went out. Served as text on `GET /metrics`.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+/// Labels naming where records came from or went to.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Endpoint {
+    /// A source (`simulator`, `replay`, `http`), topic or index name.
+    pub endpoint: String,
+}
+
+/// Labels naming why a record was rejected.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    /// A [`Reject::label`], or another stage's reason such as `stale`.
+    pub reason: &'static str,
+}
+
+/// The counters; cheap to clone and share between tasks.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    records_in: Family<Endpoint, Counter>,
+    rejects: Family<Reason, Counter>,
+    records_out: Family<Endpoint, Counter>,
+}
+
+impl Metrics {
+    /// Fresh counters, prefixed `cartrack_<subcommand>_`, with a zero for each reject reason
+    /// the subcommand can report (so dashboards see zeros rather than gaps).
+    pub fn new(subcommand: &str, reasons: &[&'static str]) -> Self {
+        let mut registry = Registry::with_prefix(format!("cartrack_{subcommand}"));
+        let records_in = Family::<Endpoint, Counter>::default();
+        let rejects = Family::<Reason, Counter>::default();
+        let records_out = Family::<Endpoint, Counter>::default();
+        registry.register(
+            "records_in",
+            "Records received, by source",
+            records_in.clone(),
+        );
+        registry.register("rejects", "Records turned away, by reason", rejects.clone());
+        registry.register(
+            "records_out",
+            "Records written, by destination",
+            records_out.clone(),
+        );
+        for &reason in reasons {
+            let _ = rejects.get_or_create(&Reason { reason });
+        }
+        Self {
+            registry: Arc::new(registry),
+            records_in,
+            rejects,
+            records_out,
+        }
+    }
+
+    /// Counts `count` records received from `source`.
+    pub fn record_in(&self, source: &str, count: u64) {
+        self.records_in
+            .get_or_create(&Endpoint {
+                endpoint: source.to_owned(),
+            })
+            .inc_by(count);
+    }
+
+    /// Counts one rejected record.
+    pub fn reject(&self, reason: &'static str) {
+        self.rejects.get_or_create(&Reason { reason }).inc();
+    }
+
+    /// Counts `count` records written to `destination`.
+    pub fn record_out(&self, destination: &str, count: u64) {
+        self.records_out
+            .get_or_create(&Endpoint {
+                endpoint: destination.to_owned(),
+            })
+            .inc_by(count);
+    }
+
+    /// The Prometheus text exposition of every counter.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // ok: writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::Reject;
+
+    #[test]
+    fn renders_counters_in_prometheus_text() {
+        let metrics = Metrics::new("ingest", &[Reject::Malformed.label()]);
+        metrics.record_in("simulator", 3);
+        metrics.reject(Reject::TooOld.label());
+        metrics.record_out("cartrack.positions", 2);
+        let text = metrics.render();
+        assert!(
+            text.contains("cartrack_ingest_records_in_total{endpoint=\"simulator\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("cartrack_ingest_rejects_total{reason=\"too_old\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("cartrack_ingest_rejects_total{reason=\"malformed\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("cartrack_ingest_records_out_total{endpoint=\"cartrack.positions\"} 2")
+        );
+    }
+}

@@ -1,0 +1,273 @@
+//! The event model: what flows between the ingesters, the processors and the indexers.
+//!
+//! Positions travel on Kafka as protobuf (compact, and its field numbers let the schema grow
+//! without breaking old consumers); everything the processor derives travels as JSON, because
+//! its only reader is the indexer, which hands it to Elasticsearch unchanged.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Kafka header naming the schema of a record's value, so a consumer can refuse a version it
+/// does not understand instead of misreading it.
+pub const SCHEMA_HEADER: &str = "cartrack-schema";
+
+/// The schema (and version) of [`Position`] records on `cartrack.positions`.
+pub const POSITION_SCHEMA_V1: &str = "cartrack.Position/v1";
+
+/// The schema of the JSON records on the processor's output topics.
+pub const OUTPUT_SCHEMA_V1: &str = "cartrack.Output/v1+json";
+
+/// One fix reported by (or simulated for) a vehicle: the pipeline's unit of input.
+///
+/// Field numbers are the wire contract: add new fields with new numbers, never reuse one.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Position {
+    /// Stable identity of the vehicle; the Kafka key, so all of a vehicle's fixes stay in order.
+    #[prost(string, tag = "1")]
+    pub vehicle_id: String,
+    /// When the fix was taken, in milliseconds since the Unix epoch.
+    #[prost(int64, tag = "2")]
+    pub timestamp_ms: i64,
+    /// WGS84 latitude in degrees.
+    #[prost(double, tag = "3")]
+    pub lat: f64,
+    /// WGS84 longitude in degrees.
+    #[prost(double, tag = "4")]
+    pub lon: f64,
+    /// Ground speed the device reported, in metres per second, if it did.
+    #[prost(float, optional, tag = "5")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed_mps: Option<f32>,
+    /// Course over ground the device reported, in degrees clockwise from north, if it did.
+    #[prost(float, optional, tag = "6")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heading_deg: Option<f32>,
+    /// Free-form facts about the fix (e.g. passenger count) carried through to the index.
+    #[prost(btree_map = "string, string", tag = "7")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// Why a record on `cartrack.positions` could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Its schema header names another schema or version.
+    #[error("the record's schema is not {POSITION_SCHEMA_V1}")]
+    UnknownSchema,
+    /// The value is not a protobuf `Position`.
+    #[error("the record is not a protobuf Position")]
+    Undecodable,
+}
+
+impl DecodeError {
+    /// A stable label for the rejects metric.
+    pub fn label(self) -> &'static str {
+        match self {
+            DecodeError::UnknownSchema => "unknown_schema",
+            DecodeError::Undecodable => "undecodable",
+        }
+    }
+}
+
+impl Position {
+    /// Reads a record from `cartrack.positions` given its schema header (records without one
+    /// are taken as the current version).
+    pub fn from_record(schema: Option<&[u8]>, payload: &[u8]) -> Result<Self, DecodeError> {
+        if schema.is_some_and(|schema| schema != POSITION_SCHEMA_V1.as_bytes()) {
+            return Err(DecodeError::UnknownSchema);
+        }
+        <Self as prost::Message>::decode(payload).map_err(|_| DecodeError::Undecodable)
+    }
+}
+
+/// A WGS84 point in the shape Elasticsearch's `geo_point` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GeoPoint {
+    /// Latitude in degrees.
+    pub lat: f64,
+    /// Longitude in degrees.
+    pub lon: f64,
+}
+
+/// Whether a vehicle is going anywhere; maps colour by it and predictions trust it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Motion {
+    /// Below the stopped-speed threshold.
+    Stopped,
+    /// At or above the stopped-speed threshold.
+    Moving,
+}
+
+/// Where a vehicle is expected to be a fixed time ahead, by each model, so they can be compared.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Predictions {
+    /// How far ahead, in seconds.
+    pub horizon_s: f64,
+    /// Straight on at the last speed and heading.
+    pub dead_reckoning: GeoPoint,
+    /// Straight on at the speed traffic currently moves in the vehicle's tile.
+    pub tile_speed: GeoPoint,
+    /// A constant-velocity Kalman filter's extrapolation, which smooths GPS noise.
+    pub kalman: GeoPoint,
+}
+
+/// The latest known state of one vehicle: the `cartrack.vehicles` record and the document the
+/// map and queries read (one per vehicle, id = vehicle id, plus a time series of them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VehicleState {
+    /// The vehicle's identity.
+    pub vehicle_id: String,
+    /// Time of the fix this state reflects, ms since the epoch.
+    pub timestamp_ms: i64,
+    /// Where the vehicle was.
+    pub location: GeoPoint,
+    /// Speed in m/s: the device's if reported, else derived from the previous fix.
+    pub speed_mps: f64,
+    /// Heading in degrees clockwise from north: the device's if reported, else derived.
+    pub heading_deg: f64,
+    /// Stopped or moving.
+    pub motion: Motion,
+    /// The geohash tile (precision 6, about 1.2 km x 0.6 km) the vehicle is in.
+    pub tile: String,
+    /// Where the vehicle is expected to be shortly.
+    pub predictions: Predictions,
+    /// The attributes of the fix, passed through.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// Traffic in one map tile during one window: the `cartrack.tiles` record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TileTraffic {
+    /// The geohash of the tile.
+    pub tile: String,
+    /// Window start, ms since the epoch (inclusive).
+    pub window_start_ms: i64,
+    /// Window end, ms since the epoch (exclusive).
+    pub window_end_ms: i64,
+    /// The tile's centre, so the document can be put on a map.
+    pub location: GeoPoint,
+    /// Distinct vehicles seen in the tile during the window.
+    pub vehicles: u32,
+    /// Fixes seen in the tile during the window.
+    pub observations: u32,
+    /// Mean speed of those fixes in m/s.
+    pub mean_speed_mps: f64,
+}
+
+impl TileTraffic {
+    /// The document id: deterministic, so re-emitting a window after a restart overwrites
+    /// rather than double-counts.
+    pub fn document_id(&self) -> String {
+        format!("{}-{}", self.tile, self.window_start_ms)
+    }
+}
+
+/// Which way a vehicle crossed a geofence boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Crossing {
+    /// It was outside (or unseen) and is now inside.
+    Enter,
+    /// It was inside and is now outside.
+    Exit,
+}
+
+/// A vehicle crossing a configured geofence: the `cartrack.alerts` record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// The vehicle that crossed.
+    pub vehicle_id: String,
+    /// The name of the geofence.
+    pub geofence: String,
+    /// Entered or left.
+    pub crossing: Crossing,
+    /// Time of the first fix on the new side, ms since the epoch.
+    pub timestamp_ms: i64,
+    /// Where that fix was.
+    pub location: GeoPoint,
+}
+
+impl Alert {
+    /// The document id: deterministic, so replaying the same fixes yields the same alert.
+    pub fn document_id(&self) -> String {
+        let crossing = match self.crossing {
+            Crossing::Enter => "enter",
+            Crossing::Exit => "exit",
+        };
+        format!(
+            "{}-{}-{}-{}",
+            self.vehicle_id, self.geofence, crossing, self.timestamp_ms
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    fn sample() -> Position {
+        Position {
+            vehicle_id: "taxi-7".into(),
+            timestamp_ms: 1_700_000_000_123,
+            lat: 40.75,
+            lon: -73.98,
+            speed_mps: Some(8.5),
+            heading_deg: None,
+            attributes: BTreeMap::from([("passengers".into(), "2".into())]),
+        }
+    }
+
+    #[test]
+    fn position_round_trips_through_protobuf() {
+        let position = sample();
+        let decoded = Position::decode(position.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(decoded, position);
+    }
+
+    #[test]
+    fn records_of_other_schemas_or_garbage_are_refused() {
+        let bytes = sample().encode_to_vec();
+        let v1 = Some(POSITION_SCHEMA_V1.as_bytes());
+        assert_eq!(Position::from_record(v1, &bytes), Ok(sample()));
+        assert_eq!(Position::from_record(None, &bytes), Ok(sample()));
+        assert_eq!(
+            Position::from_record(Some(b"cartrack.Position/v2"), &bytes),
+            Err(DecodeError::UnknownSchema)
+        );
+        assert_eq!(
+            Position::from_record(v1, &[0xff, 0xff]),
+            Err(DecodeError::Undecodable)
+        );
+    }
+
+    #[test]
+    fn position_json_omits_absent_optionals_and_rejects_unknown_fields() {
+        let json = serde_json::to_value(sample()).unwrap();
+        assert!(json.get("heading_deg").is_none());
+        assert_eq!(json["speed_mps"], 8.5);
+        let err = serde_json::from_str::<Position>(
+            r#"{"vehicle_id":"a","timestamp_ms":1,"lat":0,"lon":0,"sped":3}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("sped"), "{err}");
+    }
+
+    #[test]
+    fn document_ids_are_deterministic() {
+        let tile = TileTraffic {
+            tile: "dr5ru7".into(),
+            window_start_ms: 10_000,
+            window_end_ms: 20_000,
+            location: GeoPoint { lat: 0.0, lon: 0.0 },
+            vehicles: 1,
+            observations: 1,
+            mean_speed_mps: 0.0,
+        };
+        assert_eq!(tile.document_id(), "dr5ru7-10000");
+    }
+}

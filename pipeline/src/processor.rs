@@ -1,0 +1,354 @@
+//! The processing core of `process`: positions in, vehicle states, tile traffic and alerts out.
+//!
+//! Pure and single-threaded: it owns its state, takes the time as an argument and writes into
+//! caller-owned buffers, so it can be benchmarked and tested without Kafka, and the Kafka
+//! adapter ([`crate::commands::process`]) stays a thin loop.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::geo::tile_of;
+use crate::model::{Alert, GeoPoint, Position, Predictions, TileTraffic, VehicleState};
+use crate::transforms::aggregate::{LateFix, TileAggregator, WindowConfig};
+use crate::transforms::geofence::{Geofences, Membership};
+use crate::transforms::predict::{dead_reckoning, tile_speed, Kalman, KalmanConfig};
+use crate::transforms::track::{self, Kinematics, Stale, TrackConfig};
+
+/// Everything that tunes the processor.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessorConfig {
+    /// Motion detection.
+    pub track: TrackConfig,
+    /// Tile windows.
+    pub windows: WindowConfig,
+    /// Kalman noise model.
+    pub kalman: KalmanConfig,
+    /// Prediction horizon, s.
+    pub horizon_s: f64,
+    /// Fences to raise alerts for.
+    pub geofences: Geofences,
+}
+
+impl ProcessorConfig {
+    /// The defaults with `geofences`: 30 s predictions, 10 s windows.
+    pub fn with_geofences(geofences: Geofences) -> Self {
+        Self {
+            horizon_s: 30.0,
+            geofences,
+            ..Self::default()
+        }
+    }
+}
+
+/// A position the processor did not apply, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Skip {
+    /// Older than the vehicle's latest fix (duplicate or out of order).
+    #[error(transparent)]
+    Stale(#[from] Stale),
+    /// Coordinates no geohash exists for (validation normally stops these earlier).
+    #[error("the position has no geohash tile")]
+    NoTile,
+}
+
+/// Results of processing, in caller-owned buffers that are reused between calls.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    /// Vehicles whose state changed, by [`VehicleIndex`], in processing order.
+    pub vehicles: Vec<VehicleIndex>,
+    /// Tile windows that closed.
+    pub tiles: Vec<TileTraffic>,
+    /// Geofence crossings.
+    pub alerts: Vec<Alert>,
+}
+
+impl Outputs {
+    /// Empties the buffers, keeping their capacity.
+    pub fn clear(&mut self) {
+        self.vehicles.clear();
+        self.tiles.clear();
+        self.alerts.clear();
+    }
+}
+
+/// A vehicle's slot in the processor; stable for the processor's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VehicleIndex(u32);
+
+#[derive(Debug)]
+struct Vehicle {
+    state: VehicleState,
+    kinematics: Kinematics,
+    kalman: Kalman,
+    fences: Membership,
+}
+
+/// Counters of what the processor did, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcessorStats {
+    /// Positions applied.
+    pub applied: u64,
+    /// Positions older than their vehicle's latest.
+    pub stale: u64,
+    /// Positions too late for their tile window (still applied to the vehicle).
+    pub late_for_window: u64,
+}
+
+/// The current picture, as served to the map page.
+#[derive(Debug, Serialize)]
+pub struct Snapshot<'a> {
+    /// When the snapshot was taken, ms since the epoch.
+    pub generated_at_ms: i64,
+    /// Every vehicle's latest state, with predictions.
+    pub vehicles: Vec<&'a VehicleState>,
+    /// Every tile's last closed window.
+    pub tiles: Vec<&'a TileTraffic>,
+}
+
+/// The per-vehicle and per-tile state of the stream.
+#[derive(Debug)]
+pub struct Processor {
+    config: ProcessorConfig,
+    index_of: HashMap<String, VehicleIndex>,
+    vehicles: Vec<Vehicle>,
+    tiles: TileAggregator,
+    stats: ProcessorStats,
+}
+
+impl Processor {
+    /// A processor that has seen nothing.
+    pub fn new(config: ProcessorConfig) -> Self {
+        Self {
+            tiles: TileAggregator::new(config.windows),
+            config,
+            index_of: HashMap::new(),
+            vehicles: Vec::new(),
+            stats: ProcessorStats::default(),
+        }
+    }
+
+    /// Applies one (validated) position: updates the vehicle, counts it in its tile window and
+    /// checks the geofences.
+    pub fn process(&mut self, position: &Position, out: &mut Outputs) -> Result<(), Skip> {
+        let result = self.apply(position, out);
+        match result {
+            Ok(()) => self.stats.applied += 1,
+            Err(Skip::Stale(_)) => self.stats.stale += 1,
+            Err(Skip::NoTile) => {}
+        }
+        result
+    }
+
+    fn apply(&mut self, position: &Position, out: &mut Outputs) -> Result<(), Skip> {
+        let point = GeoPoint {
+            lat: position.lat,
+            lon: position.lon,
+        };
+        let config = &self.config;
+        let existing = self.index_of.get(position.vehicle_id.as_str()).copied();
+        let previous = existing.map(|index| &self.vehicles[index.0 as usize]);
+        let kinematics = track::advance(previous.map(|v| &v.kinematics), position, &config.track)?;
+        let tile = tile_of(point).ok_or(Skip::NoTile)?;
+
+        let index = match existing {
+            Some(index) => index,
+            None => {
+                let index = VehicleIndex(self.vehicles.len() as u32);
+                self.index_of.insert(position.vehicle_id.clone(), index);
+                index
+            }
+        };
+        if self
+            .tiles
+            .observe(&tile, index.0, kinematics.speed_mps, position.timestamp_ms)
+            == Err(LateFix)
+        {
+            self.stats.late_for_window += 1;
+        }
+
+        let fences_after = config.geofences.membership(point);
+        let fences_before = previous.map_or(0, |vehicle| vehicle.fences);
+        config.geofences.crossings(
+            fences_before,
+            fences_after,
+            &position.vehicle_id,
+            point,
+            position.timestamp_ms,
+            &mut out.alerts,
+        );
+
+        let mut kalman = previous.map_or_else(
+            || Kalman::new(point, position.timestamp_ms, &config.kalman),
+            |vehicle| vehicle.kalman,
+        );
+        kalman.observe(point, position.timestamp_ms, &config.kalman);
+        let horizon_s = config.horizon_s;
+        let predictions = Predictions {
+            horizon_s,
+            dead_reckoning: dead_reckoning(
+                point,
+                kinematics.speed_mps,
+                kinematics.heading_deg,
+                horizon_s,
+            ),
+            tile_speed: tile_speed(
+                point,
+                kinematics.speed_mps,
+                kinematics.heading_deg,
+                self.tiles.current_speed_mps(&tile),
+                horizon_s,
+            ),
+            kalman: kalman.predict(horizon_s),
+        };
+
+        let vehicle = Vehicle {
+            state: VehicleState {
+                vehicle_id: position.vehicle_id.clone(),
+                timestamp_ms: position.timestamp_ms,
+                location: point,
+                speed_mps: kinematics.speed_mps,
+                heading_deg: kinematics.heading_deg,
+                motion: kinematics.motion,
+                tile,
+                predictions,
+                attributes: position.attributes.clone(),
+            },
+            kinematics,
+            kalman,
+            fences: fences_after,
+        };
+        match self.vehicles.get_mut(index.0 as usize) {
+            Some(slot) => *slot = vehicle,
+            None => self.vehicles.push(vehicle),
+        }
+        out.vehicles.push(index);
+        Ok(())
+    }
+
+    /// Lets time pass: closes the tile windows the watermark (event time, or `now_ms` when the
+    /// stream is idle) has passed.
+    pub fn advance(&mut self, now_ms: i64, out: &mut Outputs) {
+        self.tiles.advance(now_ms, &mut out.tiles);
+    }
+
+    /// The latest state of the vehicle in `index`.
+    pub fn vehicle(&self, index: VehicleIndex) -> &VehicleState {
+        &self.vehicles[index.0 as usize].state
+    }
+
+    /// What the processor has done so far.
+    pub fn stats(&self) -> ProcessorStats {
+        self.stats
+    }
+
+    /// The current vehicles and tiles, for the map page.
+    pub fn snapshot(&self, now_ms: i64) -> Snapshot<'_> {
+        let mut vehicles: Vec<_> = self.vehicles.iter().map(|v| &v.state).collect();
+        vehicles.sort_unstable_by(|a, b| a.vehicle_id.cmp(&b.vehicle_id));
+        let mut tiles: Vec<_> = self.tiles.current().collect();
+        tiles.sort_unstable_by(|a, b| a.tile.cmp(&b.tile));
+        Snapshot {
+            generated_at_ms: now_ms,
+            vehicles,
+            tiles,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geo::destination;
+    use crate::model::{Crossing, Motion};
+
+    const T0: i64 = 1_700_000_000_000;
+    const START: GeoPoint = GeoPoint {
+        lat: 40.75,
+        lon: -73.98,
+    };
+
+    fn fix(vehicle: &str, timestamp_ms: i64, point: GeoPoint) -> Position {
+        Position {
+            vehicle_id: vehicle.into(),
+            timestamp_ms,
+            lat: point.lat,
+            lon: point.lon,
+            ..Default::default()
+        }
+    }
+
+    fn processor() -> Processor {
+        let fences = Geofences::from_toml(
+            "[[geofence]]\nname = \"north\"\npolygon = [[-74.0, 40.7505], [-73.9, 40.7505], [-73.9, 40.8], [-74.0, 40.8]]",
+        )
+        .unwrap();
+        Processor::new(ProcessorConfig::with_geofences(fences))
+    }
+
+    #[test]
+    fn a_moving_vehicle_gets_kinematics_predictions_and_alerts() {
+        let mut processor = processor();
+        let mut out = Outputs::default();
+        // Due north at 10 m/s, a fix a second; the fence starts 55.6 m north of START.
+        for second in 0..10 {
+            let point = destination(START, 0.0, 10.0 * second as f64);
+            processor
+                .process(&fix("cab", T0 + second * 1000, point), &mut out)
+                .unwrap();
+        }
+        assert_eq!(out.vehicles.len(), 10);
+        let state = processor.vehicle(out.vehicles[9]);
+        assert_eq!(state.motion, Motion::Moving);
+        assert!((state.speed_mps - 10.0).abs() < 1e-6);
+        assert!(state.heading_deg.abs() < 1e-6 || (state.heading_deg - 360.0).abs() < 1e-6);
+        let expected = destination(state.location, 0.0, 300.0);
+        let reckoned = state.predictions.dead_reckoning;
+        assert!(crate::geo::haversine_m(reckoned, expected) < 1e-6);
+        let kalman_error = crate::geo::haversine_m(state.predictions.kalman, expected);
+        assert!(kalman_error < 40.0, "kalman is {kalman_error} m off");
+
+        assert_eq!(out.alerts.len(), 1);
+        assert_eq!(out.alerts[0].crossing, Crossing::Enter);
+        assert_eq!(out.alerts[0].timestamp_ms, T0 + 6_000);
+    }
+
+    #[test]
+    fn redelivered_fixes_change_nothing() {
+        let mut processor = processor();
+        let mut out = Outputs::default();
+        let first = fix("cab", T0, START);
+        processor.process(&first, &mut out).unwrap();
+        out.clear();
+        assert_eq!(
+            processor.process(&first, &mut out),
+            Err(Skip::Stale(Stale::NotNewer))
+        );
+        assert!(out.vehicles.is_empty() && out.alerts.is_empty());
+        assert_eq!(processor.stats().stale, 1);
+    }
+
+    #[test]
+    fn tiles_close_with_time_and_feed_the_snapshot() {
+        let mut processor = processor();
+        let mut out = Outputs::default();
+        processor
+            .process(&fix("a", T0 + 1_000, START), &mut out)
+            .unwrap();
+        processor
+            .process(&fix("b", T0 + 2_000, START), &mut out)
+            .unwrap();
+        processor.advance(T0 + 12_000, &mut out);
+        assert_eq!(out.tiles.len(), 1);
+        assert_eq!((out.tiles[0].vehicles, out.tiles[0].observations), (2, 2));
+
+        let snapshot = processor.snapshot(T0 + 12_000);
+        let ids: Vec<_> = snapshot
+            .vehicles
+            .iter()
+            .map(|v| v.vehicle_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(snapshot.tiles.len(), 1);
+    }
+}

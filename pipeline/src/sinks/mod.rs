@@ -1,0 +1,132 @@
+//! Where the indexer writes: Elasticsearch/OpenSearch, or NDJSON files when none is configured.
+//!
+//! Both take batches of [`Document`]s with deterministic ids, so writing a batch twice (after a
+//! crash before the offset commit) leaves the same result as writing it once.
+
+pub mod elasticsearch;
+pub mod ndjson;
+
+use bytes::Bytes;
+
+use crate::kafka::topics;
+
+/// Index names, shared by the documents and the index templates.
+pub mod indices {
+    /// One latest-state document per vehicle, id = vehicle id.
+    pub const VEHICLES: &str = "cartrack-vehicles";
+    /// Every vehicle state over time, id = `<vehicle id>-<timestamp ms>`.
+    pub const VEHICLE_HISTORY: &str = "cartrack-vehicle-history";
+    /// Closed tile windows, id = `<geohash>-<window start ms>`.
+    pub const TILES: &str = "cartrack-tiles";
+    /// Geofence crossings, id = the alert's deterministic id.
+    pub const ALERTS: &str = "cartrack-alerts";
+}
+
+/// One document to index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// Target index.
+    pub index: &'static str,
+    /// Document id; the same input always yields the same id.
+    pub id: String,
+    /// The JSON source, as produced by `process`.
+    pub source: Bytes,
+}
+
+impl Document {
+    /// Approximate size on the wire, for batching by bytes.
+    pub fn size(&self) -> usize {
+        self.index.len() + self.id.len() + self.source.len() + 48
+    }
+}
+
+/// The documents one record of an output topic becomes. `key` is the Kafka key (the document
+/// id) and `timestamp_ms` the record's timestamp (the event time `process` set). Unknown topics
+/// yield nothing.
+pub fn route(topic: &str, key: &str, timestamp_ms: i64, source: Bytes) -> Vec<Document> {
+    let document = |index, id| Document {
+        index,
+        id,
+        source: source.clone(),
+    };
+    match topic {
+        topics::VEHICLES => vec![
+            document(indices::VEHICLES, key.to_owned()),
+            document(indices::VEHICLE_HISTORY, format!("{key}-{timestamp_ms}")),
+        ],
+        topics::TILES => vec![document(indices::TILES, key.to_owned())],
+        topics::ALERTS => vec![document(indices::ALERTS, key.to_owned())],
+        _ => Vec::new(),
+    }
+}
+
+/// What a sink did with a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// Documents written.
+    pub written: usize,
+    /// Documents the store refused for good (e.g. a mapping conflict), with its reason; they
+    /// are logged and counted, and retrying them would fail the same way.
+    pub rejected: Vec<(String, String)>,
+}
+
+/// A sink failure that retrying will not fix; the indexer stops without committing, so the
+/// batch is read again after the problem is fixed.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// A local file could not be written.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Elasticsearch refused the whole request (bad credentials, bad request).
+    #[error("elasticsearch answered {status} to {what}: {body}")]
+    Refused {
+        /// What was being done.
+        what: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// The start of the response body.
+        body: String,
+    },
+}
+
+/// A destination for batches of documents.
+pub trait Sink {
+    /// Writes a batch; returns once every document is written or refused for good.
+    fn write(
+        &mut self,
+        batch: &[Document],
+    ) -> impl std::future::Future<Output = Result<WriteSummary, SinkError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vehicles_go_to_latest_and_history_with_deterministic_ids() {
+        let source = Bytes::from_static(b"{}");
+        let documents = route(topics::VEHICLES, "cab-1", 1_700, source.clone());
+        let targets: Vec<_> = documents.iter().map(|d| (d.index, d.id.as_str())).collect();
+        assert_eq!(
+            targets,
+            [
+                (indices::VEHICLES, "cab-1"),
+                (indices::VEHICLE_HISTORY, "cab-1-1700")
+            ]
+        );
+        assert_eq!(
+            route(topics::TILES, "dr5ru6-10000", 5, source.clone())[0].id,
+            "dr5ru6-10000"
+        );
+        assert_eq!(
+            route(topics::ALERTS, "a", 5, source.clone())[0].index,
+            indices::ALERTS
+        );
+        assert!(route("other", "a", 5, source).is_empty());
+    }
+}

@@ -1,0 +1,224 @@
+//! Traffic per map tile in tumbling event-time windows: how many distinct vehicles, how fast.
+//!
+//! Windows close when the watermark (the newest event time seen, less an allowed lateness, or
+//! the wall clock less that lateness when the stream is idle) passes their end. Each window is
+//! emitted once, under a deterministic id, so a re-emission after a restart overwrites.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::geo::tile_centre;
+use crate::model::{GeoPoint, TileTraffic};
+
+/// Window geometry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowConfig {
+    /// Length of each tumbling window, ms.
+    pub length_ms: i64,
+    /// How long after a window's end fixes for it are still accepted, ms.
+    pub allowed_lateness_ms: i64,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        Self {
+            length_ms: 10_000,
+            allowed_lateness_ms: 2_000,
+        }
+    }
+}
+
+impl WindowConfig {
+    /// Start of the window containing `timestamp_ms` (floors negative times too).
+    pub fn window_start(&self, timestamp_ms: i64) -> i64 {
+        timestamp_ms - timestamp_ms.rem_euclid(self.length_ms)
+    }
+}
+
+/// A fix that arrived after its window was emitted; counted, not applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the fix belongs to a window that has already closed")]
+pub struct LateFix;
+
+#[derive(Debug, Default)]
+struct Accumulator {
+    vehicles: HashSet<u32>,
+    observations: u32,
+    speed_sum_mps: f64,
+}
+
+/// The open windows of every tile, and the last closed window of each.
+#[derive(Debug)]
+pub struct TileAggregator {
+    config: WindowConfig,
+    /// Open windows by start, then by tile (so a lookup by `&str` needs no allocation).
+    open: BTreeMap<i64, HashMap<String, Accumulator>>,
+    /// Every window ending at or before this has been emitted.
+    closed_until_ms: i64,
+    max_event_ms: i64,
+    latest: HashMap<String, TileTraffic>,
+}
+
+impl TileAggregator {
+    /// An aggregator with nothing seen yet.
+    pub fn new(config: WindowConfig) -> Self {
+        Self {
+            config,
+            open: BTreeMap::new(),
+            closed_until_ms: i64::MIN,
+            max_event_ms: i64::MIN,
+            latest: HashMap::new(),
+        }
+    }
+
+    /// Counts one fix of vehicle number `vehicle` (any id unique per vehicle) in `tile`.
+    pub fn observe(
+        &mut self,
+        tile: &str,
+        vehicle: u32,
+        speed_mps: f64,
+        timestamp_ms: i64,
+    ) -> Result<(), LateFix> {
+        let start = self.config.window_start(timestamp_ms);
+        if start + self.config.length_ms <= self.closed_until_ms {
+            return Err(LateFix);
+        }
+        self.max_event_ms = self.max_event_ms.max(timestamp_ms);
+        let tiles = self.open.entry(start).or_default();
+        let accumulator = match tiles.get_mut(tile) {
+            Some(accumulator) => accumulator,
+            None => tiles.entry(tile.to_owned()).or_default(),
+        };
+        accumulator.vehicles.insert(vehicle);
+        accumulator.observations += 1;
+        accumulator.speed_sum_mps += speed_mps;
+        Ok(())
+    }
+
+    /// Emits, in (window, tile) order, every window the watermark has passed. The watermark is
+    /// the later of the event-time one and `now_ms` less the allowed lateness, so windows also
+    /// close when fixes stop arriving.
+    pub fn advance(&mut self, now_ms: i64, out: &mut Vec<TileTraffic>) {
+        let watermark = self
+            .max_event_ms
+            .max(now_ms)
+            .saturating_sub(self.config.allowed_lateness_ms);
+        let closed_until = self.config.window_start(watermark);
+        if closed_until <= self.closed_until_ms {
+            return;
+        }
+        self.closed_until_ms = closed_until;
+        let length = self.config.length_ms;
+        let still_open = self.open.split_off(&(closed_until - length + 1));
+        for (start, tiles) in std::mem::replace(&mut self.open, still_open) {
+            let first_of_window = out.len();
+            out.extend(tiles.into_iter().map(|(tile, accumulator)| TileTraffic {
+                location: tile_centre(&tile).unwrap_or(GeoPoint { lat: 0.0, lon: 0.0 }),
+                tile,
+                window_start_ms: start,
+                window_end_ms: start + length,
+                vehicles: accumulator.vehicles.len() as u32,
+                observations: accumulator.observations,
+                mean_speed_mps: accumulator.speed_sum_mps
+                    / f64::from(accumulator.observations.max(1)),
+            }));
+            let window = &mut out[first_of_window..];
+            window.sort_unstable_by(|a, b| a.tile.cmp(&b.tile));
+            for traffic in window.iter() {
+                self.latest.insert(traffic.tile.clone(), traffic.clone());
+            }
+        }
+        // Tiles nobody drove through for a while no longer describe current traffic.
+        let stale_before = closed_until - 6 * length;
+        self.latest
+            .retain(|_, traffic| traffic.window_start_ms >= stale_before);
+    }
+
+    /// Mean speed in `tile` during its last closed window, if it has a recent one.
+    pub fn current_speed_mps(&self, tile: &str) -> Option<f64> {
+        self.latest.get(tile).map(|traffic| traffic.mean_speed_mps)
+    }
+
+    /// The last closed window of every tile with recent traffic.
+    pub fn current(&self) -> impl Iterator<Item = &TileTraffic> {
+        self.latest.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_700_000_000_000; // A multiple of 10 s.
+
+    #[test]
+    fn window_start_floors_to_the_window_length() {
+        let config = WindowConfig::default();
+        assert_eq!(config.window_start(T0), T0);
+        assert_eq!(config.window_start(T0 + 9_999), T0);
+        assert_eq!(config.window_start(T0 + 10_000), T0 + 10_000);
+        assert_eq!(config.window_start(-1), -10_000);
+    }
+
+    #[test]
+    fn counts_distinct_vehicles_and_mean_speed_per_tile_and_window() {
+        let mut aggregator = TileAggregator::new(WindowConfig::default());
+        aggregator.observe("dr5ru6", 1, 10.0, T0 + 1_000).unwrap();
+        aggregator.observe("dr5ru6", 1, 20.0, T0 + 2_000).unwrap();
+        aggregator.observe("dr5ru6", 2, 0.0, T0 + 3_000).unwrap();
+        aggregator.observe("dr5ru7", 3, 5.0, T0 + 4_000).unwrap();
+        aggregator.observe("dr5ru6", 4, 8.0, T0 + 10_500).unwrap();
+
+        let mut out = Vec::new();
+        aggregator.advance(T0 + 11_000, &mut out);
+        assert!(
+            out.is_empty(),
+            "the first window is still within its lateness"
+        );
+        aggregator.advance(T0 + 12_000, &mut out);
+        let summary: Vec<_> = out
+            .iter()
+            .map(|t| {
+                (
+                    t.tile.as_str(),
+                    t.window_start_ms - T0,
+                    t.vehicles,
+                    t.observations,
+                    t.mean_speed_mps,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [("dr5ru6", 0, 2, 3, 10.0), ("dr5ru7", 0, 1, 1, 5.0)]
+        );
+        assert_eq!(out[0].document_id(), format!("dr5ru6-{T0}"));
+        assert_eq!(aggregator.current_speed_mps("dr5ru6"), Some(10.0));
+
+        out.clear();
+        aggregator.advance(T0 + 22_000, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].window_start_ms - T0, out[0].vehicles), (10_000, 1));
+    }
+
+    #[test]
+    fn event_time_drives_the_watermark_and_late_fixes_are_refused() {
+        let mut aggregator = TileAggregator::new(WindowConfig::default());
+        aggregator.observe("a", 1, 1.0, T0).unwrap();
+        aggregator.observe("a", 1, 1.0, T0 + 12_000).unwrap();
+        let mut out = Vec::new();
+        aggregator.advance(0, &mut out); // The wall clock lags; event time alone closes it.
+        assert_eq!(out.len(), 1);
+        assert_eq!(aggregator.observe("a", 2, 1.0, T0 + 9_000), Err(LateFix));
+        assert_eq!(aggregator.observe("a", 2, 1.0, T0 + 10_000), Ok(()));
+    }
+
+    #[test]
+    fn windows_are_emitted_exactly_once() {
+        let mut aggregator = TileAggregator::new(WindowConfig::default());
+        aggregator.observe("a", 1, 1.0, T0).unwrap();
+        let mut out = Vec::new();
+        aggregator.advance(T0 + 20_000, &mut out);
+        aggregator.advance(T0 + 30_000, &mut out);
+        assert_eq!(out.len(), 1);
+    }
+}
