@@ -232,6 +232,17 @@ impl Processor {
         self.tiles.advance(now_ms, &mut out.tiles);
     }
 
+    /// Start of the tile window `timestamp_ms` falls in.
+    pub fn window_of(&self, timestamp_ms: i64) -> i64 {
+        self.config.windows.window_start(timestamp_ms)
+    }
+
+    /// Start of the oldest tile window not yet emitted. A restart must re-read every fix of
+    /// the windows from here on to emit them complete.
+    pub fn oldest_open_window_ms(&self) -> i64 {
+        self.tiles.oldest_open_window_ms()
+    }
+
     /// The latest state of the vehicle in `index`.
     pub fn vehicle(&self, index: VehicleIndex) -> &VehicleState {
         &self.vehicles[index.0 as usize].state

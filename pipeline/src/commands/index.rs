@@ -183,7 +183,8 @@ async fn flush(
         }
         let summary = summary?;
         for (index, count) in count_by_index(&pending.documents) {
-            metrics.record_out(index, count);
+            let refused = summary.rejected.iter().filter(|r| r.index == index).count();
+            metrics.record_out(index, count - refused as u64);
         }
         for _ in &summary.rejected {
             metrics.reject("refused_by_store");

@@ -78,6 +78,8 @@ pub enum IngestError {
 }
 
 const REPLAY: &str = "replay";
+/// The shortest timer period the simulator uses.
+const MIN_TICK: Duration = Duration::from_millis(1);
 const SIMULATOR: &str = "simulator";
 
 /// Runs ingest until the source ends (replay) or the process is stopped.
@@ -197,14 +199,20 @@ async fn simulate(
 ) -> Result<(), IngestError> {
     let vehicles = config.vehicles;
     let mut fleet = Fleet::new(config);
-    let period_s = f64::from(vehicles) / rate;
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(period_s));
+    // One round moves and reports every vehicle; rounds faster than 1 ms are done several per tick.
+    let round_s = f64::from(vehicles) / rate;
+    let rounds_per_tick = (MIN_TICK.as_secs_f64() / round_s).ceil().max(1.0) as usize;
+    let tick =
+        Duration::try_from_secs_f64(round_s * rounds_per_tick as f64).unwrap_or(Duration::MAX);
+    let mut ticker = tokio::time::interval(tick.max(MIN_TICK));
     loop {
         ticker.tick().await;
-        fleet.step(period_s);
         let now_ms = wall_clock_ms();
-        let mut positions = Vec::with_capacity(vehicles as usize);
-        fleet.positions(now_ms, &mut positions);
+        let mut positions = Vec::with_capacity(vehicles as usize * rounds_per_tick);
+        for _ in 0..rounds_per_tick {
+            fleet.step(round_s);
+            fleet.positions(now_ms, &mut positions);
+        }
         let (positions, _) = admit(positions, SIMULATOR, &limits, now_ms, &metrics);
         let batch = Batch {
             source: SIMULATOR,
@@ -226,8 +234,9 @@ fn replay(
     batches: &mpsc::Sender<Batch>,
     metrics: &Metrics,
 ) -> Result<(), IngestError> {
-    let mut restamp = Restamp::new(wall_clock_ms(), speedup);
     for path in files {
+        // Each file starts now: traces recorded in different years replay back to back.
+        let mut restamp = Restamp::new(wall_clock_ms(), speedup);
         let trace_error = |source| IngestError::Trace {
             path: path.display().to_string(),
             source,

@@ -5,6 +5,7 @@
 //! by Kafka, so a crash re-reads rather than loses. Outputs carry deterministic keys, so what is
 //! re-read overwrites rather than duplicates.
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -15,11 +16,12 @@ use axum::Router;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, oneshot};
 
 use super::shutdown_signal;
 use crate::http::{bind, metrics_router};
-use crate::kafka::{topics, Emitter, KafkaConfig, PendingOffsets};
+use crate::kafka::{topics, Emitter, KafkaConfig};
 use crate::metrics::Metrics;
 use crate::model::{Position, OUTPUT_SCHEMA_V1, SCHEMA_HEADER};
 use crate::processor::{Outputs, Processor, ProcessorConfig, Skip};
@@ -64,6 +66,61 @@ const REASONS: [&str; 5] = [
 
 type SnapshotRequest = oneshot::Sender<Vec<u8>>;
 
+/// The offsets `process` may commit: per partition, no further than the first record of the
+/// oldest tile window still open, so a restart re-reads every fix of every unfinished window
+/// and emits it complete (the vehicle and alert outputs it re-emits carry the same ids).
+#[derive(Debug, Default)]
+struct RecoverableOffsets {
+    partitions: HashMap<(String, i32), PartitionProgress>,
+}
+
+#[derive(Debug, Default)]
+struct PartitionProgress {
+    /// One past the last record handled.
+    next: i64,
+    /// Per open window start, the first offset read for it.
+    first_of_window: BTreeMap<i64, i64>,
+    /// The offset last committed.
+    committed: i64,
+}
+
+impl RecoverableOffsets {
+    /// Notes a handled record and the window its fix counted in, if any.
+    fn record(&mut self, topic: &str, partition: i32, offset: i64, window_start: Option<i64>) {
+        let progress = match self.partitions.get_mut(&(topic.to_owned(), partition)) {
+            Some(progress) => progress,
+            None => self
+                .partitions
+                .entry((topic.to_owned(), partition))
+                .or_default(),
+        };
+        progress.next = progress.next.max(offset + 1);
+        if let Some(start) = window_start {
+            progress.first_of_window.entry(start).or_insert(offset);
+        }
+    }
+
+    /// The offsets to commit now that every window before `oldest_open_ms` is emitted; only
+    /// partitions whose safe offset moved.
+    fn advance(&mut self, oldest_open_ms: i64) -> Result<TopicPartitionList, KafkaError> {
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), progress) in &mut self.partitions {
+            progress.first_of_window = progress.first_of_window.split_off(&oldest_open_ms);
+            let safe = progress
+                .first_of_window
+                .values()
+                .min()
+                .copied()
+                .unwrap_or(progress.next);
+            if safe > progress.committed {
+                list.add_partition_offset(topic, *partition, Offset::Offset(safe))?;
+                progress.committed = safe;
+            }
+        }
+        Ok(list)
+    }
+}
+
 /// Runs until the process is stopped.
 pub async fn run(settings: ProcessSettings) -> Result<(), ProcessError> {
     let metrics = Metrics::new("process", &REASONS);
@@ -85,7 +142,7 @@ pub async fn run(settings: ProcessSettings) -> Result<(), ProcessError> {
 
     let mut processor = Processor::new(settings.processor);
     let mut outputs = Outputs::default();
-    let mut offsets = PendingOffsets::default();
+    let mut offsets = RecoverableOffsets::default();
     let mut late_reported = 0;
     let mut ticker = tokio::time::interval(COMMIT_INTERVAL);
     let shutdown = shutdown_signal();
@@ -102,17 +159,24 @@ pub async fn run(settings: ProcessSettings) -> Result<(), ProcessError> {
                 let schema = message.headers().and_then(|headers| {
                     headers.iter().find(|header| header.key == SCHEMA_HEADER).and_then(|header| header.value)
                 });
-                match Position::from_record(schema, message.payload().unwrap_or_default()) {
+                let window = match Position::from_record(schema, message.payload().unwrap_or_default()) {
                     Ok(position) => match processor.process(&position, &mut outputs) {
-                        Ok(()) => {}
-                        Err(Skip::Stale(_)) => metrics.reject("stale"),
-                        Err(Skip::NoTile) => metrics.reject("no_tile"),
+                        Ok(()) => Some(processor.window_of(position.timestamp_ms)),
+                        Err(Skip::Stale(_)) => {
+                            metrics.reject("stale");
+                            None
+                        }
+                        Err(Skip::NoTile) => {
+                            metrics.reject("no_tile");
+                            None
+                        }
                     },
                     Err(err) => {
                         metrics.reject(err.label());
+                        None
                     }
-                }
-                offsets.record(message.topic(), message.partition(), message.offset());
+                };
+                offsets.record(message.topic(), message.partition(), message.offset(), window);
                 if let Err(err) = emit(&processor, &mut outputs, &mut emitter).await {
                     break Err(err.into());
                 }
@@ -201,12 +265,13 @@ async fn commit(
     outputs: &mut Outputs,
     emitter: &mut Emitter,
     consumer: &rdkafka::consumer::StreamConsumer,
-    offsets: &mut PendingOffsets,
+    offsets: &mut RecoverableOffsets,
 ) -> Result<(), ProcessError> {
     emit(processor, outputs, emitter).await?;
     emitter.settle().await?;
-    if !offsets.is_empty() {
-        consumer.commit(&offsets.take()?, CommitMode::Async)?;
+    let safe = offsets.advance(processor.oldest_open_window_ms())?;
+    if safe.count() > 0 {
+        consumer.commit(&safe, CommitMode::Async)?;
     }
     Ok(())
 }
@@ -222,5 +287,50 @@ async fn snapshot(
     match answer.await {
         Ok(body) => (StatusCode::OK, json, body),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, json, b"{}".to_vec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn committed(list: &TopicPartitionList, partition: i32) -> Option<Offset> {
+        list.find_partition(topics::POSITIONS, partition)
+            .map(|element| element.offset())
+    }
+
+    #[test]
+    fn commits_hold_back_to_the_first_record_of_the_oldest_open_window() {
+        let mut offsets = RecoverableOffsets::default();
+        let topic = topics::POSITIONS;
+        offsets.record(topic, 0, 0, Some(0));
+        offsets.record(topic, 0, 1, Some(10_000));
+        offsets.record(topic, 0, 2, Some(0)); // A late-ish fix of the first window.
+        offsets.record(topic, 0, 3, None); // Undecodable: holds nothing.
+        offsets.record(topic, 1, 7, Some(10_000));
+
+        // Nothing emitted yet: each partition re-reads from its first windowed record.
+        let none_closed = offsets.advance(0).unwrap();
+        assert_eq!(
+            committed(&none_closed, 0),
+            None,
+            "offset 0 is where it starts anyway"
+        );
+        assert_eq!(committed(&none_closed, 1), Some(Offset::Offset(7)));
+
+        // Window 0 emitted: partition 0 may skip to window 10 000's first record.
+        let list = offsets.advance(10_000).unwrap();
+        assert_eq!(committed(&list, 0), Some(Offset::Offset(1)));
+        assert_eq!(
+            committed(&list, 1),
+            None,
+            "partition 1 must still re-read offset 7"
+        );
+
+        // Everything emitted: commit one past the last record; then nothing new to commit.
+        let list = offsets.advance(20_000).unwrap();
+        assert_eq!(committed(&list, 0), Some(Offset::Offset(4)));
+        assert_eq!(committed(&list, 1), Some(Offset::Offset(8)));
+        assert_eq!(offsets.advance(20_000).unwrap().count(), 0);
     }
 }

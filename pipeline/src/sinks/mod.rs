@@ -65,9 +65,20 @@ pub fn route(topic: &str, key: &str, timestamp_ms: i64, source: Bytes) -> Vec<Do
 pub struct WriteSummary {
     /// Documents written.
     pub written: usize,
-    /// Documents the store refused for good (e.g. a mapping conflict), with its reason; they
-    /// are logged and counted, and retrying them would fail the same way.
-    pub rejected: Vec<(String, String)>,
+    /// Documents the store refused for good (e.g. a mapping conflict); they are logged and
+    /// counted, and retrying them would fail the same way.
+    pub rejected: Vec<RejectedDocument>,
+}
+
+/// A document the store refused for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedDocument {
+    /// Its index.
+    pub index: &'static str,
+    /// Its id.
+    pub id: String,
+    /// The store's reason.
+    pub reason: String,
 }
 
 /// A sink failure that retrying will not fix; the indexer stops without committing, so the

@@ -133,6 +133,12 @@ impl TileAggregator {
             .retain(|_, traffic| traffic.window_start_ms >= stale_before);
     }
 
+    /// Start of the oldest window that may still be open: every window starting earlier has
+    /// been emitted.
+    pub fn oldest_open_window_ms(&self) -> i64 {
+        self.closed_until_ms
+    }
+
     /// Mean speed in `tile` during its last closed window, if it has a recent one.
     pub fn current_speed_mps(&self, tile: &str) -> Option<f64> {
         self.latest.get(tile).map(|traffic| traffic.mean_speed_mps)

@@ -5,7 +5,7 @@ use super::config::ElasticsearchConfig;
 use super::request_builder::bulk_body;
 use super::retry::Backoff;
 use super::service::{index_templates, BulkService, ItemOutcome, RequestFailure};
-use crate::sinks::{Document, Sink, SinkError, WriteSummary};
+use crate::sinks::{Document, RejectedDocument, Sink, SinkError, WriteSummary};
 
 /// Writes batches into Elasticsearch or OpenSearch.
 #[derive(Debug)]
@@ -69,7 +69,11 @@ impl Sink for ElasticsearchSink {
                             ItemOutcome::Retry => retry.push(document),
                             ItemOutcome::Rejected(reason) => {
                                 tracing::error!(index = document.index, id = %document.id, %reason, "document rejected");
-                                summary.rejected.push((document.id.clone(), reason));
+                                summary.rejected.push(RejectedDocument {
+                                    index: document.index,
+                                    id: document.id.clone(),
+                                    reason,
+                                });
                             }
                         }
                     }
@@ -169,7 +173,7 @@ mod tests {
         let summary = sink.write(&documents()).await.unwrap();
         assert_eq!(summary.written, 2);
         assert_eq!(summary.rejected.len(), 1);
-        assert_eq!(summary.rejected[0].0, "c");
+        assert_eq!(summary.rejected[0].id, "c");
         let bodies = bodies.lock().unwrap();
         assert_eq!(bodies.len(), 3);
         assert_eq!(bodies[0].lines().count(), 6);
