@@ -1,0 +1,211 @@
+//! Validated arguments: `flags` after every rule that needs no I/O. A `UsageError` here exits 2.
+
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::error::UsageError;
+use crate::flags::{Command, DebugCommand, Flags, PlanCommand, PodsCommand};
+
+/// Everything a command needs to run, already checked.
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// Where the scheduler's operator API is, and how to authenticate.
+    pub target: ApiTarget,
+    /// Tables for people or JSON for programs.
+    pub output: Output,
+    /// What to do.
+    pub action: Action,
+}
+
+/// The operator API's base URL and credentials.
+#[derive(Debug, Clone)]
+pub struct ApiTarget {
+    /// Base URL without a trailing slash, e.g. `http://127.0.0.1:8080`.
+    pub base: Url,
+    /// Sent as `Authorization: Bearer <token>` on every request.
+    pub token: Option<String>,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Aligned tables and sentences.
+    Human,
+    /// The API's JSON, unchanged, one document per command.
+    Json,
+}
+
+/// One operator action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `cartrack status`
+    Status,
+    /// `cartrack scale <group> <count> [--wait --timeout D]`
+    Scale {
+        /// The group to scale.
+        group: String,
+        /// The desired pod count.
+        count: u32,
+        /// `Some(timeout)` with --wait.
+        wait: Option<Duration>,
+    },
+    /// `cartrack pods list`
+    PodsList,
+    /// `cartrack pods status <slot>`
+    PodStatus(String),
+    /// `cartrack pods restart|replace <slot>`
+    PodAction {
+        /// The slot, `<group>-<index>`.
+        slot: String,
+        /// Same agent or anywhere.
+        kind: PodActionKind,
+    },
+    /// `cartrack plan show`
+    PlanShow,
+    /// `cartrack debug offers`
+    DebugOffers,
+}
+
+/// Restart in place or replace anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodActionKind {
+    /// Kill and relaunch on the same agent.
+    Restart,
+    /// Kill and relaunch wherever an offer fits.
+    Replace,
+}
+
+impl PodActionKind {
+    /// The API path segment and the verb shown to people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Restart => "restart",
+            Self::Replace => "replace",
+        }
+    }
+}
+
+impl TryFrom<Flags> for Args {
+    type Error = UsageError;
+
+    fn try_from(flags: Flags) -> Result<Self, UsageError> {
+        Ok(Args {
+            target: ApiTarget {
+                base: parse_url(&flags.url)?,
+                token: flags.token.filter(|t| !t.is_empty()),
+            },
+            output: if flags.json {
+                Output::Json
+            } else {
+                Output::Human
+            },
+            action: action(flags.command)?,
+        })
+    }
+}
+
+fn action(command: Command) -> Result<Action, UsageError> {
+    Ok(match command {
+        Command::Status => Action::Status,
+        Command::Scale {
+            group,
+            count,
+            wait,
+            timeout,
+        } => Action::Scale {
+            group,
+            count,
+            wait: if wait {
+                Some(parse_timeout(&timeout)?)
+            } else {
+                None
+            },
+        },
+        Command::Pods(PodsCommand::List) => Action::PodsList,
+        Command::Pods(PodsCommand::Status { slot }) => Action::PodStatus(slot),
+        Command::Pods(PodsCommand::Restart { slot }) => Action::PodAction {
+            slot,
+            kind: PodActionKind::Restart,
+        },
+        Command::Pods(PodsCommand::Replace { slot }) => Action::PodAction {
+            slot,
+            kind: PodActionKind::Replace,
+        },
+        Command::Plan(PlanCommand::Show) => Action::PlanShow,
+        Command::Debug(DebugCommand::Offers) => Action::DebugOffers,
+    })
+}
+
+fn parse_url(raw: &str) -> Result<Url, UsageError> {
+    let url = Url::parse(raw).map_err(|err| {
+        UsageError::new(format!(
+            "--url {raw:?} is not a URL ({err}); write it as http://HOST:PORT, e.g. http://127.0.0.1:8080"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(UsageError::new(format!(
+            "--url {raw:?} must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080"
+        )));
+    }
+    Ok(url)
+}
+
+fn parse_timeout(raw: &str) -> Result<Duration, UsageError> {
+    match humantime::parse_duration(raw) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(UsageError::new(format!(
+            "--timeout {raw:?} must be longer than zero, e.g. 120s or 5m"
+        ))),
+        Err(err) => Err(UsageError::new(format!(
+            "--timeout {raw:?} is not a duration ({err}); write e.g. 120s or 5m"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(argv: &[&str]) -> Result<Args, UsageError> {
+        let flags = Flags::try_parse_from(std::iter::once("cartrack").chain(argv.iter().copied()))
+            .expect("flags parse");
+        Args::try_from(flags)
+    }
+
+    #[test]
+    fn scale_with_wait_parses_timeout() {
+        let parsed = args(&["scale", "processor", "3", "--wait", "--timeout", "2m"]).unwrap();
+        assert_eq!(
+            parsed.action,
+            Action::Scale {
+                group: "processor".into(),
+                count: 3,
+                wait: Some(Duration::from_secs(120))
+            }
+        );
+    }
+
+    #[test]
+    fn validate_rejects_a_bad_timeout_naming_the_flag() {
+        let err = args(&["scale", "processor", "3", "--wait", "--timeout", "soon"]).unwrap_err();
+        assert!(err.to_string().contains("--timeout \"soon\""), "{err}");
+        let err = args(&["scale", "processor", "3", "--wait", "--timeout", "0s"]).unwrap_err();
+        assert!(err.to_string().contains("longer than zero"), "{err}");
+    }
+
+    #[test]
+    fn validate_rejects_a_url_without_http_scheme() {
+        let err = args(&["--url", "127.0.0.1:8080", "status"]).unwrap_err();
+        assert!(err.to_string().contains("--url"), "{err}");
+        let err = args(&["--url", "ftp://host", "status"]).unwrap_err();
+        assert!(err.to_string().contains("http://"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_token_means_no_token() {
+        let parsed = args(&["--token", "", "status"]).unwrap();
+        assert_eq!(parsed.target.token, None);
+    }
+}

@@ -1,0 +1,28 @@
+//! One module per command; `run` dispatches a validated [`Args`].
+
+mod pods;
+mod scale;
+mod status;
+mod views;
+
+use std::process::ExitCode;
+
+use crate::api::Client;
+use crate::args::{Action, Args};
+
+/// Runs one validated command against the scheduler.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let client = Client::new(args.target.clone())?;
+    let output = args.output;
+    match args.action {
+        Action::Status => status::run(&client, output).await,
+        Action::Scale { group, count, wait } => {
+            scale::run(&client, output, &group, count, wait).await
+        }
+        Action::PodsList => pods::list(&client, output).await,
+        Action::PodStatus(slot) => pods::status(&client, output, &slot).await,
+        Action::PodAction { slot, kind } => pods::act(&client, &slot, kind).await,
+        Action::PlanShow => views::show(&client, output, "/v1/plan").await,
+        Action::DebugOffers => views::show(&client, output, "/v1/debug/offers").await,
+    }
+}

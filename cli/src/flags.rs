@@ -1,0 +1,99 @@
+//! The command line as clap sees it: every flag, its env var and its help, in one place.
+//! Nothing here validates beyond types; `args` turns these into something runnable.
+
+use clap::{Parser, Subcommand};
+
+/// Operate a running cartrack service: status, scaling, pods, plans.
+#[derive(Debug, Parser)]
+#[command(name = "cartrack", version, propagate_version = true)]
+pub struct Flags {
+    /// The scheduler's operator API.
+    #[arg(
+        long,
+        env = "CARTRACK_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub url: String,
+
+    /// Bearer token for mutating requests, when the scheduler was started with --api-token.
+    #[arg(
+        long,
+        env = "CARTRACK_API_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
+    /// Print machine-readable JSON instead of tables (read commands).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show each group's desired and running pods, and every task.
+    Status,
+    /// Set a group's pod count; with --wait, follow until its pods are running.
+    Scale {
+        /// The group to scale (e.g. processor).
+        group: String,
+        /// The desired number of pods.
+        count: u32,
+        /// Wait until the group's pods are RUNNING, showing progress.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits (e.g. 120s, 5m).
+        #[arg(long, default_value = "120s")]
+        timeout: String,
+    },
+    /// List, inspect, restart or replace pods.
+    #[command(subcommand)]
+    Pods(PodsCommand),
+    /// Show the deployment plan.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Debugging views of the scheduler.
+    #[command(subcommand)]
+    Debug(DebugCommand),
+}
+
+/// `cartrack pods ...`
+#[derive(Debug, Subcommand)]
+pub enum PodsCommand {
+    /// Every pod slot and its task.
+    List,
+    /// One pod's task: state, agent, ports, health.
+    Status {
+        /// The pod slot, `<group>-<index>` (e.g. processor-0).
+        slot: String,
+    },
+    /// Restart a pod on the same agent.
+    Restart {
+        /// The pod slot, `<group>-<index>`.
+        slot: String,
+    },
+    /// Replace a pod: kill it and launch it anywhere that fits.
+    Replace {
+        /// The pod slot, `<group>-<index>`.
+        slot: String,
+    },
+}
+
+/// `cartrack plan ...`
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Phases per group, steps per pod, and their status.
+    Show,
+}
+
+/// `cartrack debug ...`
+#[derive(Debug, Subcommand)]
+pub enum DebugCommand {
+    /// Recent offers and why each did not fit each pending pod.
+    Offers,
+}
