@@ -13,12 +13,16 @@
 //!      not, the next SUBSCRIBE carries it);
 //!   3. `Signal`, `StartGraceTimer`, `Start/StopHealthCheck`: hand to the adapters;
 //!   4. `Exit`: flush queued calls, stop.
+//!
+//! SIGTERM is handled as SHUTDOWN, so an executor stopped by its agent or an operator still
+//! gives its tasks their grace period and reports them.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mesos_proto::v1::executor::{event, Call, Event as AgentEvent};
 use mesos_proto::v1::framework_info::capability;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -109,10 +113,20 @@ impl Driver {
         mut agent_rx: mpsc::UnboundedReceiver<AgentInput>,
         mut events_rx: mpsc::UnboundedReceiver<Event>,
     ) -> Outcome {
+        // SIGTERM (an agent or operator stopping us) is a SHUTDOWN: tasks get their grace.
+        let mut terminate = signal(SignalKind::terminate())
+            .inspect_err(|error| tracing::warn!(%error, "cannot handle SIGTERM"))
+            .ok();
         while !self.exit {
             tokio::select! {
                 Some(input) = agent_rx.recv() => self.on_agent(input),
                 Some(event) = events_rx.recv() => self.feed(event),
+                Some(()) = recv_signal(&mut terminate) => {
+                    tracing::info!("SIGTERM: shutting down");
+                    self.feed(Event::Shutdown {
+                        grace: self.config.shutdown_grace_period,
+                    });
+                }
                 else => break,
             }
         }
@@ -312,6 +326,13 @@ impl Driver {
             Ok(()) => Event::Spawned { task_id },
             Err(error) => Event::SpawnFailed { task_id, error },
         }
+    }
+}
+
+async fn recv_signal(signal: &mut Option<Signal>) -> Option<()> {
+    match signal {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -39,6 +39,8 @@ pub struct Recorded {
     pub authorization: Option<String>,
     pub content_type: Option<String>,
     pub status: u16,
+    /// When the agent received it.
+    pub at: std::time::Instant,
 }
 
 impl Recorded {
@@ -267,6 +269,7 @@ async fn handle(
         authorization,
         content_type,
         status,
+        at: std::time::Instant::now(),
     });
     let response = if status == 200 {
         let (tx, mut rx) = mpsc::unbounded_channel::<Chunk>();
