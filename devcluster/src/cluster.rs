@@ -1,0 +1,730 @@
+//! [`DevCluster`]: the shell around [`crate::core::Core`]. It owns the listeners, the event
+//! streams, the executor processes and the clock tick, and carries out the core's effects.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures::channel::mpsc::UnboundedSender;
+use mesos_proto::recordio::MessageCodec;
+use mesos_proto::v1::scheduler::Event as SEvent;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::codec::Encoder;
+
+use crate::config::ClusterConfig;
+use crate::core::{Agent, Core, CoreConfig, Effect, LaunchSpec};
+use crate::error::DevClusterError;
+use crate::log::{EventLog, LogEntry};
+use crate::process;
+use crate::resources::{parse_attributes, Resources};
+
+/// How often the core's clock ticks (allocation, timeouts, retries).
+const TICK: Duration = Duration::from_millis(50);
+
+/// Key of an executor: (agent id, framework id, executor id).
+type ExecKey = (String, String, String);
+
+/// An executor process the shell supervises.
+struct ProcessEntry {
+    container_id: String,
+    pid: Option<u32>,
+    kill_requested: bool,
+}
+
+/// Mutable shell state, guarded together with the core so effects apply in decision order.
+pub(crate) struct Shared {
+    pub(crate) core: Core,
+    framework_streams: HashMap<String, (String, UnboundedSender<Bytes>)>,
+    executor_streams: HashMap<ExecKey, UnboundedSender<Bytes>>,
+    processes: HashMap<ExecKey, ProcessEntry>,
+    pub(crate) leader: Option<usize>,
+    update_delay: Duration,
+    duplicate_updates: bool,
+}
+
+/// Everything the handlers and the tick share.
+pub(crate) struct Inner {
+    shared: Mutex<Shared>,
+    pub(crate) log: EventLog,
+    pub(crate) config: ClusterConfig,
+    /// Master listeners: [0] the default leader, [1] the standby.
+    pub(crate) master_addrs: [SocketAddr; 2],
+    pub(crate) agent_addrs: HashMap<String, SocketAddr>,
+    http: reqwest::Client,
+    tenant_load: Resources,
+}
+
+/// A running dev cluster: a master (plus a standby listener), agents and their executors, all
+/// on 127.0.0.1. Start with [`DevCluster::start`], stop with [`DevCluster::shutdown`]; dropping
+/// it kills every executor process too.
+pub struct DevCluster {
+    inner: Arc<Inner>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn encode<M: prost::Message>(message: &M) -> Bytes {
+    let mut buf = BytesMut::new();
+    // Encoding into a growable buffer cannot fail except over the codec's size cap, which
+    // the cluster's own messages never reach; such a record would be skipped.
+    let _ = MessageCodec::<M>::default().encode(message, &mut buf);
+    buf.freeze()
+}
+
+impl Inner {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Shared> {
+        // A panic while holding the lock would be a bug in the core; keep serving regardless.
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the core, then carries out the effects it decided.
+    pub(crate) fn with_core<R>(self: &Arc<Self>, f: impl FnOnce(&mut Core, Instant) -> R) -> R {
+        let mut shared = self.lock();
+        let result = f(&mut shared.core, Instant::now());
+        self.apply(&mut shared);
+        result
+    }
+
+    /// Carries out the pending effects, in order.
+    pub(crate) fn apply(self: &Arc<Self>, shared: &mut Shared) {
+        loop {
+            let effects = shared.core.take_effects();
+            if effects.is_empty() {
+                return;
+            }
+            for effect in effects {
+                self.apply_one(shared, effect);
+            }
+        }
+    }
+
+    fn apply_one(self: &Arc<Self>, shared: &mut Shared, effect: Effect) {
+        match effect {
+            Effect::ToFramework {
+                framework_id,
+                event,
+            } => {
+                let Some((_, tx)) = shared.framework_streams.get(&framework_id) else {
+                    return;
+                };
+                let tx = tx.clone();
+                let is_acked_update = event
+                    .update
+                    .as_ref()
+                    .is_some_and(|u| u.status.uuid.is_some());
+                let copies = if is_acked_update && shared.duplicate_updates {
+                    2
+                } else {
+                    1
+                };
+                let delay = if is_acked_update {
+                    shared.update_delay
+                } else {
+                    Duration::ZERO
+                };
+                for _ in 0..copies {
+                    if delay.is_zero() {
+                        self.send_framework_event(&tx, &framework_id, &event);
+                    } else {
+                        let inner = Arc::clone(self);
+                        let (tx, fid, ev) = (tx.clone(), framework_id.clone(), event.clone());
+                        tokio::spawn(async move {
+                            tokio::time::sleep(delay).await;
+                            inner.send_framework_event(&tx, &fid, &ev);
+                        });
+                    }
+                }
+            }
+            Effect::CloseFrameworkStream {
+                framework_id,
+                stream_id,
+            } => {
+                if shared
+                    .framework_streams
+                    .get(&framework_id)
+                    .is_some_and(|(s, _)| *s == stream_id)
+                {
+                    shared.framework_streams.remove(&framework_id);
+                }
+            }
+            Effect::ToExecutor {
+                agent_id,
+                framework_id,
+                executor_id,
+                event,
+            } => {
+                let key = (agent_id, framework_id, executor_id);
+                if let Some(tx) = shared.executor_streams.get(&key) {
+                    if tx.unbounded_send(encode(&event)).is_ok() {
+                        self.log.record(LogEntry::ExecutorEvent {
+                            agent_id: key.0,
+                            executor_id: key.2,
+                            event_type: event.r#type().as_str_name().to_string(),
+                        });
+                    }
+                }
+            }
+            Effect::CloseExecutor {
+                agent_id,
+                framework_id,
+                executor_id,
+            } => {
+                shared
+                    .executor_streams
+                    .remove(&(agent_id, framework_id, executor_id));
+            }
+            Effect::LaunchExecutor(spec) => self.launch_executor(shared, *spec),
+            Effect::KillExecutor {
+                agent_id,
+                framework_id,
+                executor_id,
+                grace,
+            } => {
+                let key = (agent_id, framework_id, executor_id);
+                let Some(entry) = shared.processes.get_mut(&key) else {
+                    return;
+                };
+                entry.kill_requested = true;
+                if let Some(pid) = entry.pid {
+                    kill_with_grace(pid, grace);
+                }
+            }
+            Effect::Record(entry) => self.log.record(entry),
+        }
+    }
+
+    fn send_framework_event(
+        &self,
+        tx: &UnboundedSender<Bytes>,
+        framework_id: &str,
+        event: &SEvent,
+    ) {
+        if tx.unbounded_send(encode(event)).is_err() {
+            return;
+        }
+        let status = event.update.as_ref().map(|u| &u.status);
+        self.log.record(LogEntry::SchedulerEvent {
+            framework_id: framework_id.to_string(),
+            event_type: event.r#type().as_str_name().to_string(),
+            task_id: status.map(|s| s.task_id.value.clone()),
+            state: status.map(|s| s.state().as_str_name().to_string()),
+            uuid: status.and_then(|s| s.uuid.clone()),
+        });
+    }
+
+    fn sandbox(&self, spec: &LaunchSpec) -> PathBuf {
+        let executor_id = spec.executor.executor_id.value.as_str();
+        self.config
+            .work_dir
+            .join("agents")
+            .join(safe(&spec.agent_id))
+            .join("frameworks")
+            .join(safe(&spec.framework_id))
+            .join("executors")
+            .join(safe(executor_id))
+            .join("runs")
+            .join(safe(&spec.container_id))
+    }
+
+    fn launch_executor(self: &Arc<Self>, shared: &mut Shared, spec: LaunchSpec) {
+        let executor_id = spec.executor.executor_id.value.clone();
+        let key = (
+            spec.agent_id.clone(),
+            spec.framework_id.clone(),
+            executor_id.clone(),
+        );
+        shared.processes.insert(
+            key.clone(),
+            ProcessEntry {
+                container_id: spec.container_id.clone(),
+                pid: None,
+                kill_requested: false,
+            },
+        );
+        let sandbox = self.sandbox(&spec);
+        let endpoint = self
+            .agent_addrs
+            .get(&spec.agent_id)
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let grace = spec
+            .executor
+            .shutdown_grace_period
+            .as_ref()
+            .map(|d| Duration::from_nanos(u64::try_from(d.nanoseconds).unwrap_or(0)))
+            .unwrap_or(shared.core.config().executor_shutdown_grace);
+        let mut env = vec![
+            ("MESOS_AGENT_ENDPOINT".to_string(), endpoint),
+            ("MESOS_FRAMEWORK_ID".to_string(), spec.framework_id.clone()),
+            ("MESOS_EXECUTOR_ID".to_string(), executor_id.clone()),
+            ("MESOS_DIRECTORY".to_string(), sandbox.display().to_string()),
+            ("MESOS_SANDBOX".to_string(), sandbox.display().to_string()),
+            (
+                "MESOS_CHECKPOINT".to_string(),
+                if spec.checkpoint { "1" } else { "0" }.to_string(),
+            ),
+            (
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".to_string(),
+                process::mesos_duration(grace),
+            ),
+        ];
+        if spec.checkpoint {
+            env.push((
+                "MESOS_RECOVERY_TIMEOUT".to_string(),
+                process::mesos_duration(shared.core.config().executor_registration_timeout),
+            ));
+            env.push((
+                "MESOS_SUBSCRIPTION_BACKOFF_MAX".to_string(),
+                "2secs".to_string(),
+            ));
+        }
+        let inner = Arc::clone(self);
+        tokio::spawn(async move {
+            let command = spec.executor.command.clone().unwrap_or_default();
+            let started = async {
+                process::make_sandbox(&sandbox).await?;
+                process::fetch(&command, &sandbox, &inner.http).await?;
+                process::spawn(&command, &sandbox, &env)
+            }
+            .await;
+            let mut child = match started {
+                Ok(child) => child,
+                Err(e) => {
+                    inner.log.record(LogEntry::Fault {
+                        description: format!(
+                            "executor {} on {} failed to launch: {e}",
+                            key.2, key.0
+                        ),
+                    });
+                    inner.process_ended(&key, &spec.container_id, None);
+                    return;
+                }
+            };
+            let pid = child.id().unwrap_or(0);
+            {
+                let mut shared = inner.lock();
+                if let Some(entry) = shared.processes.get_mut(&key) {
+                    entry.pid = Some(pid);
+                    if entry.kill_requested {
+                        process::signal_group(pid, process::SIGKILL);
+                    }
+                }
+            }
+            inner.log.record(LogEntry::ExecutorLaunched {
+                agent_id: key.0.clone(),
+                executor_id: key.2.clone(),
+                pid,
+            });
+            let status = child.wait().await.ok().and_then(|s| s.code());
+            // The shell may have left children in the group: take them down too.
+            process::signal_group(pid, process::SIGKILL);
+            inner.log.record(LogEntry::ExecutorExited {
+                agent_id: key.0.clone(),
+                executor_id: key.2.clone(),
+                status,
+            });
+            inner.process_ended(&key, &spec.container_id, status);
+        });
+    }
+
+    fn process_ended(self: &Arc<Self>, key: &ExecKey, container_id: &str, status: Option<i32>) {
+        let mut shared = self.lock();
+        if shared
+            .processes
+            .get(key)
+            .is_some_and(|p| p.container_id == container_id)
+        {
+            shared.processes.remove(key);
+        }
+        shared
+            .core
+            .executor_exited(&key.0, &key.1, &key.2, container_id, status, Instant::now());
+        self.apply(&mut shared);
+    }
+
+    /// Registers a framework's new event stream.
+    pub(crate) fn register_framework_stream(
+        shared: &mut Shared,
+        framework_id: &str,
+        stream_id: &str,
+        tx: UnboundedSender<Bytes>,
+    ) {
+        shared
+            .framework_streams
+            .insert(framework_id.to_string(), (stream_id.to_string(), tx));
+    }
+
+    /// Registers an executor's new event stream (replacing an older one).
+    pub(crate) fn register_executor_stream(
+        shared: &mut Shared,
+        key: ExecKey,
+        tx: UnboundedSender<Bytes>,
+    ) {
+        shared.executor_streams.insert(key, tx);
+    }
+
+    /// Forgets an executor stream (its SUBSCRIBE was refused).
+    pub(crate) fn unregister_executor_stream(shared: &mut Shared, key: &ExecKey) {
+        shared.executor_streams.remove(key);
+    }
+
+    fn tick(self: &Arc<Self>) {
+        let now = Instant::now();
+        let mut shared = self.lock();
+        let closed_frameworks: Vec<(String, String)> = shared
+            .framework_streams
+            .iter()
+            .filter(|(_, (_, tx))| tx.is_closed())
+            .map(|(f, (s, _))| (f.clone(), s.clone()))
+            .collect();
+        for (fid, sid) in closed_frameworks {
+            shared.framework_streams.remove(&fid);
+            shared.core.framework_disconnected(&fid, &sid, now);
+        }
+        let closed_executors: Vec<ExecKey> = shared
+            .executor_streams
+            .iter()
+            .filter(|(_, tx)| tx.is_closed())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in closed_executors {
+            shared.executor_streams.remove(&key);
+            shared.core.executor_disconnected(&key.0, &key.1, &key.2);
+        }
+        shared.core.tick(now);
+        self.apply(&mut shared);
+    }
+
+    /// Kills every executor process at once (shutdown, drop).
+    fn kill_all_processes(&self) {
+        let shared = self.lock();
+        for entry in shared.processes.values() {
+            if let Some(pid) = entry.pid {
+                process::signal_group(pid, process::SIGKILL);
+            }
+        }
+    }
+
+    fn live_processes(&self) -> usize {
+        self.lock().processes.len()
+    }
+
+    pub(crate) fn set_update_faults(&self, delay: Option<Duration>, duplicate: Option<bool>) {
+        let mut shared = self.lock();
+        if let Some(d) = delay {
+            shared.update_delay = d;
+        }
+        if let Some(d) = duplicate {
+            shared.duplicate_updates = d;
+        }
+        drop(shared);
+        self.log.record(LogEntry::Fault {
+            description: format!(
+                "status update faults set: delay {:?}, duplicate {:?}",
+                delay, duplicate
+            ),
+        });
+    }
+
+    pub(crate) fn set_leader(self: &Arc<Self>, leader: Option<usize>) {
+        let mut shared = self.lock();
+        if shared.leader != leader {
+            shared.leader = leader;
+            shared.core.restart_master(true, Instant::now());
+            self.apply(&mut shared);
+        }
+        drop(shared);
+        self.log.record(LogEntry::Fault {
+            description: format!("leader elected: {leader:?}"),
+        });
+    }
+
+    pub(crate) fn restart_master(self: &Arc<Self>, keep_state: bool) {
+        self.with_core(|core, now| core.restart_master(keep_state, now));
+        self.log.record(LogEntry::Fault {
+            description: format!("master restarted (keep_state: {keep_state})"),
+        });
+    }
+
+    pub(crate) fn tenant_load(&self) -> &Resources {
+        &self.tenant_load
+    }
+}
+
+fn kill_with_grace(pid: u32, grace: Duration) {
+    if grace.is_zero() {
+        process::signal_group(pid, process::SIGKILL);
+        return;
+    }
+    process::signal_group(pid, process::SIGTERM);
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        // If the group is gone this is a harmless ESRCH; pids are not reused within seconds.
+        process::signal_group(pid, process::SIGKILL);
+    });
+}
+
+/// Keeps ids usable as folder names.
+fn safe(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl DevCluster {
+    /// Starts the master listeners (leader and standby), the agents' executor endpoints and the
+    /// clock. Everything binds 127.0.0.1.
+    pub async fn start(config: ClusterConfig) -> Result<DevCluster, DevClusterError> {
+        let total = Resources::parse(&config.agent_resources).map_err(|source| {
+            DevClusterError::Resources {
+                field: "agent_resources",
+                source,
+            }
+        })?;
+        let tenant_load = match &config.tenant_load {
+            Some(t) => Resources::parse(t).map_err(|source| DevClusterError::Resources {
+                field: "tenant_load",
+                source,
+            })?,
+            None => Resources::default(),
+        };
+        std::fs::create_dir_all(&config.work_dir).map_err(|source| DevClusterError::Io {
+            what: format!("creating work dir {}", config.work_dir.display()),
+            source,
+        })?;
+        let bind = |port: u16| async move {
+            TcpListener::bind(("127.0.0.1", port))
+                .await
+                .map_err(|source| DevClusterError::Io {
+                    what: format!("binding 127.0.0.1:{port}"),
+                    source,
+                })
+        };
+        let leader_listener = bind(config.master_port).await?;
+        let standby_listener = bind(0).await?;
+        let local = |l: &TcpListener| {
+            l.local_addr().map_err(|source| DevClusterError::Io {
+                what: "reading a listener's address".to_string(),
+                source,
+            })
+        };
+        let master_addrs = [local(&leader_listener)?, local(&standby_listener)?];
+        let epoch = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+        let mut agents = Vec::new();
+        let mut agent_listeners = Vec::new();
+        let mut agent_addrs = HashMap::new();
+        for i in 0..config.agents {
+            let id = format!("{epoch}-S{i}");
+            let listener = bind(0).await?;
+            agent_addrs.insert(id.clone(), local(&listener)?);
+            let attributes = config
+                .agent_attributes
+                .get(i)
+                .map(|a| parse_attributes(a))
+                .unwrap_or_default();
+            agents.push(Agent::new(
+                id.clone(),
+                total.clone(),
+                tenant_load.clone(),
+                attributes,
+            ));
+            agent_listeners.push((id, listener));
+        }
+        let core = Core::new(
+            CoreConfig {
+                heartbeat_interval: config.heartbeat_interval,
+                status_update_retry: config.status_update_retry,
+                executor_registration_timeout: config.executor_registration_timeout,
+                agent_unreachable_timeout: config.agent_unreachable_timeout,
+                executor_shutdown_grace: Duration::from_secs(5),
+            },
+            epoch,
+            agents,
+        );
+        let inner = Arc::new(Inner {
+            shared: Mutex::new(Shared {
+                core,
+                framework_streams: HashMap::new(),
+                executor_streams: HashMap::new(),
+                processes: HashMap::new(),
+                leader: Some(0),
+                update_delay: Duration::ZERO,
+                duplicate_updates: false,
+            }),
+            log: EventLog::default(),
+            config,
+            master_addrs,
+            agent_addrs,
+            http: reqwest::Client::new(),
+            tenant_load,
+        });
+        let mut tasks = Vec::new();
+        for (index, listener) in [leader_listener, standby_listener].into_iter().enumerate() {
+            let app = crate::http::master::router(Arc::clone(&inner), index);
+            tasks.push(tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            }));
+        }
+        for (agent_id, listener) in agent_listeners {
+            let app = crate::http::agent::router(Arc::clone(&inner), agent_id);
+            tasks.push(tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            }));
+        }
+        let ticker = Arc::clone(&inner);
+        tasks.push(tokio::spawn(async move {
+            let mut interval = tokio::time::interval(TICK);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                ticker.tick();
+            }
+        }));
+        Ok(DevCluster { inner, tasks })
+    }
+
+    /// The leading master's URL, `http://127.0.0.1:PORT`.
+    pub fn master_url(&self) -> String {
+        format!("http://{}", self.inner.master_addrs[0])
+    }
+
+    /// The second master listener: while listener 0 leads it answers 307 with
+    /// `Location: //host:port/api/v1/scheduler`; with no leader, 503.
+    pub fn standby_master_url(&self) -> String {
+        format!("http://{}", self.inner.master_addrs[1])
+    }
+
+    /// Agent ids, in order.
+    pub fn agent_ids(&self) -> Vec<String> {
+        self.inner.lock().core.agents.keys().cloned().collect()
+    }
+
+    /// The executor endpoint (`host:port`) of an agent, as given to its executors.
+    pub fn agent_endpoint(&self, agent_id: &str) -> Option<String> {
+        self.inner.agent_addrs.get(agent_id).map(|a| a.to_string())
+    }
+
+    /// Everything recorded so far.
+    pub fn log(&self) -> Vec<LogEntry> {
+        self.inner.log.snapshot()
+    }
+
+    /// Waits for a log entry (already recorded or future) matching `pred`.
+    pub async fn wait_for_log<F: Fn(&LogEntry) -> bool>(
+        &self,
+        timeout: Duration,
+        pred: F,
+    ) -> Result<LogEntry, DevClusterError> {
+        match self.inner.log.wait_for(timeout, pred).await {
+            Some(entry) => Ok(entry),
+            None => Err(DevClusterError::Timeout {
+                timeout,
+                entries: self.inner.log.snapshot().len(),
+            }),
+        }
+    }
+
+    fn agent_op(
+        &self,
+        agent_id: &str,
+        op: impl FnOnce(&mut Core, Instant) -> bool,
+    ) -> Result<(), DevClusterError> {
+        if self.inner.with_core(op) {
+            Ok(())
+        } else {
+            Err(DevClusterError::UnknownAgent(agent_id.to_string()))
+        }
+    }
+
+    /// Kills an agent: its executors die; after `agent_unreachable_timeout` its tasks are LOST
+    /// (UNREACHABLE for PARTITION_AWARE frameworks).
+    pub async fn kill_agent(&self, agent_id: &str) -> Result<(), DevClusterError> {
+        self.agent_op(agent_id, |c, now| c.kill_agent(agent_id, now))
+    }
+
+    /// Restarts an agent: checkpointing executors keep running and may re-subscribe.
+    pub async fn restart_agent(&self, agent_id: &str) -> Result<(), DevClusterError> {
+        self.agent_op(agent_id, |c, now| c.restart_agent(agent_id, now))
+    }
+
+    /// Cuts the agent off from the master; its executors keep running.
+    pub async fn partition_agent(&self, agent_id: &str) -> Result<(), DevClusterError> {
+        self.agent_op(agent_id, |c, now| c.partition_agent(agent_id, now))
+    }
+
+    /// Ends a partition.
+    pub async fn heal_agent(&self, agent_id: &str) -> Result<(), DevClusterError> {
+        self.agent_op(agent_id, |c, now| c.heal_agent(agent_id, now))
+    }
+
+    /// Closes a framework's event stream as a network fault would.
+    pub async fn drop_framework_stream(&self, framework_id: &str) {
+        let found = self
+            .inner
+            .with_core(|c, now| c.drop_framework_stream(framework_id, now));
+        self.inner.log.record(LogEntry::Fault {
+            description: format!(
+                "event stream of framework {framework_id} dropped (found: {found})"
+            ),
+        });
+    }
+
+    /// Closes an executor's connection to its agent.
+    pub async fn drop_executor_connection(&self, agent_id: &str, executor_id: &str) {
+        self.inner
+            .with_core(|c, _| c.drop_executor_connection(agent_id, executor_id));
+    }
+
+    /// Fails the master over: every framework stream closes; `keep_state = false` also forgets
+    /// frameworks (they re-subscribe with their id and find their tasks on the agents).
+    pub async fn restart_master(&self, keep_state: bool) {
+        self.inner.restart_master(keep_state);
+    }
+
+    /// Chooses the leading listener: `None` = no leader (503), `Some(0)` / `Some(1)`.
+    pub async fn elect_leader(&self, leader: Option<usize>) {
+        self.inner.set_leader(leader.filter(|l| *l < 2));
+    }
+
+    /// Delays every status update (with uuid) on its way to the scheduler.
+    pub fn set_update_delay(&self, delay: Duration) {
+        self.inner.set_update_faults(Some(delay), None);
+    }
+
+    /// Sends every status update (with uuid) to the scheduler twice.
+    pub fn set_duplicate_updates(&self, on: bool) {
+        self.inner.set_update_faults(None, Some(on));
+    }
+
+    /// Stops the cluster: every executor process is killed and reaped.
+    pub async fn shutdown(mut self) {
+        self.inner.kill_all_processes();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.inner.live_processes() > 0 && tokio::time::Instant::now() < deadline {
+            // Reaping happens in the supervisor tasks; poll their progress with a deadline.
+            self.inner.kill_all_processes();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for DevCluster {
+    fn drop(&mut self) {
+        self.inner.kill_all_processes();
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}

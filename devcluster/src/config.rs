@@ -1,0 +1,53 @@
+//! What a dev cluster looks like: agents, their resources, tenants' load, timeouts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How to build a [`crate::DevCluster`]. `Default` gives 3 agents with
+/// `cpus:4;mem:8192;disk:20000;ports:[31000-32999]`, no tenant load and an ephemeral port.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Number of agents.
+    pub agents: usize,
+    /// Every agent's total resources, in the `--resources` syntax.
+    pub agent_resources: String,
+    /// Per agent (by index), attributes such as `rack:r1;zone:a`; missing entries mean none.
+    pub agent_attributes: Vec<String>,
+    /// Per agent, the load of other tenants: shown in `/state` as another framework's task and
+    /// withheld from offers.
+    pub tenant_load: Option<String>,
+    /// The leading master's port; 0 picks an ephemeral one. The standby is always ephemeral.
+    pub master_port: u16,
+    /// Where executor sandboxes live.
+    pub work_dir: PathBuf,
+    /// `SUBSCRIBED.heartbeat_interval_seconds` and the HEARTBEAT period (Mesos: 15 s).
+    pub heartbeat_interval: Duration,
+    /// First retry of an unacknowledged status update; doubles up to 10 min (Mesos: 10 s).
+    pub status_update_retry: Duration,
+    /// How long a launched executor has to SUBSCRIBE before it is killed (Mesos: 1 min).
+    /// Also how long a checkpointing executor has to re-subscribe after an agent restart.
+    pub executor_registration_timeout: Duration,
+    /// How long a killed or partitioned agent stays before its tasks become LOST (or
+    /// UNREACHABLE for PARTITION_AWARE frameworks). Real Mesos: about 75 s.
+    pub agent_unreachable_timeout: Duration,
+    /// When set, scheduler calls need HTTP Basic with this (principal, secret), else 401.
+    pub require_basic_auth: Option<(String, String)>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            agents: 3,
+            agent_resources: "cpus:4;mem:8192;disk:20000;ports:[31000-32999]".to_string(),
+            agent_attributes: Vec::new(),
+            tenant_load: None,
+            master_port: 0,
+            work_dir: std::env::temp_dir().join("cartrack-devcluster"),
+            heartbeat_interval: Duration::from_secs(15),
+            status_update_retry: Duration::from_secs(10),
+            executor_registration_timeout: Duration::from_secs(60),
+            agent_unreachable_timeout: Duration::from_secs(75),
+            require_basic_auth: None,
+        }
+    }
+}

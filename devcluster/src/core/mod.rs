@@ -1,0 +1,781 @@
+//! The cluster's decisions, free of I/O: the master's and agents' bookkeeping fed calls,
+//! process exits and clock ticks, returning [`Effect`]s for the adapters to carry out.
+//!
+//! Like raft-rs' `RawNode`: time enters only as `now` arguments, output piles up in
+//! [`Core::take_effects`]. The HTTP handlers and the process supervisor are the shell.
+
+mod agent;
+mod executor;
+mod scheduler;
+mod validation;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use mesos_proto::v1::executor as exec_api;
+use mesos_proto::v1::scheduler::{event as sevent, Event as SEvent};
+use mesos_proto::v1::{
+    task_status, AgentId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, TaskId, TaskInfo,
+    TaskState, TaskStatus,
+};
+
+pub use executor::ExecutorCallError;
+pub use scheduler::{error_event, CallError, Subscribed};
+
+use crate::log::LogEntry;
+use crate::resources::Resources;
+
+/// Longest gap between status update retries (Mesos: 10 min).
+const MAX_UPDATE_RETRY: Duration = Duration::from_secs(600);
+
+/// Timeouts the core applies; copied from [`crate::ClusterConfig`].
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// HEARTBEAT period.
+    pub heartbeat_interval: Duration,
+    /// First status update retry.
+    pub status_update_retry: Duration,
+    /// Executor (re-)registration timeout.
+    pub executor_registration_timeout: Duration,
+    /// Time before a lost agent's tasks are declared LOST / UNREACHABLE.
+    pub agent_unreachable_timeout: Duration,
+    /// Grace between SHUTDOWN and SIGKILL of an executor (Mesos default 5 s).
+    pub executor_shutdown_grace: Duration,
+}
+
+/// Something the shell must do because of a decision.
+// Effects live for microseconds between a decision and its application: boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Write an event to the framework's current stream (dropped if it has none).
+    ToFramework {
+        /// Receiver.
+        framework_id: String,
+        /// The event.
+        event: SEvent,
+    },
+    /// Close this stream of the framework.
+    CloseFrameworkStream {
+        /// Whose.
+        framework_id: String,
+        /// Which subscription.
+        stream_id: String,
+    },
+    /// Write an event to an executor's connection.
+    ToExecutor {
+        /// Agent.
+        agent_id: String,
+        /// Framework.
+        framework_id: String,
+        /// Executor.
+        executor_id: String,
+        /// The event.
+        event: exec_api::Event,
+    },
+    /// Close an executor's connection.
+    CloseExecutor {
+        /// Agent.
+        agent_id: String,
+        /// Framework.
+        framework_id: String,
+        /// Executor.
+        executor_id: String,
+    },
+    /// Fetch and start an executor process.
+    LaunchExecutor(Box<LaunchSpec>),
+    /// Stop an executor process: SIGTERM, then SIGKILL after `grace`.
+    KillExecutor {
+        /// Agent.
+        agent_id: String,
+        /// Framework.
+        framework_id: String,
+        /// Executor.
+        executor_id: String,
+        /// Time between SIGTERM and SIGKILL.
+        grace: Duration,
+    },
+    /// Record a log entry (timeouts and decisions worth seeing).
+    Record(LogEntry),
+}
+
+/// Everything needed to start an executor process.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    /// Agent.
+    pub agent_id: String,
+    /// Framework.
+    pub framework_id: String,
+    /// The executor as the framework described it.
+    pub executor: ExecutorInfo,
+    /// The framework asked for checkpointing.
+    pub checkpoint: bool,
+    /// Unique per launch, names the sandbox run folder.
+    pub container_id: String,
+}
+
+/// A framework as the master knows it.
+#[derive(Debug, Clone)]
+pub struct Framework {
+    /// Its id.
+    pub id: String,
+    /// What it subscribed with (id filled in).
+    pub info: FrameworkInfo,
+    /// The current subscription's stream id; `None` while disconnected.
+    pub stream_id: Option<String>,
+    /// When it lost its stream (failover timer start).
+    pub disconnected_since: Option<Instant>,
+    /// Agent id -> refused until (DECLINE / ACCEPT filters).
+    pub refused: HashMap<String, Instant>,
+    /// SUPPRESS was called and no REVIVE since.
+    pub suppressed: bool,
+    next_heartbeat: Instant,
+}
+
+impl Framework {
+    fn has_capability(&self, cap: mesos_proto::v1::framework_info::capability::Type) -> bool {
+        self.info
+            .capabilities
+            .iter()
+            .any(|c| c.r#type == Some(cap as i32))
+    }
+
+    /// PARTITION_AWARE: lost agents make tasks UNREACHABLE, not LOST.
+    pub fn partition_aware(&self) -> bool {
+        self.has_capability(mesos_proto::v1::framework_info::capability::Type::PartitionAware)
+    }
+
+    /// MULTI_ROLE: offers carry `allocation_info.role`.
+    pub fn multi_role(&self) -> bool {
+        self.has_capability(mesos_proto::v1::framework_info::capability::Type::MultiRole)
+    }
+
+    /// The role offers are made to.
+    pub fn offer_role(&self) -> String {
+        if self.multi_role() {
+            self.info
+                .roles
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "*".into())
+        } else {
+            self.info.role.clone().unwrap_or_else(|| "*".into())
+        }
+    }
+}
+
+/// An agent: what it has, what runs on it, and whether the master can see it.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    /// Its id.
+    pub id: String,
+    /// Its hostname (always 127.0.0.1 here).
+    pub hostname: String,
+    /// Total resources.
+    pub total: Resources,
+    /// Other tenants' load, withheld from offers.
+    pub tenant_load: Resources,
+    /// Attributes offered with its resources.
+    pub attributes: Vec<mesos_proto::v1::Attribute>,
+    /// The agent process runs (false after a kill).
+    pub up: bool,
+    /// The master can reach it (false while killed or partitioned).
+    pub reachable: bool,
+    /// When it became unreachable.
+    pub unreachable_since: Option<Instant>,
+    /// The unreachable timeout fired and tasks were declared LOST / UNREACHABLE.
+    pub marked_unreachable: bool,
+    /// (framework id, executor id) -> executor.
+    pub executors: BTreeMap<(String, String), Executor>,
+    /// (framework id, task id) -> task.
+    pub tasks: BTreeMap<(String, String), Task>,
+}
+
+/// An executor on an agent.
+#[derive(Debug, Clone)]
+pub struct Executor {
+    /// Its description.
+    pub info: ExecutorInfo,
+    /// Its resources (counted once however many tasks it runs).
+    pub resources: Resources,
+    /// Names the run folder.
+    pub container_id: String,
+    /// The framework asked for checkpointing (it may reconnect after an agent restart).
+    pub checkpoint: bool,
+    /// It has an open SUBSCRIBE stream.
+    pub connected: bool,
+    /// It must (re)subscribe before this instant or be killed.
+    pub register_deadline: Option<Instant>,
+    /// Events waiting for it to subscribe.
+    pub pending: Vec<exec_api::Event>,
+    /// SHUTDOWN sent (tasks still running when it exits end up KILLED).
+    pub shutting_down: bool,
+    /// Its framework's tasks were declared LOST while the agent was partitioned: kill it on heal.
+    pub orphaned: bool,
+}
+
+/// A task on an agent, with its queue of status updates awaiting acknowledgement.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// The task as launched.
+    pub info: TaskInfo,
+    /// Its executor.
+    pub executor_id: String,
+    /// The latest state the agent knows.
+    pub state: TaskState,
+    /// Its resources.
+    pub resources: Resources,
+    /// Updates not yet acknowledged by the scheduler; the front one is in flight.
+    pub updates: VecDeque<TaskStatus>,
+    /// When to resend the front update.
+    pub next_retry: Option<Instant>,
+    /// Current retry interval.
+    pub retry_backoff: Duration,
+    /// KILL was requested.
+    pub kill_requested: bool,
+    /// The master declared it UNREACHABLE (PARTITION_AWARE frameworks).
+    pub unreachable: bool,
+}
+
+/// An offer not yet accepted, declined or rescinded.
+#[derive(Debug, Clone)]
+pub struct OutstandingOffer {
+    /// To whom.
+    pub framework_id: String,
+    /// Of which agent.
+    pub agent_id: String,
+    /// What.
+    pub resources: Resources,
+    /// The role it was allocated to.
+    pub role: String,
+}
+
+/// The whole cluster's state. See the module docs.
+pub struct Core {
+    cfg: CoreConfig,
+    epoch: String,
+    counter: u64,
+    /// Known frameworks.
+    pub frameworks: BTreeMap<String, Framework>,
+    /// Agents by id.
+    pub agents: BTreeMap<String, Agent>,
+    /// Offers outstanding.
+    pub offers: BTreeMap<String, OutstandingOffer>,
+    spent_offers: HashSet<String>,
+    alloc_cursor: usize,
+    effects: Vec<Effect>,
+}
+
+/// Terminal task states: no update follows.
+pub fn is_terminal(state: TaskState) -> bool {
+    matches!(
+        state,
+        TaskState::TaskFinished
+            | TaskState::TaskFailed
+            | TaskState::TaskKilled
+            | TaskState::TaskError
+            | TaskState::TaskLost
+            | TaskState::TaskDropped
+            | TaskState::TaskGone
+            | TaskState::TaskGoneByOperator
+    )
+}
+
+fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Builds a status the master itself generates: no uuid, so it must not be acknowledged.
+fn master_status(
+    task_id: &str,
+    agent_id: Option<&str>,
+    state: TaskState,
+    reason: Option<task_status::Reason>,
+    message: &str,
+) -> TaskStatus {
+    TaskStatus {
+        task_id: TaskId {
+            value: task_id.to_string(),
+        },
+        state: state as i32,
+        message: Some(message.to_string()),
+        source: Some(task_status::Source::Master as i32),
+        reason: reason.map(|r| r as i32),
+        agent_id: agent_id.map(|a| AgentId {
+            value: a.to_string(),
+        }),
+        timestamp: Some(now_seconds()),
+        ..Default::default()
+    }
+}
+
+fn update_event(status: TaskStatus) -> SEvent {
+    SEvent {
+        r#type: Some(sevent::Type::Update as i32),
+        update: Some(sevent::Update { status }),
+        ..Default::default()
+    }
+}
+
+fn executor_event(kind: exec_api::event::Type) -> exec_api::Event {
+    exec_api::Event {
+        r#type: Some(kind as i32),
+        ..Default::default()
+    }
+}
+
+impl Core {
+    /// A new cluster with these agents. `epoch` makes ids unique across master restarts.
+    pub fn new(cfg: CoreConfig, epoch: String, agents: Vec<Agent>) -> Core {
+        Core {
+            cfg,
+            epoch,
+            counter: 0,
+            frameworks: BTreeMap::new(),
+            agents: agents.into_iter().map(|a| (a.id.clone(), a)).collect(),
+            offers: BTreeMap::new(),
+            spent_offers: HashSet::new(),
+            alloc_cursor: 0,
+            effects: Vec::new(),
+        }
+    }
+
+    /// Drains the effects decided so far, in order.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// The core's timeouts.
+    pub fn config(&self) -> &CoreConfig {
+        &self.cfg
+    }
+
+    fn next_id(&mut self, kind: &str) -> String {
+        self.counter += 1;
+        format!("{}-{kind}{:04}", self.epoch, self.counter)
+    }
+
+    fn record_fault(&mut self, description: String) {
+        self.effects
+            .push(Effect::Record(LogEntry::Fault { description }));
+    }
+
+    fn send_to_framework(&mut self, framework_id: &str, event: SEvent) {
+        self.effects.push(Effect::ToFramework {
+            framework_id: framework_id.to_string(),
+            event,
+        });
+    }
+
+    fn send_to_executor(
+        &mut self,
+        agent_id: &str,
+        framework_id: &str,
+        executor_id: &str,
+        event: exec_api::Event,
+    ) {
+        let key = (framework_id.to_string(), executor_id.to_string());
+        let Some(exec) = self
+            .agents
+            .get_mut(agent_id)
+            .and_then(|a| a.executors.get_mut(&key))
+        else {
+            return;
+        };
+        if exec.connected {
+            self.effects.push(Effect::ToExecutor {
+                agent_id: agent_id.to_string(),
+                framework_id: framework_id.to_string(),
+                executor_id: executor_id.to_string(),
+                event,
+            });
+        } else {
+            exec.pending.push(event);
+        }
+    }
+
+    /// Periodic work: heartbeats, failover and registration timeouts, update retries, agent
+    /// unreachability, and allocation. Call every ~100 ms.
+    pub fn tick(&mut self, now: Instant) {
+        self.heartbeats(now);
+        self.expire_failover(now);
+        self.expire_registrations(now);
+        self.retry_updates(now);
+        self.expire_unreachable_agents(now);
+        self.allocate(now);
+    }
+
+    fn heartbeats(&mut self, now: Instant) {
+        let interval = self.cfg.heartbeat_interval;
+        let due: Vec<String> = self
+            .frameworks
+            .values_mut()
+            .filter(|f| f.stream_id.is_some() && f.next_heartbeat <= now)
+            .map(|f| {
+                f.next_heartbeat = now + interval;
+                f.id.clone()
+            })
+            .collect();
+        for id in due {
+            self.send_to_framework(&id, heartbeat_event());
+        }
+    }
+
+    fn expire_failover(&mut self, now: Instant) {
+        let expired: Vec<String> = self
+            .frameworks
+            .values()
+            .filter(|f| {
+                f.disconnected_since.is_some_and(|since| {
+                    let timeout = f.info.failover_timeout.unwrap_or(0.0).max(0.0);
+                    now.duration_since(since).as_secs_f64() >= timeout
+                })
+            })
+            .map(|f| f.id.clone())
+            .collect();
+        for id in expired {
+            self.record_fault(format!(
+                "framework {id} did not re-subscribe within its failover_timeout: removed, its tasks killed"
+            ));
+            self.remove_framework(&id);
+        }
+    }
+
+    /// Removes a framework and shuts down everything it runs (TEARDOWN, failover expiry).
+    fn remove_framework(&mut self, framework_id: &str) {
+        if let Some(f) = self.frameworks.remove(framework_id) {
+            if let Some(stream_id) = f.stream_id {
+                self.effects.push(Effect::CloseFrameworkStream {
+                    framework_id: framework_id.to_string(),
+                    stream_id,
+                });
+            }
+        }
+        self.offers.retain(|_, o| o.framework_id != framework_id);
+        let grace = self.cfg.executor_shutdown_grace;
+        let agent_ids: Vec<String> = self.agents.keys().cloned().collect();
+        for agent_id in agent_ids {
+            let Some(agent) = self.agents.get_mut(&agent_id) else {
+                continue;
+            };
+            agent.tasks.retain(|(fid, _), _| fid != framework_id);
+            let execs: Vec<String> = agent
+                .executors
+                .keys()
+                .filter(|(fid, _)| fid == framework_id)
+                .map(|(_, e)| e.clone())
+                .collect();
+            for exec_id in execs {
+                self.shutdown_executor(&agent_id, framework_id, &exec_id, grace);
+            }
+        }
+    }
+
+    /// Sends SHUTDOWN to an executor and schedules its kill.
+    fn shutdown_executor(
+        &mut self,
+        agent_id: &str,
+        framework_id: &str,
+        executor_id: &str,
+        grace: Duration,
+    ) {
+        let key = (framework_id.to_string(), executor_id.to_string());
+        let Some(exec) = self
+            .agents
+            .get_mut(agent_id)
+            .and_then(|a| a.executors.get_mut(&key))
+        else {
+            return;
+        };
+        exec.shutting_down = true;
+        let connected = exec.connected;
+        if connected {
+            self.send_to_executor(
+                agent_id,
+                framework_id,
+                executor_id,
+                executor_event(exec_api::event::Type::Shutdown),
+            );
+        }
+        self.effects.push(Effect::KillExecutor {
+            agent_id: agent_id.to_string(),
+            framework_id: framework_id.to_string(),
+            executor_id: executor_id.to_string(),
+            grace: if connected { grace } else { Duration::ZERO },
+        });
+    }
+
+    fn allocate(&mut self, now: Instant) {
+        let agent_ids: Vec<String> = self.agents.keys().cloned().collect();
+        for agent_id in agent_ids {
+            if self.offers.values().any(|o| o.agent_id == agent_id) {
+                continue;
+            }
+            let Some(agent) = self.agents.get(&agent_id) else {
+                continue;
+            };
+            if !(agent.up && agent.reachable) {
+                continue;
+            }
+            let available = agent.available();
+            if !available.is_offerable() {
+                continue;
+            }
+            let candidates: Vec<String> = self
+                .frameworks
+                .values()
+                .filter(|f| f.stream_id.is_some() && !f.suppressed)
+                .filter(|f| f.refused.get(&agent_id).is_none_or(|until| *until <= now))
+                .map(|f| f.id.clone())
+                .collect();
+            if candidates.is_empty() {
+                continue;
+            }
+            self.alloc_cursor = self.alloc_cursor.wrapping_add(1);
+            let framework_id = candidates[self.alloc_cursor % candidates.len()].clone();
+            self.make_offer(&framework_id, &agent_id, available);
+        }
+    }
+
+    fn make_offer(&mut self, framework_id: &str, agent_id: &str, available: Resources) {
+        let Some(f) = self.frameworks.get(framework_id) else {
+            return;
+        };
+        let role = f.offer_role();
+        let multi_role = f.multi_role();
+        let offer_id = self.next_id("O");
+        let Some(agent) = self.agents.get(agent_id) else {
+            return;
+        };
+        let executor_ids = agent
+            .executors
+            .keys()
+            .filter(|(fid, _)| fid == framework_id)
+            .map(|(_, e)| ExecutorId { value: e.clone() })
+            .collect();
+        let offer = mesos_proto::v1::Offer {
+            id: mesos_proto::v1::OfferId {
+                value: offer_id.clone(),
+            },
+            framework_id: FrameworkId {
+                value: framework_id.to_string(),
+            },
+            agent_id: AgentId {
+                value: agent_id.to_string(),
+            },
+            hostname: agent.hostname.clone(),
+            resources: available.to_proto(multi_role.then_some(role.as_str())),
+            attributes: agent.attributes.clone(),
+            executor_ids,
+            allocation_info: multi_role.then(|| mesos_proto::v1::resource::AllocationInfo {
+                role: Some(role.clone()),
+            }),
+            ..Default::default()
+        };
+        self.offers.insert(
+            offer_id,
+            OutstandingOffer {
+                framework_id: framework_id.to_string(),
+                agent_id: agent_id.to_string(),
+                resources: available,
+                role,
+            },
+        );
+        self.send_to_framework(
+            framework_id,
+            SEvent {
+                r#type: Some(sevent::Type::Offers as i32),
+                offers: Some(sevent::Offers {
+                    offers: vec![offer],
+                }),
+                ..Default::default()
+            },
+        );
+    }
+
+    /// Rescinds every offer of an agent (it went away).
+    fn rescind_agent_offers(&mut self, agent_id: &str) {
+        let ids: Vec<(String, String)> = self
+            .offers
+            .iter()
+            .filter(|(_, o)| o.agent_id == agent_id)
+            .map(|(id, o)| (id.clone(), o.framework_id.clone()))
+            .collect();
+        for (offer_id, framework_id) in ids {
+            self.offers.remove(&offer_id);
+            self.spent_offers.insert(offer_id.clone());
+            self.send_to_framework(
+                &framework_id,
+                SEvent {
+                    r#type: Some(sevent::Type::Rescind as i32),
+                    rescind: Some(sevent::Rescind {
+                        offer_id: mesos_proto::v1::OfferId { value: offer_id },
+                    }),
+                    ..Default::default()
+                },
+            );
+        }
+    }
+
+    /// Forwards the front update of a task if the framework and agent can take it.
+    fn forward_front_update(&mut self, agent_id: &str, key: &(String, String), now: Instant) {
+        let connected = self
+            .frameworks
+            .get(&key.0)
+            .is_some_and(|f| f.stream_id.is_some());
+        let Some(agent) = self.agents.get_mut(agent_id) else {
+            return;
+        };
+        if !agent.reachable {
+            return;
+        }
+        let Some(task) = agent.tasks.get_mut(key) else {
+            return;
+        };
+        let Some(status) = task.updates.front().cloned() else {
+            task.next_retry = None;
+            return;
+        };
+        task.next_retry = Some(now + task.retry_backoff);
+        if connected {
+            self.send_to_framework(&key.0, update_event(status));
+        }
+    }
+
+    fn retry_updates(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        for (agent_id, agent) in self.agents.iter_mut() {
+            for (key, task) in agent.tasks.iter_mut() {
+                if task.next_retry.is_some_and(|t| t <= now) {
+                    task.retry_backoff = (task.retry_backoff * 2).min(MAX_UPDATE_RETRY);
+                    due.push((agent_id.clone(), key.clone()));
+                }
+            }
+        }
+        for (agent_id, key) in due {
+            self.forward_front_update(&agent_id, &key, now);
+        }
+    }
+
+    /// Agent-generated status of a task (executor gone, killed before launch): needs an ack.
+    fn agent_status_update(
+        &mut self,
+        agent_id: &str,
+        key: &(String, String),
+        state: TaskState,
+        reason: task_status::Reason,
+        message: &str,
+        now: Instant,
+    ) {
+        let Some(task) = self
+            .agents
+            .get_mut(agent_id)
+            .and_then(|a| a.tasks.get_mut(key))
+        else {
+            return;
+        };
+        let status = TaskStatus {
+            task_id: TaskId {
+                value: key.1.clone(),
+            },
+            state: state as i32,
+            message: Some(message.to_string()),
+            source: Some(task_status::Source::Agent as i32),
+            reason: Some(reason as i32),
+            agent_id: Some(AgentId {
+                value: agent_id.to_string(),
+            }),
+            executor_id: Some(ExecutorId {
+                value: task.executor_id.clone(),
+            }),
+            timestamp: Some(now_seconds()),
+            uuid: Some(uuid::Uuid::new_v4().as_bytes().to_vec()),
+            ..Default::default()
+        };
+        self.enqueue_update(agent_id, key, status, now);
+    }
+
+    /// Puts an update (with uuid) in the task's queue; sends it at once if nothing is in flight.
+    fn enqueue_update(
+        &mut self,
+        agent_id: &str,
+        key: &(String, String),
+        status: TaskStatus,
+        now: Instant,
+    ) {
+        let retry = self.cfg.status_update_retry;
+        let Some(task) = self
+            .agents
+            .get_mut(agent_id)
+            .and_then(|a| a.tasks.get_mut(key))
+        else {
+            return;
+        };
+        task.state = status.state();
+        let was_idle = task.updates.is_empty();
+        task.updates.push_back(status);
+        if was_idle {
+            task.retry_backoff = retry;
+            self.forward_front_update(agent_id, key, now);
+        }
+    }
+
+    /// The framework ids whose tasks run here, for `/state`.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+}
+
+fn heartbeat_event() -> SEvent {
+    SEvent {
+        r#type: Some(sevent::Type::Heartbeat as i32),
+        ..Default::default()
+    }
+}
+
+impl Agent {
+    /// A fresh, reachable agent with nothing running.
+    pub fn new(
+        id: String,
+        total: Resources,
+        tenant_load: Resources,
+        attributes: Vec<mesos_proto::v1::Attribute>,
+    ) -> Agent {
+        Agent {
+            id,
+            hostname: "127.0.0.1".to_string(),
+            total,
+            tenant_load,
+            attributes,
+            up: true,
+            reachable: true,
+            unreachable_since: None,
+            marked_unreachable: false,
+            executors: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+        }
+    }
+
+    /// Resources used by cartrack-visible frameworks: live executors and non-terminal tasks.
+    pub fn used(&self) -> Resources {
+        let mut used = Resources::default();
+        for e in self.executors.values() {
+            used.add(&e.resources);
+        }
+        for t in self.tasks.values().filter(|t| !is_terminal(t.state)) {
+            used.add(&t.resources);
+        }
+        used
+    }
+
+    /// What can still be offered: total minus tenants' load minus what runs.
+    pub fn available(&self) -> Resources {
+        let mut available = self.total.clone();
+        available.subtract(&self.tenant_load);
+        available.subtract(&self.used());
+        available
+    }
+}

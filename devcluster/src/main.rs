@@ -1,0 +1,159 @@
+//! `cartrack-devcluster`: runs a local Mesos-compatible development cluster until SIGTERM or
+//! Ctrl-C, then stops every executor it started.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cartrack_devcluster::resources::Resources;
+use cartrack_devcluster::{ClusterConfig, DevCluster};
+use clap::Parser;
+
+/// A development stand-in for a Mesos 1.12 master and agents — not Mesos.
+#[derive(Debug, Parser)]
+#[command(name = "cartrack-devcluster", version, about)]
+struct Args {
+    /// Number of agents.
+    #[arg(long, default_value_t = 3, env = "DEVCLUSTER_AGENTS")]
+    agents: usize,
+    /// Each agent's resources.
+    #[arg(
+        long,
+        default_value = "cpus:4;mem:8192;disk:20000;ports:[31000-32999]",
+        env = "DEVCLUSTER_RESOURCES"
+    )]
+    resources: String,
+    /// Port of the leading master (0 = any free port).
+    #[arg(long, default_value_t = 5050, env = "DEVCLUSTER_PORT")]
+    port: u16,
+    /// Other tenants' load per agent: shown in /state, withheld from offers.
+    #[arg(long, env = "DEVCLUSTER_TENANT_LOAD")]
+    tenant_load: Option<String>,
+    /// Attributes of agent N (repeat per agent in order), e.g. 'rack:r1;zone:a'.
+    #[arg(long = "attributes")]
+    attributes: Vec<String>,
+    /// Folder for executor sandboxes (default: a fresh folder under the temp dir).
+    #[arg(long, env = "DEVCLUSTER_WORK_DIR")]
+    work_dir: Option<PathBuf>,
+    /// Heartbeat interval in seconds.
+    #[arg(long, default_value_t = 15.0, env = "DEVCLUSTER_HEARTBEAT_SECS")]
+    heartbeat_secs: f64,
+    /// First status update retry, seconds.
+    #[arg(
+        long,
+        default_value_t = 10.0,
+        env = "DEVCLUSTER_STATUS_UPDATE_RETRY_SECS"
+    )]
+    status_update_retry_secs: f64,
+    /// Executor registration timeout, seconds.
+    #[arg(
+        long,
+        default_value_t = 60.0,
+        env = "DEVCLUSTER_EXECUTOR_REGISTRATION_TIMEOUT_SECS"
+    )]
+    executor_registration_timeout_secs: f64,
+    /// Seconds before a killed or partitioned agent's tasks are LOST / UNREACHABLE.
+    #[arg(
+        long,
+        default_value_t = 75.0,
+        env = "DEVCLUSTER_AGENT_UNREACHABLE_TIMEOUT_SECS"
+    )]
+    agent_unreachable_timeout_secs: f64,
+    /// Require HTTP Basic on scheduler calls, as 'principal:secret'.
+    #[arg(long, env = "DEVCLUSTER_BASIC_AUTH")]
+    basic_auth: Option<String>,
+}
+
+fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        anyhow::anyhow!("--{flag} must be a non-negative number of seconds, got {value}")
+    })
+}
+
+/// Validates flags into a config without touching the network or disk.
+fn config(args: Args) -> anyhow::Result<ClusterConfig> {
+    Resources::parse(&args.resources).context("--resources")?;
+    if let Some(t) = &args.tenant_load {
+        Resources::parse(t).context("--tenant-load")?;
+    }
+    let require_basic_auth = match args.basic_auth {
+        Some(pair) => {
+            let (p, s) = pair
+                .split_once(':')
+                .context("--basic-auth must be 'principal:secret'")?;
+            Some((p.to_string(), s.to_string()))
+        }
+        None => None,
+    };
+    Ok(ClusterConfig {
+        agents: args.agents,
+        agent_resources: args.resources,
+        agent_attributes: args.attributes,
+        tenant_load: args.tenant_load,
+        master_port: args.port,
+        work_dir: args.work_dir.unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("cartrack-devcluster-{}", std::process::id()))
+        }),
+        heartbeat_interval: seconds("heartbeat-secs", args.heartbeat_secs)?,
+        status_update_retry: seconds("status-update-retry-secs", args.status_update_retry_secs)?,
+        executor_registration_timeout: seconds(
+            "executor-registration-timeout-secs",
+            args.executor_registration_timeout_secs,
+        )?,
+        agent_unreachable_timeout: seconds(
+            "agent-unreachable-timeout-secs",
+            args.agent_unreachable_timeout_secs,
+        )?,
+        require_basic_auth,
+    })
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
+    let args = Args::parse();
+    let config = match config(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cartrack-devcluster: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let cluster = DevCluster::start(config)
+        .await
+        .context("starting the dev cluster")?;
+    println!("master: {}", cluster.master_url());
+    println!("standby: {}", cluster.standby_master_url());
+    for id in cluster.agent_ids() {
+        println!(
+            "agent: {id} {}",
+            cluster.agent_endpoint(&id).unwrap_or_default()
+        );
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("stopping: killing executors");
+    cluster.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run().await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cartrack-devcluster: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Executor processes: sandbox, fetching `CommandInfo.uris`, spawning with the documented
+//! environment, and signalling the whole process group.
+//!
+//! Drop rule (tokio's caveat): dropping a `Child` neither kills nor reaps it. Every spawned
+//! executor is a process-group leader (`process_group(0)`), so [`signal_group`] reaches the
+//! shell and everything it started; the supervisor task always awaits `wait()`, which reaps it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mesos_proto::v1::CommandInfo;
+
+/// Why an executor could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The sandbox folder could not be made (disk full, permissions). Not retried.
+    #[error("creating sandbox {path}: {source}")]
+    Sandbox {
+        /// The sandbox path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A URI could not be fetched; the executor is not started (Mesos: fetcher failure).
+    #[error("fetching '{uri}': {reason}")]
+    Fetch {
+        /// The URI from `CommandInfo.uris`.
+        uri: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// `ExecutorInfo.command.value` is missing.
+    #[error("executor has no command.value")]
+    NoCommand,
+    /// The OS refused to start the process.
+    #[error("spawning '{command}': {source}")]
+    Spawn {
+        /// The command line.
+        command: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Mesos' textual durations, e.g. `5secs`, `250ms`.
+pub fn mesos_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}secs", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// Downloads or copies every URI into the sandbox, honouring `executable` and `output_file`,
+/// and unpacks tar archives when `extract` (the default) is set.
+pub async fn fetch(
+    command: &CommandInfo,
+    sandbox: &Path,
+    http: &reqwest::Client,
+) -> Result<(), LaunchError> {
+    for uri in &command.uris {
+        let fail = |reason: String| LaunchError::Fetch {
+            uri: uri.value.clone(),
+            reason,
+        };
+        let name = uri
+            .output_file
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| {
+                uri.value
+                    .rsplit('/')
+                    .next()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or("fetched")
+                    .to_string()
+            });
+        let target = sandbox.join(&name);
+        let bytes = if uri.value.starts_with("http://") || uri.value.starts_with("https://") {
+            let response = http
+                .get(&uri.value)
+                .send()
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            if !response.status().is_success() {
+                return Err(fail(format!("HTTP {}", response.status())));
+            }
+            response
+                .bytes()
+                .await
+                .map_err(|e| fail(e.to_string()))?
+                .to_vec()
+        } else {
+            let path = uri.value.strip_prefix("file://").unwrap_or(&uri.value);
+            tokio::fs::read(path)
+                .await
+                .map_err(|e| fail(e.to_string()))?
+        };
+        tokio::fs::write(&target, &bytes)
+            .await
+            .map_err(|e| fail(format!("writing {}: {e}", target.display())))?;
+        if uri.executable() {
+            use std::os::unix::fs::PermissionsExt;
+            tokio::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+        } else if uri.extract() && is_archive(&name) {
+            let status = tokio::process::Command::new("tar")
+                .arg("-xf")
+                .arg(&target)
+                .arg("-C")
+                .arg(sandbox)
+                .status()
+                .await
+                .map_err(|e| fail(format!("running tar: {e}")))?;
+            if !status.success() {
+                return Err(fail(format!("tar exited with {status}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_archive(name: &str) -> bool {
+    [".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".txz"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+/// Creates the sandbox folder.
+pub async fn make_sandbox(path: &Path) -> Result<(), LaunchError> {
+    tokio::fs::create_dir_all(path)
+        .await
+        .map_err(|source| LaunchError::Sandbox {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Starts the executor: `sh -c value` when `shell` (the default), else `value` with
+/// `arguments[1..]`, in the sandbox, with `env` added to the agent's environment.
+pub fn spawn(
+    command: &CommandInfo,
+    sandbox: &Path,
+    env: &[(String, String)],
+) -> Result<tokio::process::Child, LaunchError> {
+    let value = command.value.clone().ok_or(LaunchError::NoCommand)?;
+    let mut cmd = if command.shell() {
+        let mut c = tokio::process::Command::new("sh");
+        c.arg("-c").arg(&value);
+        c
+    } else {
+        let mut c = tokio::process::Command::new(&value);
+        c.args(command.arguments.iter().skip(1));
+        c
+    };
+    if let Some(environment) = &command.environment {
+        for var in &environment.variables {
+            cmd.env(&var.name, var.value.clone().unwrap_or_default());
+        }
+    }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(sandbox)
+        .stdin(std::process::Stdio::null())
+        .stdout(open_log(sandbox, "stdout"))
+        .stderr(open_log(sandbox, "stderr"))
+        .process_group(0)
+        .kill_on_drop(false);
+    cmd.spawn().map_err(|source| LaunchError::Spawn {
+        command: value,
+        source,
+    })
+}
+
+fn open_log(sandbox: &Path, name: &str) -> std::process::Stdio {
+    std::fs::File::create(sandbox.join(name))
+        .map(std::process::Stdio::from)
+        .unwrap_or_else(|_| std::process::Stdio::null())
+}
+
+/// Sends `signal` to the process group led by `pid` (the executor and its children).
+pub fn signal_group(pid: u32, signal: i32) {
+    let Ok(pid) = i32::try_from(pid) else {
+        return;
+    };
+    if pid <= 1 {
+        return;
+    }
+    // SAFETY: kill(2) has no memory-safety preconditions; a stale group id only yields ESRCH.
+    unsafe {
+        libc::kill(-pid, signal);
+    }
+}
+
+/// SIGTERM.
+pub const SIGTERM: i32 = libc::SIGTERM;
+/// SIGKILL.
+pub const SIGKILL: i32 = libc::SIGKILL;
