@@ -12,9 +12,13 @@
 
 #![warn(missing_docs)]
 
+pub mod api;
+pub mod config;
+pub mod driver;
 pub mod mesos;
 pub mod planner;
 pub mod resources;
+pub mod service;
 pub mod spec;
 pub mod state;
 pub mod testkit;

@@ -1,1 +1,90 @@
-fn main() {}
+//! `cartrack-scheduler`: flags -> validated settings -> [`cartrack_framework::service::run`].
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use cartrack_framework::config::{self, Args};
+use cartrack_framework::service;
+use cartrack_framework::state::FileStore;
+use clap::Parser;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cartrack-scheduler: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let spec_text = match std::fs::read_to_string(&args.spec) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!(
+                "cartrack-scheduler: cannot read --spec {}: {e}",
+                args.spec.display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.to_path_buf()));
+    let settings = match config::resolve(
+        &args,
+        &spec_text,
+        std::env::vars().collect::<Vec<_>>(),
+        exe_dir.as_deref(),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cartrack-scheduler: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if args.check {
+        println!(
+            "{}: OK ({} groups)",
+            args.spec.display(),
+            settings.spec.groups.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = FileStore::open(&settings.state_dir)
+        .with_context(|| format!("opening --state-dir {}", settings.state_dir.display()))?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    runtime.block_on(service::run(settings, store, shutdown_signal()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT or SIGTERM: stop without tearing the framework down (tasks keep running).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down (framework stays registered; tasks keep running)");
+}

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use mesos_proto::v1::{
     command_info::Uri, environment, executor_info, health_check, offer, resource::AllocationInfo,
-    value, AgentId, CommandInfo, DurationInfo, Environment, ExecutorId, ExecutorInfo,
-    FrameworkId, HealthCheck, KillPolicy, Resource, TaskGroupInfo, TaskId, TaskInfo,
+    value, AgentId, CommandInfo, DurationInfo, Environment, ExecutorId, ExecutorInfo, FrameworkId,
+    HealthCheck, KillPolicy, Resource, TaskGroupInfo, TaskId, TaskInfo,
 };
 
 use crate::planner::{executor_id, OfferLaunch, PodPlacement};
@@ -58,11 +58,20 @@ fn uri(value: &str, output_file: &str) -> Uri {
 
 /// The ExecutorInfo of the executor for `role`: identical for every pod on every agent (Mesos
 /// requires a running executor's info to match exactly).
-pub fn executor_info(spec: &ValidatedSpec, binaries: &Binaries, framework_id: &str, role: &str) -> ExecutorInfo {
+pub fn executor_info(
+    spec: &ValidatedSpec,
+    binaries: &Binaries,
+    framework_id: &str,
+    role: &str,
+) -> ExecutorInfo {
     ExecutorInfo {
         r#type: Some(executor_info::Type::Custom as i32),
-        executor_id: ExecutorId { value: executor_id(role) },
-        framework_id: Some(FrameworkId { value: framework_id.into() }),
+        executor_id: ExecutorId {
+            value: executor_id(role),
+        },
+        framework_id: Some(FrameworkId {
+            value: framework_id.into(),
+        }),
         name: Some(format!("cartrack-executor ({role})")),
         command: Some(CommandInfo {
             uris: vec![
@@ -143,7 +152,12 @@ pub fn launch_pod(
     for (ti, task) in group.tasks.iter().enumerate() {
         let task_id = format!("{}-{}__{}", pod.slot, task.name, new_id());
         let ports: &[u16] = pod.ports.get(ti).map_or(&[], Vec::as_slice);
-        let named: BTreeMap<String, u16> = task.ports.iter().cloned().zip(ports.iter().copied()).collect();
+        let named: BTreeMap<String, u16> = task
+            .ports
+            .iter()
+            .cloned()
+            .zip(ports.iter().copied())
+            .collect();
         let mut env: Vec<environment::Variable> = task
             .env
             .iter()
@@ -156,7 +170,10 @@ pub fn launch_pod(
             env.push(variable("PORT", first.to_string()));
         }
         for (name, port) in &named {
-            env.push(variable(&format!("PORT_{}", name.to_uppercase()), port.to_string()));
+            env.push(variable(
+                &format!("PORT_{}", name.to_uppercase()),
+                port.to_string(),
+            ));
         }
         env.push(variable("CARTRACK_SLOT", pod.slot.clone()));
         env.push(variable("CARTRACK_GROUP", group.name.clone()));
@@ -170,10 +187,15 @@ pub fn launch_pod(
                 ranges: Some(value::Ranges {
                     range: ports
                         .iter()
-                        .map(|p| value::Range { begin: u64::from(*p), end: u64::from(*p) })
+                        .map(|p| value::Range {
+                            begin: u64::from(*p),
+                            end: u64::from(*p),
+                        })
                         .collect(),
                 }),
-                allocation_info: Some(AllocationInfo { role: Some(offer.role.clone()) }),
+                allocation_info: Some(AllocationInfo {
+                    role: Some(offer.role.clone()),
+                }),
                 ..Resource::default()
             });
         }
@@ -181,8 +203,12 @@ pub fn launch_pod(
         arguments.extend(task.args.iter().cloned());
         infos.push(TaskInfo {
             name: format!("{}-{}", pod.slot, task.name),
-            task_id: TaskId { value: task_id.clone() },
-            agent_id: AgentId { value: offer.agent_id.clone() },
+            task_id: TaskId {
+                value: task_id.clone(),
+            },
+            agent_id: AgentId {
+                value: offer.agent_id.clone(),
+            },
             resources,
             command: Some(CommandInfo {
                 environment: Some(Environment { variables: env }),
@@ -193,7 +219,9 @@ pub fn launch_pod(
             }),
             health_check: task.health.as_ref().map(|h| health_check(h, ports)),
             kill_policy: group.kill_grace_ms.map(|ms| KillPolicy {
-                grace_period: Some(DurationInfo { nanoseconds: (ms as i64).saturating_mul(1_000_000) }),
+                grace_period: Some(DurationInfo {
+                    nanoseconds: (ms as i64).saturating_mul(1_000_000),
+                }),
             }),
             ..TaskInfo::default()
         });

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 pub use overrides::{apply_env_overrides, apply_overrides, Override};
 pub use validate::{
-    validate, Constraint, ConstraintKind, GroupPlan, Health, SpecError, SpecErrors, TaskPlan,
-    ValidatedSpec,
+    validate, Constraint, ConstraintKind, GroupPlan, Health, Probe, SpecError, SpecErrors,
+    TaskPlan, ValidatedSpec,
 };
 
 /// The whole service as written in the spec file.

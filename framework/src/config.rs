@@ -1,0 +1,330 @@
+//! Command-line flags (each with its `CARTRACK_*` env var) and their resolution into
+//! [`Settings`], ripgrep-style: clap parses, [`resolve`] validates without I/O (the spec text
+//! and the directory of the binary are passed in), [`crate::service::run`] acts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+
+use crate::driver::{Binaries, CoreConfig};
+use crate::mesos::calls::FrameworkSettings;
+use crate::mesos::{parse_masters, MasterListError};
+use crate::spec::{self, Override, ServiceSpec, SpecErrors, SpecParseError, ValidatedSpec};
+
+/// `cartrack-scheduler` flags.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "cartrack-scheduler",
+    version,
+    about = "The cartrack Mesos scheduler: runs the car-tracking pipeline's pods on a shared Mesos cluster."
+)]
+pub struct Args {
+    /// Mesos masters, a comma list of http://host:port (the leader is found by redirect).
+    #[arg(long, env = "CARTRACK_MASTER", default_value = "http://127.0.0.1:5050")]
+    pub master: String,
+    /// The service spec (TOML).
+    #[arg(long, env = "CARTRACK_SPEC")]
+    pub spec: PathBuf,
+    /// Where the state (framework id, tasks) is kept; must survive restarts.
+    #[arg(long, env = "CARTRACK_STATE_DIR", default_value = "./cartrack-state")]
+    pub state_dir: PathBuf,
+    /// Operator API address [default: 127.0.0.1:8080, or 0.0.0.0:$PORT0 under Marathon].
+    #[arg(long, env = "CARTRACK_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// Bearer token required on mutating API requests.
+    #[arg(long, env = "CARTRACK_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// URI of the cartrack-executor binary [default: beside this binary].
+    #[arg(long, env = "CARTRACK_EXECUTOR_URI")]
+    pub executor_uri: Option<String>,
+    /// URI of the cartrack-worker binary [default: beside this binary].
+    #[arg(long, env = "CARTRACK_WORKER_URI")]
+    pub worker_uri: Option<String>,
+    /// Framework name.
+    #[arg(long, env = "CARTRACK_SERVICE_NAME", default_value = "cartrack")]
+    pub name: String,
+    /// Unix user executors and tasks run as [default: $USER, else root].
+    #[arg(long, env = "CARTRACK_USER")]
+    pub user: Option<String>,
+    /// Mesos principal.
+    #[arg(long, env = "CARTRACK_PRINCIPAL")]
+    pub principal: Option<String>,
+    /// Mesos roles (repeat or comma list); groups without a role use the first.
+    #[arg(
+        long = "role",
+        alias = "roles",
+        env = "CARTRACK_ROLES",
+        value_delimiter = ',',
+        default_value = "*"
+    )]
+    pub roles: Vec<String>,
+    /// Link to this scheduler shown in the Mesos UI [default: http://<--http>].
+    #[arg(long, env = "CARTRACK_WEBUI_URL")]
+    pub webui_url: Option<String>,
+    /// Seconds the master keeps our tasks while the scheduler is away (default one week).
+    #[arg(long, env = "CARTRACK_FAILOVER_TIMEOUT", default_value_t = 604_800.0)]
+    pub failover_timeout: f64,
+    /// Filter (seconds) on declined offers nothing pending can use.
+    #[arg(
+        long,
+        env = "CARTRACK_DECLINE_REFUSE_SECONDS",
+        default_value_t = 3600.0
+    )]
+    pub decline_refuse_seconds: f64,
+    /// Seconds between implicit reconciliations.
+    #[arg(
+        long,
+        env = "CARTRACK_IMPLICIT_RECONCILE_INTERVAL",
+        default_value_t = 900.0
+    )]
+    pub implicit_reconcile_interval: f64,
+    /// Log filter (tracing env-filter syntax), e.g. info or cartrack_framework=debug.
+    #[arg(long, env = "CARTRACK_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Override a spec key: <group>.count|cpus|mem|disk|role|placement, placement_strategy,
+    /// staging_timeout_seconds, executor.cpus|mem|disk (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Validate the spec (with overrides) and exit.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Everything the scheduler needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Masters to try.
+    pub masters: Vec<String>,
+    /// The spec.
+    pub spec: ValidatedSpec,
+    /// State directory.
+    pub state_dir: PathBuf,
+    /// API address.
+    pub http: SocketAddr,
+    /// API token.
+    pub api_token: Option<String>,
+    /// FrameworkInfo contents.
+    pub framework: FrameworkSettings,
+    /// Core settings.
+    pub core: CoreConfig,
+}
+
+/// Why the flags or spec are unusable (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The spec file does not parse.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The spec path.
+        path: PathBuf,
+        /// What failed.
+        source: SpecParseError,
+    },
+    /// The spec (with overrides) breaks rules.
+    #[error("{path}: {source}")]
+    Spec {
+        /// The spec path.
+        path: PathBuf,
+        /// Every broken rule.
+        source: SpecErrors,
+    },
+    /// `--master` is malformed.
+    #[error(transparent)]
+    Masters(#[from] MasterListError),
+    /// A numeric flag is out of range.
+    #[error("--{flag} = {value}: allowed: {allowed}")]
+    Flag {
+        /// Flag name.
+        flag: &'static str,
+        /// Value given.
+        value: String,
+        /// What is allowed.
+        allowed: &'static str,
+    },
+}
+
+fn positive(flag: &'static str, value: f64) -> Result<f64, ConfigError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(ConfigError::Flag {
+            flag,
+            value: value.to_string(),
+            allowed: "a number of seconds > 0",
+        })
+    }
+}
+
+fn beside(dir: Option<&Path>, name: &str) -> String {
+    dir.map_or_else(|| name.to_string(), |d| d.join(name).display().to_string())
+}
+
+/// Resolves flags + spec text + environment into [`Settings`]; `exe_dir` is where the
+/// scheduler binary lives (default home of the executor and worker binaries).
+pub fn resolve(
+    args: &Args,
+    spec_text: &str,
+    env: impl IntoIterator<Item = (String, String)> + Clone,
+    exe_dir: Option<&Path>,
+) -> Result<Settings, ConfigError> {
+    let path = args.spec.clone();
+    let mut parsed = ServiceSpec::parse(spec_text).map_err(|source| ConfigError::Parse {
+        path: path.clone(),
+        source,
+    })?;
+    let spec_error = |source| ConfigError::Spec {
+        path: path.clone(),
+        source,
+    };
+    spec::apply_env_overrides(&mut parsed, env.clone()).map_err(spec_error)?;
+    let mut sets = Vec::new();
+    let mut bad_sets = Vec::new();
+    for text in &args.set {
+        match Override::from_flag(text) {
+            Ok(o) => sets.push(o),
+            Err(e) => bad_sets.push(e),
+        }
+    }
+    if !bad_sets.is_empty() {
+        return Err(spec_error(SpecErrors(bad_sets)));
+    }
+    spec::apply_overrides(&mut parsed, &sets).map_err(spec_error)?;
+    let roles: Vec<String> = args
+        .roles
+        .iter()
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .collect();
+    let spec = spec::validate(&parsed, &roles).map_err(spec_error)?;
+    let masters = parse_masters(&args.master)?;
+    let env: Vec<(String, String)> = env.into_iter().collect();
+    let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let http = match (
+        args.http,
+        lookup("PORT0").and_then(|p| p.parse::<u16>().ok()),
+    ) {
+        (Some(addr), _) => addr,
+        (None, Some(port)) => SocketAddr::from(([0, 0, 0, 0], port)),
+        (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
+    };
+    let failover = positive("failover-timeout", args.failover_timeout)?;
+    let decline = positive("decline-refuse-seconds", args.decline_refuse_seconds)?;
+    let implicit = positive(
+        "implicit-reconcile-interval",
+        args.implicit_reconcile_interval,
+    )?;
+    let binaries = Binaries {
+        executor_uri: args
+            .executor_uri
+            .clone()
+            .unwrap_or_else(|| beside(exe_dir, "cartrack-executor")),
+        worker_uri: args
+            .worker_uri
+            .clone()
+            .unwrap_or_else(|| beside(exe_dir, "cartrack-worker")),
+    };
+    let mut core = CoreConfig::new(binaries);
+    core.planner.decline_refuse_seconds = decline;
+    core.implicit_reconcile_ms = (implicit * 1000.0) as u64;
+    Ok(Settings {
+        masters,
+        state_dir: args.state_dir.clone(),
+        http,
+        api_token: args.api_token.clone().filter(|t| !t.is_empty()),
+        framework: FrameworkSettings {
+            user: args
+                .user
+                .clone()
+                .or_else(|| lookup("USER"))
+                .unwrap_or_else(|| "root".into()),
+            name: args.name.clone(),
+            roles,
+            principal: args.principal.clone(),
+            failover_timeout_seconds: failover,
+            webui_url: Some(
+                args.webui_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{http}")),
+            ),
+        },
+        core,
+        spec,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = "[[groups]]\nname = \"ingester\"\ncount = 1\n[[groups.tasks]]\nname = \"main\"\ncommand = \"./cartrack-worker\"\ncpus = 0.1\nmem = 64\n";
+
+    fn args(extra: &[&str]) -> Args {
+        let mut argv = vec!["cartrack-scheduler", "--spec", "s.toml"];
+        argv.extend_from_slice(extra);
+        Args::try_parse_from(argv).expect("flags parse")
+    }
+
+    fn env(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_follow_the_issue() {
+        let s = resolve(
+            &args(&[]),
+            SPEC,
+            env(&[("USER", "alice")]),
+            Some(Path::new("/opt/ct")),
+        )
+        .expect("valid");
+        assert_eq!(s.http, "127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(s.framework.failover_timeout_seconds, 604_800.0);
+        assert_eq!(s.framework.user, "alice");
+        assert_eq!(s.framework.roles, vec!["*"]);
+        assert_eq!(s.core.binaries.executor_uri, "/opt/ct/cartrack-executor");
+        assert_eq!(s.core.planner.decline_refuse_seconds, 3600.0);
+        assert_eq!(s.core.implicit_reconcile_ms, 900_000);
+    }
+
+    #[test]
+    fn port0_is_the_http_fallback() {
+        let s = resolve(&args(&[]), SPEC, env(&[("PORT0", "31005")]), None).expect("valid");
+        assert_eq!(s.http.port(), 31005);
+        let s = resolve(
+            &args(&["--http", "127.0.0.1:9000"]),
+            SPEC,
+            env(&[("PORT0", "31005")]),
+            None,
+        )
+        .expect("valid");
+        assert_eq!(s.http.port(), 9000);
+    }
+
+    #[test]
+    fn env_and_set_override_the_spec() {
+        let s = resolve(
+            &args(&["--set", "ingester.mem=128"]),
+            SPEC,
+            env(&[("CARTRACK_INGESTER_COUNT", "3")]),
+            None,
+        )
+        .expect("valid");
+        assert_eq!(s.spec.groups[0].count, 3);
+        assert_eq!(s.spec.groups[0].demand.mem, 128_000);
+    }
+
+    #[test]
+    fn bad_inputs_name_the_problem() {
+        let err =
+            resolve(&args(&["--master", "zk://x"]), SPEC, env(&[]), None).expect_err("bad master");
+        assert!(err.to_string().contains("zk://x"));
+        let err = resolve(&args(&["--failover-timeout", "0"]), SPEC, env(&[]), None)
+            .expect_err("bad timeout");
+        assert!(err.to_string().contains("--failover-timeout"));
+        let err = resolve(&args(&[]), "[[groups]]\nname=1", env(&[]), None).expect_err("bad toml");
+        assert!(err.to_string().starts_with("s.toml:"), "{err}");
+    }
+}

@@ -1,0 +1,656 @@
+//! The driver's pure core: fed stream events, timer ticks and operator requests, it updates
+//! the scheduler's state synchronously and returns a [`Ready`] — raft's checklist:
+//! 1. persist `changes` (the store commit must succeed first);
+//! 2. then publish `framework_id` to the session;
+//! 3. then send `calls` in order (ACKNOWLEDGEs and ACCEPTs only exist because 1 succeeded).
+//!
+//! No I/O, no clock (`now_ms` is passed in), no random ids (a generator is passed in).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use mesos_proto::v1::scheduler::{event, Call, Event};
+use mesos_proto::v1::{Offer, TaskStatus};
+use serde::Serialize;
+
+use super::launch::{launch_pod, Binaries};
+use crate::mesos::{calls, StreamEvent};
+use crate::planner::{self, OfferMemory, PlanInput, PlannerConfig, TokenBucket};
+use crate::spec::ValidatedSpec;
+use crate::state::{Change, KillIntent, SlotRecord, StoredState, TaskPhase, TaskRecord};
+
+/// Launch backoff: 1 s, x1.15 per failure in a row, at most 300 s (Marathon's defaults).
+pub fn launch_backoff_ms(failures: u32) -> u64 {
+    if failures == 0 {
+        return 0;
+    }
+    let ms = 1000.0 * 1.15f64.powi(failures.saturating_sub(1).min(200) as i32);
+    ms.min(300_000.0) as u64
+}
+
+/// A task that stayed RUNNING this long resets its slot's failure count.
+const HEALTHY_RUN_MS: u64 = 5 * 60 * 1000;
+/// Recent offers kept for `/v1/debug/offers`.
+const RECENT_OFFERS: usize = 32;
+
+/// Settings of the core that do not come from the spec.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Planner tunables.
+    pub planner: PlannerConfig,
+    /// Executor and worker URIs.
+    pub binaries: Binaries,
+    /// Implicit reconciliation period.
+    pub implicit_reconcile_ms: u64,
+    /// First retry of an unanswered explicit reconciliation (doubles up to 60 s).
+    pub reconcile_retry_ms: u64,
+    /// REVIVE token bucket capacity.
+    pub revive_capacity: u32,
+    /// One REVIVE token per this many ms.
+    pub revive_refill_ms: u64,
+}
+
+impl CoreConfig {
+    /// Defaults with the given binaries.
+    pub fn new(binaries: Binaries) -> CoreConfig {
+        CoreConfig {
+            planner: PlannerConfig::default(),
+            binaries,
+            implicit_reconcile_ms: 15 * 60 * 1000,
+            reconcile_retry_ms: 3000,
+            revive_capacity: 3,
+            revive_refill_ms: 10_000,
+        }
+    }
+}
+
+/// What the shell must do, in order.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Ready {
+    /// 1. Persist these.
+    pub changes: Vec<Change>,
+    /// 2. Then publish this framework id to the session.
+    pub framework_id: Option<String>,
+    /// 3. Then send these calls.
+    pub calls: Vec<Call>,
+}
+
+impl Ready {
+    /// Nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.framework_id.is_none() && self.calls.is_empty()
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Counters {
+    /// Offers received.
+    pub offers_received: u64,
+    /// Offers accepted.
+    pub offers_accepted: u64,
+    /// Offers declined.
+    pub offers_declined: u64,
+    /// Offers rescinded.
+    pub offers_rescinded: u64,
+    /// REVIVE calls.
+    pub revives: u64,
+    /// SUPPRESS calls.
+    pub suppressions: u64,
+    /// SUBSCRIBED events after the first.
+    pub reconnects: u64,
+    /// SUBSCRIBED events.
+    pub subscriptions: u64,
+    /// RECONCILE calls (explicit rounds and implicit).
+    pub reconciliation_rounds: u64,
+    /// Pods launched.
+    pub pods_launched: u64,
+    /// KILL calls.
+    pub kills_sent: u64,
+    /// Status updates handled.
+    pub updates: u64,
+    /// Offer x pod fit checks.
+    pub evaluations: u64,
+}
+
+/// An offer kept for `/v1/debug/offers`.
+#[derive(Debug, Clone)]
+pub struct RecentOffer {
+    /// The offer.
+    pub offer: Offer,
+    /// When it came.
+    pub received_ms: u64,
+    /// `accepted`, `declined`, `rescinded`.
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Default)]
+struct Reconciliation {
+    /// Tasks asked about that have not answered.
+    waiting: BTreeSet<String>,
+    next_retry_ms: u64,
+    delay_ms: u64,
+}
+
+/// Why an operator request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// No such group in the spec; the message lists the groups.
+    #[error("no group {group:?}; groups: {known:?}")]
+    UnknownGroup {
+        /// Asked for.
+        group: String,
+        /// Known groups.
+        known: Vec<String>,
+    },
+    /// No live pod in that slot.
+    #[error("slot {0:?} has no live pod")]
+    NoSuchPod(String),
+    /// Count above the validation limit.
+    #[error("count {0} is above the limit 100000")]
+    CountTooLarge(u32),
+}
+
+/// The scheduler's state machine.
+pub struct Core {
+    spec: ValidatedSpec,
+    state: StoredState,
+    config: CoreConfig,
+    memory: OfferMemory,
+    subscribed: bool,
+    reconciliation: Reconciliation,
+    next_implicit_ms: u64,
+    recent: VecDeque<RecentOffer>,
+    counters: Counters,
+    new_id: Box<dyn FnMut() -> String + Send>,
+    ready: Ready,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("framework_id", &self.state.framework_id)
+            .field("subscribed", &self.subscribed)
+            .field("tasks", &self.state.tasks.len())
+            .finish()
+    }
+}
+
+impl Core {
+    /// Starts from the stored state and the spec in force. Desired counts the operator changed
+    /// survive a restart unless the spec's count for that group changed since.
+    pub fn new(
+        spec: ValidatedSpec,
+        stored: StoredState,
+        config: CoreConfig,
+        new_id: Box<dyn FnMut() -> String + Send>,
+    ) -> Core {
+        let bucket = TokenBucket::new(config.revive_capacity, config.revive_refill_ms);
+        let mut core = Core {
+            memory: OfferMemory::new(bucket),
+            spec,
+            state: stored,
+            config,
+            subscribed: false,
+            reconciliation: Reconciliation::default(),
+            next_implicit_ms: 0,
+            recent: VecDeque::new(),
+            counters: Counters::default(),
+            new_id,
+            ready: Ready::default(),
+        };
+        let previous: BTreeMap<String, u32> = core
+            .state
+            .spec
+            .as_ref()
+            .map(|s| s.groups.iter().map(|g| (g.name.clone(), g.count)).collect())
+            .unwrap_or_default();
+        let groups: Vec<(String, u32)> = core
+            .spec
+            .groups
+            .iter()
+            .map(|g| (g.name.clone(), g.count))
+            .collect();
+        for (name, count) in groups {
+            let keep = previous.get(&name) == Some(&count);
+            let desired = match core.state.desired.get(&name) {
+                Some(d) if keep => *d,
+                _ => count,
+            };
+            if core.state.desired.get(&name) != Some(&desired) {
+                core.change(Change::Desired(name, desired));
+            }
+        }
+        if core.state.spec.as_ref() != Some(&core.spec.source) {
+            core.change(Change::Spec(Box::new(core.spec.source.clone())));
+        }
+        core
+    }
+
+    /// Takes what the shell must do now.
+    pub fn take_ready(&mut self) -> Ready {
+        std::mem::take(&mut self.ready)
+    }
+
+    fn change(&mut self, change: Change) {
+        self.state.apply(&change);
+        self.ready.changes.push(change);
+    }
+
+    fn put_task(&mut self, task: TaskRecord) {
+        self.change(Change::PutTask(Box::new(task)));
+    }
+
+    /// The state as the core sees it (including changes not yet persisted).
+    pub fn state(&self) -> &StoredState {
+        &self.state
+    }
+
+    /// The validated spec.
+    pub fn spec(&self) -> &ValidatedSpec {
+        &self.spec
+    }
+
+    /// Whether a SUBSCRIBED was received on the current stream.
+    pub fn subscribed(&self) -> bool {
+        self.subscribed
+    }
+
+    /// Metrics counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Recent offers, oldest first.
+    pub fn recent_offers(&self) -> impl Iterator<Item = &RecentOffer> {
+        self.recent.iter()
+    }
+
+    /// Tasks still owing an answer to explicit reconciliation.
+    pub fn reconciling(&self) -> usize {
+        self.reconciliation.waiting.len()
+    }
+
+    /// Handles one thing from the subscription.
+    pub fn on_stream(&mut self, input: StreamEvent, now_ms: u64) {
+        match input {
+            StreamEvent::Connected { leader } => tracing::info!(%leader, "event stream open"),
+            StreamEvent::Disconnected { reason } => {
+                tracing::warn!(%reason, "event stream lost");
+                self.subscribed = false;
+            }
+            StreamEvent::Event(event) => self.on_event(*event, now_ms),
+        }
+    }
+
+    fn on_event(&mut self, event: Event, now_ms: u64) {
+        let kind = event.r#type.and_then(|t| event::Type::try_from(t).ok());
+        match kind {
+            Some(event::Type::Subscribed) => {
+                if let Some(s) = event.subscribed {
+                    self.on_subscribed(s.framework_id.value, now_ms);
+                }
+            }
+            Some(event::Type::Offers) => {
+                let offers = event.offers.map(|o| o.offers).unwrap_or_default();
+                self.on_offers(offers, now_ms);
+            }
+            Some(event::Type::Rescind) => {
+                if let Some(r) = event.rescind {
+                    self.counters.offers_rescinded += 1;
+                    for recent in self.recent.iter_mut().filter(|o| o.offer.id == r.offer_id) {
+                        recent.outcome = "rescinded";
+                    }
+                }
+            }
+            Some(event::Type::Update) => {
+                if let Some(u) = event.update {
+                    self.on_update(u.status, now_ms);
+                }
+            }
+            Some(event::Type::Failure) => {
+                tracing::warn!(failure = ?event.failure, "agent or executor failure")
+            }
+            Some(event::Type::Error) => {
+                tracing::error!(message = ?event.error.map(|e| e.message), "master sent ERROR");
+            }
+            Some(event::Type::InverseOffers) => {
+                tracing::debug!("inverse offers ignored (maintenance is not handled in part 1)")
+            }
+            _ => {}
+        }
+    }
+
+    fn on_subscribed(&mut self, framework_id: String, now_ms: u64) {
+        if let Some(old) = &self.state.framework_id {
+            if *old != framework_id {
+                tracing::error!(%old, new = %framework_id, "master gave a new framework id: tasks of the old one are orphaned");
+            }
+        }
+        if self.state.framework_id.as_deref() != Some(&framework_id) {
+            self.change(Change::FrameworkId(framework_id.clone()));
+        }
+        self.ready.framework_id = Some(framework_id.clone());
+        if self.counters.subscriptions > 0 {
+            self.counters.reconnects += 1;
+        }
+        self.counters.subscriptions += 1;
+        tracing::info!(%framework_id, "subscribed");
+        self.subscribed = true;
+        self.memory.reset();
+        self.reconciliation.waiting = self
+            .state
+            .tasks
+            .values()
+            .filter(|t| !t.state.is_terminal())
+            .map(|t| t.task_id.clone())
+            .collect();
+        self.reconciliation.delay_ms = self.config.reconcile_retry_ms;
+        self.send_explicit_reconcile(now_ms);
+        self.next_implicit_ms = now_ms + self.config.implicit_reconcile_ms;
+        self.plan_now(&[], now_ms);
+    }
+
+    fn send_explicit_reconcile(&mut self, now_ms: u64) {
+        let Some(fid) = self.state.framework_id.clone() else {
+            return;
+        };
+        if self.reconciliation.waiting.is_empty() {
+            return;
+        }
+        let tasks: Vec<(String, String)> = self
+            .reconciliation
+            .waiting
+            .iter()
+            .map(|id| {
+                let agent = self
+                    .state
+                    .tasks
+                    .get(id)
+                    .map(|t| t.agent_id.clone())
+                    .unwrap_or_default();
+                (id.clone(), agent)
+            })
+            .collect();
+        tracing::info!(tasks = tasks.len(), "explicit reconciliation");
+        self.ready.calls.push(calls::reconcile(&fid, &tasks));
+        self.counters.reconciliation_rounds += 1;
+        self.reconciliation.next_retry_ms = now_ms + self.reconciliation.delay_ms;
+        self.reconciliation.delay_ms = (self.reconciliation.delay_ms * 2).min(60_000);
+    }
+
+    fn on_offers(&mut self, offers: Vec<Offer>, now_ms: u64) {
+        self.counters.offers_received += offers.len() as u64;
+        for offer in &offers {
+            if self.recent.len() == RECENT_OFFERS {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(RecentOffer {
+                offer: offer.clone(),
+                received_ms: now_ms,
+                outcome: "declined",
+            });
+        }
+        self.plan_now(&offers, now_ms);
+    }
+
+    fn on_update(&mut self, status: TaskStatus, now_ms: u64) {
+        self.counters.updates += 1;
+        let task_id = status.task_id.value.clone();
+        let phase = TaskPhase::from_wire(status.state);
+        let agent_id = status.agent_id.as_ref().map(|a| a.value.clone());
+        self.reconciliation.waiting.remove(&task_id);
+        tracing::info!(task = %task_id, state = phase.name(), message = ?status.message, "status update");
+        match self.state.tasks.get(&task_id).cloned() {
+            None => {
+                if !phase.is_terminal() {
+                    if let (Some(fid), Some(agent)) = (&self.state.framework_id, &agent_id) {
+                        tracing::warn!(task = %task_id, "unknown live task: killing it");
+                        self.ready.calls.push(calls::kill(fid, &task_id, agent));
+                        self.counters.kills_sent += 1;
+                    }
+                }
+            }
+            Some(mut task) => {
+                task.state = phase;
+                if status.healthy.is_some() {
+                    task.healthy = status.healthy;
+                }
+                if status.message.is_some() {
+                    task.message = status.message.clone();
+                }
+                if let Some(agent) = &agent_id {
+                    task.agent_id = agent.clone();
+                }
+                if phase == TaskPhase::Running && task.running_since_ms.is_none() {
+                    task.running_since_ms = Some(now_ms);
+                }
+                if phase.is_terminal() {
+                    self.on_task_ended(task, now_ms);
+                } else {
+                    self.put_task(task);
+                }
+            }
+        }
+        // Acknowledge only updates that carry a uuid (never reconciliation answers); the shell
+        // sends this after the change above is persisted.
+        if let (Some(uuid), Some(agent), Some(fid)) = (
+            status.uuid.filter(|u| !u.is_empty()),
+            agent_id,
+            self.state.framework_id.clone(),
+        ) {
+            self.ready
+                .calls
+                .push(calls::acknowledge(&fid, &agent, &task_id, uuid));
+        }
+        self.plan_now(&[], now_ms);
+    }
+
+    fn on_task_ended(&mut self, task: TaskRecord, now_ms: u64) {
+        let mut slot = self
+            .state
+            .slots
+            .get(&task.slot)
+            .cloned()
+            .unwrap_or_default();
+        let failed = task.kill.is_none_or(|k| k.counts_as_failure());
+        if failed {
+            if task
+                .running_since_ms
+                .is_some_and(|since| now_ms.saturating_sub(since) >= HEALTHY_RUN_MS)
+            {
+                slot.failures = 0;
+            }
+            slot.failures += 1;
+            slot.next_launch_at_ms = now_ms + launch_backoff_ms(slot.failures);
+        } else if task.kill != Some(KillIntent::PodSiblingEnded) {
+            slot.next_launch_at_ms = now_ms;
+        }
+        if task.kill != Some(KillIntent::PodSiblingEnded) {
+            slot.last_failed = failed;
+            slot.last_state = Some(task.state);
+            slot.last_message = task.message.clone();
+        }
+        self.change(Change::PutSlot(task.slot.clone(), slot));
+        self.change(Change::RemoveTask(task.task_id.clone()));
+        // A pod lives and dies as a whole: the rest of it is killed, not counted again.
+        let siblings: Vec<TaskRecord> = self
+            .state
+            .tasks
+            .values()
+            .filter(|t| t.slot == task.slot && !t.state.is_terminal() && t.kill.is_none())
+            .cloned()
+            .collect();
+        for mut sibling in siblings {
+            sibling.kill = Some(KillIntent::PodSiblingEnded);
+            self.put_task(sibling);
+        }
+    }
+
+    /// The ACCEPT carrying these tasks may not have reached the master: ask about them, so a
+    /// launch that never happened comes back LOST/DROPPED and the slot is relaunched.
+    pub fn reconcile_tasks(&mut self, task_ids: Vec<String>, now_ms: u64) {
+        self.reconciliation.waiting.extend(task_ids);
+        self.reconciliation.next_retry_ms = now_ms;
+    }
+
+    /// Timer: reconciliation retries, implicit reconciliation, kill re-sends, backoff expiry.
+    pub fn on_tick(&mut self, now_ms: u64) {
+        if !self.subscribed {
+            return;
+        }
+        if !self.reconciliation.waiting.is_empty() && now_ms >= self.reconciliation.next_retry_ms {
+            // Tasks we never heard of must be reconciled too; keep asking until they answer.
+            self.send_explicit_reconcile(now_ms);
+        }
+        if now_ms >= self.next_implicit_ms {
+            if let Some(fid) = self.state.framework_id.clone() {
+                tracing::info!("implicit reconciliation");
+                self.ready.calls.push(calls::reconcile(&fid, &[]));
+                self.counters.reconciliation_rounds += 1;
+            }
+            self.next_implicit_ms = now_ms + self.config.implicit_reconcile_ms;
+        }
+        self.plan_now(&[], now_ms);
+    }
+
+    fn plan_now(&mut self, offers: &[Offer], now_ms: u64) {
+        let Some(fid) = self.state.framework_id.clone() else {
+            return;
+        };
+        if !self.subscribed {
+            return;
+        }
+        let input = PlanInput {
+            spec: &self.spec,
+            desired: &self.state.desired,
+            tasks: &self.state.tasks,
+            slots: &self.state.slots,
+            offers,
+            now_ms,
+            launches_allowed: self.reconciliation.waiting.is_empty(),
+        };
+        let plan = planner::plan(&input, &self.config.planner, &mut self.memory);
+        self.counters.evaluations += plan.evaluations;
+        for launch in &plan.launches {
+            let mut operations = Vec::with_capacity(launch.pods.len());
+            for pod in &launch.pods {
+                let (operation, records) = launch_pod(
+                    &self.spec,
+                    &self.config.binaries,
+                    &fid,
+                    launch,
+                    pod,
+                    now_ms,
+                    &mut self.new_id,
+                );
+                for record in records {
+                    self.put_task(record);
+                }
+                if let Some(slot) = self.state.slots.get(&pod.slot) {
+                    if slot.pinned_agent.is_some() {
+                        let slot = SlotRecord {
+                            pinned_agent: None,
+                            ..slot.clone()
+                        };
+                        self.change(Change::PutSlot(pod.slot.clone(), slot));
+                    }
+                }
+                operations.push(operation);
+                self.counters.pods_launched += 1;
+            }
+            tracing::info!(offer = %launch.offer_id, agent = %launch.agent_id, pods = launch.pods.len(), "accepting offer");
+            self.ready.calls.push(calls::accept(
+                &fid,
+                &launch.offer_id,
+                operations,
+                plan.accept_refuse_seconds,
+            ));
+            self.counters.offers_accepted += 1;
+            for recent in self
+                .recent
+                .iter_mut()
+                .filter(|o| o.offer.id.value == launch.offer_id)
+            {
+                recent.outcome = "accepted";
+            }
+        }
+        if !plan.declines.is_empty() {
+            self.ready.calls.push(calls::decline(
+                &fid,
+                &plan.declines,
+                plan.decline_refuse_seconds,
+            ));
+            self.counters.offers_declined += plan.declines.len() as u64;
+        }
+        for kill in &plan.kills {
+            if let Some(mut task) = self.state.tasks.get(&kill.task_id).cloned() {
+                tracing::info!(task = %kill.task_id, intent = ?kill.intent, "killing");
+                task.kill.get_or_insert(kill.intent);
+                task.last_kill_sent_ms = Some(now_ms);
+                self.put_task(task);
+                self.ready
+                    .calls
+                    .push(calls::kill(&fid, &kill.task_id, &kill.agent_id));
+                self.counters.kills_sent += 1;
+            }
+        }
+        if plan.revive {
+            tracing::info!(waiting = plan.waiting, "reviving offers");
+            self.ready.calls.push(calls::revive(&fid));
+            self.counters.revives += 1;
+        }
+        if plan.suppress {
+            tracing::info!("nothing pending: suppressing offers");
+            self.ready.calls.push(calls::suppress(&fid));
+            self.counters.suppressions += 1;
+        }
+    }
+
+    /// `PUT /v1/groups/{group}/count`.
+    pub fn set_count(&mut self, group: &str, count: u32, now_ms: u64) -> Result<(), RequestError> {
+        if self.spec.group(group).is_none() {
+            return Err(RequestError::UnknownGroup {
+                group: group.to_string(),
+                known: self.spec.groups.iter().map(|g| g.name.clone()).collect(),
+            });
+        }
+        if count > 100_000 {
+            return Err(RequestError::CountTooLarge(count));
+        }
+        self.change(Change::Desired(group.to_string(), count));
+        self.plan_now(&[], now_ms);
+        Ok(())
+    }
+
+    /// `POST /v1/pods/{slot}/restart` (`replace = false`: same agent) or `/replace` (anywhere).
+    pub fn restart(&mut self, slot: &str, replace: bool, now_ms: u64) -> Result<(), RequestError> {
+        let live: Vec<TaskRecord> = self
+            .state
+            .tasks
+            .values()
+            .filter(|t| t.slot == slot && !t.state.is_terminal())
+            .cloned()
+            .collect();
+        let Some(first) = live.first() else {
+            return Err(RequestError::NoSuchPod(slot.to_string()));
+        };
+        let mut record = self.state.slots.get(slot).cloned().unwrap_or_default();
+        record.pinned_agent = (!replace).then(|| first.agent_id.clone());
+        self.change(Change::PutSlot(slot.to_string(), record));
+        let intent = if replace {
+            KillIntent::Replace
+        } else {
+            KillIntent::Restart
+        };
+        for mut task in live {
+            task.kill = Some(intent);
+            task.last_kill_sent_ms = None;
+            self.put_task(task);
+        }
+        self.plan_now(&[], now_ms);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,366 @@
+//! The core's transitions, one test each: fed events, checked on the `Ready` it returns.
+
+use mesos_proto::v1::scheduler::{call, event, Call, Event};
+use mesos_proto::v1::{AgentId, FrameworkId, TaskId, TaskState, TaskStatus};
+
+use super::*;
+use crate::testkit::{group_toml, offer, spec, task, OfferShape};
+
+const NOW: u64 = 10_000_000;
+
+fn core_with(stored: StoredState, spec_text: &str) -> Core {
+    let mut n = 0u32;
+    let binaries = Binaries {
+        executor_uri: "/bin/cartrack-executor".into(),
+        worker_uri: "/bin/cartrack-worker".into(),
+    };
+    Core::new(
+        spec(spec_text),
+        stored,
+        CoreConfig::new(binaries),
+        Box::new(move || {
+            n += 1;
+            format!("uuid{n}")
+        }),
+    )
+}
+
+fn subscribed(id: &str) -> StreamEvent {
+    StreamEvent::Event(Box::new(Event {
+        r#type: Some(event::Type::Subscribed as i32),
+        subscribed: Some(event::Subscribed {
+            framework_id: FrameworkId { value: id.into() },
+            heartbeat_interval_seconds: Some(15.0),
+            master_info: None,
+        }),
+        ..Event::default()
+    }))
+}
+
+fn offers(list: Vec<mesos_proto::v1::Offer>) -> StreamEvent {
+    StreamEvent::Event(Box::new(Event {
+        r#type: Some(event::Type::Offers as i32),
+        offers: Some(event::Offers { offers: list }),
+        ..Event::default()
+    }))
+}
+
+fn update(task_id: &str, state: TaskState, uuid: Option<&[u8]>) -> StreamEvent {
+    StreamEvent::Event(Box::new(Event {
+        r#type: Some(event::Type::Update as i32),
+        update: Some(event::Update {
+            status: TaskStatus {
+                task_id: TaskId {
+                    value: task_id.into(),
+                },
+                state: state as i32,
+                agent_id: Some(AgentId {
+                    value: "a-1".into(),
+                }),
+                uuid: uuid.map(<[u8]>::to_vec),
+                ..TaskStatus::default()
+            },
+        }),
+        ..Event::default()
+    }))
+}
+
+fn kinds(calls: &[Call]) -> Vec<&'static str> {
+    calls.iter().map(crate::mesos::calls::type_name).collect()
+}
+
+fn one_ingester() -> String {
+    group_toml("ingester", 1, 0.1, 64.0, &["http"], &[])
+}
+
+#[test]
+fn first_subscribe_persists_the_framework_id_before_anything_relies_on_it() {
+    let mut core = core_with(StoredState::default(), &one_ingester());
+    let start = core.take_ready();
+    assert!(start.changes.iter().any(|c| matches!(c, Change::Spec(_))));
+    core.on_stream(subscribed("fw-1"), NOW);
+    let ready = core.take_ready();
+    assert_eq!(
+        ready.changes.first(),
+        Some(&Change::FrameworkId("fw-1".into()))
+    );
+    assert_eq!(ready.framework_id.as_deref(), Some("fw-1"));
+    assert_eq!(
+        kinds(&ready.calls),
+        vec!["REVIVE"],
+        "pending work, nothing to reconcile"
+    );
+}
+
+#[test]
+fn offers_become_an_accept_whose_intent_is_persisted_in_the_same_ready() {
+    let mut core = core_with(StoredState::default(), &one_ingester());
+    core.on_stream(subscribed("fw-1"), NOW);
+    core.take_ready();
+    core.on_stream(offers(vec![offer(1, &OfferShape::default())]), NOW);
+    let ready = core.take_ready();
+    let staged: Vec<&TaskRecord> = ready
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::PutTask(t) => Some(&**t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(staged.len(), 1);
+    assert_eq!(staged[0].task_id, "ingester-0-main__uuid1");
+    assert_eq!(staged[0].state, TaskPhase::Staging);
+    assert_eq!(staged[0].ports["http"], 31000);
+    assert_eq!(kinds(&ready.calls), vec!["ACCEPT", "SUPPRESS"]);
+    let accept = ready.calls[0].accept.as_ref().expect("accept");
+    let op = &accept.operations[0];
+    assert_eq!(
+        op.r#type,
+        Some(mesos_proto::v1::offer::operation::Type::LaunchGroup as i32)
+    );
+    let group = op.launch_group.as_ref().expect("launch group");
+    assert_eq!(group.executor.executor_id.value, "cartrack-executor._");
+    let uris: Vec<&str> = group
+        .executor
+        .command
+        .as_ref()
+        .expect("cmd")
+        .uris
+        .iter()
+        .map(|u| u.value.as_str())
+        .collect();
+    assert_eq!(uris, vec!["/bin/cartrack-executor", "/bin/cartrack-worker"]);
+    let env = &group.task_group.tasks[0]
+        .command
+        .as_ref()
+        .expect("cmd")
+        .environment
+        .as_ref()
+        .expect("env")
+        .variables;
+    let get = |n: &str| {
+        env.iter()
+            .find(|v| v.name == n)
+            .and_then(|v| v.value.clone())
+    };
+    assert_eq!(get("PORT_HTTP").as_deref(), Some("31000"));
+    assert_eq!(get("PORT0").as_deref(), Some("31000"));
+    assert_eq!(get("CARTRACK_SLOT").as_deref(), Some("ingester-0"));
+    assert_eq!(accept.filters.and_then(|f| f.refuse_seconds), Some(3600.0));
+}
+
+#[test]
+fn updates_with_uuid_are_acknowledged_and_reconciliation_answers_are_not() {
+    let mut stored = StoredState {
+        framework_id: Some("fw-1".into()),
+        ..StoredState::default()
+    };
+    let t = task("ingester", 0, 1, TaskPhase::Staging);
+    stored.tasks.insert(t.task_id.clone(), t.clone());
+    let mut core = core_with(stored, &one_ingester());
+    core.on_stream(subscribed("fw-1"), NOW);
+    core.take_ready();
+    core.on_stream(update(&t.task_id, TaskState::TaskRunning, None), NOW);
+    let ready = core.take_ready();
+    assert!(!kinds(&ready.calls).contains(&"ACKNOWLEDGE"));
+    core.on_stream(
+        update(
+            &t.task_id,
+            TaskState::TaskRunning,
+            Some(b"0123456789abcdef"),
+        ),
+        NOW,
+    );
+    let ready = core.take_ready();
+    assert!(matches!(&ready.changes[0], Change::PutTask(r) if r.state == TaskPhase::Running));
+    let ack = ready
+        .calls
+        .iter()
+        .find_map(|c| c.acknowledge.as_ref())
+        .expect("ack");
+    assert_eq!(ack.uuid, b"0123456789abcdef".to_vec());
+}
+
+#[test]
+fn restart_adopts_stored_tasks_after_explicit_reconciliation_without_relaunching() {
+    let mut stored = StoredState {
+        framework_id: Some("fw-1".into()),
+        ..StoredState::default()
+    };
+    let t = task("ingester", 0, 1, TaskPhase::Running);
+    stored.tasks.insert(t.task_id.clone(), t.clone());
+    let mut core = core_with(stored, &one_ingester());
+    core.take_ready();
+    core.on_stream(subscribed("fw-1"), NOW);
+    let ready = core.take_ready();
+    assert!(ready.changes.is_empty(), "same framework id, nothing new");
+    let reconcile = ready
+        .calls
+        .iter()
+        .find_map(|c| c.reconcile.as_ref())
+        .expect("explicit reconcile");
+    assert_eq!(reconcile.tasks[0].task_id.value, t.task_id);
+    assert_eq!(
+        kinds(&ready.calls),
+        vec!["RECONCILE", "SUPPRESS"],
+        "no slot is empty"
+    );
+    core.on_stream(offers(vec![offer(2, &OfferShape::default())]), NOW);
+    let ready = core.take_ready();
+    assert_eq!(kinds(&ready.calls), vec!["DECLINE"]);
+    core.on_stream(update(&t.task_id, TaskState::TaskRunning, None), NOW);
+    let ready = core.take_ready();
+    assert!(
+        ready.calls.is_empty(),
+        "adopted, nothing to launch: {:?}",
+        kinds(&ready.calls)
+    );
+    assert_eq!(core.reconciling(), 0);
+}
+
+#[test]
+fn unanswered_reconciliation_is_retried_with_backoff() {
+    let mut stored = StoredState {
+        framework_id: Some("fw-1".into()),
+        ..StoredState::default()
+    };
+    let t = task("ingester", 0, 1, TaskPhase::Staging);
+    stored.tasks.insert(t.task_id.clone(), t);
+    let mut core = core_with(stored, &one_ingester());
+    core.on_stream(subscribed("fw-1"), NOW);
+    core.take_ready();
+    core.on_tick(NOW + 2999);
+    assert!(!kinds(&core.take_ready().calls).contains(&"RECONCILE"));
+    core.on_tick(NOW + 3000);
+    assert!(kinds(&core.take_ready().calls).contains(&"RECONCILE"));
+    core.on_tick(NOW + 8999);
+    assert!(
+        !kinds(&core.take_ready().calls).contains(&"RECONCILE"),
+        "second retry after 6 s"
+    );
+    core.on_tick(NOW + 9000);
+    assert!(kinds(&core.take_ready().calls).contains(&"RECONCILE"));
+}
+
+#[test]
+fn a_failed_task_is_relaunched_after_the_launch_backoff() {
+    let mut stored = StoredState {
+        framework_id: Some("fw-1".into()),
+        ..StoredState::default()
+    };
+    let t = task("ingester", 0, 1, TaskPhase::Running);
+    stored.tasks.insert(t.task_id.clone(), t.clone());
+    let mut core = core_with(stored, &one_ingester());
+    core.on_stream(subscribed("fw-1"), NOW);
+    core.on_stream(update(&t.task_id, TaskState::TaskRunning, None), NOW);
+    core.take_ready();
+    core.on_stream(update(&t.task_id, TaskState::TaskFailed, Some(b"u1")), NOW);
+    let ready = core.take_ready();
+    assert!(ready
+        .changes
+        .contains(&Change::RemoveTask(t.task_id.clone())));
+    let slot = &core.state().slots["ingester-0"];
+    assert_eq!(
+        (slot.failures, slot.next_launch_at_ms, slot.last_failed),
+        (1, NOW + 1000, true)
+    );
+    core.on_stream(offers(vec![offer(1, &OfferShape::default())]), NOW + 500);
+    assert_eq!(kinds(&core.take_ready().calls), vec!["DECLINE"]);
+    core.on_stream(offers(vec![offer(1, &OfferShape::default())]), NOW + 1000);
+    assert_eq!(kinds(&core.take_ready().calls)[0], "ACCEPT");
+    assert_eq!(launch_backoff_ms(2), 1150);
+    assert_eq!(launch_backoff_ms(100), 300_000);
+}
+
+#[test]
+fn scale_down_kills_and_the_kill_is_not_a_failure() {
+    let mut stored = StoredState {
+        framework_id: Some("fw-1".into()),
+        ..StoredState::default()
+    };
+    for i in 0..2 {
+        let t = task("ingester", i, 1, TaskPhase::Running);
+        stored.tasks.insert(t.task_id.clone(), t);
+    }
+    let mut core = core_with(stored, &group_toml("ingester", 2, 0.1, 64.0, &[], &[]));
+    core.on_stream(subscribed("fw-1"), NOW);
+    core.take_ready();
+    core.set_count("ingester", 1, NOW).expect("known group");
+    let ready = core.take_ready();
+    let kill = ready
+        .calls
+        .iter()
+        .find_map(|c| c.kill.as_ref())
+        .expect("kill");
+    assert_eq!(kill.task_id.value, "ingester-1-main__00000001");
+    core.on_stream(
+        update(
+            "ingester-1-main__00000001",
+            TaskState::TaskKilled,
+            Some(b"u"),
+        ),
+        NOW,
+    );
+    core.take_ready();
+    assert!(!core.state().slots["ingester-1"].last_failed);
+    assert_eq!(core.state().slots["ingester-1"].failures, 0);
+    assert!(matches!(
+        core.set_count("nope", 1, NOW),
+        Err(RequestError::UnknownGroup { .. })
+    ));
+}
+
+#[test]
+fn unknown_live_tasks_are_killed() {
+    let mut core = core_with(
+        StoredState {
+            framework_id: Some("fw-1".into()),
+            ..StoredState::default()
+        },
+        &one_ingester(),
+    );
+    core.on_stream(subscribed("fw-1"), NOW);
+    core.take_ready();
+    core.on_stream(
+        update("stranger__1", TaskState::TaskRunning, Some(b"u")),
+        NOW,
+    );
+    let calls = core.take_ready().calls;
+    assert!(calls.iter().any(|c| c
+        .kill
+        .as_ref()
+        .is_some_and(|k| k.task_id.value == "stranger__1")));
+    assert!(calls
+        .iter()
+        .any(|c| c.r#type == Some(call::Type::Acknowledge as i32)));
+}
+
+#[test]
+fn restart_kills_then_relaunches_on_the_same_agent() {
+    let mut stored = StoredState {
+        framework_id: Some("fw-1".into()),
+        ..StoredState::default()
+    };
+    let t = task("ingester", 0, 1, TaskPhase::Running);
+    stored.tasks.insert(t.task_id.clone(), t.clone());
+    let mut core = core_with(stored, &one_ingester());
+    core.on_stream(subscribed("fw-1"), NOW);
+    core.on_stream(update(&t.task_id, TaskState::TaskRunning, None), NOW);
+    core.take_ready();
+    core.restart("ingester-0", false, NOW).expect("live pod");
+    assert!(kinds(&core.take_ready().calls).contains(&"KILL"));
+    core.on_stream(update(&t.task_id, TaskState::TaskKilled, Some(b"u")), NOW);
+    core.take_ready();
+    core.on_stream(offers(vec![offer(2, &OfferShape::default())]), NOW);
+    assert_eq!(
+        kinds(&core.take_ready().calls),
+        vec!["DECLINE"],
+        "a-2 is not the pod's agent"
+    );
+    core.on_stream(offers(vec![offer(1, &OfferShape::default())]), NOW);
+    assert_eq!(kinds(&core.take_ready().calls)[0], "ACCEPT");
+    assert!(matches!(
+        core.restart("ingester-9", true, NOW),
+        Err(RequestError::NoSuchPod(_))
+    ));
+}

@@ -1,0 +1,81 @@
+//! Wiring: store, session, subscription, operator API and driver loop, started together and
+//! stopped together. The binary calls [`run`]; tests may too.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::config::Settings;
+use crate::driver::{self, Core, DriverError};
+use crate::mesos::{spawn_subscription, HttpCaller, Session, SubscribeConfig};
+use crate::state::{Store, StoreError};
+
+/// Why the scheduler could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The API address is taken or not ours; pick another `--http`.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The state could not be loaded.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The driver stopped on an error.
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+}
+
+/// Runs the scheduler until `shutdown` resolves. Shutting down does not tear the framework
+/// down: tasks keep running for `failover_timeout` and are adopted on the next start.
+pub async fn run<S: Store + 'static>(
+    settings: Settings,
+    mut store: S,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let stored = store.load()?;
+    let listener = TcpListener::bind(settings.http)
+        .await
+        .map_err(|source| RunError::Bind {
+            addr: settings.http,
+            source,
+        })?;
+    let api_addr = listener.local_addr().unwrap_or(settings.http);
+    tracing::info!(%api_addr, "operator API listening");
+    let session = Arc::new(Session::new(stored.framework_id.clone()));
+    let core = Core::new(
+        settings.spec.clone(),
+        stored,
+        settings.core.clone(),
+        Box::new(|| uuid::Uuid::new_v4().to_string()),
+    );
+    let (stream_tx, stream_rx) = mpsc::channel(1024);
+    let (api_tx, api_rx) = mpsc::channel(64);
+    let subscription = spawn_subscription(
+        SubscribeConfig {
+            masters: settings.masters.clone(),
+            framework: settings.framework.clone(),
+            default_heartbeat: Duration::from_secs(15),
+            missed_heartbeats: 5,
+        },
+        session.clone(),
+        stream_tx,
+    );
+    let api = tokio::spawn(crate::api::serve(
+        listener,
+        settings.api_token.clone(),
+        api_tx,
+    ));
+    let caller = HttpCaller::new(session.clone());
+    let result = driver::run_loop(core, store, caller, session, stream_rx, api_rx, shutdown).await;
+    subscription.abort();
+    api.abort();
+    Ok(result?)
+}
