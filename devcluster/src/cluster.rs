@@ -188,9 +188,28 @@ impl Inner {
                     return;
                 };
                 entry.kill_requested = true;
-                if let Some(pid) = entry.pid {
-                    kill_with_grace(pid, grace);
+                let Some(pid) = entry.pid else {
+                    return; // killed as soon as it is spawned
+                };
+                if grace.is_zero() {
+                    process::signal_group(pid, process::SIGKILL);
+                    return;
                 }
+                // Like the Mesos agent: SHUTDOWN went out; destroy after the grace period
+                // unless the executor has exited by itself (checked by pid, so a reaped
+                // process' recycled pid is never signalled).
+                let inner = Arc::clone(self);
+                tokio::spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    let shared = inner.lock();
+                    if shared
+                        .processes
+                        .get(&key)
+                        .is_some_and(|p| p.pid == Some(pid))
+                    {
+                        process::signal_group(pid, process::SIGKILL);
+                    }
+                });
             }
             Effect::Record(entry) => self.log.record(entry),
         }
@@ -319,7 +338,8 @@ impl Inner {
                 pid,
             });
             let status = child.wait().await.ok().and_then(|s| s.code());
-            // The shell may have left children in the group: take them down too.
+            // The shell may have left children in the group: take them down too. The group id
+            // is still ours: the entry below is removed only after this.
             process::signal_group(pid, process::SIGKILL);
             inner.log.record(LogEntry::ExecutorExited {
                 agent_id: key.0.clone(),
@@ -345,16 +365,22 @@ impl Inner {
         self.apply(&mut shared);
     }
 
-    /// Registers a framework's new event stream.
+    /// Registers a framework's new event stream. A still-open older stream of the same
+    /// framework gets ERROR "Framework failed over" and is closed, as Mesos does.
     pub(crate) fn register_framework_stream(
+        &self,
         shared: &mut Shared,
         framework_id: &str,
         stream_id: &str,
         tx: UnboundedSender<Bytes>,
     ) {
-        shared
+        let old = shared
             .framework_streams
             .insert(framework_id.to_string(), (stream_id.to_string(), tx));
+        if let Some((_, old_tx)) = old {
+            let error = crate::core::error_event("Framework failed over");
+            self.send_framework_event(&old_tx, framework_id, &error);
+        }
     }
 
     /// Registers an executor's new event stream (replacing an older one).
@@ -452,19 +478,6 @@ impl Inner {
     pub(crate) fn tenant_load(&self) -> &Resources {
         &self.tenant_load
     }
-}
-
-fn kill_with_grace(pid: u32, grace: Duration) {
-    if grace.is_zero() {
-        process::signal_group(pid, process::SIGKILL);
-        return;
-    }
-    process::signal_group(pid, process::SIGTERM);
-    tokio::spawn(async move {
-        tokio::time::sleep(grace).await;
-        // If the group is gone this is a harmless ESRCH; pids are not reused within seconds.
-        process::signal_group(pid, process::SIGKILL);
-    });
 }
 
 /// Keeps ids usable as folder names.

@@ -192,7 +192,5 @@ pub fn signal_group(pid: u32, signal: i32) {
     }
 }
 
-/// SIGTERM.
-pub const SIGTERM: i32 = libc::SIGTERM;
 /// SIGKILL.
 pub const SIGKILL: i32 = libc::SIGKILL;

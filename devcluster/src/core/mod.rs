@@ -84,7 +84,7 @@ pub enum Effect {
     },
     /// Fetch and start an executor process.
     LaunchExecutor(Box<LaunchSpec>),
-    /// Stop an executor process: SIGTERM, then SIGKILL after `grace`.
+    /// Stop an executor process: SIGKILL after `grace` unless it has exited by then.
     KillExecutor {
         /// Agent.
         agent_id: String,
@@ -92,7 +92,7 @@ pub enum Effect {
         framework_id: String,
         /// Executor.
         executor_id: String,
-        /// Time between SIGTERM and SIGKILL.
+        /// Time the executor has to exit by itself after SHUTDOWN.
         grace: Duration,
     },
     /// Record a log entry (timeouts and decisions worth seeing).

@@ -72,11 +72,8 @@ impl Core {
         let interval = self.cfg.heartbeat_interval;
         match self.frameworks.get_mut(&framework_id) {
             Some(existing) => {
+                // The newest subscription wins; the shell tells the old stream it failed over.
                 if let Some(old) = existing.stream_id.take() {
-                    self.effects.push(Effect::ToFramework {
-                        framework_id: framework_id.clone(),
-                        event: error_event("Framework failed over"),
-                    });
                     self.effects.push(Effect::CloseFrameworkStream {
                         framework_id: framework_id.clone(),
                         stream_id: old,

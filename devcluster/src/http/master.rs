@@ -167,7 +167,7 @@ fn subscribe(inner: &Arc<Inner>, call: Call, stream_id: Option<String>) -> Respo
     let outcome = shared.core.subscribe(info, Instant::now());
     let response = match outcome {
         Ok(subscribed) => {
-            Inner::register_framework_stream(
+            inner.register_framework_stream(
                 &mut shared,
                 &subscribed.framework_id,
                 &subscribed.stream_id,
