@@ -1,0 +1,233 @@
+//! Agents: real executor processes, their environment and sandbox, the fetcher, registration
+//! timeout, executor reuse, executor exit and status update retries.
+
+mod support;
+
+use std::time::Duration;
+
+use cartrack_devcluster::LogEntry;
+use mesos_proto::v1::scheduler::event;
+use mesos_proto::v1::task_status::Reason;
+use mesos_proto::v1::{command_info, CommandInfo, TaskState};
+use support::*;
+
+#[tokio::test]
+async fn executor_gets_the_documented_environment_and_a_sandbox() {
+    let (cluster, dir) = cluster(|_| {}).await;
+    let mut s = TestScheduler::subscribe(&cluster.master_url(), framework("env", &[])).await;
+    let agent = s
+        .launch_on_next_offer(|agent| {
+            vec![launch(vec![task("t", agent, "", Some(test_executor("e")))])]
+        })
+        .await;
+    let running = s.until_state("t", TaskState::TaskRunning).await;
+    let env = &running_report(&running)["env"];
+    assert_eq!(
+        env["MESOS_AGENT_ENDPOINT"],
+        cluster.agent_endpoint(&agent).unwrap()
+    );
+    assert_eq!(env["MESOS_FRAMEWORK_ID"], s.framework_id);
+    assert_eq!(env["MESOS_EXECUTOR_ID"], "e");
+    assert_eq!(env["MESOS_CHECKPOINT"], "0");
+    assert_eq!(env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"], "5secs");
+    assert_eq!(env["MESOS_DIRECTORY"], env["MESOS_SANDBOX"]);
+    let sandbox = std::path::PathBuf::from(env["MESOS_SANDBOX"].as_str().unwrap());
+    assert!(sandbox.starts_with(dir.path()), "{sandbox:?}");
+    assert!(sandbox.is_dir());
+    assert!(env.get("MESOS_RECOVERY_TIMEOUT").is_none());
+}
+
+#[tokio::test]
+async fn checkpointing_executors_also_get_recovery_variables() {
+    let (cluster, _dir) = cluster(|_| {}).await;
+    let mut info = framework("cp", &[]);
+    info.checkpoint = Some(true);
+    let mut s = TestScheduler::subscribe(&cluster.master_url(), info).await;
+    s.launch_on_next_offer(|agent| {
+        vec![launch(vec![task("t", agent, "", Some(test_executor("e")))])]
+    })
+    .await;
+    let running = s.until_state("t", TaskState::TaskRunning).await;
+    let env = &running_report(&running)["env"];
+    assert_eq!(env["MESOS_CHECKPOINT"], "1");
+    assert!(env["MESOS_RECOVERY_TIMEOUT"].is_string());
+    assert!(env["MESOS_SUBSCRIPTION_BACKOFF_MAX"].is_string());
+}
+
+#[tokio::test]
+async fn executor_fetched_over_http_with_executable_runs_from_the_sandbox() {
+    let binary = std::fs::read(env!("CARGO_BIN_EXE_devcluster-test-executor")).unwrap();
+    let app = axum::Router::new().route(
+        "/dist/executor",
+        axum::routing::get(move || {
+            let b = binary.clone();
+            async move { b }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (cluster, _dir) = cluster(|_| {}).await;
+    let mut executor = test_executor("e");
+    executor.command = Some(CommandInfo {
+        value: Some("./executor".into()),
+        uris: vec![command_info::Uri {
+            value: format!("http://{addr}/dist/executor"),
+            executable: Some(true),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let mut s = TestScheduler::subscribe(&cluster.master_url(), framework("http", &[])).await;
+    s.launch_on_next_offer(|agent| vec![launch(vec![task("t", agent, "", Some(executor))])])
+        .await;
+    let running = s.until_state("t", TaskState::TaskRunning).await;
+    let files = running_report(&running)["files"].to_string();
+    assert!(files.contains("executor"), "{files}");
+    server.abort();
+}
+
+#[tokio::test]
+async fn non_shell_commands_run_the_value_directly() {
+    let (cluster, _dir) = cluster(|_| {}).await;
+    let mut executor = test_executor("e");
+    if let Some(c) = executor.command.as_mut() {
+        c.shell = Some(false);
+        c.arguments = vec!["devcluster-test-executor".into()];
+    }
+    let mut s = TestScheduler::subscribe(&cluster.master_url(), framework("ns", &[])).await;
+    s.launch_on_next_offer(|agent| vec![launch(vec![task("t", agent, "", Some(executor))])])
+        .await;
+    s.until_state("t", TaskState::TaskRunning).await;
+}
+
+#[tokio::test]
+async fn executor_that_never_subscribes_is_killed_at_the_registration_timeout() {
+    let (cluster, _dir) =
+        cluster(|c| c.executor_registration_timeout = Duration::from_millis(300)).await;
+    let mut executor = test_executor("sleepy");
+    executor.command = Some(CommandInfo {
+        value: Some("sleep 30".into()),
+        ..Default::default()
+    });
+    let mut s = TestScheduler::subscribe(&cluster.master_url(), framework("rt", &[])).await;
+    s.launch_on_next_offer(|agent| vec![launch(vec![task("t", agent, "", Some(executor))])])
+        .await;
+    let failed = s.until_state("t", TaskState::TaskFailed).await;
+    assert_eq!(failed.reason(), Reason::ExecutorRegistrationTimeout);
+    let exited = cluster
+        .wait_for_log(WAIT, |e| matches!(e, LogEntry::ExecutorExited { executor_id, .. } if executor_id == "sleepy"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(exited, LogEntry::ExecutorExited { status: None, .. }),
+        "killed by a signal"
+    );
+}
+
+#[tokio::test]
+async fn tasks_with_the_same_executor_id_go_to_the_running_executor() {
+    let (cluster, _dir) = cluster(|c| c.agents = 1).await;
+    let mut s = TestScheduler::subscribe(&cluster.master_url(), framework("share", &[])).await;
+    let agent = s
+        .launch_on_next_offer(|agent| {
+            vec![launch(vec![task(
+                "t1",
+                agent,
+                "",
+                Some(test_executor("e")),
+            )])]
+        })
+        .await;
+    s.until_state("t1", TaskState::TaskRunning).await;
+    let offer = s.offer_where(|o| o.agent_id.value == agent).await;
+    assert_eq!(
+        s.accept(
+            &[&offer.id],
+            vec![launch(vec![task(
+                "t2",
+                &agent,
+                "",
+                Some(test_executor("e"))
+            )])]
+        )
+        .await,
+        202
+    );
+    s.until_state("t2", TaskState::TaskRunning).await;
+    let launches = cluster
+        .log()
+        .iter()
+        .filter(
+            |e| matches!(e, LogEntry::ExecutorLaunched { executor_id, .. } if executor_id == "e"),
+        )
+        .count();
+    assert_eq!(launches, 1);
+}
+
+#[tokio::test]
+async fn executor_exit_fails_its_tasks_and_reports_failure() {
+    let (cluster, _dir) = cluster(|_| {}).await;
+    let mut s = TestScheduler::subscribe(&cluster.master_url(), framework("exit", &[])).await;
+    // "exit": the executor sends RUNNING, then exits with 3.
+    s.launch_on_next_offer(|agent| {
+        vec![launch(vec![task(
+            "t",
+            agent,
+            "exit",
+            Some(test_executor("e")),
+        )])]
+    })
+    .await;
+    // FAILED queues behind RUNNING until RUNNING is acknowledged.
+    let failed = s.until_state("t", TaskState::TaskFailed).await;
+    assert_eq!(failed.reason(), Reason::ExecutorTerminated);
+    assert!(
+        failed.uuid.is_some(),
+        "agent-generated updates need acknowledgement"
+    );
+    let failure = s.wait_type(event::Type::Failure).await.failure.unwrap();
+    assert_eq!(failure.executor_id.unwrap().value, "e");
+    assert_eq!(failure.status, Some(3));
+}
+
+#[tokio::test]
+async fn unacknowledged_updates_are_retried_with_the_same_uuid() {
+    let (cluster, _dir) = cluster(|c| c.status_update_retry = Duration::from_millis(200)).await;
+    let mut s = TestScheduler::subscribe(&cluster.master_url(), framework("retry", &[])).await;
+    s.launch_on_next_offer(|agent| {
+        vec![launch(vec![task("t", agent, "", Some(test_executor("e")))])]
+    })
+    .await;
+    let first = s.update("t").await;
+    let again = s.update("t").await;
+    assert_eq!(first.uuid, again.uuid);
+    assert_eq!(again.state(), TaskState::TaskRunning);
+    s.ack(&again).await;
+    assert!(
+        s.try_wait(Duration::from_millis(500), |e| e.update.is_some())
+            .await
+            .is_none(),
+        "acknowledged updates stop being retried"
+    );
+}
+
+#[tokio::test]
+async fn killing_a_task_before_its_executor_subscribes_answers_task_killed() {
+    let (cluster, _dir) = cluster(|_| {}).await;
+    let mut executor = test_executor("slow");
+    executor.command = Some(CommandInfo {
+        value: Some("sleep 30".into()),
+        ..Default::default()
+    });
+    let mut s = TestScheduler::subscribe(&cluster.master_url(), framework("kl", &[])).await;
+    s.launch_on_next_offer(|agent| vec![launch(vec![task("t", agent, "", Some(executor))])])
+        .await;
+    cluster
+        .wait_for_log(WAIT, |e| matches!(e, LogEntry::ExecutorLaunched { .. }))
+        .await
+        .unwrap();
+    assert_eq!(s.kill("t").await, 202);
+    let killed = s.until_state("t", TaskState::TaskKilled).await;
+    assert_eq!(killed.reason(), Reason::TaskKilledDuringLaunch);
+}
