@@ -723,7 +723,7 @@ impl Core {
         }
     }
 
-    /// The framework ids whose tasks run here, for `/state`.
+    /// The prefix of every id this master generated (differs per cluster start).
     pub fn epoch(&self) -> &str {
         &self.epoch
     }

@@ -1,0 +1,104 @@
+//! The `cartrack-devcluster` binary: prints the master URL, serves, and on SIGTERM stops every
+//! executor it started.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use mesos_proto::v1::TaskState;
+use support::*;
+
+/// Kills the binary if a test fails half way.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn binary_serves_and_sigterm_leaves_no_executor_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_cartrack-devcluster"))
+        .args([
+            "--agents",
+            "1",
+            "--port",
+            "0",
+            "--tenant-load",
+            "cpus:1;mem:2048",
+        ])
+        .arg("--work-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut guard = Guard(child);
+    let stdout = guard.0.stdout.take().unwrap();
+    let first_line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let master = first_line
+        .trim()
+        .strip_prefix("master: ")
+        .expect("first line is 'master: URL'")
+        .to_string();
+    assert!(master.starts_with("http://127.0.0.1:"));
+
+    let mut s = TestScheduler::subscribe(&master, framework("bin", &[])).await;
+    s.launch_on_next_offer(|agent| {
+        vec![launch(vec![task("t", agent, "", Some(test_executor("e")))])]
+    })
+    .await;
+    s.until_state("t", TaskState::TaskRunning).await;
+    let log = reqwest::get(format!("{master}/log"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let pid = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["kind"] == "ExecutorLaunched")
+        .and_then(|v| v["pid"].as_u64())
+        .expect("ExecutorLaunched with pid") as u32;
+    assert!(process_alive(pid));
+
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(guard.0.id() as i32, libc::SIGTERM);
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        let status = guard.0.wait();
+        (status, guard)
+    })
+    .await
+    .unwrap()
+    .0
+    .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        wait_until(WAIT, || !process_alive(pid)).await,
+        "executor {pid} outlived the dev cluster"
+    );
+}
+
+#[test]
+fn bad_resources_flag_is_usage_error_exit_2() {
+    let output = Command::new(env!("CARGO_BIN_EXE_cartrack-devcluster"))
+        .args(["--port", "0", "--resources", "cpus=4"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--resources"), "{stderr}");
+}
