@@ -378,3 +378,23 @@ async fn every_scheduler_call_is_logged_with_its_status() {
         .unwrap();
     assert!(lines.lines().any(|l| l.contains("\"SchedulerCall\"")));
 }
+
+#[tokio::test]
+async fn closing_the_subscribe_connection_disconnects_the_framework_at_once() {
+    let (cluster, _dir) = cluster(|_| {}).await;
+    let mut info = framework("gone", &[]);
+    info.failover_timeout = Some(3600.0);
+    let s = TestScheduler::subscribe(&cluster.master_url(), info).await;
+    s.disconnect();
+    // Heartbeats are 15 s apart: the master must notice the closed socket by itself.
+    let mut status = 0;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        status = s.simple(call::Type::Revive).await;
+        if status == 403 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 403);
+}

@@ -135,9 +135,16 @@ pub fn subscribe_call(info: FrameworkInfo) -> Call {
 }
 
 /// Reads RecordIO events off a response into a channel; the channel closes with the stream.
-pub fn read_events(mut response: reqwest::Response) -> mpsc::UnboundedReceiver<Event> {
+pub fn read_events(response: reqwest::Response) -> mpsc::UnboundedReceiver<Event> {
+    read_events_with_handle(response).0
+}
+
+/// As [`read_events`], with the reader task's handle (abort it to close the connection).
+pub fn read_events_with_handle(
+    mut response: reqwest::Response,
+) -> (mpsc::UnboundedReceiver<Event>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
+    let handle = tokio::spawn(async move {
         let mut codec = MessageCodec::<Event>::default();
         let mut buf = BytesMut::new();
         loop {
@@ -152,7 +159,7 @@ pub fn read_events(mut response: reqwest::Response) -> mpsc::UnboundedReceiver<E
             }
         }
     });
-    rx
+    (rx, handle)
 }
 
 /// A subscribed framework.
@@ -164,6 +171,7 @@ pub struct TestScheduler {
     events: mpsc::UnboundedReceiver<Event>,
     buffered: Vec<Event>,
     closed: bool,
+    reader: tokio::task::JoinHandle<()>,
 }
 
 impl TestScheduler {
@@ -177,14 +185,16 @@ impl TestScheduler {
             .to_str()
             .expect("ascii")
             .to_string();
+        let (events, reader) = read_events_with_handle(response);
         let mut s = TestScheduler {
             base: base.to_string(),
             framework_id: String::new(),
             stream_id,
             info,
-            events: read_events(response),
+            events,
             buffered: Vec::new(),
             closed: false,
+            reader,
         };
         let subscribed = s.wait_type(event::Type::Subscribed).await;
         s.framework_id = subscribed
@@ -196,6 +206,11 @@ impl TestScheduler {
             value: s.framework_id.clone(),
         });
         s
+    }
+
+    /// Closes the subscription's connection from the client side, as a crashed scheduler would.
+    pub fn disconnect(&self) {
+        self.reader.abort();
     }
 
     /// Sends a call for this framework with its stream id; returns the HTTP status.
