@@ -779,3 +779,6 @@ impl Agent {
         available
     }
 }
+
+#[cfg(test)]
+mod tests;

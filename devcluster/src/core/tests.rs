@@ -1,0 +1,276 @@
+//! Unit tests of the pure core: one per rule, driven by calls and explicit clock values.
+
+use std::time::{Duration, Instant};
+
+use mesos_proto::v1::scheduler::{call, event as sevent, Call, Event};
+use mesos_proto::v1::{
+    executor_info, framework_info, offer, value, CommandInfo, ExecutorId, ExecutorInfo,
+    FrameworkId, FrameworkInfo, OfferId, Resource, TaskId, TaskInfo, TaskState,
+};
+
+use super::{Agent, Core, CoreConfig, Effect};
+use crate::resources::Resources;
+
+fn core(agents: usize) -> Core {
+    let total = Resources::parse("cpus:4;mem:8192;disk:100").unwrap();
+    Core::new(
+        CoreConfig {
+            heartbeat_interval: Duration::from_secs(15),
+            status_update_retry: Duration::from_secs(10),
+            executor_registration_timeout: Duration::from_secs(60),
+            agent_unreachable_timeout: Duration::from_secs(75),
+            executor_shutdown_grace: Duration::from_secs(5),
+        },
+        "t".into(),
+        (0..agents)
+            .map(|i| Agent::new(format!("a{i}"), total.clone(), Resources::default(), vec![]))
+            .collect(),
+    )
+}
+
+fn info(caps: &[framework_info::capability::Type], failover: f64) -> FrameworkInfo {
+    FrameworkInfo {
+        user: "u".into(),
+        name: "n".into(),
+        failover_timeout: Some(failover),
+        capabilities: caps
+            .iter()
+            .map(|c| framework_info::Capability {
+                r#type: Some(*c as i32),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn events_for(effects: &[Effect], fid: &str) -> Vec<Event> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::ToFramework {
+                framework_id,
+                event,
+            } if framework_id == fid => Some(event.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn offers(events: &[Event]) -> Vec<mesos_proto::v1::Offer> {
+    events
+        .iter()
+        .filter_map(|e| e.offers.clone())
+        .flat_map(|o| o.offers)
+        .collect()
+}
+
+fn call(fid: &str, kind: call::Type) -> Call {
+    Call {
+        framework_id: Some(FrameworkId { value: fid.into() }),
+        r#type: Some(kind as i32),
+        ..Default::default()
+    }
+}
+
+fn scalar(name: &str, v: f64) -> Resource {
+    Resource {
+        name: name.into(),
+        r#type: value::Type::Scalar as i32,
+        scalar: Some(value::Scalar { value: v }),
+        ..Default::default()
+    }
+}
+
+fn launch_task(id: &str, agent: &str) -> offer::Operation {
+    offer::Operation {
+        r#type: Some(offer::operation::Type::Launch as i32),
+        launch: Some(offer::operation::Launch {
+            task_infos: vec![TaskInfo {
+                name: id.into(),
+                task_id: TaskId { value: id.into() },
+                agent_id: mesos_proto::v1::AgentId {
+                    value: agent.into(),
+                },
+                resources: vec![scalar("cpus", 1.0), scalar("mem", 32.0)],
+                executor: Some(ExecutorInfo {
+                    r#type: Some(executor_info::Type::Custom as i32),
+                    executor_id: ExecutorId { value: "e".into() },
+                    command: Some(CommandInfo {
+                        value: Some("true".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+        }),
+        ..Default::default()
+    }
+}
+
+fn accept(fid: &str, offer_id: &str, ops: Vec<offer::Operation>) -> Call {
+    let mut c = call(fid, call::Type::Accept);
+    c.accept = Some(call::Accept {
+        offer_ids: vec![OfferId {
+            value: offer_id.into(),
+        }],
+        operations: ops,
+        filters: None,
+    });
+    c
+}
+
+#[test]
+fn stream_checks_run_in_mesos_order() {
+    let mut c = core(1);
+    let now = Instant::now();
+    let sub = c.subscribe(info(&[], 3600.0), now).unwrap();
+    let revive = call(&sub.framework_id, call::Type::Revive);
+    assert_eq!(c.check_call_stream(&revive, None).unwrap_err().status, 400);
+    assert_eq!(
+        c.check_call_stream(&revive, Some("x")).unwrap_err().status,
+        400
+    );
+    assert!(c.check_call_stream(&revive, Some(&sub.stream_id)).is_ok());
+    c.framework_disconnected(&sub.framework_id, &sub.stream_id, now);
+    // Disconnected beats a missing stream id: 403 first.
+    assert_eq!(c.check_call_stream(&revive, None).unwrap_err().status, 403);
+    let unknown = call("nobody", call::Type::Revive);
+    let err = c.check_call_stream(&unknown, None).unwrap_err();
+    assert_eq!(
+        (err.status, err.message.as_str()),
+        (400, "Framework cannot be found")
+    );
+}
+
+#[test]
+fn decline_filter_holds_until_it_expires_or_revive() {
+    let mut c = core(1);
+    let t0 = Instant::now();
+    let sub = c.subscribe(info(&[], 0.0), t0).unwrap();
+    c.tick(t0);
+    let first = offers(&events_for(&c.take_effects(), &sub.framework_id));
+    assert_eq!(first.len(), 1);
+    let mut decline = call(&sub.framework_id, call::Type::Decline);
+    decline.decline = Some(call::Decline {
+        offer_ids: vec![first[0].id.clone()],
+        filters: Some(mesos_proto::v1::Filters {
+            refuse_seconds: Some(10.0),
+        }),
+    });
+    c.handle_call(&sub.framework_id, decline, t0).unwrap();
+    c.tick(t0 + Duration::from_secs(9));
+    assert!(offers(&events_for(&c.take_effects(), &sub.framework_id)).is_empty());
+    c.tick(t0 + Duration::from_secs(10));
+    assert_eq!(
+        offers(&events_for(&c.take_effects(), &sub.framework_id)).len(),
+        1
+    );
+}
+
+#[test]
+fn accept_of_a_used_offer_is_task_lost_without_uuid_or_dropped_when_partition_aware() {
+    for (caps, expected) in [
+        (vec![], TaskState::TaskLost),
+        (
+            vec![framework_info::capability::Type::PartitionAware],
+            TaskState::TaskDropped,
+        ),
+    ] {
+        let mut c = core(1);
+        let now = Instant::now();
+        let sub = c.subscribe(info(&caps, 0.0), now).unwrap();
+        c.tick(now);
+        let offer = offers(&events_for(&c.take_effects(), &sub.framework_id)).remove(0);
+        let fid = sub.framework_id.clone();
+        c.handle_call(
+            &fid,
+            accept(&fid, &offer.id.value, vec![launch_task("t1", "a0")]),
+            now,
+        )
+        .unwrap();
+        c.take_effects();
+        c.handle_call(
+            &fid,
+            accept(&fid, &offer.id.value, vec![launch_task("t2", "a0")]),
+            now,
+        )
+        .unwrap();
+        let events = events_for(&c.take_effects(), &fid);
+        let status = &events[0].update.as_ref().unwrap().status;
+        assert_eq!(status.state(), expected);
+        assert_eq!(
+            status.reason(),
+            mesos_proto::v1::task_status::Reason::InvalidOffers
+        );
+        assert!(status.uuid.is_none());
+    }
+}
+
+#[test]
+fn launch_starts_one_executor_and_queues_the_task_until_it_subscribes() {
+    let mut c = core(1);
+    let now = Instant::now();
+    let sub = c.subscribe(info(&[], 0.0), now).unwrap();
+    c.tick(now);
+    let offer = offers(&events_for(&c.take_effects(), &sub.framework_id)).remove(0);
+    let fid = sub.framework_id.clone();
+    c.handle_call(
+        &fid,
+        accept(&fid, &offer.id.value, vec![launch_task("t1", "a0")]),
+        now,
+    )
+    .unwrap();
+    let effects = c.take_effects();
+    assert_eq!(
+        effects
+            .iter()
+            .filter(|e| matches!(e, Effect::LaunchExecutor(_)))
+            .count(),
+        1
+    );
+    let exec = &c.agents["a0"].executors[&(fid.clone(), "e".to_string())];
+    assert_eq!(exec.pending.len(), 1, "LAUNCH waits for SUBSCRIBE");
+    assert_eq!(
+        c.agents["a0"].tasks[&(fid, "t1".to_string())].state,
+        TaskState::TaskStaging
+    );
+}
+
+#[test]
+fn failover_timeout_removes_the_framework_only_when_it_expires() {
+    let mut c = core(1);
+    let t0 = Instant::now();
+    let sub = c.subscribe(info(&[], 30.0), t0).unwrap();
+    c.framework_disconnected(&sub.framework_id, &sub.stream_id, t0);
+    c.tick(t0 + Duration::from_secs(29));
+    assert!(c.frameworks.contains_key(&sub.framework_id));
+    c.tick(t0 + Duration::from_secs(30));
+    assert!(!c.frameworks.contains_key(&sub.framework_id));
+}
+
+#[test]
+fn roles_without_multi_role_are_refused() {
+    let mut c = core(1);
+    let mut i = info(&[], 0.0);
+    i.roles = vec!["r".into()];
+    assert!(c
+        .subscribe(i, Instant::now())
+        .unwrap_err()
+        .contains("MULTI_ROLE"));
+}
+
+#[test]
+fn heartbeats_follow_the_interval() {
+    let mut c = core(0);
+    let t0 = Instant::now();
+    let sub = c.subscribe(info(&[], 0.0), t0).unwrap();
+    let first = events_for(&c.take_effects(), &sub.framework_id);
+    assert_eq!(first[0].r#type(), sevent::Type::Subscribed);
+    assert_eq!(first[1].r#type(), sevent::Type::Heartbeat);
+    c.tick(t0 + Duration::from_secs(14));
+    assert!(events_for(&c.take_effects(), &sub.framework_id).is_empty());
+    c.tick(t0 + Duration::from_secs(15));
+    let later = events_for(&c.take_effects(), &sub.framework_id);
+    assert_eq!(later[0].r#type(), sevent::Type::Heartbeat);
+}
