@@ -1,0 +1,259 @@
+//! End to end: the real `cartrack-scheduler` process against the dev cluster, which launches
+//! the real `cartrack-executor`; pods run a sleeping stand-in for `cartrack-worker`.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use mesos_proto::v1::scheduler::call;
+use support::*;
+
+const T: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_spec_runs_every_pod_then_declines_long_and_suppresses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = cluster(dir.path(), 3, Vec::new()).await;
+    let scheduler = Scheduler::start(dir.path(), &cluster.master_url(), &example_spec(), &[]);
+    let state = scheduler.wait_running(3, T).await;
+    let slots: BTreeSet<&str> = state["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter_map(|t| t["slot"].as_str())
+        .collect();
+    assert_eq!(
+        slots,
+        BTreeSet::from(["indexer-0", "ingester-0", "processor-0"])
+    );
+    assert!(state["framework_id"].is_string());
+    for g in state["groups"].as_array().expect("groups") {
+        assert_eq!(
+            (g["count"].as_u64(), g["running"].as_u64()),
+            (Some(1), Some(1)),
+            "{g}"
+        );
+    }
+    let processor = state["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .find(|t| t["slot"] == "processor-0")
+        .expect("processor");
+    assert!(processor["ports"]["http"]
+        .as_u64()
+        .is_some_and(|p| (31000..=32999).contains(&p)));
+    // The dev cluster's call log: SUPPRESS after convergence, DECLINE with the long filter.
+    wait_until(T, "SUPPRESS after convergence", || async {
+        calls(&cluster)
+            .iter()
+            .any(|(c, s)| is(c, call::Type::Suppress) && *s == 202)
+            .then_some(())
+    })
+    .await;
+    let long_declines = calls(&cluster)
+        .iter()
+        .filter(|(c, _)| is(c, call::Type::Decline))
+        .filter(|(c, _)| {
+            c.decline
+                .as_ref()
+                .and_then(|d| d.filters)
+                .and_then(|f| f.refuse_seconds)
+                == Some(3600.0)
+        })
+        .count();
+    assert!(
+        long_declines > 0,
+        "offers of the two unused agents are declined for 3600 s"
+    );
+    let plan = scheduler.get("/v1/plan").await.expect("plan");
+    assert_eq!(plan["status"], "COMPLETE", "{plan}");
+    let metrics = scheduler.metrics().await;
+    assert!(
+        metrics.contains("cartrack_suppressions_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cartrack_tasks{state=\"TASK_RUNNING\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cartrack_planner_decision_seconds_count"),
+        "{metrics}"
+    );
+    drop(scheduler);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_up_and_down_honours_unique_and_needs_the_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Dev cluster agents all share the hostname 127.0.0.1, so UNIQUE uses a per-agent attribute.
+    let nodes = vec![
+        "node:n0".to_string(),
+        "node:n1".to_string(),
+        "node:n2".to_string(),
+    ];
+    let cluster = cluster(dir.path(), 3, nodes).await;
+    let spec = write_spec(
+        dir.path(),
+        "[[groups]]\nname = \"processor\"\ncount = 2\nplacement = [\"node:UNIQUE\"]\n[[groups.tasks]]\nname = \"main\"\ncommand = \"./cartrack-worker\"\nargs = [\"process\"]\ncpus = 0.1\nmem = 64\ndisk = 16\nports = [\"http\"]\n",
+    );
+    let scheduler = Scheduler::start(
+        dir.path(),
+        &cluster.master_url(),
+        &spec,
+        &["--api-token", "s3cret"],
+    );
+    scheduler.wait_running(2, T).await;
+    let client = reqwest::Client::new();
+    let put = |count: u32, token: Option<&str>| {
+        let mut req = client
+            .put(format!("{}/v1/groups/processor/count", scheduler.api))
+            .json(&serde_json::json!({ "count": count }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send()
+    };
+    assert_eq!(put(3, None).await.expect("reply").status(), 401);
+    assert_eq!(put(3, Some("wrong")).await.expect("reply").status(), 401);
+    assert_eq!(put(3, Some("s3cret")).await.expect("reply").status(), 200);
+    let state = scheduler.wait_running(3, T).await;
+    let hosts: BTreeSet<&str> = state["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter_map(|t| t["agent_id"].as_str())
+        .collect();
+    assert_eq!(hosts.len(), 3, "UNIQUE: one processor per agent: {state}");
+    // A fourth pod fits nowhere: it waits, and /v1/debug/offers says why.
+    assert_eq!(put(4, Some("s3cret")).await.expect("reply").status(), 200);
+    let why = wait_until(T, "an offer explained against processor-3", || async {
+        let offers = scheduler.get("/v1/debug/offers").await?;
+        let reason = offers["offers"]
+            .as_array()?
+            .iter()
+            .flat_map(|o| o["pods"].as_array().cloned().unwrap_or_default())
+            .find(|p| p["slot"] == "processor-3")?;
+        Some(reason)
+    })
+    .await;
+    assert!(why["reasons"].to_string().contains("node:UNIQUE"), "{why}");
+    assert_eq!(put(1, Some("s3cret")).await.expect("reply").status(), 200);
+    let state = scheduler.wait_running(1, T).await;
+    assert_eq!(
+        state["tasks"][0]["slot"], "processor-0",
+        "highest indexes go first"
+    );
+    drop(scheduler);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_and_restart_adopts_the_running_tasks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = cluster(dir.path(), 2, Vec::new()).await;
+    let mut scheduler = Scheduler::start(dir.path(), &cluster.master_url(), &example_spec(), &[]);
+    let before = scheduler.wait_running(3, T).await;
+    let launched = launched_pods(&cluster);
+    assert_eq!(launched, 3);
+    scheduler.restart();
+    let health = wait_until(T, "re-subscribed after restart", || async {
+        let h = scheduler.get("/v1/health").await?;
+        (h["subscribed"] == true && h["reconciling"] == 0).then_some(h)
+    })
+    .await;
+    assert_eq!(
+        health["framework_id"], before["framework_id"],
+        "same framework id"
+    );
+    let after = scheduler.wait_running(3, T).await;
+    let ids = |s: &serde_json::Value| -> BTreeSet<String> {
+        s["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["task_id"].as_str().map(String::from))
+            .collect()
+    };
+    assert_eq!(ids(&before), ids(&after), "tasks adopted, not relaunched");
+    assert_eq!(
+        launched_pods(&cluster),
+        3,
+        "no new LAUNCH_GROUP: {}",
+        scheduler.log()
+    );
+    let resubscribed = calls(&cluster)
+        .iter()
+        .filter(|(c, s)| is(c, call::Type::Subscribe) && *s == 200)
+        .filter(|(c, _)| {
+            c.subscribe
+                .as_ref()
+                .and_then(|s| s.framework_info.id.as_ref())
+                .is_some()
+        })
+        .count();
+    assert!(
+        resubscribed >= 1,
+        "second SUBSCRIBE carries the stored framework id"
+    );
+    drop(scheduler);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_event_stream_is_resubscribed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = cluster(dir.path(), 1, Vec::new()).await;
+    let scheduler = Scheduler::start(dir.path(), &cluster.master_url(), &example_spec(), &[]);
+    let state = scheduler.wait_running(3, T).await;
+    let framework_id = state["framework_id"]
+        .as_str()
+        .expect("framework id")
+        .to_string();
+    cluster.drop_framework_stream(&framework_id).await;
+    wait_until(T, "reconnect counted", || async {
+        scheduler
+            .metrics()
+            .await
+            .contains("cartrack_reconnects_total 1")
+            .then_some(())
+    })
+    .await;
+    let after = scheduler.wait_running(3, T).await;
+    assert_eq!(after["framework_id"], state["framework_id"]);
+    assert_eq!(launched_pods(&cluster), 3, "nothing relaunched");
+    drop(scheduler);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_from_a_standby_master_is_followed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = cluster(dir.path(), 1, Vec::new()).await;
+    let masters = format!("{},{}", cluster.standby_master_url(), cluster.master_url());
+    let scheduler = Scheduler::start(
+        dir.path(),
+        &cluster.standby_master_url(),
+        &example_spec(),
+        &[],
+    );
+    scheduler.wait_running(3, T).await;
+    drop(scheduler);
+    // A comma list works too.
+    let dir2 = tempfile::tempdir().expect("tempdir");
+    let scheduler = Scheduler::start(
+        dir2.path(),
+        &masters,
+        &example_spec(),
+        &["--name", "second"],
+    );
+    wait_until(T, "second framework subscribed", || async {
+        (scheduler.get("/v1/health").await?["subscribed"] == true).then_some(())
+    })
+    .await;
+    drop(scheduler);
+    cluster.shutdown().await;
+}

@@ -1,0 +1,276 @@
+//! Shared helpers of the end-to-end tests: a dev cluster, the real `cartrack-scheduler`
+//! process (SIGKILLed and reaped on drop), the real `cartrack-executor`, and a stand-in
+//! worker script so pods run without Kafka or Elasticsearch.
+//!
+//! The executor binary is found, in order: `$CARTRACK_EXECUTOR_BIN`; next to this test's
+//! target directory (`target/<profile>/cartrack-executor`, which CI's
+//! `cargo build --workspace --bins` creates); otherwise it is built once with
+//! `cargo build -p cartrack-executor` into the same target directory.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use cartrack_devcluster::{ClusterConfig, DevCluster, LogEntry};
+use mesos_proto::v1::scheduler::{call, Call};
+use serde_json::Value;
+
+/// Polls `cond` until it returns `Some` or `timeout` passes.
+pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, mut cond: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = cond().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn target_profile_dir() -> PathBuf {
+    // target/<profile>/deps/<test binary>
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
+}
+
+/// The real executor binary.
+pub fn executor_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(path) = std::env::var("CARTRACK_EXECUTOR_BIN") {
+            return PathBuf::from(path);
+        }
+        let dir = target_profile_dir();
+        let bin = dir.join("cartrack-executor");
+        if !bin.exists() {
+            let target = dir.parent().expect("target dir");
+            let release = dir.file_name().is_some_and(|n| n == "release");
+            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cmd.args([
+                "build",
+                "-p",
+                "cartrack-executor",
+                "--bin",
+                "cartrack-executor",
+            ])
+            .env("CARGO_TARGET_DIR", target);
+            if release {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("running cargo build for the executor");
+            assert!(status.success(), "cargo build -p cartrack-executor failed");
+        }
+        bin
+    })
+    .clone()
+}
+
+/// A worker stand-in: sleeps until killed, whatever its arguments.
+pub fn fake_worker(dir: &Path) -> PathBuf {
+    let path = dir.join("fake-worker.sh");
+    std::fs::write(&path, "#!/bin/sh\nexec sleep 100000\n").expect("write worker");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    path
+}
+
+/// A port that was free a moment ago (bound on 127.0.0.1:0 and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Starts a dev cluster with `agents` agents and attributes.
+pub async fn cluster(dir: &Path, agents: usize, attributes: Vec<String>) -> DevCluster {
+    DevCluster::start(ClusterConfig {
+        agents,
+        agent_attributes: attributes,
+        work_dir: dir.join("cluster"),
+        heartbeat_interval: Duration::from_secs(1),
+        status_update_retry: Duration::from_secs(1),
+        ..ClusterConfig::default()
+    })
+    .await
+    .expect("dev cluster starts")
+}
+
+/// A running scheduler process; SIGKILLed and reaped on drop.
+pub struct Scheduler {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT` of its API.
+    pub api: String,
+    /// Arguments it was started with, to start it again.
+    args: Vec<String>,
+    log: PathBuf,
+}
+
+impl Scheduler {
+    /// Starts `cartrack-scheduler` with its state in `dir/state`, API on a free port.
+    pub fn start(dir: &Path, master: &str, spec: &Path, extra: &[&str]) -> Scheduler {
+        let port = free_port();
+        let worker = fake_worker(dir);
+        let mut args: Vec<String> = vec![
+            "--master".into(),
+            master.into(),
+            "--spec".into(),
+            spec.display().to_string(),
+            "--state-dir".into(),
+            dir.join("state").display().to_string(),
+            "--http".into(),
+            format!("127.0.0.1:{port}"),
+            "--executor-uri".into(),
+            executor_bin().display().to_string(),
+            "--worker-uri".into(),
+            worker.display().to_string(),
+            "--log-level".into(),
+            "info".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut s = Scheduler {
+            child: None,
+            api: format!("http://127.0.0.1:{port}"),
+            args,
+            log: dir.join("scheduler.log"),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_cartrack-scheduler"))
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("scheduler starts");
+        self.child = Some(child);
+    }
+
+    /// `kill -9`, reaped.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the same process again (same state dir, same port).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// Its log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET path` as JSON, `None` while the API is not up.
+    pub async fn get(&self, path: &str) -> Option<Value> {
+        let r = reqwest::get(format!("{}{path}", self.api)).await.ok()?;
+        if !r.status().is_success() {
+            return None;
+        }
+        r.json().await.ok()
+    }
+
+    /// `GET /metrics` text.
+    pub async fn metrics(&self) -> String {
+        match reqwest::get(format!("{}/metrics", self.api)).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Waits until `/v1/state` shows exactly `n` tasks, all RUNNING, and returns the state;
+    /// on timeout the panic shows the last state and the scheduler's log.
+    pub async fn wait_running(&self, n: usize, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let state = self.get("/v1/state").await;
+            if let Some(tasks) = state.as_ref().and_then(|s| s["tasks"].as_array()) {
+                if tasks.len() == n && tasks.iter().all(|t| t["state"] == "TASK_RUNNING") {
+                    return state.unwrap_or_default();
+                }
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out waiting for {n} RUNNING tasks; state {state:?}\nscheduler log:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Every scheduler call the cluster recorded with its HTTP status.
+pub fn calls(cluster: &DevCluster) -> Vec<(Call, u16)> {
+    cluster
+        .log()
+        .into_iter()
+        .filter_map(|e| match e {
+            LogEntry::SchedulerCall {
+                call, http_status, ..
+            } => Some((call, http_status)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether a call is of type `t`.
+pub fn is(call: &Call, t: call::Type) -> bool {
+    call.r#type == Some(t as i32)
+}
+
+/// Number of LAUNCH_GROUP operations accepted so far.
+pub fn launched_pods(cluster: &DevCluster) -> usize {
+    calls(cluster)
+        .iter()
+        .filter(|(c, status)| is(c, call::Type::Accept) && *status == 202)
+        .flat_map(|(c, _)| c.accept.iter().flat_map(|a| a.operations.iter()))
+        .filter(|op| op.launch_group.is_some())
+        .count()
+}
+
+/// The repository's example spec.
+pub fn example_spec() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/cartrack.toml")
+}
+
+/// Writes a spec into `dir`.
+pub fn write_spec(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("spec.toml");
+    std::fs::write(&path, text).expect("write spec");
+    path
+}
