@@ -230,4 +230,12 @@ async fn killing_a_task_before_its_executor_subscribes_answers_task_killed() {
     assert_eq!(s.kill("t").await, 202);
     let killed = s.until_state("t", TaskState::TaskKilled).await;
     assert_eq!(killed.reason(), Reason::TaskKilledDuringLaunch);
+    // Left without tasks, the executor that never subscribed is stopped.
+    cluster
+        .wait_for_log(
+            WAIT,
+            |e| matches!(e, LogEntry::ExecutorExited { executor_id, .. } if executor_id == "slow"),
+        )
+        .await
+        .unwrap();
 }

@@ -281,3 +281,56 @@ async fn control_api_over_http_injects_faults_and_records_them() {
     assert!(log.contains(&format!("agent {agent} killed")), "{log}");
     assert!(log.contains("leader elected: None"));
 }
+
+#[tokio::test]
+async fn master_restart_keeping_state_keeps_tasks_even_with_failover_timeout_0() {
+    let (cluster, _dir) = cluster(|_| {}).await;
+    let (mut s, _agent) = running_task(&cluster, framework("keep", &[])).await;
+    cluster.restart_master(true).await;
+    assert!(s.stream_closed().await);
+    assert_eq!(
+        s.simple(mesos_proto::v1::scheduler::call::Type::Revive)
+            .await,
+        403
+    );
+    let mut again = TestScheduler::subscribe(&cluster.master_url(), s.info.clone()).await;
+    assert_eq!(again.reconcile(&[]).await, 202);
+    assert_eq!(again.update("t").await.state(), TaskState::TaskRunning);
+    assert!(!cluster
+        .log()
+        .iter()
+        .any(|e| matches!(e, LogEntry::ExecutorExited { .. })));
+}
+
+#[tokio::test]
+async fn checkpointing_executor_that_does_not_come_back_fails_its_tasks_at_the_reregistration_timeout(
+) {
+    let (cluster, _dir) =
+        cluster(|c| c.executor_registration_timeout = Duration::from_secs(2)).await;
+    let mut info = framework("rr", &[]);
+    info.checkpoint = Some(true);
+    let mut executor = test_executor("e");
+    if let Some(cmd) = executor.command.as_mut() {
+        cmd.environment = Some(mesos_proto::v1::Environment {
+            variables: vec![mesos_proto::v1::environment::Variable {
+                name: "TEST_EXECUTOR_ON_DISCONNECT".into(),
+                value: Some("hang".into()),
+                ..Default::default()
+            }],
+        });
+    }
+    let mut s = TestScheduler::subscribe(&cluster.master_url(), info).await;
+    let agent = s
+        .launch_on_next_offer(|agent| vec![launch(vec![task("t", agent, "", Some(executor))])])
+        .await;
+    s.until_state("t", TaskState::TaskRunning).await;
+    cluster.restart_agent(&agent).await.unwrap();
+    let failed = s.until_state("t", TaskState::TaskFailed).await;
+    assert_eq!(failed.reason(), Reason::ExecutorReregistrationTimeout);
+    cluster
+        .wait_for_log(WAIT, |e| {
+            matches!(e, LogEntry::ExecutorExited { status: None, .. })
+        })
+        .await
+        .unwrap();
+}

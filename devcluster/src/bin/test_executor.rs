@@ -8,7 +8,8 @@
 //!
 //! KILL answers TASK_KILLED for the task and the rest of its group; MESSAGE is echoed back;
 //! SHUTDOWN kills every task and exits 0. When the connection drops, a checkpointing executor
-//! (`MESOS_CHECKPOINT=1`) re-subscribes with its unacknowledged updates and tasks; others exit 1.
+//! (`MESOS_CHECKPOINT=1`) re-subscribes with its unacknowledged updates and tasks; others exit 1;
+//! with `TEST_EXECUTOR_ON_DISCONNECT=hang` it stays alive without re-subscribing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
@@ -256,6 +257,11 @@ async fn main() -> ExitCode {
         match executor.session().await {
             Next::Exit(code) => return ExitCode::from(code),
             Next::Reconnect => {
+                if env("TEST_EXECUTOR_ON_DISCONNECT").as_deref() == Some("hang") {
+                    // Stay alive without re-subscribing, for re-registration timeout tests.
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    return ExitCode::from(1);
+                }
                 if !checkpoint {
                     return ExitCode::from(1);
                 }

@@ -62,6 +62,7 @@ impl Core {
             exec.connected = false;
             if exec.checkpoint {
                 exec.register_deadline = Some(now + registration_timeout);
+                exec.reregistering = true;
             } else {
                 lost_executors.push(key.clone());
             }

@@ -69,6 +69,7 @@ impl Core {
         };
         exec.connected = true;
         exec.register_deadline = None;
+        exec.reregistering = false;
         let pending = std::mem::take(&mut exec.pending);
         let subscribed = Event {
             r#type: Some(event::Type::Subscribed as i32),
@@ -307,11 +308,16 @@ impl Core {
             for (key, exec) in agent.executors.iter_mut() {
                 if exec.register_deadline.is_some_and(|d| d <= now) && !exec.connected {
                     exec.register_deadline = None;
-                    expired.push((agent_id.clone(), key.clone(), exec.container_id.clone()));
+                    expired.push((agent_id.clone(), key.clone(), exec.reregistering));
                 }
             }
         }
-        for (agent_id, (fid, eid), _container) in expired {
+        for (agent_id, (fid, eid), reregistering) in expired {
+            let reason = if reregistering {
+                task_status::Reason::ExecutorReregistrationTimeout
+            } else {
+                task_status::Reason::ExecutorRegistrationTimeout
+            };
             self.record_fault(format!(
                 "executor {eid} on {agent_id} did not subscribe within the registration timeout: killed"
             ));
@@ -333,7 +339,7 @@ impl Core {
                     &agent_id,
                     &key,
                     TaskState::TaskFailed,
-                    task_status::Reason::ExecutorRegistrationTimeout,
+                    reason,
                     "Executor did not register in time",
                     now,
                 );

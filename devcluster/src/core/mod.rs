@@ -212,6 +212,8 @@ pub struct Executor {
     pub shutting_down: bool,
     /// Its framework's tasks were declared LOST while the agent was partitioned: kill it on heal.
     pub orphaned: bool,
+    /// It ran before an agent restart and must re-subscribe (timeout reason differs).
+    pub reregistering: bool,
 }
 
 /// A task on an agent, with its queue of status updates awaiting acknowledgement.

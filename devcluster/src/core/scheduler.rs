@@ -492,6 +492,7 @@ impl Core {
                     pending: Vec::new(),
                     shutting_down: false,
                     orphaned: false,
+                    reregistering: false,
                 },
             );
             launch_spec = Some(super::LaunchSpec {
@@ -582,6 +583,15 @@ impl Core {
                 "Killed before the executor subscribed",
                 now,
             );
+            // An executor left without tasks before it even subscribed is not needed.
+            let idle = self.agents.get(&agent_id).is_some_and(|a| {
+                !a.tasks.iter().any(|((fid, _), t)| {
+                    *fid == framework_id && t.executor_id == executor_id && !is_terminal(t.state)
+                })
+            });
+            if idle {
+                self.shutdown_executor(&agent_id, framework_id, &executor_id, Duration::ZERO);
+            }
             return;
         }
         let event = executor::Event {
@@ -720,6 +730,11 @@ impl Core {
             .collect();
         for (fid, sid) in connected {
             self.framework_disconnected(&fid, &sid, now);
+        }
+        // Like Mesos after a failover, a framework's tasks wait for it as orphans: no failover
+        // timer runs until it has re-subscribed to the new leader.
+        for f in self.frameworks.values_mut() {
+            f.disconnected_since = None;
         }
         self.offers.clear();
         if !keep_state {
