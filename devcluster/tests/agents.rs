@@ -56,7 +56,11 @@ async fn checkpointing_executors_also_get_recovery_variables() {
 
 #[tokio::test]
 async fn executor_fetched_over_http_with_executable_runs_from_the_sandbox() {
-    let binary = std::fs::read(env!("CARGO_BIN_EXE_devcluster-test-executor")).unwrap();
+    // A launcher script: proves the download and the executable bit without moving 40 MB.
+    let binary = format!(
+        "#!/bin/sh\nexec '{}' \"$@\"\n",
+        env!("CARGO_BIN_EXE_devcluster-test-executor")
+    );
     let app = axum::Router::new().route(
         "/dist/executor",
         axum::routing::get(move || {
@@ -129,16 +133,14 @@ async fn executor_that_never_subscribes_is_killed_at_the_registration_timeout() 
 async fn tasks_with_the_same_executor_id_go_to_the_running_executor() {
     let (cluster, _dir) = cluster(|c| c.agents = 1).await;
     let mut s = TestScheduler::subscribe(&cluster.master_url(), framework("share", &[])).await;
-    let agent = s
-        .launch_on_next_offer(|agent| {
-            vec![launch(vec![task(
-                "t1",
-                agent,
-                "",
-                Some(test_executor("e")),
-            )])]
-        })
-        .await;
+    let first = s.offer().await;
+    let agent = first.agent_id.value.clone();
+    let t1 = launch(vec![task("t1", &agent, "", Some(test_executor("e")))]);
+    // Refuse nothing, so the rest of the agent is offered again at once.
+    assert_eq!(
+        s.accept_refusing(&[&first.id], vec![t1], Some(0.0)).await,
+        202
+    );
     s.until_state("t1", TaskState::TaskRunning).await;
     let offer = s.offer_where(|o| o.agent_id.value == agent).await;
     assert_eq!(

@@ -355,12 +355,24 @@ impl TestScheduler {
     }
 
     pub async fn accept(&self, offer_ids: &[&OfferId], ops: Vec<offer::Operation>) -> u16 {
+        self.accept_refusing(offer_ids, ops, None).await
+    }
+
+    /// ACCEPT with `Filters.refuse_seconds` for what is left unused (None = Mesos' 5 s).
+    pub async fn accept_refusing(
+        &self,
+        offer_ids: &[&OfferId],
+        ops: Vec<offer::Operation>,
+        refuse_seconds: Option<f64>,
+    ) -> u16 {
         self.call(Call {
             r#type: Some(call::Type::Accept as i32),
             accept: Some(call::Accept {
                 offer_ids: offer_ids.iter().map(|o| (*o).clone()).collect(),
                 operations: ops,
-                filters: None,
+                filters: refuse_seconds.map(|r| mesos_proto::v1::Filters {
+                    refuse_seconds: Some(r),
+                }),
             }),
             ..Default::default()
         })
