@@ -243,6 +243,7 @@ impl Driver {
         while let Some(event) = queue.pop_front() {
             if let Event::ChildExited { task_id, .. } = &event {
                 self.processes.forget(task_id);
+                self.task_env.remove(task_id);
             }
             for action in self.supervisor.handle(event) {
                 if let Some(next) = self.apply(action) {

@@ -17,6 +17,7 @@
 //!   the others down (a member that finishes with 0 does not).
 //! - SHUTDOWN kills every task with at most three quarters of the executor's shutdown grace
 //!   period, then asks to exit once all are reaped.
+//! - A task is forgotten once it and every member of its group have exited.
 
 mod event;
 
@@ -95,7 +96,8 @@ impl Supervisor {
         Self::default()
     }
 
-    /// The phase of a task, `None` if it was never launched here.
+    /// The phase of a task; `None` if it was never launched here, or if it and its whole
+    /// group have exited and been forgotten.
     pub fn phase(&self, task_id: &str) -> Option<Phase> {
         self.tasks.get(task_id).map(|task| task.phase)
     }
@@ -338,11 +340,33 @@ impl Supervisor {
             reason,
             healthy: task.healthy,
         }));
+        let members = self.group_of(task_id);
         if state != TaskState::TaskFinished {
-            for sibling in self.group_of(task_id) {
+            for sibling in &members {
                 if sibling != task_id {
                     let cause = KillCause::GroupMember(task_id.to_string());
-                    self.kill(&sibling, None, cause, actions);
+                    self.kill(sibling, None, cause, actions);
+                }
+            }
+        }
+        self.forget_if_done(&members);
+    }
+
+    /// Drops a task (or its whole group) once every member has exited, so a long-lived
+    /// executor does not accumulate finished tasks; later events about them are ignored.
+    fn forget_if_done(&mut self, members: &[String]) {
+        let done = members.iter().all(|id| {
+            self.tasks
+                .get(id)
+                .is_none_or(|task| task.phase == Phase::Exited)
+        });
+        if !done {
+            return;
+        }
+        for id in members {
+            if let Some(task) = self.tasks.remove(id) {
+                if let Some(group) = task.group {
+                    self.groups.remove(&group);
                 }
             }
         }

@@ -94,7 +94,25 @@ fn exit_zero_is_finished() {
         status: ExitStatus::Code(0),
     });
     assert_eq!(updates(&actions), vec![(s("a"), TaskState::TaskFinished)]);
+    assert_eq!(sup.phase("a"), None, "exited tasks are forgotten");
+    assert_eq!(sup.live_tasks(), 0);
+}
+
+#[test]
+fn a_group_is_forgotten_only_when_every_member_exited() {
+    let mut sup = running(&["a", "b"], true);
+    sup.handle(Event::ChildExited {
+        task_id: s("a"),
+        status: ExitStatus::Code(0),
+    });
     assert_eq!(sup.phase("a"), Some(Phase::Exited));
+    sup.handle(Event::ChildExited {
+        task_id: s("b"),
+        status: ExitStatus::Code(0),
+    });
+    assert_eq!(sup.phase("a"), None);
+    assert_eq!(sup.phase("b"), None);
+    assert!(sup.groups.is_empty());
 }
 
 #[test]
