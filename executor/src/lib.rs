@@ -13,6 +13,8 @@
 //! - [`health`]: HTTP, TCP and command health checks;
 //! - [`driver`]: the loop that wires them together.
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod config;
 pub mod driver;

@@ -472,24 +472,32 @@ async fn relative_commands_run_the_binaries_fetched_with_the_executor() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_escalates_to_sigkill_when_the_kill_policy_grace_runs_out() {
+async fn kill_escalates_to_sigkill_when_the_tasks_kill_policy_grace_runs_out() {
     let env = Env::start(false, false).await;
     // SIG_IGN survives exec, so the sleep ignores SIGTERM.
     let command = format!(
         "trap '' TERM; echo $$ > {}; exec sleep 300",
         env.pid_file("stubborn").display()
     );
-    env.launch(vec![framework::task("stubborn", &command, &env.agent_id)])
-        .await;
+    let mut task = framework::task("stubborn", &command, &env.agent_id);
+    task.kill_policy = Some(mesos_proto::v1::KillPolicy {
+        grace_period: Some(mesos_proto::v1::DurationInfo {
+            nanoseconds: 200_000_000,
+        }),
+    });
+    env.launch(vec![task]).await;
     env.framework
         .wait_update(T, "stubborn", TaskState::TaskRunning)
         .await;
     let pid = env.pid("stubborn").await;
+    env.framework.kill("stubborn", &env.agent_id).await;
+    // Well inside the 3 s default grace: the task's own 200 ms kill policy was used.
     env.framework
-        .kill_with_grace("stubborn", &env.agent_id, Some(Duration::from_millis(200)))
-        .await;
-    env.framework
-        .wait_update(T, "stubborn", TaskState::TaskKilled)
+        .wait_update(
+            Duration::from_millis(2500),
+            "stubborn",
+            TaskState::TaskKilled,
+        )
         .await;
     assert!(!alive(pid));
     assert!(
@@ -515,11 +523,13 @@ async fn command_health_checks_report_healthy_and_kill_when_failures_run_out() {
         command.value = Some("exit 1".into());
     }
     bad.consecutive_failures = Some(2);
+    // The failing check starts later, so the healthy report of `ok` comes first.
+    bad.delay_seconds = Some(1.0);
     let mut ok = env.sleeper("ok");
     ok.health_check = Some(good);
     let mut sick = env.sleeper("sick");
     sick.health_check = Some(bad);
-    env.launch(vec![ok]).await;
+    env.launch(vec![ok, sick]).await;
     env.framework
         .wait_event(T, |e| {
             e.update
@@ -527,15 +537,17 @@ async fn command_health_checks_report_healthy_and_kill_when_failures_run_out() {
                 .is_some_and(|u| u.status.task_id.value == "ok" && u.status.healthy == Some(true))
         })
         .await;
-    let offer = env.framework.wait_offer_except(&[&env.offer]).await;
-    env.framework
-        .launch_group(&offer, executor(), vec![sick])
-        .await;
     let killed = env
         .framework
         .wait_update(T, "sick", TaskState::TaskKilled)
         .await;
     assert_eq!(killed.healthy, Some(false));
     assert!(killed.message.unwrap_or_default().contains("health check"));
+    // All-or-nothing: the healthy member goes down with its group.
+    let sibling = env
+        .framework
+        .wait_update(T, "ok", TaskState::TaskKilled)
+        .await;
+    assert_eq!(sibling.healthy, Some(true));
     env.cluster.shutdown().await;
 }
