@@ -386,24 +386,32 @@ mod tests {
     #[test]
     fn guard_kills_registered_groups_at_end_of_input_only() {
         use std::os::unix::process::CommandExt as _;
+        /// Kills and reaps the child even when an assertion fails.
+        struct Reaped(std::process::Child);
+        impl Drop for Reaped {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
         let start = || {
-            std::process::Command::new("sleep")
-                .arg("300")
-                .process_group(0)
-                .spawn()
-                .unwrap()
+            Reaped(
+                std::process::Command::new("sleep")
+                    .arg("300")
+                    .process_group(0)
+                    .spawn()
+                    .unwrap(),
+            )
         };
         let (mut kept, mut killed) = (start(), start());
-        let input = format!("+{0}\n+{1}\n-{0}\ngarbage\n", kept.id(), killed.id());
+        let input = format!("+{0}\n+{1}\n-{0}\ngarbage\n", kept.0.id(), killed.0.id());
         run_guard(std::io::Cursor::new(input));
-        let status = killed.wait().unwrap();
+        let status = killed.0.wait().unwrap();
         assert_eq!(status.signal(), Some(libc::SIGKILL));
         assert!(
-            kept.try_wait().unwrap().is_none(),
+            kept.0.try_wait().unwrap().is_none(),
             "unregistered group was killed"
         );
-        kept.kill().unwrap();
-        kept.wait().unwrap();
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -188,3 +188,34 @@ fn missing_variable_exits_2_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("MESOS_FRAMEWORK_ID"), "{stderr}");
 }
+
+#[tokio::test]
+async fn checkpointing_executor_gives_up_after_the_recovery_timeout() {
+    let agent = ScriptedAgent::start().await;
+    let mut executor = ExecutorProcess::start(
+        &agent.endpoint(),
+        &[
+            ("MESOS_CHECKPOINT", "1"),
+            ("MESOS_RECOVERY_TIMEOUT", "500ms"),
+            ("MESOS_SUBSCRIPTION_BACKOFF_MAX", "50ms"),
+        ],
+    );
+    agent.wait_for_subscribe(T, 1).await;
+    agent.send(&agent::launch_group(vec![agent::task(
+        "a",
+        "echo $$ > pid; exec sleep 300",
+    )]));
+    agent.wait_for_update(T, "a", TaskState::TaskRunning).await;
+    let pid = task_pid(executor.sandbox.path(), "a").await;
+    // The agent goes away for good: the stream ends and the port refuses connections.
+    agent.drop_stream();
+    drop(agent);
+    let status = executor.wait_exit(T).await.expect("executor exits");
+    assert_eq!(status.code(), Some(1), "{}", executor.log());
+    assert!(
+        executor.log().contains("MESOS_RECOVERY_TIMEOUT"),
+        "{}",
+        executor.log()
+    );
+    assert!(wait_until(T, || !alive(pid)).await);
+}
