@@ -202,25 +202,41 @@ impl Processor {
             kalman: kalman.predict(horizon_s),
         };
 
-        let vehicle = Vehicle {
-            state: VehicleState {
-                vehicle_id: position.vehicle_id.clone(),
-                timestamp_ms: position.timestamp_ms,
-                location: point,
-                speed_mps: kinematics.speed_mps,
-                heading_deg: kinematics.heading_deg,
-                motion: kinematics.motion,
-                tile,
-                predictions,
-                attributes: position.attributes.clone(),
-            },
-            kinematics,
-            kalman,
-            fences: fences_after,
-        };
         match self.vehicles.get_mut(index.0 as usize) {
-            Some(slot) => *slot = vehicle,
-            None => self.vehicles.push(vehicle),
+            // Updated in place: a known vehicle's id (and usually its attributes) stay as they
+            // are, which saves allocations on the hot path.
+            Some(vehicle) => {
+                let state = &mut vehicle.state;
+                state.timestamp_ms = position.timestamp_ms;
+                state.location = point;
+                state.speed_mps = kinematics.speed_mps;
+                state.heading_deg = kinematics.heading_deg;
+                state.motion = kinematics.motion;
+                state.tile = tile;
+                state.predictions = predictions;
+                if state.attributes != position.attributes {
+                    state.attributes.clone_from(&position.attributes);
+                }
+                vehicle.kinematics = kinematics;
+                vehicle.kalman = kalman;
+                vehicle.fences = fences_after;
+            }
+            None => self.vehicles.push(Vehicle {
+                state: VehicleState {
+                    vehicle_id: position.vehicle_id.clone(),
+                    timestamp_ms: position.timestamp_ms,
+                    location: point,
+                    speed_mps: kinematics.speed_mps,
+                    heading_deg: kinematics.heading_deg,
+                    motion: kinematics.motion,
+                    tile,
+                    predictions,
+                    attributes: position.attributes.clone(),
+                },
+                kinematics,
+                kalman,
+                fences: fences_after,
+            }),
         }
         out.vehicles.push(index);
         Ok(())

@@ -193,7 +193,7 @@ pub async fn run(settings: ProcessSettings) -> Result<(), ProcessError> {
                 }
             }
             Some(reply) = snapshot_requests.recv() => {
-                let body = serde_json::to_vec(&processor.snapshot(wall_clock_ms())).unwrap_or_default();
+                let body = to_json(&processor.snapshot(wall_clock_ms()));
                 let _ = reply.send(body);
             }
         }
@@ -212,6 +212,12 @@ pub async fn run(settings: ProcessSettings) -> Result<(), ProcessError> {
     result
 }
 
+/// The JSON of an output.
+fn to_json(value: &impl serde::Serialize) -> Vec<u8> {
+    // ok: outputs are structs of strings, numbers and string maps, which always serialise.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
 /// Sends the outputs accumulated so far and empties the buffers.
 async fn emit(
     processor: &Processor,
@@ -220,7 +226,7 @@ async fn emit(
 ) -> Result<(), KafkaError> {
     for &index in &outputs.vehicles {
         let state = processor.vehicle(index);
-        let json = serde_json::to_vec(state).unwrap_or_default();
+        let json = to_json(state);
         emitter
             .send(
                 topics::VEHICLES,
@@ -232,7 +238,7 @@ async fn emit(
             .await?;
     }
     for tile in &outputs.tiles {
-        let json = serde_json::to_vec(tile).unwrap_or_default();
+        let json = to_json(tile);
         emitter
             .send(
                 topics::TILES,
@@ -244,7 +250,7 @@ async fn emit(
             .await?;
     }
     for alert in &outputs.alerts {
-        let json = serde_json::to_vec(alert).unwrap_or_default();
+        let json = to_json(alert);
         emitter
             .send(
                 topics::ALERTS,

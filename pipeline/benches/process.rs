@@ -1,0 +1,63 @@
+//! Throughput of the processing core (no Kafka): the part-2 target is 1M positions/s/core.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+
+use cartrack_pipeline::model::Position;
+use cartrack_pipeline::processor::{Outputs, Processor, ProcessorConfig};
+use cartrack_pipeline::sources::simulator::{Fleet, SimulatorConfig};
+use cartrack_pipeline::transforms::geofence::Geofences;
+
+/// 1000 vehicles reporting once a second for 100 s, as the simulator drives them.
+fn positions() -> Vec<Position> {
+    let mut fleet = Fleet::new(SimulatorConfig {
+        vehicles: 1000,
+        ..SimulatorConfig::default()
+    });
+    let mut positions = Vec::new();
+    for second in 0..100 {
+        fleet.step(1.0);
+        fleet.positions(1_700_000_000_000 + second * 1000, &mut positions);
+    }
+    positions
+}
+
+fn geofences() -> Geofences {
+    Geofences::from_toml(
+        r#"
+        [[geofence]]
+        name = "midtown"
+        polygon = [[-73.99, 40.75], [-73.97, 40.75], [-73.97, 40.76], [-73.99, 40.76]]
+        [[geofence]]
+        name = "downtown"
+        polygon = [[-74.02, 40.70], [-73.99, 40.70], [-73.99, 40.72], [-74.02, 40.72]]
+        "#,
+    )
+    .unwrap_or_default()
+}
+
+fn process(c: &mut Criterion) {
+    let positions = positions();
+    let mut group = c.benchmark_group("processor");
+    group.throughput(Throughput::Elements(positions.len() as u64));
+    group.bench_function("process_100k_positions", |b| {
+        b.iter_batched(
+            || Processor::new(ProcessorConfig::with_geofences(geofences())),
+            |mut processor| {
+                let mut outputs = Outputs::default();
+                for (n, position) in positions.iter().enumerate() {
+                    let _ = processor.process(position, &mut outputs);
+                    if n % 1000 == 999 {
+                        processor.advance(position.timestamp_ms, &mut outputs);
+                        outputs.clear();
+                    }
+                }
+                processor
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, process);
+criterion_main!(benches);
