@@ -1,9 +1,10 @@
 //! The executor's configuration, read from the `MESOS_*` environment the agent sets.
 //!
-//! Reading is a pure phase: [`Config::from_lookup`] takes a lookup function (the process
-//! environment in `main`, a map in tests), validates every variable and returns a [`Config`]
-//! or a [`ConfigError`] naming the variable and the fix. Nothing here touches the network or
-//! the file system.
+//! Two layers, as in ripgrep: [`Flags`] (clap: each setting as a flag or its `MESOS_*`
+//! environment variable, raw strings) -> [`Config::from_lookup`], a pure validation that takes
+//! a lookup function (the flags in `main`, a map in tests) and returns a [`Config`] or a
+//! [`ConfigError`] naming the variable and the fix. Nothing here touches the network or the
+//! file system. The agent sets the variables; the flags exist for running by hand.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,6 +17,70 @@ pub const DEFAULT_RECOVERY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Upper bound of the re-subscription backoff when the agent does not set
 /// `MESOS_SUBSCRIPTION_BACKOFF_MAX` (the Mesos executor library's default).
 pub const DEFAULT_SUBSCRIPTION_BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// The raw settings, each from a flag or its environment variable (the flag wins).
+#[derive(Debug, Clone, Default, clap::Parser)]
+#[command(
+    name = "cartrack-executor",
+    about = "The cartrack v1 custom executor. A Mesos agent starts it and configures it through MESOS_* variables.",
+    version
+)]
+pub struct Flags {
+    /// Framework id, sent in every call.
+    #[arg(long, env = "MESOS_FRAMEWORK_ID")]
+    pub framework_id: Option<String>,
+    /// Executor id, sent in every call.
+    #[arg(long, env = "MESOS_EXECUTOR_ID")]
+    pub executor_id: Option<String>,
+    /// The agent's host:port.
+    #[arg(long, env = "MESOS_AGENT_ENDPOINT")]
+    pub agent_endpoint: Option<String>,
+    /// The executor sandbox (task directories go inside).
+    #[arg(long, env = "MESOS_SANDBOX")]
+    pub sandbox: Option<String>,
+    /// Fallback for --sandbox.
+    #[arg(long, env = "MESOS_DIRECTORY")]
+    pub directory: Option<String>,
+    /// 1: retry a lost agent connection; 0: kill the tasks and exit.
+    #[arg(long, env = "MESOS_CHECKPOINT")]
+    pub checkpoint: Option<String>,
+    /// How long SHUTDOWN may take, e.g. 5secs.
+    #[arg(long, env = "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD")]
+    pub shutdown_grace_period: Option<String>,
+    /// How long a checkpointing executor retries a lost agent, e.g. 15mins.
+    #[arg(long, env = "MESOS_RECOVERY_TIMEOUT")]
+    pub recovery_timeout: Option<String>,
+    /// Cap of the re-subscription backoff, e.g. 2secs.
+    #[arg(long, env = "MESOS_SUBSCRIPTION_BACKOFF_MAX")]
+    pub subscription_backoff_max: Option<String>,
+    /// Sent as `Authorization: Bearer <token>`.
+    #[arg(
+        long,
+        env = "MESOS_EXECUTOR_AUTHENTICATION_TOKEN",
+        hide_env_values = true
+    )]
+    pub authentication_token: Option<String>,
+}
+
+impl Flags {
+    /// The value given for the environment variable `name`, as flag or variable.
+    pub fn lookup(&self, name: &str) -> Option<String> {
+        let value = match name {
+            "MESOS_FRAMEWORK_ID" => &self.framework_id,
+            "MESOS_EXECUTOR_ID" => &self.executor_id,
+            "MESOS_AGENT_ENDPOINT" => &self.agent_endpoint,
+            "MESOS_SANDBOX" => &self.sandbox,
+            "MESOS_DIRECTORY" => &self.directory,
+            "MESOS_CHECKPOINT" => &self.checkpoint,
+            "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD" => &self.shutdown_grace_period,
+            "MESOS_RECOVERY_TIMEOUT" => &self.recovery_timeout,
+            "MESOS_SUBSCRIPTION_BACKOFF_MAX" => &self.subscription_backoff_max,
+            "MESOS_EXECUTOR_AUTHENTICATION_TOKEN" => &self.authentication_token,
+            _ => return None,
+        };
+        value.clone()
+    }
+}
 
 /// Everything the executor needs to know about where it runs, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +112,7 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     /// A required variable is unset or empty.
-    #[error("environment variable {name} is not set; the Mesos agent sets it when it launches the executor (set it by hand to run outside an agent)")]
+    #[error("environment variable {name} is not set; the Mesos agent sets it when it launches the executor (outside an agent, set it or pass the matching --flag)")]
     Missing {
         /// The variable's name.
         name: &'static str,
@@ -65,11 +130,6 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Reads and validates the configuration from the process environment.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
     /// Reads and validates the configuration from `lookup` (a variable name to its value);
     /// empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
@@ -273,6 +333,29 @@ mod tests {
         vars.insert("MESOS_RECOVERY_TIMEOUT", "15 minutes");
         let err = read(&vars).unwrap_err();
         assert!(err.to_string().contains("MESOS_RECOVERY_TIMEOUT"), "{err}");
+    }
+
+    #[test]
+    fn flags_win_over_the_environment_and_feed_validation() {
+        use clap::Parser;
+        let flags = Flags::try_parse_from([
+            "cartrack-executor",
+            "--framework-id",
+            "fw-flag",
+            "--executor-id",
+            "ex",
+            "--agent-endpoint",
+            "127.0.0.1:5051",
+            "--sandbox",
+            "/sb",
+            "--checkpoint",
+            "1",
+        ])
+        .unwrap();
+        let config = Config::from_lookup(|name| flags.lookup(name)).unwrap();
+        assert_eq!(config.framework_id, "fw-flag");
+        assert!(config.checkpoint);
+        assert_eq!(flags.lookup("UNRELATED"), None);
     }
 
     #[test]

@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use cartrack_executor::config::Config;
+use cartrack_executor::config::{Config, Flags};
 use cartrack_executor::driver::{self, Outcome};
 use cartrack_executor::process::{self, Guard};
+use clap::Parser;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -29,13 +30,9 @@ fn run() -> anyhow::Result<ExitCode> {
         process::run_guard(std::io::stdin().lock());
         return Ok(ExitCode::SUCCESS);
     }
-    if std::env::args().len() > 1 {
-        eprintln!(
-            "cartrack-executor takes no arguments; the Mesos agent configures it through MESOS_* environment variables (see README.md)"
-        );
-        return Ok(ExitCode::from(2));
-    }
-    let config = match Config::from_env() {
+    // Bad usage exits with code 2 and clap's message.
+    let flags = Flags::parse();
+    let config = match Config::from_lookup(|name| flags.lookup(name)) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("cartrack-executor: {error}");

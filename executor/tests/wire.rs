@@ -219,3 +219,15 @@ async fn checkpointing_executor_gives_up_after_the_recovery_timeout() {
     );
     assert!(wait_until(T, || !alive(pid)).await);
 }
+
+#[test]
+fn unknown_flag_exits_2() {
+    let output = std::process::Command::new(support::executor_binary())
+        .arg("--no-such-flag")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--no-such-flag"), "{stderr}");
+}
