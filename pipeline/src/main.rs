@@ -8,7 +8,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use cartrack_pipeline::cli::{Cli, Settings, SinkSettings};
-use cartrack_pipeline::commands::{broker, index, ingest, process};
+use cartrack_pipeline::commands::{broker, index, ingest, process, shutdown_signal};
 use cartrack_pipeline::sinks::elasticsearch::ElasticsearchSink;
 use cartrack_pipeline::sinks::ndjson::NdjsonSink;
 
@@ -39,17 +39,27 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let result = runtime.block_on(async {
         match settings {
-            Settings::Broker(settings) => broker::run(settings).await.context("broker"),
-            Settings::Ingest(settings) => ingest::run(settings).await.context("ingest"),
-            Settings::Process(settings) => process::run(settings).await.context("process"),
+            Settings::Broker(settings) => broker::run(settings, shutdown_signal())
+                .await
+                .context("broker"),
+            Settings::Ingest(settings) => ingest::run(settings, shutdown_signal())
+                .await
+                .context("ingest"),
+            Settings::Process(settings) => process::run(settings, shutdown_signal())
+                .await
+                .context("process"),
             Settings::Index(settings, SinkSettings::Ndjson(dir)) => {
                 let sink = NdjsonSink::new(&dir).context("index")?;
-                index::run(settings, sink).await.context("index")
+                index::run(settings, sink, shutdown_signal())
+                    .await
+                    .context("index")
             }
             Settings::Index(settings, SinkSettings::Elasticsearch(config)) => {
                 let mut sink = ElasticsearchSink::new(config);
                 sink.install_templates().await.context("index")?;
-                index::run(settings, sink).await.context("index")
+                index::run(settings, sink, shutdown_signal())
+                    .await
+                    .context("index")
             }
         }
     });

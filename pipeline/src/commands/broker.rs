@@ -6,7 +6,6 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::ClientConfig;
 
-use super::shutdown_signal;
 use crate::kafka::topics;
 
 /// Broker settings.
@@ -27,36 +26,70 @@ pub enum BrokerError {
     NoCluster,
 }
 
-/// Runs the broker until SIGTERM or Ctrl-C. Prints `kafka: HOST:PORT` once it is ready.
-pub async fn run(settings: BrokerSettings) -> Result<(), BrokerError> {
-    // The mock cluster lives inside this client and dies with it, so the client is held until
-    // shutdown. Creating it through `test.mock.num.brokers` (rather than `MockCluster::new`)
-    // gives access to the handle for the tuning below.
-    let owner: BaseProducer = ClientConfig::new()
-        .set("test.mock.num.brokers", "1")
-        .create()?;
-    let cluster = owner
-        .client()
-        .mock_cluster()
-        .ok_or(BrokerError::NoCluster)?;
-    for topic in topics::ALL {
-        cluster.create_topic(topic, settings.partitions, 1)?;
+/// An in-memory Kafka-protocol cluster with the pipeline's topics; it lives as long as this
+/// value, so tests can run one in-process too.
+pub struct LocalBroker {
+    /// The client that owns the mock cluster (librdkafka ties the cluster's life to it).
+    owner: BaseProducer,
+    bootstrap_servers: String,
+}
+
+impl LocalBroker {
+    /// Starts the cluster and creates every pipeline topic with `partitions` partitions.
+    pub fn start(partitions: i32) -> Result<Self, BrokerError> {
+        // Created through `test.mock.num.brokers` (rather than `MockCluster::new`) to reach the
+        // cluster's handle for the tuning below.
+        let owner: BaseProducer = ClientConfig::new()
+            .set("test.mock.num.brokers", "1")
+            .create()?;
+        let cluster = owner
+            .client()
+            .mock_cluster()
+            .ok_or(BrokerError::NoCluster)?;
+        for topic in topics::ALL {
+            cluster.create_topic(topic, partitions, 1)?;
+        }
+        // A real broker delays a new group's first rebalance by 3 s to let members gather;
+        // alone on one machine that is only latency, so it is turned off. rdkafka does not wrap
+        // this call.
+        // SAFETY: `owner` is a live client that owns a mock cluster (checked just above), and
+        // the call only stores an integer in that cluster's defaults.
+        unsafe {
+            let handle =
+                rdkafka::bindings::rd_kafka_handle_mock_cluster(owner.client().native_ptr());
+            rdkafka::bindings::rd_kafka_mock_group_initial_rebalance_delay_ms(handle, 0);
+        }
+        let bootstrap_servers = cluster.bootstrap_servers();
+        drop(cluster);
+        Ok(Self {
+            owner,
+            bootstrap_servers,
+        })
     }
-    // A real broker delays a new group's first rebalance by 3 s to let members gather; alone on
-    // one machine that is only latency, so it is turned off. rdkafka does not wrap this call.
-    // SAFETY: `owner` is a live client that owns a mock cluster (checked just above), and the
-    // call only stores an integer in that cluster's defaults.
-    unsafe {
-        let handle = rdkafka::bindings::rd_kafka_handle_mock_cluster(owner.client().native_ptr());
-        rdkafka::bindings::rd_kafka_mock_group_initial_rebalance_delay_ms(handle, 0);
+
+    /// The address clients connect to.
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap_servers
     }
-    println!("kafka: {}", cluster.bootstrap_servers());
+}
+
+impl Drop for LocalBroker {
+    fn drop(&mut self) {
+        let _ = self.owner.flush(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Runs the broker until `shutdown` resolves. Prints `kafka: HOST:PORT` once it is ready.
+pub async fn run(
+    settings: BrokerSettings,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), BrokerError> {
+    let broker = LocalBroker::start(settings.partitions)?;
+    println!("kafka: {}", broker.bootstrap_servers());
     tracing::info!(
         partitions = settings.partitions,
         "in-memory broker ready (for local runs only)"
     );
-    shutdown_signal().await;
-    drop(cluster);
-    owner.flush(std::time::Duration::from_millis(100)).ok();
+    shutdown.await;
     Ok(())
 }

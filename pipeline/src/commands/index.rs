@@ -4,6 +4,7 @@
 //! A batch is flushed when it is full or old enough; offsets are committed only once the sink
 //! has written it. While the sink is slow, consumption is paused, so nothing piles up in memory.
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -13,7 +14,6 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use tokio::time::Instant;
 
-use super::shutdown_signal;
 use crate::http::{bind, metrics_router};
 use crate::kafka::{topics, KafkaConfig, PendingOffsets};
 use crate::metrics::Metrics;
@@ -97,8 +97,12 @@ impl Pending {
     }
 }
 
-/// Runs until the process is stopped, writing into `sink`.
-pub async fn run(settings: IndexSettings, mut sink: impl Sink) -> Result<(), IndexError> {
+/// Runs until `shutdown` resolves (then flushes and commits what it has), writing into `sink`.
+pub async fn run(
+    settings: IndexSettings,
+    mut sink: impl Sink,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), IndexError> {
     let metrics = Metrics::new("index", &REASONS);
     let consumer = settings.kafka.consumer(&settings.group)?;
     consumer.subscribe(&[topics::VEHICLES, topics::TILES, topics::ALERTS])?;
@@ -115,7 +119,6 @@ pub async fn run(settings: IndexSettings, mut sink: impl Sink) -> Result<(), Ind
         offsets: PendingOffsets::default(),
         first_at: None,
     };
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let result = loop {
         let deadline = pending.first_at.map_or_else(

@@ -1,6 +1,7 @@
 //! `ingest`: runs one source (simulator, replay, or only the HTTP intake) and produces every
 //! valid position to `cartrack.positions`, keyed by vehicle id.
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,7 +10,6 @@ use prost::Message;
 use rdkafka::error::KafkaError;
 use tokio::sync::mpsc;
 
-use super::shutdown_signal;
 use crate::http::{bind, metrics_router};
 use crate::kafka::{topics, Emitter, KafkaConfig};
 use crate::metrics::Metrics;
@@ -82,8 +82,11 @@ const REPLAY: &str = "replay";
 const MIN_TICK: Duration = Duration::from_millis(1);
 const SIMULATOR: &str = "simulator";
 
-/// Runs ingest until the source ends (replay) or the process is stopped.
-pub async fn run(settings: IngestSettings) -> Result<(), IngestError> {
+/// Runs ingest until the source ends (replay) or `shutdown` resolves.
+pub async fn run(
+    settings: IngestSettings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), IngestError> {
     let reasons: Vec<_> = Reject::ALL.iter().map(|reject| reject.label()).collect();
     let metrics = Metrics::new("ingest", &reasons);
     let mut emitter = Emitter::new(settings.kafka.producer()?, metrics.clone());
@@ -123,7 +126,6 @@ pub async fn run(settings: IngestSettings) -> Result<(), IngestError> {
     };
     tracing::info!(kafka = settings.kafka.bootstrap_servers(), "ingesting");
 
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown, source);
     let mut source_done = false;
     let mut encoded = Vec::new();

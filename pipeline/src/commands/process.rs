@@ -6,6 +6,7 @@
 //! re-read overwrites rather than duplicates.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -19,7 +20,6 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, oneshot};
 
-use super::shutdown_signal;
 use crate::http::{bind, metrics_router};
 use crate::kafka::{topics, Emitter, KafkaConfig};
 use crate::metrics::Metrics;
@@ -121,8 +121,11 @@ impl RecoverableOffsets {
     }
 }
 
-/// Runs until the process is stopped.
-pub async fn run(settings: ProcessSettings) -> Result<(), ProcessError> {
+/// Runs until `shutdown` resolves; open windows are then left for the next run to re-read.
+pub async fn run(
+    settings: ProcessSettings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ProcessError> {
     let metrics = Metrics::new("process", &REASONS);
     let consumer = settings.kafka.consumer(&settings.group)?;
     consumer.subscribe(&[topics::POSITIONS])?;
@@ -145,7 +148,6 @@ pub async fn run(settings: ProcessSettings) -> Result<(), ProcessError> {
     let mut offsets = RecoverableOffsets::default();
     let mut late_reported = 0;
     let mut ticker = tokio::time::interval(COMMIT_INTERVAL);
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let result: Result<(), ProcessError> = loop {
         tokio::select! {

@@ -103,6 +103,68 @@ async fn receive(State(intake): State<Intake>, body: String) -> (StatusCode, Jso
 mod tests {
     use super::*;
 
+    /// Serves the intake on 127.0.0.1 with a fake producer that acknowledges batches with
+    /// `outcome`; returns the URL and the batches it received.
+    async fn serve(outcome: Result<(), String>) -> (String, mpsc::Receiver<Vec<Position>>) {
+        let (batches, mut incoming) = mpsc::channel::<Batch>(4);
+        let (seen, received) = mpsc::channel(4);
+        tokio::spawn(async move {
+            while let Some(batch) = incoming.recv().await {
+                let _ = seen.send(batch.positions).await;
+                if let Some(delivered) = batch.delivered {
+                    let _ = delivered.send(outcome.clone());
+                }
+            }
+        });
+        let intake = Intake {
+            batches,
+            limits: Limits::default(),
+            metrics: Metrics::new("ingest", &[]),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/positions", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router(intake)).await });
+        (url, received)
+    }
+
+    fn body() -> String {
+        let now = wall_clock_ms();
+        format!(
+            "{{\"vehicle_id\":\"a\",\"timestamp_ms\":{now},\"lat\":40.7,\"lon\":-73.9}}\nnope\n{{\"vehicle_id\":\"b\",\"timestamp_ms\":{now},\"lat\":91,\"lon\":-73.9}}\n"
+        )
+    }
+
+    #[tokio::test]
+    async fn answers_with_counts_once_kafka_has_the_positions() {
+        let (url, mut received) = serve(Ok(())).await;
+        let response = reqwest::Client::new()
+            .post(&url)
+            .body(body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let report: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(report["accepted"], 1);
+        assert_eq!(report["rejected"]["malformed"], 1);
+        assert_eq!(report["rejected"]["latitude_out_of_range"], 1);
+        let produced = received.recv().await.unwrap();
+        assert_eq!(produced.len(), 1);
+        assert_eq!(produced[0].vehicle_id, "a");
+    }
+
+    #[tokio::test]
+    async fn answers_503_when_kafka_does_not_acknowledge() {
+        let (url, _received) = serve(Err("broker down".into())).await;
+        let response = reqwest::Client::new()
+            .post(&url)
+            .body(body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503);
+    }
+
     #[test]
     fn parses_json_lines_and_rejects_bad_ones() {
         let body = "{\"vehicle_id\":\"a\",\"timestamp_ms\":1,\"lat\":40.7,\"lon\":-73.9}\n\n{not json}\n{\"vehicle_id\":\"b\",\"timestamp_ms\":2,\"lat\":1,\"lon\":2,\"speed_mps\":3.5}\n";

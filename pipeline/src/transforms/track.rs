@@ -12,6 +12,9 @@ pub struct TrackConfig {
     pub stopped_below_mps: f64,
     /// Moves shorter than this (m) are jitter: they keep the previous heading.
     pub min_heading_move_m: f64,
+    /// A move implying more than this speed (m/s) is a GPS jump, not driving: the fix is
+    /// taken as the new position, but the previous speed and heading are kept.
+    pub max_derived_speed_mps: f64,
 }
 
 impl Default for TrackConfig {
@@ -19,6 +22,7 @@ impl Default for TrackConfig {
         Self {
             stopped_below_mps: 0.5,
             min_heading_move_m: 2.0,
+            max_derived_speed_mps: 70.0,
         }
     }
 }
@@ -67,12 +71,14 @@ pub fn advance(
         Some(previous) => {
             let elapsed_s = (position.timestamp_ms - previous.timestamp_ms) as f64 / 1000.0;
             let distance_m = haversine_m(previous.location, location);
-            let heading = if distance_m >= config.min_heading_move_m {
-                initial_bearing_deg(previous.location, location)
+            let speed = distance_m / elapsed_s;
+            if speed > config.max_derived_speed_mps {
+                (previous.speed_mps, previous.heading_deg)
+            } else if distance_m >= config.min_heading_move_m {
+                (speed, initial_bearing_deg(previous.location, location))
             } else {
-                previous.heading_deg
-            };
-            (distance_m / elapsed_s, heading)
+                (speed, previous.heading_deg)
+            }
         }
         None => (0.0, 0.0),
     };
@@ -162,6 +168,27 @@ mod tests {
         .unwrap();
         assert!((jitter.heading_deg - 270.0).abs() < 1e-6);
         assert_eq!(jitter.motion, Motion::Stopped);
+    }
+
+    #[test]
+    fn a_gps_jump_moves_the_vehicle_but_keeps_its_speed_and_heading() {
+        let config = TrackConfig::default();
+        let first = advance(None, &fix(0, START), &config).unwrap();
+        let second = advance(
+            Some(&first),
+            &fix(10_000, destination(START, 90.0, 100.0)),
+            &config,
+        )
+        .unwrap();
+        let jumped_to = destination(START, 0.0, 5_000.0);
+        let jump = advance(Some(&second), &fix(11_000, jumped_to), &config).unwrap();
+        assert_eq!(jump.location, jumped_to);
+        assert!((jump.speed_mps - 10.0).abs() < 1e-6, "{}", jump.speed_mps);
+        assert!(
+            (jump.heading_deg - 90.0).abs() < 1e-6,
+            "{}",
+            jump.heading_deg
+        );
     }
 
     #[test]

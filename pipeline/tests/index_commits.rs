@@ -1,0 +1,144 @@
+//! `index` against an in-process broker and a sink that is slow on demand: offsets are
+//! committed only after the sink has written the batch, and consumption survives a slow sink
+//! (paused, then resumed) without losing records.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cartrack_pipeline::commands::broker::LocalBroker;
+use cartrack_pipeline::commands::index::{self, BatchSettings, IndexSettings};
+use cartrack_pipeline::kafka::{topics, KafkaConfig};
+use cartrack_pipeline::sinks::{Document, Sink, SinkError, WriteSummary};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::sync::{mpsc, oneshot, watch};
+
+const GROUP: &str = "index-commits-test";
+
+/// A sink whose writes wait until the gate is open, announcing each write as it starts.
+struct GatedSink {
+    gate: watch::Receiver<bool>,
+    started: mpsc::UnboundedSender<usize>,
+    written: Arc<Mutex<Vec<Document>>>,
+}
+
+impl Sink for GatedSink {
+    async fn write(&mut self, batch: &[Document]) -> Result<WriteSummary, SinkError> {
+        let _ = self.started.send(batch.len());
+        let _ = self.gate.wait_for(|open| *open).await;
+        self.written.lock().unwrap().extend_from_slice(batch);
+        Ok(WriteSummary {
+            written: batch.len(),
+            rejected: Vec::new(),
+        })
+    }
+}
+
+async fn produce(producer: &FutureProducer, from: usize, to: usize) {
+    for n in from..to {
+        let key = format!("v-{n}");
+        let record = FutureRecord::to(topics::VEHICLES)
+            .key(&key)
+            .payload("{}")
+            .timestamp(1_700_000_000_000 + n as i64);
+        producer.send(record, Duration::from_secs(5)).await.unwrap();
+    }
+}
+
+/// The offset the test group has committed on partition 0 (-1 for none).
+fn committed(bootstrap: &str) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", GROUP)
+        .create()
+        .unwrap();
+    let mut partitions = TopicPartitionList::new();
+    partitions.add_partition(topics::VEHICLES, 0);
+    let offsets = tokio::task::block_in_place(|| {
+        consumer.committed_offsets(partitions, Duration::from_secs(5))
+    });
+    match offsets
+        .unwrap()
+        .find_partition(topics::VEHICLES, 0)
+        .unwrap()
+        .offset()
+    {
+        Offset::Offset(offset) => offset,
+        _ => -1,
+    }
+}
+
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_only_after_the_sink_wrote_and_survives_a_slow_sink() {
+    let broker = LocalBroker::start(1).unwrap();
+    let bootstrap = broker.bootstrap_servers().to_owned();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    produce(&producer, 0, 10).await;
+
+    let (open_gate, gate) = watch::channel(false);
+    let (started, mut writes) = mpsc::unbounded_channel();
+    let written = Arc::new(Mutex::new(Vec::new()));
+    let sink = GatedSink {
+        gate,
+        started,
+        written: written.clone(),
+    };
+    let settings = IndexSettings {
+        kafka: KafkaConfig::new(Some(&bootstrap), &["auto.offset.reset=earliest".into()]).unwrap(),
+        group: GROUP.into(),
+        http_host: [127, 0, 0, 1].into(),
+        http_port: 0,
+        batch: BatchSettings {
+            max_documents: 1000,
+            max_bytes: 1 << 20,
+            max_wait: Duration::from_millis(50),
+        },
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let indexer = tokio::spawn(index::run(settings, sink, async {
+        let _ = stopped.await;
+    }));
+
+    // The first batch holds both documents of each of the 10 records; while the sink has not
+    // finished it, nothing may be committed.
+    assert_eq!(writes.recv().await, Some(20));
+    assert_eq!(committed(&bootstrap), -1, "committed before the sink wrote");
+
+    // Stay slow past the indexer's patience (it pauses consumption), with more records coming.
+    produce(&producer, 10, 15).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        committed(&bootstrap),
+        -1,
+        "committed while the sink was still writing"
+    );
+
+    open_gate.send(true).unwrap();
+    eventually("all 15 records written", || {
+        written.lock().unwrap().len() == 30
+    })
+    .await;
+    eventually("offsets committed", || committed(&bootstrap) == 15).await;
+    let ids: Vec<_> = written
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|d| d.id.clone())
+        .collect();
+    assert!(ids.contains(&"v-14".to_owned()) && ids.contains(&"v-14-1700000000014".to_owned()));
+
+    stop.send(()).unwrap();
+    indexer.await.unwrap().unwrap();
+}
