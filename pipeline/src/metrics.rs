@@ -18,7 +18,7 @@ pub struct Endpoint {
 /// Labels naming why a record was rejected.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Reason {
-    /// A [`Reject::label`], or another stage's reason such as `stale`.
+    /// A [`crate::validate::Reject::label`], or another stage's reason such as `stale`.
     pub reason: &'static str,
 }
 

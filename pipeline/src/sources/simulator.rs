@@ -8,7 +8,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::geo::LocalFrame;
+use crate::geo::{tile_of, LocalFrame};
 use crate::model::{GeoPoint, Position};
 
 /// A latitude/longitude rectangle the fleet stays inside.
@@ -123,8 +123,6 @@ impl Default for SimulatorConfig {
     }
 }
 
-/// Side of a congestion cell, m: traffic is uniform within one and differs between them.
-const CONGESTION_CELL_M: f64 = 800.0;
 /// Period over which each cell's congestion swings, s.
 const CONGESTION_PERIOD_S: f64 = 900.0;
 /// Chance of meeting a red light at an intersection.
@@ -267,13 +265,13 @@ impl Fleet {
     }
 
     /// The fraction of free-flow speed traffic moves at here and now, in [0.15, 1]: a fixed
-    /// level per cell (from the seed) that swings with a per-cell phase.
+    /// level per map tile (the same geohash tiles `process` aggregates, from the seed) that
+    /// swings with a per-tile phase.
     fn congestion(&self, east: f64, north: f64) -> f64 {
-        let cell = (
-            (east / CONGESTION_CELL_M) as u64,
-            (north / CONGESTION_CELL_M) as u64,
-        );
-        let hash = splitmix64(self.config.seed ^ (cell.0 << 32) ^ cell.1);
+        let tile = tile_of(self.frame.to_geo(east, north)).unwrap_or_default();
+        let hash = tile.bytes().fold(self.config.seed, |hash, byte| {
+            splitmix64(hash ^ u64::from(byte))
+        });
         let level = 0.3 + 0.7 * (hash & 0xffff) as f64 / 65_535.0;
         let phase = (hash >> 16 & 0xffff) as f64 / 65_535.0 * std::f64::consts::TAU;
         let swing = (self.clock_s / CONGESTION_PERIOD_S * std::f64::consts::TAU + phase).sin();
@@ -358,11 +356,13 @@ mod tests {
     }
 
     #[test]
-    fn congestion_differs_between_cells() {
+    fn congestion_differs_between_tiles_and_not_within_one() {
         let fleet = Fleet::new(SimulatorConfig::default());
+        // Tiles are about 1.2 km wide (east-west) at precision 6.
         let levels: Vec<f64> = (0..6)
-            .map(|cell| fleet.congestion(cell as f64 * CONGESTION_CELL_M, 0.0))
+            .map(|tile| fleet.congestion(tile as f64 * 1_300.0, 0.0))
             .collect();
+        assert_eq!(fleet.congestion(10.0, 10.0), fleet.congestion(20.0, 20.0));
         let (min, max) = levels
             .iter()
             .fold((f64::MAX, f64::MIN), |(lo, hi), &l| (lo.min(l), hi.max(l)));
