@@ -72,7 +72,12 @@ impl Metrics {
 
     /// Counts one rejected record.
     pub fn reject(&self, reason: &'static str) {
-        self.rejects.get_or_create(&Reason { reason }).inc();
+        self.reject_many(reason, 1);
+    }
+
+    /// Counts `count` records rejected for the same reason.
+    pub fn reject_many(&self, reason: &'static str, count: u64) {
+        self.rejects.get_or_create(&Reason { reason }).inc_by(count);
     }
 
     /// Counts `count` records written to `destination`.

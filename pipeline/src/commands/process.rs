@@ -186,9 +186,7 @@ pub async fn run(
             _ = ticker.tick() => {
                 processor.advance(wall_clock_ms(), &mut outputs);
                 let late = processor.stats().late_for_window;
-                for _ in late_reported..late {
-                    metrics.reject("late_for_window");
-                }
+                metrics.reject_many("late_for_window", late - late_reported);
                 late_reported = late;
                 if let Err(err) = commit(&processor, &mut outputs, &mut emitter, &consumer, &mut offsets).await {
                     break Err(err);
