@@ -551,3 +551,42 @@ async fn command_health_checks_report_healthy_and_kill_when_failures_run_out() {
     assert_eq!(sibling.healthy, Some(true));
     env.cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpointing_executor_survives_an_agent_restart() {
+    let env = Env::start(true, false).await;
+    env.launch(vec![env.sleeper("a")]).await;
+    env.framework
+        .wait_update(T, "a", TaskState::TaskRunning)
+        .await;
+    let pid = env.pid("a").await;
+    env.cluster.restart_agent(&env.agent_id).await.unwrap();
+    env.wait_executor_calls(ecall::Type::Subscribe, 2).await;
+    assert!(alive(pid), "the task died with the agent restart");
+    // Still supervised after the restart.
+    env.framework.kill("a", &env.agent_id).await;
+    env.framework
+        .wait_update(T, "a", TaskState::TaskKilled)
+        .await;
+    env.cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_checkpointing_an_agent_restart_ends_the_executor_and_its_tasks() {
+    let env = Env::start(false, false).await;
+    env.launch(vec![env.sleeper("a")]).await;
+    env.framework
+        .wait_update(T, "a", TaskState::TaskRunning)
+        .await;
+    let pid = env.pid("a").await;
+    env.cluster.restart_agent(&env.agent_id).await.unwrap();
+    // The dev cluster may kill it first; either way the executor ends (on its own it exits 1,
+    // see wire.rs) and takes its task down.
+    env.cluster
+        .wait_for_log(T, |e| matches!(e, LogEntry::ExecutorExited { .. }))
+        .await
+        .unwrap();
+    assert!(wait_until(T, || !alive(pid)).await);
+    assert_eq!(env.executor_calls(ecall::Type::Subscribe).len(), 1);
+    env.cluster.shutdown().await;
+}
