@@ -5,7 +5,8 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::error::UsageError;
-use crate::flags::{Command, DebugCommand, Flags, PlanCommand, PodsCommand};
+use crate::flags::{Command, DebugCommand, Flags, LocalFlags, PlanCommand, PodsCommand};
+use crate::local::LocalArgs;
 
 /// Everything a command needs to run, already checked.
 #[derive(Debug, Clone)]
@@ -65,6 +66,8 @@ pub enum Action {
     PlanShow,
     /// `cartrack debug offers`
     DebugOffers,
+    /// `cartrack local`
+    Local(LocalArgs),
 }
 
 /// Restart in place or replace anywhere.
@@ -134,6 +137,27 @@ fn action(command: Command) -> Result<Action, UsageError> {
         },
         Command::Plan(PlanCommand::Show) => Action::PlanShow,
         Command::Debug(DebugCommand::Offers) => Action::DebugOffers,
+        Command::Local(flags) => Action::Local(local(flags)?),
+    })
+}
+
+fn local(flags: LocalFlags) -> Result<LocalArgs, UsageError> {
+    let http = flags.http.parse().map_err(|_| {
+        UsageError::new(format!(
+            "--http {:?} is not an address; write HOST:PORT, e.g. 127.0.0.1:8080",
+            flags.http
+        ))
+    })?;
+    if flags.agents == 0 {
+        return Err(UsageError::new("--agents must be at least 1"));
+    }
+    Ok(LocalArgs {
+        http,
+        master_port: flags.master_port,
+        agents: flags.agents,
+        agent_resources: flags.agent_resources,
+        tenant_load: flags.tenant_load,
+        work_dir: flags.work_dir,
     })
 }
 

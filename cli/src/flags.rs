@@ -60,6 +60,32 @@ pub enum Command {
     /// Debugging views of the scheduler.
     #[command(subcommand)]
     Debug(DebugCommand),
+    /// Run cartrack on this machine with nothing installed: a dev cluster, an in-memory Kafka
+    /// broker, the scheduler and its pipeline pods. Ctrl-C stops everything.
+    Local(LocalFlags),
+}
+
+/// `cartrack local ...`
+#[derive(Debug, clap::Args)]
+pub struct LocalFlags {
+    /// Where the scheduler serves the page and the operator API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http: String,
+    /// The dev cluster master's port (0 picks a free one).
+    #[arg(long, default_value_t = 5050)]
+    pub master_port: u16,
+    /// How many agents the dev cluster runs.
+    #[arg(long, default_value_t = 3)]
+    pub agents: u32,
+    /// Resources of each agent.
+    #[arg(long, default_value = "cpus:4;mem:8192;disk:20000;ports:[31000-32999]")]
+    pub agent_resources: String,
+    /// Other tenants' load on each agent, shown on the page and withheld from offers.
+    #[arg(long, default_value = "cpus:1;mem:2048")]
+    pub tenant_load: String,
+    /// Folder for logs, state and sandboxes (default: a new temporary folder).
+    #[arg(long)]
+    pub work_dir: Option<std::path::PathBuf>,
 }
 
 /// `cartrack pods ...`

@@ -24,5 +24,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Action::PodAction { slot, kind } => pods::act(&client, &slot, kind).await,
         Action::PlanShow => views::show(&client, output, "/v1/plan").await,
         Action::DebugOffers => views::show(&client, output, "/v1/debug/offers").await,
+        Action::Local(local) => crate::local::run(local).await,
     }
 }
