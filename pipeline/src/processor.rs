@@ -242,8 +242,8 @@ impl Processor {
         Ok(())
     }
 
-    /// Lets time pass: closes the tile windows the watermark (event time, or `now_ms` when the
-    /// stream is idle) has passed.
+    /// Lets time pass: closes the tile windows the watermark (event time, or `now_ms` once the
+    /// stream has been idle) has passed.
     pub fn advance(&mut self, now_ms: i64, out: &mut Outputs) {
         self.tiles.advance(now_ms, &mut out.tiles);
     }
@@ -366,6 +366,11 @@ mod tests {
             .process(&fix("b", T0 + 2_000, START), &mut out)
             .unwrap();
         processor.advance(T0 + 12_000, &mut out);
+        assert!(
+            out.tiles.is_empty(),
+            "event time has not passed the window yet"
+        );
+        processor.advance(T0 + 17_000, &mut out); // Idle: the wall clock takes over.
         assert_eq!(out.tiles.len(), 1);
         assert_eq!((out.tiles[0].vehicles, out.tiles[0].observations), (2, 2));
 

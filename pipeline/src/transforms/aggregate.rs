@@ -1,7 +1,9 @@
 //! Traffic per map tile in tumbling event-time windows: how many distinct vehicles, how fast.
 //!
-//! Windows close when the watermark (the newest event time seen, less an allowed lateness, or
-//! the wall clock less that lateness when the stream is idle) passes their end. Each window is
+//! Windows close when the watermark passes their end. The watermark is the newest event time
+//! seen less an allowed lateness; only once no newer event has come for an idle timeout does the
+//! wall clock (less the lateness) move it on, so a backlog read after a restart or a lag is
+//! windowed by its own times rather than thrown away as late. Each window is
 //! emitted once, under a deterministic id, so a re-emission after a restart overwrites.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -16,6 +18,9 @@ pub struct WindowConfig {
     pub length_ms: i64,
     /// How long after a window's end fixes for it are still accepted, ms.
     pub allowed_lateness_ms: i64,
+    /// How long (wall clock) without a newer event before the wall clock drives the watermark,
+    /// ms; lets windows close when fixes stop coming.
+    pub idle_timeout_ms: i64,
 }
 
 impl Default for WindowConfig {
@@ -23,6 +28,7 @@ impl Default for WindowConfig {
         Self {
             length_ms: 10_000,
             allowed_lateness_ms: 2_000,
+            idle_timeout_ms: 5_000,
         }
     }
 }
@@ -55,6 +61,8 @@ pub struct TileAggregator {
     /// Every window ending at or before this has been emitted.
     closed_until_ms: i64,
     max_event_ms: i64,
+    /// The newest event time as of the last `advance`, and the wall time it was first seen.
+    noticed: Option<(i64, i64)>,
     latest: HashMap<String, TileTraffic>,
 }
 
@@ -66,6 +74,7 @@ impl TileAggregator {
             open: BTreeMap::new(),
             closed_until_ms: i64::MIN,
             max_event_ms: i64::MIN,
+            noticed: None,
             latest: HashMap::new(),
         }
     }
@@ -94,14 +103,24 @@ impl TileAggregator {
         Ok(())
     }
 
-    /// Emits, in (window, tile) order, every window the watermark has passed. The watermark is
-    /// the later of the event-time one and `now_ms` less the allowed lateness, so windows also
-    /// close when fixes stop arriving.
+    /// Emits, in (window, tile) order, every window the watermark has passed. `now_ms` is the
+    /// wall clock, which moves the watermark only when the stream has been idle.
     pub fn advance(&mut self, now_ms: i64, out: &mut Vec<TileTraffic>) {
-        let watermark = self
-            .max_event_ms
-            .max(now_ms)
-            .saturating_sub(self.config.allowed_lateness_ms);
+        if self.max_event_ms == i64::MIN {
+            return; // Nothing seen yet: nothing to close, and no reason to refuse a backlog.
+        }
+        let idle_since = match self.noticed {
+            Some((max_event, since)) if max_event == self.max_event_ms => since,
+            _ => {
+                self.noticed = Some((self.max_event_ms, now_ms));
+                now_ms
+            }
+        };
+        let lateness = self.config.allowed_lateness_ms;
+        let mut watermark = self.max_event_ms.saturating_sub(lateness);
+        if now_ms - idle_since >= self.config.idle_timeout_ms {
+            watermark = watermark.max(now_ms.saturating_sub(lateness));
+        }
         let closed_until = self.config.window_start(watermark);
         if closed_until <= self.closed_until_ms {
             return;
@@ -180,7 +199,12 @@ mod tests {
             out.is_empty(),
             "the first window is still within its lateness"
         );
-        aggregator.advance(T0 + 12_000, &mut out);
+        aggregator.advance(T0 + 15_999, &mut out);
+        assert!(
+            out.is_empty(),
+            "not idle long enough for the wall clock to count"
+        );
+        aggregator.advance(T0 + 16_000, &mut out);
         let summary: Vec<_> = out
             .iter()
             .map(|t| {
@@ -216,6 +240,20 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(aggregator.observe("a", 2, 1.0, T0 + 9_000), Err(LateFix));
         assert_eq!(aggregator.observe("a", 2, 1.0, T0 + 10_000), Ok(()));
+    }
+
+    #[test]
+    fn a_backlog_older_than_the_wall_clock_is_windowed_not_refused() {
+        let mut aggregator = TileAggregator::new(WindowConfig::default());
+        let mut out = Vec::new();
+        aggregator.advance(T0 + 60_000, &mut out); // Started, nothing read yet.
+        aggregator.observe("a", 1, 1.0, T0).unwrap();
+        aggregator.advance(T0 + 60_250, &mut out);
+        aggregator.observe("a", 2, 1.0, T0 + 5_000).unwrap();
+        aggregator.observe("a", 3, 1.0, T0 + 13_000).unwrap();
+        aggregator.advance(T0 + 60_500, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].vehicles, 2);
     }
 
     #[test]
