@@ -118,22 +118,33 @@ async fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    // Handlers first: whoever reads the "master:" line may signal us at once.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("installing the SIGINT handler")?;
     let cluster = DevCluster::start(config)
         .await
         .context("starting the dev cluster")?;
-    println!("master: {}", cluster.master_url());
-    println!("standby: {}", cluster.standby_master_url());
+    // Whoever started us may stop reading after the "master:" line: a closed stdout is not an
+    // error (like ripgrep, a broken pipe is fine), the cluster keeps serving.
+    let mut banner = format!(
+        "master: {}\nstandby: {}\n",
+        cluster.master_url(),
+        cluster.standby_master_url()
+    );
     for id in cluster.agent_ids() {
-        println!(
-            "agent: {id} {}",
-            cluster.agent_endpoint(&id).unwrap_or_default()
-        );
+        let endpoint = cluster.agent_endpoint(&id).unwrap_or_default();
+        banner.push_str(&format!("agent: {id} {endpoint}\n"));
     }
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    }
     tokio::select! {
         _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+        _ = interrupt.recv() => {}
     }
     tracing::info!("stopping: killing executors");
     cluster.shutdown().await;

@@ -206,12 +206,24 @@ async fn unacknowledged_updates_are_retried_with_the_same_uuid() {
     assert_eq!(first.uuid, again.uuid);
     assert_eq!(again.state(), TaskState::TaskRunning);
     s.ack(&again).await;
-    assert!(
-        s.try_wait(Duration::from_millis(500), |e| e.update.is_some())
-            .await
-            .is_none(),
-        "acknowledged updates stop being retried"
-    );
+    // Give a wrongly continuing retry (400 ms, then 800 ms) time to show, then check in the log
+    // that no UPDATE went out after the ACKNOWLEDGE was handled.
+    let _ = s.try_wait(Duration::from_millis(1000), |_| false).await;
+    let log = cluster.log();
+    let acked_at = log
+        .iter()
+        .position(|e| {
+            matches!(e, LogEntry::SchedulerCall { call, http_status: 202, .. }
+                if call.r#type() == mesos_proto::v1::scheduler::call::Type::Acknowledge)
+        })
+        .expect("ACKNOWLEDGE logged");
+    let retried_after = log[acked_at..]
+        .iter()
+        .filter(
+            |e| matches!(e, LogEntry::SchedulerEvent { event_type, .. } if event_type == "UPDATE"),
+        )
+        .count();
+    assert_eq!(retried_after, 0, "acknowledged updates stop being retried");
 }
 
 #[tokio::test]

@@ -34,7 +34,7 @@ async fn binary_serves_and_sigterm_leaves_no_executor_behind() {
         .arg("--work-dir")
         .arg(dir.path())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
         .spawn()
         .unwrap();
     let mut guard = Guard(child);
@@ -85,7 +85,8 @@ async fn binary_serves_and_sigterm_leaves_no_executor_behind() {
     .unwrap()
     .0
     .unwrap();
-    assert!(status.success(), "{status:?}");
+    let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+    assert!(status.success(), "{status:?}: {stderr}");
     assert!(
         wait_until(WAIT, || !process_alive(pid)).await,
         "executor {pid} outlived the dev cluster"
