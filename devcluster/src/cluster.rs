@@ -318,7 +318,7 @@ impl Inner {
                             key.2, key.0
                         ),
                     });
-                    inner.process_ended(&key, &spec.container_id, None);
+                    inner.process_ended(&key, &spec.container_id, None, false);
                     return;
                 }
             };
@@ -346,11 +346,17 @@ impl Inner {
                 executor_id: key.2.clone(),
                 status,
             });
-            inner.process_ended(&key, &spec.container_id, status);
+            inner.process_ended(&key, &spec.container_id, status, true);
         });
     }
 
-    fn process_ended(self: &Arc<Self>, key: &ExecKey, container_id: &str, status: Option<i32>) {
+    fn process_ended(
+        self: &Arc<Self>,
+        key: &ExecKey,
+        container_id: &str,
+        status: Option<i32>,
+        started: bool,
+    ) {
         let mut shared = self.lock();
         if shared
             .processes
@@ -359,9 +365,16 @@ impl Inner {
         {
             shared.processes.remove(key);
         }
-        shared
-            .core
-            .executor_exited(&key.0, &key.1, &key.2, container_id, status, Instant::now());
+        let now = Instant::now();
+        if started {
+            shared
+                .core
+                .executor_exited(&key.0, &key.1, &key.2, container_id, status, now);
+        } else {
+            shared
+                .core
+                .executor_launch_failed(&key.0, &key.1, &key.2, container_id, now);
+        }
         self.apply(&mut shared);
     }
 

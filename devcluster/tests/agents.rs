@@ -253,3 +253,27 @@ async fn killing_a_task_before_its_executor_subscribes_answers_task_killed() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn executor_whose_uri_cannot_be_fetched_fails_its_task_with_container_launch_failed() {
+    let (cluster, dir) = cluster(|_| {}).await;
+    let mut executor = test_executor("e");
+    if let Some(cmd) = executor.command.as_mut() {
+        cmd.uris.push(command_info::Uri {
+            value: dir.path().join("missing.bin").display().to_string(),
+            ..Default::default()
+        });
+    }
+    let mut s = TestScheduler::subscribe(&cluster.master_url(), framework("ff", &[])).await;
+    s.launch_on_next_offer(|agent| vec![launch(vec![task("t", agent, "", Some(executor))])])
+        .await;
+    let failed = s.until_state("t", TaskState::TaskFailed).await;
+    assert_eq!(failed.reason(), Reason::ContainerLaunchFailed);
+    cluster
+        .wait_for_log(
+            WAIT,
+            |e| matches!(e, LogEntry::Fault { description } if description.contains("missing.bin")),
+        )
+        .await
+        .unwrap();
+}

@@ -299,6 +299,36 @@ async fn executor_without_disk_fails_every_task_of_the_group_with_task_error() {
 }
 
 #[tokio::test]
+async fn executor_below_minimum_cpus_or_mem_fails_every_task_of_the_group_with_task_error() {
+    let (cluster, _dir) = cluster(|c| c.agents = 1).await;
+    let mut s = TestScheduler::subscribe(&cluster.master_url(), framework("min", &[])).await;
+    for (n, resources) in [small(0.001, 32.0, 10.0), small(0.1, 16.0, 10.0)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut executor = test_executor(&format!("e{n}"));
+        executor.resources = resources;
+        let offer = s.offer().await;
+        let agent = offer.agent_id.value.clone();
+        let (a, b) = (format!("a{n}"), format!("b{n}"));
+        let group = launch_group(
+            executor,
+            vec![task(&a, &agent, "", None), task(&b, &agent, "", None)],
+        );
+        assert_eq!(
+            s.accept_refusing(&[&offer.id], vec![group], Some(0.0))
+                .await,
+            202
+        );
+        for id in [&a, &b] {
+            let status = s.update(id).await;
+            assert_eq!(status.state(), TaskState::TaskError);
+            assert_eq!(status.reason(), Reason::TaskGroupInvalid);
+        }
+    }
+}
+
+#[tokio::test]
 async fn executor_subscribe_without_the_subscribe_message_is_400() {
     let (cluster, _dir) = cluster(|_| {}).await;
     let mut s = TestScheduler::subscribe(&cluster.master_url(), framework("x", &[])).await;

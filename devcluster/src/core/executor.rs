@@ -223,6 +223,27 @@ impl Core {
         }
     }
 
+    /// The executor could not be started (sandbox, fetch or spawn failed): its tasks fail with
+    /// REASON_CONTAINER_LAUNCH_FAILED.
+    pub fn executor_launch_failed(
+        &mut self,
+        agent_id: &str,
+        framework_id: &str,
+        executor_id: &str,
+        container_id: &str,
+        now: Instant,
+    ) {
+        self.executor_ended(
+            agent_id,
+            framework_id,
+            executor_id,
+            container_id,
+            None,
+            task_status::Reason::ContainerLaunchFailed,
+            now,
+        );
+    }
+
     /// The executor process ended: its unfinished tasks fail (or count as killed), and the
     /// scheduler hears FAILURE.
     pub fn executor_exited(
@@ -232,6 +253,28 @@ impl Core {
         executor_id: &str,
         container_id: &str,
         status: Option<i32>,
+        now: Instant,
+    ) {
+        self.executor_ended(
+            agent_id,
+            framework_id,
+            executor_id,
+            container_id,
+            status,
+            task_status::Reason::ExecutorTerminated,
+            now,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn executor_ended(
+        &mut self,
+        agent_id: &str,
+        framework_id: &str,
+        executor_id: &str,
+        container_id: &str,
+        status: Option<i32>,
+        reason: task_status::Reason,
         now: Instant,
     ) {
         let key = (framework_id.to_string(), executor_id.to_string());
@@ -271,14 +314,12 @@ impl Core {
             } else {
                 TaskState::TaskFailed
             };
-            self.agent_status_update(
-                agent_id,
-                &task_key,
-                state,
-                task_status::Reason::ExecutorTerminated,
-                "Executor terminated",
-                now,
-            );
+            let message = if reason == task_status::Reason::ContainerLaunchFailed {
+                "Failed to launch the executor (sandbox, fetch or spawn)"
+            } else {
+                "Executor terminated"
+            };
+            self.agent_status_update(agent_id, &task_key, state, reason, message, now);
         }
         self.send_to_framework(
             framework_id,

@@ -140,6 +140,12 @@ fn check_common(
         {
             return Err(format!("Task has duplicate ID: {id}"));
         }
+        if task.agent_id.value != agent_id {
+            return Err(format!(
+                "Task {id} uses agent '{}' but the offers are for agent '{agent_id}'",
+                task.agent_id.value
+            ));
+        }
         if task.command.is_some() && task.executor.is_some() && !group {
             return Err(format!(
                 "Task {id} should have at most one of CommandInfo or ExecutorInfo present"
