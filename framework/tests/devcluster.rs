@@ -257,3 +257,83 @@ async fn redirect_from_a_standby_master_is_followed() {
     drop(scheduler);
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_the_agent_and_replace_relaunches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = cluster(dir.path(), 2, Vec::new()).await;
+    let scheduler = Scheduler::start(dir.path(), &cluster.master_url(), &example_spec(), &[]);
+    let before = scheduler.wait_running(3, T).await;
+    let task_of = |state: &serde_json::Value, slot: &str| -> (String, String) {
+        let t = state["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["slot"] == slot)
+            .cloned()
+            .unwrap_or_default();
+        (
+            t["task_id"].as_str().unwrap_or_default().to_string(),
+            t["agent_id"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    let (old_id, old_agent) = task_of(&before, "ingester-0");
+    let client = reqwest::Client::new();
+    let reply = client
+        .post(format!("{}/v1/pods/ingester-0/restart", scheduler.api))
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(reply.status(), 202);
+    let after = wait_until(T, "ingester-0 relaunched", || async {
+        let state = scheduler.get("/v1/state").await?;
+        let (id, _) = task_of(&state, "ingester-0");
+        let running = state["tasks"]
+            .as_array()?
+            .iter()
+            .filter(|t| t["state"] == "TASK_RUNNING")
+            .count();
+        (id != old_id && !id.is_empty() && running == 3).then_some(state)
+    })
+    .await;
+    assert_eq!(
+        task_of(&after, "ingester-0").1,
+        old_agent,
+        "restart stays on its agent"
+    );
+    let reply = client
+        .post(format!("{}/v1/pods/indexer-0/replace", scheduler.api))
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(reply.status(), 202);
+    let (old_indexer, _) = task_of(&after, "indexer-0");
+    wait_until(T, "indexer-0 replaced", || async {
+        let state = scheduler.get("/v1/state").await?;
+        let (id, _) = task_of(&state, "indexer-0");
+        let running = state["tasks"]
+            .as_array()?
+            .iter()
+            .filter(|t| t["state"] == "TASK_RUNNING")
+            .count();
+        (id != old_indexer && !id.is_empty() && running == 3).then_some(())
+    })
+    .await;
+    let missing = client
+        .post(format!("{}/v1/pods/nope-7/restart", scheduler.api))
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(missing.status(), 404);
+    let state = scheduler.get("/v1/state").await.expect("state");
+    assert!(
+        state["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .all(|g| g["failed"] == 0),
+        "operator kills are not failures: {state}"
+    );
+    drop(scheduler);
+    cluster.shutdown().await;
+}

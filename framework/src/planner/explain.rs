@@ -117,7 +117,7 @@ pub fn explain(
         if pod
             .pinned_agent
             .as_ref()
-            .is_some_and(|a| *a != view.agent_id)
+            .is_some_and(|a| a != view.agent_id)
         {
             reasons.push(describe(spec, pod.group, &view, Misfit::PinnedElsewhere));
         }
@@ -132,10 +132,10 @@ pub fn explain(
         });
     }
     OfferExplanation {
-        offer_id: view.offer_id.clone(),
-        agent_id: view.agent_id.clone(),
-        hostname: view.hostname.clone(),
-        role: view.role.clone(),
+        offer_id: view.offer_id.to_string(),
+        agent_id: view.agent_id.to_string(),
+        hostname: view.hostname.to_string(),
+        role: view.role.to_string(),
         cpus: Scalars::from_milli(view.free.cpus),
         mem: Scalars::from_milli(view.free.mem),
         disk: Scalars::from_milli(view.free.disk),

@@ -249,8 +249,7 @@ impl Misfit {
 
 /// Resources a pod of `group` takes from `offer` (plus the executor's if it must start).
 fn pod_demand(spec: &ValidatedSpec, group: &GroupPlan, offer: &OfferView) -> Scalars {
-    let exec = executor_id(&group.role);
-    if offer.executor_ids.contains(&exec) {
+    if offer.executor_ids.iter().any(|e| *e == group.executor_id) {
         group.demand
     } else {
         group.demand.plus(spec.executor)
@@ -415,9 +414,8 @@ fn place(
 ) -> PodPlacement {
     let group = &spec.groups[pod.group];
     view.free = view.free.minus(pod_demand(spec, group, view));
-    let exec = executor_id(&group.role);
-    if !view.executor_ids.contains(&exec) {
-        view.executor_ids.push(exec);
+    if !view.executor_ids.iter().any(|e| *e == group.executor_id) {
+        view.executor_ids.push(group.executor_id.clone().into());
     }
     let ports = group
         .tasks
@@ -450,28 +448,37 @@ pub fn plan(input: &PlanInput<'_>, config: &PlannerConfig, memory: &mut OfferMem
 
     let mut views: Vec<OfferView> = input.offers.iter().map(OfferView::from_offer).collect();
     let mut placed: Vec<Vec<PodPlacement>> = vec![Vec::new(); views.len()];
-    let mut placed_slots: BTreeSet<String> = BTreeSet::new();
+    let mut is_placed = vec![false; ready.len()];
     if input.launches_allowed && !views.is_empty() && !ready.is_empty() {
         let mut index = live_index(spec, input.tasks);
         for view in &views {
             index.register(&spec.groups, view);
         }
         let order = offer_order(&views, spec.strategy);
-        let by_agent: HashMap<String, usize> = views
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.agent_id.clone(), i))
-            .collect();
         // Pinned pods (restart in place) first: they can only use one agent.
-        for pod in ready.iter().filter(|p| p.pinned_agent.is_some()) {
-            let Some(&oi) = pod.pinned_agent.as_ref().and_then(|a| by_agent.get(a)) else {
-                continue;
-            };
-            plan.evaluations += 1;
-            if first_misfit(spec, pod.group, &views[oi], &index).is_none() {
-                let p = place(spec, pod, &mut views[oi], &mut index);
-                placed_slots.insert(p.slot.clone());
-                placed[oi].push(p);
+        if ready.iter().any(|p| p.pinned_agent.is_some()) {
+            let by_agent: HashMap<&str, usize> = views
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v.agent_id, i))
+                .collect();
+            for (pi, pod) in ready
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.pinned_agent.is_some())
+            {
+                let Some(&oi) = pod
+                    .pinned_agent
+                    .as_ref()
+                    .and_then(|a| by_agent.get(a.as_str()))
+                else {
+                    continue;
+                };
+                plan.evaluations += 1;
+                if first_misfit(spec, pod.group, &views[oi], &index).is_none() {
+                    placed[oi].push(place(spec, pod, &mut views[oi], &mut index));
+                    is_placed[pi] = true;
+                }
             }
         }
         let mut start = 0;
@@ -481,13 +488,12 @@ pub fn plan(input: &PlanInput<'_>, config: &PlannerConfig, memory: &mut OfferMem
                 .iter()
                 .position(|p| p.group != gi)
                 .map_or(ready.len(), |n| start + n);
-            let pods = ready[start..end]
-                .iter()
-                .filter(|p| p.pinned_agent.is_none());
+            let pods = (start..end).filter(|&pi| ready[pi].pinned_agent.is_none());
             match spec.strategy {
                 PlacementStrategy::Binpack => {
                     let mut cursor = 0;
-                    for pod in pods {
+                    for pi in pods {
+                        let pod = &ready[pi];
                         let mut fitted = None;
                         let mut prefix_lasting = true;
                         for (pos, &oi) in order.iter().enumerate().skip(cursor) {
@@ -502,15 +508,15 @@ pub fn plan(input: &PlanInput<'_>, config: &PlannerConfig, memory: &mut OfferMem
                             }
                         }
                         let Some(oi) = fitted else { break };
-                        let p = place(spec, pod, &mut views[oi], &mut index);
-                        placed_slots.insert(p.slot.clone());
-                        placed[oi].push(p);
+                        placed[oi].push(place(spec, pod, &mut views[oi], &mut index));
+                        is_placed[pi] = true;
                     }
                 }
                 PlacementStrategy::Spread => {
                     let mut live: Vec<usize> = order.clone();
                     let mut next = 0;
-                    for pod in pods {
+                    for pi in pods {
+                        let pod = &ready[pi];
                         let mut fitted = None;
                         let mut dead = Vec::new();
                         for k in 0..live.len() {
@@ -528,9 +534,8 @@ pub fn plan(input: &PlanInput<'_>, config: &PlannerConfig, memory: &mut OfferMem
                         }
                         let Some(pos) = fitted else { break };
                         let oi = live[pos];
-                        let p = place(spec, pod, &mut views[oi], &mut index);
-                        placed_slots.insert(p.slot.clone());
-                        placed[oi].push(p);
+                        placed[oi].push(place(spec, pod, &mut views[oi], &mut index));
+                        is_placed[pi] = true;
                         next = pos + 1;
                         if !dead.is_empty() {
                             let before = dead.iter().filter(|&&d| d < next).count();
@@ -556,20 +561,25 @@ pub fn plan(input: &PlanInput<'_>, config: &PlannerConfig, memory: &mut OfferMem
 
     let waiting: BTreeSet<String> = ready
         .iter()
-        .filter(|p| !placed_slots.contains(&p.slot))
-        .map(|p| p.slot.clone())
+        .zip(&is_placed)
+        .filter(|(_, placed)| !**placed)
+        .map(|(p, _)| p.slot.clone())
         .collect();
     plan.waiting = waiting.len();
     for (view, pods) in views.into_iter().zip(placed) {
         if pods.is_empty() {
-            plan.declines.push(view.offer_id);
+            plan.declines.push(view.offer_id.to_string());
         } else {
             plan.launches.push(OfferLaunch {
-                offer_id: view.offer_id,
-                agent_id: view.agent_id,
-                hostname: view.hostname,
-                role: view.role,
-                attributes: view.attributes.into_iter().collect(),
+                offer_id: view.offer_id.to_string(),
+                agent_id: view.agent_id.to_string(),
+                hostname: view.hostname.to_string(),
+                role: view.role.to_string(),
+                attributes: view
+                    .attributes
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.into_owned()))
+                    .collect(),
                 pods,
             });
         }

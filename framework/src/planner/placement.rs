@@ -19,7 +19,7 @@ pub trait Fields {
     fn field(&self, name: &str) -> Option<&str>;
 }
 
-impl Fields for super::OfferView {
+impl Fields for super::OfferView<'_> {
     fn field(&self, name: &str) -> Option<&str> {
         super::OfferView::field(self, name)
     }
@@ -77,7 +77,13 @@ impl PlacementIndex {
     pub fn record(&mut self, groups: &[GroupPlan], gi: usize, place: &impl Fields) {
         for (ci, c) in groups[gi].constraints.iter().enumerate() {
             if let Some(value) = place.field(&c.field) {
-                *self.counts[gi][ci].entry(value.to_string()).or_insert(0) += 1;
+                let counts = &mut self.counts[gi][ci];
+                match counts.get_mut(value) {
+                    Some(n) => *n += 1,
+                    None => {
+                        counts.insert(value.to_string(), 1);
+                    }
+                }
             }
         }
     }

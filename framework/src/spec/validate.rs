@@ -74,6 +74,8 @@ pub struct GroupPlan {
     pub count: u32,
     /// Mesos role of the pods.
     pub role: String,
+    /// The id of the executor that runs the pods (one per agent and role).
+    pub executor_id: String,
     /// Parsed placement rules.
     pub constraints: Vec<Constraint>,
     /// SIGTERM -> SIGKILL grace.
@@ -419,6 +421,7 @@ pub fn validate(spec: &ServiceSpec, roles: &[String]) -> Result<ValidatedSpec, S
         groups.push(GroupPlan {
             name: group.name.clone(),
             count: group.count,
+            executor_id: crate::planner::executor_id(&role),
             role,
             constraints,
             kill_grace_ms,
