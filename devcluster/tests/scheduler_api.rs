@@ -215,6 +215,14 @@ async fn failover_timeout_expiry_kills_the_tasks() {
         .await
         .expect("executor stopped");
     assert_eq!(s.simple(call::Type::Revive).await, 400, "framework removed");
+    // A removed framework cannot come back under its id: ERROR, stream closed.
+    let response = post(&cluster.master_url(), &subscribe_call(s.info.clone()), None).await;
+    assert_eq!(response.status(), 200);
+    let mut events = read_events(response);
+    let error = events.recv().await.expect("an ERROR event");
+    assert_eq!(error.r#type(), event::Type::Error);
+    assert!(error.error.unwrap().message.contains("removed"));
+    assert!(events.recv().await.is_none());
 }
 
 #[tokio::test]

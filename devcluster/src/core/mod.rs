@@ -264,6 +264,8 @@ pub struct Core {
     /// Offers outstanding.
     pub offers: BTreeMap<String, OutstandingOffer>,
     spent_offers: HashSet<String>,
+    /// Frameworks torn down or failed over for good: they may not SUBSCRIBE again.
+    removed_frameworks: HashSet<String>,
     alloc_cursor: usize,
     effects: Vec<Effect>,
 }
@@ -340,6 +342,7 @@ impl Core {
             agents: agents.into_iter().map(|a| (a.id.clone(), a)).collect(),
             offers: BTreeMap::new(),
             spent_offers: HashSet::new(),
+            removed_frameworks: HashSet::new(),
             alloc_cursor: 0,
             effects: Vec::new(),
         }
@@ -448,6 +451,7 @@ impl Core {
 
     /// Removes a framework and shuts down everything it runs (TEARDOWN, failover expiry).
     fn remove_framework(&mut self, framework_id: &str) {
+        self.removed_frameworks.insert(framework_id.to_string());
         if let Some(f) = self.frameworks.remove(framework_id) {
             if let Some(stream_id) = f.stream_id {
                 self.effects.push(Effect::CloseFrameworkStream {

@@ -60,6 +60,11 @@ impl Core {
                     .to_string(),
             );
         }
+        if let Some(id) = info.id.as_ref() {
+            if self.removed_frameworks.contains(&id.value) {
+                return Err("Framework has been removed".to_string());
+            }
+        }
         let framework_id = match info.id.as_ref().map(|id| id.value.clone()) {
             Some(id) if !id.is_empty() => id,
             _ => self.next_id("F"),
@@ -740,6 +745,7 @@ impl Core {
         if !keep_state {
             self.frameworks.clear();
             self.spent_offers.clear();
+            self.removed_frameworks.clear();
         }
     }
 }
