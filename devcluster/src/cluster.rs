@@ -323,6 +323,11 @@ impl Inner {
                 }
             };
             let pid = child.id().unwrap_or(0);
+            inner.log.record(LogEntry::ExecutorLaunched {
+                agent_id: key.0.clone(),
+                executor_id: key.2.clone(),
+                pid,
+            });
             {
                 let mut shared = inner.lock();
                 if let Some(entry) = shared.processes.get_mut(&key) {
@@ -331,12 +336,15 @@ impl Inner {
                         process::signal_group(pid, process::SIGKILL);
                     }
                 }
+                shared.core.executor_started(
+                    &key.0,
+                    &key.1,
+                    &key.2,
+                    &spec.container_id,
+                    Instant::now(),
+                );
+                inner.apply(&mut shared);
             }
-            inner.log.record(LogEntry::ExecutorLaunched {
-                agent_id: key.0.clone(),
-                executor_id: key.2.clone(),
-                pid,
-            });
             let status = child.wait().await.ok().and_then(|s| s.code());
             // The shell may have left children in the group: take them down too. The group id
             // is still ours: the entry below is removed only after this.

@@ -60,6 +60,9 @@ impl Core {
                 closed.push(key.clone());
             }
             exec.connected = false;
+            if exec.command_task && exec.checkpoint {
+                continue; // the command keeps running and is recovered as it is
+            }
             if exec.checkpoint {
                 exec.register_deadline = Some(now + registration_timeout);
                 exec.reregistering = true;

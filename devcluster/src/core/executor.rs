@@ -223,6 +223,52 @@ impl Core {
         }
     }
 
+    /// The executor process started. For a command task this is the moment it runs: the agent
+    /// reports TASK_RUNNING for it.
+    pub fn executor_started(
+        &mut self,
+        agent_id: &str,
+        framework_id: &str,
+        executor_id: &str,
+        container_id: &str,
+        now: Instant,
+    ) {
+        let key = (framework_id.to_string(), executor_id.to_string());
+        let command_task = self
+            .agents
+            .get(agent_id)
+            .and_then(|a| a.executors.get(&key))
+            .is_some_and(|e| e.command_task && e.container_id == container_id);
+        if !command_task {
+            return;
+        }
+        let tasks: Vec<(String, String)> = self
+            .agents
+            .get(agent_id)
+            .map(|a| {
+                a.tasks
+                    .iter()
+                    .filter(|(k, t)| {
+                        k.0 == framework_id
+                            && t.executor_id == executor_id
+                            && t.state == TaskState::TaskStaging
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for task_key in tasks {
+            self.agent_status_update(
+                agent_id,
+                &task_key,
+                TaskState::TaskRunning,
+                None,
+                "Command started",
+                now,
+            );
+        }
+    }
+
     /// The executor could not be started (sandbox, fetch or spawn failed): its tasks fail with
     /// REASON_CONTAINER_LAUNCH_FAILED.
     pub fn executor_launch_failed(
@@ -308,18 +354,43 @@ impl Core {
                     .collect()
             })
             .unwrap_or_default();
+        let launch_failed = reason == task_status::Reason::ContainerLaunchFailed;
         for (task_key, killed) in tasks {
-            let state = if killed {
-                TaskState::TaskKilled
+            let (state, reason, message) = if launch_failed {
+                let m = "Failed to launch the executor (sandbox, fetch or spawn)".to_string();
+                (TaskState::TaskFailed, Some(reason), m)
+            } else if killed {
+                (
+                    TaskState::TaskKilled,
+                    Some(reason),
+                    "Executor terminated".to_string(),
+                )
+            } else if exec.command_task {
+                match status {
+                    Some(0) => (
+                        TaskState::TaskFinished,
+                        None,
+                        "Command exited with status 0".to_string(),
+                    ),
+                    Some(code) => (
+                        TaskState::TaskFailed,
+                        Some(task_status::Reason::CommandExecutorFailed),
+                        format!("Command exited with status {code}"),
+                    ),
+                    None => (
+                        TaskState::TaskFailed,
+                        Some(task_status::Reason::CommandExecutorFailed),
+                        "Command terminated by a signal".to_string(),
+                    ),
+                }
             } else {
-                TaskState::TaskFailed
+                (
+                    TaskState::TaskFailed,
+                    Some(reason),
+                    "Executor terminated".to_string(),
+                )
             };
-            let message = if reason == task_status::Reason::ContainerLaunchFailed {
-                "Failed to launch the executor (sandbox, fetch or spawn)"
-            } else {
-                "Executor terminated"
-            };
-            self.agent_status_update(agent_id, &task_key, state, reason, message, now);
+            self.agent_status_update(agent_id, &task_key, state, reason, &message, now);
         }
         self.send_to_framework(
             framework_id,
@@ -380,7 +451,7 @@ impl Core {
                     &agent_id,
                     &key,
                     TaskState::TaskFailed,
-                    reason,
+                    Some(reason),
                     "Executor did not register in time",
                     now,
                 );

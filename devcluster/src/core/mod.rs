@@ -214,6 +214,9 @@ pub struct Executor {
     pub orphaned: bool,
     /// It ran before an agent restart and must re-subscribe (timeout reason differs).
     pub reregistering: bool,
+    /// The built-in command executor stand-in: the process is the task's command itself, and
+    /// the agent reports RUNNING on start and FINISHED / FAILED on exit.
+    pub command_task: bool,
 }
 
 /// A task on an agent, with its queue of status updates awaiting acknowledgement.
@@ -672,7 +675,7 @@ impl Core {
         agent_id: &str,
         key: &(String, String),
         state: TaskState,
-        reason: task_status::Reason,
+        reason: Option<task_status::Reason>,
         message: &str,
         now: Instant,
     ) {
@@ -690,7 +693,7 @@ impl Core {
             state: state as i32,
             message: Some(message.to_string()),
             source: Some(task_status::Source::Agent as i32),
-            reason: Some(reason as i32),
+            reason: reason.map(|r| r as i32),
             agent_id: Some(AgentId {
                 value: agent_id.to_string(),
             }),

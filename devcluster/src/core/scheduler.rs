@@ -370,7 +370,25 @@ impl Core {
             match operation.r#type() {
                 offer::operation::Type::Launch => {
                     let tasks = operation.launch.map(|l| l.task_infos).unwrap_or_default();
-                    for task in tasks {
+                    for mut task in tasks {
+                        let command_task = task.executor.is_none() && task.command.is_some();
+                        if task.executor.is_some() && task.command.is_some() {
+                            let status = master_status(
+                                &task.task_id.value,
+                                Some(&agent_id),
+                                TaskState::TaskError,
+                                Some(task_status::Reason::TaskInvalid),
+                                &format!(
+                                    "Task {} should have at most one of CommandInfo or ExecutorInfo present",
+                                    task.task_id.value
+                                ),
+                            );
+                            self.send_to_framework(framework_id, update_event(status));
+                            continue;
+                        }
+                        if command_task {
+                            task.executor = Some(command_executor_for(&task));
+                        }
                         match validation::check_task(
                             self,
                             framework_id,
@@ -381,7 +399,12 @@ impl Core {
                         ) {
                             Ok(needed) => {
                                 available.subtract(&needed);
-                                self.launch(framework_id, &agent_id, &role, vec![task], false, now);
+                                let kind = if command_task {
+                                    LaunchKind::Command
+                                } else {
+                                    LaunchKind::Task
+                                };
+                                self.launch(framework_id, &agent_id, &role, vec![task], kind, now);
                             }
                             Err(message) => {
                                 let status = master_status(
@@ -415,7 +438,14 @@ impl Core {
                     ) {
                         Ok(needed) => {
                             available.subtract(&needed);
-                            self.launch(framework_id, &agent_id, &role, tasks, true, now);
+                            self.launch(
+                                framework_id,
+                                &agent_id,
+                                &role,
+                                tasks,
+                                LaunchKind::Group,
+                                now,
+                            );
                         }
                         Err(message) => {
                             for t in tasks {
@@ -449,7 +479,7 @@ impl Core {
         agent_id: &str,
         role: &str,
         mut tasks: Vec<mesos_proto::v1::TaskInfo>,
-        group: bool,
+        kind: LaunchKind,
         now: Instant,
     ) {
         let multi_role = self
@@ -493,11 +523,13 @@ impl Core {
                     container_id: container_id.clone(),
                     checkpoint,
                     connected: false,
-                    register_deadline: Some(now + registration_timeout),
+                    register_deadline: (kind != LaunchKind::Command)
+                        .then_some(now + registration_timeout),
                     pending: Vec::new(),
                     shutting_down: false,
                     orphaned: false,
                     reregistering: false,
+                    command_task: kind == LaunchKind::Command,
                 },
             );
             launch_spec = Some(super::LaunchSpec {
@@ -528,7 +560,10 @@ impl Core {
         if let Some(spec) = launch_spec {
             self.effects.push(Effect::LaunchExecutor(Box::new(spec)));
         }
-        let event = if group {
+        if kind == LaunchKind::Command {
+            return; // the process is the task: nothing to hand over
+        }
+        let event = if kind == LaunchKind::Group {
             executor::Event {
                 r#type: Some(executor::event::Type::LaunchGroup as i32),
                 launch_group: Some(executor::event::LaunchGroup {
@@ -571,6 +606,20 @@ impl Core {
         task.kill_requested = true;
         let executor_id = task.executor_id.clone();
         let exec_key = (framework_id.to_string(), executor_id.clone());
+        if agent
+            .executors
+            .get(&exec_key)
+            .is_some_and(|e| e.command_task)
+        {
+            // The command executor stand-in kills the command; its exit reports TASK_KILLED.
+            self.effects.push(Effect::KillExecutor {
+                agent_id: agent_id.clone(),
+                framework_id: framework_id.to_string(),
+                executor_id,
+                grace: Duration::ZERO,
+            });
+            return;
+        }
         let registered = agent
             .executors
             .get(&exec_key)
@@ -584,7 +633,7 @@ impl Core {
                 &agent_id,
                 &key,
                 TaskState::TaskKilled,
-                task_status::Reason::TaskKilledDuringLaunch,
+                Some(task_status::Reason::TaskKilledDuringLaunch),
                 "Killed before the executor subscribed",
                 now,
             );
@@ -747,6 +796,30 @@ impl Core {
             self.spent_offers.clear();
             self.removed_frameworks.clear();
         }
+    }
+}
+
+/// How tasks reach their executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LaunchKind {
+    /// LAUNCH to a framework-provided executor.
+    Task,
+    /// LAUNCH_GROUP.
+    Group,
+    /// LAUNCH of a task with only a `command`: the command runs as the "executor" process.
+    Command,
+}
+
+/// The ExecutorInfo the agent makes up for a command task (Mesos' built-in command executor).
+fn command_executor_for(task: &mesos_proto::v1::TaskInfo) -> mesos_proto::v1::ExecutorInfo {
+    mesos_proto::v1::ExecutorInfo {
+        r#type: Some(mesos_proto::v1::executor_info::Type::Custom as i32),
+        executor_id: mesos_proto::v1::ExecutorId {
+            value: task.task_id.value.clone(),
+        },
+        command: task.command.clone(),
+        name: Some(format!("Command Executor (Task: {})", task.task_id.value)),
+        ..Default::default()
     }
 }
 

@@ -146,14 +146,9 @@ fn check_common(
                 task.agent_id.value
             ));
         }
-        if task.command.is_some() && task.executor.is_some() && !group {
-            return Err(format!(
-                "Task {id} should have at most one of CommandInfo or ExecutorInfo present"
-            ));
-        }
         if task.executor.is_none() {
             return Err(format!(
-                "Task {id} has no ExecutorInfo: the dev cluster does not model the command executor; use a CUSTOM executor"
+                "Task {id} has neither an ExecutorInfo nor a CommandInfo"
             ));
         }
         if !roles_match(&task.resources, role) {
