@@ -18,7 +18,7 @@ use crate::state::{Store, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The API address is taken or not ours; pick another `--http`.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -72,6 +72,7 @@ pub async fn run<S: Store + 'static>(
         listener,
         settings.api_token.clone(),
         api_tx,
+        crate::api::page::PageSources::new(settings.masters.clone()),
     ));
     let caller = HttpCaller::new(session.clone());
     let result = driver::run_loop(core, store, caller, session, stream_rx, api_rx, shutdown).await;

@@ -6,6 +6,7 @@
 //! `Authorization: Bearer <token>`; reads stay open (health checks, dashboards).
 
 pub mod metrics;
+pub mod page;
 pub mod views;
 
 use std::convert::Infallible;
@@ -29,11 +30,21 @@ const MAX_BODY: usize = 64 * 1024;
 struct Shared {
     token: Option<String>,
     driver: mpsc::Sender<ApiRequest>,
+    page: page::PageSources,
 }
 
 /// Serves the API on `listener` until the task is dropped/aborted.
-pub async fn serve(listener: TcpListener, token: Option<String>, driver: mpsc::Sender<ApiRequest>) {
-    let shared = Arc::new(Shared { token, driver });
+pub async fn serve(
+    listener: TcpListener,
+    token: Option<String>,
+    driver: mpsc::Sender<ApiRequest>,
+    page: page::PageSources,
+) {
+    let shared = Arc::new(Shared {
+        token,
+        driver,
+        page,
+    });
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(conn) => conn,
@@ -141,6 +152,14 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             Some(s) => json(StatusCode::OK, &s),
             None => error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
         },
+        (Method::GET, ["v1", "cluster" | "map"]) => match ask(shared, ApiRequest::State).await {
+            Some(state) if segments[1] == "cluster" => shared.page.cluster(&state).await,
+            Some(state) => shared.page.map(&state).await,
+            None => error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+        },
+        (Method::GET, [] | ["index.html" | "app.js" | "style.css"]) => {
+            page::asset(req.uri().path()).unwrap_or_else(|| error(StatusCode::NOT_FOUND, "no such page asset"))
+        }
         (Method::GET, ["v1", "plan"]) => match ask(shared, ApiRequest::Plan).await {
             Some(p) => json(StatusCode::OK, &p),
             None => error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
@@ -191,7 +210,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
         }
         _ => error(
             StatusCode::NOT_FOUND,
-            "no such endpoint; see GET /v1/health, /v1/state, /v1/plan, /v1/debug/offers, /metrics, PUT /v1/groups/{group}/count, POST /v1/pods/{slot}/restart|replace",
+            "no such endpoint; see GET /, /v1/health, /v1/state, /v1/cluster, /v1/map, /v1/plan, /v1/debug/offers, /metrics, PUT /v1/groups/{group}/count, POST /v1/pods/{slot}/restart|replace",
         ),
     }
 }

@@ -18,7 +18,7 @@ pub use records::{Change, KillIntent, SlotRecord, StoredState, TaskPhase, TaskRe
 pub enum StoreError {
     /// Reading or writing the state directory failed (disk full, permissions). Retrying may
     /// help once the cause is fixed; until then nothing depending on the commit may happen.
-    #[error("state store I/O on {path}: {source}")]
+    #[error("state store I/O on {path}")]
     Io {
         /// The file or directory.
         path: std::path::PathBuf,
@@ -27,7 +27,7 @@ pub enum StoreError {
     },
     /// The stored state cannot be decoded (corrupt or written by an incompatible version).
     /// Not retryable: move the file away to start fresh (tasks will then be orphaned).
-    #[error("state file {path} is not readable state: {source}")]
+    #[error("state file {path} is not readable state")]
     Corrupt {
         /// The file.
         path: std::path::PathBuf,
