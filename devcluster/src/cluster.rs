@@ -215,7 +215,7 @@ impl Inner {
         }
     }
 
-    fn send_framework_event(
+    pub(crate) fn send_framework_event(
         &self,
         tx: &UnboundedSender<Bytes>,
         framework_id: &str,
@@ -489,6 +489,17 @@ impl Inner {
         });
     }
 
+    /// Cuts a framework's stream (fault injection); false when it had none.
+    pub(crate) fn drop_framework_stream(self: &Arc<Self>, framework_id: &str) -> bool {
+        let found = self.with_core(|c, now| c.drop_framework_stream(framework_id, now));
+        self.log.record(LogEntry::Fault {
+            description: format!(
+                "event stream of framework {framework_id} dropped (found: {found})"
+            ),
+        });
+        found
+    }
+
     pub(crate) fn restart_master(self: &Arc<Self>, keep_state: bool) {
         self.with_core(|core, now| core.restart_master(keep_state, now));
         self.log.record(LogEntry::Fault {
@@ -702,14 +713,7 @@ impl DevCluster {
 
     /// Closes a framework's event stream as a network fault would.
     pub async fn drop_framework_stream(&self, framework_id: &str) {
-        let found = self
-            .inner
-            .with_core(|c, now| c.drop_framework_stream(framework_id, now));
-        self.inner.log.record(LogEntry::Fault {
-            description: format!(
-                "event stream of framework {framework_id} dropped (found: {found})"
-            ),
-        });
+        self.inner.drop_framework_stream(framework_id);
     }
 
     /// Closes an executor's connection to its agent.

@@ -348,10 +348,10 @@ impl Core {
         let (agent_id, mut available, role) = match checked {
             Ok(ok) => ok,
             Err(why) => {
-                let (state, _) = if partition_aware {
-                    (TaskState::TaskDropped, ())
+                let state = if partition_aware {
+                    TaskState::TaskDropped
                 } else {
-                    (TaskState::TaskLost, ())
+                    TaskState::TaskLost
                 };
                 for task_id in tasks_named {
                     let status = master_status(

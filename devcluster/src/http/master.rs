@@ -182,26 +182,14 @@ fn subscribe(inner: &Arc<Inner>, call: Call, stream_id: Option<String>) -> Respo
         }
         Err(message) => {
             inner.apply(&mut shared);
+            let framework_id = call
+                .subscribe
+                .as_ref()
+                .and_then(|s| s.framework_info.id.as_ref())
+                .map(|f| f.value.clone())
+                .unwrap_or_default();
             let event = crate::core::error_event(&message);
-            let mut buf = bytes::BytesMut::new();
-            let _ = tokio_util::codec::Encoder::encode(
-                &mut mesos_proto::recordio::MessageCodec::default(),
-                &event,
-                &mut buf,
-            );
-            let _ = tx.unbounded_send(buf.freeze());
-            inner.log.record(LogEntry::SchedulerEvent {
-                framework_id: call
-                    .subscribe
-                    .as_ref()
-                    .and_then(|s| s.framework_info.id.as_ref())
-                    .map(|f| f.value.clone())
-                    .unwrap_or_default(),
-                event_type: "ERROR".to_string(),
-                task_id: None,
-                state: None,
-                uuid: None,
-            });
+            inner.send_framework_event(&tx, &framework_id, &event);
             drop(tx); // the stream ends right after the ERROR event
             stream_response(rx)
         }
@@ -274,13 +262,7 @@ async fn drop_executor(
 }
 
 async fn drop_stream(State(ctx): State<Ctx>, Path(id): Path<String>) -> Response {
-    let found = ctx
-        .inner
-        .with_core(|core, now| core.drop_framework_stream(&id, now));
-    ctx.inner.log.record(LogEntry::Fault {
-        description: format!("event stream of framework {id} dropped (found: {found})"),
-    });
-    if found {
+    if ctx.inner.drop_framework_stream(&id) {
         StatusCode::NO_CONTENT.into_response()
     } else {
         text(StatusCode::NOT_FOUND, "no connected framework with that id")
