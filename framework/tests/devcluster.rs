@@ -337,3 +337,46 @@ async fn restart_keeps_the_agent_and_replace_relaunches() {
     drop(scheduler);
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_by_and_max_per_hold_with_duplicated_status_updates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let racks = [
+        "rack:r1;node:n0",
+        "rack:r1;node:n1",
+        "rack:r2;node:n2",
+        "rack:r2;node:n3",
+    ];
+    let cluster = cluster(dir.path(), 4, racks.iter().map(|s| s.to_string()).collect()).await;
+    // At-least-once delivery: every update arrives twice; handling must be idempotent.
+    cluster.set_duplicate_updates(true);
+    let spec = write_spec(
+        dir.path(),
+        "placement_strategy = \"binpack\"\n[[groups]]\nname = \"indexer\"\ncount = 4\nplacement = [\"rack:GROUP_BY\", \"node:MAX_PER:1\"]\n[[groups.tasks]]\nname = \"main\"\ncommand = \"./cartrack-worker\"\nargs = [\"index\"]\ncpus = 0.1\nmem = 64\ndisk = 16\n",
+    );
+    let scheduler = Scheduler::start(dir.path(), &cluster.master_url(), &spec, &[]);
+    let state = scheduler.wait_running(4, T).await;
+    let agents: BTreeSet<&str> = state["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter_map(|t| t["agent_id"].as_str())
+        .collect();
+    assert_eq!(agents.len(), 4, "MAX_PER:1 per node: {state}");
+    let ids = cluster.agent_ids();
+    let on_r1 = state["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter(|t| t["agent_id"] == ids[0].as_str() || t["agent_id"] == ids[1].as_str())
+        .count();
+    assert_eq!(on_r1, 2, "GROUP_BY rack: two per rack: {state}");
+    assert_eq!(launched_pods(&cluster), 4, "duplicates relaunch nothing");
+    let kills = calls(&cluster)
+        .iter()
+        .filter(|(c, _)| is(c, call::Type::Kill))
+        .count();
+    assert_eq!(kills, 0, "duplicates kill nothing");
+    drop(scheduler);
+    cluster.shutdown().await;
+}
