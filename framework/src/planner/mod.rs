@@ -44,6 +44,10 @@ pub struct PlannerConfig {
     pub short_refuse_seconds: f64,
     /// KILL is re-sent this often until the task is terminal.
     pub kill_resend_ms: u64,
+    /// While pods wait for offers, REVIVE at least this often: declined agents stay filtered
+    /// for `decline_refuse_seconds`, and resources freed there since (another tenant's task
+    /// ended) would otherwise not be offered again until the filter expires.
+    pub waiting_revive_ms: u64,
 }
 
 impl Default for PlannerConfig {
@@ -52,6 +56,7 @@ impl Default for PlannerConfig {
             decline_refuse_seconds: 3600.0,
             short_refuse_seconds: 5.0,
             kill_resend_ms: 5000,
+            waiting_revive_ms: 300_000,
         }
     }
 }
@@ -87,6 +92,8 @@ pub struct OfferMemory {
     pub last_waiting: BTreeSet<String>,
     /// Rate limit of REVIVE calls.
     pub bucket: TokenBucket,
+    /// When the last REVIVE was sent (ms since the epoch).
+    pub last_revive_ms: u64,
 }
 
 impl OfferMemory {
@@ -97,6 +104,7 @@ impl OfferMemory {
             revive_owed: false,
             last_waiting: BTreeSet::new(),
             bucket,
+            last_revive_ms: 0,
         }
     }
 
@@ -597,8 +605,9 @@ pub fn plan(input: &PlanInput<'_>, config: &PlannerConfig, memory: &mut OfferMem
 
     // SUPPRESS once nothing is pending; REVIVE (rate limited) when new work appears or work
     // waits while suppressed.
+    let stale = input.now_ms.saturating_sub(memory.last_revive_ms) >= config.waiting_revive_ms;
     if waiting.iter().any(|s| !memory.last_waiting.contains(s))
-        || (!waiting.is_empty() && memory.suppressed)
+        || (!waiting.is_empty() && (memory.suppressed || stale))
     {
         memory.revive_owed = true;
     }
@@ -607,6 +616,7 @@ pub fn plan(input: &PlanInput<'_>, config: &PlannerConfig, memory: &mut OfferMem
     }
     if memory.revive_owed && memory.bucket.try_take(input.now_ms) {
         plan.revive = true;
+        memory.last_revive_ms = input.now_ms;
         memory.revive_owed = false;
         memory.suppressed = false;
     }

@@ -158,6 +158,21 @@ fn revives_through_the_token_bucket_when_work_appears() {
 }
 
 #[test]
+fn waiting_pods_revive_again_after_the_waiting_period() {
+    let mut w = World::new(&group_toml("ingester", 1, 8.0, 64.0, &[], &[]));
+    let plan = w.run(&[offer(1, &big())]);
+    assert!(plan.revive, "new work");
+    assert_eq!(plan.declines.len(), 1, "fits nowhere: declined for an hour");
+    w.now_ms += 299_999;
+    assert!(!w.run(&[]).revive, "not yet");
+    w.now_ms += 1;
+    assert!(
+        w.run(&[]).revive,
+        "filters cleared every 5 min while pods wait"
+    );
+}
+
+#[test]
 fn kills_scale_down_highest_index_first_and_resends_until_terminal() {
     let mut w = World::new(&group_toml("ingester", 3, 0.1, 64.0, &[], &[]));
     for i in 0..3 {
