@@ -44,7 +44,9 @@ pub fn master_state(core: &Core, tenant_load: &Resources, leading: bool) -> Valu
         .frameworks
         .values()
         .map(|f| {
-            let tasks: Vec<Value> = core
+            // Like Mesos: live tasks under `tasks`, terminal ones (still awaiting their
+            // acknowledgement here) under `completed_tasks`.
+            let (tasks, completed_tasks): (Vec<Value>, Vec<Value>) = core
                 .agents
                 .values()
                 .flat_map(|a| {
@@ -52,7 +54,7 @@ pub fn master_state(core: &Core, tenant_load: &Resources, leading: bool) -> Valu
                         .iter()
                         .filter(|(k, _)| k.0 == f.id)
                         .map(move |(k, t)| {
-                            json!({
+                            let task = json!({
                                 "id": k.1,
                                 "name": t.info.name,
                                 "framework_id": f.id,
@@ -60,10 +62,18 @@ pub fn master_state(core: &Core, tenant_load: &Resources, leading: bool) -> Valu
                                 "slave_id": a.id,
                                 "state": if t.unreachable { "TASK_UNREACHABLE" } else { t.state.as_str_name() },
                                 "resources": t.resources.to_state_json(),
-                            })
+                            });
+                            (task, crate::core::is_terminal(t.state))
                         })
                 })
-                .collect();
+                .fold((Vec::new(), Vec::new()), |(mut live, mut done), (task, terminal)| {
+                    if terminal {
+                        done.push(task);
+                    } else {
+                        live.push(task);
+                    }
+                    (live, done)
+                });
             json!({
                 "id": f.id,
                 "name": f.info.name,
@@ -71,6 +81,7 @@ pub fn master_state(core: &Core, tenant_load: &Resources, leading: bool) -> Valu
                 "connected": f.stream_id.is_some(),
                 "roles": if f.multi_role() { json!(f.info.roles) } else { json!([f.offer_role()]) },
                 "tasks": tasks,
+                "completed_tasks": completed_tasks,
             })
         })
         .collect();

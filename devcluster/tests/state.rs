@@ -65,4 +65,19 @@ async fn state_shows_agents_frameworks_tasks_and_tenant_load() {
     let tenant_tasks = tenants["tasks"].as_array().unwrap();
     assert_eq!(tenant_tasks.len(), 2, "one per agent");
     assert_eq!(tenant_tasks[0]["resources"]["mem"], 2048.0);
+
+    // A terminal task moves to `completed_tasks`.
+    assert_eq!(s.kill("t").await, 202);
+    s.update_where("t", |st| st.state() == TaskState::TaskKilled)
+        .await;
+    let json = state(&cluster).await;
+    let ours = json["frameworks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == s.framework_id.as_str())
+        .unwrap()
+        .clone();
+    assert!(ours["tasks"].as_array().unwrap().is_empty());
+    assert_eq!(ours["completed_tasks"][0]["state"], "TASK_KILLED");
 }

@@ -235,7 +235,7 @@ impl Core {
                     .kill
                     .ok_or_else(|| CallError::bad_request("Expecting 'kill' to be present"))?;
                 let task_id = kill.task_id.value;
-                self.kill_task(framework_id, &task_id, now);
+                self.kill_task(framework_id, &task_id, kill.kill_policy, now);
             }
             Type::Shutdown => {
                 let shutdown = call
@@ -582,7 +582,14 @@ impl Core {
         self.send_to_executor(agent_id, framework_id, &executor_id, event);
     }
 
-    fn kill_task(&mut self, framework_id: &str, task_id: &str, now: Instant) {
+    /// KILL: the executor gets a KILL event carrying the call's `kill_policy` override.
+    fn kill_task(
+        &mut self,
+        framework_id: &str,
+        task_id: &str,
+        kill_policy: Option<mesos_proto::v1::KillPolicy>,
+        now: Instant,
+    ) {
         let key = (framework_id.to_string(), task_id.to_string());
         let found = self
             .agents
@@ -654,7 +661,7 @@ impl Core {
                 task_id: TaskId {
                     value: task_id.to_string(),
                 },
-                kill_policy: None,
+                kill_policy,
             }),
             ..Default::default()
         };

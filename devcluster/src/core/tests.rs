@@ -274,3 +274,46 @@ fn heartbeats_follow_the_interval() {
     let later = events_for(&c.take_effects(), &sub.framework_id);
     assert_eq!(later[0].r#type(), sevent::Type::Heartbeat);
 }
+
+#[test]
+fn kill_carries_the_calls_kill_policy_to_the_executor() {
+    let mut c = core(1);
+    let now = Instant::now();
+    let sub = c.subscribe(info(&[], 0.0), now).unwrap();
+    c.tick(now);
+    let offer = offers(&events_for(&c.take_effects(), &sub.framework_id)).remove(0);
+    let fid = sub.framework_id.clone();
+    c.handle_call(
+        &fid,
+        accept(&fid, &offer.id.value, vec![launch_task("t1", "a0")]),
+        now,
+    )
+    .unwrap();
+    // The executor subscribes, then the framework kills with a 1 s grace.
+    let subscribe = mesos_proto::v1::executor::Call {
+        executor_id: ExecutorId { value: "e".into() },
+        framework_id: FrameworkId { value: fid.clone() },
+        r#type: Some(mesos_proto::v1::executor::call::Type::Subscribe as i32),
+        subscribe: Some(Default::default()),
+        ..Default::default()
+    };
+    c.executor_subscribe("a0", &subscribe, now).unwrap();
+    c.take_effects();
+    let policy = mesos_proto::v1::KillPolicy {
+        grace_period: Some(mesos_proto::v1::DurationInfo {
+            nanoseconds: 1_000_000_000,
+        }),
+    };
+    let mut kill = call(&fid, call::Type::Kill);
+    kill.kill = Some(call::Kill {
+        task_id: TaskId { value: "t1".into() },
+        agent_id: None,
+        kill_policy: Some(policy),
+    });
+    c.handle_call(&fid, kill, now).unwrap();
+    let sent = c.take_effects().into_iter().find_map(|e| match e {
+        Effect::ToExecutor { event, .. } => event.kill,
+        _ => None,
+    });
+    assert_eq!(sent.and_then(|k| k.kill_policy), Some(policy));
+}
