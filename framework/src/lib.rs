@@ -1,14 +1,16 @@
 //! cartrack's Mesos scheduler: it takes offers, packs the car-tracking pipeline's pods onto
 //! shared agents beside other tenants' work, and keeps them running.
 //!
-//! Entry point: [`driver::run`] (the binary `cartrack-scheduler` wires flags from
-//! [`config`] into it). The parts, by layer:
+//! Entry point: [`service::run`] (the binary `cartrack-scheduler` resolves flags with
+//! [`config::resolve`] and calls it). The parts, by layer:
 //! - [`spec`]: the service spec (TOML), env/flag overrides, pure validation.
 //! - [`planner`]: the pure decision function `plan(spec, tasks, offers, now) -> Plan`.
 //! - [`state`]: what must survive a restart, behind the [`state::Store`] trait.
 //! - [`mesos`]: the v1 scheduler API client (subscribe stream, calls, leader redirects).
 //! - [`driver`]: the loop: event -> state update -> plan -> persist -> calls.
 //! - [`api`]: the operator HTTP API and Prometheus metrics.
+//! - [`resources`]: scalars in Mesos' thousandths; [`testkit`]: fixtures for tests and
+//!   benchmarks (they panic on bad fixtures, never used by the scheduler itself).
 
 #![warn(missing_docs)]
 
