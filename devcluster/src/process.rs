@@ -4,6 +4,9 @@
 //! Drop rule (tokio's caveat): dropping a `Child` neither kills nor reaps it. Every spawned
 //! executor is a process-group leader (`process_group(0)`), so [`signal_group`] reaches the
 //! shell and everything it started; the supervisor task always awaits `wait()`, which reaps it.
+//! Executors also get `PR_SET_PDEATHSIG = SIGKILL`: should the dev cluster die abruptly, the
+//! kernel kills them (the signal follows the spawning thread, a runtime worker that lives as
+//! long as the cluster).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -166,6 +169,18 @@ pub fn spawn(
         .stderr(open_log(sandbox, "stderr"))
         .process_group(0)
         .kill_on_drop(false);
+    // If the dev cluster itself dies without cleaning up (SIGKILL, a test harness timeout), the
+    // kernel takes its executors down too: no process is ever left behind.
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which
+    // is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     cmd.spawn().map_err(|source| LaunchError::Spawn {
         command: value,
         source,

@@ -19,9 +19,8 @@ impl Drop for Guard {
     }
 }
 
-#[tokio::test]
-async fn binary_serves_and_sigterm_leaves_no_executor_behind() {
-    let dir = tempfile::tempdir().unwrap();
+/// Starts the binary with one agent and returns it (guarded) with its master URL.
+async fn start_binary(dir: &std::path::Path) -> (Guard, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_cartrack-devcluster"))
         .args([
             "--agents",
@@ -32,9 +31,9 @@ async fn binary_serves_and_sigterm_leaves_no_executor_behind() {
             "cpus:1;mem:2048",
         ])
         .arg("--work-dir")
-        .arg(dir.path())
+        .arg(dir)
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
         .spawn()
         .unwrap();
     let mut guard = Guard(child);
@@ -52,8 +51,12 @@ async fn binary_serves_and_sigterm_leaves_no_executor_behind() {
         .expect("first line is 'master: URL'")
         .to_string();
     assert!(master.starts_with("http://127.0.0.1:"));
+    (guard, master)
+}
 
-    let mut s = TestScheduler::subscribe(&master, framework("bin", &[])).await;
+/// Runs one task on the binary's cluster; returns its executor's pid.
+async fn run_one_executor(master: &str) -> u32 {
+    let mut s = TestScheduler::subscribe(master, framework("bin", &[])).await;
     s.launch_on_next_offer(|agent| {
         vec![launch(vec![task("t", agent, "", Some(test_executor("e")))])]
     })
@@ -72,24 +75,49 @@ async fn binary_serves_and_sigterm_leaves_no_executor_behind() {
         .and_then(|v| v["pid"].as_u64())
         .expect("ExecutorLaunched with pid") as u32;
     assert!(process_alive(pid));
+    pid
+}
 
+async fn wait_exit(guard: Guard) -> std::process::ExitStatus {
+    tokio::task::spawn_blocking(move || {
+        let mut guard = guard;
+        guard.0.wait().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn binary_serves_and_sigterm_leaves_no_executor_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (guard, master) = start_binary(dir.path()).await;
+    let pid = run_one_executor(&master).await;
     // SAFETY: plain kill(2) on our own child.
     unsafe {
         libc::kill(guard.0.id() as i32, libc::SIGTERM);
     }
-    let status = tokio::task::spawn_blocking(move || {
-        let status = guard.0.wait();
-        (status, guard)
-    })
-    .await
-    .unwrap()
-    .0
-    .unwrap();
+    let status = wait_exit(guard).await;
     let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
     assert!(status.success(), "{status:?}: {stderr}");
     assert!(
         wait_until(WAIT, || !process_alive(pid)).await,
         "executor {pid} outlived the dev cluster"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_dev_cluster_takes_its_executors_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (guard, master) = start_binary(dir.path()).await;
+    let pid = run_one_executor(&master).await;
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(guard.0.id() as i32, libc::SIGKILL);
+    }
+    wait_exit(guard).await;
+    assert!(
+        wait_until(WAIT, || !process_alive(pid)).await,
+        "executor {pid} outlived a SIGKILLed dev cluster"
     );
 }
 
