@@ -637,7 +637,8 @@ impl DevCluster {
         Ok(DevCluster { inner, tasks })
     }
 
-    /// The leading master's URL, `http://127.0.0.1:PORT`.
+    /// Master listener 0, `http://127.0.0.1:PORT`: the leader unless [`DevCluster::elect_leader`]
+    /// chose otherwise (then it redirects, or answers 503 with no leader).
     pub fn master_url(&self) -> String {
         format!("http://{}", self.inner.master_addrs[0])
     }
