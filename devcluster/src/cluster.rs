@@ -605,7 +605,7 @@ impl DevCluster {
                 update_delay: Duration::ZERO,
                 duplicate_updates: false,
             }),
-            log: EventLog::default(),
+            log: EventLog::with_limit(config.log_limit),
             config,
             master_addrs,
             agent_addrs,

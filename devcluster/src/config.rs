@@ -32,6 +32,9 @@ pub struct ClusterConfig {
     pub agent_unreachable_timeout: Duration,
     /// When set, scheduler calls need HTTP Basic with this (principal, secret), else 401.
     pub require_basic_auth: Option<(String, String)>,
+    /// Keep only this many recent log entries (0 = all, the default). **Warning**: with a limit,
+    /// `wait_for_log` cannot see entries that were dropped.
+    pub log_limit: usize,
 }
 
 impl Default for ClusterConfig {
@@ -48,6 +51,7 @@ impl Default for ClusterConfig {
             executor_registration_timeout: Duration::from_secs(60),
             agent_unreachable_timeout: Duration::from_secs(75),
             require_basic_auth: None,
+            log_limit: 0,
         }
     }
 }

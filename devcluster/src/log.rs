@@ -3,6 +3,7 @@
 //! Appending is synchronous and cheap; [`EventLog::wait_for`] lets a test wait on an entry
 //! instead of sleeping.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -90,6 +91,9 @@ fn as_protobuf<S: Serializer, M: prost::Message>(m: &M, s: S) -> Result<S::Ok, S
 }
 
 /// The shared, append-only log. Cheap to clone.
+///
+/// It keeps the most recent `limit` entries (all of them by default), so a long-running dev
+/// cluster does not grow without bound; tests keep the default.
 #[derive(Clone, Default)]
 pub struct EventLog {
     inner: Arc<LogInner>,
@@ -97,26 +101,41 @@ pub struct EventLog {
 
 #[derive(Default)]
 struct LogInner {
-    entries: Mutex<Vec<LogEntry>>,
+    entries: Mutex<VecDeque<LogEntry>>,
+    /// 0 = unlimited.
+    limit: usize,
     changed: Notify,
 }
 
 impl EventLog {
-    /// Appends an entry and wakes waiters.
+    /// A log keeping at most `limit` recent entries (0 = all).
+    pub fn with_limit(limit: usize) -> EventLog {
+        EventLog {
+            inner: Arc::new(LogInner {
+                limit,
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// Appends an entry (dropping the oldest beyond the limit) and wakes waiters.
     pub fn record(&self, entry: LogEntry) {
         tracing::debug!(?entry, "recorded");
         if let Ok(mut entries) = self.inner.entries.lock() {
-            entries.push(entry);
+            entries.push_back(entry);
+            if self.inner.limit > 0 && entries.len() > self.inner.limit {
+                entries.pop_front();
+            }
         }
         self.inner.changed.notify_waiters();
     }
 
-    /// A copy of every entry so far.
+    /// A copy of every entry kept.
     pub fn snapshot(&self) -> Vec<LogEntry> {
         self.inner
             .entries
             .lock()
-            .map(|e| e.clone())
+            .map(|e| e.iter().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -153,5 +172,47 @@ impl EventLog {
             .filter_map(|e| serde_json::to_string(e).ok())
             .map(|l| l + "\n")
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(n: usize) -> LogEntry {
+        LogEntry::Fault {
+            description: n.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_limited_log_keeps_the_most_recent_entries() {
+        let log = EventLog::with_limit(2);
+        for n in 0..3 {
+            log.record(fault(n));
+        }
+        let kept: Vec<String> = log
+            .snapshot()
+            .into_iter()
+            .map(|e| match e {
+                LogEntry::Fault { description } => description,
+                _ => String::new(),
+            })
+            .collect();
+        assert_eq!(kept, ["1", "2"]);
+    }
+
+    #[tokio::test]
+    async fn wait_for_sees_entries_recorded_later() {
+        let log = EventLog::default();
+        let writer = log.clone();
+        tokio::spawn(async move { writer.record(fault(7)) });
+        let found = log
+            .wait_for(
+                Duration::from_secs(5),
+                |e| matches!(e, LogEntry::Fault { description } if description == "7"),
+            )
+            .await;
+        assert!(found.is_some());
     }
 }

@@ -60,6 +60,9 @@ struct Args {
         env = "DEVCLUSTER_AGENT_UNREACHABLE_TIMEOUT_SECS"
     )]
     agent_unreachable_timeout_secs: f64,
+    /// Keep only this many recent entries in the event log (`GET /log`); 0 = all.
+    #[arg(long, default_value_t = 100_000, env = "DEVCLUSTER_LOG_LIMIT")]
+    log_limit: usize,
     /// Require HTTP Basic on scheduler calls, as 'principal:secret'.
     #[arg(long, env = "DEVCLUSTER_BASIC_AUTH")]
     basic_auth: Option<String>,
@@ -106,6 +109,7 @@ fn config(args: Args) -> anyhow::Result<ClusterConfig> {
             args.agent_unreachable_timeout_secs,
         )?,
         require_basic_auth,
+        log_limit: args.log_limit,
     })
 }
 
