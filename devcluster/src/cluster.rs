@@ -306,7 +306,7 @@ impl Inner {
             let started = async {
                 process::make_sandbox(&sandbox).await?;
                 process::fetch(&command, &sandbox, &inner.http).await?;
-                process::spawn(&command, &sandbox, &env)
+                process::spawn_retrying(&command, &sandbox, &env).await
             }
             .await;
             let mut child = match started {

@@ -99,21 +99,28 @@ pub async fn fetch(
                 .await
                 .map_err(|e| fail(e.to_string()))?
         };
-        tokio::fs::write(&target, &bytes)
-            .await
-            .map_err(|e| fail(format!("writing {}: {e}", target.display())))?;
+        {
+            // No fork may happen while a fetched file is open for writing (see FORK_GUARD).
+            let _writing = FORK_GUARD.read().await;
+            tokio::fs::write(&target, &bytes)
+                .await
+                .map_err(|e| fail(format!("writing {}: {e}", target.display())))?;
+        }
         if uri.executable() {
             use std::os::unix::fs::PermissionsExt;
             tokio::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
                 .await
                 .map_err(|e| fail(e.to_string()))?;
         } else if uri.extract() && is_archive(&name) {
-            let status = tokio::process::Command::new("tar")
-                .arg("-xf")
-                .arg(&target)
-                .arg("-C")
-                .arg(sandbox)
-                .status()
+            let mut tar = tokio::process::Command::new("tar");
+            tar.arg("-xf").arg(&target).arg("-C").arg(sandbox);
+            let child = {
+                let _forking = FORK_GUARD.write().await;
+                tar.spawn()
+            };
+            let status = child
+                .map_err(|e| fail(format!("running tar: {e}")))?
+                .wait()
                 .await
                 .map_err(|e| fail(format!("running tar: {e}")))?;
             if !status.success() {
@@ -185,6 +192,41 @@ pub fn spawn(
         command: value,
         source,
     })
+}
+
+/// Forks wait for fetched files to be closed, and fetches wait for forks to finish.
+///
+/// Why: a binary fetched into one sandbox is open for writing in this process for a moment; a
+/// child forked meanwhile inherits that descriptor until it execs, and exec'ing the fetched
+/// binary then fails with ETXTBSY ("text file busy") — inside `sh -c` too, where no retry of
+/// ours can see it. Writers share the read side; a spawn takes the write side, and `spawn`
+/// returns only after the child has exec'd, so no child holds a written file afterwards.
+static FORK_GUARD: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// [`spawn`] under [`FORK_GUARD`], retried while exec fails with ETXTBSY — which can still
+/// happen when something else in this process (a test harness, say) forks while a fetched file
+/// is open. The condition clears within milliseconds (Go's os/exec retries the same way).
+pub async fn spawn_retrying(
+    command: &CommandInfo,
+    sandbox: &Path,
+    env: &[(String, String)],
+) -> Result<tokio::process::Child, LaunchError> {
+    let mut attempt = 0;
+    loop {
+        let spawned = {
+            let _forking = FORK_GUARD.write().await;
+            spawn(command, sandbox, env)
+        };
+        match spawned {
+            Err(LaunchError::Spawn { source, .. })
+                if source.raw_os_error() == Some(libc::ETXTBSY) && attempt < 50 =>
+            {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 fn open_log(sandbox: &Path, name: &str) -> std::process::Stdio {

@@ -277,3 +277,51 @@ async fn executor_whose_uri_cannot_be_fetched_fails_its_task_with_container_laun
         .await
         .unwrap();
 }
+
+/// Regression: executors fetched as executables on several agents at once used to fail with
+/// "Text file busy" when one agent forked while another still had its fetched binary open
+/// (seen with cartrack's scheduler; about 2 runs in 5 failed before the fork guard).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrently_fetched_executables_all_launch() {
+    let (cluster, _dir) = cluster(|c| c.agents = 4).await;
+    // The executor binary itself (tens of MB): writing it into each sandbox takes a while.
+    let binary = std::path::PathBuf::from(env!("CARGO_BIN_EXE_devcluster-test-executor"));
+    let mut executor = test_executor("e");
+    executor.command = Some(CommandInfo {
+        value: Some("./devcluster-test-executor".into()),
+        uris: vec![command_info::Uri {
+            value: binary.display().to_string(),
+            executable: Some(true),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let mut s = TestScheduler::subscribe(&cluster.master_url(), framework("busy", &[])).await;
+    let mut offers = Vec::new();
+    while offers.len() < 4 {
+        let offer = s.offer().await;
+        if !offers
+            .iter()
+            .any(|o: &mesos_proto::v1::Offer| o.agent_id == offer.agent_id)
+        {
+            offers.push(offer);
+        }
+    }
+    let scheduler = &s;
+    let accepts = offers.iter().enumerate().map(|(i, offer)| {
+        let t = task(
+            &format!("t{i}"),
+            &offer.agent_id.value,
+            "",
+            Some(executor.clone()),
+        );
+        async move { scheduler.accept(&[&offer.id], vec![launch(vec![t])]).await }
+    });
+    for status in futures::future::join_all(accepts).await {
+        assert_eq!(status, 202);
+    }
+    for i in 0..4 {
+        s.until_state(&format!("t{i}"), TaskState::TaskRunning)
+            .await;
+    }
+}
