@@ -5,8 +5,10 @@
 //! [`Core::take_effects`]. The HTTP handlers and the process supervisor are the shell.
 
 mod agent;
+mod allocation;
 mod executor;
 mod scheduler;
+mod updates;
 mod validation;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -15,8 +17,7 @@ use std::time::{Duration, Instant};
 use mesos_proto::v1::executor as exec_api;
 use mesos_proto::v1::scheduler::{event as sevent, Event as SEvent};
 use mesos_proto::v1::{
-    task_status, AgentId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, TaskId, TaskInfo,
-    TaskState, TaskStatus,
+    task_status, AgentId, ExecutorInfo, FrameworkInfo, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 
 pub use executor::ExecutorCallError;
@@ -515,221 +516,6 @@ impl Core {
             executor_id: executor_id.to_string(),
             grace: if connected { grace } else { Duration::ZERO },
         });
-    }
-
-    fn allocate(&mut self, now: Instant) {
-        let agent_ids: Vec<String> = self.agents.keys().cloned().collect();
-        for agent_id in agent_ids {
-            if self.offers.values().any(|o| o.agent_id == agent_id) {
-                continue;
-            }
-            let Some(agent) = self.agents.get(&agent_id) else {
-                continue;
-            };
-            if !(agent.up && agent.reachable) {
-                continue;
-            }
-            let available = agent.available();
-            if !available.is_offerable() {
-                continue;
-            }
-            let candidates: Vec<String> = self
-                .frameworks
-                .values()
-                .filter(|f| f.stream_id.is_some() && !f.suppressed)
-                .filter(|f| f.refused.get(&agent_id).is_none_or(|until| *until <= now))
-                .map(|f| f.id.clone())
-                .collect();
-            if candidates.is_empty() {
-                continue;
-            }
-            self.alloc_cursor = self.alloc_cursor.wrapping_add(1);
-            let framework_id = candidates[self.alloc_cursor % candidates.len()].clone();
-            self.make_offer(&framework_id, &agent_id, available);
-        }
-    }
-
-    fn make_offer(&mut self, framework_id: &str, agent_id: &str, available: Resources) {
-        let Some(f) = self.frameworks.get(framework_id) else {
-            return;
-        };
-        let role = f.offer_role();
-        let multi_role = f.multi_role();
-        let offer_id = self.next_id("O");
-        let Some(agent) = self.agents.get(agent_id) else {
-            return;
-        };
-        let executor_ids = agent
-            .executors
-            .keys()
-            .filter(|(fid, _)| fid == framework_id)
-            .map(|(_, e)| ExecutorId { value: e.clone() })
-            .collect();
-        let offer = mesos_proto::v1::Offer {
-            id: mesos_proto::v1::OfferId {
-                value: offer_id.clone(),
-            },
-            framework_id: FrameworkId {
-                value: framework_id.to_string(),
-            },
-            agent_id: AgentId {
-                value: agent_id.to_string(),
-            },
-            hostname: agent.hostname.clone(),
-            resources: available.to_proto(multi_role.then_some(role.as_str())),
-            attributes: agent.attributes.clone(),
-            executor_ids,
-            allocation_info: multi_role.then(|| mesos_proto::v1::resource::AllocationInfo {
-                role: Some(role.clone()),
-            }),
-            ..Default::default()
-        };
-        self.offers.insert(
-            offer_id,
-            OutstandingOffer {
-                framework_id: framework_id.to_string(),
-                agent_id: agent_id.to_string(),
-                resources: available,
-                role,
-            },
-        );
-        self.send_to_framework(
-            framework_id,
-            SEvent {
-                r#type: Some(sevent::Type::Offers as i32),
-                offers: Some(sevent::Offers {
-                    offers: vec![offer],
-                }),
-                ..Default::default()
-            },
-        );
-    }
-
-    /// Rescinds every offer of an agent (it went away).
-    fn rescind_agent_offers(&mut self, agent_id: &str) {
-        let ids: Vec<(String, String)> = self
-            .offers
-            .iter()
-            .filter(|(_, o)| o.agent_id == agent_id)
-            .map(|(id, o)| (id.clone(), o.framework_id.clone()))
-            .collect();
-        for (offer_id, framework_id) in ids {
-            self.offers.remove(&offer_id);
-            self.spent_offers.insert(offer_id.clone());
-            self.send_to_framework(
-                &framework_id,
-                SEvent {
-                    r#type: Some(sevent::Type::Rescind as i32),
-                    rescind: Some(sevent::Rescind {
-                        offer_id: mesos_proto::v1::OfferId { value: offer_id },
-                    }),
-                    ..Default::default()
-                },
-            );
-        }
-    }
-
-    /// Forwards the front update of a task if the framework and agent can take it.
-    fn forward_front_update(&mut self, agent_id: &str, key: &(String, String), now: Instant) {
-        let connected = self
-            .frameworks
-            .get(&key.0)
-            .is_some_and(|f| f.stream_id.is_some());
-        let Some(agent) = self.agents.get_mut(agent_id) else {
-            return;
-        };
-        if !agent.reachable {
-            return;
-        }
-        let Some(task) = agent.tasks.get_mut(key) else {
-            return;
-        };
-        let Some(status) = task.updates.front().cloned() else {
-            task.next_retry = None;
-            return;
-        };
-        task.next_retry = Some(now + task.retry_backoff);
-        if connected {
-            self.send_to_framework(&key.0, update_event(status));
-        }
-    }
-
-    fn retry_updates(&mut self, now: Instant) {
-        let mut due = Vec::new();
-        for (agent_id, agent) in self.agents.iter_mut() {
-            for (key, task) in agent.tasks.iter_mut() {
-                if task.next_retry.is_some_and(|t| t <= now) {
-                    task.retry_backoff = (task.retry_backoff * 2).min(MAX_UPDATE_RETRY);
-                    due.push((agent_id.clone(), key.clone()));
-                }
-            }
-        }
-        for (agent_id, key) in due {
-            self.forward_front_update(&agent_id, &key, now);
-        }
-    }
-
-    /// Agent-generated status of a task (executor gone, killed before launch): needs an ack.
-    fn agent_status_update(
-        &mut self,
-        agent_id: &str,
-        key: &(String, String),
-        state: TaskState,
-        reason: Option<task_status::Reason>,
-        message: &str,
-        now: Instant,
-    ) {
-        let Some(task) = self
-            .agents
-            .get_mut(agent_id)
-            .and_then(|a| a.tasks.get_mut(key))
-        else {
-            return;
-        };
-        let status = TaskStatus {
-            task_id: TaskId {
-                value: key.1.clone(),
-            },
-            state: state as i32,
-            message: Some(message.to_string()),
-            source: Some(task_status::Source::Agent as i32),
-            reason: reason.map(|r| r as i32),
-            agent_id: Some(AgentId {
-                value: agent_id.to_string(),
-            }),
-            executor_id: Some(ExecutorId {
-                value: task.executor_id.clone(),
-            }),
-            timestamp: Some(now_seconds()),
-            uuid: Some(uuid::Uuid::new_v4().as_bytes().to_vec()),
-            ..Default::default()
-        };
-        self.enqueue_update(agent_id, key, status, now);
-    }
-
-    /// Puts an update (with uuid) in the task's queue; sends it at once if nothing is in flight.
-    fn enqueue_update(
-        &mut self,
-        agent_id: &str,
-        key: &(String, String),
-        status: TaskStatus,
-        now: Instant,
-    ) {
-        let retry = self.cfg.status_update_retry;
-        let Some(task) = self
-            .agents
-            .get_mut(agent_id)
-            .and_then(|a| a.tasks.get_mut(key))
-        else {
-            return;
-        };
-        task.state = status.state();
-        let was_idle = task.updates.is_empty();
-        task.updates.push_back(status);
-        if was_idle {
-            task.retry_backoff = retry;
-            self.forward_front_update(agent_id, key, now);
-        }
     }
 
     /// The prefix of every id this master generated (differs per cluster start).
