@@ -58,20 +58,23 @@ pub async fn bind(host: IpAddr, port: u16) -> std::io::Result<TcpListener> {
     Ok(listener)
 }
 
-/// A router with `GET /metrics`; subcommands merge their own routes into it.
-pub fn metrics_router(metrics: Metrics) -> Router {
-    Router::new().route(
-        "/metrics",
-        get(move || {
-            let metrics = metrics.clone();
-            async move {
-                (
-                    [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
-                    metrics.render(),
-                )
-            }
-        }),
-    )
+/// A router with `GET /metrics` and `GET /v1/health` (the scheduler's HTTP health check);
+/// subcommands merge their own routes into it.
+pub fn base_router(metrics: Metrics) -> Router {
+    Router::new()
+        .route("/v1/health", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+                        metrics.render(),
+                    )
+                }
+            }),
+        )
 }
 
 #[cfg(test)]

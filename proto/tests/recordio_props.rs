@@ -8,11 +8,7 @@ use proptest::prelude::*;
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Feeds `input` to a fresh decoder in chunks cut at `cuts`, then signals end of stream.
-fn decode_in_chunks(
-    max: usize,
-    input: &[u8],
-    cuts: &[usize],
-) -> Result<Vec<Bytes>, RecordIoError> {
+fn decode_in_chunks(max: usize, input: &[u8], cuts: &[usize]) -> Result<Vec<Bytes>, RecordIoError> {
     let mut codec = RecordIoCodec::new(max);
     let mut buf = BytesMut::new();
     let mut out = Vec::new();
@@ -100,7 +96,9 @@ fn message_codec_reports_undecodable_record() {
     use mesos_proto::v1::scheduler::Event;
 
     let mut wire = BytesMut::from(&b"2\n\xff\xff"[..]);
-    let err = MessageCodec::<Event>::default().decode(&mut wire).unwrap_err();
+    let err = MessageCodec::<Event>::default()
+        .decode(&mut wire)
+        .unwrap_err();
     assert!(matches!(err, MessageCodecError::Decode { .. }), "{err}");
     assert!(err.to_string().contains("Event"), "{err}");
 }

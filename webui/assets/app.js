@@ -55,20 +55,35 @@ async function scale(group, count) {
   refresh();
 }
 
+// Rows are updated in place, not rebuilt, so a click never lands on a replaced button.
 function drawGroups(state) {
   $("framework").textContent = state.framework_id ? `framework ${state.framework_id}` : "not subscribed yet";
   const body = $("groups").querySelector("tbody");
-  body.replaceChildren(...state.groups.map((g) => {
-    const minus = el("button", { text: "−", title: `scale ${g.name} down`, "data-scale": `${g.name}:-1` });
-    const plus = el("button", { text: "+", title: `scale ${g.name} up`, "data-scale": `${g.name}:+1` });
-    minus.onclick = () => scale(g.name, Math.max(0, g.count - 1));
-    plus.onclick = () => scale(g.name, g.count + 1);
-    const name = el("td", {}, [el("span", { class: "task", style: `background:${colourOf(g.name)}`, text: g.name })]);
-    return el("tr", { "data-group": g.name }, [
-      name, el("td", { class: "desired", text: g.count }), el("td", { class: "running", text: g.running }),
-      el("td", { text: g.staging }), el("td", { text: g.failed }), el("td", {}, [minus, plus]),
-    ]);
-  }));
+  const seen = new Set();
+  for (const g of state.groups) {
+    seen.add(g.name);
+    let row = body.querySelector(`tr[data-group="${CSS.escape(g.name)}"]`);
+    if (!row) {
+      const minus = el("button", { text: "−", title: `scale ${g.name} down`, "data-scale": `${g.name}:-1` });
+      const plus = el("button", { text: "+", title: `scale ${g.name} up`, "data-scale": `${g.name}:+1` });
+      minus.onclick = () => scale(g.name, Math.max(0, Number(row.dataset.count) - 1));
+      plus.onclick = () => scale(g.name, Number(row.dataset.count) + 1);
+      const name = el("td", {}, [el("span", { class: "task", style: `background:${colourOf(g.name)}`, text: g.name })]);
+      row = el("tr", { "data-group": g.name }, [
+        name, el("td", { class: "desired" }), el("td", { class: "running" }),
+        el("td", { class: "staging" }), el("td", { class: "failed" }), el("td", {}, [minus, plus]),
+      ]);
+      body.appendChild(row);
+    }
+    row.dataset.count = g.count;
+    row.querySelector(".desired").textContent = g.count;
+    row.querySelector(".running").textContent = g.running;
+    row.querySelector(".staging").textContent = g.staging;
+    row.querySelector(".failed").textContent = g.failed;
+  }
+  for (const row of [...body.querySelectorAll("tr")]) {
+    if (!seen.has(row.dataset.group)) row.remove();
+  }
 }
 
 function bar(label, used, total) {
@@ -83,7 +98,7 @@ function drawAgents(cluster) {
   $("agents").replaceChildren(...cluster.agents.map((a) => el("div", {
     class: a.active ? "agent" : "agent down", "data-agent-id": a.id,
   }, [
-    el("h3", { text: a.hostname || a.id }),
+    el("h3", { text: `${a.hostname} · ${a.id}` }),
     bar("cpus", a.used.cpus, a.resources.cpus),
     bar("mem MB", a.used.mem, a.resources.mem),
     el("div", { class: "tasks" }, a.tasks.map((t) => t.ours

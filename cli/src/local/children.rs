@@ -2,8 +2,10 @@
 //! `kill -9`), announced by a line on their stdout, logged to files, and stopped in order.
 //!
 //! Rules, after tokio's `Child` caveats: dropping a [`Sibling`] kills its process (tokio's
-//! `kill_on_drop`); the child also gets `PR_SET_PDEATHSIG = SIGKILL`, so it dies when this process
-//! dies, however that happens. Each child is reaped by `stop`, which waits for it.
+//! `kill_on_drop`); the child also gets `PR_SET_PDEATHSIG = SIGTERM`, so it stops when this
+//! process dies, however that happens. SIGTERM rather than SIGKILL: the dev cluster must live
+//! long enough to stop its executors, which would otherwise wait for their agent to come back.
+//! Each child is reaped by `stop`, which waits for it.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -108,7 +110,7 @@ pub async fn spawn_logged(
     // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

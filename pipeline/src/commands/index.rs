@@ -14,7 +14,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use tokio::time::Instant;
 
-use crate::http::{bind, metrics_router};
+use crate::http::{base_router, bind};
 use crate::kafka::{topics, KafkaConfig, PendingOffsets};
 use crate::metrics::Metrics;
 use crate::sinks::{route, Document, Sink, SinkError};
@@ -109,7 +109,7 @@ pub async fn run(
     let listener = bind(settings.http_host, settings.http_port)
         .await
         .map_err(IndexError::Http)?;
-    let app = metrics_router(metrics.clone());
+    let app = base_router(metrics.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     tracing::info!(kafka = settings.kafka.bootstrap_servers(), group = %settings.group, "indexing");
 

@@ -10,7 +10,7 @@ use prost::Message;
 use rdkafka::error::KafkaError;
 use tokio::sync::mpsc;
 
-use crate::http::{bind, metrics_router};
+use crate::http::{base_router, bind};
 use crate::kafka::{topics, Emitter, KafkaConfig};
 use crate::metrics::Metrics;
 use crate::model::POSITION_SCHEMA_V1;
@@ -95,7 +95,7 @@ pub async fn run(
     let listener = bind(settings.http_host, settings.http_port)
         .await
         .map_err(IngestError::Http)?;
-    let app = metrics_router(metrics.clone()).merge(intake::router(intake::Intake {
+    let app = base_router(metrics.clone()).merge(intake::router(intake::Intake {
         batches: batches.clone(),
         limits: settings.limits,
         metrics: metrics.clone(),

@@ -20,7 +20,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::http::{bind, metrics_router};
+use crate::http::{base_router, bind};
 use crate::kafka::{topics, Emitter, KafkaConfig};
 use crate::metrics::Metrics;
 use crate::model::{Position, OUTPUT_SCHEMA_V1, SCHEMA_HEADER};
@@ -135,7 +135,7 @@ pub async fn run(
     let listener = bind(settings.http_host, settings.http_port)
         .await
         .map_err(ProcessError::Http)?;
-    let app = metrics_router(metrics.clone()).merge(
+    let app = base_router(metrics.clone()).merge(
         Router::new()
             .route("/v1/snapshot", get(snapshot))
             .with_state(snapshots),

@@ -47,7 +47,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut wire = BytesMut::new();
     calls.encode(&subscribe, &mut wire)?;
     let framed_len = wire.len();
-    let decoded = calls.decode_eof(&mut wire)?.ok_or("SUBSCRIBE did not decode")?;
+    let decoded = calls
+        .decode_eof(&mut wire)?
+        .ok_or("SUBSCRIBE did not decode")?;
     if decoded != subscribe {
         return Err("SUBSCRIBE changed on a round trip".into());
     }
@@ -74,7 +76,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = <prost_types::FileDescriptorSet as prost::Message>::decode(
         mesos_proto::FILE_DESCRIPTOR_SET,
     )?;
-    let messages: usize = descriptors.file.iter().map(|f| count_messages(&f.message_type)).sum();
+    let messages: usize = descriptors
+        .file
+        .iter()
+        .map(|f| count_messages(&f.message_type))
+        .sum();
     println!(
         "descriptors: {} files, {messages} messages (mesos.v1, mesos.v1.scheduler, mesos.v1.executor)",
         descriptors.file.len()

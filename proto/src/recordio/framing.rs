@@ -18,7 +18,9 @@ const MAX_HEADER_DIGITS: usize = 20;
 #[derive(Debug, thiserror::Error)]
 pub enum RecordIoError {
     /// The length header holds something other than decimal digits.
-    #[error("invalid RecordIO length header {header:?}: expected decimal digits followed by '\\n'")]
+    #[error(
+        "invalid RecordIO length header {header:?}: expected decimal digits followed by '\\n'"
+    )]
     InvalidLength {
         /// The offending header, lossily decoded, at most 20 bytes of it.
         header: String,
@@ -38,7 +40,9 @@ pub enum RecordIoError {
         max: usize,
     },
     /// The stream ended in the middle of a header or a record.
-    #[error("RecordIO stream ended inside a record: {buffered} bytes buffered, {expected} expected")]
+    #[error(
+        "RecordIO stream ended inside a record: {buffered} bytes buffered, {expected} expected"
+    )]
     Truncated {
         /// Bytes received for the unfinished header or record.
         buffered: usize,
@@ -250,7 +254,10 @@ mod tests {
     fn rejects_empty_and_signed_headers() {
         for input in [&b"\nabc"[..], b"-1\na", b"+1\na", b" 1\na"] {
             let err = decode_all(&mut RecordIoCodec::default(), input).unwrap_err();
-            assert!(matches!(err, RecordIoError::InvalidLength { .. }), "{input:?}: {err}");
+            assert!(
+                matches!(err, RecordIoError::InvalidLength { .. }),
+                "{input:?}: {err}"
+            );
         }
     }
 
@@ -281,11 +288,20 @@ mod tests {
     fn reports_truncation_at_eof() {
         let err = decode_all(&mut RecordIoCodec::default(), b"5\nhel").unwrap_err();
         assert!(
-            matches!(err, RecordIoError::Truncated { buffered: 3, expected: 5 }),
+            matches!(
+                err,
+                RecordIoError::Truncated {
+                    buffered: 3,
+                    expected: 5
+                }
+            ),
             "{err}"
         );
         let err = decode_all(&mut RecordIoCodec::default(), b"12").unwrap_err();
-        assert!(matches!(err, RecordIoError::Truncated { expected: 0, .. }), "{err}");
+        assert!(
+            matches!(err, RecordIoError::Truncated { expected: 0, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -293,7 +309,9 @@ mod tests {
         let mut dst = BytesMut::new();
         let mut codec = RecordIoCodec::default();
         codec.encode(&b"hello"[..], &mut dst).unwrap();
-        codec.encode(Bytes::from_static(b"0123456789"), &mut dst).unwrap();
+        codec
+            .encode(Bytes::from_static(b"0123456789"), &mut dst)
+            .unwrap();
         assert_eq!(&dst[..], b"5\nhello10\n0123456789");
         assert!(matches!(
             codec.encode(&b""[..], &mut dst),
