@@ -44,6 +44,9 @@ pub(crate) struct Shared {
     pub(crate) leader: Option<usize>,
     update_delay: Duration,
     duplicate_updates: bool,
+    /// While set, ACKNOWLEDGED events to executors are dropped (and logged as a fault), so
+    /// updates stay unacknowledged on the executor's side until it re-subscribes.
+    withhold_executor_acks: bool,
 }
 
 /// Everything the handlers and the tick share.
@@ -157,6 +160,17 @@ impl Inner {
                 event,
             } => {
                 let key = (agent_id, framework_id, executor_id);
+                if shared.withhold_executor_acks
+                    && event.r#type() == mesos_proto::v1::executor::event::Type::Acknowledged
+                {
+                    self.log.record(LogEntry::Fault {
+                        description: format!(
+                            "withheld ACKNOWLEDGED to executor {} on agent {}",
+                            key.2, key.0
+                        ),
+                    });
+                    return;
+                }
                 if let Some(tx) = shared.executor_streams.get(&key) {
                     if tx.unbounded_send(encode(&event)).is_ok() {
                         self.log.record(LogEntry::ExecutorEvent {
@@ -604,6 +618,7 @@ impl DevCluster {
                 leader: Some(0),
                 update_delay: Duration::ZERO,
                 duplicate_updates: false,
+                withhold_executor_acks: false,
             }),
             log: EventLog::with_limit(config.log_limit),
             config,
@@ -742,6 +757,16 @@ impl DevCluster {
     /// Sends every status update (with uuid) to the scheduler twice.
     pub fn set_duplicate_updates(&self, on: bool) {
         self.inner.set_update_faults(None, Some(on));
+    }
+
+    /// While `on`, the agents take executors' updates (and forward them to the scheduler) but
+    /// do not acknowledge them to the executor, as when a connection drops between an UPDATE
+    /// and its ACKNOWLEDGED; the executor must send them again inside its next SUBSCRIBE.
+    pub fn set_withhold_executor_acks(&self, on: bool) {
+        self.inner.lock().withhold_executor_acks = on;
+        self.inner.log.record(LogEntry::Fault {
+            description: format!("withhold executor acknowledgements: {on}"),
+        });
     }
 
     /// Stops the cluster: every executor process is killed and reaped.

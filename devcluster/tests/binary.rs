@@ -5,6 +5,7 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use mesos_proto::v1::TaskState;
 use support::*;
@@ -62,18 +63,29 @@ async fn run_one_executor(master: &str) -> u32 {
     })
     .await;
     s.until_state("t", TaskState::TaskRunning).await;
-    let log = reqwest::get(format!("{master}/log"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let pid = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["kind"] == "ExecutorLaunched")
-        .and_then(|v| v["pid"].as_u64())
-        .expect("ExecutorLaunched with pid") as u32;
+    // The launch is logged by the task that spawned the executor; poll until it is there.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        let log = reqwest::get(format!("{master}/log"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let launched = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["kind"] == "ExecutorLaunched")
+            .and_then(|v| v["pid"].as_u64());
+        if let Some(pid) = launched {
+            break pid as u32;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no ExecutorLaunched with pid in the log"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(process_alive(pid));
     pid
 }

@@ -314,7 +314,7 @@ async fn a_failing_health_check_reports_unhealthy() {
 /// The dev cluster, like a Mesos agent, acknowledges an update to the executor as soon as it
 /// takes it, so on a healthy connection nothing is left unacknowledged; the executor must then
 /// re-subscribe with nothing to re-send and lose no later update. (Re-sending truly
-/// unacknowledged updates is driven deterministically by the scripted agent in wire.rs.)
+/// unacknowledged updates is the next test, with the agent withholding its acknowledgements.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_connection_resubscribes_and_no_update_is_lost_or_repeated() {
     let env = Env::start(true, false).await;
@@ -377,6 +377,69 @@ async fn a_dropped_connection_resubscribes_and_no_update_is_lost_or_repeated() {
             TaskState::TaskRunning,
             TaskState::TaskFailed
         ],
+        "each update reached the scheduler exactly once"
+    );
+    env.cluster.shutdown().await;
+}
+
+/// The agent withholds its ACKNOWLEDGED events, then drops the connection: the executor must send
+/// exactly the updates it was never acknowledged inside its next SUBSCRIBE, the agent takes them
+/// (deduplicated by uuid), and each reaches the scheduler once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_updates_are_resent_inside_subscribe_and_delivered_once() {
+    let env = Env::start(true, false).await;
+    env.cluster.set_withhold_executor_acks(true);
+    env.launch(vec![env.sleeper("a")]).await;
+    let running = env
+        .framework
+        .wait_update(T, "a", TaskState::TaskRunning)
+        .await;
+    assert_eq!(env.acknowledgements(), 0, "acknowledgements were withheld");
+
+    env.cluster.set_withhold_executor_acks(false);
+    env.cluster
+        .drop_executor_connection(&env.agent_id, EXECUTOR)
+        .await;
+    let subscribes = env.wait_executor_calls(ecall::Type::Subscribe, 2).await;
+    let resent: Vec<(TaskState, Option<Vec<u8>>)> = subscribes[1]
+        .subscribe
+        .clone()
+        .expect("SUBSCRIBE carries `subscribe`")
+        .unacknowledged_updates
+        .iter()
+        .map(|u| (u.status.state(), u.status.uuid.clone()))
+        .collect();
+    let states: Vec<TaskState> = resent.iter().map(|(state, _)| *state).collect();
+    assert_eq!(
+        states,
+        vec![TaskState::TaskStarting, TaskState::TaskRunning],
+        "both unacknowledged updates are re-sent, in order"
+    );
+    assert_eq!(resent[1].1, running.uuid, "re-sent with its original uuid");
+    // Now acknowledged: a third connection drop re-sends nothing.
+    assert!(
+        wait_until(T, || env.acknowledgements() >= 2).await,
+        "the re-sent updates were acknowledged"
+    );
+    env.cluster
+        .drop_executor_connection(&env.agent_id, EXECUTOR)
+        .await;
+    let subscribes = env.wait_executor_calls(ecall::Type::Subscribe, 3).await;
+    let third = subscribes[2].subscribe.clone().expect("subscribe");
+    assert!(
+        third.unacknowledged_updates.is_empty(),
+        "acknowledged updates were re-sent"
+    );
+    let delivered: Vec<TaskState> = env
+        .framework
+        .updates()
+        .iter()
+        .filter(|s| s.task_id.value == "a")
+        .map(|s| s.state())
+        .collect();
+    assert_eq!(
+        delivered,
+        vec![TaskState::TaskStarting, TaskState::TaskRunning],
         "each update reached the scheduler exactly once"
     );
     env.cluster.shutdown().await;

@@ -178,10 +178,7 @@ impl Core {
         let Some(task) = agent.tasks.get_mut(&task_key) else {
             return;
         };
-        let duplicate = task
-            .updates
-            .iter()
-            .any(|s| s.uuid.as_deref() == Some(&uuid[..]));
+        let duplicate = !task.received_uuids.insert(uuid.clone());
         // Terminal updates stop further ones: the task's life is over.
         let after_terminal = is_terminal(task.state) && !duplicate;
         let ack = Event {

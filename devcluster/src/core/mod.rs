@@ -233,6 +233,10 @@ pub struct Task {
     pub resources: Resources,
     /// Updates not yet acknowledged by the scheduler; the front one is in flight.
     pub updates: VecDeque<TaskStatus>,
+    /// Uuids of every update taken from the executor, as a Mesos agent's status update
+    /// stream remembers them: an update the executor sends again (inside a re-SUBSCRIBE, after
+    /// a lost ACKNOWLEDGED) is acknowledged but not forwarded twice.
+    pub received_uuids: std::collections::HashSet<Vec<u8>>,
     /// When to resend the front update.
     pub next_retry: Option<Instant>,
     /// Current retry interval.

@@ -550,6 +550,7 @@ impl Core {
                     state: TaskState::TaskStaging,
                     resources: Resources::from_proto(&t.resources),
                     updates: Default::default(),
+                    received_uuids: Default::default(),
                     next_retry: None,
                     retry_backoff: self.cfg.status_update_retry,
                     kill_requested: false,
