@@ -63,7 +63,7 @@ pub fn master_state(core: &Core, tenant_load: &Resources, leading: bool) -> Valu
                                 "state": if t.unreachable { "TASK_UNREACHABLE" } else { t.state.as_str_name() },
                                 "resources": t.resources.to_state_json(),
                             });
-                            (task, crate::core::is_terminal(t.state))
+                            (task, t.state.is_terminal())
                         })
                 })
                 .fold((Vec::new(), Vec::new()), |(mut live, mut done), (task, terminal)| {

@@ -157,20 +157,6 @@ fn fast_check(kind: health_check::Type) -> HealthCheck {
     }
 }
 
-fn is_terminal(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskError
-            | TaskState::TaskLost
-            | TaskState::TaskDropped
-            | TaskState::TaskGone
-            | TaskState::TaskGoneByOperator
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_of_two_tasks_reaches_running() {
     let env = Env::start(false, false).await;
@@ -482,7 +468,7 @@ async fn executor_kill_9_leaves_no_child_and_the_tasks_end_terminal() {
         env.framework
             .wait_event(T, |e| {
                 e.update.as_ref().is_some_and(|u| {
-                    u.status.task_id.value == task && is_terminal(u.status.state())
+                    u.status.task_id.value == task && TaskState::is_terminal(u.status.state())
                 })
             })
             .await;

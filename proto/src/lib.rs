@@ -12,6 +12,7 @@
 //! Start with [`recordio::MessageCodec`] to read an event stream.
 
 pub mod recordio;
+mod task_state;
 
 /// Types of the `mesos.v1` package (`include/mesos/v1/mesos.proto`).
 #[allow(clippy::all, missing_docs)]

@@ -2,6 +2,7 @@
 //! them — cartrack's, coloured by group, and other tenants'. Built from the master's `/state`
 //! (real Mesos and the dev cluster serve the same shape).
 
+use mesos_proto::v1::TaskState;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -119,17 +120,7 @@ fn list<'a>(value: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
 }
 
 fn is_terminal(state: &str) -> bool {
-    matches!(
-        state,
-        "TASK_FINISHED"
-            | "TASK_FAILED"
-            | "TASK_KILLED"
-            | "TASK_ERROR"
-            | "TASK_LOST"
-            | "TASK_DROPPED"
-            | "TASK_GONE"
-            | "TASK_GONE_BY_OPERATOR"
-    )
+    TaskState::from_str_name(state).is_some_and(TaskState::is_terminal)
 }
 
 /// Fetches `<master>/state` and reduces it.

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use mesos_proto::v1::{task_status, TaskState};
 
-use super::{is_terminal, master_status, update_event, Core, Effect};
+use super::{master_status, update_event, Core, Effect};
 
 impl Core {
     /// The agent process dies with its executors; the master notices the agent is gone.
@@ -141,7 +141,7 @@ impl Core {
         else {
             return;
         };
-        if is_terminal(task.state) && task.updates.is_empty() {
+        if task.state.is_terminal() && task.updates.is_empty() {
             return;
         }
         let state = if partition_aware {
@@ -268,7 +268,7 @@ impl Core {
             let mut updates = Vec::new();
             let mut forget = Vec::new();
             for (key, task) in agent.tasks.iter_mut() {
-                if is_terminal(task.state) {
+                if task.state.is_terminal() {
                     continue;
                 }
                 if partition_aware.contains(&key.0) {

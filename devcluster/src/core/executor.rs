@@ -6,7 +6,7 @@ use mesos_proto::v1::executor::{call, event, Call, Event};
 use mesos_proto::v1::scheduler::{event as sevent, Event as SEvent};
 use mesos_proto::v1::{task_status, AgentId, ExecutorId, TaskState};
 
-use super::{executor_event, is_terminal, Core, Effect};
+use super::{executor_event, Core, Effect};
 
 /// An executor call the agent refuses (always answered 400 by Mesos' agent).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -180,7 +180,7 @@ impl Core {
         };
         let duplicate = !task.received_uuids.insert(uuid.clone());
         // Terminal updates stop further ones: the task's life is over.
-        let after_terminal = is_terminal(task.state) && !duplicate;
+        let after_terminal = task.state.is_terminal() && !duplicate;
         let ack = Event {
             r#type: Some(event::Type::Acknowledged as i32),
             acknowledged: Some(event::Acknowledged {
@@ -345,7 +345,9 @@ impl Core {
                 a.tasks
                     .iter()
                     .filter(|(k, t)| {
-                        k.0 == framework_id && t.executor_id == executor_id && !is_terminal(t.state)
+                        k.0 == framework_id
+                            && t.executor_id == executor_id
+                            && !t.state.is_terminal()
                     })
                     .map(|(k, t)| (k.clone(), t.kill_requested || exec.shutting_down))
                     .collect()
@@ -437,7 +439,7 @@ impl Core {
                     a.tasks
                         .iter()
                         .filter(|(k, t)| {
-                            k.0 == fid && t.executor_id == eid && !is_terminal(t.state)
+                            k.0 == fid && t.executor_id == eid && !t.state.is_terminal()
                         })
                         .map(|(k, _)| k.clone())
                         .collect()

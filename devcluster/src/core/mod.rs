@@ -278,21 +278,6 @@ pub struct Core {
     effects: Vec<Effect>,
 }
 
-/// Terminal task states: no update follows.
-pub fn is_terminal(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskError
-            | TaskState::TaskLost
-            | TaskState::TaskDropped
-            | TaskState::TaskGone
-            | TaskState::TaskGoneByOperator
-    )
-}
-
 fn now_seconds() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -564,7 +549,7 @@ impl Agent {
         for e in self.executors.values() {
             used.add(&e.resources);
         }
-        for t in self.tasks.values().filter(|t| !is_terminal(t.state)) {
+        for t in self.tasks.values().filter(|t| !t.state.is_terminal()) {
             used.add(&t.resources);
         }
         used

@@ -7,7 +7,7 @@ use mesos_proto::v1::{
     executor, offer, task_status, FrameworkId, FrameworkInfo, TaskId, TaskState,
 };
 
-use super::{is_terminal, master_status, update_event, validation, Core, Effect, Framework, Task};
+use super::{master_status, update_event, validation, Core, Effect, Framework, Task};
 use crate::resources::Resources;
 
 /// A scheduler call the master refuses, with the HTTP status Mesos answers.
@@ -608,7 +608,7 @@ impl Core {
         let Some(task) = agent.tasks.get_mut(&key) else {
             return;
         };
-        if is_terminal(task.state) {
+        if task.state.is_terminal() {
             return;
         }
         task.kill_requested = true;
@@ -648,7 +648,7 @@ impl Core {
             // An executor left without tasks before it even subscribed is not needed.
             let idle = self.agents.get(&agent_id).is_some_and(|a| {
                 !a.tasks.iter().any(|((fid, _), t)| {
-                    *fid == framework_id && t.executor_id == executor_id && !is_terminal(t.state)
+                    *fid == framework_id && t.executor_id == executor_id && !t.state.is_terminal()
                 })
             });
             if idle {
@@ -694,7 +694,7 @@ impl Core {
         task.updates.pop_front();
         task.retry_backoff = retry;
         task.next_retry = None;
-        if task.updates.is_empty() && is_terminal(task.state) {
+        if task.updates.is_empty() && task.state.is_terminal() {
             agent.tasks.remove(&key);
             return;
         }
@@ -735,7 +735,7 @@ impl Core {
         if tasks.is_empty() {
             for a in self.agents.values() {
                 for ((fid, _), t) in &a.tasks {
-                    if fid == framework_id && !is_terminal(t.state) {
+                    if fid == framework_id && !t.state.is_terminal() {
                         answers.push(report(&a.id, t));
                     }
                 }
