@@ -83,7 +83,7 @@ pub struct LocalFlags {
     /// Other tenants' load on each agent, shown on the page and withheld from offers.
     #[arg(long, default_value = "cpus:1;mem:2048")]
     pub tenant_load: String,
-    /// Folder for logs, state and sandboxes (default: a new temporary folder).
+    /// Folder for logs, state and sandboxes (default: a new temporary folder, kept afterwards).
     #[arg(long)]
     pub work_dir: Option<std::path::PathBuf>,
 }

@@ -54,16 +54,14 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<ExitCode> {
     let scheduler = locate(&bin_dir, "cartrack-scheduler")?;
     locate(&bin_dir, "cartrack-executor")?;
 
-    let temp;
+    // A fresh folder is kept after the run: its logs and sandboxes are what explains a problem.
     let work_dir = match &args.work_dir {
         Some(dir) => dir.clone(),
-        None => {
-            temp = tempfile::Builder::new()
-                .prefix("cartrack-local-")
-                .tempdir()
-                .context("cannot create a temporary work folder")?;
-            temp.path().to_path_buf()
-        }
+        None => tempfile::Builder::new()
+            .prefix("cartrack-local-")
+            .tempdir()
+            .context("cannot create a temporary work folder")?
+            .keep(),
     };
     for sub in ["logs", "state", "cluster"] {
         std::fs::create_dir_all(work_dir.join(sub))
