@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::args::{ApiTarget, PodActionKind};
+use crate::args::{ApiTarget, Auth, PodActionKind};
 
 /// Why a request to the operator API failed.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +23,7 @@ pub enum ApiError {
         source: reqwest::Error,
     },
     /// The scheduler requires a token for this request.
-    #[error("the scheduler refused the request (401): pass its API token with --token or CARTRACK_API_TOKEN")]
+    #[error("the scheduler refused the request (401): pass its API token with --token or CARTRACK_API_TOKEN (on DC/OS: `dcos auth login`)")]
     Unauthorized,
     /// The path named something the scheduler does not know (group, slot).
     #[error("not found: {0}")]
@@ -145,6 +145,7 @@ impl Client {
     pub fn new(target: ApiTarget) -> Result<Self, ApiError> {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            .danger_accept_invalid_certs(target.accept_invalid_certs)
             .build()
             .map_err(|source| ApiError::Unreachable {
                 url: target.base.to_string(),
@@ -168,8 +169,12 @@ impl Client {
     ) -> Result<String, ApiError> {
         let url = self.url(path);
         let mut request = self.http.request(method.clone(), url.clone());
-        if let Some(token) = &self.target.token {
-            request = request.bearer_auth(token);
+        match &self.target.auth {
+            Auth::None => {}
+            Auth::Bearer(token) => request = request.bearer_auth(token),
+            Auth::DcosAcs(token) => {
+                request = request.header(reqwest::header::AUTHORIZATION, format!("token={token}"))
+            }
         }
         if let Some(body) = body {
             request = request.json(&body);

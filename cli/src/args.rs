@@ -22,11 +22,27 @@ pub struct Args {
 /// The operator API's base URL and credentials.
 #[derive(Debug, Clone)]
 pub struct ApiTarget {
-    /// Base URL without a trailing slash, e.g. `http://127.0.0.1:8080`.
+    /// Base URL, e.g. `http://127.0.0.1:8080` or `https://dcos.example/service/cartrack`.
     pub base: Url,
-    /// Sent as `Authorization: Bearer <token>` on every request.
-    pub token: Option<String>,
+    /// The `Authorization` header sent on every request.
+    pub auth: Auth,
+    /// Accept a self-signed certificate (DC/OS with `DCOS_SSL_VERIFY=false`).
+    pub accept_invalid_certs: bool,
 }
+
+/// How requests authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// No header.
+    None,
+    /// `Authorization: Bearer <token>`: the scheduler's own `--api-token`.
+    Bearer(String),
+    /// `Authorization: token=<acs token>`: DC/OS Admin Router in front of the service.
+    DcosAcs(String),
+}
+
+/// Where the operator API is when neither --url nor DCOS_URL says.
+const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +84,8 @@ pub enum Action {
     DebugOffers,
     /// `cartrack local`
     Local(LocalArgs),
+    /// `cartrack --info`: the DC/OS CLI's plugin description.
+    Info,
 }
 
 /// Restart in place or replace anywhere.
@@ -94,18 +112,62 @@ impl TryFrom<Flags> for Args {
 
     fn try_from(flags: Flags) -> Result<Self, UsageError> {
         Ok(Args {
-            target: ApiTarget {
-                base: parse_url(&flags.url)?,
-                token: flags.token.filter(|t| !t.is_empty()),
-            },
+            target: target(&flags)?,
             output: if flags.json {
                 Output::Json
             } else {
                 Output::Human
             },
-            action: action(flags.command)?,
+            action: match (flags.info, flags.command) {
+                (true, _) => Action::Info,
+                (false, Some(command)) => action(command)?,
+                (false, None) => {
+                    return Err(UsageError::new(
+                        "no command given; try `cartrack status`, or `cartrack --help` for all commands",
+                    ))
+                }
+            },
         })
     }
+}
+
+/// --url wins; else, as a DC/OS CLI plugin, `<DCOS_URL>/service/<name>` with the ACS token;
+/// else the local default.
+fn target(flags: &Flags) -> Result<ApiTarget, UsageError> {
+    let bearer = || match flags.token.as_deref() {
+        Some(token) if !token.is_empty() => Auth::Bearer(token.to_string()),
+        _ => Auth::None,
+    };
+    if let Some(url) = &flags.url {
+        return Ok(ApiTarget {
+            base: parse_url("--url", url)?,
+            auth: bearer(),
+            accept_invalid_certs: false,
+        });
+    }
+    let Some(dcos_url) = flags.dcos_url.as_deref().filter(|u| !u.is_empty()) else {
+        return Ok(ApiTarget {
+            base: parse_url("--url", DEFAULT_URL)?,
+            auth: bearer(),
+            accept_invalid_certs: false,
+        });
+    };
+    let service = format!("{}/service/{}", dcos_url.trim_end_matches('/'), flags.name);
+    Ok(ApiTarget {
+        base: parse_url("DCOS_URL", &service)?,
+        auth: match flags.dcos_acs_token.as_deref() {
+            Some(token) if !token.is_empty() => Auth::DcosAcs(token.to_string()),
+            _ => Auth::None,
+        },
+        accept_invalid_certs: matches!(
+            flags
+                .dcos_ssl_verify
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            Some("false" | "0" | "no")
+        ),
+    })
 }
 
 fn action(command: Command) -> Result<Action, UsageError> {
@@ -161,15 +223,15 @@ fn local(flags: LocalFlags) -> Result<LocalArgs, UsageError> {
     })
 }
 
-fn parse_url(raw: &str) -> Result<Url, UsageError> {
+fn parse_url(source: &str, raw: &str) -> Result<Url, UsageError> {
     let url = Url::parse(raw).map_err(|err| {
         UsageError::new(format!(
-            "--url {raw:?} is not a URL ({err}); write it as http://HOST:PORT, e.g. http://127.0.0.1:8080"
+            "{source} {raw:?} is not a URL ({err}); write it as http://HOST:PORT, e.g. http://127.0.0.1:8080"
         ))
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(UsageError::new(format!(
-            "--url {raw:?} must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080"
+            "{source} {raw:?} must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080"
         )));
     }
     Ok(url)
@@ -230,6 +292,50 @@ mod tests {
     #[test]
     fn an_empty_token_means_no_token() {
         let parsed = args(&["--token", "", "status"]).unwrap();
-        assert_eq!(parsed.target.token, None);
+        assert_eq!(parsed.target.auth, Auth::None);
+    }
+
+    #[test]
+    fn dcos_url_targets_the_service_path_with_the_acs_token() {
+        let parsed = args(&[
+            "--dcos-url",
+            "https://dcos.example/",
+            "--dcos-acs-token",
+            "acs",
+            "--dcos-ssl-verify",
+            "false",
+            "--name",
+            "fleet",
+            "status",
+        ])
+        .unwrap();
+        assert_eq!(
+            parsed.target.base.as_str(),
+            "https://dcos.example/service/fleet"
+        );
+        assert_eq!(parsed.target.auth, Auth::DcosAcs("acs".into()));
+        assert!(parsed.target.accept_invalid_certs);
+    }
+
+    #[test]
+    fn an_explicit_url_wins_over_dcos_url() {
+        let parsed = args(&[
+            "--dcos-url",
+            "https://dcos.example",
+            "--url",
+            "http://127.0.0.2:8080",
+            "status",
+        ])
+        .unwrap();
+        assert_eq!(parsed.target.base.as_str(), "http://127.0.0.2:8080/");
+    }
+
+    #[test]
+    fn info_needs_no_command() {
+        assert_eq!(args(&["--info"]).unwrap().action, Action::Info);
+        assert!(args(&[])
+            .unwrap_err()
+            .to_string()
+            .contains("no command given"));
     }
 }

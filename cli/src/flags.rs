@@ -7,14 +7,10 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "cartrack", version, propagate_version = true)]
 pub struct Flags {
-    /// The scheduler's operator API.
-    #[arg(
-        long,
-        env = "CARTRACK_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    pub url: String,
+    /// The scheduler's operator API [default: http://127.0.0.1:8080, or the service behind
+    /// DCOS_URL when that is set].
+    #[arg(long, env = "CARTRACK_URL", global = true)]
+    pub url: Option<String>,
 
     /// Bearer token for mutating requests, when the scheduler was started with --api-token.
     #[arg(
@@ -29,8 +25,39 @@ pub struct Flags {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// The service's name on DC/OS (its Marathon app and `/service/<name>` path).
+    #[arg(
+        long,
+        env = "CARTRACK_SERVICE_NAME",
+        default_value = "cartrack",
+        global = true
+    )]
+    pub name: String,
+
+    /// As a DC/OS CLI plugin: the cluster URL (set by `dcos`).
+    #[arg(long, env = "DCOS_URL", hide = true, global = true)]
+    pub dcos_url: Option<String>,
+
+    /// As a DC/OS CLI plugin: the login token, sent as `Authorization: token=...`.
+    #[arg(
+        long,
+        env = "DCOS_ACS_TOKEN",
+        hide = true,
+        hide_env_values = true,
+        global = true
+    )]
+    pub dcos_acs_token: Option<String>,
+
+    /// As a DC/OS CLI plugin: `false` accepts the cluster's self-signed certificate.
+    #[arg(long, env = "DCOS_SSL_VERIFY", hide = true, global = true)]
+    pub dcos_ssl_verify: Option<String>,
+
+    /// Print a one-line description (the DC/OS CLI asks plugins for it) and exit.
+    #[arg(long)]
+    pub info: bool,
+
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// What to do.

@@ -10,3 +10,42 @@ pub mod flags;
 pub mod local;
 pub mod render;
 pub mod suggest;
+
+/// What `cartrack --info` prints: the DC/OS CLI lists it beside the plugin's name.
+pub const PLUGIN_INFO: &str =
+    "Operate cartrack, the car-tracking pipeline framework: status, scaling, pods, plans";
+
+/// The command line as the program sees it. Installed as the DC/OS CLI plugin `dcos-cartrack`,
+/// it is invoked as `dcos-cartrack cartrack <command>`: the repeated name is dropped.
+pub fn plugin_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let as_plugin = args
+        .first()
+        .and_then(|argv0| std::path::Path::new(argv0).file_name())
+        .is_some_and(|name| name.to_string_lossy().starts_with("dcos-"));
+    if as_plugin && args.get(1).is_some_and(|a| a == "cartrack") {
+        args.remove(1);
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<std::ffi::OsString> {
+        args.iter().map(|a| a.into()).collect()
+    }
+
+    #[test]
+    fn the_dcos_plugin_drops_its_repeated_name() {
+        assert_eq!(
+            plugin_args(os(&["/opt/dcos/bin/dcos-cartrack", "cartrack", "status"])),
+            os(&["/opt/dcos/bin/dcos-cartrack", "status"])
+        );
+        assert_eq!(
+            plugin_args(os(&["cartrack", "cartrack"])),
+            os(&["cartrack", "cartrack"])
+        );
+    }
+}

@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use cartrack_cli::{args::Args, commands, error::UsageError, flags::Flags};
+use cartrack_cli::{args::Args, commands, error::UsageError, flags::Flags, plugin_args};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
-    let args = Args::try_from(Flags::parse())?;
+    let args = Args::try_from(Flags::parse_from(plugin_args(std::env::args_os())))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

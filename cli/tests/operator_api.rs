@@ -18,6 +18,8 @@ struct Script {
     token: Option<String>,
     /// Each group scaled becomes RUNNING after this many state reads (None: never).
     converge_after_reads: Option<usize>,
+    /// When set, every request must carry `Authorization: <this>` (DC/OS Admin Router).
+    required_authorization: Option<String>,
     reads: usize,
     requests: Vec<String>,
 }
@@ -49,7 +51,9 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // Behind DC/OS Admin Router the API lives under /service/<name>.
+    let raw_path = req.uri().path().to_string();
+    let path = raw_path.trim_start_matches("/service/cartrack").to_string();
     let auth = req
         .headers()
         .get("authorization")
@@ -58,14 +62,16 @@ async fn handle(
     let body = req.into_body().collect().await.unwrap().to_bytes();
     let mut s = script.lock().unwrap();
     s.requests.push(format!(
-        "{method} {path} {}",
+        "{method} {raw_path} {}",
         String::from_utf8_lossy(&body)
     ));
     let authorized = match &s.token {
         None => true,
         Some(token) => auth.as_deref() == Some(&format!("Bearer {token}")),
     };
+    let router_refuses = s.required_authorization.is_some() && s.required_authorization != auth;
     let (status, answer) = match (method.as_str(), path.as_str()) {
+        _ if router_refuses => (StatusCode::UNAUTHORIZED, json!({"error": "admin router"})),
         ("GET", "/v1/state") => {
             s.reads += 1;
             if s.converge_after_reads.is_some_and(|n| s.reads > n) {
@@ -308,5 +314,42 @@ async fn an_unreachable_scheduler_exits_1_and_says_so() {
         text(&out.stderr).contains("cannot reach the cartrack scheduler"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn as_a_dcos_plugin_it_talks_to_the_service_path_with_the_acs_token() {
+    let (script, addr) = fake(two_groups()).await;
+    script.lock().unwrap().required_authorization = Some("token=acs-123".into());
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("dcos-cartrack");
+    std::fs::copy(env!("CARGO_BIN_EXE_cartrack"), &plugin).unwrap();
+    let run = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(&plugin);
+        command
+            .args(args)
+            .env_remove("CARTRACK_URL")
+            .env_remove("CARTRACK_API_TOKEN")
+            .env("DCOS_URL", format!("http://{addr}"))
+            .env("DCOS_ACS_TOKEN", "acs-123")
+            .env("DCOS_SSL_VERIFY", "false")
+            .kill_on_drop(true);
+        command.output()
+    };
+    let info = run(&["cartrack", "--info"]).await.unwrap();
+    assert!(info.status.success());
+    assert!(
+        text(&info.stdout).contains("cartrack"),
+        "{}",
+        text(&info.stdout)
+    );
+
+    let out = run(&["cartrack", "scale", "processor", "2"]).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let requests = script.lock().unwrap().requests.clone();
+    assert!(
+        requests
+            .contains(&"PUT /service/cartrack/v1/groups/processor/count {\"count\":2}".to_string()),
+        "{requests:?}"
     );
 }

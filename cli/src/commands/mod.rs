@@ -25,5 +25,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Action::PlanShow => views::show(&client, output, "/v1/plan").await,
         Action::DebugOffers => views::show(&client, output, "/v1/debug/offers").await,
         Action::Local(local) => crate::local::run(local).await,
+        Action::Info => {
+            println!("{}", crate::PLUGIN_INFO);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
