@@ -11,9 +11,8 @@ use axum::Router;
 use bytes::Bytes;
 use mesos_proto::http::EXECUTOR_PATH;
 use mesos_proto::v1::executor::{call, Call};
-use prost::Message as _;
 
-use super::{check_content_type, stream_response, text};
+use super::{decode_call, stream_response, text};
 use crate::cluster::Inner;
 use crate::log::LogEntry;
 
@@ -32,17 +31,9 @@ pub(crate) fn router(inner: Arc<Inner>, agent_id: String) -> Router {
 
 async fn executor_api(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
     let inner = &ctx.inner;
-    if let Some(response) = check_content_type(&headers) {
-        return response;
-    }
-    let call = match Call::decode(body) {
+    let call: Call = match decode_call(&headers, body) {
         Ok(call) => call,
-        Err(e) => {
-            return text(
-                StatusCode::BAD_REQUEST,
-                &format!("Failed to parse body into Call protobuf: {e}"),
-            )
-        }
+        Err(refusal) => return *refusal,
     };
     let executor_id = call.executor_id.value.clone();
     let framework_id = call.framework_id.value.clone();

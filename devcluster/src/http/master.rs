@@ -14,10 +14,9 @@ use base64::Engine as _;
 use bytes::Bytes;
 use mesos_proto::http::{SCHEDULER_PATH, STREAM_ID_HEADER};
 use mesos_proto::v1::scheduler::{call, Call};
-use prost::Message as _;
 use serde::Deserialize;
 
-use super::{check_content_type, stream_response, text};
+use super::{decode_call, stream_response, text};
 use crate::cluster::Inner;
 use crate::log::LogEntry;
 
@@ -84,17 +83,9 @@ async fn scheduler_api(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) 
         }
         Some(_) => {}
     }
-    if let Some(response) = check_content_type(&headers) {
-        return response;
-    }
-    let call = match Call::decode(body) {
+    let call: Call = match decode_call(&headers, body) {
         Ok(call) => call,
-        Err(e) => {
-            return text(
-                StatusCode::BAD_REQUEST,
-                &format!("Failed to parse body into Call protobuf: {e}"),
-            )
-        }
+        Err(refusal) => return *refusal,
     };
     let stream_id = headers
         .get(STREAM_ID_HEADER)

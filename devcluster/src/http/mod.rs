@@ -22,8 +22,25 @@ pub(crate) fn text(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
+/// A call body as both APIs take it: the content type checked, then the protobuf decoded;
+/// `Err` is the answer to send instead, as Mesos words it (boxed: a response is large).
+pub(crate) fn decode_call<M: prost::Message + Default>(
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<M, Box<Response>> {
+    if let Some(refusal) = check_content_type(headers) {
+        return Err(Box::new(refusal));
+    }
+    M::decode(body).map_err(|e| {
+        Box::new(text(
+            StatusCode::BAD_REQUEST,
+            &format!("Failed to parse body into Call protobuf: {e}"),
+        ))
+    })
+}
+
 /// Only protobuf bodies are modelled; JSON gets a 415 that says so. `Some` = refuse with it.
-pub(crate) fn check_content_type(headers: &HeaderMap) -> Option<Response> {
+fn check_content_type(headers: &HeaderMap) -> Option<Response> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
