@@ -1,0 +1,1 @@
+//! ZooKeeper building blocks for the cartrack scheduler (being written).
