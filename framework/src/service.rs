@@ -40,7 +40,7 @@ pub async fn run<S: Store + 'static>(
     mut store: S,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let stored = store.load()?;
+    let stored = store.load().await?;
     let listener = TcpListener::bind(settings.http)
         .await
         .map_err(|source| RunError::Bind {

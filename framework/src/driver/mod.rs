@@ -145,7 +145,7 @@ async fn execute<S: Store, C: Caller>(
     if ready.is_empty() {
         return Ok(());
     }
-    store.commit(&ready.changes)?;
+    store.commit(&ready.changes).await?;
     if let Some(id) = ready.framework_id {
         session.set_framework_id(id);
     }

@@ -68,7 +68,7 @@ impl FileStore {
 }
 
 impl Store for FileStore {
-    fn load(&mut self) -> Result<StoredState, StoreError> {
+    async fn load(&mut self) -> Result<StoredState, StoreError> {
         let path = self.path();
         self.current = match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
@@ -79,7 +79,7 @@ impl Store for FileStore {
         Ok(self.current.clone())
     }
 
-    fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+    async fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
         }
@@ -95,30 +95,31 @@ impl Store for FileStore {
 mod tests {
     use super::*;
 
-    #[test]
-    fn commit_survives_reopen() {
+    #[tokio::test]
+    async fn commit_survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = FileStore::open(dir.path()).expect("open");
-        assert_eq!(store.load().expect("load"), StoredState::default());
+        assert_eq!(store.load().await.expect("load"), StoredState::default());
         store
             .commit(&[
                 Change::FrameworkId("fw-1".into()),
                 Change::Desired("processor".into(), 3),
             ])
+            .await
             .expect("commit");
         let mut again = FileStore::open(dir.path()).expect("reopen");
-        let state = again.load().expect("load");
+        let state = again.load().await.expect("load");
         assert_eq!(state.framework_id.as_deref(), Some("fw-1"));
         assert_eq!(state.desired["processor"], 3);
         assert!(!dir.path().join("state.json.tmp").exists());
     }
 
-    #[test]
-    fn corrupt_file_is_reported_with_path() {
+    #[tokio::test]
+    async fn corrupt_file_is_reported_with_path() {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::write(dir.path().join(FILE_NAME), b"{not json").expect("write");
         let mut store = FileStore::open(dir.path()).expect("open");
-        let err = store.load().expect_err("corrupt");
+        let err = store.load().await.expect_err("corrupt");
         assert!(err.to_string().contains("state.json"), "{err}");
     }
 }

@@ -19,11 +19,11 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn load(&mut self) -> Result<StoredState, StoreError> {
+    async fn load(&mut self) -> Result<StoredState, StoreError> {
         Ok(self.snapshot())
     }
 
-    fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+    async fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
         if let Ok(mut state) = self.state.lock() {
             changes.iter().for_each(|c| state.apply(c));
         }

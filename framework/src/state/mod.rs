@@ -5,6 +5,8 @@
 //! and a ZooKeeper store in part 2. Changes are a list of [`Change`]s applied all-or-nothing,
 //! so a store can map them onto single keys (ZooKeeper nodes) or rewrite one file.
 
+use std::future::Future;
+
 mod file;
 mod memory;
 mod records;
@@ -41,9 +43,12 @@ pub enum StoreError {
 /// Contract: [`Store::commit`] returns only once the changes survive a crash (`kill -9`,
 /// power loss with fsync honoured); if it fails, none of them may be assumed stored, and the
 /// caller must not send the Mesos calls that depend on them (ACKNOWLEDGE, ACCEPT).
+/// Both methods are async because a networked store (ZooKeeper) waits on round trips; the
+/// driver awaits each commit before any call that depends on it.
 pub trait Store: Send {
     /// Everything stored, or an empty state on first start.
-    fn load(&mut self) -> Result<StoredState, StoreError>;
+    fn load(&mut self) -> impl Future<Output = Result<StoredState, StoreError>> + Send;
     /// Applies the changes durably, all or nothing.
-    fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError>;
+    fn commit(&mut self, changes: &[Change])
+        -> impl Future<Output = Result<(), StoreError>> + Send;
 }
