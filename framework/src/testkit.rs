@@ -168,5 +168,6 @@ pub fn task(group: &str, index: u32, agent: usize, state: TaskPhase) -> TaskReco
         running_since_ms: None,
         kill: None,
         last_kill_sent_ms: None,
+        unreachable_since_ms: None,
     }
 }

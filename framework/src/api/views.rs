@@ -103,7 +103,7 @@ pub fn health(core: &Core) -> HealthView {
 pub fn state(core: &Core) -> StateView {
     let st = core.state();
     let mut by_slot: BTreeMap<&str, Vec<TaskPhase>> = BTreeMap::new();
-    for t in st.tasks.values().filter(|t| !t.state.is_terminal()) {
+    for t in st.tasks.values().filter(|t| t.holds_slot()) {
         by_slot.entry(t.slot.as_str()).or_default().push(t.state);
     }
     let groups = core

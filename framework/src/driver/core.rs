@@ -47,6 +47,8 @@ pub struct CoreConfig {
     pub revive_capacity: u32,
     /// One REVIVE token per this many ms.
     pub revive_refill_ms: u64,
+    /// How long an UNREACHABLE pod keeps its slot before a replacement is launched.
+    pub unreachable_timeout_ms: u64,
 }
 
 impl CoreConfig {
@@ -59,6 +61,7 @@ impl CoreConfig {
             reconcile_retry_ms: 3000,
             revive_capacity: 3,
             revive_refill_ms: 10_000,
+            unreachable_timeout_ms: 300_000,
         }
     }
 }
@@ -424,6 +427,10 @@ impl Core {
                 if phase == TaskPhase::Running && task.running_since_ms.is_none() {
                     task.running_since_ms = Some(now_ms);
                 }
+                task.unreachable_since_ms = match phase {
+                    TaskPhase::Unreachable => task.unreachable_since_ms.or(Some(now_ms)),
+                    _ => None,
+                };
                 if phase.is_terminal() {
                     self.on_task_ended(task, now_ms);
                 } else {
@@ -446,6 +453,11 @@ impl Core {
     }
 
     fn on_task_ended(&mut self, task: TaskRecord, now_ms: u64) {
+        if task.kill == Some(KillIntent::Unreachable) {
+            // Its slot went to a replacement long ago: the slot's memory is the new pod's.
+            self.change(Change::RemoveTask(task.task_id.clone()));
+            return;
+        }
         let mut slot = self
             .state
             .slots
@@ -477,7 +489,7 @@ impl Core {
             .state
             .tasks
             .values()
-            .filter(|t| t.slot == task.slot && !t.state.is_terminal() && t.kill.is_none())
+            .filter(|t| t.slot == task.slot && t.holds_slot() && t.kill.is_none())
             .cloned()
             .collect();
         for mut sibling in siblings {
@@ -510,7 +522,41 @@ impl Core {
             }
             self.next_implicit_ms = now_ms + self.config.implicit_reconcile_ms;
         }
+        self.replace_unreachable(now_ms);
         self.plan_now(&[], now_ms);
+    }
+
+    /// Gives up the slots of pods unreachable for longer than the timeout, so the planner
+    /// launches replacements. The old tasks stay recorded (not holding their slots) and are
+    /// killed if their agent comes back; GONE, DROPPED or LOST removes them.
+    fn replace_unreachable(&mut self, now_ms: u64) {
+        let timeout = self.config.unreachable_timeout_ms;
+        let expired: BTreeSet<String> = self
+            .state
+            .tasks
+            .values()
+            .filter(|t| t.holds_slot())
+            .filter(|t| {
+                t.unreachable_since_ms
+                    .is_some_and(|since| now_ms.saturating_sub(since) >= timeout)
+            })
+            .map(|t| t.slot.clone())
+            .collect();
+        for slot in expired {
+            let pod: Vec<TaskRecord> = self
+                .state
+                .tasks
+                .values()
+                .filter(|t| t.slot == slot && t.holds_slot())
+                .cloned()
+                .collect();
+            tracing::warn!(%slot, timeout_ms = timeout, "pod unreachable too long: launching a replacement");
+            for mut task in pod {
+                task.kill = Some(KillIntent::Unreachable);
+                task.last_kill_sent_ms = None;
+                self.put_task(task);
+            }
+        }
     }
 
     fn plan_now(&mut self, offers: &[Offer], now_ms: u64) {
@@ -628,7 +674,7 @@ impl Core {
             .state
             .tasks
             .values()
-            .filter(|t| t.slot == slot && !t.state.is_terminal())
+            .filter(|t| t.slot == slot && t.holds_slot())
             .cloned()
             .collect();
         let Some(first) = live.first() else {

@@ -244,6 +244,7 @@ pub fn launch_pod(
             running_since_ms: None,
             kill: None,
             last_kill_sent_ms: None,
+            unreachable_since_ms: None,
         });
     }
     let binaries_role = &group.role;

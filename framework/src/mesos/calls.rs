@@ -32,8 +32,9 @@ pub struct FrameworkSettings {
     pub webui_url: Option<String>,
 }
 
-/// The FrameworkInfo: checkpointing on, MULTI_ROLE with `roles`, TASK_KILLING_STATE, a long
-/// failover timeout (0 would kill every task on the first disconnect).
+/// The FrameworkInfo: checkpointing on, MULTI_ROLE with `roles`, TASK_KILLING_STATE,
+/// PARTITION_AWARE (a silent agent's tasks become UNREACHABLE, not LOST, and may come back),
+/// a long failover timeout (0 would kill every task on the first disconnect).
 pub fn framework_info(settings: &FrameworkSettings, id: Option<&str>) -> FrameworkInfo {
     let capability = |t: framework_info::capability::Type| framework_info::Capability {
         r#type: Some(t as i32),
@@ -52,6 +53,7 @@ pub fn framework_info(settings: &FrameworkSettings, id: Option<&str>) -> Framewo
         capabilities: vec![
             capability(framework_info::capability::Type::MultiRole),
             capability(framework_info::capability::Type::TaskKillingState),
+            capability(framework_info::capability::Type::PartitionAware),
         ],
         ..FrameworkInfo::default()
     }

@@ -31,7 +31,7 @@ pub use revive::TokenBucket;
 
 use crate::resources::Scalars;
 use crate::spec::{GroupPlan, PlacementStrategy, ValidatedSpec};
-use crate::state::{KillIntent, SlotRecord, TaskRecord};
+use crate::state::{KillIntent, SlotRecord, TaskPhase, TaskRecord};
 
 /// Tunables of the planner that are not part of the spec.
 #[derive(Debug, Clone, PartialEq)]
@@ -343,7 +343,7 @@ pub fn first_misfit(
 pub fn live_index(spec: &ValidatedSpec, tasks: &BTreeMap<String, TaskRecord>) -> PlacementIndex {
     let mut index = PlacementIndex::new(&spec.groups);
     let mut counted = BTreeSet::new();
-    for task in tasks.values().filter(|t| !t.state.is_terminal()) {
+    for task in tasks.values().filter(|t| t.holds_slot()) {
         let Some(gi) = spec.groups.iter().position(|g| g.name == task.group) else {
             continue;
         };
@@ -366,7 +366,10 @@ fn kills(
     desired: &dyn Fn(&str) -> Option<u32>,
 ) -> Vec<KillOrder> {
     let mut orders: Vec<(u32, KillOrder)> = Vec::new();
-    for task in input.tasks.values().filter(|t| !t.state.is_terminal()) {
+    // No KILL goes to a task while it is unreachable: its agent cannot act on it. It is
+    // killed once it is heard from again.
+    let killable = |t: &&TaskRecord| !t.state.is_terminal() && t.state != TaskPhase::Unreachable;
+    for task in input.tasks.values().filter(killable) {
         let intent = task.kill.or_else(|| {
             let wanted = desired(&task.group).is_some_and(|count| task.index < count);
             if !wanted {

@@ -46,7 +46,7 @@ pub fn pending_pods(
 ) -> Pending {
     let live: HashSet<&str> = tasks
         .values()
-        .filter(|t| !t.state.is_terminal())
+        .filter(|t| t.holds_slot())
         .map(|t| t.slot.as_str())
         .collect();
     let mut pending = Pending::default();

@@ -51,7 +51,7 @@ pub fn progress(
     now_ms: u64,
 ) -> PlanView {
     let mut live: HashMap<&str, Vec<&TaskRecord>> = HashMap::new();
-    for t in tasks.values().filter(|t| !t.state.is_terminal()) {
+    for t in tasks.values().filter(|t| t.holds_slot()) {
         live.entry(t.slot.as_str()).or_default().push(t);
     }
     let mut phases = Vec::new();

@@ -118,6 +118,9 @@ pub enum KillIntent {
     StagingTimeout,
     /// Another task of its pod ended; the pod is relaunched as a whole.
     PodSiblingEnded,
+    /// UNREACHABLE for longer than `--unreachable-timeout`: a replacement took its slot, so
+    /// it is killed if its agent ever comes back.
+    Unreachable,
 }
 
 impl KillIntent {
@@ -174,6 +177,18 @@ pub struct TaskRecord {
     /// When a KILL was last sent (re-sent every few seconds until terminal).
     #[serde(default)]
     pub last_kill_sent_ms: Option<u64>,
+    /// When it was first reported UNREACHABLE (cleared when it is heard from again).
+    #[serde(default)]
+    pub unreachable_since_ms: Option<u64>,
+}
+
+impl TaskRecord {
+    /// Whether it occupies its slot: not terminal, and not given up after staying
+    /// unreachable. At most one pod's tasks hold a slot at any time; that is the invariant
+    /// that keeps a slot from ever running two live pods.
+    pub fn holds_slot(&self) -> bool {
+        !self.state.is_terminal() && self.kill != Some(KillIntent::Unreachable)
+    }
 }
 
 /// Per-slot memory that outlives its tasks: the launch backoff and operator pins.

@@ -364,3 +364,154 @@ fn restart_kills_then_relaunches_on_the_same_agent() {
         Err(RequestError::NoSuchPod(_))
     ));
 }
+
+#[test]
+fn unreachable_keeps_its_slot_until_the_timeout_then_is_replaced_and_killed_when_back() {
+    let mut stored = StoredState {
+        framework_id: Some("fw-1".into()),
+        ..StoredState::default()
+    };
+    let old = task("ingester", 0, 1, TaskPhase::Running);
+    stored.tasks.insert(old.task_id.clone(), old.clone());
+    let mut core = core_with(stored, &one_ingester());
+    let timeout = core.config.unreachable_timeout_ms;
+    core.on_stream(subscribed("fw-1"), NOW);
+    core.on_stream(update(&old.task_id, TaskState::TaskRunning, None), NOW);
+    core.take_ready();
+
+    core.on_stream(
+        update(&old.task_id, TaskState::TaskUnreachable, Some(b"u1")),
+        NOW,
+    );
+    let ready = core.take_ready();
+    assert_eq!(
+        kinds(&ready.calls),
+        vec!["ACKNOWLEDGE"],
+        "not terminal: no relaunch"
+    );
+    assert_eq!(
+        core.state().tasks[&old.task_id].unreachable_since_ms,
+        Some(NOW)
+    );
+    core.on_tick(NOW + timeout - 1);
+    core.on_stream(
+        offers(vec![offer(2, &OfferShape::default())]),
+        NOW + timeout - 1,
+    );
+    assert_eq!(
+        kinds(&core.take_ready().calls),
+        vec!["DECLINE"],
+        "the slot is still held before the timeout"
+    );
+
+    core.on_tick(NOW + timeout);
+    let ready = core.take_ready();
+    assert!(
+        !kinds(&ready.calls).contains(&"KILL"),
+        "no KILL to an unreachable agent"
+    );
+    assert_eq!(
+        core.state().tasks[&old.task_id].kill,
+        Some(KillIntent::Unreachable)
+    );
+    core.on_stream(
+        offers(vec![offer(2, &OfferShape::default())]),
+        NOW + timeout,
+    );
+    let ready = core.take_ready();
+    assert_eq!(
+        kinds(&ready.calls)[0],
+        "ACCEPT",
+        "a replacement is launched"
+    );
+    let holders: Vec<&TaskRecord> = core
+        .state()
+        .tasks
+        .values()
+        .filter(|t| t.slot == "ingester-0" && t.holds_slot())
+        .collect();
+    assert_eq!(holders.len(), 1, "one pod holds the slot");
+    assert_ne!(holders[0].task_id, old.task_id);
+
+    // The old agent comes back: its task is killed, the replacement is untouched.
+    core.on_stream(
+        update(&old.task_id, TaskState::TaskRunning, Some(b"u2")),
+        NOW + timeout + 1,
+    );
+    let ready = core.take_ready();
+    let killed: Vec<&str> = ready
+        .calls
+        .iter()
+        .filter_map(|c| c.kill.as_ref())
+        .map(|k| k.task_id.value.as_str())
+        .collect();
+    assert_eq!(killed, vec![old.task_id.as_str()]);
+    let slot_before = core.state().slots.get("ingester-0").cloned();
+    core.on_stream(
+        update(&old.task_id, TaskState::TaskKilled, Some(b"u3")),
+        NOW + timeout + 2,
+    );
+    core.take_ready();
+    assert!(!core.state().tasks.contains_key(&old.task_id));
+    assert_eq!(
+        core.state().slots.get("ingester-0").cloned(),
+        slot_before,
+        "the old pod's end does not touch the replacement's slot"
+    );
+    assert_eq!(
+        core.state()
+            .tasks
+            .values()
+            .filter(|t| t.holds_slot())
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn unreachable_that_returns_before_the_timeout_keeps_running() {
+    let mut stored = StoredState {
+        framework_id: Some("fw-1".into()),
+        ..StoredState::default()
+    };
+    let t = task("ingester", 0, 1, TaskPhase::Running);
+    stored.tasks.insert(t.task_id.clone(), t.clone());
+    let mut core = core_with(stored, &one_ingester());
+    core.on_stream(subscribed("fw-1"), NOW);
+    core.on_stream(
+        update(&t.task_id, TaskState::TaskUnreachable, Some(b"u1")),
+        NOW,
+    );
+    core.on_stream(
+        update(&t.task_id, TaskState::TaskRunning, Some(b"u2")),
+        NOW + 1000,
+    );
+    core.take_ready();
+    core.on_tick(NOW + 10 * core.config.unreachable_timeout_ms);
+    let ready = core.take_ready();
+    assert!(!kinds(&ready.calls).contains(&"KILL"));
+    let record = &core.state().tasks[&t.task_id];
+    assert_eq!((record.kill, record.unreachable_since_ms), (None, None));
+}
+
+#[test]
+fn gone_dropped_and_lost_are_terminal_and_free_the_slot() {
+    for state in [
+        TaskState::TaskGone,
+        TaskState::TaskDropped,
+        TaskState::TaskLost,
+    ] {
+        let mut stored = StoredState {
+            framework_id: Some("fw-1".into()),
+            ..StoredState::default()
+        };
+        let t = task("ingester", 0, 1, TaskPhase::Unreachable);
+        stored.tasks.insert(t.task_id.clone(), t.clone());
+        let mut core = core_with(stored, &one_ingester());
+        core.on_stream(subscribed("fw-1"), NOW);
+        core.on_stream(update(&t.task_id, state, Some(b"u")), NOW);
+        core.take_ready();
+        assert!(core.state().tasks.is_empty(), "{state:?} ends the task");
+        assert!(core.state().slots["ingester-0"].last_failed);
+    }
+}
