@@ -1,0 +1,306 @@
+//! Leader election among scheduler instances: ZooKeeper's recipe (ephemeral sequential nodes,
+//! lowest leads, each candidate watches only its predecessor), plus the fencing a leader needs.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use zookeeper_client as zkc;
+
+use crate::sequence::{self, Position};
+use crate::{Zk, ZkError};
+
+/// Name prefix of candidate nodes under the election path.
+pub const CANDIDATE_PREFIX: &str = "leader_";
+
+/// Candidates for one leadership, all using the same `path`.
+#[derive(Clone, Debug)]
+pub struct Election {
+    zk: Zk,
+    path: String,
+    candidate_id: String,
+}
+
+impl Election {
+    /// An election under the absolute node `path`; `candidate_id` (e.g. `host:port` of this
+    /// instance's API) is stored in the candidate node for [`Election::current_leader`].
+    pub fn new(zk: Zk, path: impl Into<String>, candidate_id: impl Into<String>) -> Election {
+        let path: String = path.into();
+        Election {
+            zk,
+            path: path.strip_suffix('/').unwrap_or(&path).to_owned(),
+            candidate_id: candidate_id.into(),
+        }
+    }
+
+    /// Joins the election and waits until this candidate leads.
+    ///
+    /// Creates `<path>/leader_NNNNNNNNNN` (ephemeral, sequential) and waits, watching only the
+    /// next lower candidate, until it is the lowest. Dropping the future withdraws the candidacy.
+    /// Fails with [`ZkError::NotLeader`] if our candidate node vanished while waiting (session
+    /// expired, or removed by an operator): campaign again.
+    pub async fn campaign(&self) -> Result<Leadership, ZkError> {
+        self.zk.ensure_path(&self.path).await?;
+        let client = self.zk.client().await?;
+        let prefix = format!("{}/{}", self.path, CANDIDATE_PREFIX);
+        let options = zkc::CreateMode::EphemeralSequential.with_acls(zkc::Acls::anyone_all());
+        let (stat, seq) = client
+            .create(&prefix, self.candidate_id.as_bytes(), &options)
+            .await
+            .map_err(|e| ZkError::from_client("create", &prefix, e))?;
+        let node = format!("{prefix}{seq}");
+        let name = format!("{CANDIDATE_PREFIX}{seq}");
+        // Until we hand out a Leadership, dropping the campaign withdraws the node.
+        let mut candidacy = Candidacy {
+            client: client.clone(),
+            node: Some(node.clone()),
+        };
+        tracing::info!(%node, candidate = %self.candidate_id, "campaigning for leadership");
+        loop {
+            let children = match client.list_children(&self.path).await {
+                Ok(children) => children,
+                Err(zkc::Error::ConnectionLoss | zkc::Error::Timeout) => continue,
+                Err(e) => return Err(self.candidacy_error(&node, e)),
+            };
+            match sequence::position(&children, CANDIDATE_PREFIX, &name) {
+                Position::First => break,
+                Position::Missing => return Err(ZkError::NotLeader { node }),
+                Position::Behind(predecessor) => {
+                    let predecessor = format!("{}/{}", self.path, predecessor);
+                    match client.check_and_watch_stat(&predecessor).await {
+                        // Gone already: look again.
+                        Ok((None, _)) => continue,
+                        // Any event (deletion, session trouble) means: look again.
+                        Ok((Some(_), watcher)) => {
+                            tracing::debug!(%node, %predecessor, "waiting for predecessor");
+                            watcher.changed().await;
+                        }
+                        Err(zkc::Error::ConnectionLoss | zkc::Error::Timeout) => continue,
+                        Err(e) => return Err(self.candidacy_error(&node, e)),
+                    }
+                }
+            }
+        }
+        candidacy.node = None;
+        tracing::info!(%node, candidate = %self.candidate_id, "won leadership");
+        Ok(Leadership::start(client, node, stat.version))
+    }
+
+    /// The candidate id stored by the current leader (the lowest candidate node), or `None` when
+    /// nobody campaigns. For logs and the operator API; may be stale by the time it is read.
+    pub async fn current_leader(&self) -> Result<Option<String>, ZkError> {
+        let client = self.zk.client().await?;
+        loop {
+            let children = match client.list_children(&self.path).await {
+                Ok(children) => children,
+                Err(zkc::Error::NoNode) => return Ok(None),
+                Err(e) => return Err(ZkError::from_client("list_children", &self.path, e)),
+            };
+            let Some(lowest) = sequence::lowest(&children, CANDIDATE_PREFIX) else {
+                return Ok(None);
+            };
+            let path = format!("{}/{}", self.path, lowest);
+            match client.get_data(&path).await {
+                Ok((data, _)) => return Ok(Some(String::from_utf8_lossy(&data).into_owned())),
+                // The leader left between list and read: look again.
+                Err(zkc::Error::NoNode) => continue,
+                Err(e) => return Err(ZkError::from_client("get_data", &path, e)),
+            }
+        }
+    }
+
+    fn candidacy_error(&self, node: &str, e: zkc::Error) -> ZkError {
+        match e {
+            zkc::Error::SessionExpired => ZkError::NotLeader {
+                node: node.to_owned(),
+            },
+            e => ZkError::from_client("campaign", &self.path, e),
+        }
+    }
+}
+
+/// Deletes a candidate node that never became a [`Leadership`] (campaign dropped or failed).
+struct Candidacy {
+    client: zkc::Client,
+    node: Option<String>,
+}
+
+impl Drop for Candidacy {
+    fn drop(&mut self) {
+        if let Some(node) = self.node.take() {
+            // The client sends the request when the future is created; no need to poll it.
+            drop(self.client.delete(&node, None));
+        }
+    }
+}
+
+/// How a leadership stands, as last observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// Connected, session alive, node present.
+    Held,
+    /// Disconnected from ZooKeeper: the session (and node) may still be alive, or may expire
+    /// without us hearing. Do not act as leader until reconnected.
+    Suspended,
+    /// Session expired or closed, or the node is gone. Final.
+    Lost,
+}
+
+/// Proof of having won an [`Election`], bound to the ZooKeeper session that won it.
+///
+/// Check [`Leadership::is_current`] before acting, [`Leadership::confirm`] before each batch of
+/// Mesos calls, and pass it as the fence to [`crate::NodeStore::commit`]. Dropping it resigns
+/// (deletes the node) so a standby takes over at once.
+#[derive(Debug)]
+pub struct Leadership {
+    client: zkc::Client,
+    node: String,
+    version: i32,
+    standing: watch::Receiver<Standing>,
+    monitor: Arc<JoinHandle<()>>,
+}
+
+impl Leadership {
+    fn start(client: zkc::Client, node: String, version: i32) -> Leadership {
+        let (tx, standing) = watch::channel(Standing::Held);
+        let monitor = tokio::spawn(monitor(client.clone(), node.clone(), tx));
+        Leadership {
+            client,
+            node,
+            version,
+            standing,
+            monitor: Arc::new(monitor),
+        }
+    }
+
+    /// Cheap local check: `false` once the session expired or closed or the node is gone, and
+    /// while disconnected from ZooKeeper. It can lag reality (a paused process has not yet
+    /// heard); use [`Leadership::confirm`] where acting on a stale `true` would hurt.
+    pub fn is_current(&self) -> bool {
+        *self.standing.borrow() == Standing::Held
+    }
+
+    /// Proves with a ZooKeeper round trip that our session and leader node still exist.
+    ///
+    /// It is a one-check multi-transaction, so it goes through the ZooKeeper leader and is
+    /// ordered with every write: if it succeeds, no other candidate could have been elected
+    /// before it. Fails with [`ZkError::NotLeader`] after our session expired (e.g. a SIGSTOP
+    /// longer than the session timeout) or our node was deleted, and with
+    /// [`ZkError::ConnectionLoss`] when it cannot tell (do not act either way).
+    pub async fn confirm(&self) -> Result<(), ZkError> {
+        if *self.standing.borrow() == Standing::Lost {
+            return Err(self.not_leader());
+        }
+        let mut writer = self.client.new_multi_writer();
+        writer
+            .add_check_version(&self.node, self.version)
+            .map_err(|e| ZkError::from_client("confirm", &self.node, e))?;
+        match writer.commit().await {
+            Ok(_) => Ok(()),
+            Err(
+                zkc::MultiWriteError::OperationFailed { source, .. }
+                | zkc::MultiWriteError::RequestFailed { source },
+            ) => match source {
+                zkc::Error::NoNode
+                | zkc::Error::BadVersion
+                | zkc::Error::SessionExpired
+                | zkc::Error::ClientClosed => Err(self.not_leader()),
+                other => Err(ZkError::from_client("confirm", &self.node, other)),
+            },
+        }
+    }
+
+    /// Resolves once leadership is lost for good (session expired or closed, node gone). A mere
+    /// disconnection does not resolve it; [`Leadership::is_current`] turns false meanwhile.
+    pub async fn lost(&self) {
+        let mut standing = self.standing.clone();
+        // An Err means the monitor ended, which it only does after publishing Lost.
+        let _ = standing.wait_for(|s| *s == Standing::Lost).await;
+    }
+
+    /// The leader node's full path, e.g. `/cartrack/svc/leader/leader_0000000004`.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The leader node's data version, for check operations (see [`crate::NodeStore::commit`]).
+    pub fn node_version(&self) -> i32 {
+        self.version
+    }
+
+    /// Gives leadership up now: deletes the node so a standby takes over without waiting for
+    /// the session timeout.
+    pub async fn resign(self) -> Result<(), ZkError> {
+        match self.client.delete(&self.node, Some(self.version)).await {
+            Ok(()) | Err(zkc::Error::NoNode) => Ok(()),
+            Err(e) => Err(ZkError::from_client("resign", &self.node, e)),
+        }
+    }
+
+    /// The session that won, for fenced transactions.
+    pub(crate) fn client(&self) -> &zkc::Client {
+        &self.client
+    }
+
+    fn not_leader(&self) -> ZkError {
+        ZkError::NotLeader {
+            node: self.node.clone(),
+        }
+    }
+}
+
+impl Drop for Leadership {
+    fn drop(&mut self) {
+        self.monitor.abort();
+        if *self.standing.borrow() != Standing::Lost {
+            // Sent when created; best effort (a lost reply is covered by session expiry).
+            drop(self.client.delete(&self.node, Some(self.version)));
+        }
+    }
+}
+
+/// Follows session state and the node's existence, publishing the standing until it is Lost.
+async fn monitor(client: zkc::Client, node: String, standing: watch::Sender<Standing>) {
+    let mut session = client.state_watcher();
+    loop {
+        let watcher = match client.check_and_watch_stat(&node).await {
+            Ok((Some(_), watcher)) => watcher,
+            Ok((None, _)) => break,
+            Err(zkc::Error::ConnectionLoss | zkc::Error::Timeout) => {
+                standing.send_replace(Standing::Suspended);
+                // Wait for the session to come back (or end) before watching again.
+                if session.changed().await.is_terminated() {
+                    break;
+                }
+                standing.send_replace(Standing::Held);
+                continue;
+            }
+            Err(_) => break,
+        };
+        let deleted = async {
+            let event = watcher.changed().await;
+            event.event_type == zkc::EventType::NodeDeleted || event.session_state.is_terminated()
+        };
+        tokio::pin!(deleted);
+        let gone = loop {
+            tokio::select! {
+                gone = &mut deleted => break gone,
+                state = session.changed() => match state {
+                    zkc::SessionState::Disconnected => {
+                        standing.send_replace(Standing::Suspended);
+                    }
+                    zkc::SessionState::SyncConnected | zkc::SessionState::ConnectedReadOnly => {
+                        standing.send_replace(Standing::Held);
+                    }
+                    _ => break true,
+                },
+            }
+        };
+        if gone {
+            break;
+        }
+        // Data change or similar on our node: watch again.
+    }
+    tracing::warn!(%node, "leadership lost");
+    standing.send_replace(Standing::Lost);
+}
