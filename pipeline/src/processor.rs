@@ -129,9 +129,22 @@ impl Processor {
     }
 
     /// Applies one (validated) position: updates the vehicle, counts it in its tile window and
-    /// checks the geofences.
+    /// checks the geofences. For a single, event-time ordered input; see [`Self::process_from`]
+    /// for several.
     pub fn process(&mut self, position: &Position, out: &mut Outputs) -> Result<(), Skip> {
-        let result = self.apply(position, out);
+        self.process_from(0, position, out)
+    }
+
+    /// [`Self::process`] for a position read from `input` (the Kafka partition): tile windows
+    /// close only once every active input has passed them, so inputs read at different paces
+    /// (a backlog after a restart) do not make each other's fixes late.
+    pub fn process_from(
+        &mut self,
+        input: u32,
+        position: &Position,
+        out: &mut Outputs,
+    ) -> Result<(), Skip> {
+        let result = self.apply(input, position, out);
         match result {
             Ok(()) => self.stats.applied += 1,
             Err(Skip::Stale(_)) => self.stats.stale += 1,
@@ -140,7 +153,7 @@ impl Processor {
         result
     }
 
-    fn apply(&mut self, position: &Position, out: &mut Outputs) -> Result<(), Skip> {
+    fn apply(&mut self, input: u32, position: &Position, out: &mut Outputs) -> Result<(), Skip> {
         let point = GeoPoint {
             lat: position.lat,
             lon: position.lon,
@@ -159,10 +172,13 @@ impl Processor {
                 index
             }
         };
-        if self
-            .tiles
-            .observe(&tile, index.0, kinematics.speed_mps, position.timestamp_ms)
-            == Err(LateFix)
+        if self.tiles.observe(
+            input,
+            &tile,
+            index.0,
+            kinematics.speed_mps,
+            position.timestamp_ms,
+        ) == Err(LateFix)
         {
             self.stats.late_for_window += 1;
         }
@@ -240,6 +256,12 @@ impl Processor {
         }
         out.vehicles.push(index);
         Ok(())
+    }
+
+    /// Declares the inputs positions will come from, as of wall time `now_ms` (see
+    /// [`TileAggregator::expect_inputs`]): call it when the consumer's assignment is known.
+    pub fn expect_inputs(&mut self, inputs: &[u32], now_ms: i64) {
+        self.tiles.expect_inputs(inputs, now_ms);
     }
 
     /// Lets time pass: closes the tile windows the watermark (event time, or `now_ms` once the

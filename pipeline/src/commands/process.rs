@@ -162,7 +162,7 @@ pub async fn run(
                     headers.iter().find(|header| header.key == SCHEMA_HEADER).and_then(|header| header.value)
                 });
                 let window = match Position::from_record(schema, message.payload().unwrap_or_default()) {
-                    Ok(position) => match processor.process(&position, &mut outputs) {
+                    Ok(position) => match processor.process_from(input_of(message.partition()), &position, &mut outputs) {
                         Ok(()) => Some(processor.window_of(position.timestamp_ms)),
                         Err(Skip::Stale(_)) => {
                             metrics.reject("stale");
@@ -184,7 +184,17 @@ pub async fn run(
                 }
             }
             _ = ticker.tick() => {
-                processor.advance(wall_clock_ms(), &mut outputs);
+                let now_ms = wall_clock_ms();
+                // Windows close only once every assigned partition has passed them.
+                if let Ok(assignment) = consumer.assignment() {
+                    let partitions: Vec<u32> = assignment
+                        .elements_for_topic(topics::POSITIONS)
+                        .iter()
+                        .map(|element| input_of(element.partition()))
+                        .collect();
+                    processor.expect_inputs(&partitions, now_ms);
+                }
+                processor.advance(now_ms, &mut outputs);
                 let late = processor.stats().late_for_window;
                 metrics.reject_many("late_for_window", late - late_reported);
                 late_reported = late;
@@ -210,6 +220,11 @@ pub async fn run(
     )
     .await?;
     result
+}
+
+/// The processor's input number for a partition (partitions are never negative).
+fn input_of(partition: i32) -> u32 {
+    u32::try_from(partition).unwrap_or(0)
 }
 
 /// The JSON of an output.

