@@ -1,12 +1,14 @@
 //! Command-line flags (each with its `CARTRACK_*` env var) and their resolution into
 //! [`Settings`], ripgrep-style: clap parses, [`resolve`] validates without I/O (the spec text
-//! and the directory of the binary are passed in), [`crate::service::run`] acts.
+//! and the directory of the binary are passed in; the one exception is reading the secret or
+//! service account key file, so a bad one exits 2 at start), [`crate::service::run`] acts.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+use crate::auth::{AuthFlags, Credentials, CredentialsError};
 use crate::driver::{Binaries, CoreConfig};
 use crate::mesos::calls::FrameworkSettings;
 use crate::mesos::{parse_masters, MasterListError};
@@ -47,9 +49,13 @@ pub struct Args {
     /// Unix user executors and tasks run as [default: $USER, else root].
     #[arg(long, env = "CARTRACK_USER")]
     pub user: Option<String>,
-    /// Mesos principal.
+    /// Mesos principal (FrameworkInfo.principal; with --secret-file the HTTP Basic user)
+    /// [default: the service account's uid with --service-account-key].
     #[arg(long, env = "CARTRACK_PRINCIPAL")]
     pub principal: Option<String>,
+    /// How the scheduler authenticates to the master.
+    #[command(flatten)]
+    pub auth: AuthFlags,
     /// Mesos roles (repeat or comma list); groups without a role use the first.
     #[arg(
         long = "role",
@@ -106,6 +112,8 @@ pub struct Settings {
     pub api_token: Option<String>,
     /// FrameworkInfo contents.
     pub framework: FrameworkSettings,
+    /// What the scheduler presents to the master.
+    pub credentials: Credentials,
     /// Core settings.
     pub core: CoreConfig,
 }
@@ -132,6 +140,9 @@ pub enum ConfigError {
     /// `--master` is malformed.
     #[error(transparent)]
     Masters(#[from] MasterListError),
+    /// `--secret-file` / `--service-account-key` unusable.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
     /// A numeric flag is out of range.
     #[error("--{flag} = {value}: allowed: {allowed}")]
     Flag {
@@ -208,6 +219,7 @@ pub fn resolve(
         (None, Some(port)) => SocketAddr::from(([0, 0, 0, 0], port)),
         (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
     };
+    let credentials = Credentials::load(&args.auth, args.principal.as_deref(), lookup)?;
     let failover = positive("failover-timeout", args.failover_timeout)?;
     let decline = positive("decline-refuse-seconds", args.decline_refuse_seconds)?;
     let implicit = positive(
@@ -240,7 +252,10 @@ pub fn resolve(
                 .unwrap_or_else(|| "root".into()),
             name: args.name.clone(),
             roles,
-            principal: args.principal.clone(),
+            principal: args
+                .principal
+                .clone()
+                .or_else(|| credentials.principal().map(String::from)),
             failover_timeout_seconds: failover,
             webui_url: Some(
                 args.webui_url
@@ -250,6 +265,7 @@ pub fn resolve(
         },
         core,
         spec,
+        credentials,
     })
 }
 

@@ -7,6 +7,7 @@
 //! - [`planner`]: the pure decision function `plan(spec, tasks, offers, now) -> Plan`.
 //! - [`state`]: what must survive a restart, behind the [`state::Store`] trait.
 //! - [`mesos`]: the v1 scheduler API client (subscribe stream, calls, leader redirects).
+//! - [`auth`]: credentials for the master (HTTP Basic, DC/OS service accounts).
 //! - [`driver`]: the loop: event -> state update -> plan -> persist -> calls.
 //! - [`api`]: the operator HTTP API and Prometheus metrics.
 //! - [`resources`]: scalars in Mesos' thousandths; [`testkit`]: fixtures for tests and
@@ -15,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod driver;
 pub mod mesos;

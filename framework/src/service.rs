@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::driver::{self, Core, DriverError};
 use crate::mesos::{spawn_subscription, HttpCaller, Session, SubscribeConfig};
@@ -50,6 +51,7 @@ pub async fn run<S: Store + 'static>(
     let api_addr = listener.local_addr().unwrap_or(settings.http);
     tracing::info!(%api_addr, "operator API listening");
     let session = Arc::new(Session::new(stored.framework_id.clone()));
+    let auth = Authenticator::new(&settings.credentials);
     let core = Core::new(
         settings.spec.clone(),
         stored,
@@ -66,6 +68,7 @@ pub async fn run<S: Store + 'static>(
             missed_heartbeats: 5,
         },
         session.clone(),
+        auth.clone(),
         stream_tx,
     );
     let api = tokio::spawn(crate::api::serve(
@@ -74,7 +77,7 @@ pub async fn run<S: Store + 'static>(
         api_tx,
         crate::api::page::PageSources::new(settings.masters.clone()),
     ));
-    let caller = HttpCaller::new(session.clone());
+    let caller = HttpCaller::new(session.clone(), auth);
     let result = driver::run_loop(core, store, caller, session, stream_rx, api_rx, shutdown).await;
     subscription.abort();
     api.abort();

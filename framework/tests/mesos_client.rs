@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use cartrack_framework::auth::Authenticator;
 use cartrack_framework::mesos::calls::{self, FrameworkSettings};
 use cartrack_framework::mesos::{
     spawn_subscription, CallError, Caller, HttpCaller, Session, StreamEvent, SubscribeConfig,
@@ -191,7 +192,7 @@ async fn calls_carry_the_stream_id_and_follow_redirects() {
         leader.addr
     )));
     let session = connected_session(&standby);
-    let caller = HttpCaller::new(session.clone());
+    let caller = HttpCaller::new(session.clone(), Authenticator::none());
     caller
         .call(calls::revive("fw-1"))
         .await
@@ -206,7 +207,7 @@ async fn calls_carry_the_stream_id_and_follow_redirects() {
 async fn calls_retry_503_and_classify_403_and_400() {
     let master = FakeMaster::start().await;
     let session = connected_session(&master);
-    let caller = HttpCaller::new(session.clone());
+    let caller = HttpCaller::new(session.clone(), Authenticator::none());
     master.push(Reply::Status(503));
     master.push(Reply::Status(503));
     caller
@@ -225,7 +226,7 @@ async fn calls_retry_503_and_classify_403_and_400() {
         matches!(&err, CallError::Rejected { reason, .. } if reason.contains("scripted")),
         "{err}"
     );
-    let unsubscribed = HttpCaller::new(Arc::new(Session::new(None)));
+    let unsubscribed = HttpCaller::new(Arc::new(Session::new(None)), Authenticator::none());
     assert!(matches!(
         unsubscribed.call(calls::revive("fw-1")).await,
         Err(CallError::NotSubscribed)
@@ -259,7 +260,12 @@ async fn subscription_follows_redirect_and_decodes_records_split_across_chunks()
     leader.push(Reply::Stream(chunks));
     let session = Arc::new(Session::new(None));
     let (tx, mut rx) = mpsc::channel(16);
-    let handle = spawn_subscription(subscribe_config(vec![standby.url()]), session.clone(), tx);
+    let handle = spawn_subscription(
+        subscribe_config(vec![standby.url()]),
+        session.clone(),
+        Authenticator::none(),
+        tx,
+    );
     assert!(
         matches!(next(&mut rx).await, StreamEvent::Connected { leader: l } if l == leader.url())
     );
@@ -288,7 +294,11 @@ async fn subscription_follows_redirect_and_decodes_records_split_across_chunks()
     let info = &first.subscribe.as_ref().expect("subscribe").framework_info;
     assert_eq!(info.failover_timeout, Some(604_800.0));
     assert_eq!(info.checkpoint, Some(true));
-    assert_eq!(info.capabilities.len(), 2);
+    assert_eq!(
+        info.capabilities.len(),
+        3,
+        "MULTI_ROLE, TASK_KILLING_STATE, PARTITION_AWARE"
+    );
     handle.abort();
 }
 
@@ -300,7 +310,12 @@ async fn silent_stream_trips_the_watchdog_and_resubscribes_with_the_framework_id
     master.push(Reply::Stream(vec![record(&subscribed(15.0))]));
     let session = Arc::new(Session::new(None));
     let (tx, mut rx) = mpsc::channel(16);
-    let handle = spawn_subscription(subscribe_config(vec![master.url()]), session.clone(), tx);
+    let handle = spawn_subscription(
+        subscribe_config(vec![master.url()]),
+        session.clone(),
+        Authenticator::none(),
+        tx,
+    );
     assert!(matches!(next(&mut rx).await, StreamEvent::Connected { .. }));
     assert!(matches!(next(&mut rx).await, StreamEvent::Event(_)));
     session.set_framework_id("fw-1".into()); // what the driver does once it is persisted

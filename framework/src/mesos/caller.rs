@@ -1,4 +1,5 @@
-//! Sending calls other than SUBSCRIBE: each on its own connection with `Mesos-Stream-Id`,
+//! Sending calls other than SUBSCRIBE: each on its own connection with `Mesos-Stream-Id`
+//! and the [`Authenticator`]'s `Authorization` header,
 //! through a one-method, `Service`-shaped [`Caller`] (cf. mesos-go's `calls.Caller`), so the
 //! driver can be tested with a recording fake.
 
@@ -11,6 +12,7 @@ use mesos_proto::v1::scheduler::Call;
 use prost::Message;
 
 use super::{calls, classify, Backoff, Disposition, Session};
+use crate::auth::{AuthError, Authenticator};
 
 /// Why a call did not go through.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,24 @@ pub enum CallError {
         call: &'static str,
         /// Classifier reason with the master's body.
         reason: String,
+    },
+    /// The master refused our credentials (401), after one fresh login for a service
+    /// account; a configuration error (the hint names the flags), not retried.
+    #[error("{call} unauthorized (401): {hint}")]
+    Unauthorized {
+        /// Call type.
+        call: &'static str,
+        /// Which flags to check.
+        hint: String,
+    },
+    /// No `Authorization` header could be made (the DC/OS login failed); the call was not
+    /// sent. Transient or not, see the source.
+    #[error("{call} not sent: {source}")]
+    Auth {
+        /// Call type.
+        call: &'static str,
+        /// Why.
+        source: AuthError,
     },
     /// The master no longer knows our subscription (403); a re-subscription was requested.
     #[error("{call} needs a new subscription: {reason}")]
@@ -59,12 +79,13 @@ pub trait Caller: Send + Sync + 'static {
 pub struct HttpCaller {
     client: reqwest::Client,
     session: Arc<Session>,
+    auth: Authenticator,
     max_attempts: u32,
 }
 
 impl HttpCaller {
-    /// A caller sharing `session` with the subscription.
-    pub fn new(session: Arc<Session>) -> HttpCaller {
+    /// A caller sharing `session` and `auth` with the subscription.
+    pub fn new(session: Arc<Session>, auth: Authenticator) -> HttpCaller {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
@@ -73,6 +94,7 @@ impl HttpCaller {
         HttpCaller {
             client,
             session,
+            auth,
             max_attempts: 5,
         }
     }
@@ -84,21 +106,39 @@ impl Caller for HttpCaller {
         let body = call.encode_to_vec();
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2), 2.0);
         let mut last = String::new();
+        let mut refreshed = false;
         for attempt in 1..=self.max_attempts {
             let (Some(leader), Some(stream_id)) = (self.session.leader(), self.session.stream_id())
             else {
                 return Err(CallError::NotSubscribed);
             };
-            let response = self
+            let mut request = self
                 .client
                 .post(format!("{leader}{SCHEDULER_PATH}"))
                 .header(http::header::CONTENT_TYPE, PROTOBUF)
                 .header(http::header::ACCEPT, PROTOBUF)
-                .header(STREAM_ID_HEADER, stream_id)
-                .body(body.clone())
-                .send()
-                .await;
+                .header(STREAM_ID_HEADER, stream_id);
+            match self.auth.header().await {
+                Ok(Some(value)) => request = request.header(http::header::AUTHORIZATION, value),
+                Ok(None) => {}
+                Err(source) => return Err(CallError::Auth { call: name, source }),
+            }
+            let response = request.body(body.clone()).send().await;
             let disposition = match response {
+                Ok(r) if r.status() == http::StatusCode::UNAUTHORIZED => {
+                    // A service account's token may have been revoked or expired early: one
+                    // fresh login, then give up (the hint names the flags).
+                    self.auth.invalidate();
+                    if self.auth.can_refresh() && !refreshed {
+                        refreshed = true;
+                        last = "401 unauthorized".into();
+                        continue;
+                    }
+                    return Err(CallError::Unauthorized {
+                        call: name,
+                        hint: self.auth.unauthorized_hint(),
+                    });
+                }
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let location = r

@@ -1,7 +1,10 @@
 //! The SUBSCRIBE stream: connect to a master (following 307 to the leader, waiting out 503),
 //! decode RecordIO events, watch heartbeats (no event for 5 x interval = dead connection),
 //! and reconnect with capped exponential backoff and jitter, re-subscribing with the stored
-//! framework id. Events go to the driver over a channel, in order.
+//! framework id. Events go to the driver over a channel, in order. Every SUBSCRIBE carries
+//! the [`Authenticator`]'s header; a 401 is a configuration error: one fresh login for a
+//! service account, then an error naming the flags and a long backoff (10 s doubling to
+//! 5 min), never a tight loop.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +21,7 @@ use tokio_util::codec::Decoder;
 
 use super::calls::{self, FrameworkSettings};
 use super::{classify, Backoff, Disposition, Session};
+use crate::auth::{self, Authenticator};
 
 /// What the driver hears from the subscription.
 #[derive(Debug, Clone)]
@@ -53,6 +57,7 @@ pub struct SubscribeConfig {
 pub fn spawn_subscription(
     config: SubscribeConfig,
     session: Arc<Session>,
+    auth: Authenticator,
     events: mpsc::Sender<StreamEvent>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -62,6 +67,12 @@ pub fn spawn_subscription(
             .build()
             .unwrap_or_default();
         let mut backoff = Backoff::resubscribe();
+        let mut unauthorized_backoff = Backoff::new(
+            auth::UNAUTHORIZED_BACKOFF_INITIAL,
+            auth::UNAUTHORIZED_BACKOFF_MAX,
+            2.0,
+        );
+        let mut refreshed = false;
         let mut next_master = 0usize;
         let mut redirects = 0u32;
         loop {
@@ -73,11 +84,46 @@ pub fn spawn_subscription(
                     m
                 }
             };
-            let outcome =
-                subscribe_once(&client, &config, &session, &target, &events, &mut backoff).await;
+            let outcome = subscribe_once(
+                &client,
+                &config,
+                &session,
+                &auth,
+                &target,
+                &events,
+                &mut backoff,
+            )
+            .await;
             session.set_stream_id(None);
+            if !matches!(outcome, Outcome::Unauthorized(_)) {
+                refreshed = false;
+            }
             match outcome {
                 Outcome::Closed => return,
+                Outcome::Unauthorized(body) => {
+                    auth.invalidate();
+                    if auth.can_refresh() && !refreshed {
+                        refreshed = true;
+                        tracing::warn!(master = %target, "SUBSCRIBE got 401; logging in again");
+                        continue;
+                    }
+                    refreshed = false;
+                    let delay = unauthorized_backoff.next_delay();
+                    tracing::error!(
+                        master = %target,
+                        principal = auth.principal().unwrap_or("(none)"),
+                        answer = %body,
+                        retry_in_secs = delay.as_secs(),
+                        "SUBSCRIBE refused: 401 Unauthorized: {}",
+                        auth.unauthorized_hint()
+                    );
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+                Outcome::AuthFailed(reason) => {
+                    tracing::error!(master = %target, %reason, "cannot authenticate to the master");
+                    session.set_leader(None);
+                }
                 Outcome::Redirect(base) if redirects < 5 => {
                     redirects += 1;
                     tracing::info!(from = %target, to = %base, "SUBSCRIBE redirected to the leading master");
@@ -116,30 +162,41 @@ enum Outcome {
     Redirect(String),
     Failed(String),
     Ended(String),
+    /// 401: the master refused our credentials.
+    Unauthorized(String),
+    /// No `Authorization` header could be made (the DC/OS login failed).
+    AuthFailed(String),
 }
 
 async fn subscribe_once(
     client: &reqwest::Client,
     config: &SubscribeConfig,
     session: &Session,
+    auth: &Authenticator,
     master: &str,
     events: &mpsc::Sender<StreamEvent>,
     backoff: &mut Backoff,
 ) -> Outcome {
     let info = calls::framework_info(&config.framework, session.framework_id().as_deref());
     let body = calls::subscribe(info).encode_to_vec();
-    let response = match client
+    let mut request = client
         .post(format!("{master}{SCHEDULER_PATH}"))
         .header(http::header::CONTENT_TYPE, PROTOBUF)
-        .header(http::header::ACCEPT, PROTOBUF)
-        .body(body)
-        .send()
-        .await
-    {
+        .header(http::header::ACCEPT, PROTOBUF);
+    match auth.header().await {
+        Ok(Some(value)) => request = request.header(http::header::AUTHORIZATION, value),
+        Ok(None) => {}
+        Err(e) => return Outcome::AuthFailed(e.to_string()),
+    }
+    let response = match request.body(body).send().await {
         Ok(r) => r,
         Err(e) => return Outcome::Failed(format!("transport: {e}")),
     };
     let status = response.status().as_u16();
+    if status == 401 {
+        let text = response.text().await.unwrap_or_default();
+        return Outcome::Unauthorized(text.trim().chars().take(200).collect());
+    }
     if status != 200 {
         let location = response
             .headers()
