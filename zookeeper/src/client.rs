@@ -106,21 +106,4 @@ impl Zk {
     pub async fn session_id(&self) -> Result<String, ZkError> {
         Ok(self.client().await?.session_id().to_string())
     }
-
-    /// Expires the current session from the server side, exactly as a long pause would: a second
-    /// connection takes the session over and closes it, so the server deletes its ephemeral
-    /// nodes and this handle's client sees `SessionExpired`. For fault tests and for a clean,
-    /// immediate hand-over of leadership on shutdown.
-    pub async fn expire_session(&self) -> Result<(), ZkError> {
-        let session = self.inner.client.lock().await.session().clone();
-        let thief = zkc::Client::connector()
-            .with_session_timeout(self.inner.session_timeout)
-            .with_session(session)
-            .connect(&self.inner.url.connect_string())
-            .await
-            .map_err(|e| ZkError::from_client("expire_session", "/", e))?;
-        // Dropping the last clone of a non-detached client closes its session on the server.
-        drop(thief);
-        Ok(())
-    }
 }

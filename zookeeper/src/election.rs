@@ -38,18 +38,19 @@ impl Election {
     /// Creates `<path>/leader_NNNNNNNNNN` (ephemeral, sequential) and waits, watching only the
     /// next lower candidate, until it is the lowest. Dropping the future withdraws the candidacy.
     /// Fails with [`ZkError::NotLeader`] if our candidate node vanished while waiting (session
-    /// expired, or removed by an operator): campaign again.
+    /// expired, or removed by an operator): campaign again. One session runs at most one
+    /// candidacy per election path (a candidate node already owned by this session is reused).
     pub async fn campaign(&self) -> Result<Leadership, ZkError> {
         self.zk.ensure_path(&self.path).await?;
         let client = self.zk.client().await?;
         let prefix = format!("{}/{}", self.path, CANDIDATE_PREFIX);
-        let options = zkc::CreateMode::EphemeralSequential.with_acls(zkc::Acls::anyone_all());
-        let (stat, seq) = client
-            .create(&prefix, self.candidate_id.as_bytes(), &options)
-            .await
-            .map_err(|e| ZkError::from_client("create", &prefix, e))?;
-        let node = format!("{prefix}{seq}");
-        let name = format!("{CANDIDATE_PREFIX}{seq}");
+        // A node of ours left by an earlier campaign that was dropped mid-create is adopted, not
+        // left to "lead" with nobody acting on it.
+        let (name, version) = match self.find_own_candidate(&client).await? {
+            Some(found) => found,
+            None => self.create_candidate(&client, &prefix).await?,
+        };
+        let node = format!("{}/{}", self.path, name);
         // Until we hand out a Leadership, dropping the campaign withdraws the node.
         let mut candidacy = Candidacy {
             client: client.clone(),
@@ -59,7 +60,10 @@ impl Election {
         loop {
             let children = match client.list_children(&self.path).await {
                 Ok(children) => children,
-                Err(zkc::Error::ConnectionLoss | zkc::Error::Timeout) => continue,
+                Err(zkc::Error::ConnectionLoss | zkc::Error::Timeout) => {
+                    pause_before_retry().await;
+                    continue;
+                }
                 Err(e) => return Err(self.candidacy_error(&node, e)),
             };
             match sequence::position(&children, CANDIDATE_PREFIX, &name) {
@@ -75,7 +79,9 @@ impl Election {
                             tracing::debug!(%node, %predecessor, "waiting for predecessor");
                             watcher.changed().await;
                         }
-                        Err(zkc::Error::ConnectionLoss | zkc::Error::Timeout) => continue,
+                        Err(zkc::Error::ConnectionLoss | zkc::Error::Timeout) => {
+                            pause_before_retry().await
+                        }
                         Err(e) => return Err(self.candidacy_error(&node, e)),
                     }
                 }
@@ -83,7 +89,7 @@ impl Election {
         }
         candidacy.node = None;
         tracing::info!(%node, candidate = %self.candidate_id, "won leadership");
-        Ok(Leadership::start(client, node, stat.version))
+        Ok(Leadership::start(client, node, version))
     }
 
     /// The candidate id stored by the current leader (the lowest candidate node), or `None` when
@@ -109,6 +115,56 @@ impl Election {
         }
     }
 
+    /// Creates our candidate node and returns its name and version. If the reply is lost
+    /// (connection loss), the node may exist anyway: find it by its owner (our session) rather
+    /// than create a second one; an orphan of ours would otherwise lead with nobody acting.
+    async fn create_candidate(
+        &self,
+        client: &zkc::Client,
+        prefix: &str,
+    ) -> Result<(String, i32), ZkError> {
+        let options = zkc::CreateMode::EphemeralSequential.with_acls(zkc::Acls::anyone_all());
+        loop {
+            match client
+                .create(prefix, self.candidate_id.as_bytes(), &options)
+                .await
+            {
+                Ok((stat, seq)) => return Ok((format!("{CANDIDATE_PREFIX}{seq}"), stat.version)),
+                Err(zkc::Error::ConnectionLoss | zkc::Error::Timeout) => {
+                    pause_before_retry().await;
+                    if let Some(found) = self.find_own_candidate(client).await? {
+                        return Ok(found);
+                    }
+                }
+                Err(e) => return Err(ZkError::from_client("create", prefix, e)),
+            }
+        }
+    }
+
+    async fn find_own_candidate(
+        &self,
+        client: &zkc::Client,
+    ) -> Result<Option<(String, i32)>, ZkError> {
+        let children = client
+            .list_children(&self.path)
+            .await
+            .map_err(|e| ZkError::from_client("list_children", &self.path, e))?;
+        for name in children
+            .into_iter()
+            .filter(|c| sequence::sequence_of(c, CANDIDATE_PREFIX).is_some())
+        {
+            let path = format!("{}/{}", self.path, name);
+            match client.check_stat(&path).await {
+                Ok(Some(stat)) if stat.ephemeral_owner == client.session_id().0 => {
+                    return Ok(Some((name, stat.version)));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(ZkError::from_client("check_stat", &path, e)),
+            }
+        }
+        Ok(None)
+    }
+
     fn candidacy_error(&self, node: &str, e: zkc::Error) -> ZkError {
         match e {
             zkc::Error::SessionExpired => ZkError::NotLeader {
@@ -117,6 +173,11 @@ impl Election {
             e => ZkError::from_client("campaign", &self.path, e),
         }
     }
+}
+
+/// A short pause before retrying after a connection loss (the client reconnects meanwhile).
+async fn pause_before_retry() {
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 }
 
 /// Deletes a candidate node that never became a [`Leadership`] (campaign dropped or failed).
@@ -269,7 +330,14 @@ async fn monitor(client: zkc::Client, node: String, standing: watch::Sender<Stan
             Err(zkc::Error::ConnectionLoss | zkc::Error::Timeout) => {
                 standing.send_replace(Standing::Suspended);
                 // Wait for the session to come back (or end) before watching again.
-                if session.changed().await.is_terminated() {
+                let mut state = session.state();
+                while state != zkc::SessionState::SyncConnected {
+                    if state.is_terminated() {
+                        break;
+                    }
+                    state = session.changed().await;
+                }
+                if state.is_terminated() {
                     break;
                 }
                 standing.send_replace(Standing::Held);
@@ -286,10 +354,11 @@ async fn monitor(client: zkc::Client, node: String, standing: watch::Sender<Stan
             tokio::select! {
                 gone = &mut deleted => break gone,
                 state = session.changed() => match state {
-                    zkc::SessionState::Disconnected => {
+                    // A read-only server is cut off from the quorum: no writes, no leading.
+                    zkc::SessionState::Disconnected | zkc::SessionState::ConnectedReadOnly => {
                         standing.send_replace(Standing::Suspended);
                     }
-                    zkc::SessionState::SyncConnected | zkc::SessionState::ConnectedReadOnly => {
+                    zkc::SessionState::SyncConnected => {
                         standing.send_replace(Standing::Held);
                     }
                     _ => break true,

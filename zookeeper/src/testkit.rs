@@ -347,3 +347,94 @@ fn spawn_supervised(command: Command) -> std::io::Result<Child> {
         .recv()
         .map_err(|_| std::io::Error::other("spawner thread is gone"))?
 }
+
+/// A TCP relay on 127.0.0.1 in front of a test server that a test can cut: the way to make a
+/// client's session expire "by itself" (as during a SIGSTOP or a network partition longer
+/// than the session timeout) while the server keeps running.
+#[derive(Debug)]
+pub struct Proxy {
+    port: u16,
+    blocked: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    acceptor: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Starts relaying a free local port to `127.0.0.1:upstream_port` (on the current runtime).
+    pub async fn start(upstream_port: u16) -> Result<Proxy, TestkitError> {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .map_err(io_error("bind proxy"))?;
+        let port = listener
+            .local_addr()
+            .map_err(io_error("proxy address"))?
+            .port();
+        let blocked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let connections = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let acceptor = tokio::spawn({
+            let blocked = blocked.clone();
+            let connections = connections.clone();
+            async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if blocked.load(Ordering::SeqCst) {
+                        drop(inbound); // refused: the client sees the connection close
+                        continue;
+                    }
+                    let relay = tokio::spawn(async move {
+                        let upstream = (Ipv4Addr::LOCALHOST, upstream_port);
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    if let Ok(mut list) = connections.lock() {
+                        list.retain(|task: &tokio::task::JoinHandle<()>| !task.is_finished());
+                        list.push(relay);
+                    }
+                }
+            }
+        });
+        Ok(Proxy {
+            port,
+            blocked,
+            connections,
+            acceptor,
+        })
+    }
+
+    /// The relay's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `zk://127.0.0.1:PROXY_PORT/path`.
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "zk://127.0.0.1:{}/{}",
+            self.port,
+            path.trim_start_matches('/')
+        )
+    }
+
+    /// Cuts every open connection and refuses new ones until [`Proxy::unblock`].
+    pub fn block(&self) {
+        self.blocked.store(true, Ordering::SeqCst);
+        if let Ok(mut list) = self.connections.lock() {
+            for task in list.drain(..) {
+                task.abort();
+            }
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn unblock(&self) {
+        self.blocked.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.block();
+        self.acceptor.abort();
+    }
+}
