@@ -16,6 +16,8 @@ command -v perl >/dev/null || need_apt+=(perl)
 # The web page is tested in headless Chromium driven through chromedriver.
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+# The scheduler's HA tests run a real ZooKeeper 3.8 (Debian's package pulls a JRE).
+[ -x /usr/share/zookeeper/bin/zkServer.sh ] || need_apt+=(zookeeper)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
@@ -26,13 +28,16 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 # --- checks -------------------------------------------------------------------------------------
+# The scheduler's crash points (a test-only feature) are compiled into the test build, so one
+# build serves every step; release builds never have them.
+features=(--features cartrack-framework/failpoints)
 say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked "${features[@]}" -- -D warnings
 say "build binaries the end-to-end tests launch"
-cargo build --workspace --bins --locked
+cargo build --workspace --bins --locked "${features[@]}"
 say "tests"
-cargo nextest run --workspace --locked --profile ci
+cargo nextest run --workspace --locked --profile ci "${features[@]}"
 say "doc tests"
-cargo test --workspace --doc --locked
+cargo test --workspace --doc --locked "${features[@]}"

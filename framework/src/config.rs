@@ -85,6 +85,10 @@ pub struct Args {
         default_value_t = 900.0
     )]
     pub implicit_reconcile_interval: f64,
+    /// Seconds a TASK_UNREACHABLE pod keeps its slot before a replacement is launched (the
+    /// old task is killed if its agent comes back).
+    #[arg(long, env = "CARTRACK_UNREACHABLE_TIMEOUT", default_value_t = 300.0)]
+    pub unreachable_timeout: f64,
     /// Log filter (tracing env-filter syntax), e.g. info or cartrack_framework=debug.
     #[arg(long, env = "CARTRACK_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -226,6 +230,7 @@ pub fn resolve(
         "implicit-reconcile-interval",
         args.implicit_reconcile_interval,
     )?;
+    let unreachable = positive("unreachable-timeout", args.unreachable_timeout)?;
     let binaries = Binaries {
         executor_uri: args
             .executor_uri
@@ -239,6 +244,7 @@ pub fn resolve(
     let mut core = CoreConfig::new(binaries);
     core.planner.decline_refuse_seconds = decline;
     core.implicit_reconcile_ms = (implicit * 1000.0) as u64;
+    core.unreachable_timeout_ms = (unreachable * 1000.0) as u64;
     Ok(Settings {
         masters,
         state_dir: args.state_dir.clone(),
@@ -303,6 +309,7 @@ mod tests {
         assert_eq!(s.core.binaries.executor_uri, "/opt/ct/cartrack-executor");
         assert_eq!(s.core.planner.decline_refuse_seconds, 3600.0);
         assert_eq!(s.core.implicit_reconcile_ms, 900_000);
+        assert_eq!(s.core.unreachable_timeout_ms, 300_000);
     }
 
     #[test]

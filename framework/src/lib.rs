@@ -19,6 +19,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod driver;
+pub mod failpoint;
 pub mod mesos;
 pub mod planner;
 pub mod resources;

@@ -53,6 +53,9 @@ pub struct TaskView {
     pub healthy: Option<bool>,
     /// Named ports.
     pub ports: BTreeMap<String, u16>,
+    /// False for a task given up after staying unreachable (a replacement holds its slot;
+    /// it is killed if it comes back).
+    pub holds_slot: bool,
 }
 
 /// `GET /v1/state`.
@@ -152,6 +155,7 @@ pub fn state(core: &Core) -> StateView {
             state: t.state.name(),
             healthy: t.healthy,
             ports: t.ports.clone(),
+            holds_slot: t.holds_slot(),
         })
         .collect();
     StateView {

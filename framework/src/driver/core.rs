@@ -427,9 +427,10 @@ impl Core {
                 if phase == TaskPhase::Running && task.running_since_ms.is_none() {
                     task.running_since_ms = Some(now_ms);
                 }
-                task.unreachable_since_ms = match phase {
-                    TaskPhase::Unreachable => task.unreachable_since_ms.or(Some(now_ms)),
-                    _ => None,
+                task.unreachable_since_ms = if phase.is_out_of_reach() {
+                    task.unreachable_since_ms.or(Some(now_ms))
+                } else {
+                    None
                 };
                 if phase.is_terminal() {
                     self.on_task_ended(task, now_ms);

@@ -4,6 +4,7 @@
 //! calls. A failed commit stops the scheduler (exit, restart, reconcile) rather than letting
 //! it act on state it could not save.
 
+mod acks;
 mod core;
 mod launch;
 
@@ -16,9 +17,11 @@ use tokio::sync::{mpsc, oneshot};
 pub use self::core::{
     launch_backoff_ms, Core, CoreConfig, Counters, Ready, RecentOffer, RequestError,
 };
+pub use acks::AckLedger;
 pub use launch::{executor_info, launch_pod, Binaries};
 
 use crate::api::{self, metrics::Histogram};
+use crate::failpoint::crash_point;
 use crate::mesos::{calls, CallError, Caller, Session, StreamEvent};
 use crate::state::{Store, StoreError};
 
@@ -93,9 +96,10 @@ pub async fn run_loop<S: Store, C: Caller>(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut decisions = Histogram::decision_seconds();
+    let mut acks = AckLedger::new(65_536);
     tokio::pin!(shutdown);
     // Changes made while starting (spec, desired counts) are persisted before anything else.
-    execute(&mut core, &mut store, &caller, &session).await?;
+    execute(&mut core, &mut store, &caller, &session, &mut acks).await?;
     loop {
         tokio::select! {
             () = &mut shutdown => return Ok(()),
@@ -108,7 +112,7 @@ pub async fn run_loop<S: Store, C: Caller>(
             Some(request) = requests.recv() => answer(&mut core, request, &decisions),
             _ = tick.tick() => core.on_tick(now_ms()),
         }
-        execute(&mut core, &mut store, &caller, &session).await?;
+        execute(&mut core, &mut store, &caller, &session, &mut acks).await?;
     }
 }
 
@@ -140,6 +144,7 @@ async fn execute<S: Store, C: Caller>(
     store: &mut S,
     caller: &C,
     session: &Session,
+    acks: &mut AckLedger,
 ) -> Result<(), DriverError> {
     let ready = core.take_ready();
     if ready.is_empty() {
@@ -153,12 +158,29 @@ async fn execute<S: Store, C: Caller>(
         let name = calls::type_name(&call);
         let is_accept = call.r#type == Some(call::Type::Accept as i32);
         let launched = if is_accept {
+            crash_point("crash-before-accept");
             accepted_task_ids(&call)
         } else {
             Vec::new()
         };
+        let ack_uuid = call.acknowledge.as_ref().map(|a| a.uuid.clone());
+        if let Some(uuid) = &ack_uuid {
+            if acks.contains(uuid) {
+                tracing::debug!("update already acknowledged: not acknowledging it again");
+                continue;
+            }
+            crash_point("crash-before-acknowledge");
+        }
         match caller.call(call).await {
-            Ok(()) => tracing::debug!(call = name, "sent"),
+            Ok(()) => {
+                tracing::debug!(call = name, "sent");
+                if is_accept {
+                    crash_point("crash-after-accept");
+                }
+                if let Some(uuid) = ack_uuid {
+                    acks.record(uuid);
+                }
+            }
             Err(CallError::NotSubscribed) => {
                 tracing::debug!(call = name, "not sent: not subscribed")
             }

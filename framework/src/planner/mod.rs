@@ -31,7 +31,7 @@ pub use revive::TokenBucket;
 
 use crate::resources::Scalars;
 use crate::spec::{GroupPlan, PlacementStrategy, ValidatedSpec};
-use crate::state::{KillIntent, SlotRecord, TaskPhase, TaskRecord};
+use crate::state::{KillIntent, SlotRecord, TaskRecord};
 
 /// Tunables of the planner that are not part of the spec.
 #[derive(Debug, Clone, PartialEq)]
@@ -368,7 +368,7 @@ fn kills(
     let mut orders: Vec<(u32, KillOrder)> = Vec::new();
     // No KILL goes to a task while it is unreachable: its agent cannot act on it. It is
     // killed once it is heard from again.
-    let killable = |t: &&TaskRecord| !t.state.is_terminal() && t.state != TaskPhase::Unreachable;
+    let killable = |t: &&TaskRecord| !t.state.is_terminal() && !t.state.is_out_of_reach();
     for task in input.tasks.values().filter(killable) {
         let intent = task.kill.or_else(|| {
             let wanted = desired(&task.group).is_some_and(|count| task.index < count);

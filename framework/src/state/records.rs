@@ -98,6 +98,13 @@ impl TaskPhase {
         )
     }
 
+    /// The master cannot tell where the task is (its agent is unreachable, or the master
+    /// does not know it): it may still run, so it keeps its slot until the unreachable
+    /// timeout, and no KILL is sent to it.
+    pub fn is_out_of_reach(self) -> bool {
+        matches!(self, TaskPhase::Unreachable | TaskPhase::Unknown)
+    }
+
     /// Launched but not yet running.
     pub fn is_starting(self) -> bool {
         matches!(self, TaskPhase::Staging | TaskPhase::Starting)
@@ -118,8 +125,8 @@ pub enum KillIntent {
     StagingTimeout,
     /// Another task of its pod ended; the pod is relaunched as a whole.
     PodSiblingEnded,
-    /// UNREACHABLE for longer than `--unreachable-timeout`: a replacement took its slot, so
-    /// it is killed if its agent ever comes back.
+    /// UNREACHABLE (or UNKNOWN) for longer than `--unreachable-timeout`: a replacement took
+    /// its slot, so it is killed if its agent ever comes back.
     Unreachable,
 }
 
@@ -177,7 +184,7 @@ pub struct TaskRecord {
     /// When a KILL was last sent (re-sent every few seconds until terminal).
     #[serde(default)]
     pub last_kill_sent_ms: Option<u64>,
-    /// When it was first reported UNREACHABLE (cleared when it is heard from again).
+    /// When it was first reported UNREACHABLE or UNKNOWN (cleared when heard from again).
     #[serde(default)]
     pub unreachable_since_ms: Option<u64>,
 }

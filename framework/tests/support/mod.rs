@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod invariants;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -120,12 +122,25 @@ pub struct Scheduler {
     pub api: String,
     /// Arguments it was started with, to start it again.
     args: Vec<String>,
+    /// Extra environment of the next start (e.g. `FAILPOINTS`).
+    env: Vec<(String, String)>,
     log: PathBuf,
 }
 
 impl Scheduler {
     /// Starts `cartrack-scheduler` with its state in `dir/state`, API on a free port.
     pub fn start(dir: &Path, master: &str, spec: &Path, extra: &[&str]) -> Scheduler {
+        Scheduler::start_with_env(dir, master, spec, extra, &[])
+    }
+
+    /// [`Scheduler::start`] with extra environment variables.
+    pub fn start_with_env(
+        dir: &Path,
+        master: &str,
+        spec: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Scheduler {
         let port = free_port();
         let worker = fake_worker(dir);
         let mut args: Vec<String> = vec![
@@ -149,6 +164,10 @@ impl Scheduler {
             child: None,
             api: format!("http://127.0.0.1:{port}"),
             args,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             log: dir.join("scheduler.log"),
         };
         s.spawn();
@@ -163,6 +182,7 @@ impl Scheduler {
             .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_cartrack-scheduler"))
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -182,6 +202,35 @@ impl Scheduler {
     pub fn restart(&mut self) {
         self.kill9();
         self.spawn();
+    }
+
+    /// Starts the same process again with `env` as its extra environment.
+    pub fn restart_with_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.restart();
+    }
+
+    /// Waits for the process to exit by itself (a crash point); its exit status.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    return status;
+                }
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "scheduler did not exit within {timeout:?}; log:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Its log so far (for failure messages).

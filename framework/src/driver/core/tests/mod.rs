@@ -367,6 +367,15 @@ fn restart_kills_then_relaunches_on_the_same_agent() {
 
 #[test]
 fn unreachable_keeps_its_slot_until_the_timeout_then_is_replaced_and_killed_when_back() {
+    out_of_reach_then_replaced(TaskState::TaskUnreachable);
+}
+
+#[test]
+fn unknown_is_treated_like_unreachable() {
+    out_of_reach_then_replaced(TaskState::TaskUnknown);
+}
+
+fn out_of_reach_then_replaced(out_of_reach: TaskState) {
     let mut stored = StoredState {
         framework_id: Some("fw-1".into()),
         ..StoredState::default()
@@ -379,10 +388,7 @@ fn unreachable_keeps_its_slot_until_the_timeout_then_is_replaced_and_killed_when
     core.on_stream(update(&old.task_id, TaskState::TaskRunning, None), NOW);
     core.take_ready();
 
-    core.on_stream(
-        update(&old.task_id, TaskState::TaskUnreachable, Some(b"u1")),
-        NOW,
-    );
+    core.on_stream(update(&old.task_id, out_of_reach, Some(b"u1")), NOW);
     let ready = core.take_ready();
     assert_eq!(
         kinds(&ready.calls),
