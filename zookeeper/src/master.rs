@@ -24,6 +24,12 @@ pub struct MasterAddress {
 
 impl MasterAddress {
     /// `http://host:port`, the base the scheduler appends `/api/v1/scheduler` to.
+    ///
+    /// ```
+    /// use cartrack_zookeeper::parse_master_info;
+    /// let info = br#"{"address":{"ip":"10.0.0.5","port":5050},"pid":"master@10.0.0.5:5050"}"#;
+    /// assert_eq!(parse_master_info(info).unwrap().base_url(), "http://10.0.0.5:5050");
+    /// ```
     pub fn base_url(&self) -> String {
         if self.host.contains(':') {
             format!("http://[{}]:{}", self.host, self.port)

@@ -58,6 +58,14 @@ pub struct ZkUrl {
 impl ZkUrl {
     /// Parses `zk://host:port[,host:port]/path`; a server without a port gets [`DEFAULT_PORT`].
     /// IPv6 hosts go in brackets (`[::1]:2181`). A trailing `/` on the path is dropped.
+    ///
+    /// ```
+    /// use cartrack_zookeeper::ZkUrl;
+    /// let url = ZkUrl::parse("zk://zk1:2181,zk2/mesos").unwrap();
+    /// assert_eq!(url.servers(), ["zk1:2181", "zk2:2181"]);
+    /// assert_eq!(url.path(), "/mesos");
+    /// assert!(ZkUrl::parse("zk://zk1:2181").is_err()); // no path
+    /// ```
     pub fn parse(url: &str) -> Result<ZkUrl, ZkError> {
         parse(url).map_err(|reason| ZkError::BadUrl {
             url: url.to_owned(),
