@@ -5,13 +5,31 @@
 
 mod support;
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use cartrack_devcluster::{ClusterConfig, DevCluster};
-use mesos_proto::v1::scheduler::call;
+use cartrack_framework::auth::token::LoginClaims;
+use cartrack_framework::auth::{AuthError, AuthFlags, Authenticator, Credentials, LoginError};
+use cartrack_framework::mesos::calls::{self, FrameworkSettings};
+use cartrack_framework::mesos::{
+    spawn_subscription, CallError, Caller, HttpCaller, Session, StreamEvent, SubscribeConfig,
+};
+use futures::channel::mpsc as fmpsc;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use mesos_proto::v1::scheduler::{call, event, Call, Event};
+use prost::Message;
 use support::*;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 const T: Duration = Duration::from_secs(60);
 
@@ -155,4 +173,434 @@ fn unreadable_or_empty_secret_file_exits_2_naming_the_path() {
             "names the path: {stderr}"
         );
     }
+}
+
+// ---- DC/OS service account ------------------------------------------------------------------
+
+type Body = BoxBody<Bytes, Infallible>;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/service-account")
+        .join(name)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// Serves `handler` over HTTP/1 on 127.0.0.1:0 until the test ends.
+async fn serve<F, Fut>(handler: F) -> SocketAddr
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = hyper::Response<Body>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let handler = handler.clone();
+                    async move { Ok::<_, Infallible>(handler(req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn reply(status: u16, body: String) -> hyper::Response<Body> {
+    hyper::Response::builder()
+        .status(status)
+        .body(Full::new(Bytes::from(body)).boxed())
+        .expect("response")
+}
+
+/// How long the tokens the fake IAM hands out live.
+#[derive(Clone, Copy)]
+enum Lifetime {
+    /// An opaque token (no expiry known: renewed only after a 401).
+    Opaque,
+    /// A JWT expiring in this many seconds.
+    Jwt(u64),
+}
+
+/// The IAM's side: verifies each login token against the fixture's public key, hands out
+/// numbered tokens, and remembers which it issued (the fake master accepts only those).
+#[derive(Default)]
+struct Iam {
+    logins: Vec<String>,
+    refusals: Vec<String>,
+    issued: HashSet<String>,
+    /// The master refuses every token (the account lacks the framework permission).
+    master_refuses: bool,
+}
+
+async fn fake_iam(uid: &'static str, lifetime: Lifetime) -> (String, Arc<Mutex<Iam>>) {
+    let public = std::fs::read(fixture("public.pem")).expect("public key");
+    let key = Arc::new(DecodingKey::from_rsa_pem(&public).expect("public key parses"));
+    let iam = Arc::new(Mutex::new(Iam::default()));
+    let shared = iam.clone();
+    let addr = serve(move |req: hyper::Request<hyper::body::Incoming>| {
+        let (key, iam) = (key.clone(), shared.clone());
+        async move {
+            let body = req.into_body().collect().await.expect("body").to_bytes();
+            let login: serde_json::Value = serde_json::from_slice(&body).expect("login JSON");
+            let token = login["token"].as_str().unwrap_or_default();
+            let mut validation = Validation::new(Algorithm::RS256);
+            validation.set_required_spec_claims(&["exp"]);
+            let verdict = match jsonwebtoken::decode::<LoginClaims>(token, &key, &validation) {
+                Err(e) => Err(format!("signature or claims refused: {e}")),
+                Ok(data) if data.claims.uid != uid || login["uid"] != uid => {
+                    Err(format!("uid {:?} unknown", data.claims.uid))
+                }
+                Ok(data) if data.claims.exp > unix_now() + 600 => {
+                    Err("login token lives too long".into())
+                }
+                Ok(_) => Ok(()),
+            };
+            let mut iam = iam.lock().expect("iam");
+            match verdict {
+                Err(reason) => {
+                    iam.refusals.push(reason);
+                    reply(
+                        401,
+                        r#"{"title":"Bad login","description":"the login token is invalid"}"#
+                            .into(),
+                    )
+                }
+                Ok(()) => {
+                    let n = iam.logins.len() + 1;
+                    let token = match lifetime {
+                        Lifetime::Opaque => format!("auth-token-{n}"),
+                        Lifetime::Jwt(secs) => {
+                            use base64::Engine;
+                            let b64 = |s: String| {
+                                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+                            };
+                            format!(
+                                "{}.{}.sig{n}",
+                                b64(r#"{"alg":"RS256","typ":"JWT"}"#.into()),
+                                b64(format!(r#"{{"uid":"{uid}","exp":{}}}"#, unix_now() + secs))
+                            )
+                        }
+                    };
+                    iam.logins.push(token.clone());
+                    iam.issued.insert(token.clone());
+                    reply(200, serde_json::json!({ "token": token }).to_string())
+                }
+            }
+        }
+    })
+    .await;
+    (format!("http://{addr}/acs/api/v1/auth/login"), iam)
+}
+
+/// A master that accepts only `Authorization: token=<a token the IAM issued and the test did
+/// not revoke>`, records every header it saw, answers SUBSCRIBE with SUBSCRIBED on an open
+/// stream and other calls with 202.
+#[derive(Default)]
+struct MasterLog {
+    authorizations: Vec<(String, Option<String>)>,
+    open_streams: Vec<fmpsc::UnboundedSender<Result<Frame<Bytes>, Infallible>>>,
+}
+
+async fn fake_master(iam: Arc<Mutex<Iam>>) -> (String, Arc<Mutex<MasterLog>>) {
+    let log = Arc::new(Mutex::new(MasterLog::default()));
+    let shared = log.clone();
+    let addr = serve(move |req: hyper::Request<hyper::body::Incoming>| {
+        let (iam, log) = (iam.clone(), shared.clone());
+        async move {
+            let authorization = req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from);
+            let body = req.into_body().collect().await.expect("body").to_bytes();
+            let call = Call::decode(body).expect("a Call");
+            let name = format!("{:?}", call.r#type());
+            let mut log = log.lock().expect("log");
+            log.authorizations.push((name, authorization.clone()));
+            let accepted = authorization
+                .as_deref()
+                .and_then(|a| a.strip_prefix("token="))
+                .is_some_and(|t| {
+                    let iam = iam.lock().expect("iam");
+                    !iam.master_refuses && iam.issued.contains(t)
+                });
+            if !accepted {
+                return reply(401, "Unauthorized".into());
+            }
+            if call.r#type() != call::Type::Subscribe {
+                return reply(202, String::new());
+            }
+            let subscribed = Event {
+                r#type: Some(event::Type::Subscribed as i32),
+                subscribed: Some(event::Subscribed {
+                    framework_id: mesos_proto::v1::FrameworkId {
+                        value: "fw-1".into(),
+                    },
+                    heartbeat_interval_seconds: Some(15.0),
+                    ..Default::default()
+                }),
+                ..Event::default()
+            };
+            let bytes = subscribed.encode_to_vec();
+            let mut record = format!("{}\n", bytes.len()).into_bytes();
+            record.extend_from_slice(&bytes);
+            let (tx, rx) = fmpsc::unbounded();
+            let _ = tx.unbounded_send(Ok(Frame::data(Bytes::from(record))));
+            log.open_streams.push(tx);
+            hyper::Response::builder()
+                .status(200)
+                .header("Mesos-Stream-Id", "stream-1")
+                .body(StreamBody::new(rx).boxed())
+                .expect("response")
+        }
+    })
+    .await;
+    (format!("http://{addr}"), log)
+}
+
+/// Writes a service account key file for `uid` with `private_key` and `login_endpoint`.
+fn key_file(dir: &Path, uid: &str, private_key: &str, login_endpoint: &str) -> PathBuf {
+    let pem = std::fs::read_to_string(fixture(private_key)).expect("private key");
+    let path = dir.join(format!("{private_key}.json"));
+    let json = serde_json::json!({
+        "scheme": "RS256",
+        "uid": uid,
+        "private_key": pem,
+        "login_endpoint": login_endpoint,
+    });
+    std::fs::write(&path, json.to_string()).expect("key file");
+    path
+}
+
+fn service_account(path: PathBuf) -> Credentials {
+    let flags = AuthFlags {
+        service_account_key: Some(path),
+        ..AuthFlags::default()
+    };
+    Credentials::load(&flags, None, |_| None).expect("key file loads")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_account_logs_in_and_the_master_sees_its_token_then_a_401_logs_in_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (login, iam) = fake_iam("cartrack-sa", Lifetime::Opaque).await;
+    let (master, log) = fake_master(iam.clone()).await;
+    let credentials = service_account(key_file(dir.path(), "cartrack-sa", "private.pem", &login));
+    assert_eq!(credentials.principal(), Some("cartrack-sa"));
+    let auth = Authenticator::new(&credentials);
+    let session = Arc::new(Session::new(None));
+    let (tx, mut rx) = mpsc::channel(16);
+    let config = SubscribeConfig {
+        masters: vec![master],
+        framework: FrameworkSettings {
+            user: "nobody".into(),
+            name: "cartrack".into(),
+            roles: vec!["*".into()],
+            principal: credentials.principal().map(String::from),
+            failover_timeout_seconds: 604_800.0,
+            webui_url: None,
+        },
+        default_heartbeat: Duration::from_secs(15),
+        missed_heartbeats: 5,
+    };
+    let handle = spawn_subscription(config, session.clone(), auth.clone(), tx);
+    let first = tokio::time::timeout(T, rx.recv()).await.expect("in time");
+    assert!(
+        matches!(first, Some(StreamEvent::Connected { .. })),
+        "{first:?}; IAM refusals: {:?}",
+        iam.lock().expect("iam").refusals
+    );
+    let caller = HttpCaller::new(session.clone(), auth.clone());
+    caller
+        .call(calls::revive("fw-1"))
+        .await
+        .expect("REVIVE accepted with the token");
+    {
+        let log = log.lock().expect("log");
+        assert_eq!(
+            log.authorizations,
+            vec![
+                (
+                    "Subscribe".to_string(),
+                    Some("token=auth-token-1".to_string())
+                ),
+                ("Revive".to_string(), Some("token=auth-token-1".to_string())),
+            ],
+            "SUBSCRIBE and the call carry the token of one login"
+        );
+    }
+    assert_eq!(
+        iam.lock().expect("iam").logins.len(),
+        1,
+        "one login serves both"
+    );
+
+    // The IAM revokes the token: the next call gets 401, logs in once more, succeeds.
+    iam.lock().expect("iam").issued.remove("auth-token-1");
+    caller
+        .call(calls::revive("fw-1"))
+        .await
+        .expect("REVIVE accepted after a fresh login");
+    let seen: Vec<Option<String>> = log
+        .lock()
+        .expect("log")
+        .authorizations
+        .iter()
+        .skip(2)
+        .map(|(_, a)| a.clone())
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            Some("token=auth-token-1".to_string()),
+            Some("token=auth-token-2".to_string())
+        ]
+    );
+
+    // The master refuses even fresh tokens (the account lacks the permission): the call
+    // fails with an error naming the flag, after exactly one more login.
+    iam.lock().expect("iam").master_refuses = true;
+    let err = caller
+        .call(calls::revive("fw-1"))
+        .await
+        .expect_err("no valid token");
+    let text = err.to_string();
+    assert!(matches!(err, CallError::Unauthorized { .. }), "{text}");
+    assert!(text.contains("--service-account-key"), "{text}");
+    assert_eq!(
+        iam.lock().expect("iam").logins.len(),
+        3,
+        "one re-login per 401"
+    );
+    handle.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_close_to_expiry_is_renewed_before_use_and_a_long_one_is_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (lifetime, logins) in [(Lifetime::Jwt(30), 2), (Lifetime::Jwt(5 * 86_400), 1)] {
+        let (login, iam) = fake_iam("cartrack-sa", lifetime).await;
+        let auth = Authenticator::new(&service_account(key_file(
+            dir.path(),
+            "cartrack-sa",
+            "private.pem",
+            &login,
+        )));
+        let first = auth.header().await.expect("login").expect("header");
+        let second = auth.header().await.expect("header").expect("header");
+        assert!(first.to_str().expect("ascii").starts_with("token="));
+        assert_eq!(iam.lock().expect("iam").logins.len(), logins);
+        assert_eq!(first == second, logins == 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_is_refused_by_the_login_endpoint_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (login, iam) = fake_iam("cartrack-sa", Lifetime::Opaque).await;
+    let auth = Authenticator::new(&service_account(key_file(
+        dir.path(),
+        "cartrack-sa",
+        "other-private.pem",
+        &login,
+    )));
+    let err = auth.header().await.expect_err("the IAM refuses");
+    assert!(
+        matches!(
+            err,
+            AuthError::Login(LoginError::Refused { status: 401, .. })
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("refused") && text.contains("cartrack-sa"),
+        "{text}"
+    );
+    assert!(text.contains("--service-account-key"), "{text}");
+    let iam = iam.lock().expect("iam");
+    assert!(iam.logins.is_empty());
+    assert!(
+        iam.refusals[0].contains("signature") || iam.refusals[0].contains("Invalid"),
+        "the fake refused for the signature: {:?}",
+        iam.refusals
+    );
+}
+
+#[test]
+fn malformed_key_files_are_config_errors_naming_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = write_spec(dir.path(), ONE_POD);
+    let pem = std::fs::read_to_string(fixture("private.pem")).expect("pem");
+    let cases = [
+        (
+            serde_json::json!({"scheme": "RS256", "private_key": pem}),
+            "uid",
+        ),
+        (serde_json::json!({"uid": "sa"}), "private_key"),
+        (
+            serde_json::json!({"uid": "sa", "private_key": "not a key"}),
+            "private_key",
+        ),
+        (
+            serde_json::json!({"uid": "sa", "scheme": "HS256", "private_key": pem}),
+            "scheme",
+        ),
+        (
+            serde_json::json!({"uid": "sa", "private_key": pem, "login_endpoint": "leader.mesos"}),
+            "login_endpoint",
+        ),
+    ];
+    for (i, (json, field)) in cases.into_iter().enumerate() {
+        let path = dir.path().join(format!("key-{i}.json"));
+        std::fs::write(&path, json.to_string()).expect("write");
+        let out = Command::new(env!("CARGO_BIN_EXE_cartrack-scheduler"))
+            .arg("--spec")
+            .arg(&spec)
+            .arg("--service-account-key")
+            .arg(&path)
+            .arg("--check")
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{field}: {stderr}");
+        assert!(stderr.contains(field), "names {field}: {stderr}");
+        assert!(
+            stderr.contains(&path.display().to_string()),
+            "names the file: {stderr}"
+        );
+        assert!(
+            !stderr.contains("BEGIN PRIVATE KEY"),
+            "never prints the key"
+        );
+    }
+}
+
+#[test]
+fn the_dcos_env_var_holds_the_same_key_json() {
+    let pem = std::fs::read_to_string(fixture("private.pem")).expect("pem");
+    let json = serde_json::json!({"scheme": "RS256", "uid": "cartrack-sa", "private_key": pem})
+        .to_string();
+    let credentials = Credentials::load(&AuthFlags::default(), None, |name| {
+        (name == "DCOS_SERVICE_ACCOUNT_CREDENTIAL").then(|| json.clone())
+    })
+    .expect("loads from the env");
+    assert_eq!(credentials.principal(), Some("cartrack-sa"));
+    assert!(
+        format!("{credentials:?}").contains("***"),
+        "Debug hides the key"
+    );
+    assert!(!format!("{credentials:?}").contains("BEGIN"));
 }
