@@ -1,8 +1,8 @@
 //! What the scheduler must not forget: the framework id, the spec, desired counts, and one
 //! record per task it launched (written *before* the ACCEPT that launches it).
 //!
-//! [`Store`] is the seam: [`FileStore`] (default, `--state-dir`), [`MemoryStore`] for tests,
-//! and a ZooKeeper store in part 2. Changes are a list of [`Change`]s applied all-or-nothing,
+//! [`Store`] is the seam: [`FileStore`] (default, `--state-dir`), [`ZkStore`] (`--zk`, one
+//! node per record, fenced on leadership) and [`MemoryStore`] for tests. Changes are a list of [`Change`]s applied all-or-nothing,
 //! so a store can map them onto single keys (ZooKeeper nodes) or rewrite one file.
 
 use std::future::Future;
@@ -10,9 +10,11 @@ use std::future::Future;
 mod file;
 mod memory;
 mod records;
+mod zookeeper;
 
 pub use file::FileStore;
 pub use memory::MemoryStore;
+pub use zookeeper::ZkStore;
 pub use records::{Change, KillIntent, SlotRecord, StoredState, TaskPhase, TaskRecord};
 
 /// Why the store could not load or commit.
@@ -35,6 +37,16 @@ pub enum StoreError {
         path: std::path::PathBuf,
         /// The decode error.
         source: serde_json::Error,
+    },
+    /// The ZooKeeper store failed. `NotLeader` means this instance was deposed and must stop
+    /// (another one leads now); connection losses are retried by restarting, which
+    /// reconciles.
+    #[error("ZooKeeper state store under {root}")]
+    ZooKeeper {
+        /// The store's root node.
+        root: String,
+        /// What ZooKeeper said.
+        source: cartrack_zookeeper::ZkError,
     },
 }
 

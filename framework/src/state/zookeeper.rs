@@ -1,0 +1,172 @@
+//! The ZooKeeper [`Store`] (`--zk`): one node per record under `/<path>/<service-name>`, so
+//! a commit writes only what changed, and every commit is fenced on the scheduler's
+//! leadership: a deposed leader's write fails as a whole.
+//!
+//! Keys: `framework_id`, `spec`, `desired`, `task.<task id>`, `slot.<slot>`; values are JSON.
+//! A commit too large for one ZooKeeper transaction (about 1 MB: thousands of launches at
+//! once) is written as several, in order; a crash between them leaves task records whose
+//! ACCEPT was never sent, which the restart's reconciliation answers GONE — the same as a
+//! crash between persisting and ACCEPT.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cartrack_zookeeper::{Leadership, NodeOp, NodeStore, Zk, ZkError, MAX_TRANSACTION_BYTES};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{Change, Store, StoreError, StoredState};
+
+const FRAMEWORK_ID: &str = "framework_id";
+const SPEC: &str = "spec";
+const DESIRED: &str = "desired";
+const TASK: &str = "task.";
+const SLOT: &str = "slot.";
+/// Framing of one operation in a multi request, as the node store estimates it.
+const OP_OVERHEAD: usize = 64;
+
+/// A [`Store`] in ZooKeeper, writing only while `leadership` holds.
+#[derive(Debug)]
+pub struct ZkStore {
+    nodes: NodeStore,
+    leadership: Arc<Leadership>,
+    desired: BTreeMap<String, u32>,
+}
+
+impl ZkStore {
+    /// A store under `root` (e.g. `/cartrack/cartrack`), fenced on `leadership`.
+    pub fn new(zk: Zk, root: impl Into<String>, leadership: Arc<Leadership>) -> ZkStore {
+        ZkStore {
+            nodes: NodeStore::new(zk, root),
+            leadership,
+            desired: BTreeMap::new(),
+        }
+    }
+
+    fn error(&self, source: ZkError) -> StoreError {
+        StoreError::ZooKeeper {
+            root: self.nodes.root().to_string(),
+            source,
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(root: &str, key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+        path: format!("{root}/{key}").into(),
+        source,
+    })
+}
+
+fn put(key: String, value: &impl Serialize) -> Result<NodeOp, StoreError> {
+    let value = serde_json::to_vec(value).map_err(|source| StoreError::Corrupt {
+        path: key.clone().into(),
+        source,
+    })?;
+    Ok(NodeOp::Put { key, value })
+}
+
+/// The node operations for `changes`, one per key (the last change of a key wins), in the
+/// order the keys were first touched.
+fn node_ops(changes: &[Change], desired: &BTreeMap<String, u32>) -> Result<Vec<NodeOp>, StoreError> {
+    let mut order: Vec<String> = Vec::new();
+    let mut latest: BTreeMap<String, NodeOp> = BTreeMap::new();
+    for change in changes {
+        let op = match change {
+            Change::FrameworkId(id) => put(FRAMEWORK_ID.into(), id)?,
+            Change::Spec(spec) => put(SPEC.into(), spec)?,
+            Change::Desired(..) => put(DESIRED.into(), desired)?,
+            Change::PutTask(task) => put(format!("{TASK}{}", task.task_id), task)?,
+            Change::RemoveTask(id) => NodeOp::Delete {
+                key: format!("{TASK}{id}"),
+            },
+            Change::PutSlot(name, slot) => put(format!("{SLOT}{name}"), slot)?,
+            Change::RemoveSlot(name) => NodeOp::Delete {
+                key: format!("{SLOT}{name}"),
+            },
+        };
+        let key = op.key().to_string();
+        if latest.insert(key.clone(), op).is_none() {
+            order.push(key);
+        }
+    }
+    Ok(order
+        .into_iter()
+        .filter_map(|key| latest.remove(&key))
+        .collect())
+}
+
+/// Splits `ops` into transactions under ZooKeeper's request limit.
+fn batches(ops: Vec<NodeOp>) -> Vec<Vec<NodeOp>> {
+    let budget = MAX_TRANSACTION_BYTES - 2 * OP_OVERHEAD;
+    let mut out: Vec<Vec<NodeOp>> = Vec::new();
+    let mut size = 0usize;
+    for op in ops {
+        let cost = OP_OVERHEAD
+            + op.key().len()
+            + match &op {
+                NodeOp::Put { value, .. } => value.len(),
+                NodeOp::Delete { .. } => 0,
+            };
+        match out.last_mut() {
+            Some(batch) if size + cost <= budget => {
+                batch.push(op);
+                size += cost;
+            }
+            _ => {
+                out.push(vec![op]);
+                size = cost;
+            }
+        }
+    }
+    out
+}
+
+impl Store for ZkStore {
+    async fn load(&mut self) -> Result<StoredState, StoreError> {
+        let records = self.nodes.load().await.map_err(|e| self.error(e))?;
+        let root = self.nodes.root().to_string();
+        let mut state = StoredState::default();
+        for (key, bytes) in &records {
+            if key == FRAMEWORK_ID {
+                state.framework_id = Some(decode(&root, key, bytes)?);
+            } else if key == SPEC {
+                state.spec = Some(decode(&root, key, bytes)?);
+            } else if key == DESIRED {
+                state.desired = decode(&root, key, bytes)?;
+            } else if let Some(id) = key.strip_prefix(TASK) {
+                state.tasks.insert(id.to_string(), decode(&root, key, bytes)?);
+            } else if let Some(name) = key.strip_prefix(SLOT) {
+                state.slots.insert(name.to_string(), decode(&root, key, bytes)?);
+            } else {
+                tracing::warn!(%root, %key, "unknown node in the state store: ignored");
+            }
+        }
+        self.desired = state.desired.clone();
+        Ok(state)
+    }
+
+    async fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut desired = self.desired.clone();
+        for change in changes {
+            if let Change::Desired(group, count) = change {
+                desired.insert(group.clone(), *count);
+            }
+        }
+        let ops = node_ops(changes, &desired)?;
+        for batch in batches(ops) {
+            self.nodes
+                .commit(&batch, Some(&self.leadership))
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        self.desired = desired;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
