@@ -5,14 +5,16 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Parser;
 
 use crate::auth::{AuthFlags, Credentials, CredentialsError};
 use crate::driver::{Binaries, CoreConfig};
 use crate::mesos::calls::FrameworkSettings;
-use crate::mesos::{parse_masters, MasterListError};
+use crate::mesos::{parse_masters, MasterListError, MasterSource};
 use crate::spec::{self, Override, ServiceSpec, SpecErrors, SpecParseError, ValidatedSpec};
+use cartrack_zookeeper::ZkUrl;
 
 /// `cartrack-scheduler` flags.
 #[derive(Debug, Clone, Parser)]
@@ -22,9 +24,19 @@ use crate::spec::{self, Override, ServiceSpec, SpecErrors, SpecParseError, Valid
     about = "The cartrack Mesos scheduler: runs the car-tracking pipeline's pods on a shared Mesos cluster."
 )]
 pub struct Args {
-    /// Mesos masters, a comma list of http://host:port (the leader is found by redirect).
+    /// Mesos masters: a comma list of http://host:port (the leader is found by redirect), or
+    /// Mesos' ZooKeeper group zk://host:port[,host:port]/mesos (the leader is read from it).
     #[arg(long, env = "CARTRACK_MASTER", default_value = "http://127.0.0.1:5050")]
     pub master: String,
+    /// ZooKeeper for the state and leader election, zk://host:port[,host:port]/path: state
+    /// under <path>/<service name>; several instances may run, one leads [default: the
+    /// --state-dir file store, one instance].
+    #[arg(long, env = "CARTRACK_ZK")]
+    pub zk: Option<String>,
+    /// ZooKeeper session timeout in seconds: how long a paused or cut-off leader keeps its
+    /// leadership before a standby takes over.
+    #[arg(long, env = "CARTRACK_ZK_SESSION_TIMEOUT", default_value_t = 10.0)]
+    pub zk_session_timeout: f64,
     /// The service spec (TOML).
     #[arg(long, env = "CARTRACK_SPEC")]
     pub spec: PathBuf,
@@ -104,8 +116,12 @@ pub struct Args {
 /// Everything the scheduler needs, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Masters to try.
-    pub masters: Vec<String>,
+    /// Where the masters are.
+    pub masters: MasterSource,
+    /// ZooKeeper for state and election (`--zk`), if given.
+    pub zk: Option<ZkUrl>,
+    /// ZooKeeper session timeout.
+    pub zk_session_timeout: Duration,
     /// The spec.
     pub spec: ValidatedSpec,
     /// State directory.
@@ -144,6 +160,14 @@ pub enum ConfigError {
     /// `--master` is malformed.
     #[error(transparent)]
     Masters(#[from] MasterListError),
+    /// `--zk` is malformed.
+    #[error("--zk {url:?}: {reason}")]
+    ZooKeeper {
+        /// The flag's value.
+        url: String,
+        /// What is wrong and how to write it.
+        reason: String,
+    },
     /// `--secret-file` / `--service-account-key` unusable.
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
@@ -213,6 +237,15 @@ pub fn resolve(
         .collect();
     let spec = spec::validate(&parsed, &roles).map_err(spec_error)?;
     let masters = parse_masters(&args.master)?;
+    let zk = match args.zk.as_deref().map(str::trim).filter(|z| !z.is_empty()) {
+        Some(url) => Some(ZkUrl::parse(url).map_err(|e| ConfigError::ZooKeeper {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?),
+        None => None,
+    };
+    let zk_session_timeout =
+        Duration::from_secs_f64(positive("zk-session-timeout", args.zk_session_timeout)?);
     let env: Vec<(String, String)> = env.into_iter().collect();
     let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let http = match (
@@ -247,6 +280,8 @@ pub fn resolve(
     core.unreachable_timeout_ms = (unreachable * 1000.0) as u64;
     Ok(Settings {
         masters,
+        zk,
+        zk_session_timeout,
         state_dir: args.state_dir.clone(),
         http,
         api_token: args.api_token.clone().filter(|t| !t.is_empty()),

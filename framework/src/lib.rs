@@ -20,6 +20,7 @@ pub mod auth;
 pub mod config;
 pub mod driver;
 pub mod failpoint;
+pub mod ha;
 pub mod mesos;
 pub mod planner;
 pub mod resources;

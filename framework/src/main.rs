@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use cartrack_framework::config::{self, Args};
+use cartrack_framework::config::{self, Args, Settings};
+use cartrack_framework::ha::{self, Fence};
 use cartrack_framework::service;
 use cartrack_framework::state::FileStore;
 use clap::Parser;
@@ -61,11 +62,32 @@ fn run() -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let store = FileStore::open(&settings.state_dir)
-        .with_context(|| format!("opening --state-dir {}", settings.state_dir.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-    runtime.block_on(service::run(settings, store, shutdown_signal()))?;
+    runtime.block_on(run_service(settings))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The file store alone, or ZooKeeper: wait to lead, then run fenced on the leadership.
+async fn run_service(settings: Settings) -> anyhow::Result<()> {
+    let Some(zk) = settings.zk.clone() else {
+        let store = FileStore::open(&settings.state_dir)
+            .with_context(|| format!("opening --state-dir {}", settings.state_dir.display()))?;
+        service::run(settings, store, Fence::none(), shutdown_signal()).await?;
+        return Ok(());
+    };
+    let candidate = format!("{}@{}", settings.framework.name, settings.http);
+    let campaign = ha::lead(
+        &zk,
+        &settings.framework.name,
+        &candidate,
+        settings.zk_session_timeout,
+    );
+    let (store, fence) = tokio::select! {
+        won = campaign => won.with_context(|| format!("leader election in --zk {zk}"))?,
+        () = shutdown_signal() => return Ok(()),
+    };
+    service::run(settings, store, fence, shutdown_signal()).await?;
+    Ok(())
 }
 
 /// SIGINT or SIGTERM: stop without tearing the framework down (tasks keep running).

@@ -12,7 +12,8 @@ use tokio::sync::mpsc;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::driver::{self, Core, DriverError};
-use crate::mesos::{spawn_subscription, HttpCaller, Session, SubscribeConfig};
+use crate::ha::Fence;
+use crate::mesos::{spawn_subscription, HttpCaller, Masters, Session, SubscribeConfig};
 use crate::state::{Store, StoreError};
 
 /// Why the scheduler could not start or stopped.
@@ -32,16 +33,24 @@ pub enum RunError {
     /// The driver stopped on an error.
     #[error(transparent)]
     Driver(#[from] DriverError),
+    /// `--master zk://...`: Mesos' ZooKeeper cannot be reached.
+    #[error("cannot read the leading master from ZooKeeper")]
+    MasterDetection(#[source] cartrack_zookeeper::ZkError),
 }
 
-/// Runs the scheduler until `shutdown` resolves. Shutting down does not tear the framework
-/// down: tasks keep running for `failover_timeout` and are adopted on the next start.
+/// Runs the scheduler until `shutdown` resolves or `fence` is lost. Shutting down does not
+/// tear the framework down: tasks keep running for `failover_timeout` and are adopted on
+/// the next start (or by the next leader).
 pub async fn run<S: Store + 'static>(
     settings: Settings,
     mut store: S,
+    fence: Fence,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let stored = store.load().await?;
+    let masters = Masters::start(&settings.masters, settings.zk_session_timeout)
+        .await
+        .map_err(RunError::MasterDetection)?;
     let listener = TcpListener::bind(settings.http)
         .await
         .map_err(|source| RunError::Bind {
@@ -62,7 +71,8 @@ pub async fn run<S: Store + 'static>(
     let (api_tx, api_rx) = mpsc::channel(64);
     let subscription = spawn_subscription(
         SubscribeConfig {
-            masters: settings.masters.clone(),
+            masters: masters.clone(),
+            fence: fence.clone(),
             framework: settings.framework.clone(),
             default_heartbeat: Duration::from_secs(15),
             missed_heartbeats: 5,
@@ -75,10 +85,22 @@ pub async fn run<S: Store + 'static>(
         listener,
         settings.api_token.clone(),
         api_tx,
-        crate::api::page::PageSources::new(settings.masters.clone()),
+        crate::api::page::PageSources::new(masters),
     ));
     let caller = HttpCaller::new(session.clone(), auth);
-    let result = driver::run_loop(core, store, caller, session, stream_rx, api_rx, shutdown).await;
+    let result = driver::run_loop(
+        core,
+        store,
+        caller,
+        driver::Channels {
+            session,
+            fence,
+            stream: stream_rx,
+            requests: api_rx,
+        },
+        shutdown,
+    )
+    .await;
     subscription.abort();
     api.abort();
     Ok(result?)

@@ -16,7 +16,7 @@ async fn start(token: Option<&str>) -> (String, mpsc::Receiver<ApiRequest>) {
         listener,
         token.map(String::from),
         tx,
-        PageSources::new(Vec::new()),
+        PageSources::new(cartrack_framework::mesos::Masters::List(Vec::new())),
     ));
     (url, rx)
 }

@@ -403,7 +403,8 @@ async fn service_account_logs_in_and_the_master_sees_its_token_then_a_401_logs_i
     let session = Arc::new(Session::new(None));
     let (tx, mut rx) = mpsc::channel(16);
     let config = SubscribeConfig {
-        masters: vec![master],
+        masters: cartrack_framework::mesos::Masters::List(vec![master]),
+        fence: cartrack_framework::ha::Fence::none(),
         framework: FrameworkSettings {
             user: "nobody".into(),
             name: "cartrack".into(),

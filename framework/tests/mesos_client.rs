@@ -162,7 +162,8 @@ fn settings() -> FrameworkSettings {
 
 fn subscribe_config(masters: Vec<String>) -> SubscribeConfig {
     SubscribeConfig {
-        masters,
+        masters: cartrack_framework::mesos::Masters::List(masters),
+        fence: cartrack_framework::ha::Fence::none(),
         framework: settings(),
         default_heartbeat: Duration::from_secs(15),
         missed_heartbeats: 5,

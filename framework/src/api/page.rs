@@ -10,6 +10,7 @@ use http_body_util::Full;
 
 use super::views::StateView;
 use super::{error, json};
+use crate::mesos::Masters;
 
 /// The port name processors serve `/v1/snapshot` on (the spec's named port).
 const SNAPSHOT_PORT: &str = "http";
@@ -17,13 +18,13 @@ const SNAPSHOT_PORT: &str = "http";
 /// What the page's views fetch from.
 #[derive(Debug, Clone)]
 pub struct PageSources {
-    masters: Vec<String>,
+    masters: Masters,
     http: reqwest::Client,
 }
 
 impl PageSources {
-    /// Views over the given masters (`http://host:port`, as `--master` lists them).
-    pub fn new(masters: Vec<String>) -> Self {
+    /// Views over the given masters (the `--master` list, or the leader ZooKeeper names).
+    pub fn new(masters: Masters) -> Self {
         Self {
             masters,
             http: reqwest::Client::new(),
@@ -34,7 +35,7 @@ impl PageSources {
     /// proxies to the leader; the dev cluster's standby answers with its own view).
     pub async fn cluster(&self, state: &StateView) -> Response<Full<Bytes>> {
         let mut last_error = String::from("no master configured");
-        for master in &self.masters {
+        for master in &self.masters.known() {
             match cluster::fetch(&self.http, master, state.framework_id.as_deref()).await {
                 Ok(view) => return json(StatusCode::OK, &view),
                 Err(err) => last_error = format!("{err}: {}", error_chain(&err)),

@@ -22,6 +22,7 @@ pub use launch::{executor_info, launch_pod, Binaries};
 
 use crate::api::{self, metrics::Histogram};
 use crate::failpoint::crash_point;
+use crate::ha::{Deposed, Fence};
 use crate::mesos::{calls, CallError, Caller, Session, StreamEvent};
 use crate::state::{Store, StoreError};
 
@@ -72,6 +73,22 @@ pub enum DriverError {
     /// good state and reconciles).
     #[error("cannot persist state: {0}")]
     Store(#[from] StoreError),
+    /// Another instance leads now: this one must stop without another call or write.
+    #[error(transparent)]
+    Deposed(#[from] Deposed),
+}
+
+/// What the loop listens to and shares besides the core, store and caller.
+#[derive(Debug)]
+pub struct Channels {
+    /// Leader and stream id, shared with the subscription and the caller.
+    pub session: Arc<Session>,
+    /// The right to act, confirmed before every batch of calls.
+    pub fence: Fence,
+    /// Events from the subscription.
+    pub stream: mpsc::Receiver<StreamEvent>,
+    /// Operator API requests.
+    pub requests: mpsc::Receiver<ApiRequest>,
 }
 
 fn accepted_task_ids(call: &Call) -> Vec<String> {
@@ -83,26 +100,39 @@ fn accepted_task_ids(call: &Call) -> Vec<String> {
         .collect()
 }
 
-/// Runs the loop until the stream channel closes or `shutdown` resolves.
+/// Runs the loop until the stream channel closes, `shutdown` resolves, or leadership is lost.
 pub async fn run_loop<S: Store, C: Caller>(
     mut core: Core,
     mut store: S,
     caller: C,
-    session: Arc<Session>,
-    mut stream: mpsc::Receiver<StreamEvent>,
-    mut requests: mpsc::Receiver<ApiRequest>,
+    channels: Channels,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), DriverError> {
+    let Channels {
+        session,
+        fence,
+        mut stream,
+        mut requests,
+    } = channels;
+    let shell = Shell {
+        caller: &caller,
+        session: &session,
+        fence: &fence,
+    };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut decisions = Histogram::decision_seconds();
     let mut acks = AckLedger::new(65_536);
     tokio::pin!(shutdown);
     // Changes made while starting (spec, desired counts) are persisted before anything else.
-    execute(&mut core, &mut store, &caller, &session, &mut acks).await?;
+    execute(&mut core, &mut store, &shell, &mut acks).await?;
     loop {
         tokio::select! {
             () = &mut shutdown => return Ok(()),
+            () = fence.lost() => {
+                tracing::error!("leadership lost: stopping without another call or write");
+                return fence.confirm().await.map_err(DriverError::from);
+            }
             input = stream.recv() => {
                 let Some(input) = input else { return Ok(()) };
                 let started = Instant::now();
@@ -112,7 +142,7 @@ pub async fn run_loop<S: Store, C: Caller>(
             Some(request) = requests.recv() => answer(&mut core, request, &decisions),
             _ = tick.tick() => core.on_tick(now_ms()),
         }
-        execute(&mut core, &mut store, &caller, &session, &mut acks).await?;
+        execute(&mut core, &mut store, &shell, &mut acks).await?;
     }
 }
 
@@ -139,13 +169,24 @@ fn answer(core: &mut Core, request: ApiRequest, decisions: &Histogram) {
     }
 }
 
+/// The effects `execute` needs besides the store.
+struct Shell<'a, C> {
+    caller: &'a C,
+    session: &'a Session,
+    fence: &'a Fence,
+}
+
 async fn execute<S: Store, C: Caller>(
     core: &mut Core,
     store: &mut S,
-    caller: &C,
-    session: &Session,
+    shell: &Shell<'_, C>,
     acks: &mut AckLedger,
 ) -> Result<(), DriverError> {
+    let Shell {
+        caller,
+        session,
+        fence,
+    } = *shell;
     let ready = core.take_ready();
     if ready.is_empty() {
         return Ok(());
@@ -153,6 +194,9 @@ async fn execute<S: Store, C: Caller>(
     store.commit(&ready.changes).await?;
     if let Some(id) = ready.framework_id {
         session.set_framework_id(id);
+    }
+    if !ready.calls.is_empty() {
+        fence.confirm().await?;
     }
     for call in ready.calls {
         let name = calls::type_name(&call);

@@ -20,8 +20,9 @@ use tokio::task::JoinHandle;
 use tokio_util::codec::Decoder;
 
 use super::calls::{self, FrameworkSettings};
-use super::{classify, Backoff, Disposition, Session};
+use super::{classify, Backoff, Disposition, Masters, Session};
 use crate::auth::{self, Authenticator};
+use crate::ha::Fence;
 
 /// What the driver hears from the subscription.
 #[derive(Debug, Clone)]
@@ -43,8 +44,10 @@ pub enum StreamEvent {
 /// How to subscribe.
 #[derive(Debug, Clone)]
 pub struct SubscribeConfig {
-    /// Masters to try, `http://host:port`.
-    pub masters: Vec<String>,
+    /// Where the leading master is found.
+    pub masters: Masters,
+    /// Checked before every SUBSCRIBE: a deposed instance must not take the framework back.
+    pub fence: Fence,
     /// FrameworkInfo contents (the id comes from the session).
     pub framework: FrameworkSettings,
     /// Heartbeat interval assumed until SUBSCRIBED says otherwise.
@@ -61,6 +64,10 @@ pub fn spawn_subscription(
     events: mpsc::Sender<StreamEvent>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut masters = config.masters.clone();
+        if let Masters::Detected(detected) = &masters {
+            tokio::spawn(follow_leader_changes(detected.clone(), session.clone()));
+        }
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
@@ -79,11 +86,17 @@ pub fn spawn_subscription(
             let target = match session.leader() {
                 Some(leader) => leader,
                 None => {
-                    let m = config.masters[next_master % config.masters.len()].clone();
                     next_master += 1;
-                    m
+                    match masters.pick(next_master - 1).await {
+                        Some(m) => m,
+                        None => return,
+                    }
                 }
             };
+            if let Err(e) = config.fence.confirm().await {
+                tracing::error!(error = %e, "not subscribing: this instance no longer leads");
+                return;
+            }
             let outcome = subscribe_once(
                 &client,
                 &config,
@@ -154,6 +167,21 @@ pub fn spawn_subscription(
             tokio::time::sleep(backoff.next_delay()).await;
         }
     })
+}
+
+/// A new leader in ZooKeeper ends the current stream, so the next SUBSCRIBE goes to it.
+async fn follow_leader_changes(
+    mut detected: tokio::sync::watch::Receiver<Option<cartrack_zookeeper::MasterAddress>>,
+    session: Arc<Session>,
+) {
+    while detected.changed().await.is_ok() {
+        let leader = detected.borrow_and_update().as_ref().map(|m| m.base_url());
+        if leader.is_some() && leader != session.leader() {
+            tracing::info!(leader = ?leader, "ZooKeeper names a new leading master");
+            session.set_leader(None);
+            session.request_resubscribe();
+        }
+    }
 }
 
 enum Outcome {

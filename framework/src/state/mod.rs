@@ -14,8 +14,8 @@ mod zookeeper;
 
 pub use file::FileStore;
 pub use memory::MemoryStore;
-pub use zookeeper::ZkStore;
 pub use records::{Change, KillIntent, SlotRecord, StoredState, TaskPhase, TaskRecord};
+pub use zookeeper::ZkStore;
 
 /// Why the store could not load or commit.
 #[derive(Debug, thiserror::Error)]

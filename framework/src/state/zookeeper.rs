@@ -68,7 +68,10 @@ fn put(key: String, value: &impl Serialize) -> Result<NodeOp, StoreError> {
 
 /// The node operations for `changes`, one per key (the last change of a key wins), in the
 /// order the keys were first touched.
-fn node_ops(changes: &[Change], desired: &BTreeMap<String, u32>) -> Result<Vec<NodeOp>, StoreError> {
+fn node_ops(
+    changes: &[Change],
+    desired: &BTreeMap<String, u32>,
+) -> Result<Vec<NodeOp>, StoreError> {
     let mut order: Vec<String> = Vec::new();
     let mut latest: BTreeMap<String, NodeOp> = BTreeMap::new();
     for change in changes {
@@ -135,9 +138,13 @@ impl Store for ZkStore {
             } else if key == DESIRED {
                 state.desired = decode(&root, key, bytes)?;
             } else if let Some(id) = key.strip_prefix(TASK) {
-                state.tasks.insert(id.to_string(), decode(&root, key, bytes)?);
+                state
+                    .tasks
+                    .insert(id.to_string(), decode(&root, key, bytes)?);
             } else if let Some(name) = key.strip_prefix(SLOT) {
-                state.slots.insert(name.to_string(), decode(&root, key, bytes)?);
+                state
+                    .slots
+                    .insert(name.to_string(), decode(&root, key, bytes)?);
             } else {
                 tracing::warn!(%root, %key, "unknown node in the state store: ignored");
             }
