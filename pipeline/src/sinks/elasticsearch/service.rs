@@ -186,6 +186,17 @@ impl BulkService {
     }
 
     /// Creates or updates one index template.
+    /// Whether the index template `name` exists: an Elasticsearch that still has it still has
+    /// what was written into it.
+    pub async fn template_exists(&self, name: &str) -> Result<bool, RequestFailure> {
+        let request = self.request(reqwest::Method::GET, &format!("_index_template/{name}"));
+        match self.send(request).await {
+            Ok(_) => Ok(true),
+            Err(RequestFailure::Status { status: 404, .. }) => Ok(false),
+            Err(failure) => Err(failure),
+        }
+    }
+
     pub async fn put_template(&self, name: &str, template: &Value) -> Result<(), RequestFailure> {
         let request = self
             .request(reqwest::Method::PUT, &format!("_index_template/{name}"))

@@ -5,7 +5,7 @@ use super::config::ElasticsearchConfig;
 use super::request_builder::bulk_body;
 use super::retry::Backoff;
 use super::service::{index_templates, BulkService, ItemOutcome, RequestFailure};
-use crate::sinks::{Document, RejectedDocument, Sink, SinkError, WriteSummary};
+use crate::sinks::{indices, Document, RejectedDocument, Sink, SinkError, WriteSummary};
 
 /// Writes batches into Elasticsearch or OpenSearch.
 #[derive(Debug)]
@@ -42,6 +42,30 @@ impl ElasticsearchSink {
     }
 }
 
+impl ElasticsearchSink {
+    /// Checks, before each bulk request, that the store still has the index templates. A store
+    /// without them has lost everything (it restarted empty, as an in-memory one does, or was
+    /// wiped): the templates go back in before any document (so the indices get their
+    /// mappings again), and the caller learns it must re-send what it wrote before.
+    ///
+    /// One small request per batch buys that a restart is never missed, even one between two
+    /// batches that no failed request revealed.
+    async fn reinstall_if_reset(&mut self) -> Result<bool, RequestFailure> {
+        if self
+            .service
+            .template_exists(indices::VEHICLE_HISTORY)
+            .await?
+        {
+            return Ok(false);
+        }
+        tracing::warn!("elasticsearch has lost the index templates (restarted empty?): installing them again; everything indexed before will be sent again");
+        for (name, template) in index_templates() {
+            self.service.put_template(name, &template).await?;
+        }
+        Ok(true)
+    }
+}
+
 fn refused(what: &'static str, failure: RequestFailure) -> SinkError {
     match failure {
         RequestFailure::Status { status, body } => SinkError::Refused { what, status, body },
@@ -58,9 +82,16 @@ impl Sink for ElasticsearchSink {
         let mut summary = WriteSummary::default();
         let mut pending: Vec<&Document> = batch.iter().collect();
         while !pending.is_empty() {
-            let mut body = Vec::with_capacity(pending.iter().map(|d| d.size()).sum());
-            bulk_body(pending.iter().copied(), &mut body);
-            match self.service.bulk(body, pending.len()).await {
+            let outcomes = match self.reinstall_if_reset().await {
+                Ok(reset) => {
+                    summary.store_was_reset |= reset;
+                    let mut body = Vec::with_capacity(pending.iter().map(|d| d.size()).sum());
+                    bulk_body(pending.iter().copied(), &mut body);
+                    self.service.bulk(body, pending.len()).await
+                }
+                Err(failure) => Err(failure),
+            };
+            match outcomes {
                 Ok(outcomes) => {
                     let mut retry = Vec::new();
                     for (document, outcome) in pending.into_iter().zip(outcomes) {
@@ -102,25 +133,59 @@ impl Sink for ElasticsearchSink {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use axum::extract::State;
+    use axum::extract::{Path, State};
     use axum::http::StatusCode;
-    use axum::routing::post;
+    use axum::routing::{get, post};
     use axum::Router;
     use bytes::Bytes;
 
     use super::*;
 
-    /// A fake cluster answering `_bulk` with scripted responses and recording the bodies.
+    type Templates = Arc<Mutex<std::collections::BTreeSet<String>>>;
+
+    /// A fake cluster answering `_bulk` with scripted responses and recording the bodies; it
+    /// has the index templates.
     async fn fake_cluster(script: Vec<(u16, String)>) -> (String, Arc<Mutex<Vec<String>>>) {
+        let templates = index_templates()
+            .into_iter()
+            .map(|(name, _)| name.to_owned());
+        let (url, bodies, _) = fake_cluster_with(script, templates.collect()).await;
+        (url, bodies)
+    }
+
+    /// [`fake_cluster`] holding the templates `templates`, which it lets the caller watch.
+    async fn fake_cluster_with(
+        script: Vec<(u16, String)>,
+        templates: std::collections::BTreeSet<String>,
+    ) -> (String, Arc<Mutex<Vec<String>>>, Templates) {
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(script.into_iter()));
-        let state = (bodies.clone(), script);
+        let templates = Arc::new(Mutex::new(templates));
+        let state = (bodies.clone(), script, templates.clone());
         type Shared = (
             Arc<Mutex<Vec<String>>>,
             Arc<Mutex<std::vec::IntoIter<(u16, String)>>>,
+            Templates,
         );
+        async fn get_template(
+            State((_, _, templates)): State<Shared>,
+            Path(name): Path<String>,
+        ) -> StatusCode {
+            if templates.lock().unwrap().contains(&name) {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            }
+        }
+        async fn put_template(
+            State((_, _, templates)): State<Shared>,
+            Path(name): Path<String>,
+        ) -> StatusCode {
+            templates.lock().unwrap().insert(name);
+            StatusCode::OK
+        }
         async fn bulk(
-            State((bodies, script)): State<Shared>,
+            State((bodies, script, _)): State<Shared>,
             body: String,
         ) -> (StatusCode, String) {
             bodies.lock().unwrap().push(body);
@@ -131,11 +196,17 @@ mod tests {
                 .unwrap_or((500, "exhausted".into()));
             (StatusCode::from_u16(status).unwrap(), answer)
         }
-        let app = Router::new().route("/_bulk", post(bulk)).with_state(state);
+        let app = Router::new()
+            .route("/_bulk", post(bulk))
+            .route(
+                "/_index_template/{name}",
+                get(get_template).put(put_template),
+            )
+            .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        (format!("http://{address}"), bodies)
+        (format!("http://{address}"), bodies, templates)
     }
 
     fn documents() -> Vec<Document> {
@@ -194,5 +265,30 @@ mod tests {
             matches!(err, SinkError::Refused { status: 401, .. }),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_store_that_lost_its_templates_gets_them_back_and_is_reported_reset() {
+        let (url, bodies, templates) = fake_cluster_with(
+            vec![
+                (200, items(&[201, 201, 201])),
+                (200, items(&[200, 200, 200])),
+            ],
+            Default::default(),
+        )
+        .await;
+        let mut sink = ElasticsearchSink::new(ElasticsearchConfig::new(&url, None).unwrap());
+        let summary = sink.write(&documents()).await.unwrap();
+        assert!(summary.store_was_reset);
+        assert_eq!(summary.written, 3);
+        assert_eq!(templates.lock().unwrap().len(), index_templates().len());
+        assert_eq!(
+            bodies.lock().unwrap().len(),
+            1,
+            "templates first, then the batch"
+        );
+
+        let summary = sink.write(&documents()).await.unwrap();
+        assert!(!summary.store_was_reset, "the templates are still there");
     }
 }
