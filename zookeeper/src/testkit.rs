@@ -56,6 +56,56 @@ pub enum TestkitError {
     /// The process-wide shared server failed to start earlier.
     #[error("shared test ZooKeeper failed to start: {0}")]
     Shared(String),
+    /// A fake master could not register its `json.info_` node.
+    #[error("registering a fake master under {path}: {source}")]
+    Register {
+        /// The master group path.
+        path: String,
+        /// The client's reason.
+        #[source]
+        source: zookeeper_client::Error,
+    },
+}
+
+/// A fake Mesos master as ZooKeeper sees it: its own session holding one ephemeral sequential
+/// `json.info_` node under `path` (the lowest such node leads). Dropping it closes the session,
+/// so the node goes and the next master leads — a master failover.
+pub async fn register_master(
+    server_port: u16,
+    path: &str,
+    host: &str,
+    port: u16,
+) -> Result<zookeeper_client::Client, TestkitError> {
+    let failed = |source| TestkitError::Register {
+        path: path.to_owned(),
+        source,
+    };
+    let client = zookeeper_client::Client::connector()
+        .with_session_timeout(Duration::from_secs(5))
+        .connect(&format!("127.0.0.1:{server_port}"))
+        .await
+        .map_err(failed)?;
+    let persistent =
+        zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
+    let mut prefix = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        prefix.push('/');
+        prefix.push_str(part);
+        match client.create(&prefix, b"", &persistent).await {
+            Ok(_) | Err(zookeeper_client::Error::NodeExists) => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    let info = format!(
+        r#"{{"address":{{"hostname":"{host}","ip":"127.0.0.1","port":{port}}},"hostname":"{host}","id":"{host}-id","ip":16777343,"pid":"master@127.0.0.1:{port}","port":{port},"version":"1.12.0"}}"#
+    );
+    let ephemeral = zookeeper_client::CreateMode::EphemeralSequential
+        .with_acls(zookeeper_client::Acls::anyone_all());
+    client
+        .create(&format!("{path}/json.info_"), info.as_bytes(), &ephemeral)
+        .await
+        .map_err(failed)?;
+    Ok(client)
 }
 
 fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> TestkitError {

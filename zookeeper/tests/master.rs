@@ -3,29 +3,18 @@
 
 use std::time::Duration;
 
-use cartrack_zookeeper::testkit::{unique_path, wait_until, Proxy, TestZooKeeper};
+use cartrack_zookeeper::testkit::{self, unique_path, wait_until, Proxy, TestZooKeeper};
 use cartrack_zookeeper::{connect, MasterAddress, MasterDetector, ZkUrl};
 use tokio::sync::watch;
 use zookeeper_client as zkc;
 
 const BOUND: Duration = Duration::from_secs(10);
 
-/// A fake master: its own session with one ephemeral sequential `json.info_` node.
+/// A fake master registered from its own session, as real masters do.
 async fn register_master(server: &TestZooKeeper, path: &str, host: &str, port: u16) -> zkc::Client {
-    let client = zkc::Client::connector()
-        .with_session_timeout(Duration::from_secs(5))
-        .connect(&format!("127.0.0.1:{}", server.port()))
+    testkit::register_master(server.port(), path, host, port)
         .await
-        .expect("master session");
-    let info = format!(
-        r#"{{"address":{{"hostname":"{host}","ip":"127.0.0.1","port":{port}}},"hostname":"{host}","id":"{host}-id","ip":16777343,"pid":"master@127.0.0.1:{port}","port":{port},"version":"1.12.0"}}"#
-    );
-    let options = zkc::CreateMode::EphemeralSequential.with_acls(zkc::Acls::anyone_all());
-    client
-        .create(&format!("{path}/json.info_"), info.as_bytes(), &options)
-        .await
-        .expect("register");
-    client
+        .expect("register a fake master")
 }
 
 async fn leader_becomes(

@@ -103,16 +103,21 @@ pub fn free_port() -> u16 {
 
 /// Starts a dev cluster with `agents` agents and attributes.
 pub async fn cluster(dir: &Path, agents: usize, attributes: Vec<String>) -> DevCluster {
-    DevCluster::start(ClusterConfig {
+    DevCluster::start(test_cluster_config(dir, agents, attributes))
+        .await
+        .expect("dev cluster starts")
+}
+
+/// The tests' cluster settings: fast heartbeats and update retries.
+pub fn test_cluster_config(dir: &Path, agents: usize, attributes: Vec<String>) -> ClusterConfig {
+    ClusterConfig {
         agents,
         agent_attributes: attributes,
         work_dir: dir.join("cluster"),
         heartbeat_interval: Duration::from_secs(1),
         status_update_retry: Duration::from_secs(1),
         ..ClusterConfig::default()
-    })
-    .await
-    .expect("dev cluster starts")
+    }
 }
 
 /// A running scheduler process; SIGKILLed and reaped on drop.
@@ -204,6 +209,21 @@ impl Scheduler {
         self.spawn();
     }
 
+    /// Sends a signal by name (`STOP`, `CONT`, ...) to the running process.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().expect("scheduler running").id();
+        let status = Command::new("kill")
+            .args([format!("-{name}"), pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} {pid}");
+    }
+
+    /// Whether its API answers `/v1/health` (a standby's API is not up).
+    pub async fn api_up(&self) -> bool {
+        self.get("/v1/health").await.is_some()
+    }
+
     /// Starts the same process again with `env` as its extra environment.
     pub fn restart_with_env(&mut self, env: &[(&str, &str)]) {
         self.env = env
@@ -255,14 +275,16 @@ impl Scheduler {
         }
     }
 
-    /// Waits until `/v1/state` shows exactly `n` tasks, all RUNNING, and returns the state;
+    /// Waits until `/v1/state` shows exactly `n` tasks holding slots, all RUNNING, and returns the state;
     /// on timeout the panic shows the last state and the scheduler's log.
     pub async fn wait_running(&self, n: usize, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
             let state = self.get("/v1/state").await;
             if let Some(tasks) = state.as_ref().and_then(|s| s["tasks"].as_array()) {
-                if tasks.len() == n && tasks.iter().all(|t| t["state"] == "TASK_RUNNING") {
+                // Tasks given up after staying unreachable no longer hold a slot.
+                let holding: Vec<_> = tasks.iter().filter(|t| t["holds_slot"] != false).collect();
+                if holding.len() == n && holding.iter().all(|t| t["state"] == "TASK_RUNNING") {
                     return state.unwrap_or_default();
                 }
             }

@@ -1,0 +1,449 @@
+//! The fault suite: the real scheduler (ZooKeeper store and leader election on a real
+//! ZooKeeper 3.8) against the dev cluster, one fault per test. Every case ends by asserting
+//! the invariants of `support::invariants` — no slot runs two pods, the scheduler holds each
+//! slot once, every update with a uuid was acknowledged exactly once — and that the desired
+//! count is reached within [`REACH`].
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use cartrack_devcluster::{ClusterConfig, DevCluster, LogEntry};
+use cartrack_zookeeper::testkit::{register_master, unique_path, TestZooKeeper};
+use mesos_proto::v1::scheduler::call;
+use support::invariants::{
+    assert_every_update_acknowledged_once, assert_no_slot_runs_twice,
+    assert_scheduler_holds_each_slot_once, live_on_cluster,
+};
+use support::{calls, is, launched_pods, test_cluster_config, wait_until, write_spec, Scheduler};
+
+/// The bound within which desired counts are reached after a fault.
+const REACH: Duration = Duration::from_secs(30);
+/// The bound for a standby to take over.
+const TAKEOVER: Duration = Duration::from_secs(15);
+const PODS: usize = 3;
+
+fn spec_text(count: usize) -> String {
+    format!(
+        "[[groups]]\nname = \"processor\"\ncount = {count}\n[[groups.tasks]]\nname = \"main\"\ncommand = \"./cartrack-worker\"\nargs = [\"process\"]\ncpus = 0.1\nmem = 32\ndisk = 8\n"
+    )
+}
+
+/// A dev cluster, a ZooKeeper path for the scheduler's state and election, and a spec.
+struct Fixture {
+    dir: tempfile::TempDir,
+    cluster: DevCluster,
+    zk: String,
+    spec: PathBuf,
+}
+
+impl Fixture {
+    async fn new(zk_server: &TestZooKeeper, tweak: impl FnOnce(&mut ClusterConfig)) -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = test_cluster_config(dir.path(), 3, Vec::new());
+        tweak(&mut config);
+        let cluster = DevCluster::start(config).await.expect("dev cluster starts");
+        let spec = write_spec(dir.path(), &spec_text(PODS));
+        Fixture {
+            zk: zk_server.url(&unique_path("cartrack")),
+            dir,
+            cluster,
+            spec,
+        }
+    }
+
+    /// A scheduler instance named `name` (its own log and API port) on the shared ZooKeeper,
+    /// with a 2 s ZooKeeper session.
+    fn scheduler(&self, name: &str, master: &str) -> Scheduler {
+        self.scheduler_with_session(name, master, "2")
+    }
+
+    fn scheduler_with_session(&self, name: &str, master: &str, session: &str) -> Scheduler {
+        let dir = self.dir.path().join(name);
+        std::fs::create_dir_all(&dir).expect("instance dir");
+        Scheduler::start(
+            &dir,
+            master,
+            &self.spec,
+            &[
+                "--zk",
+                &self.zk,
+                "--zk-session-timeout",
+                session,
+                "--unreachable-timeout",
+                "2",
+            ],
+        )
+    }
+
+    /// Waits for `n` RUNNING pods, then asserts every invariant.
+    async fn assert_settled(&self, scheduler: &Scheduler, n: usize) {
+        scheduler.wait_running(n, REACH).await;
+        assert_every_update_acknowledged_once(&self.cluster, REACH).await;
+        wait_until(REACH, "the cluster runs each slot once", || async {
+            let live = live_on_cluster(&self.cluster).await;
+            (live.len() == n && live.values().all(|ids| ids.len() == 1)).then_some(())
+        })
+        .await;
+        assert_eq!(assert_no_slot_runs_twice(&self.cluster).await, n);
+        assert_scheduler_holds_each_slot_once(scheduler).await;
+    }
+
+    async fn framework_id(&self, scheduler: &Scheduler) -> String {
+        wait_until(REACH, "framework id", || async {
+            let health = scheduler.get("/v1/health").await?;
+            health["framework_id"].as_str().map(String::from)
+        })
+        .await
+    }
+
+    async fn shutdown(self) {
+        self.cluster.shutdown().await;
+    }
+}
+
+fn zookeeper() -> &'static TestZooKeeper {
+    TestZooKeeper::shared().expect("a real ZooKeeper (apt-get install -y zookeeper)")
+}
+
+fn subscribes(cluster: &DevCluster) -> usize {
+    calls(cluster)
+        .iter()
+        .filter(|(c, _)| is(c, call::Type::Subscribe))
+        .count()
+}
+
+async fn set_count(scheduler: &Scheduler, count: u32) {
+    let response = reqwest::Client::new()
+        .put(format!("{}/v1/groups/processor/count", scheduler.api))
+        .json(&serde_json::json!({ "count": count }))
+        .send()
+        .await
+        .expect("API answers");
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
+async fn agents_running_our_tasks(cluster: &DevCluster) -> Vec<String> {
+    let live = live_on_cluster(cluster).await;
+    let state: serde_json::Value = reqwest::get(format!("{}/state", cluster.master_url()))
+        .await
+        .expect("state")
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<&String> = live.values().flatten().collect();
+    let mut agents: Vec<String> = state["frameworks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|f| f["tasks"].as_array().cloned().unwrap_or_default())
+        .filter(|t| ids.iter().any(|id| t["id"] == id.as_str()))
+        .filter_map(|t| t["slave_id"].as_str().map(String::from))
+        .collect();
+    agents.sort();
+    agents.dedup();
+    agents
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standby_takes_over_after_the_leader_is_killed_and_adopts_its_pods() {
+    let f = Fixture::new(zookeeper(), |_| {}).await;
+    let master = f.cluster.master_url();
+    let mut a = f.scheduler("a", &master);
+    a.wait_running(PODS, REACH).await;
+    let b = f.scheduler("b", &master);
+    // The standby waits: it neither serves nor subscribes.
+    let before = subscribes(&f.cluster);
+    assert!(!b.api_up().await, "a standby has no API");
+
+    a.kill9();
+    let killed = Instant::now();
+    b.wait_running(PODS, TAKEOVER).await;
+    let took = killed.elapsed();
+    assert!(took < TAKEOVER, "takeover took {took:?}");
+    assert_eq!(
+        subscribes(&f.cluster),
+        before + 1,
+        "only the new leader subscribed"
+    );
+    assert_eq!(launched_pods(&f.cluster), PODS, "adopted, not relaunched");
+    f.assert_settled(&b, PODS).await;
+    drop((a, b));
+    f.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_leader_is_replaced_and_does_nothing_when_it_wakes() {
+    let f = Fixture::new(zookeeper(), |_| {}).await;
+    let master = f.cluster.master_url();
+    let mut a = f.scheduler("a", &master);
+    a.wait_running(PODS, REACH).await;
+    let b = f.scheduler("b", &master);
+
+    a.signal("STOP");
+    let paused = Instant::now();
+    b.wait_running(PODS, TAKEOVER).await;
+    assert!(
+        paused.elapsed() < TAKEOVER,
+        "takeover took {:?}",
+        paused.elapsed()
+    );
+    let subscribed = subscribes(&f.cluster);
+    let calls_before_wake = calls(&f.cluster).len();
+
+    a.signal("CONT");
+    let status = a.wait_exit(REACH).await;
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the deposed leader stops; log:\n{}",
+        a.log()
+    );
+    assert!(
+        a.log().contains("no longer"),
+        "it says why it stopped: {}",
+        a.log()
+    );
+    assert_eq!(
+        subscribes(&f.cluster),
+        subscribed,
+        "the woken leader made no SUBSCRIBE"
+    );
+    // Whatever was called meanwhile came from the new leader's stream, not from a.
+    let late: Vec<_> = calls(&f.cluster)
+        .into_iter()
+        .skip(calls_before_wake)
+        .filter(|(_, status)| *status == 403 || *status == 400)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "no refused call from a stale leader: {late:?}"
+    );
+    assert_eq!(launched_pods(&f.cluster), PODS);
+    f.assert_settled(&b, PODS).await;
+    drop((a, b));
+    f.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_kill_9_and_restart_on_the_zookeeper_store_adopts_every_pod() {
+    let f = Fixture::new(zookeeper(), |_| {}).await;
+    let mut s = f.scheduler("a", &f.cluster.master_url());
+    s.wait_running(PODS, REACH).await;
+    s.restart();
+    f.assert_settled(&s, PODS).await;
+    assert_eq!(launched_pods(&f.cluster), PODS, "adopted, not relaunched");
+    drop(s);
+    f.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_restart_with_and_without_state() {
+    let f = Fixture::new(zookeeper(), |_| {}).await;
+    let s = f.scheduler("a", &f.cluster.master_url());
+    s.wait_running(PODS, REACH).await;
+    for keep_state in [true, false] {
+        let before = subscribes(&f.cluster);
+        f.cluster.restart_master(keep_state).await;
+        wait_until(REACH, "re-subscribed", || async {
+            (subscribes(&f.cluster) > before).then_some(())
+        })
+        .await;
+        f.assert_settled(&s, PODS).await;
+    }
+    assert_eq!(
+        launched_pods(&f.cluster),
+        PODS,
+        "the restarts relaunched nothing"
+    );
+    set_count(&s, PODS as u32 + 1).await;
+    f.assert_settled(&s, PODS + 1).await;
+    drop(s);
+    f.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_leader_change_is_followed_through_zookeeper_and_redirects() {
+    let server = zookeeper();
+    let f = Fixture::new(server, |_| {}).await;
+    let group = unique_path("mesos");
+    let port_of = |url: &str| -> u16 {
+        url.rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("url with a port")
+    };
+    let first = register_master(
+        server.port(),
+        &group,
+        "127.0.0.1",
+        port_of(&f.cluster.master_url()),
+    )
+    .await
+    .expect("register the leading master");
+    let second = register_master(
+        server.port(),
+        &group,
+        "127.0.0.1",
+        port_of(&f.cluster.standby_master_url()),
+    )
+    .await
+    .expect("register the standby master");
+    let s = f.scheduler("a", &server.url(&group));
+    s.wait_running(PODS, REACH).await;
+
+    // The second listener leads now (the first answers 307), and ZooKeeper says so.
+    let before = subscribes(&f.cluster);
+    f.cluster.elect_leader(Some(1)).await;
+    drop(first);
+    wait_until(REACH, "re-subscribed to the new leader", || async {
+        (subscribes(&f.cluster) > before).then_some(())
+    })
+    .await;
+    set_count(&s, PODS as u32 + 1).await;
+    f.assert_settled(&s, PODS + 1).await;
+    drop((s, second));
+    f.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_agent_s_pods_are_replaced_elsewhere() {
+    let f = Fixture::new(zookeeper(), |c| {
+        c.agent_unreachable_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let s = f.scheduler("a", &f.cluster.master_url());
+    s.wait_running(PODS, REACH).await;
+    let victim = agents_running_our_tasks(&f.cluster).await[0].clone();
+    f.cluster.kill_agent(&victim).await.expect("kill agent");
+    wait_until(REACH, "pods replaced on the other agents", || async {
+        let agents = agents_running_our_tasks(&f.cluster).await;
+        let live = live_on_cluster(&f.cluster).await.len();
+        (live == PODS && !agents.contains(&victim)).then_some(())
+    })
+    .await;
+    f.assert_settled(&s, PODS).await;
+    drop(s);
+    f.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_agent_s_pods_are_replaced_and_killed_when_it_returns() {
+    let f = Fixture::new(zookeeper(), |c| {
+        c.agent_unreachable_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let s = f.scheduler("a", &f.cluster.master_url());
+    s.wait_running(PODS, REACH).await;
+    let victim = agents_running_our_tasks(&f.cluster).await[0].clone();
+    f.cluster.partition_agent(&victim).await.expect("partition");
+    // UNREACHABLE, then replaced after --unreachable-timeout; the scheduler never holds a
+    // slot twice meanwhile.
+    wait_until(REACH, "replacements running", || async {
+        let state = s.get("/v1/state").await?;
+        let tasks = state["tasks"].as_array()?;
+        let holding_running = tasks
+            .iter()
+            .filter(|t| t["holds_slot"] == true && t["state"] == "TASK_RUNNING")
+            .count();
+        let given_up = tasks.iter().any(|t| t["holds_slot"] == false);
+        (holding_running == PODS && given_up).then_some(())
+    })
+    .await;
+    assert_scheduler_holds_each_slot_once(&s).await;
+    f.cluster.heal_agent(&victim).await.expect("heal");
+    f.assert_settled(&s, PODS).await;
+    wait_until(REACH, "the returned tasks were killed", || async {
+        let state = s.get("/v1/state").await?;
+        let tasks = state["tasks"].as_array()?;
+        tasks.iter().all(|t| t["holds_slot"] == true).then_some(())
+    })
+    .await;
+    let kills = calls(&f.cluster)
+        .iter()
+        .filter(|(c, _)| is(c, call::Type::Kill))
+        .count();
+    assert!(kills >= 1, "the returned task was killed");
+    drop(s);
+    f.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_executor_s_pods_are_relaunched() {
+    let f = Fixture::new(zookeeper(), |_| {}).await;
+    let s = f.scheduler("a", &f.cluster.master_url());
+    s.wait_running(PODS, REACH).await;
+    let pid = f
+        .cluster
+        .log()
+        .into_iter()
+        .find_map(|e| match e {
+            LogEntry::ExecutorLaunched { pid, .. } => Some(pid),
+            _ => None,
+        })
+        .expect("an executor was launched");
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    wait_until(REACH, "relaunched", || async {
+        (launched_pods(&f.cluster) > PODS).then_some(())
+    })
+    .await;
+    f.assert_settled(&s, PODS).await;
+    drop(s);
+    f.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_event_stream_is_resubscribed_without_relaunching() {
+    let f = Fixture::new(zookeeper(), |_| {}).await;
+    let s = f.scheduler("a", &f.cluster.master_url());
+    s.wait_running(PODS, REACH).await;
+    let id = f.framework_id(&s).await;
+    let before = subscribes(&f.cluster);
+    f.cluster.drop_framework_stream(&id).await;
+    wait_until(REACH, "re-subscribed", || async {
+        (subscribes(&f.cluster) > before).then_some(())
+    })
+    .await;
+    f.assert_settled(&s, PODS).await;
+    assert_eq!(launched_pods(&f.cluster), PODS);
+    drop(s);
+    f.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicated_and_delayed_updates_change_nothing() {
+    let f = Fixture::new(zookeeper(), |_| {}).await;
+    f.cluster.set_duplicate_updates(true);
+    f.cluster.set_update_delay(Duration::from_millis(300));
+    let s = f.scheduler("a", &f.cluster.master_url());
+    f.assert_settled(&s, PODS).await;
+    assert_eq!(launched_pods(&f.cluster), PODS, "no relaunch");
+    let kills = calls(&f.cluster)
+        .iter()
+        .filter(|(c, _)| is(c, call::Type::Kill))
+        .count();
+    assert_eq!(kills, 0, "no kill");
+    drop(s);
+    f.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zookeeper_restart_keeps_the_leader_working() {
+    let mut server =
+        TestZooKeeper::start().expect("a real ZooKeeper (apt-get install -y zookeeper)");
+    let f = Fixture::new(&server, |_| {}).await;
+    // A 5 s session (the test server's longest) outlives the restart.
+    let s = f.scheduler_with_session("a", &f.cluster.master_url(), "5");
+    s.wait_running(PODS, REACH).await;
+    server.restart().await.expect("ZooKeeper restarts");
+    // The session outlives a quick restart: the same leader goes on writing.
+    set_count(&s, PODS as u32 + 1).await;
+    f.assert_settled(&s, PODS + 1).await;
+    drop(s);
+    f.shutdown().await;
+}
