@@ -161,6 +161,7 @@ async fn standby_takes_over_after_the_leader_is_killed_and_adopts_its_pods() {
     let killed = Instant::now();
     b.wait_running(PODS, TAKEOVER).await;
     let took = killed.elapsed();
+    eprintln!("takeover after kill -9: {took:?}");
     assert!(took < TAKEOVER, "takeover took {took:?}");
     assert_eq!(
         subscribes(&f.cluster),
@@ -184,11 +185,9 @@ async fn a_paused_leader_is_replaced_and_does_nothing_when_it_wakes() {
     a.signal("STOP");
     let paused = Instant::now();
     b.wait_running(PODS, TAKEOVER).await;
-    assert!(
-        paused.elapsed() < TAKEOVER,
-        "takeover took {:?}",
-        paused.elapsed()
-    );
+    let took = paused.elapsed();
+    eprintln!("takeover after SIGSTOP: {took:?}");
+    assert!(took < TAKEOVER, "takeover took {took:?}");
     let subscribed = subscribes(&f.cluster);
     let calls_before_wake = calls(&f.cluster).len();
 
