@@ -34,6 +34,9 @@ pub fn initial_bearing_deg(from: GeoPoint, to: GeoPoint) -> f64 {
 /// The point reached by travelling `distance_m` from `from` along the great circle that starts
 /// at `bearing_deg`: the core of dead reckoning.
 pub fn destination(from: GeoPoint, bearing_deg: f64, distance_m: f64) -> GeoPoint {
+    if distance_m == 0.0 {
+        return from; // A stopped vehicle: no trigonometry needed.
+    }
     let angular = distance_m / EARTH_RADIUS_M;
     let bearing = bearing_deg.to_radians();
     let lat1 = from.lat.to_radians();

@@ -10,7 +10,9 @@
 //! by its own times rather than thrown away as late. Each window is emitted once, under a
 //! deterministic id, so a re-emission after a restart overwrites.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::geo::tile_centre;
 use crate::model::{GeoPoint, TileTraffic};
@@ -51,7 +53,7 @@ pub struct LateFix;
 
 #[derive(Debug, Default)]
 struct Accumulator {
-    vehicles: HashSet<u32>,
+    vehicles: FxHashSet<u32>,
     observations: u32,
     speed_sum_mps: f64,
 }
@@ -78,13 +80,13 @@ impl InputClock {
 pub struct TileAggregator {
     config: WindowConfig,
     /// Open windows by start, then by tile (so a lookup by `&str` needs no allocation).
-    open: BTreeMap<i64, HashMap<String, Accumulator>>,
+    open: BTreeMap<i64, FxHashMap<String, Accumulator>>,
     /// Every window ending at or before this has been emitted.
     closed_until_ms: i64,
     max_event_ms: i64,
     /// Per input (by number: the Kafka partition), its clock; `None` for numbers never used.
     inputs: Vec<Option<InputClock>>,
-    latest: HashMap<String, TileTraffic>,
+    latest: FxHashMap<String, TileTraffic>,
 }
 
 impl TileAggregator {
@@ -96,7 +98,7 @@ impl TileAggregator {
             closed_until_ms: i64::MIN,
             max_event_ms: i64::MIN,
             inputs: Vec::new(),
-            latest: HashMap::new(),
+            latest: FxHashMap::default(),
         }
     }
 
