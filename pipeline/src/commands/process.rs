@@ -146,6 +146,8 @@ pub async fn run(
     let mut processor = Processor::new(settings.processor);
     let mut outputs = Outputs::default();
     let mut offsets = RecoverableOffsets::default();
+    // One JSON buffer for every output: no allocation per record on the hot path.
+    let mut json = Vec::with_capacity(1024);
     let mut late_reported = 0;
     let mut ticker = tokio::time::interval(COMMIT_INTERVAL);
     tokio::pin!(shutdown);
@@ -179,7 +181,7 @@ pub async fn run(
                     }
                 };
                 offsets.record(message.topic(), message.partition(), message.offset(), window);
-                if let Err(err) = emit(&processor, &mut outputs, &mut emitter).await {
+                if let Err(err) = emit(&processor, &mut outputs, &mut emitter, &mut json).await {
                     break Err(err.into());
                 }
             }
@@ -198,7 +200,7 @@ pub async fn run(
                 let late = processor.stats().late_for_window;
                 metrics.reject_many("late_for_window", late - late_reported);
                 late_reported = late;
-                if let Err(err) = commit(&processor, &mut outputs, &mut emitter, &consumer, &mut offsets).await {
+                if let Err(err) = commit(&processor, &mut outputs, &mut emitter, &consumer, &mut offsets, &mut json).await {
                     break Err(err);
                 }
             }
@@ -217,6 +219,7 @@ pub async fn run(
         &mut emitter,
         &consumer,
         &mut offsets,
+        &mut json,
     )
     .await?;
     result
@@ -229,8 +232,16 @@ fn input_of(partition: i32) -> u32 {
 
 /// The JSON of an output.
 fn to_json(value: &impl serde::Serialize) -> Vec<u8> {
+    let mut json = Vec::new();
+    write_json(value, &mut json);
+    json
+}
+
+/// Writes the JSON of an output into `buffer`, replacing what was there.
+fn write_json(value: &impl serde::Serialize, buffer: &mut Vec<u8>) {
+    buffer.clear();
     // ok: outputs are structs of strings, numbers and string maps, which always serialise.
-    serde_json::to_vec(value).unwrap_or_default()
+    let _ = serde_json::to_writer(&mut *buffer, value);
 }
 
 /// Sends the outputs accumulated so far and empties the buffers.
@@ -238,39 +249,40 @@ async fn emit(
     processor: &Processor,
     outputs: &mut Outputs,
     emitter: &mut Emitter,
+    json: &mut Vec<u8>,
 ) -> Result<(), KafkaError> {
     for &index in &outputs.vehicles {
         let state = processor.vehicle(index);
-        let json = to_json(state);
+        write_json(state, json);
         emitter
             .send(
                 topics::VEHICLES,
                 &state.vehicle_id,
-                &json,
+                json,
                 state.timestamp_ms,
                 OUTPUT_SCHEMA_V1,
             )
             .await?;
     }
     for tile in &outputs.tiles {
-        let json = to_json(tile);
+        write_json(tile, json);
         emitter
             .send(
                 topics::TILES,
                 &tile.document_id(),
-                &json,
+                json,
                 tile.window_start_ms,
                 OUTPUT_SCHEMA_V1,
             )
             .await?;
     }
     for alert in &outputs.alerts {
-        let json = to_json(alert);
+        write_json(alert, json);
         emitter
             .send(
                 topics::ALERTS,
                 &alert.document_id(),
-                &json,
+                json,
                 alert.timestamp_ms,
                 OUTPUT_SCHEMA_V1,
             )
@@ -287,8 +299,9 @@ async fn commit(
     emitter: &mut Emitter,
     consumer: &rdkafka::consumer::StreamConsumer,
     offsets: &mut RecoverableOffsets,
+    json: &mut Vec<u8>,
 ) -> Result<(), ProcessError> {
-    emit(processor, outputs, emitter).await?;
+    emit(processor, outputs, emitter, json).await?;
     emitter.settle().await?;
     let safe = offsets.advance(processor.oldest_open_window_ms())?;
     if safe.count() > 0 {
