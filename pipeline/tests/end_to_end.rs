@@ -2,78 +2,16 @@
 //! then `ingest` (simulator), `process` and `index` (NDJSON sink). Simulated vehicles must show
 //! up in the sink, and in `process`'s snapshot.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-/// A child process that is killed when the test ends, however it ends.
-struct ChildGuard {
-    name: &'static str,
-    child: Child,
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl ChildGuard {
-    fn spawn(name: &'static str, args: &[&str]) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_cartrack-worker"))
-            .args(args)
-            .env("CARTRACK_LOG", "warn")
-            .env_remove("CARTRACK_KAFKA")
-            .env_remove("PORT_HTTP")
-            .env_remove("CARTRACK_HTTP_PORT")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|err| panic!("starting {name}: {err}"));
-        Self { name, child }
-    }
-
-    /// Waits for the stdout line starting with `prefix` and returns the rest of it.
-    fn announced(&mut self, prefix: &str, timeout: Duration) -> String {
-        let stdout = self.child.stdout.take().expect("stdout is piped");
-        let (lines, received) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match received.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix(prefix) {
-                        return rest.trim().to_owned();
-                    }
-                }
-                Err(_) => panic!("{} did not print `{prefix}` within {timeout:?}", self.name),
-            }
-        }
-    }
-
-    fn assert_running(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!("{} exited early: {status}", self.name);
-        }
-    }
-}
+use support::{http, wait_until, ChildGuard, FAST_GROUPS};
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    cartrack_pipeline::wall_clock_ms()
 }
 
 /// The `_source`s of every line of an NDJSON sink file written so far.
@@ -87,39 +25,25 @@ fn sink_documents(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn http_get(address: &str, path: &str) -> String {
-    let mut stream = TcpStream::connect(address).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-}
-
 #[test]
 fn simulated_positions_flow_from_ingest_to_the_ndjson_sink() {
     let sink_dir = tempfile::tempdir().unwrap();
     let sink = sink_dir.path().to_str().unwrap();
 
-    let mut broker = ChildGuard::spawn("broker", &["broker", "--partitions", "2"]);
-    let kafka = broker.announced("kafka:", Duration::from_secs(30));
+    let mut broker = ChildGuard::worker("broker", &["broker", "--partitions", "2"]);
+    let kafka = broker.announced_after("kafka:", Duration::from_secs(30));
     assert!(kafka.starts_with("127.0.0.1:"), "{kafka}");
 
-    let fast_groups = [
-        "--kafka-option",
-        "session.timeout.ms=6000",
-        "--kafka-option",
-        "heartbeat.interval.ms=200",
-    ];
-    let mut process = ChildGuard::spawn(
+    let mut process = ChildGuard::worker(
         "process",
         &[
             &["process", "--kafka", &kafka, "--http-port", "0"][..],
-            &fast_groups,
+            &FAST_GROUPS,
         ]
         .concat(),
     );
-    let snapshot_address = process.announced("http:", Duration::from_secs(30));
-    let mut index = ChildGuard::spawn(
+    let snapshot_address = process.announced_after("http:", Duration::from_secs(30));
+    let mut index = ChildGuard::worker(
         "index",
         &[
             &[
@@ -131,11 +55,11 @@ fn simulated_positions_flow_from_ingest_to_the_ndjson_sink() {
                 "--ndjson-dir",
                 sink,
             ][..],
-            &fast_groups,
+            &FAST_GROUPS,
         ]
         .concat(),
     );
-    let mut ingest = ChildGuard::spawn(
+    let mut ingest = ChildGuard::worker(
         "ingest",
         &[
             "ingest",
@@ -153,17 +77,17 @@ fn simulated_positions_flow_from_ingest_to_the_ndjson_sink() {
 
     // Wait for the first simulated vehicle to reach the sink: by then both groups have joined.
     let vehicles_file = sink_dir.path().join("cartrack-vehicles.ndjson");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while sink_documents(&vehicles_file).is_empty() {
-        for child in [&mut broker, &mut process, &mut index, &mut ingest] {
-            child.assert_running();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no vehicle reached the NDJSON sink"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(
+        Duration::from_secs(90),
+        "a vehicle in the NDJSON sink",
+        || {
+            for child in [&mut broker, &mut process, &mut index, &mut ingest] {
+                child.assert_running();
+            }
+            !sink_documents(&vehicles_file).is_empty()
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
 
     // From now on, measure how long each new position takes to show up (its timestamp is the
     // simulator's clock when it was produced).
@@ -208,15 +132,11 @@ fn simulated_positions_flow_from_ingest_to_the_ndjson_sink() {
     let history = sink_documents(&sink_dir.path().join("cartrack-vehicle-history.ndjson"));
     assert!(!history.is_empty());
 
-    let snapshot = http_get(&snapshot_address, "/v1/snapshot");
-    assert!(
-        snapshot.starts_with("HTTP/1.1 200") || snapshot.starts_with("HTTP/1.0 200"),
-        "{snapshot}"
-    );
-    let body: serde_json::Value =
-        serde_json::from_str(snapshot.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let (status, snapshot) = http(&snapshot_address, "GET", "/v1/snapshot", None);
+    assert_eq!(status, 200, "{snapshot}");
+    let body: serde_json::Value = serde_json::from_str(&snapshot).unwrap();
     assert!(!body["vehicles"].as_array().unwrap().is_empty(), "{body}");
-    let metrics = http_get(&snapshot_address, "/metrics");
+    let (_, metrics) = http(&snapshot_address, "GET", "/metrics", None);
     assert!(
         metrics.contains("cartrack_process_records_in_total"),
         "{metrics}"
