@@ -11,7 +11,6 @@
 # dcos-cartrack-linux-x86-64 (the CLI under the name resource.json fetches), cartrack.toml, and
 # cartrack-<version>-linux-x86_64.tar.gz with all of them. Honours CARGO_TARGET_DIR.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
 say() { printf '\n==> %s\n' "$*" >&2; }
 usage() { echo "usage: $0 [--write-resource] [--base-url URL]" >&2; exit 2; }
@@ -22,7 +21,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --write-resource) write_resource=true; shift ;;
     --base-url) [ $# -ge 2 ] || usage; base_url=${2%/}; shift 2 ;;
-    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; usage ;;
   esac
 done
@@ -30,6 +29,7 @@ if [ -n "$base_url" ] && ! $write_resource; then
   echo "--base-url only makes sense with --write-resource" >&2
   exit 2
 fi
+cd "$(dirname "$0")/.."
 
 rust_target=x86_64-unknown-linux-gnu
 glibc=2.17

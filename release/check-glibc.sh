@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --max-version) [ $# -ge 2 ] || usage; max_version=$2; shift 2 ;;
     --objdump-text) inputs_are_text=true; shift ;;
-    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     --) shift; break ;;
     -*) echo "unknown option $1" >&2; usage ;;
     *) break ;;
@@ -84,7 +84,7 @@ for file in "$@"; do
   else
     failed=1
     echo "FAIL $file: highest GLIBC_$highest, needs more than GLIBC_$max_version for:"
-    sed 's/^\([^ ]*\) \(.*\)$/       \2 (GLIBC_\1)/' <<<"$offending"
+    while read -r version symbol; do echo "       $symbol (GLIBC_$version)"; done <<<"$offending"
   fi
 done
 exit "$failed"

@@ -36,9 +36,9 @@ collect() {
   grep -oE '\[env: [A-Za-z0-9_]+[]=]' <<<"$help" | sed -E "s|\[env: ([A-Za-z0-9_]+).*|$*\t\1|" || true
   # Subcommands are listed under `Commands:` as `  <name>  <about>`, up to the next blank line.
   local sub
-  for sub in $(awk '/^Commands:/ { listing = 1; next } /^$/ { listing = 0 } listing { print $1 }' <<<"$help"); do
+  while read -r sub; do
     [ "$sub" = help ] || collect "$@" "$sub"
-  done
+  done < <(awk '/^Commands:/ { listing = 1; next } /^$/ { listing = 0 } listing { print $1 }' <<<"$help")
 }
 
 mentions() {
@@ -55,12 +55,14 @@ for binary in "${binaries[@]}"; do
     missing=$((missing + 1))
     continue
   fi
+  # Collected first, not streamed into the loop, so a failing `--help` stops the script.
+  found=$(collect "$binary" | sort -u -t $'\t' -k 2,2)
   while IFS=$'\t' read -r command name; do
     if ! mentions "$section" "$name"; then
       echo "$readme, \`$binary\`: $name ($command) is not documented"
       missing=$((missing + 1))
     fi
-  done < <(collect "$binary" | sort -u -t $'\t' -k 2,2)
+  done <<<"$found"
 done
 
 if [ "$missing" -gt 0 ]; then

@@ -18,8 +18,12 @@ run() {
   local got=$?
   if [ "$got" -eq "$want" ]; then pass "$name (exit $got)"; else fail "$name: exit $got, wanted $want"; cat "$work/out"; fi
 }
-mentions() { grep -qF -- "$1" "$work/out" && pass "names $1" || { fail "output lacks '$1'"; cat "$work/out"; }; }
-omits() { grep -qF -- "$1" "$work/out" && { fail "output names '$1' but should not"; cat "$work/out"; } || pass "does not name $1"; }
+mentions() {
+  if grep -qF -- "$1" "$work/out"; then pass "names $1"; else fail "output lacks '$1'"; cat "$work/out"; fi
+}
+omits() {
+  if grep -qF -- "$1" "$work/out"; then fail "output names '$1' but should not"; cat "$work/out"; else pass "does not name $1"; fi
+}
 
 # A binary whose newest need is 2.17 passes; 2.2.5 must not count as newer than 2.17.
 run 0 "needs 2.17, max 2.17" --objdump-text "$here/testdata/needs-2.17.objdump"
