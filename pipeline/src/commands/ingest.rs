@@ -89,7 +89,7 @@ pub async fn run(
 ) -> Result<(), IngestError> {
     let reasons: Vec<_> = Reject::ALL.iter().map(|reject| reject.label()).collect();
     let metrics = Metrics::new("ingest", &reasons);
-    let mut emitter = Emitter::new(settings.kafka.producer()?, metrics.clone());
+    let mut emitter = settings.kafka.emitter(metrics.clone())?;
     let (batches, mut incoming) = mpsc::channel::<Batch>(64);
 
     let listener = bind(settings.http_host, settings.http_port)

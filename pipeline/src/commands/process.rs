@@ -129,7 +129,7 @@ pub async fn run(
     let metrics = Metrics::new("process", &REASONS);
     let consumer = settings.kafka.consumer(&settings.group)?;
     consumer.subscribe(&[topics::POSITIONS])?;
-    let mut emitter = Emitter::new(settings.kafka.producer()?, metrics.clone());
+    let mut emitter = settings.kafka.emitter(metrics.clone())?;
 
     let (snapshots, mut snapshot_requests) = mpsc::channel::<SnapshotRequest>(16);
     let listener = bind(settings.http_host, settings.http_port)

