@@ -118,19 +118,24 @@ impl KafkaConfig {
 }
 
 /// The next offset to commit per partition, for what has been fully handled so far.
+///
+/// A list, not a map: a consumer has a handful of partitions, and a scan by `&str` needs no
+/// allocation per record where a `(String, i32)` map key would.
 #[derive(Debug, Default)]
 pub struct PendingOffsets {
-    next: std::collections::HashMap<(String, i32), i64>,
+    next: Vec<(String, i32, i64)>,
 }
 
 impl PendingOffsets {
     /// Notes that the record at `offset` is handled.
     pub fn record(&mut self, topic: &str, partition: i32, offset: i64) {
-        match self.next.get_mut(&(topic.to_owned(), partition)) {
-            Some(next) => *next = (*next).max(offset + 1),
-            None => {
-                self.next.insert((topic.to_owned(), partition), offset + 1);
-            }
+        let known = self
+            .next
+            .iter_mut()
+            .find(|(t, p, _)| *p == partition && t == topic);
+        match known {
+            Some((_, _, next)) => *next = (*next).max(offset + 1),
+            None => self.next.push((topic.to_owned(), partition, offset + 1)),
         }
     }
 
@@ -142,7 +147,7 @@ impl PendingOffsets {
     /// The offsets to commit, emptying the set.
     pub fn take(&mut self) -> Result<rdkafka::TopicPartitionList, KafkaError> {
         let mut list = rdkafka::TopicPartitionList::new();
-        for ((topic, partition), next) in self.next.drain() {
+        for (topic, partition, next) in self.next.drain(..) {
             list.add_partition_offset(&topic, partition, rdkafka::Offset::Offset(next))?;
         }
         Ok(list)

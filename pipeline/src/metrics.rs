@@ -1,7 +1,7 @@
 //! Prometheus metrics shared by all subcommands: what came in, what was turned away and why,
 //! what went out. Served as text on `GET /metrics`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -22,6 +22,28 @@ pub struct Reason {
     pub reason: &'static str,
 }
 
+/// Counters of one family already looked up, by endpoint: the hot paths count every record,
+/// and building the label (a `String`) for each lookup would allocate per record.
+#[derive(Debug, Default)]
+struct Handles(Mutex<Vec<(String, Counter)>>);
+
+impl Handles {
+    fn add(&self, family: &Family<Endpoint, Counter>, endpoint: &str, count: u64) {
+        let mut handles = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, counter)) = handles.iter().find(|(name, _)| name == endpoint) {
+            counter.inc_by(count);
+            return;
+        }
+        let counter = family
+            .get_or_create(&Endpoint {
+                endpoint: endpoint.to_owned(),
+            })
+            .clone();
+        counter.inc_by(count);
+        handles.push((endpoint.to_owned(), counter));
+    }
+}
+
 /// The counters; cheap to clone and share between tasks.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -29,6 +51,8 @@ pub struct Metrics {
     records_in: Family<Endpoint, Counter>,
     rejects: Family<Reason, Counter>,
     records_out: Family<Endpoint, Counter>,
+    in_handles: Arc<Handles>,
+    out_handles: Arc<Handles>,
 }
 
 impl Metrics {
@@ -58,16 +82,14 @@ impl Metrics {
             records_in,
             rejects,
             records_out,
+            in_handles: Arc::default(),
+            out_handles: Arc::default(),
         }
     }
 
     /// Counts `count` records received from `source`.
     pub fn record_in(&self, source: &str, count: u64) {
-        self.records_in
-            .get_or_create(&Endpoint {
-                endpoint: source.to_owned(),
-            })
-            .inc_by(count);
+        self.in_handles.add(&self.records_in, source, count);
     }
 
     /// Counts one rejected record.
@@ -82,11 +104,7 @@ impl Metrics {
 
     /// Counts `count` records written to `destination`.
     pub fn record_out(&self, destination: &str, count: u64) {
-        self.records_out
-            .get_or_create(&Endpoint {
-                endpoint: destination.to_owned(),
-            })
-            .inc_by(count);
+        self.out_handles.add(&self.records_out, destination, count);
     }
 
     /// The Prometheus text exposition of every counter.

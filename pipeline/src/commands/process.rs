@@ -5,7 +5,7 @@
 //! by Kafka, so a crash re-reads rather than loses. Outputs carry deterministic keys, so what is
 //! re-read overwrites rather than duplicates.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -71,7 +71,8 @@ type SnapshotRequest = oneshot::Sender<Vec<u8>>;
 /// and emits it complete (the vehicle and alert outputs it re-emits carry the same ids).
 #[derive(Debug, Default)]
 struct RecoverableOffsets {
-    partitions: HashMap<(String, i32), PartitionProgress>,
+    /// By topic and partition; a list, scanned without allocating (a handful of partitions).
+    partitions: Vec<(String, i32, PartitionProgress)>,
 }
 
 #[derive(Debug, Default)]
@@ -87,13 +88,17 @@ struct PartitionProgress {
 impl RecoverableOffsets {
     /// Notes a handled record and the window its fix counted in, if any.
     fn record(&mut self, topic: &str, partition: i32, offset: i64, window_start: Option<i64>) {
-        let progress = match self.partitions.get_mut(&(topic.to_owned(), partition)) {
-            Some(progress) => progress,
-            None => self
-                .partitions
-                .entry((topic.to_owned(), partition))
-                .or_default(),
-        };
+        let position = self
+            .partitions
+            .iter()
+            .position(|(t, p, _)| *p == partition && t == topic);
+        let index = position.unwrap_or_else(|| {
+            let progress = PartitionProgress::default();
+            self.partitions
+                .push((topic.to_owned(), partition, progress));
+            self.partitions.len() - 1
+        });
+        let progress = &mut self.partitions[index].2;
         progress.next = progress.next.max(offset + 1);
         if let Some(start) = window_start {
             progress.first_of_window.entry(start).or_insert(offset);
@@ -104,7 +109,7 @@ impl RecoverableOffsets {
     /// partitions whose safe offset moved.
     fn advance(&mut self, oldest_open_ms: i64) -> Result<TopicPartitionList, KafkaError> {
         let mut list = TopicPartitionList::new();
-        for ((topic, partition), progress) in &mut self.partitions {
+        for (topic, partition, progress) in &mut self.partitions {
             progress.first_of_window = progress.first_of_window.split_off(&oldest_open_ms);
             let safe = progress
                 .first_of_window

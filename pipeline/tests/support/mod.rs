@@ -160,7 +160,13 @@ impl ChildGuard {
 /// runs the server directly, and a SIGKILL reaches it rather than a launcher).
 fn python_package_binary(env: &str, python: &str, pip: &str) -> PathBuf {
     if let Ok(path) = std::env::var(env) {
-        return PathBuf::from(path);
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "{env}={} is not a file: point it at the server binary, or unset it and run `{pip}`",
+            path.display()
+        );
+        return path;
     }
     let output = Command::new("python3").args(["-c", python]).output();
     match output {
