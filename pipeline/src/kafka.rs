@@ -161,8 +161,9 @@ const MAX_TOPICS: usize = 8;
 /// per record (one future per record cost ingest a fifth of its CPU in malloc, measured with
 /// `perf`, see BENCHMARKS.md).
 pub struct DeliveryCounter {
-    /// Records handed to the producer and not yet acknowledged or failed.
-    in_flight: AtomicUsize,
+    /// Records handed to the producer and not yet acknowledged or failed, by the parity of the
+    /// [`Emitter`] epoch they were sent in (see [`Emitter::mark`]).
+    in_flight: [AtomicUsize; 2],
     /// Acknowledged records per topic slot, not yet added to the metrics.
     acknowledged: [AtomicU64; MAX_TOPICS],
     /// The first failure not yet reported to the caller, and whether there is one (checked on
@@ -176,10 +177,12 @@ pub struct DeliveryCounter {
 impl ClientContext for DeliveryCounter {}
 
 impl ProducerContext for DeliveryCounter {
-    /// The slot of the record's topic in the emitter's table.
+    /// The slot of the record's topic in the emitter's table, times two, plus the parity of
+    /// the epoch it was sent in.
     type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, slot: usize) {
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        let (slot, parity) = (opaque >> 1, opaque & 1);
         match result {
             Ok(_) => {
                 self.acknowledged[slot].fetch_add(1, Ordering::Relaxed);
@@ -191,7 +194,7 @@ impl ProducerContext for DeliveryCounter {
                 self.failed.store(true, Ordering::Release);
             }
         }
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.in_flight[parity].fetch_sub(1, Ordering::AcqRel);
         self.progress.notify_waiters();
     }
 }
@@ -214,6 +217,15 @@ pub struct Emitter {
     metrics: Metrics,
     /// Records sent, to fold acknowledgements into the metrics every so often.
     sends: u64,
+    /// Incremented by each [`Emitter::mark`]; records carry its parity.
+    epoch: usize,
+}
+
+/// The records an [`Emitter`] had sent at one point: see [`Emitter::mark`].
+#[derive(Debug)]
+#[must_use]
+pub struct Mark {
+    parity: usize,
 }
 
 /// How many sends between two updates of the records-out metric.
@@ -222,7 +234,7 @@ const METRICS_EVERY: u64 = 256;
 impl Emitter {
     fn new(config: ClientConfig, metrics: Metrics) -> Result<Self, KafkaError> {
         let counter = DeliveryCounter {
-            in_flight: AtomicUsize::new(0),
+            in_flight: Default::default(),
             acknowledged: Default::default(),
             failure: Mutex::new(None),
             failed: AtomicBool::new(false),
@@ -233,7 +245,41 @@ impl Emitter {
             topics: Vec::new(),
             metrics,
             sends: 0,
+            epoch: 0,
         })
+    }
+
+    fn in_flight(&self, parity: usize) -> usize {
+        self.producer.context().in_flight[parity].load(Ordering::Acquire)
+    }
+
+    /// Marks the records sent so far, so the caller can learn when they are all acknowledged
+    /// ([`Self::reached`]) while it goes on sending, instead of stopping to [`Self::settle`].
+    /// `None` while the previous mark has records in flight (one mark at a time).
+    pub fn mark(&mut self) -> Option<Mark> {
+        // Records sent from now on count under the other parity, which must be drained.
+        let next = (self.epoch + 1) & 1;
+        if self.in_flight(next) != 0 {
+            return None;
+        }
+        let mark = Mark {
+            parity: self.epoch & 1,
+        };
+        self.epoch += 1;
+        Some(mark)
+    }
+
+    /// Whether every record sent before `mark` is acknowledged; fails if any delivery failed,
+    /// so the caller does not commit input whose output may be lost.
+    pub fn reached(&mut self, mark: &Mark) -> Result<bool, KafkaError> {
+        if let Some(failure) = self.take_failure() {
+            return Err(failure);
+        }
+        let reached = self.in_flight(mark.parity) == 0;
+        if reached {
+            self.count_acknowledged();
+        }
+        Ok(reached)
     }
 
     /// Adds the acknowledgements counted so far to the records-out metric.
@@ -294,7 +340,7 @@ impl Emitter {
             key: SCHEMA_HEADER,
             value: Some(schema),
         });
-        let mut record = BaseRecord::with_opaque_to(topic, slot)
+        let mut record = BaseRecord::with_opaque_to(topic, slot << 1 | (self.epoch & 1))
             .key(key)
             .payload(payload)
             .timestamp(timestamp_ms)
@@ -321,10 +367,10 @@ impl Emitter {
 
     /// Hands `record` to the producer, counting it in flight if it took it.
     fn try_send<'a>(&self, record: BaseRecord<'a, str, [u8], usize>) -> Result<(), NotSent<'a>> {
-        let counter = self.producer.context();
-        counter.in_flight.fetch_add(1, Ordering::AcqRel);
+        let in_flight = &self.producer.context().in_flight[self.epoch & 1];
+        in_flight.fetch_add(1, Ordering::AcqRel);
         self.producer.send(record).map_err(|(err, returned)| {
-            counter.in_flight.fetch_sub(1, Ordering::AcqRel);
+            in_flight.fetch_sub(1, Ordering::AcqRel);
             match err {
                 KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => Full(returned),
                 err => Failed(err),
@@ -340,7 +386,7 @@ impl Emitter {
             let progress = counter.progress.notified();
             tokio::pin!(progress);
             progress.as_mut().enable();
-            if counter.in_flight.load(Ordering::Acquire) == 0 {
+            if self.in_flight(0) + self.in_flight(1) == 0 {
                 break;
             }
             progress.await;
@@ -399,6 +445,53 @@ mod tests {
         assert_eq!(
             config.client_config(&[("linger.ms", "5")]).get("linger.ms"),
             Some("50")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_mark_is_reached_once_the_records_before_it_are_acknowledged() {
+        let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+        cluster.create_topic(topics::VEHICLES, 1, 1).unwrap();
+        // Every acknowledgement takes 300 ms, so records stay in flight while we look.
+        cluster
+            .broker_round_trip_time(1, std::time::Duration::from_millis(300))
+            .unwrap();
+        let config = KafkaConfig::new(Some(&cluster.bootstrap_servers()), &[]).unwrap();
+        let metrics = Metrics::new("test", &[]);
+        let mut emitter = config.emitter(metrics.clone()).unwrap();
+
+        emitter
+            .send(topics::VEHICLES, "a", b"1", 1, "s")
+            .await
+            .unwrap();
+        let first = emitter.mark().expect("nothing was in flight before");
+        emitter
+            .send(topics::VEHICLES, "b", b"2", 2, "s")
+            .await
+            .unwrap();
+        assert!(
+            !emitter.reached(&first).unwrap(),
+            "acknowledged before the broker answered"
+        );
+        assert!(emitter.mark().is_none(), "one mark at a time");
+
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !emitter.reached(&first).unwrap() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the mark was never reached"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let second = emitter.mark().expect("the first mark was reached");
+        emitter.settle().await.unwrap();
+        assert!(emitter.reached(&second).unwrap());
+        assert!(
+            metrics
+                .render()
+                .contains(r#"cartrack_test_records_out_total{endpoint="cartrack.vehicles"} 2"#),
+            "{}",
+            metrics.render()
         );
     }
 }
