@@ -2,11 +2,12 @@
 //! (write a temp file, fsync it, rename over the old one, fsync the directory), so a
 //! `kill -9` at any moment leaves either the old or the new state, never a torn one.
 //!
-//! Every commit rewrites the whole file: fine for the thousands of tasks of part 1; the
-//! ZooKeeper store of part 2 writes one node per record instead.
+//! Every commit rewrites the whole file (compact JSON, about 0.6 MB per 1,000 tasks); the
+//! driver batches a burst of updates into one commit. The ZooKeeper store writes one node
+//! per record instead.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
 use super::{Change, Store, StoreError, StoredState};
@@ -18,6 +19,7 @@ const FILE_NAME: &str = "state.json";
 pub struct FileStore {
     dir: PathBuf,
     current: StoredState,
+    poisoned: bool,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -35,6 +37,7 @@ impl FileStore {
         Ok(FileStore {
             dir,
             current: StoredState::default(),
+            poisoned: false,
         })
     }
 
@@ -46,17 +49,18 @@ impl FileStore {
     fn write_atomically(&self, state: &StoredState) -> Result<(), StoreError> {
         let path = self.path();
         let tmp = self.dir.join(format!("{FILE_NAME}.tmp"));
-        let bytes = serde_json::to_vec_pretty(state).map_err(|source| StoreError::Corrupt {
-            path: path.clone(),
-            source,
-        })?;
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .create(true)
             .write(true)
             .truncate(true)
             .open(&tmp)
             .map_err(io(&tmp))?;
-        file.write_all(&bytes).map_err(io(&tmp))?;
+        // Compact JSON streamed through a buffer: no second copy of the state in memory.
+        let mut out = BufWriter::new(file);
+        serde_json::to_writer(&mut out, state)
+            .map_err(std::io::Error::from)
+            .map_err(io(&tmp))?;
+        let file = out.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
         file.sync_all().map_err(io(&tmp))?;
         drop(file);
         fs::rename(&tmp, &path).map_err(io(&path))?;
@@ -70,12 +74,13 @@ impl FileStore {
 impl Store for FileStore {
     async fn load(&mut self) -> Result<StoredState, StoreError> {
         let path = self.path();
-        self.current = match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
+        self.current = match File::open(&path) {
+            Ok(file) => serde_json::from_reader(BufReader::new(file))
                 .map_err(|source| StoreError::Corrupt { path, source })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => StoredState::default(),
             Err(e) => return Err(io(&path)(e)),
         };
+        self.poisoned = false;
         Ok(self.current.clone())
     }
 
@@ -83,11 +88,17 @@ impl Store for FileStore {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut next = self.current.clone();
-        changes.iter().for_each(|c| next.apply(c));
-        self.write_atomically(&next)?;
-        self.current = next;
-        Ok(())
+        if self.poisoned {
+            return Err(io(&self.path())(std::io::Error::other(
+                "an earlier commit failed; load the state again before committing",
+            )));
+        }
+        // Applied in place (no copy of the whole state per commit). If the write fails the
+        // memory is ahead of the disk, so the store refuses commits until it is loaded again.
+        changes.iter().for_each(|c| self.current.apply(c));
+        let written = self.write_atomically(&self.current);
+        self.poisoned = written.is_err();
+        written
     }
 }
 
@@ -121,5 +132,24 @@ mod tests {
         let mut store = FileStore::open(dir.path()).expect("open");
         let err = store.load().await.expect_err("corrupt");
         assert!(err.to_string().contains("state.json"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_commit_nothing_is_committed_until_loaded_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state_dir = dir.path().join("state");
+        let mut store = FileStore::open(&state_dir).expect("open");
+        store.load().await.expect("load");
+        fs::remove_dir_all(&state_dir).expect("remove the directory under the store");
+        let change = [Change::Desired("processor".into(), 3)];
+        assert!(store.commit(&change).await.is_err(), "the write fails");
+        fs::create_dir_all(&state_dir).expect("directory back");
+        let err = store.commit(&change).await.expect_err("still refused");
+        assert!(err.to_string().contains("state.json"), "{err}");
+        assert_eq!(store.load().await.expect("reload"), StoredState::default());
+        store
+            .commit(&change)
+            .await
+            .expect("commits again after a load");
     }
 }
