@@ -102,7 +102,10 @@ mkdir -p "$staging"
 cp "${built[@]}" "$staging/"
 cp examples/cartrack.toml "$staging/"
 for doc in LICENSE README.md; do [ -f "$doc" ] && cp "$doc" "$staging/"; done
-tar --sort=name --owner=0 --group=0 --numeric-owner -czf "dist/$name.tar.gz" -C dist "$name"
+# Same binaries, same tarball bytes: sorted names, no owners, file times of the last commit
+# (SOURCE_DATE_EPOCH if set); gzip writes no timestamp when it reads from tar's pipe.
+mtime=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$mtime" -czf "dist/$name.tar.gz" -C dist "$name"
 # Loose copies: resource.json fetches each binary by itself, and deploy/docker-compose.yml mounts
 # dist/ into the agent.
 cp "${built[@]}" examples/cartrack.toml dist/
