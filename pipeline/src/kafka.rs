@@ -160,7 +160,7 @@ const MAX_TOPICS: usize = 8;
 /// Delivery reports, counted on the producer's polling thread: no allocation, future or lock
 /// per record (one future per record cost ingest a fifth of its CPU in malloc, measured with
 /// `perf`, see BENCHMARKS.md).
-pub struct DeliveryCounter {
+struct DeliveryCounter {
     /// Records handed to the producer and not yet acknowledged or failed, by the parity of the
     /// [`Emitter`] epoch they were sent in (see [`Emitter::mark`]).
     in_flight: [AtomicUsize; 2],

@@ -3,6 +3,8 @@
 //!
 //! A batch is flushed when it is full or old enough; offsets are committed only once the sink
 //! has written it. While the sink is slow, consumption is paused, so nothing piles up in memory.
+//! If the store reports that it lost everything (see [`crate::sinks::WriteSummary`]), the
+//! consumer is moved back to the start of every assigned partition and re-indexes all of it.
 
 use std::future::Future;
 use std::net::IpAddr;
