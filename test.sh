@@ -18,9 +18,18 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 # The scheduler's HA tests run a real ZooKeeper 3.8 (Debian's package pulls a JRE).
 [ -x /usr/share/zookeeper/bin/zkServer.sh ] || need_apt+=(zookeeper)
+# The release check reads binaries' dynamic symbols with objdump.
+command -v objdump >/dev/null || need_apt+=(binutils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+fi
+# The pipeline's integration tests run a Kafka-protocol broker (noida-db) and an
+# OpenSearch-API server (osmem-server) as processes of their own; the tests find them through
+# python3, so they go into python3's environment.
+if ! python3 -c 'import importlib.metadata as m; m.version("noida-db"); m.version("osmem-server")' 2>/dev/null; then
+  say "installing noida-db and osmem-server (pip)"
+  python3 -m pip install -q noida-db==0.2.3 osmem-server==0.1.6
 fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   say "installing cargo-nextest"
@@ -37,7 +46,21 @@ say "cargo clippy"
 cargo clippy --workspace --all-targets --locked "${features[@]}" -- -D warnings
 say "build binaries the end-to-end tests launch"
 cargo build --workspace --bins --locked "${features[@]}"
+say "README documents every flag and env var; the release checks' own tests"
+release/test-check-readme-flags.sh
+release/check-readme-flags.sh "${CARGO_TARGET_DIR:-target}/debug"
+release/test-check-glibc.sh
 say "tests"
 cargo nextest run --workspace --locked --profile ci "${features[@]}"
 say "doc tests"
 cargo test --workspace --doc --locked "${features[@]}"
+# --- release binaries ---------------------------------------------------------------------------
+# The glibc-2.17 build (cargo-zigbuild, zig from PyPI) of the four binaries and the objdump -T
+# check that none needs a newer glibc; about 6-8 minutes cold on 2 cores. Developers iterating
+# locally may skip it with CARTRACK_SKIP_RELEASE=1; CI never does.
+if [ "${CARTRACK_SKIP_RELEASE:-0}" = 1 ] && [ -z "${CI:-}" ]; then
+  say "release build skipped (CARTRACK_SKIP_RELEASE=1)"
+else
+  say "release binaries for glibc 2.17"
+  release/ci.sh
+fi
