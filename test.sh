@@ -18,6 +18,8 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 # The scheduler's HA tests run a real ZooKeeper 3.8 (Debian's package pulls a JRE).
 [ -x /usr/share/zookeeper/bin/zkServer.sh ] || need_apt+=(zookeeper)
+# deploy/docker-compose.yml is validated with Debian's Compose (no Docker engine is needed).
+command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 # The release check reads binaries' dynamic symbols with objdump.
 command -v objdump >/dev/null || need_apt+=(binutils)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -46,6 +48,8 @@ say "cargo clippy"
 cargo clippy --workspace --all-targets --locked "${features[@]}" -- -D warnings
 say "build binaries the end-to-end tests launch"
 cargo build --workspace --bins --locked "${features[@]}"
+say "docker-compose config (deploy/docker-compose.yml is valid Compose)"
+docker-compose -f deploy/docker-compose.yml config -q
 say "README documents every flag and env var; the release checks' own tests"
 release/test-check-readme-flags.sh
 release/check-readme-flags.sh "${CARGO_TARGET_DIR:-target}/debug"
