@@ -9,7 +9,11 @@ use super::{Core, OutstandingOffer};
 use crate::resources::Resources;
 
 impl Core {
+    /// Offers every free agent to one framework (rotating), and sends each framework its
+    /// offers of this cycle in one OFFERS event, as a Mesos master does with the offers of one
+    /// allocation: a scheduler sees them together and can spread pods over them.
     pub(super) fn allocate(&mut self, now: Instant) {
+        let mut batches: Vec<(String, Vec<mesos_proto::v1::Offer>)> = Vec::new();
         let agent_ids: Vec<String> = self.agents.keys().cloned().collect();
         for agent_id in agent_ids {
             if self.offers.values().any(|o| o.agent_id == agent_id) {
@@ -37,20 +41,38 @@ impl Core {
             }
             self.alloc_cursor = self.alloc_cursor.wrapping_add(1);
             let framework_id = candidates[self.alloc_cursor % candidates.len()].clone();
-            self.make_offer(&framework_id, &agent_id, available);
+            let Some(offer) = self.make_offer(&framework_id, &agent_id, available) else {
+                continue;
+            };
+            match batches.iter_mut().find(|(id, _)| *id == framework_id) {
+                Some((_, offers)) => offers.push(offer),
+                None => batches.push((framework_id, vec![offer])),
+            }
+        }
+        for (framework_id, offers) in batches {
+            self.send_to_framework(
+                &framework_id,
+                SEvent {
+                    r#type: Some(sevent::Type::Offers as i32),
+                    offers: Some(sevent::Offers { offers }),
+                    ..Default::default()
+                },
+            );
         }
     }
 
-    fn make_offer(&mut self, framework_id: &str, agent_id: &str, available: Resources) {
-        let Some(f) = self.frameworks.get(framework_id) else {
-            return;
-        };
+    /// Records an outstanding offer of the agent's free resources to the framework.
+    fn make_offer(
+        &mut self,
+        framework_id: &str,
+        agent_id: &str,
+        available: Resources,
+    ) -> Option<mesos_proto::v1::Offer> {
+        let f = self.frameworks.get(framework_id)?;
         let role = f.offer_role();
         let multi_role = f.multi_role();
         let offer_id = self.next_id("O");
-        let Some(agent) = self.agents.get(agent_id) else {
-            return;
-        };
+        let agent = self.agents.get(agent_id)?;
         let executor_ids = agent
             .executors
             .keys()
@@ -85,16 +107,7 @@ impl Core {
                 role,
             },
         );
-        self.send_to_framework(
-            framework_id,
-            SEvent {
-                r#type: Some(sevent::Type::Offers as i32),
-                offers: Some(sevent::Offers {
-                    offers: vec![offer],
-                }),
-                ..Default::default()
-            },
-        );
+        Some(offer)
     }
 
     /// Rescinds every offer of an agent (it went away).

@@ -299,12 +299,22 @@ impl TestScheduler {
                         .is_some_and(|o| o.offers.iter().any(&pred))
             })
             .await;
-        e.offers
-            .expect("offers")
-            .offers
-            .into_iter()
-            .find(|o| pred(o))
-            .expect("matching offer")
+        // One OFFERS event carries every agent of an allocation: the offers not taken stay
+        // buffered for the next `offer*` call, as a real scheduler would keep them.
+        let mut offers = e.offers.expect("offers").offers;
+        let at = offers.iter().position(&pred).expect("matching offer");
+        let offer = offers.remove(at);
+        if !offers.is_empty() {
+            self.buffered.insert(
+                0,
+                Event {
+                    r#type: Some(event::Type::Offers as i32),
+                    offers: Some(event::Offers { offers }),
+                    ..Default::default()
+                },
+            );
+        }
+        offer
     }
 
     /// The next UPDATE for `task_id` (any state).

@@ -169,6 +169,32 @@ fn decline_filter_holds_until_it_expires_or_revive() {
 }
 
 #[test]
+fn one_allocation_sends_each_framework_one_offers_event_with_every_free_agent() {
+    let mut c = core(3);
+    let t0 = Instant::now();
+    let sub = c.subscribe(info(&[], 0.0), t0).unwrap();
+    c.take_effects();
+    c.tick(t0);
+    let events = events_for(&c.take_effects(), &sub.framework_id);
+    let batches: Vec<usize> = events
+        .iter()
+        .filter_map(|e| e.offers.as_ref().map(|o| o.offers.len()))
+        .collect();
+    assert_eq!(
+        batches,
+        vec![3],
+        "one OFFERS event carrying all three agents"
+    );
+    let mut agents: Vec<String> = offers(&events)
+        .into_iter()
+        .map(|o| o.agent_id.value)
+        .collect();
+    agents.sort();
+    agents.dedup();
+    assert_eq!(agents.len(), 3, "{agents:?}");
+}
+
+#[test]
 fn accept_of_a_used_offer_is_task_lost_without_uuid_or_dropped_when_partition_aware() {
     for (caps, expected) in [
         (vec![], TaskState::TaskLost),
