@@ -137,7 +137,11 @@ pub async fn run_loop<S: Store, C: Caller>(
                 return fence.confirm().await.map_err(DriverError::from);
             }
             input = stream.recv() => {
-                let Some(input) = input else { return Ok(()) };
+                let Some(input) = input else {
+                    // The subscription stopped: because this instance was deposed (an
+                    // error, so the process exits 1 and restarts as a standby) or on shutdown.
+                    return fence.confirm().await.map_err(DriverError::from);
+                };
                 let started = Instant::now();
                 core.on_stream(input, now_ms());
                 // Events already waiting join this round: one commit and one fence check

@@ -89,7 +89,10 @@ pub fn spawn_subscription(
                     next_master += 1;
                     match masters.pick(next_master - 1).await {
                         Some(m) => m,
-                        None => return,
+                        None => {
+                            tracing::error!("master detection stopped: no master to subscribe to");
+                            return;
+                        }
                     }
                 }
             };
