@@ -592,7 +592,7 @@ impl DevCluster {
                 .unwrap_or_default();
             agents.push(Agent::new(
                 id.clone(),
-                total.clone(),
+                total.with_range_share(i, config.agents),
                 tenant_load.clone(),
                 attributes,
             ));

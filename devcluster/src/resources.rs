@@ -204,6 +204,36 @@ impl Resources {
         }
     }
 
+    /// These resources with every range resource (`ports`) cut to slice `part` of `parts`
+    /// disjoint, nearly equal slices. Dev cluster agents all live on 127.0.0.1, where real
+    /// agents would be separate hosts: disjoint port slices keep two tasks on different
+    /// agents from being offered, and binding, the same port.
+    pub fn with_range_share(&self, part: usize, parts: usize) -> Resources {
+        let mut out = Resources {
+            scalars: self.scalars.clone(),
+            ranges: BTreeMap::new(),
+        };
+        let parts = parts.max(1) as u64;
+        let part = part as u64 % parts;
+        for (name, list) in &self.ranges {
+            let total: u64 = list.iter().map(|(a, b)| b - a + 1).sum();
+            let (from, to) = (total * part / parts, total * (part + 1) / parts);
+            // Walk the ranges, keeping the values whose position is in [from, to).
+            let mut share = Vec::new();
+            let mut position = 0u64;
+            for &(a, b) in list {
+                let len = b - a + 1;
+                let (start, end) = (from.max(position), to.min(position + len));
+                if start < end {
+                    share.push((a + (start - position), a + (end - position) - 1));
+                }
+                position += len;
+            }
+            out.add_ranges(name, &share);
+        }
+        out
+    }
+
     fn add_ranges(&mut self, name: &str, list: &[(u64, u64)]) {
         let have = self.ranges.entry(name.to_string()).or_default();
         have.extend_from_slice(list);
@@ -287,6 +317,20 @@ pub fn parse_attributes(text: &str) -> Vec<mesos_proto::v1::Attribute> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn range_shares_are_disjoint_and_cover_everything() {
+        let all = Resources::parse("cpus:4;ports:[31000-31009,32000-32004]").expect("parses");
+        let shares: Vec<Resources> = (0..3).map(|i| all.with_range_share(i, 3)).collect();
+        assert_eq!(shares[0].ranges["ports"], vec![(31000, 31004)]);
+        assert_eq!(shares[1].ranges["ports"], vec![(31005, 31009)]);
+        assert_eq!(shares[2].ranges["ports"], vec![(32000, 32004)]);
+        assert!(shares.iter().all(|s| s.scalar("cpus") == 4.0));
+        let mut union = Resources::default();
+        shares.iter().for_each(|s| union.add(s));
+        assert_eq!(union.ranges, all.ranges);
+        assert_eq!(all.with_range_share(0, 1).ranges, all.ranges);
+    }
+
     use super::*;
 
     #[test]
