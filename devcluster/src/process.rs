@@ -79,7 +79,7 @@ pub async fn fetch(
                     .to_string()
             });
         let target = sandbox.join(&name);
-        let bytes = if uri.value.starts_with("http://") || uri.value.starts_with("https://") {
+        if uri.value.starts_with("http://") || uri.value.starts_with("https://") {
             let response = http
                 .get(&uri.value)
                 .send()
@@ -88,23 +88,20 @@ pub async fn fetch(
             if !response.status().is_success() {
                 return Err(fail(format!("HTTP {}", response.status())));
             }
-            response
-                .bytes()
-                .await
-                .map_err(|e| fail(e.to_string()))?
-                .to_vec()
-        } else {
-            let path = uri.value.strip_prefix("file://").unwrap_or(&uri.value);
-            tokio::fs::read(path)
-                .await
-                .map_err(|e| fail(e.to_string()))?
-        };
-        {
+            let bytes = response.bytes().await.map_err(|e| fail(e.to_string()))?;
             // No fork may happen while a fetched file is open for writing (see FORK_GUARD).
             let _writing = FORK_GUARD.read().await;
             tokio::fs::write(&target, &bytes)
                 .await
                 .map_err(|e| fail(format!("writing {}: {e}", target.display())))?;
+        } else {
+            // A local file is copied by the kernel (copy_file_range), not through a buffer of
+            // its whole size: debug binaries are 60-160 MB and every executor fetches them.
+            let path = uri.value.strip_prefix("file://").unwrap_or(&uri.value);
+            let _writing = FORK_GUARD.read().await;
+            tokio::fs::copy(path, &target)
+                .await
+                .map_err(|e| fail(format!("copying to {}: {e}", target.display())))?;
         }
         if uri.executable() {
             use std::os::unix::fs::PermissionsExt;
