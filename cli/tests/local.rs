@@ -40,9 +40,11 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     loop {
         if let Some(value) = probe().await {
+            eprintln!("{what}: {:.1} s", started.elapsed().as_secs_f64());
             return value;
         }
         assert!(
@@ -248,6 +250,7 @@ async fn local_run_tracks_vehicles_scales_and_stops_cleanly() {
     drop(browser);
 
     // The CLI scales a group and waits for it.
+    let scale_started = Instant::now();
     let scaled = Command::new(env!("CARGO_BIN_EXE_cartrack"))
         .args([
             "--url",
@@ -267,6 +270,10 @@ async fn local_run_tracks_vehicles_scales_and_stops_cleanly() {
         "scale failed: {}",
         String::from_utf8_lossy(&scaled.stderr)
     );
+    eprintln!(
+        "scale processor 3 --wait: {:.1} s",
+        scale_started.elapsed().as_secs_f64()
+    );
 
     // SIGINT stops everything it started.
     let family = descendants(pid);
@@ -276,10 +283,15 @@ async fn local_run_tracks_vehicles_scales_and_stops_cleanly() {
     );
     // SAFETY: kill(2) on our own child, not yet reaped.
     unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let stopping = Instant::now();
     let status = tokio::time::timeout(Duration::from_secs(60), local.wait())
         .await
         .expect("cartrack local stopped within 60 s")
         .unwrap();
+    eprintln!(
+        "cartrack local stopped: {:.1} s",
+        stopping.elapsed().as_secs_f64()
+    );
     assert!(status.success(), "cartrack local exited with {status}");
     wait_for("no descendant left", Duration::from_secs(10), || async {
         let left: Vec<u32> = family.iter().copied().filter(|p| alive(*p)).collect();
