@@ -28,7 +28,8 @@ impl MasterAddress {
     /// ```
     /// use cartrack_zookeeper::parse_master_info;
     /// let info = br#"{"address":{"ip":"10.0.0.5","port":5050},"pid":"master@10.0.0.5:5050"}"#;
-    /// assert_eq!(parse_master_info(info).unwrap().base_url(), "http://10.0.0.5:5050");
+    /// assert_eq!(parse_master_info(info)?.base_url(), "http://10.0.0.5:5050");
+    /// # Ok::<(), cartrack_zookeeper::MasterInfoError>(())
     /// ```
     pub fn base_url(&self) -> String {
         if self.host.contains(':') {

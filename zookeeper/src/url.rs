@@ -61,10 +61,11 @@ impl ZkUrl {
     ///
     /// ```
     /// use cartrack_zookeeper::ZkUrl;
-    /// let url = ZkUrl::parse("zk://zk1:2181,zk2/mesos").unwrap();
+    /// let url = ZkUrl::parse("zk://zk1:2181,zk2/mesos")?;
     /// assert_eq!(url.servers(), ["zk1:2181", "zk2:2181"]);
     /// assert_eq!(url.path(), "/mesos");
     /// assert!(ZkUrl::parse("zk://zk1:2181").is_err()); // no path
+    /// # Ok::<(), cartrack_zookeeper::ZkError>(())
     /// ```
     pub fn parse(url: &str) -> Result<ZkUrl, ZkError> {
         parse(url).map_err(|reason| ZkError::BadUrl {
