@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use support::invariants::{
     assert_every_update_acknowledged_once, assert_no_slot_runs_twice,
-    assert_scheduler_holds_each_slot_once,
+    assert_scheduler_holds_each_slot_once, update_deliveries,
 };
 use support::{cluster, launched_pods, write_spec, Scheduler};
 
@@ -65,26 +65,6 @@ async fn crash_at(point: &str) {
     }
     drop(scheduler);
     cluster.shutdown().await;
-}
-
-/// How often each update uuid reached the scheduler.
-fn update_deliveries(
-    cluster: &cartrack_devcluster::DevCluster,
-) -> std::collections::BTreeMap<Vec<u8>, usize> {
-    let mut seen = std::collections::BTreeMap::new();
-    for entry in cluster.log() {
-        if let cartrack_devcluster::LogEntry::SchedulerEvent {
-            event_type,
-            uuid: Some(uuid),
-            ..
-        } = entry
-        {
-            if event_type == "UPDATE" && !uuid.is_empty() {
-                *seen.entry(uuid).or_insert(0) += 1;
-            }
-        }
-    }
-    seen
 }
 
 /// SIGABRT, which `std::process::abort` raises.

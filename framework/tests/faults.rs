@@ -107,11 +107,21 @@ fn zookeeper() -> &'static TestZooKeeper {
     TestZooKeeper::shared().expect("a real ZooKeeper (apt-get install -y zookeeper)")
 }
 
+/// How many calls of type `t` the cluster recorded.
+fn count_calls(cluster: &DevCluster, t: call::Type) -> usize {
+    calls(cluster).iter().filter(|(c, _)| is(c, t)).count()
+}
+
 fn subscribes(cluster: &DevCluster) -> usize {
-    calls(cluster)
-        .iter()
-        .filter(|(c, _)| is(c, call::Type::Subscribe))
-        .count()
+    count_calls(cluster, call::Type::Subscribe)
+}
+
+/// Waits for a SUBSCRIBE after the first `before` ones.
+async fn wait_resubscribed(cluster: &DevCluster, before: usize, what: &str) {
+    wait_until(REACH, what, || async {
+        (subscribes(cluster) > before).then_some(())
+    })
+    .await;
 }
 
 async fn set_count(scheduler: &Scheduler, count: u32) {
@@ -245,10 +255,7 @@ async fn master_restart_with_and_without_state() {
     for keep_state in [true, false] {
         let before = subscribes(&f.cluster);
         f.cluster.restart_master(keep_state).await;
-        wait_until(REACH, "re-subscribed", || async {
-            (subscribes(&f.cluster) > before).then_some(())
-        })
-        .await;
+        wait_resubscribed(&f.cluster, before, "re-subscribed").await;
         f.assert_settled(&s, PODS).await;
     }
     assert_eq!(
@@ -296,10 +303,7 @@ async fn master_leader_change_is_followed_through_zookeeper_and_redirects() {
     let before = subscribes(&f.cluster);
     f.cluster.elect_leader(Some(1)).await;
     drop(first);
-    wait_until(REACH, "re-subscribed to the new leader", || async {
-        (subscribes(&f.cluster) > before).then_some(())
-    })
-    .await;
+    wait_resubscribed(&f.cluster, before, "re-subscribed to the new leader").await;
     set_count(&s, PODS as u32 + 1).await;
     f.assert_settled(&s, PODS + 1).await;
     drop((s, second));
@@ -359,10 +363,7 @@ async fn a_partitioned_agent_s_pods_are_replaced_and_killed_when_it_returns() {
         tasks.iter().all(|t| t["holds_slot"] == true).then_some(())
     })
     .await;
-    let kills = calls(&f.cluster)
-        .iter()
-        .filter(|(c, _)| is(c, call::Type::Kill))
-        .count();
+    let kills = count_calls(&f.cluster, call::Type::Kill);
     assert!(kills >= 1, "the returned task was killed");
     drop(s);
     f.shutdown().await;
@@ -404,10 +405,7 @@ async fn a_dropped_event_stream_is_resubscribed_without_relaunching() {
     let id = f.framework_id(&s).await;
     let before = subscribes(&f.cluster);
     f.cluster.drop_framework_stream(&id).await;
-    wait_until(REACH, "re-subscribed", || async {
-        (subscribes(&f.cluster) > before).then_some(())
-    })
-    .await;
+    wait_resubscribed(&f.cluster, before, "re-subscribed").await;
     f.assert_settled(&s, PODS).await;
     assert_eq!(launched_pods(&f.cluster), PODS);
     drop(s);
@@ -422,10 +420,7 @@ async fn duplicated_and_delayed_updates_change_nothing() {
     let s = f.scheduler("a", &f.cluster.master_url());
     f.assert_settled(&s, PODS).await;
     assert_eq!(launched_pods(&f.cluster), PODS, "no relaunch");
-    let kills = calls(&f.cluster)
-        .iter()
-        .filter(|(c, _)| is(c, call::Type::Kill))
-        .count();
+    let kills = count_calls(&f.cluster, call::Type::Kill);
     assert_eq!(kills, 0, "no kill");
     drop(s);
     f.shutdown().await;

@@ -81,18 +81,27 @@ pub async fn assert_scheduler_holds_each_slot_once(scheduler: &Scheduler) {
     );
 }
 
+/// How often each update uuid reached the scheduler (re-sent until acknowledged).
+pub fn update_deliveries(cluster: &DevCluster) -> BTreeMap<Vec<u8>, usize> {
+    let mut seen = BTreeMap::new();
+    for entry in cluster.log() {
+        if let LogEntry::SchedulerEvent {
+            event_type,
+            uuid: Some(uuid),
+            ..
+        } = entry
+        {
+            if event_type == "UPDATE" && !uuid.is_empty() {
+                *seen.entry(uuid).or_insert(0) += 1;
+            }
+        }
+    }
+    seen
+}
+
 /// Uuids of updates sent to the scheduler, and how many accepted ACKNOWLEDGEs each got.
 pub fn acknowledgements(cluster: &DevCluster) -> (BTreeSet<Vec<u8>>, BTreeMap<Vec<u8>, usize>) {
-    let sent: BTreeSet<Vec<u8>> = cluster
-        .log()
-        .into_iter()
-        .filter_map(|e| match e {
-            LogEntry::SchedulerEvent {
-                event_type, uuid, ..
-            } if event_type == "UPDATE" => uuid.filter(|u| !u.is_empty()),
-            _ => None,
-        })
-        .collect();
+    let sent: BTreeSet<Vec<u8>> = update_deliveries(cluster).into_keys().collect();
     let mut acked: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
     for (c, status) in calls(cluster) {
         if is(&c, call::Type::Acknowledge) && status == 202 {

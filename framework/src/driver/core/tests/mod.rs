@@ -25,6 +25,14 @@ fn core_with(stored: StoredState, spec_text: &str) -> Core {
     )
 }
 
+/// A state that already has the framework id `fw-1` (a scheduler that ran before).
+fn registered() -> StoredState {
+    StoredState {
+        framework_id: Some("fw-1".into()),
+        ..StoredState::default()
+    }
+}
+
 fn subscribed(id: &str) -> StreamEvent {
     StreamEvent::Event(Box::new(Event {
         r#type: Some(event::Type::Subscribed as i32),
@@ -151,10 +159,7 @@ fn offers_become_an_accept_whose_intent_is_persisted_in_the_same_ready() {
 
 #[test]
 fn updates_with_uuid_are_acknowledged_and_reconciliation_answers_are_not() {
-    let mut stored = StoredState {
-        framework_id: Some("fw-1".into()),
-        ..StoredState::default()
-    };
+    let mut stored = registered();
     let t = task("ingester", 0, 1, TaskPhase::Staging);
     stored.tasks.insert(t.task_id.clone(), t.clone());
     let mut core = core_with(stored, &one_ingester());
@@ -183,10 +188,7 @@ fn updates_with_uuid_are_acknowledged_and_reconciliation_answers_are_not() {
 
 #[test]
 fn restart_adopts_stored_tasks_after_explicit_reconciliation_without_relaunching() {
-    let mut stored = StoredState {
-        framework_id: Some("fw-1".into()),
-        ..StoredState::default()
-    };
+    let mut stored = registered();
     let t = task("ingester", 0, 1, TaskPhase::Running);
     stored.tasks.insert(t.task_id.clone(), t.clone());
     let mut core = core_with(stored, &one_ingester());
@@ -220,10 +222,7 @@ fn restart_adopts_stored_tasks_after_explicit_reconciliation_without_relaunching
 
 #[test]
 fn unanswered_reconciliation_is_retried_with_backoff() {
-    let mut stored = StoredState {
-        framework_id: Some("fw-1".into()),
-        ..StoredState::default()
-    };
+    let mut stored = registered();
     let t = task("ingester", 0, 1, TaskPhase::Staging);
     stored.tasks.insert(t.task_id.clone(), t);
     let mut core = core_with(stored, &one_ingester());
@@ -244,10 +243,7 @@ fn unanswered_reconciliation_is_retried_with_backoff() {
 
 #[test]
 fn a_failed_task_is_relaunched_after_the_launch_backoff() {
-    let mut stored = StoredState {
-        framework_id: Some("fw-1".into()),
-        ..StoredState::default()
-    };
+    let mut stored = registered();
     let t = task("ingester", 0, 1, TaskPhase::Running);
     stored.tasks.insert(t.task_id.clone(), t.clone());
     let mut core = core_with(stored, &one_ingester());
@@ -274,10 +270,7 @@ fn a_failed_task_is_relaunched_after_the_launch_backoff() {
 
 #[test]
 fn scale_down_kills_and_the_kill_is_not_a_failure() {
-    let mut stored = StoredState {
-        framework_id: Some("fw-1".into()),
-        ..StoredState::default()
-    };
+    let mut stored = registered();
     for i in 0..2 {
         let t = task("ingester", i, 1, TaskPhase::Running);
         stored.tasks.insert(t.task_id.clone(), t);
@@ -337,10 +330,7 @@ fn unknown_live_tasks_are_killed() {
 
 #[test]
 fn restart_kills_then_relaunches_on_the_same_agent() {
-    let mut stored = StoredState {
-        framework_id: Some("fw-1".into()),
-        ..StoredState::default()
-    };
+    let mut stored = registered();
     let t = task("ingester", 0, 1, TaskPhase::Running);
     stored.tasks.insert(t.task_id.clone(), t.clone());
     let mut core = core_with(stored, &one_ingester());
@@ -376,10 +366,7 @@ fn unknown_is_treated_like_unreachable() {
 }
 
 fn out_of_reach_then_replaced(out_of_reach: TaskState) {
-    let mut stored = StoredState {
-        framework_id: Some("fw-1".into()),
-        ..StoredState::default()
-    };
+    let mut stored = registered();
     let old = task("ingester", 0, 1, TaskPhase::Running);
     stored.tasks.insert(old.task_id.clone(), old.clone());
     let mut core = core_with(stored, &one_ingester());
@@ -476,10 +463,7 @@ fn out_of_reach_then_replaced(out_of_reach: TaskState) {
 
 #[test]
 fn unreachable_that_returns_before_the_timeout_keeps_running() {
-    let mut stored = StoredState {
-        framework_id: Some("fw-1".into()),
-        ..StoredState::default()
-    };
+    let mut stored = registered();
     let t = task("ingester", 0, 1, TaskPhase::Running);
     stored.tasks.insert(t.task_id.clone(), t.clone());
     let mut core = core_with(stored, &one_ingester());
@@ -507,10 +491,7 @@ fn gone_dropped_and_lost_are_terminal_and_free_the_slot() {
         TaskState::TaskDropped,
         TaskState::TaskLost,
     ] {
-        let mut stored = StoredState {
-            framework_id: Some("fw-1".into()),
-            ..StoredState::default()
-        };
+        let mut stored = registered();
         let t = task("ingester", 0, 1, TaskPhase::Unreachable);
         stored.tasks.insert(t.task_id.clone(), t.clone());
         let mut core = core_with(stored, &one_ingester());
