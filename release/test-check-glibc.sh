@@ -4,26 +4,8 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 check=$here/check-glibc.sh
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-failures=0
-fail() { echo "not ok: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
-
-# run <expected exit code> <name> <check-glibc.sh args...>: output lands in $work/out.
-run() {
-  local want=$1 name=$2; shift 2
-  "$check" "$@" >"$work/out" 2>&1
-  local got=$?
-  if [ "$got" -eq "$want" ]; then pass "$name (exit $got)"; else fail "$name: exit $got, wanted $want"; cat "$work/out"; fi
-}
-mentions() {
-  if grep -qF -- "$1" "$work/out"; then pass "names $1"; else fail "output lacks '$1'"; cat "$work/out"; fi
-}
-omits() {
-  if grep -qF -- "$1" "$work/out"; then fail "output names '$1' but should not"; cat "$work/out"; else pass "does not name $1"; fi
-}
+# shellcheck source=release/testlib.sh
+. "$here/testlib.sh"
 
 # A binary whose newest need is 2.17 passes; 2.2.5 must not count as newer than 2.17.
 run 0 "needs 2.17, max 2.17" --objdump-text "$here/testdata/needs-2.17.objdump"
@@ -71,5 +53,4 @@ run 2 "missing file" "$work/does-not-exist"
 run 2 "bad --max-version" --max-version two "$work/uses-memcpy"
 run 2 "not an ELF file" "$here/testdata/needs-2.17.objdump"
 
-if [ "$failures" -gt 0 ]; then echo "$failures check(s) failed"; exit 1; fi
-echo "all checks passed"
+finish

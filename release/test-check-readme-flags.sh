@@ -6,21 +6,8 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 check=$here/check-readme-flags.sh
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-failures=0
-fail() { echo "not ok: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
-run() {
-  local want=$1 name=$2; shift 2
-  "$check" "$@" >"$work/out" 2>&1
-  local got=$?
-  if [ "$got" -eq "$want" ]; then pass "$name (exit $got)"; else fail "$name: exit $got, wanted $want"; cat "$work/out"; fi
-}
-mentions() {
-  if grep -qF -- "$1" "$work/out"; then pass "names $1"; else fail "output lacks '$1'"; cat "$work/out"; fi
-}
+# shellcheck source=release/testlib.sh
+. "$here/testlib.sh"
 
 # Stand-ins: cartrack-worker has a subcommand `run` with its own flag and variable; the others
 # have one flag each. `$FAIL_HELP` makes `cartrack-worker run --help` fail.
@@ -99,5 +86,4 @@ FAIL_HELP=1 run 2 "a failing --help" "$work/bin" "$work/README.md"
 rm "$work/bin/cartrack-devcluster"
 run 2 "a missing binary" "$work/bin" "$work/README.md"
 
-if [ "$failures" -gt 0 ]; then echo "$failures check(s) failed"; exit 1; fi
-echo "all checks passed"
+finish
