@@ -47,6 +47,16 @@ impl NodeOp {
             NodeOp::Put { key, .. } | NodeOp::Delete { key } => key,
         }
     }
+
+    /// Its estimated share of a multi request, as [`NodeStore::commit`] counts it against
+    /// [`MAX_TRANSACTION_BYTES`]: callers with large batches split them by the same measure.
+    pub fn estimated_size(&self) -> usize {
+        let value_len = match self {
+            NodeOp::Put { value, .. } => value.len(),
+            NodeOp::Delete { .. } => 0,
+        };
+        OP_OVERHEAD_BYTES + self.key().len() + value_len
+    }
 }
 
 /// The scheduler's state store: records are the children of `root`, read all at once with
@@ -284,18 +294,16 @@ fn check_batch(ops: &[NodeOp]) -> Result<(), ZkError> {
     let mut total = 0usize;
     for op in ops {
         validate_key(op.key())?;
-        let value_len = match op {
-            NodeOp::Put { key, value } if value.len() > MAX_VALUE_BYTES => {
+        if let NodeOp::Put { key, value } = op {
+            if value.len() > MAX_VALUE_BYTES {
                 return Err(ZkError::TooLarge {
                     key: key.clone(),
                     size: value.len(),
                     limit: MAX_VALUE_BYTES,
-                })
+                });
             }
-            NodeOp::Put { value, .. } => value.len(),
-            NodeOp::Delete { .. } => 0,
-        };
-        total += OP_OVERHEAD_BYTES + op.key().len() + value_len;
+        }
+        total += op.estimated_size();
     }
     if total > MAX_TRANSACTION_BYTES {
         return Err(ZkError::BatchTooLarge {

@@ -2,7 +2,8 @@
 //! a commit writes only what changed, and every commit is fenced on the scheduler's
 //! leadership: a deposed leader's write fails as a whole.
 //!
-//! Keys: `framework_id`, `spec`, `desired`, `task.<task id>`, `slot.<slot>`; values are JSON.
+//! Keys: `framework_id`, `spec`, `desired.<group>`, `task.<task id>`, `slot.<slot>`; values
+//! are JSON.
 //! A commit too large for one ZooKeeper transaction (about 1 MB: thousands of launches at
 //! once) is written as several, in order; a crash between them leaves task records whose
 //! ACCEPT was never sent, which the restart's reconciliation answers GONE — the same as a
@@ -19,18 +20,15 @@ use super::{Change, Store, StoreError, StoredState};
 
 const FRAMEWORK_ID: &str = "framework_id";
 const SPEC: &str = "spec";
-const DESIRED: &str = "desired";
+const DESIRED: &str = "desired.";
 const TASK: &str = "task.";
 const SLOT: &str = "slot.";
-/// Framing of one operation in a multi request, as the node store estimates it.
-const OP_OVERHEAD: usize = 64;
 
 /// A [`Store`] in ZooKeeper, writing only while `leadership` holds.
 #[derive(Debug)]
 pub struct ZkStore {
     nodes: NodeStore,
     leadership: Arc<Leadership>,
-    desired: BTreeMap<String, u32>,
 }
 
 impl ZkStore {
@@ -39,7 +37,6 @@ impl ZkStore {
         ZkStore {
             nodes: NodeStore::new(zk, root),
             leadership,
-            desired: BTreeMap::new(),
         }
     }
 
@@ -68,17 +65,14 @@ fn put(key: String, value: &impl Serialize) -> Result<NodeOp, StoreError> {
 
 /// The node operations for `changes`, one per key (the last change of a key wins), in the
 /// order the keys were first touched.
-fn node_ops(
-    changes: &[Change],
-    desired: &BTreeMap<String, u32>,
-) -> Result<Vec<NodeOp>, StoreError> {
+fn node_ops(changes: &[Change]) -> Result<Vec<NodeOp>, StoreError> {
     let mut order: Vec<String> = Vec::new();
     let mut latest: BTreeMap<String, NodeOp> = BTreeMap::new();
     for change in changes {
         let op = match change {
             Change::FrameworkId(id) => put(FRAMEWORK_ID.into(), id)?,
             Change::Spec(spec) => put(SPEC.into(), spec)?,
-            Change::Desired(..) => put(DESIRED.into(), desired)?,
+            Change::Desired(group, count) => put(format!("{DESIRED}{group}"), count)?,
             Change::PutTask(task) => put(format!("{TASK}{}", task.task_id), task)?,
             Change::RemoveTask(id) => NodeOp::Delete {
                 key: format!("{TASK}{id}"),
@@ -99,20 +93,17 @@ fn node_ops(
         .collect())
 }
 
+/// Room kept in every transaction for the leadership check the node store adds.
+const FENCE_ROOM: usize = 128;
+
 /// Splits `ops` into transactions under ZooKeeper's request limit.
 fn batches(ops: Vec<NodeOp>) -> Vec<Vec<NodeOp>> {
-    let budget = MAX_TRANSACTION_BYTES - 2 * OP_OVERHEAD;
     let mut out: Vec<Vec<NodeOp>> = Vec::new();
     let mut size = 0usize;
     for op in ops {
-        let cost = OP_OVERHEAD
-            + op.key().len()
-            + match &op {
-                NodeOp::Put { value, .. } => value.len(),
-                NodeOp::Delete { .. } => 0,
-            };
+        let cost = op.estimated_size();
         match out.last_mut() {
-            Some(batch) if size + cost <= budget => {
+            Some(batch) if size + cost <= MAX_TRANSACTION_BYTES - FENCE_ROOM => {
                 batch.push(op);
                 size += cost;
             }
@@ -135,8 +126,10 @@ impl Store for ZkStore {
                 state.framework_id = Some(decode(&root, key, bytes)?);
             } else if key == SPEC {
                 state.spec = Some(decode(&root, key, bytes)?);
-            } else if key == DESIRED {
-                state.desired = decode(&root, key, bytes)?;
+            } else if let Some(group) = key.strip_prefix(DESIRED) {
+                state
+                    .desired
+                    .insert(group.to_string(), decode(&root, key, bytes)?);
             } else if let Some(id) = key.strip_prefix(TASK) {
                 state
                     .tasks
@@ -149,7 +142,6 @@ impl Store for ZkStore {
                 tracing::warn!(%root, %key, "unknown node in the state store: ignored");
             }
         }
-        self.desired = state.desired.clone();
         Ok(state)
     }
 
@@ -157,20 +149,12 @@ impl Store for ZkStore {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut desired = self.desired.clone();
-        for change in changes {
-            if let Change::Desired(group, count) = change {
-                desired.insert(group.clone(), *count);
-            }
-        }
-        let ops = node_ops(changes, &desired)?;
-        for batch in batches(ops) {
+        for batch in batches(node_ops(changes)?) {
             self.nodes
                 .commit(&batch, Some(&self.leadership))
                 .await
                 .map_err(|e| self.error(e))?;
         }
-        self.desired = desired;
         Ok(())
     }
 }
