@@ -5,11 +5,14 @@
 # and prints the sha256 values resource.json needs.
 #
 # Usage: release/build.sh [--write-resource] [--base-url URL]
-#   --write-resource  put the CLI binary's sha256 into universe/resource.json
+#   --write-resource  put the tarball's name and the CLI binary's sha256 into
+#                     universe/resource.json
 #   --base-url URL    with --write-resource: point every URL in resource.json at URL/<file>
 # Output in dist/: cartrack-scheduler, cartrack-executor, cartrack-worker, cartrack,
 # dcos-cartrack-linux-x86-64 (the CLI under the name resource.json fetches), cartrack.toml, and
-# cartrack-<version>-linux-x86_64.tar.gz with all of them. Honours CARGO_TARGET_DIR.
+# cartrack-<version>-linux-x86_64.tar.gz with all of them at its top level: the Mesos fetcher
+# unpacks it into the sandbox, where the app runs ./cartrack-scheduler and executors run
+# ./cartrack-executor (unpack it by hand into a directory of its own). Honours CARGO_TARGET_DIR.
 set -euo pipefail
 
 say() { printf '\n==> %s\n' "$*" >&2; }
@@ -105,9 +108,11 @@ for doc in LICENSE README.md; do [ -f "$doc" ] && cp "$doc" "$staging/"; done
 # Same binaries, same tarball bytes: sorted names, no owners, file times of the last commit
 # (SOURCE_DATE_EPOCH if set); gzip writes no timestamp when it reads from tar's pipe.
 mtime=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
-tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$mtime" -czf "dist/$name.tar.gz" -C dist "$name"
-# Loose copies: resource.json fetches each binary by itself, and deploy/docker-compose.yml mounts
-# dist/ into the agent.
+packed=()
+for file in "$staging"/*; do packed+=("${file##*/}"); done
+tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$mtime" -czf "dist/$name.tar.gz" \
+  -C "$staging" "${packed[@]}"
+# Loose copies: deploy/docker-compose.yml mounts dist/ into the agent.
 cp "${built[@]}" examples/cartrack.toml dist/
 cp "$out_dir/cartrack" "dist/$cli_asset_name"
 rm -rf "$staging"
@@ -139,8 +144,10 @@ tarball_sha=$(sha "dist/$name.tar.gz")
 if $write_resource; then
   resource=universe/resource.json
   updated=$(mktemp)
-  jq --indent 2 --arg sha "$cli_sha" --arg base "$base_url" --arg cli "$cli_asset_name" '
+  jq --indent 2 --arg sha "$cli_sha" --arg base "$base_url" --arg cli "$cli_asset_name" \
+    --arg tarball "$name.tar.gz" '
     .cli.binaries.linux["x86-64"].contents = [{ algo: "sha256", value: $sha }]
+    | .assets.uris.release |= ((. // "" | sub("[^/]*$"; "")) + $tarball)
     | if $base == "" then . else
         .assets.uris |= with_entries(.value = $base + "/" + (.value | split("/") | last))
         | .cli.binaries.linux["x86-64"].url = $base + "/" + $cli

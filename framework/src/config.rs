@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::auth::{AuthFlags, Credentials, CredentialsError};
-use crate::driver::{Binaries, CoreConfig};
+use crate::driver::{Binaries, CoreConfig, ARCHIVE_SUFFIXES};
 use crate::mesos::calls::FrameworkSettings;
 use crate::mesos::{parse_masters, MasterListError, MasterSource};
 use crate::spec::{self, Override, ServiceSpec, SpecErrors, SpecParseError, ValidatedSpec};
@@ -55,6 +55,10 @@ pub struct Args {
     /// URI of the cartrack-worker binary [default: beside this binary].
     #[arg(long, env = "CARTRACK_WORKER_URI")]
     pub worker_uri: Option<String>,
+    /// URI of a release tarball with cartrack-executor and cartrack-worker at its top level:
+    /// every executor fetches and unpacks it, instead of --executor-uri and --worker-uri.
+    #[arg(long, env = "CARTRACK_RELEASE_URI", conflicts_with_all = ["executor_uri", "worker_uri"])]
+    pub release_uri: Option<String>,
     /// Framework name.
     #[arg(long, env = "CARTRACK_SERVICE_NAME", default_value = "cartrack")]
     pub name: String,
@@ -195,6 +199,23 @@ fn positive(flag: &'static str, value: f64) -> Result<f64, ConfigError> {
     }
 }
 
+/// The agents' fetcher unpacks only what its file name says is an archive; anything else would
+/// land in the sandbox as one file and every executor would fail to start.
+fn release_tarball(uri: &str) -> Result<String, ConfigError> {
+    let path = uri.split(['?', '#']).next().unwrap_or(uri);
+    if ARCHIVE_SUFFIXES.iter().any(|suffix| path.ends_with(suffix)) {
+        Ok(uri.to_string())
+    } else {
+        Err(ConfigError::Flag {
+            flag: "release-uri",
+            value: uri.to_string(),
+            allowed:
+                "a tarball the Mesos fetcher unpacks (.tar.gz, .tgz, .tar.bz2, .tbz2, \
+                      .tar.xz, .txz or .zip); single binaries go to --executor-uri and --worker-uri",
+        })
+    }
+}
+
 fn beside(dir: Option<&Path>, name: &str) -> String {
     dir.map_or_else(|| name.to_string(), |d| d.join(name).display().to_string())
 }
@@ -216,6 +237,7 @@ pub fn resolve(
         path: path.clone(),
         source,
     };
+    spec::interpolate_env(&mut parsed, env.clone()).map_err(spec_error)?;
     spec::apply_env_overrides(&mut parsed, env.clone()).map_err(spec_error)?;
     let mut sets = Vec::new();
     let mut bad_sets = Vec::new();
@@ -264,15 +286,20 @@ pub fn resolve(
         args.implicit_reconcile_interval,
     )?;
     let unreachable = positive("unreachable-timeout", args.unreachable_timeout)?;
-    let binaries = Binaries {
-        executor_uri: args
-            .executor_uri
-            .clone()
-            .unwrap_or_else(|| beside(exe_dir, "cartrack-executor")),
-        worker_uri: args
-            .worker_uri
-            .clone()
-            .unwrap_or_else(|| beside(exe_dir, "cartrack-worker")),
+    let binaries = match &args.release_uri {
+        Some(uri) => Binaries::Release {
+            uri: release_tarball(uri)?,
+        },
+        None => Binaries::Files {
+            executor_uri: args
+                .executor_uri
+                .clone()
+                .unwrap_or_else(|| beside(exe_dir, "cartrack-executor")),
+            worker_uri: args
+                .worker_uri
+                .clone()
+                .unwrap_or_else(|| beside(exe_dir, "cartrack-worker")),
+        },
     };
     let mut core = CoreConfig::new(binaries);
     core.planner.decline_refuse_seconds = decline;
@@ -341,7 +368,13 @@ mod tests {
         assert_eq!(s.framework.failover_timeout_seconds, 604_800.0);
         assert_eq!(s.framework.user, "alice");
         assert_eq!(s.framework.roles, vec!["*"]);
-        assert_eq!(s.core.binaries.executor_uri, "/opt/ct/cartrack-executor");
+        assert_eq!(
+            s.core.binaries,
+            Binaries::Files {
+                executor_uri: "/opt/ct/cartrack-executor".into(),
+                worker_uri: "/opt/ct/cartrack-worker".into(),
+            }
+        );
         assert_eq!(s.core.planner.decline_refuse_seconds, 3600.0);
         assert_eq!(s.core.implicit_reconcile_ms, 900_000);
         assert_eq!(s.core.unreachable_timeout_ms, 300_000);
@@ -384,5 +417,69 @@ mod tests {
         assert!(err.to_string().contains("--failover-timeout"));
         let err = resolve(&args(&[]), "[[groups]]\nname=1", env(&[]), None).expect_err("bad toml");
         assert!(err.to_string().starts_with("s.toml:"), "{err}");
+    }
+
+    #[test]
+    fn a_release_tarball_replaces_the_single_binaries() {
+        let uri = "https://dl.example/v0.1.0/cartrack-0.1.0-linux-x86_64.tar.gz?sig=abc";
+        let s = resolve(&args(&["--release-uri", uri]), SPEC, env(&[]), None).expect("valid");
+        assert_eq!(s.core.binaries, Binaries::Release { uri: uri.into() });
+        let err = resolve(
+            &args(&["--release-uri", "https://dl.example/cartrack-executor"]),
+            SPEC,
+            env(&[]),
+            None,
+        )
+        .expect_err("not an archive");
+        assert!(err.to_string().contains("--release-uri"), "{err}");
+        assert!(err.to_string().contains("--executor-uri"), "{err}");
+        let both = Args::try_parse_from([
+            "cartrack-scheduler",
+            "--spec",
+            "s.toml",
+            "--release-uri",
+            uri,
+            "--worker-uri",
+            "/w",
+        ]);
+        assert!(both.is_err(), "--release-uri and --worker-uri conflict");
+    }
+
+    #[test]
+    fn the_example_spec_hands_the_schedulers_kafka_and_elasticsearch_to_the_pods() {
+        let example = include_str!("../../examples/cartrack.toml");
+        let task_env = |vars: &[(&str, &str)]| {
+            let s = resolve(&args(&[]), example, env(vars), None).expect("valid");
+            s.spec
+                .groups
+                .iter()
+                .map(|g| (g.name.clone(), g.tasks[0].env.clone()))
+                .collect::<Vec<_>>()
+        };
+        let given = task_env(&[
+            (
+                "CARTRACK_KAFKA",
+                "broker.kafka.l4lb.thisdcos.directory:9092",
+            ),
+            ("CARTRACK_ELASTICSEARCH", "http://coordinator.elastic:9200"),
+        ]);
+        assert_eq!(given.len(), 3);
+        for (group, env) in &given {
+            assert_eq!(
+                env["CARTRACK_KAFKA"], "broker.kafka.l4lb.thisdcos.directory:9092",
+                "{group}"
+            );
+        }
+        let indexer = &given[2];
+        assert_eq!(indexer.0, "indexer");
+        assert_eq!(
+            indexer.1["CARTRACK_ELASTICSEARCH"],
+            "http://coordinator.elastic:9200"
+        );
+        // Without them: a local broker, and NDJSON files instead of Elasticsearch.
+        for (group, env) in task_env(&[]) {
+            assert_eq!(env["CARTRACK_KAFKA"], "127.0.0.1:9092", "{group}");
+            assert!(!env.contains_key("CARTRACK_ELASTICSEARCH"), "{group}");
+        }
     }
 }

@@ -380,3 +380,51 @@ async fn group_by_and_max_per_hold_with_duplicated_status_updates() {
     drop(scheduler);
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_tarball_is_unpacked_into_every_executor_sandbox() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = cluster(dir.path(), 3, Vec::new()).await;
+    let tarball = release_tarball(dir.path());
+    let scheduler =
+        Scheduler::start_from_release(dir.path(), &cluster.master_url(), &example_spec(), &tarball);
+    scheduler.wait_running(3, T).await;
+    // Every executor sandbox holds the fetched tarball and, unpacked beside it, both binaries:
+    // nothing else could have put them there (the scheduler was given no single binaries).
+    let sandboxes = files_named(
+        &dir.path().join("cluster"),
+        "cartrack-test-linux-x86_64.tar.gz",
+    );
+    assert!(!sandboxes.is_empty(), "no executor fetched the tarball");
+    for sandbox in &sandboxes {
+        for bin in ["cartrack-executor", "cartrack-worker"] {
+            assert!(
+                sandbox.join(bin).is_file(),
+                "{bin} unpacked into {}",
+                sandbox.display()
+            );
+        }
+    }
+    drop(scheduler);
+    cluster.shutdown().await;
+}
+
+/// The directories under `root` that hold a file called `name`.
+fn files_named(root: &std::path::Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir").flatten() {
+            // file_type() does not follow symlinks: task directories link the sandbox's files.
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() && entry.file_name() == name {
+                found.push(dir.clone());
+            }
+        }
+    }
+    found
+}

@@ -6,7 +6,7 @@
 //!
 //! The rules are encoded here; nothing outside this crate is read.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use serde_json::{json, Map, Value};
@@ -31,8 +31,7 @@ const SCHEDULER_ENV: &[&str] = &[
     "CARTRACK_PRINCIPAL",
     "CARTRACK_ROLES",
     "CARTRACK_LOG_LEVEL",
-    "CARTRACK_EXECUTOR_URI",
-    "CARTRACK_WORKER_URI",
+    "CARTRACK_RELEASE_URI",
     "CARTRACK_SPEC",
     "CARTRACK_STATE_DIR",
     "CARTRACK_API_TOKEN",
@@ -626,36 +625,22 @@ fn default_install_renders_the_scheduler_app() {
 }
 
 #[test]
-fn fetch_uris_are_the_resource_uris() {
+fn the_release_tarball_is_fetched_unpacked_and_handed_to_the_executors() {
     let app = render(&json!({}));
-    let uris = read_json("resource.json")["assets"]["uris"].clone();
-    let fetched: BTreeMap<String, bool> = app["fetch"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["uri"].as_str().unwrap().to_string(),
-                f["executable"].as_bool().unwrap(),
-            )
-        })
-        .collect();
-    let expected: BTreeMap<String, bool> = uris
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (v.as_str().unwrap().to_string(), k != "spec"))
-        .collect();
-    assert_eq!(fetched, expected);
-    // The binaries land in the sandbox under the names the command and spec use.
-    assert!(uris["scheduler"]
-        .as_str()
-        .unwrap()
-        .ends_with("/cartrack-scheduler"));
-    assert!(uris["spec"].as_str().unwrap().ends_with("/cartrack.toml"));
+    let release = read_json("resource.json")["assets"]["uris"]["release"].clone();
+    // The tarball holds the binaries and cartrack.toml at its top level, so after the
+    // fetcher unpacks it `./cartrack-scheduler` and `CARTRACK_SPEC=cartrack.toml` resolve.
+    assert_eq!(
+        app["fetch"],
+        json!([{ "uri": release, "executable": false, "extract": true, "cache": false }])
+    );
+    assert_eq!(app["cmd"], "./cartrack-scheduler");
     let env = env(&app);
-    assert_eq!(env["CARTRACK_EXECUTOR_URI"], uris["executor"]);
-    assert_eq!(env["CARTRACK_WORKER_URI"], uris["worker"]);
+    assert_eq!(env["CARTRACK_SPEC"], "cartrack.toml");
+    // Every executor unpacks the same tarball: one release, one download per executor.
+    assert_eq!(env["CARTRACK_RELEASE_URI"], release);
+    assert!(!env.contains_key("CARTRACK_EXECUTOR_URI"));
+    assert!(!env.contains_key("CARTRACK_WORKER_URI"));
 }
 
 #[test]
@@ -727,6 +712,15 @@ fn the_escaping_emulation_is_what_makes_tricky_values_survive() {
 // ---------------------------------------------------------------------------------------------
 // resource.json
 
+fn cli_version() -> String {
+    read("../cli/Cargo.toml")
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("cli/Cargo.toml has a version")
+        .to_string()
+}
+
 fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit())
 }
@@ -742,10 +736,14 @@ fn resource_json_has_asset_uris_and_the_cli_binary_with_sha256() {
         .collect();
     assert!(top.is_subset(&BTreeSet::from(["assets", "images", "cli"])));
     let uris = resource["assets"]["uris"].as_object().unwrap();
-    for key in ["scheduler", "executor", "worker", "spec"] {
-        let uri = uris[key].as_str().unwrap_or_else(|| panic!("no {key} uri"));
-        assert!(is_http_url(uri), "{key}: {uri}");
-    }
+    assert_eq!(uris.keys().collect::<Vec<_>>(), ["release"]);
+    let release = uris["release"].as_str().unwrap();
+    assert!(is_http_url(release), "{release}");
+    // The name release/build.sh gives the tarball, from the CLI crate's version.
+    assert!(
+        release.ends_with(&format!("/cartrack-{}-linux-x86_64.tar.gz", cli_version())),
+        "{release}"
+    );
     let binaries = resource["cli"]["binaries"].as_object().unwrap();
     let linux = binaries["linux"]["x86-64"].as_object().unwrap();
     assert_eq!(linux["kind"], "executable");

@@ -139,10 +139,12 @@ async fn start_all(
     running.push(sibling);
 
     let spec_path = work_dir.join("cartrack.toml");
-    std::fs::write(&spec_path, local_spec(EXAMPLE_SPEC, &kafka)?)
+    std::fs::write(&spec_path, EXAMPLE_SPEC)
         .with_context(|| format!("cannot write {}", spec_path.display()))?;
     let mut command = Command::new(scheduler);
+    // The example spec gives every pod `${CARTRACK_KAFKA}` from the scheduler's environment.
     command
+        .env("CARTRACK_KAFKA", &kafka)
         .arg("--master")
         .arg(&master)
         .arg("--spec")
@@ -224,45 +226,4 @@ async fn first_exit(running: &mut [Sibling]) -> (String, String) {
     }
     let ((name, status), _, _) = futures::future::select_all(waits).await;
     (name, status)
-}
-
-/// The example spec with `CARTRACK_KAFKA` set in every group's environment, so every pod
-/// finds the local broker.
-fn local_spec(example: &str, kafka: &str) -> anyhow::Result<String> {
-    let mut spec: toml::Table = example
-        .parse()
-        .context("the built-in example spec is not TOML")?;
-    let groups = spec
-        .get_mut("groups")
-        .and_then(toml::Value::as_array_mut)
-        .context("the built-in example spec has no [[groups]]")?;
-    for group in groups.iter_mut().filter_map(toml::Value::as_table_mut) {
-        let env = group
-            .entry("env")
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        if let Some(env) = env.as_table_mut() {
-            env.insert("CARTRACK_KAFKA".into(), toml::Value::String(kafka.into()));
-        }
-    }
-    Ok(toml::to_string(&spec)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_spec_points_every_group_at_the_broker() {
-        let spec = local_spec(EXAMPLE_SPEC, "127.0.0.1:39092").unwrap();
-        let parsed: toml::Table = spec.parse().unwrap();
-        let groups = parsed["groups"].as_array().unwrap();
-        assert!(groups.len() >= 3, "{spec}");
-        for group in groups {
-            assert_eq!(
-                group["env"]["CARTRACK_KAFKA"].as_str(),
-                Some("127.0.0.1:39092"),
-                "{spec}"
-            );
-        }
-    }
 }

@@ -15,13 +15,50 @@ use crate::resources::Scalars;
 use crate::spec::{GroupPlan, Probe, ValidatedSpec};
 use crate::state::{TaskPhase, TaskRecord};
 
-/// Where the executor and worker binaries come from.
+/// Where executors get their binaries: the agent's fetcher puts `cartrack-executor` and
+/// `cartrack-worker` at the top of every executor sandbox either way, so commands stay
+/// `./cartrack-executor` and `./cartrack-worker`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Binaries {
-    /// URI of `cartrack-executor` (fetched into the executor sandbox).
-    pub executor_uri: String,
-    /// URI of `cartrack-worker` (fetched beside it; tasks run `./cartrack-worker`).
-    pub worker_uri: String,
+pub enum Binaries {
+    /// Each binary fetched by itself: a development build, or files already on the agents.
+    Files {
+        /// URI of `cartrack-executor`.
+        executor_uri: String,
+        /// URI of `cartrack-worker`.
+        worker_uri: String,
+    },
+    /// The release tarball, unpacked by the fetcher: one download per executor, and the
+    /// executor and worker always come from the same release.
+    Release {
+        /// URI of the tarball (`.tar.gz` and the other archives the Mesos fetcher unpacks).
+        uri: String,
+    },
+}
+
+/// File name endings the Mesos fetcher unpacks when a URI has `extract` set.
+pub const ARCHIVE_SUFFIXES: [&str; 7] = [
+    ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip",
+];
+
+impl Binaries {
+    fn uris(&self) -> Vec<Uri> {
+        match self {
+            Binaries::Files {
+                executor_uri,
+                worker_uri,
+            } => vec![
+                executable(executor_uri, "cartrack-executor"),
+                executable(worker_uri, "cartrack-worker"),
+            ],
+            Binaries::Release { uri } => vec![Uri {
+                value: uri.clone(),
+                executable: Some(false),
+                extract: Some(true),
+                cache: Some(false),
+                output_file: None,
+            }],
+        }
+    }
 }
 
 fn scalar(name: &str, milli: i64, role: &str) -> Resource {
@@ -46,7 +83,7 @@ fn scalars(s: Scalars, role: &str) -> Vec<Resource> {
     out
 }
 
-fn uri(value: &str, output_file: &str) -> Uri {
+fn executable(value: &str, output_file: &str) -> Uri {
     Uri {
         value: value.into(),
         executable: Some(true),
@@ -74,10 +111,7 @@ pub fn executor_info(
         }),
         name: Some(format!("cartrack-executor ({role})")),
         command: Some(CommandInfo {
-            uris: vec![
-                uri(&binaries.executor_uri, "cartrack-executor"),
-                uri(&binaries.worker_uri, "cartrack-worker"),
-            ],
+            uris: binaries.uris(),
             shell: Some(false),
             value: Some("./cartrack-executor".into()),
             arguments: vec!["cartrack-executor".into()],
@@ -257,4 +291,64 @@ pub fn launch_pod(
         ..offer::Operation::default()
     };
     (operation, records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{group_toml, spec};
+
+    fn command_of(binaries: &Binaries) -> CommandInfo {
+        let spec = spec(&group_toml("ingester", 1, 0.1, 64.0, &["http"], &[]));
+        executor_info(&spec, binaries, "fw-1", "*")
+            .command
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn single_binaries_are_fetched_executable_under_their_own_names() {
+        let command = command_of(&Binaries::Files {
+            executor_uri: "https://dl/v1/exec".into(),
+            worker_uri: "https://dl/v1/work".into(),
+        });
+        let fetched: Vec<_> = command
+            .uris
+            .iter()
+            .map(|u| {
+                (
+                    u.value.as_str(),
+                    u.output_file(),
+                    u.executable(),
+                    u.extract(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            fetched,
+            vec![
+                ("https://dl/v1/exec", "cartrack-executor", true, false),
+                ("https://dl/v1/work", "cartrack-worker", true, false),
+            ]
+        );
+        assert_eq!(command.value(), "./cartrack-executor");
+    }
+
+    #[test]
+    fn a_release_tarball_is_one_uri_unpacked_into_the_sandbox() {
+        let command = command_of(&Binaries::Release {
+            uri: "https://dl/v1/cartrack-0.1.0-linux-x86_64.tar.gz".into(),
+        });
+        assert_eq!(command.uris.len(), 1);
+        let uri = &command.uris[0];
+        assert_eq!(
+            uri.value,
+            "https://dl/v1/cartrack-0.1.0-linux-x86_64.tar.gz"
+        );
+        assert!(uri.extract() && !uri.executable());
+        assert_eq!(
+            uri.output_file, None,
+            "the fetcher names the archive itself"
+        );
+        assert_eq!(command.value(), "./cartrack-executor");
+    }
 }

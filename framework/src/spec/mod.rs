@@ -1,10 +1,12 @@
 //! The service spec: what the operator wants running, as a TOML file (`--spec`).
 //!
-//! Three steps, in vector's order: [`ServiceSpec::parse`] reads the TOML (serde,
-//! `deny_unknown_fields`), [`overrides`] applies `CARTRACK_<GROUP>_<KEY>` env vars and `--set`
-//! flags, and [`validate`] turns it into a [`ValidatedSpec`] — a pure step with no I/O that
-//! reports every broken rule at once, each naming the key, the value and what is allowed.
+//! Four steps, in vector's order: [`ServiceSpec::parse`] reads the TOML (serde,
+//! `deny_unknown_fields`), [`interpolate`] fills `${NAME}` in `env` values from the scheduler's
+//! environment, [`overrides`] applies `CARTRACK_<GROUP>_<KEY>` env vars and `--set` flags, and
+//! [`validate`] turns it into a [`ValidatedSpec`] — a pure step with no I/O that reports every
+//! broken rule at once, each naming the key, the value and what is allowed.
 
+pub mod interpolate;
 pub mod overrides;
 pub mod validate;
 
@@ -12,6 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use interpolate::interpolate_env;
 pub use overrides::{apply_env_overrides, apply_overrides, Override};
 pub use validate::{
     validate, Constraint, ConstraintKind, GroupPlan, Health, Probe, SpecError, SpecErrors,
@@ -98,7 +101,8 @@ pub struct GroupSpec {
     /// The Mesos role the pods run under; default: the framework's first role.
     #[serde(default)]
     pub role: Option<String>,
-    /// Environment given to every task of the group (task `env` wins on conflicts). Literal.
+    /// Environment given to every task of the group (task `env` wins on conflicts); values may
+    /// take the scheduler's env with `${NAME}` / `${NAME:-default}` ([`interpolate`]).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Placement rules: `hostname:UNIQUE`, `<field>:MAX_PER:<n>`, `<field>:GROUP_BY`.
@@ -132,7 +136,7 @@ pub struct TaskSpec {
     /// Named ports, taken from the offer; reach the task as `PORT_<NAME>` and `PORT<i>`.
     #[serde(default)]
     pub ports: Vec<String>,
-    /// Extra environment, literal.
+    /// Extra environment, as the group's `env`.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// A health check the executor runs.

@@ -93,6 +93,26 @@ pub fn fake_worker(dir: &Path) -> PathBuf {
     path
 }
 
+/// A release tarball as `release/build.sh` packs it (the binaries at its top level), with the
+/// real executor and the stand-in worker: `dir/cartrack-test-linux-x86_64.tar.gz`.
+pub fn release_tarball(dir: &Path) -> PathBuf {
+    let staging = dir.join("release-staging");
+    std::fs::create_dir_all(&staging).expect("staging dir");
+    std::fs::copy(executor_bin(), staging.join("cartrack-executor")).expect("copy executor");
+    std::fs::copy(fake_worker(dir), staging.join("cartrack-worker")).expect("copy worker");
+    let tarball = dir.join("cartrack-test-linux-x86_64.tar.gz");
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&staging)
+        .args(["cartrack-executor", "cartrack-worker"])
+        .status()
+        .expect("tar runs");
+    assert!(status.success(), "tar -czf {}", tarball.display());
+    tarball
+}
+
 /// A port that was free a moment ago (bound on 127.0.0.1:0 and released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -146,8 +166,30 @@ impl Scheduler {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Scheduler {
+        let binaries = [
+            "--executor-uri".to_string(),
+            executor_bin().display().to_string(),
+            "--worker-uri".to_string(),
+            fake_worker(dir).display().to_string(),
+        ];
+        Scheduler::launch(dir, master, spec, &binaries, extra, env)
+    }
+
+    /// Starts it with `--release-uri tarball` instead of the single binaries.
+    pub fn start_from_release(dir: &Path, master: &str, spec: &Path, tarball: &Path) -> Scheduler {
+        let binaries = ["--release-uri".to_string(), tarball.display().to_string()];
+        Scheduler::launch(dir, master, spec, &binaries, &[], &[])
+    }
+
+    fn launch(
+        dir: &Path,
+        master: &str,
+        spec: &Path,
+        binaries: &[String],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Scheduler {
         let port = free_port();
-        let worker = fake_worker(dir);
         let mut args: Vec<String> = vec![
             "--master".into(),
             master.into(),
@@ -157,13 +199,10 @@ impl Scheduler {
             dir.join("state").display().to_string(),
             "--http".into(),
             format!("127.0.0.1:{port}"),
-            "--executor-uri".into(),
-            executor_bin().display().to_string(),
-            "--worker-uri".into(),
-            worker.display().to_string(),
             "--log-level".into(),
             "info".into(),
         ];
+        args.extend_from_slice(binaries);
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut s = Scheduler {
             child: None,

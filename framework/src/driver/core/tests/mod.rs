@@ -10,7 +10,7 @@ const NOW: u64 = 10_000_000;
 
 fn core_with(stored: StoredState, spec_text: &str) -> Core {
     let mut n = 0u32;
-    let binaries = Binaries {
+    let binaries = Binaries::Files {
         executor_uri: "/bin/cartrack-executor".into(),
         worker_uri: "/bin/cartrack-worker".into(),
     };
