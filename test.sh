@@ -44,7 +44,11 @@ if [ -n "${CI:-}" ]; then
   export CARGO_INCREMENTAL=0
 fi
 target_dir="${CARGO_TARGET_DIR:-target}"
-disk_report() { say "disk: $(df -h . | awk 'NR == 2 { print $4 " free" }'), target ${1}: $(du -sh "$target_dir" 2>/dev/null | cut -f1)"; }
+disk_report() {
+  local used
+  used=$(du -sh "$target_dir" 2>/dev/null | cut -f1) || true # no target dir yet
+  say "disk: $(df -h . | awk 'NR == 2 { print $4 " free" }'), target ${1}: ${used:-none}"
+}
 disk_report "before"
 # The scheduler's crash points (a test-only feature) are compiled into the test build, so one
 # build serves every step; release builds never have them.
