@@ -14,6 +14,7 @@ use crate::driver::{Binaries, CoreConfig, ARCHIVE_SUFFIXES};
 use crate::mesos::calls::FrameworkSettings;
 use crate::mesos::{parse_masters, MasterListError, MasterSource};
 use crate::spec::{self, Override, ServiceSpec, SpecErrors, SpecParseError, ValidatedSpec};
+use crate::tls::{Trust, TrustError};
 use cartrack_zookeeper::ZkUrl;
 
 /// `cartrack-scheduler` flags.
@@ -72,6 +73,11 @@ pub struct Args {
     /// How the scheduler authenticates to the master.
     #[command(flatten)]
     pub auth: AuthFlags,
+    /// PEM file of CA certificates to trust, besides the public roots, on https:// masters and
+    /// the DC/OS login endpoint [default: $MESOS_SANDBOX/.ssl/ca-bundle.crt if it exists, the
+    /// cluster CA DC/OS Enterprise gives every Marathon app].
+    #[arg(long, env = "CARTRACK_CA_FILE", value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
     /// Mesos roles (repeat or comma list); groups without a role use the first.
     #[arg(
         long = "role",
@@ -138,6 +144,8 @@ pub struct Settings {
     pub framework: FrameworkSettings,
     /// What the scheduler presents to the master.
     pub credentials: Credentials,
+    /// The CAs trusted on HTTPS (masters, DC/OS login).
+    pub trust: Trust,
     /// Core settings.
     pub core: CoreConfig,
 }
@@ -175,6 +183,9 @@ pub enum ConfigError {
     /// `--secret-file` / `--service-account-key` unusable.
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
+    /// `--ca-file` (or DC/OS's sandbox CA bundle) unusable.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
     /// A numeric flag is out of range.
     #[error("--{flag} = {value}: allowed: {allowed}")]
     Flag {
@@ -279,6 +290,10 @@ pub fn resolve(
         (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
     };
     let credentials = Credentials::load(&args.auth, args.principal.as_deref(), lookup)?;
+    let trust = Trust::from_flag_or_sandbox(
+        args.ca_file.as_deref(),
+        lookup("MESOS_SANDBOX").as_deref().map(Path::new),
+    )?;
     let failover = positive("failover-timeout", args.failover_timeout)?;
     let decline = positive("decline-refuse-seconds", args.decline_refuse_seconds)?;
     let implicit = positive(
@@ -334,6 +349,7 @@ pub fn resolve(
         core,
         spec,
         credentials,
+        trust,
     })
 }
 
@@ -481,5 +497,33 @@ mod tests {
             assert_eq!(env["CARTRACK_KAFKA"], "127.0.0.1:9092", "{group}");
             assert!(!env.contains_key("CARTRACK_ELASTICSEARCH"), "{group}");
         }
+    }
+
+    #[test]
+    fn the_ca_file_is_the_flag_or_the_dcos_sandbox_bundle() {
+        let err = resolve(
+            &args(&["--ca-file", "/nonexistent/ca.crt"]),
+            SPEC,
+            env(&[]),
+            None,
+        )
+        .expect_err("missing CA file");
+        assert!(
+            err.to_string().contains("--ca-file /nonexistent/ca.crt"),
+            "{err}"
+        );
+        let sandbox = tempfile::tempdir().expect("tempdir");
+        let sandbox_dir = sandbox.path().display().to_string();
+        let under_marathon = env(&[("MESOS_SANDBOX", &sandbox_dir)]);
+        let s = resolve(&args(&[]), SPEC, under_marathon.clone(), None).expect("no bundle");
+        assert_eq!(s.trust.source(), None);
+        std::fs::create_dir_all(sandbox.path().join(".ssl")).expect("mkdir");
+        std::fs::write(
+            sandbox.path().join(".ssl/ca-bundle.crt"),
+            "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        let err = resolve(&args(&[]), SPEC, under_marathon, None).expect_err("bad bundle");
+        assert!(err.to_string().contains(".ssl/ca-bundle.crt"), "{err}");
     }
 }

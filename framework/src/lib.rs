@@ -7,7 +7,8 @@
 //! - [`planner`]: the pure decision function `plan(spec, tasks, offers, now) -> Plan`.
 //! - [`state`]: what must survive a restart, behind the [`state::Store`] trait.
 //! - [`mesos`]: the v1 scheduler API client (subscribe stream, calls, leader redirects).
-//! - [`auth`]: credentials for the master (HTTP Basic, DC/OS service accounts).
+//! - [`auth`]: credentials for the master (HTTP Basic, DC/OS service accounts); [`tls`]: the
+//!   CAs trusted on HTTPS (`--ca-file`, DC/OS Enterprise's cluster CA).
 //! - [`driver`]: the loop: event -> state update -> plan -> persist -> calls.
 //! - [`api`]: the operator HTTP API and Prometheus metrics.
 //! - [`resources`]: scalars in Mesos' thousandths; [`testkit`]: fixtures for tests and
@@ -28,3 +29,4 @@ pub mod service;
 pub mod spec;
 pub mod state;
 pub mod testkit;
+pub mod tls;

@@ -60,7 +60,10 @@ pub async fn run<S: Store + 'static>(
     let api_addr = listener.local_addr().unwrap_or(settings.http);
     tracing::info!(%api_addr, "operator API listening");
     let session = Arc::new(Session::new(stored.framework_id.clone()));
-    let auth = Authenticator::new(&settings.credentials);
+    if let Some(path) = settings.trust.source() {
+        tracing::info!(ca_file = %path.display(), "trusting this file's CAs besides the public roots");
+    }
+    let auth = Authenticator::new(&settings.credentials, &settings.trust);
     let core = Core::new(
         settings.spec.clone(),
         stored,
@@ -76,6 +79,7 @@ pub async fn run<S: Store + 'static>(
             framework: settings.framework.clone(),
             default_heartbeat: Duration::from_secs(15),
             missed_heartbeats: 5,
+            trust: settings.trust.clone(),
         },
         session.clone(),
         auth.clone(),
@@ -85,9 +89,9 @@ pub async fn run<S: Store + 'static>(
         listener,
         settings.api_token.clone(),
         api_tx,
-        crate::api::page::PageSources::new(masters),
+        crate::api::page::PageSources::new(masters, &settings.trust),
     ));
-    let caller = HttpCaller::new(session.clone(), auth);
+    let caller = HttpCaller::new(session.clone(), auth, &settings.trust);
     let result = driver::run_loop(
         core,
         store,

@@ -16,7 +16,10 @@ async fn start(token: Option<&str>) -> (String, mpsc::Receiver<ApiRequest>) {
         listener,
         token.map(String::from),
         tx,
-        PageSources::new(cartrack_framework::mesos::Masters::List(Vec::new())),
+        PageSources::new(
+            cartrack_framework::mesos::Masters::List(Vec::new()),
+            &cartrack_framework::tls::Trust::default(),
+        ),
     ));
     (url, rx)
 }

@@ -1,13 +1,13 @@
 //! Authentication to the master (issue #6 item 4): HTTP Basic against a dev cluster that
 //! requires it (the real scheduler process), and the DC/OS service account login against a
 //! fake IAM login endpoint that verifies the signed login token with the fixture's public key
-//! and a fake master that checks `Authorization: token=...`.
+//! and a fake master that checks `Authorization: token=...`; both fakes also serve HTTPS
+//! with a certificate of a test CA, as DC/OS Enterprise does with its cluster CA.
 
 mod support;
 
 use std::collections::HashSet;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,7 @@ use cartrack_framework::mesos::calls::{self, FrameworkSettings};
 use cartrack_framework::mesos::{
     spawn_subscription, CallError, Caller, HttpCaller, Session, StreamEvent, SubscribeConfig,
 };
+use cartrack_framework::tls::Trust;
 use futures::channel::mpsc as fmpsc;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::body::Frame;
@@ -30,6 +31,7 @@ use prost::Message;
 use support::*;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
 
 const T: Duration = Duration::from_secs(60);
 
@@ -192,29 +194,74 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-/// Serves `handler` over HTTP/1 on 127.0.0.1:0 until the test ends.
-async fn serve<F, Fut>(handler: F) -> SocketAddr
+/// Serves `handler` over HTTP/1 on 127.0.0.1:0 until the test ends, over TLS with `tls`;
+/// returns the base URL (`http://` or `https://127.0.0.1:port`).
+async fn serve<F, Fut>(handler: F, tls: Option<TlsAcceptor>) -> String
 where
     F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = hyper::Response<Body>> + Send + 'static,
 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let scheme = if tls.is_some() { "https" } else { "http" };
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let handler = handler.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let handler = handler.clone();
                     async move { Ok::<_, Infallible>(handler(req).await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
+                let http1 = hyper::server::conn::http1::Builder::new();
+                let _ = match tls {
+                    None => {
+                        http1
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await
+                    }
+                    // A client that refuses our certificate ends the handshake here.
+                    Some(tls) => match tls.accept(stream).await {
+                        Ok(stream) => {
+                            http1
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                .await
+                        }
+                        Err(_) => Ok(()),
+                    },
+                };
             });
         }
     });
-    addr
+    format!("{scheme}://{addr}")
+}
+
+/// A test CA and a server certificate it signed for 127.0.0.1: the CA's PEM file (what
+/// `--ca-file` takes) and an acceptor serving the certificate.
+fn test_ca(dir: &Path) -> (PathBuf, TlsAcceptor) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use tokio_rustls::rustls;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
+        .expect("CA certificate");
+    let server_key = KeyPair::generate().expect("server key");
+    let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("server params")
+        .signed_by(&server_key, &ca)
+        .expect("server certificate");
+    let ca_pem = dir.join("test-ca.crt");
+    std::fs::write(&ca_pem, ca.pem()).expect("write CA");
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(server_key.serialize_der());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![server.der().clone()], key.into())
+    .expect("server config");
+    (ca_pem, TlsAcceptor::from(Arc::new(config)))
 }
 
 fn reply(status: u16, body: String) -> hyper::Response<Body> {
@@ -244,64 +291,74 @@ struct Iam {
     master_refuses: bool,
 }
 
-async fn fake_iam(uid: &'static str, lifetime: Lifetime) -> (String, Arc<Mutex<Iam>>) {
+async fn fake_iam(
+    uid: &'static str,
+    lifetime: Lifetime,
+    tls: Option<TlsAcceptor>,
+) -> (String, Arc<Mutex<Iam>>) {
     let public = std::fs::read(fixture("public.pem")).expect("public key");
     let key = Arc::new(DecodingKey::from_rsa_pem(&public).expect("public key parses"));
     let iam = Arc::new(Mutex::new(Iam::default()));
     let shared = iam.clone();
-    let addr = serve(move |req: hyper::Request<hyper::body::Incoming>| {
-        let (key, iam) = (key.clone(), shared.clone());
-        async move {
-            let body = req.into_body().collect().await.expect("body").to_bytes();
-            let login: serde_json::Value = serde_json::from_slice(&body).expect("login JSON");
-            let token = login["token"].as_str().unwrap_or_default();
-            let mut validation = Validation::new(Algorithm::RS256);
-            validation.set_required_spec_claims(&["exp"]);
-            let verdict = match jsonwebtoken::decode::<LoginClaims>(token, &key, &validation) {
-                Err(e) => Err(format!("signature or claims refused: {e}")),
-                Ok(data) if data.claims.uid != uid || login["uid"] != uid => {
-                    Err(format!("uid {:?} unknown", data.claims.uid))
-                }
-                Ok(data) if data.claims.exp > unix_now() + 600 => {
-                    Err("login token lives too long".into())
-                }
-                Ok(_) => Ok(()),
-            };
-            let mut iam = iam.lock().expect("iam");
-            match verdict {
-                Err(reason) => {
-                    iam.refusals.push(reason);
-                    reply(
-                        401,
-                        r#"{"title":"Bad login","description":"the login token is invalid"}"#
-                            .into(),
-                    )
-                }
-                Ok(()) => {
-                    let n = iam.logins.len() + 1;
-                    let token = match lifetime {
-                        Lifetime::Opaque => format!("auth-token-{n}"),
-                        Lifetime::Jwt(secs) => {
-                            use base64::Engine;
-                            let b64 = |s: String| {
-                                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
-                            };
-                            format!(
-                                "{}.{}.sig{n}",
-                                b64(r#"{"alg":"RS256","typ":"JWT"}"#.into()),
-                                b64(format!(r#"{{"uid":"{uid}","exp":{}}}"#, unix_now() + secs))
-                            )
-                        }
-                    };
-                    iam.logins.push(token.clone());
-                    iam.issued.insert(token.clone());
-                    reply(200, serde_json::json!({ "token": token }).to_string())
+    let base = serve(
+        move |req: hyper::Request<hyper::body::Incoming>| {
+            let (key, iam) = (key.clone(), shared.clone());
+            async move {
+                let body = req.into_body().collect().await.expect("body").to_bytes();
+                let login: serde_json::Value = serde_json::from_slice(&body).expect("login JSON");
+                let token = login["token"].as_str().unwrap_or_default();
+                let mut validation = Validation::new(Algorithm::RS256);
+                validation.set_required_spec_claims(&["exp"]);
+                let verdict = match jsonwebtoken::decode::<LoginClaims>(token, &key, &validation) {
+                    Err(e) => Err(format!("signature or claims refused: {e}")),
+                    Ok(data) if data.claims.uid != uid || login["uid"] != uid => {
+                        Err(format!("uid {:?} unknown", data.claims.uid))
+                    }
+                    Ok(data) if data.claims.exp > unix_now() + 600 => {
+                        Err("login token lives too long".into())
+                    }
+                    Ok(_) => Ok(()),
+                };
+                let mut iam = iam.lock().expect("iam");
+                match verdict {
+                    Err(reason) => {
+                        iam.refusals.push(reason);
+                        reply(
+                            401,
+                            r#"{"title":"Bad login","description":"the login token is invalid"}"#
+                                .into(),
+                        )
+                    }
+                    Ok(()) => {
+                        let n = iam.logins.len() + 1;
+                        let token = match lifetime {
+                            Lifetime::Opaque => format!("auth-token-{n}"),
+                            Lifetime::Jwt(secs) => {
+                                use base64::Engine;
+                                let b64 = |s: String| {
+                                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+                                };
+                                format!(
+                                    "{}.{}.sig{n}",
+                                    b64(r#"{"alg":"RS256","typ":"JWT"}"#.into()),
+                                    b64(format!(
+                                        r#"{{"uid":"{uid}","exp":{}}}"#,
+                                        unix_now() + secs
+                                    ))
+                                )
+                            }
+                        };
+                        iam.logins.push(token.clone());
+                        iam.issued.insert(token.clone());
+                        reply(200, serde_json::json!({ "token": token }).to_string())
+                    }
                 }
             }
-        }
-    })
+        },
+        tls,
+    )
     .await;
-    (format!("http://{addr}/acs/api/v1/auth/login"), iam)
+    (format!("{base}/acs/api/v1/auth/login"), iam)
 }
 
 /// A master that accepts only `Authorization: token=<a token the IAM issued and the test did
@@ -313,61 +370,67 @@ struct MasterLog {
     open_streams: Vec<fmpsc::UnboundedSender<Result<Frame<Bytes>, Infallible>>>,
 }
 
-async fn fake_master(iam: Arc<Mutex<Iam>>) -> (String, Arc<Mutex<MasterLog>>) {
+async fn fake_master(
+    iam: Arc<Mutex<Iam>>,
+    tls: Option<TlsAcceptor>,
+) -> (String, Arc<Mutex<MasterLog>>) {
     let log = Arc::new(Mutex::new(MasterLog::default()));
     let shared = log.clone();
-    let addr = serve(move |req: hyper::Request<hyper::body::Incoming>| {
-        let (iam, log) = (iam.clone(), shared.clone());
-        async move {
-            let authorization = req
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .map(String::from);
-            let body = req.into_body().collect().await.expect("body").to_bytes();
-            let call = Call::decode(body).expect("a Call");
-            let name = format!("{:?}", call.r#type());
-            let mut log = log.lock().expect("log");
-            log.authorizations.push((name, authorization.clone()));
-            let accepted = authorization
-                .as_deref()
-                .and_then(|a| a.strip_prefix("token="))
-                .is_some_and(|t| {
-                    let iam = iam.lock().expect("iam");
-                    !iam.master_refuses && iam.issued.contains(t)
-                });
-            if !accepted {
-                return reply(401, "Unauthorized".into());
+    let base = serve(
+        move |req: hyper::Request<hyper::body::Incoming>| {
+            let (iam, log) = (iam.clone(), shared.clone());
+            async move {
+                let authorization = req
+                    .headers()
+                    .get(http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(String::from);
+                let body = req.into_body().collect().await.expect("body").to_bytes();
+                let call = Call::decode(body).expect("a Call");
+                let name = format!("{:?}", call.r#type());
+                let mut log = log.lock().expect("log");
+                log.authorizations.push((name, authorization.clone()));
+                let accepted = authorization
+                    .as_deref()
+                    .and_then(|a| a.strip_prefix("token="))
+                    .is_some_and(|t| {
+                        let iam = iam.lock().expect("iam");
+                        !iam.master_refuses && iam.issued.contains(t)
+                    });
+                if !accepted {
+                    return reply(401, "Unauthorized".into());
+                }
+                if call.r#type() != call::Type::Subscribe {
+                    return reply(202, String::new());
+                }
+                let subscribed = Event {
+                    r#type: Some(event::Type::Subscribed as i32),
+                    subscribed: Some(event::Subscribed {
+                        framework_id: mesos_proto::v1::FrameworkId {
+                            value: "fw-1".into(),
+                        },
+                        heartbeat_interval_seconds: Some(15.0),
+                        ..Default::default()
+                    }),
+                    ..Event::default()
+                };
+                let bytes = subscribed.encode_to_vec();
+                let mut record = format!("{}\n", bytes.len()).into_bytes();
+                record.extend_from_slice(&bytes);
+                let (tx, rx) = fmpsc::unbounded();
+                let _ = tx.unbounded_send(Ok(Frame::data(Bytes::from(record))));
+                log.open_streams.push(tx);
+                hyper::Response::builder()
+                    .status(200)
+                    .header("Mesos-Stream-Id", "stream-1")
+                    .body(StreamBody::new(rx).boxed())
+                    .expect("response")
             }
-            if call.r#type() != call::Type::Subscribe {
-                return reply(202, String::new());
-            }
-            let subscribed = Event {
-                r#type: Some(event::Type::Subscribed as i32),
-                subscribed: Some(event::Subscribed {
-                    framework_id: mesos_proto::v1::FrameworkId {
-                        value: "fw-1".into(),
-                    },
-                    heartbeat_interval_seconds: Some(15.0),
-                    ..Default::default()
-                }),
-                ..Event::default()
-            };
-            let bytes = subscribed.encode_to_vec();
-            let mut record = format!("{}\n", bytes.len()).into_bytes();
-            record.extend_from_slice(&bytes);
-            let (tx, rx) = fmpsc::unbounded();
-            let _ = tx.unbounded_send(Ok(Frame::data(Bytes::from(record))));
-            log.open_streams.push(tx);
-            hyper::Response::builder()
-                .status(200)
-                .header("Mesos-Stream-Id", "stream-1")
-                .body(StreamBody::new(rx).boxed())
-                .expect("response")
-        }
-    })
+        },
+        tls,
+    )
     .await;
-    (format!("http://{addr}"), log)
+    (base, log)
 }
 
 /// Writes a service account key file for `uid` with `private_key` and `login_endpoint`.
@@ -392,18 +455,18 @@ fn service_account(path: PathBuf) -> Credentials {
     Credentials::load(&flags, None, |_| None).expect("key file loads")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn service_account_logs_in_and_the_master_sees_its_token_then_a_401_logs_in_again() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (login, iam) = fake_iam("cartrack-sa", Lifetime::Opaque).await;
-    let (master, log) = fake_master(iam.clone()).await;
-    let credentials = service_account(key_file(dir.path(), "cartrack-sa", "private.pem", &login));
-    assert_eq!(credentials.principal(), Some("cartrack-sa"));
-    let auth = Authenticator::new(&credentials);
+/// Subscribes to `master` as the service account of `credentials`; returns once connected.
+async fn subscribed(
+    master: &str,
+    credentials: &Credentials,
+    auth: &Authenticator,
+    trust: &Trust,
+    iam: &Mutex<Iam>,
+) -> (Arc<Session>, tokio::task::JoinHandle<()>) {
     let session = Arc::new(Session::new(None));
     let (tx, mut rx) = mpsc::channel(16);
     let config = SubscribeConfig {
-        masters: cartrack_framework::mesos::Masters::List(vec![master]),
+        masters: cartrack_framework::mesos::Masters::List(vec![master.to_string()]),
         fence: cartrack_framework::ha::Fence::none(),
         framework: FrameworkSettings {
             user: "nobody".into(),
@@ -415,6 +478,7 @@ async fn service_account_logs_in_and_the_master_sees_its_token_then_a_401_logs_i
         },
         default_heartbeat: Duration::from_secs(15),
         missed_heartbeats: 5,
+        trust: trust.clone(),
     };
     let handle = spawn_subscription(config, session.clone(), auth.clone(), tx);
     let first = tokio::time::timeout(T, rx.recv()).await.expect("in time");
@@ -423,7 +487,62 @@ async fn service_account_logs_in_and_the_master_sees_its_token_then_a_401_logs_i
         "{first:?}; IAM refusals: {:?}",
         iam.lock().expect("iam").refusals
     );
-    let caller = HttpCaller::new(session.clone(), auth.clone());
+    (session, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_the_login_and_the_master_are_trusted_only_with_the_clusters_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca_file, tls) = test_ca(dir.path());
+    let (login, iam) = fake_iam("cartrack-sa", Lifetime::Opaque, Some(tls.clone())).await;
+    let (master, log) = fake_master(iam.clone(), Some(tls)).await;
+    assert!(login.starts_with("https://") && master.starts_with("https://"));
+    let credentials = service_account(key_file(dir.path(), "cartrack-sa", "private.pem", &login));
+
+    // Public roots only: the handshake fails before any login, and the error says what to do.
+    let err = Authenticator::new(&credentials, &Trust::default())
+        .header()
+        .await
+        .expect_err("the test CA is unknown");
+    let text = err.to_string();
+    assert!(
+        text.contains("certificate") && text.contains("--ca-file"),
+        "{text}"
+    );
+    assert!(iam.lock().expect("iam").logins.is_empty());
+
+    // With the CA (as --ca-file gives it): login, SUBSCRIBE and a call, all over TLS.
+    let trust = Trust::load(&ca_file).expect("the test CA loads");
+    let auth = Authenticator::new(&credentials, &trust);
+    let (session, handle) = subscribed(&master, &credentials, &auth, &trust, &iam).await;
+    HttpCaller::new(session, auth, &trust)
+        .call(calls::revive("fw-1"))
+        .await
+        .expect("REVIVE over https");
+    assert_eq!(
+        log.lock().expect("log").authorizations,
+        vec![
+            (
+                "Subscribe".to_string(),
+                Some("token=auth-token-1".to_string())
+            ),
+            ("Revive".to_string(), Some("token=auth-token-1".to_string())),
+        ]
+    );
+    handle.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_account_logs_in_and_the_master_sees_its_token_then_a_401_logs_in_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (login, iam) = fake_iam("cartrack-sa", Lifetime::Opaque, None).await;
+    let (master, log) = fake_master(iam.clone(), None).await;
+    let credentials = service_account(key_file(dir.path(), "cartrack-sa", "private.pem", &login));
+    assert_eq!(credentials.principal(), Some("cartrack-sa"));
+    let trust = Trust::default();
+    let auth = Authenticator::new(&credentials, &trust);
+    let (session, handle) = subscribed(&master, &credentials, &auth, &trust, &iam).await;
+    let caller = HttpCaller::new(session.clone(), auth.clone(), &trust);
     caller
         .call(calls::revive("fw-1"))
         .await
@@ -492,13 +611,11 @@ async fn service_account_logs_in_and_the_master_sees_its_token_then_a_401_logs_i
 async fn a_token_close_to_expiry_is_renewed_before_use_and_a_long_one_is_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (lifetime, logins) in [(Lifetime::Jwt(30), 2), (Lifetime::Jwt(5 * 86_400), 1)] {
-        let (login, iam) = fake_iam("cartrack-sa", lifetime).await;
-        let auth = Authenticator::new(&service_account(key_file(
-            dir.path(),
-            "cartrack-sa",
-            "private.pem",
-            &login,
-        )));
+        let (login, iam) = fake_iam("cartrack-sa", lifetime, None).await;
+        let auth = Authenticator::new(
+            &service_account(key_file(dir.path(), "cartrack-sa", "private.pem", &login)),
+            &Trust::default(),
+        );
         let first = auth.header().await.expect("login").expect("header");
         let second = auth.header().await.expect("header").expect("header");
         assert!(first.to_str().expect("ascii").starts_with("token="));
@@ -510,13 +627,16 @@ async fn a_token_close_to_expiry_is_renewed_before_use_and_a_long_one_is_kept() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_key_is_refused_by_the_login_endpoint_with_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (login, iam) = fake_iam("cartrack-sa", Lifetime::Opaque).await;
-    let auth = Authenticator::new(&service_account(key_file(
-        dir.path(),
-        "cartrack-sa",
-        "other-private.pem",
-        &login,
-    )));
+    let (login, iam) = fake_iam("cartrack-sa", Lifetime::Opaque, None).await;
+    let auth = Authenticator::new(
+        &service_account(key_file(
+            dir.path(),
+            "cartrack-sa",
+            "other-private.pem",
+            &login,
+        )),
+        &Trust::default(),
+    );
     let err = auth.header().await.expect_err("the IAM refuses");
     assert!(
         matches!(

@@ -13,6 +13,7 @@ use cartrack_framework::mesos::calls::{self, FrameworkSettings};
 use cartrack_framework::mesos::{
     spawn_subscription, CallError, Caller, HttpCaller, Session, StreamEvent, SubscribeConfig,
 };
+use cartrack_framework::tls::Trust;
 use futures::channel::mpsc as fmpsc;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::body::Frame;
@@ -167,6 +168,7 @@ fn subscribe_config(masters: Vec<String>) -> SubscribeConfig {
         framework: settings(),
         default_heartbeat: Duration::from_secs(15),
         missed_heartbeats: 5,
+        trust: Trust::default(),
     }
 }
 
@@ -193,7 +195,7 @@ async fn calls_carry_the_stream_id_and_follow_redirects() {
         leader.addr
     )));
     let session = connected_session(&standby);
-    let caller = HttpCaller::new(session.clone(), Authenticator::none());
+    let caller = HttpCaller::new(session.clone(), Authenticator::none(), &Trust::default());
     caller
         .call(calls::revive("fw-1"))
         .await
@@ -208,7 +210,7 @@ async fn calls_carry_the_stream_id_and_follow_redirects() {
 async fn calls_retry_503_and_classify_403_and_400() {
     let master = FakeMaster::start().await;
     let session = connected_session(&master);
-    let caller = HttpCaller::new(session.clone(), Authenticator::none());
+    let caller = HttpCaller::new(session.clone(), Authenticator::none(), &Trust::default());
     master.push(Reply::Status(503));
     master.push(Reply::Status(503));
     caller
@@ -227,7 +229,11 @@ async fn calls_retry_503_and_classify_403_and_400() {
         matches!(&err, CallError::Rejected { reason, .. } if reason.contains("scripted")),
         "{err}"
     );
-    let unsubscribed = HttpCaller::new(Arc::new(Session::new(None)), Authenticator::none());
+    let unsubscribed = HttpCaller::new(
+        Arc::new(Session::new(None)),
+        Authenticator::none(),
+        &Trust::default(),
+    );
     assert!(matches!(
         unsubscribed.call(calls::revive("fw-1")).await,
         Err(CallError::NotSubscribed)

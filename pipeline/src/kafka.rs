@@ -332,7 +332,7 @@ impl Emitter {
             return Err(failure);
         }
         self.sends += 1;
-        if self.sends % METRICS_EVERY == 0 {
+        if self.sends.is_multiple_of(METRICS_EVERY) {
             self.count_acknowledged();
         }
         let slot = self.slot(topic);

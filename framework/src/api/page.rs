@@ -11,6 +11,7 @@ use http_body_util::Full;
 use super::views::StateView;
 use super::{error, json};
 use crate::mesos::Masters;
+use crate::tls::Trust;
 
 /// The port name processors serve `/v1/snapshot` on (the spec's named port).
 const SNAPSHOT_PORT: &str = "http";
@@ -23,11 +24,12 @@ pub struct PageSources {
 }
 
 impl PageSources {
-    /// Views over the given masters (the `--master` list, or the leader ZooKeeper names).
-    pub fn new(masters: Masters) -> Self {
+    /// Views over the given masters (the `--master` list, or the leader ZooKeeper names),
+    /// trusting `trust`'s CAs as the scheduler's other clients do.
+    pub fn new(masters: Masters, trust: &Trust) -> Self {
         Self {
             masters,
-            http: reqwest::Client::new(),
+            http: trust.client().build().unwrap_or_default(),
         }
     }
 
@@ -38,7 +40,7 @@ impl PageSources {
         for master in &self.masters.known() {
             match cluster::fetch(&self.http, master, state.framework_id.as_deref()).await {
                 Ok(view) => return json(StatusCode::OK, &view),
-                Err(err) => last_error = format!("{err}: {}", error_chain(&err)),
+                Err(err) => last_error = crate::tls::describe(&err),
             }
         }
         error(StatusCode::BAD_GATEWAY, last_error)
@@ -67,14 +69,4 @@ pub fn asset(path: &str) -> Option<Response<Full<Bytes>>> {
         .header(http::header::CACHE_CONTROL, "no-cache")
         .body(Full::new(Bytes::from_static(body.as_bytes())))
         .ok()
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut causes = Vec::new();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        causes.push(cause.to_string());
-        source = cause.source();
-    }
-    causes.join(": ")
 }

@@ -27,6 +27,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderValue;
 
+use crate::tls::Trust;
+
 pub use load::{AuthFlags, CredentialsError, DCOS_CREDENTIAL_ENV};
 pub use secret::Secret;
 pub use service_account::{LoginError, ServiceAccountKey};
@@ -87,8 +89,8 @@ enum Inner {
 }
 
 impl Authenticator {
-    /// An authenticator for `credentials`.
-    pub fn new(credentials: &Credentials) -> Authenticator {
+    /// An authenticator for `credentials`; a service account logs in trusting `trust`'s CAs.
+    pub fn new(credentials: &Credentials, trust: &Trust) -> Authenticator {
         let inner = match credentials {
             Credentials::None => Inner::None,
             Credentials::Basic { principal, secret } => Inner::Basic {
@@ -96,7 +98,7 @@ impl Authenticator {
                 header: basic::header(principal, secret),
             },
             Credentials::ServiceAccount(key) => {
-                Inner::ServiceAccount(service_account::Session::new(key.clone()))
+                Inner::ServiceAccount(service_account::Session::new(key.clone(), trust))
             }
         };
         Authenticator {
@@ -106,7 +108,7 @@ impl Authenticator {
 
     /// No authentication (a master without `--authenticate_http_frameworks`).
     pub fn none() -> Authenticator {
-        Authenticator::new(&Credentials::None)
+        Authenticator::new(&Credentials::None, &Trust::default())
     }
 
     /// The header to send, `None` without authentication. For a service account this logs in
@@ -184,10 +186,13 @@ mod tests {
 
     #[tokio::test]
     async fn basic_header_is_sent_and_survives_invalidate() {
-        let auth = Authenticator::new(&Credentials::Basic {
-            principal: "cartrack".into(),
-            secret: Secret::new("s3cret".into()),
-        });
+        let auth = Authenticator::new(
+            &Credentials::Basic {
+                principal: "cartrack".into(),
+                secret: Secret::new("s3cret".into()),
+            },
+            &Trust::default(),
+        );
         let before = auth.header().await.expect("header").expect("some");
         auth.invalidate();
         let after = auth.header().await.expect("header").expect("some");

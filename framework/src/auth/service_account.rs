@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use super::token::{jwt_expiry, refresh_due, LoginClaims};
 use super::Secret;
+use crate::tls::{describe, Trust};
 
 /// The login endpoint when the key file names none: the IAM behind the leading master's
 /// Admin Router, as DC/OS resolves it from inside the cluster.
@@ -194,10 +195,11 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(key: ServiceAccountKey) -> Session {
+    pub(crate) fn new(key: ServiceAccountKey, trust: &Trust) -> Session {
         // Timeout as dcos-commons' token refresh (30 s); redirects followed (Admin Router
         // may redirect http to https).
-        let client = reqwest::Client::builder()
+        let client = trust
+            .client()
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap_or_default();
@@ -264,7 +266,7 @@ impl Session {
             .await
             .map_err(|e| LoginError::Unreachable {
                 endpoint: endpoint.clone(),
-                reason: e.to_string(),
+                reason: describe(&e),
             })?;
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();

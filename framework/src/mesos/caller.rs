@@ -13,6 +13,7 @@ use prost::Message;
 
 use super::{calls, classify, Backoff, Disposition, Session};
 use crate::auth::{AuthError, Authenticator};
+use crate::tls::{describe, Trust};
 
 /// Why a call did not go through.
 #[derive(Debug, thiserror::Error)]
@@ -84,9 +85,10 @@ pub struct HttpCaller {
 }
 
 impl HttpCaller {
-    /// A caller sharing `session` and `auth` with the subscription.
-    pub fn new(session: Arc<Session>, auth: Authenticator) -> HttpCaller {
-        let client = reqwest::Client::builder()
+    /// A caller sharing `session` and `auth` with the subscription, trusting `trust`'s CAs.
+    pub fn new(session: Arc<Session>, auth: Authenticator, trust: &Trust) -> HttpCaller {
+        let client = trust
+            .client()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
             .build()
@@ -147,9 +149,9 @@ impl Caller for HttpCaller {
                         .and_then(|v| v.to_str().ok())
                         .map(String::from);
                     let text = r.text().await.unwrap_or_default();
-                    classify(status, location.as_deref(), &text)
+                    classify(status, &leader, location.as_deref(), &text)
                 }
-                Err(e) => Disposition::Retry(format!("transport: {e}")),
+                Err(e) => Disposition::Retry(format!("transport: {}", describe(&e))),
             };
             match disposition {
                 Disposition::Done => return Ok(()),

@@ -6,7 +6,7 @@
 pub enum Disposition {
     /// Accepted (200/202).
     Done,
-    /// Not the leader: send to this master (`http://host:port`) instead.
+    /// Not the leader: send to this master (`http[s]://host:port`) instead.
     Follow(String),
     /// Transient (503 no leader, 5xx): retry with backoff.
     Retry(String),
@@ -16,22 +16,29 @@ pub enum Disposition {
     GiveUp(String),
 }
 
-/// The `http://host:port` base of a redirect `Location`, which Mesos sends protocol-relative
-/// (`//host:port/api/v1/scheduler`).
-pub fn location_base(location: &str) -> Option<String> {
-    let rest = location
-        .strip_prefix("//")
-        .or_else(|| location.strip_prefix("http://"))?;
+/// The `scheme://host:port` base of a redirect `Location`. Mesos sends it protocol-relative
+/// (`//host:port/api/v1/scheduler`): the scheme is then the one of `master`, the base the
+/// request went to, so a TLS cluster stays on https.
+pub fn location_base(master: &str, location: &str) -> Option<String> {
+    let (scheme, rest) = if let Some(rest) = location.strip_prefix("//") {
+        (master.split_once("://").map_or("http", |(s, _)| s), rest)
+    } else {
+        let (scheme, rest) = location.split_once("://")?;
+        (scheme, rest)
+    };
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
     let host_port = rest.split('/').next().unwrap_or_default();
-    (!host_port.is_empty()).then(|| format!("http://{host_port}"))
+    (!host_port.is_empty()).then(|| format!("{scheme}://{host_port}"))
 }
 
-/// Classifies a response by status, `Location` header and body text.
-pub fn classify(status: u16, location: Option<&str>, body: &str) -> Disposition {
+/// Classifies a response of `master` by status, `Location` header and body text.
+pub fn classify(status: u16, master: &str, location: Option<&str>, body: &str) -> Disposition {
     let body = body.trim();
     match status {
         200 | 202 => Disposition::Done,
-        307 => match location.and_then(location_base) {
+        307 => match location.and_then(|l| location_base(master, l)) {
             Some(base) => Disposition::Follow(base),
             None => Disposition::Retry(format!("307 without a usable Location ({location:?})")),
         },
@@ -50,32 +57,52 @@ pub fn classify(status: u16, location: Option<&str>, body: &str) -> Disposition 
 mod tests {
     use super::*;
 
+    const M: &str = "http://m1:5050";
+
     #[test]
     fn follows_protocol_relative_redirects() {
         assert_eq!(
-            classify(307, Some("//10.0.0.2:5050/api/v1/scheduler"), ""),
+            classify(307, M, Some("//10.0.0.2:5050/api/v1/scheduler"), ""),
             Disposition::Follow("http://10.0.0.2:5050".into())
         );
         assert_eq!(
-            classify(307, Some("http://m2:5050/master/api/v1/scheduler"), ""),
+            classify(307, M, Some("http://m2:5050/master/api/v1/scheduler"), ""),
             Disposition::Follow("http://m2:5050".into())
         );
-        assert!(matches!(classify(307, None, ""), Disposition::Retry(_)));
+        assert!(matches!(classify(307, M, None, ""), Disposition::Retry(_)));
+        // TLS masters: a protocol-relative redirect keeps https, an explicit one is obeyed.
+        assert_eq!(
+            classify(
+                307,
+                "https://m1:5050",
+                Some("//m2:5050/api/v1/scheduler"),
+                ""
+            ),
+            Disposition::Follow("https://m2:5050".into())
+        );
+        assert_eq!(
+            classify(307, "https://m1:5050", Some("http://m2:5050/x"), ""),
+            Disposition::Follow("http://m2:5050".into())
+        );
+        assert!(matches!(
+            classify(307, M, Some("ftp://m2/x"), ""),
+            Disposition::Retry(_)
+        ));
     }
 
     #[test]
     fn retries_503_resubscribes_403_gives_up_400() {
         assert!(
-            matches!(classify(503, None, "no leader"), Disposition::Retry(r) if r.contains("no leader"))
+            matches!(classify(503, M, None, "no leader"), Disposition::Retry(r) if r.contains("no leader"))
         );
         assert!(matches!(
-            classify(403, None, "Framework is not subscribed"),
+            classify(403, M, None, "Framework is not subscribed"),
             Disposition::Resubscribe(_)
         ));
         assert!(
-            matches!(classify(400, None, "Framework cannot be found"), Disposition::GiveUp(r) if r.contains("cannot be found"))
+            matches!(classify(400, M, None, "Framework cannot be found"), Disposition::GiveUp(r) if r.contains("cannot be found"))
         );
-        assert!(matches!(classify(401, None, ""), Disposition::GiveUp(_)));
-        assert_eq!(classify(202, None, ""), Disposition::Done);
+        assert!(matches!(classify(401, M, None, ""), Disposition::GiveUp(_)));
+        assert_eq!(classify(202, M, None, ""), Disposition::Done);
     }
 }

@@ -10,8 +10,8 @@ use tokio::sync::watch;
 /// Why `--master` is unusable.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MasterListError {
-    /// An entry is not `http://host:port`; fix the flag (https needs TLS, not built in).
-    #[error("--master entry {0:?} is not http://host:port (comma separated list allowed) or zk://host:port[,host:port]/path")]
+    /// An entry is not `http[s]://host:port`; fix the flag.
+    #[error("--master entry {0:?} is not http://host:port or https://host:port (comma separated list allowed) or zk://host:port[,host:port]/path")]
     BadEntry(String),
     /// A `zk://` URL is malformed.
     #[error("--master {url:?}: {reason}")]
@@ -26,14 +26,14 @@ pub enum MasterListError {
 /// Where the masters are, as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MasterSource {
-    /// `http://host:port` entries, tried in turn.
+    /// `http[s]://host:port` entries, tried in turn.
     List(Vec<String>),
     /// Mesos' ZooKeeper group, e.g. `zk://zk-1:2181,zk-2:2181/mesos`.
     ZooKeeper(ZkUrl),
 }
 
-/// Parses `--master`: a `zk://` URL, or a comma list of `http://host:port` (trailing `/`
-/// ignored).
+/// Parses `--master`: a `zk://` URL, or a comma list of `http://host:port` or
+/// `https://host:port` (trailing `/` ignored).
 pub fn parse_masters(text: &str) -> Result<MasterSource, MasterListError> {
     let text = text.trim();
     if text.starts_with("zk://") {
@@ -49,6 +49,7 @@ pub fn parse_masters(text: &str) -> Result<MasterSource, MasterListError> {
         let base = entry.trim_end_matches('/');
         let ok = base
             .strip_prefix("http://")
+            .or_else(|| base.strip_prefix("https://"))
             .is_some_and(|hp| !hp.is_empty() && !hp.contains('/'));
         if !ok {
             return Err(MasterListError::BadEntry(entry.to_string()));
@@ -120,6 +121,11 @@ mod tests {
             MasterSource::List(vec!["http://a:5050".into(), "http://b:5050".into()])
         );
         assert!(parse_masters("a:5050").is_err());
+        assert_eq!(
+            parse_masters("https://leader.mesos:5050").expect("https"),
+            MasterSource::List(vec!["https://leader.mesos:5050".into()])
+        );
+        assert!(parse_masters("ftp://a:5050").is_err());
         assert!(parse_masters("http://a:5050/path").is_err());
         assert!(parse_masters("").is_err());
         match parse_masters("zk://z1:2181,z2:2181/mesos").expect("zk url") {

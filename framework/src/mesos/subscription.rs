@@ -23,6 +23,7 @@ use super::calls::{self, FrameworkSettings};
 use super::{classify, Backoff, Disposition, Masters, Session};
 use crate::auth::{self, Authenticator};
 use crate::ha::Fence;
+use crate::tls::{describe, Trust};
 
 /// What the driver hears from the subscription.
 #[derive(Debug, Clone)]
@@ -54,6 +55,8 @@ pub struct SubscribeConfig {
     pub default_heartbeat: Duration,
     /// Missed heartbeats before the connection is declared dead.
     pub missed_heartbeats: u32,
+    /// The CAs trusted on `https://` masters.
+    pub trust: Trust,
 }
 
 /// Starts the subscription loop; it runs until the receiver is dropped or the handle aborted.
@@ -68,7 +71,9 @@ pub fn spawn_subscription(
         if let Masters::Detected(detected) = &masters {
             tokio::spawn(follow_leader_changes(detected.clone(), session.clone()));
         }
-        let client = reqwest::Client::builder()
+        let client = config
+            .trust
+            .client()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .build()
@@ -221,7 +226,7 @@ async fn subscribe_once(
     }
     let response = match request.body(body).send().await {
         Ok(r) => r,
-        Err(e) => return Outcome::Failed(format!("transport: {e}")),
+        Err(e) => return Outcome::Failed(format!("transport: {}", describe(&e))),
     };
     let status = response.status().as_u16();
     if status == 401 {
@@ -235,7 +240,7 @@ async fn subscribe_once(
             .and_then(|v| v.to_str().ok())
             .map(String::from);
         let text = response.text().await.unwrap_or_default();
-        return match classify(status, location.as_deref(), &text) {
+        return match classify(status, master, location.as_deref(), &text) {
             Disposition::Follow(base) => Outcome::Redirect(base),
             Disposition::Done => {
                 Outcome::Failed(format!("SUBSCRIBE answered {status}, expected 200"))
