@@ -62,10 +62,10 @@ fi
 # --- build ---------------------------------------------------------------------------------------
 build_args=()
 for entry in "${binaries[@]}"; do build_args+=(-p "${entry#*:}" --bin "${entry%%:*}"); done
-say "cargo zigbuild --release --target $rust_target.$glibc (${#binaries[@]} binaries)"
+say "cargo zigbuild --profile dist --target $rust_target.$glibc (${#binaries[@]} binaries)"
 started=$SECONDS
 target_dir=${CARGO_TARGET_DIR:-target}
-out_dir=$target_dir/$rust_target/release
+out_dir=$target_dir/$rust_target/dist # the profile in Cargo.toml: release without debug info
 # cargo-zigbuild points the cc crate at `zig cc` through CC_<target>/CXX_<target>. rdkafka-sys
 # builds the bundled librdkafka with its own ./configure (mklove), which reads plain CC and CXX
 # instead: without these wrappers it would compile librdkafka with the host gcc against the
@@ -81,14 +81,14 @@ done
 for config in "$out_dir"/build/rdkafka-sys-*/out/Makefile.config; do
   if [ -f "$config" ] && ! grep -q "^CC=.*$wrappers/cc" "$config"; then
     say "librdkafka was configured with $(sed -n 's/^CC=[[:space:]]*//p' "$config"), not zig cc: cleaning it"
-    cargo clean --release --target "$rust_target" -p rdkafka-sys
+    cargo clean --profile dist --target "$rust_target" -p rdkafka-sys
     break
   fi
 done
 # librdkafka's `make libs` also links librdkafka.so, whose version script names symbols absent
 # from this configuration (rd_ut_coverage_check); zig's lld refuses that unless told it is fine.
 CC=$wrappers/cc CXX=$wrappers/c++ LDFLAGS="${LDFLAGS:-} -Wl,--undefined-version" \
-  cargo zigbuild --release --locked --target "$rust_target.$glibc" "${build_args[@]}"
+  cargo zigbuild --profile dist --locked --target "$rust_target.$glibc" "${build_args[@]}"
 say "built in $((SECONDS - started)) s"
 
 # --- check ---------------------------------------------------------------------------------------
