@@ -63,10 +63,17 @@ impl Trust {
         if certificates.is_empty() {
             return Err(parse_error("no certificate in it".into()));
         }
-        Ok(Trust {
+        let trust = Trust {
             certificates,
             source: Some(path.to_path_buf()),
-        })
+        };
+        // The TLS backend reads the certificates only when a client is built: a block that is
+        // PEM but not a certificate is refused here, not by every client later.
+        trust
+            .client()
+            .build()
+            .map_err(|e| parse_error(describe(&e)))?;
+        Ok(trust)
     }
 
     /// `--ca-file` if given; else, under DC/OS (`MESOS_SANDBOX` set), the sandbox's
@@ -143,6 +150,13 @@ mod tests {
         )
         .expect("write");
         assert!(Trust::load(&broken).is_err());
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        let err = Trust::load(&broken).expect_err("base64, but not a certificate");
+        assert!(err.to_string().contains("broken.crt"), "{err}");
     }
 
     #[test]
