@@ -455,6 +455,14 @@ fn service_account(path: PathBuf) -> Credentials {
     Credentials::load(&flags, None, |_| None).expect("key file loads")
 }
 
+/// A running subscription: its session, its task, and the receiver of its events (the loop
+/// ends when that is dropped, so the test keeps it).
+struct Subscribed {
+    session: Arc<Session>,
+    handle: tokio::task::JoinHandle<()>,
+    _events: mpsc::Receiver<StreamEvent>,
+}
+
 /// Subscribes to `master` as the service account of `credentials`; returns once connected.
 async fn subscribed(
     master: &str,
@@ -462,7 +470,7 @@ async fn subscribed(
     auth: &Authenticator,
     trust: &Trust,
     iam: &Mutex<Iam>,
-) -> (Arc<Session>, tokio::task::JoinHandle<()>) {
+) -> Subscribed {
     let session = Arc::new(Session::new(None));
     let (tx, mut rx) = mpsc::channel(16);
     let config = SubscribeConfig {
@@ -487,7 +495,11 @@ async fn subscribed(
         "{first:?}; IAM refusals: {:?}",
         iam.lock().expect("iam").refusals
     );
-    (session, handle)
+    Subscribed {
+        session,
+        handle,
+        _events: rx,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -514,8 +526,8 @@ async fn over_https_the_login_and_the_master_are_trusted_only_with_the_clusters_
     // With the CA (as --ca-file gives it): login, SUBSCRIBE and a call, all over TLS.
     let trust = Trust::load(&ca_file).expect("the test CA loads");
     let auth = Authenticator::new(&credentials, &trust);
-    let (session, handle) = subscribed(&master, &credentials, &auth, &trust, &iam).await;
-    HttpCaller::new(session, auth, &trust)
+    let subscription = subscribed(&master, &credentials, &auth, &trust, &iam).await;
+    HttpCaller::new(subscription.session.clone(), auth, &trust)
         .call(calls::revive("fw-1"))
         .await
         .expect("REVIVE over https");
@@ -529,7 +541,7 @@ async fn over_https_the_login_and_the_master_are_trusted_only_with_the_clusters_
             ("Revive".to_string(), Some("token=auth-token-1".to_string())),
         ]
     );
-    handle.abort();
+    subscription.handle.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -541,8 +553,8 @@ async fn service_account_logs_in_and_the_master_sees_its_token_then_a_401_logs_i
     assert_eq!(credentials.principal(), Some("cartrack-sa"));
     let trust = Trust::default();
     let auth = Authenticator::new(&credentials, &trust);
-    let (session, handle) = subscribed(&master, &credentials, &auth, &trust, &iam).await;
-    let caller = HttpCaller::new(session.clone(), auth.clone(), &trust);
+    let subscription = subscribed(&master, &credentials, &auth, &trust, &iam).await;
+    let caller = HttpCaller::new(subscription.session.clone(), auth.clone(), &trust);
     caller
         .call(calls::revive("fw-1"))
         .await
@@ -604,7 +616,7 @@ async fn service_account_logs_in_and_the_master_sees_its_token_then_a_401_logs_i
         3,
         "one re-login per 401"
     );
-    handle.abort();
+    subscription.handle.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
