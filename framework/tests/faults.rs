@@ -59,6 +59,14 @@ impl Fixture {
         self.scheduler_with_session(name, master, "2")
     }
 
+    /// The scheduler every single-instance case starts from: `a`, on the dev cluster's
+    /// master, once all its pods run.
+    async fn running_scheduler(&self) -> Scheduler {
+        let scheduler = self.scheduler("a", &self.cluster.master_url());
+        scheduler.wait_running(PODS, REACH).await;
+        scheduler
+    }
+
     fn scheduler_with_session(&self, name: &str, master: &str, session: &str) -> Scheduler {
         let dir = self.dir.path().join(name);
         std::fs::create_dir_all(&dir).expect("instance dir");
@@ -101,6 +109,11 @@ impl Fixture {
     async fn shutdown(self) {
         self.cluster.shutdown().await;
     }
+}
+
+/// Agents the master gives up on a second after they stop answering.
+fn agents_unreachable_after_a_second(config: &mut ClusterConfig) {
+    config.agent_unreachable_timeout = Duration::from_secs(1);
 }
 
 fn zookeeper() -> &'static TestZooKeeper {
@@ -238,8 +251,7 @@ async fn a_paused_leader_is_replaced_and_does_nothing_when_it_wakes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduler_kill_9_and_restart_on_the_zookeeper_store_adopts_every_pod() {
     let f = Fixture::new(zookeeper(), |_| {}).await;
-    let mut s = f.scheduler("a", &f.cluster.master_url());
-    s.wait_running(PODS, REACH).await;
+    let mut s = f.running_scheduler().await;
     s.restart();
     f.assert_settled(&s, PODS).await;
     assert_eq!(launched_pods(&f.cluster), PODS, "adopted, not relaunched");
@@ -250,8 +262,7 @@ async fn scheduler_kill_9_and_restart_on_the_zookeeper_store_adopts_every_pod() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn master_restart_with_and_without_state() {
     let f = Fixture::new(zookeeper(), |_| {}).await;
-    let s = f.scheduler("a", &f.cluster.master_url());
-    s.wait_running(PODS, REACH).await;
+    let s = f.running_scheduler().await;
     for keep_state in [true, false] {
         let before = subscribes(&f.cluster);
         f.cluster.restart_master(keep_state).await;
@@ -312,12 +323,8 @@ async fn master_leader_change_is_followed_through_zookeeper_and_redirects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_agent_s_pods_are_replaced_elsewhere() {
-    let f = Fixture::new(zookeeper(), |c| {
-        c.agent_unreachable_timeout = Duration::from_secs(1);
-    })
-    .await;
-    let s = f.scheduler("a", &f.cluster.master_url());
-    s.wait_running(PODS, REACH).await;
+    let f = Fixture::new(zookeeper(), agents_unreachable_after_a_second).await;
+    let s = f.running_scheduler().await;
     let victim = agents_running_our_tasks(&f.cluster).await[0].clone();
     f.cluster.kill_agent(&victim).await.expect("kill agent");
     wait_until(REACH, "pods replaced on the other agents", || async {
@@ -333,12 +340,8 @@ async fn a_killed_agent_s_pods_are_replaced_elsewhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_agent_s_pods_are_replaced_and_killed_when_it_returns() {
-    let f = Fixture::new(zookeeper(), |c| {
-        c.agent_unreachable_timeout = Duration::from_secs(1);
-    })
-    .await;
-    let s = f.scheduler("a", &f.cluster.master_url());
-    s.wait_running(PODS, REACH).await;
+    let f = Fixture::new(zookeeper(), agents_unreachable_after_a_second).await;
+    let s = f.running_scheduler().await;
     let victim = agents_running_our_tasks(&f.cluster).await[0].clone();
     f.cluster.partition_agent(&victim).await.expect("partition");
     // UNREACHABLE, then replaced after --unreachable-timeout; the scheduler never holds a
@@ -372,8 +375,7 @@ async fn a_partitioned_agent_s_pods_are_replaced_and_killed_when_it_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_executor_s_pods_are_relaunched() {
     let f = Fixture::new(zookeeper(), |_| {}).await;
-    let s = f.scheduler("a", &f.cluster.master_url());
-    s.wait_running(PODS, REACH).await;
+    let s = f.running_scheduler().await;
     let pid = f
         .cluster
         .log()
@@ -400,8 +402,7 @@ async fn a_killed_executor_s_pods_are_relaunched() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_event_stream_is_resubscribed_without_relaunching() {
     let f = Fixture::new(zookeeper(), |_| {}).await;
-    let s = f.scheduler("a", &f.cluster.master_url());
-    s.wait_running(PODS, REACH).await;
+    let s = f.running_scheduler().await;
     let id = f.framework_id(&s).await;
     let before = subscribes(&f.cluster);
     f.cluster.drop_framework_stream(&id).await;

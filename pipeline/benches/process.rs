@@ -22,17 +22,8 @@ fn positions() -> Vec<Position> {
 }
 
 fn geofences() -> Geofences {
-    Geofences::from_toml(
-        r#"
-        [[geofence]]
-        name = "midtown"
-        polygon = [[-73.99, 40.75], [-73.97, 40.75], [-73.97, 40.76], [-73.99, 40.76]]
-        [[geofence]]
-        name = "downtown"
-        polygon = [[-74.02, 40.70], [-73.99, 40.70], [-73.99, 40.72], [-74.02, 40.72]]
-        "#,
-    )
-    .unwrap_or_default()
+    Geofences::from_toml(include_str!("../examples/data/manhattan-geofences.toml"))
+        .unwrap_or_default()
 }
 
 fn process(c: &mut Criterion) {

@@ -35,17 +35,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let fences = Geofences::from_toml(
-        r#"
-        [[geofence]]
-        name = "midtown"
-        polygon = [[-73.99, 40.75], [-73.97, 40.75], [-73.97, 40.76], [-73.99, 40.76]]
-        [[geofence]]
-        name = "downtown"
-        polygon = [[-74.02, 40.70], [-73.99, 40.70], [-73.99, 40.72], [-74.02, 40.72]]
-        "#,
-    )
-    .unwrap_or_default();
+    let fences =
+        Geofences::from_toml(include_str!("data/manhattan-geofences.toml")).unwrap_or_default();
     let mut fleet = Fleet::new(SimulatorConfig {
         vehicles,
         ..SimulatorConfig::default()

@@ -35,49 +35,19 @@ fn same_window(a: &TileTraffic, b: &TileTraffic) -> bool {
 }
 
 fn start_process(kafka: &str) -> (ChildGuard, String) {
-    let mut process = ChildGuard::worker(
-        "process",
-        &[
-            &[
-                "process",
-                "--kafka",
-                kafka,
-                "--http-port",
-                "0",
-                "--group",
-                "crash-process",
-            ][..],
-            &FAST_GROUPS,
-        ]
-        .concat(),
-    );
-    let address = process.announced_after("http:", Duration::from_secs(30));
-    (process, address)
+    group_worker("process", kafka, &["--group", "crash-process"])
 }
 
 fn start_index(kafka: &str, elasticsearch: &str) -> ChildGuard {
-    let mut index = ChildGuard::worker(
-        "index",
-        &[
-            &[
-                "index",
-                "--kafka",
-                kafka,
-                "--http-port",
-                "0",
-                "--group",
-                "crash-index",
-                "--elasticsearch",
-                elasticsearch,
-                "--batch-size",
-                "200",
-            ][..],
-            &FAST_GROUPS,
-        ]
-        .concat(),
-    );
-    index.announced_after("http:", Duration::from_secs(30));
-    index
+    let extra = [
+        "--group",
+        "crash-index",
+        "--elasticsearch",
+        elasticsearch,
+        "--batch-size",
+        "200",
+    ];
+    group_worker("index", kafka, &extra).0
 }
 
 #[test]

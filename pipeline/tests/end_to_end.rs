@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{http, wait_until, ChildGuard, FAST_GROUPS};
+use support::{group_worker, http, wait_until, ChildGuard};
 
 fn now_ms() -> i64 {
     cartrack_pipeline::wall_clock_ms()
@@ -34,31 +34,8 @@ fn simulated_positions_flow_from_ingest_to_the_ndjson_sink() {
     let kafka = broker.announced_after("kafka:", Duration::from_secs(30));
     assert!(kafka.starts_with("127.0.0.1:"), "{kafka}");
 
-    let mut process = ChildGuard::worker(
-        "process",
-        &[
-            &["process", "--kafka", &kafka, "--http-port", "0"][..],
-            &FAST_GROUPS,
-        ]
-        .concat(),
-    );
-    let snapshot_address = process.announced_after("http:", Duration::from_secs(30));
-    let mut index = ChildGuard::worker(
-        "index",
-        &[
-            &[
-                "index",
-                "--kafka",
-                &kafka,
-                "--http-port",
-                "0",
-                "--ndjson-dir",
-                sink,
-            ][..],
-            &FAST_GROUPS,
-        ]
-        .concat(),
-    );
+    let (mut process, snapshot_address) = group_worker("process", &kafka, &[]);
+    let (mut index, _) = group_worker("index", &kafka, &["--ndjson-dir", sink]);
     let mut ingest = ChildGuard::worker(
         "ingest",
         &[

@@ -57,32 +57,8 @@ fn replayed_fleet_is_indexed_with_geo_mappings_and_found_by_geo_queries() {
     }
 
     let kafka = broker.bootstrap.as_str();
-    let mut process = ChildGuard::worker(
-        "process",
-        &[
-            &["process", "--kafka", kafka, "--http-port", "0"][..],
-            &FAST_GROUPS,
-        ]
-        .concat(),
-    );
-    process.announced_after("http:", Duration::from_secs(30));
-    let mut index = ChildGuard::worker(
-        "index",
-        &[
-            &[
-                "index",
-                "--kafka",
-                kafka,
-                "--http-port",
-                "0",
-                "--elasticsearch",
-                &search.url,
-            ][..],
-            &FAST_GROUPS,
-        ]
-        .concat(),
-    );
-    index.announced_after("http:", Duration::from_secs(30));
+    let (mut process, _) = group_worker("process", kafka, &[]);
+    let (mut index, _) = group_worker("index", kafka, &["--elasticsearch", &search.url]);
     let trace_path = trace.path().to_str().unwrap();
     let mut ingest = ChildGuard::worker(
         "ingest",

@@ -171,11 +171,7 @@ impl TestZooKeeper {
 
     /// `zk://127.0.0.1:PORT/path` (`path` with or without the leading `/`).
     pub fn url(&self, path: &str) -> String {
-        format!(
-            "zk://127.0.0.1:{}/{}",
-            self.port,
-            path.trim_start_matches('/')
-        )
+        loopback_url(self.port, path)
     }
 
     /// The server's process id (the JVM: the start script `exec`s java), if running.
@@ -215,6 +211,11 @@ impl Drop for TestZooKeeper {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `zk://127.0.0.1:PORT/path`, `path` with or without the leading `/`.
+fn loopback_url(port: u16, path: &str) -> String {
+    format!("zk://127.0.0.1:{port}/{}", path.trim_start_matches('/'))
 }
 
 /// A fresh absolute node path per call, so tests sharing a server never collide.
@@ -459,11 +460,7 @@ impl Proxy {
 
     /// `zk://127.0.0.1:PROXY_PORT/path`.
     pub fn url(&self, path: &str) -> String {
-        format!(
-            "zk://127.0.0.1:{}/{}",
-            self.port,
-            path.trim_start_matches('/')
-        )
+        loopback_url(self.port, path)
     }
 
     /// Cuts every open connection and refuses new ones until [`Proxy::unblock`].

@@ -486,14 +486,8 @@ impl Core {
         self.change(Change::PutSlot(task.slot.clone(), slot));
         self.change(Change::RemoveTask(task.task_id.clone()));
         // A pod lives and dies as a whole: the rest of it is killed, not counted again.
-        let siblings: Vec<TaskRecord> = self
-            .state
-            .tasks
-            .values()
-            .filter(|t| t.slot == task.slot && t.holds_slot() && t.kill.is_none())
-            .cloned()
-            .collect();
-        for mut sibling in siblings {
+        let siblings = self.tasks_holding(&task.slot);
+        for mut sibling in siblings.into_iter().filter(|t| t.kill.is_none()) {
             sibling.kill = Some(KillIntent::PodSiblingEnded);
             self.put_task(sibling);
         }
@@ -544,19 +538,9 @@ impl Core {
             .map(|t| t.slot.clone())
             .collect();
         for slot in expired {
-            let pod: Vec<TaskRecord> = self
-                .state
-                .tasks
-                .values()
-                .filter(|t| t.slot == slot && t.holds_slot())
-                .cloned()
-                .collect();
             tracing::warn!(%slot, timeout_ms = timeout, "pod unreachable too long: launching a replacement");
-            for mut task in pod {
-                task.kill = Some(KillIntent::Unreachable);
-                task.last_kill_sent_ms = None;
-                self.put_task(task);
-            }
+            let pod = self.tasks_holding(&slot);
+            self.kill_pod(pod, KillIntent::Unreachable);
         }
     }
 
@@ -671,13 +655,7 @@ impl Core {
 
     /// `POST /v1/pods/{slot}/restart` (`replace = false`: same agent) or `/replace` (anywhere).
     pub fn restart(&mut self, slot: &str, replace: bool, now_ms: u64) -> Result<(), RequestError> {
-        let live: Vec<TaskRecord> = self
-            .state
-            .tasks
-            .values()
-            .filter(|t| t.slot == slot && t.holds_slot())
-            .cloned()
-            .collect();
+        let live = self.tasks_holding(slot);
         let Some(first) = live.first() else {
             return Err(RequestError::NoSuchPod(slot.to_string()));
         };
@@ -689,13 +667,29 @@ impl Core {
         } else {
             KillIntent::Restart
         };
-        for mut task in live {
+        self.kill_pod(live, intent);
+        self.plan_now(&[], now_ms);
+        Ok(())
+    }
+
+    /// The tasks still holding `slot` ([`TaskRecord::holds_slot`]): the pod as the scheduler
+    /// counts it, copied for changing.
+    fn tasks_holding(&self, slot: &str) -> Vec<TaskRecord> {
+        self.state
+            .tasks
+            .values()
+            .filter(|t| t.slot == slot && t.holds_slot())
+            .cloned()
+            .collect()
+    }
+
+    /// Marks every task of `pod` for killing with `intent`; the next plan sends the KILLs.
+    fn kill_pod(&mut self, pod: Vec<TaskRecord>, intent: KillIntent) {
+        for mut task in pod {
             task.kill = Some(intent);
             task.last_kill_sent_ms = None;
             self.put_task(task);
         }
-        self.plan_now(&[], now_ms);
-        Ok(())
     }
 }
 

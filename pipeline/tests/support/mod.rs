@@ -421,6 +421,21 @@ pub const FAST_GROUPS: [&str; 6] = [
     "auto.offset.reset=earliest",
 ];
 
+/// Starts a consumer-group worker (`process` or `index`) on `kafka` with an ephemeral HTTP
+/// port, [`FAST_GROUPS`] and `extra` flags, once it announces its HTTP address; returns it
+/// and that address.
+pub fn group_worker(role: &str, kafka: &str, extra: &[&str]) -> (ChildGuard, String) {
+    let args = [
+        &[role, "--kafka", kafka, "--http-port", "0"][..],
+        extra,
+        &FAST_GROUPS,
+    ]
+    .concat();
+    let mut worker = ChildGuard::worker(role, &args);
+    let address = worker.announced_after("http:", Duration::from_secs(30));
+    (worker, address)
+}
+
 fn client_config(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap);
