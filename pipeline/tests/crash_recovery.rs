@@ -117,17 +117,16 @@ fn process_killed_mid_stream_and_restarted_emits_the_offline_tile_aggregates() {
     );
 }
 
-#[test]
-fn index_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
-    let broker = ExternalBroker::start(BROKER);
-    let search = SearchServer::start();
-    let kafka = broker.bootstrap.as_str();
-    let positions = input();
-    let half = positions.len() / 2;
-
-    let (_process, _) = start_process(kafka);
+/// `process` and `index` running on `first_half`, until the first documents are in the store:
+/// where the index and search server crash tests strike. Returns both workers.
+fn first_half_indexing(
+    kafka: &str,
+    search: &SearchServer,
+    first_half: &[Position],
+) -> (ChildGuard, ChildGuard) {
+    let (process, _) = start_process(kafka);
     let mut index = start_index(kafka, &search.url);
-    produce_positions(kafka, &positions[..half]);
+    produce_positions(kafka, first_half);
     wait_until(
         Duration::from_secs(60),
         "the first documents in the store",
@@ -136,6 +135,18 @@ fn index_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
             search.count("cartrack-vehicle-history") > 0
         },
     );
+    (process, index)
+}
+
+#[test]
+fn index_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
+    let broker = ExternalBroker::start(BROKER);
+    let search = SearchServer::start();
+    let kafka = broker.bootstrap.as_str();
+    let positions = input();
+    let half = positions.len() / 2;
+
+    let (_process, mut index) = first_half_indexing(kafka, &search, &positions[..half]);
     index.sigkill();
     let at_kill = search.count("cartrack-vehicle-history");
     produce_positions(kafka, &positions[half..]);
@@ -156,19 +167,9 @@ fn search_server_killed_mid_bulk_and_restarted_empty_gets_everything_again() {
     let positions = input();
     let half = positions.len() / 2;
 
-    let (_process, _) = start_process(kafka);
-    let mut index = start_index(kafka, &search.url);
-    produce_positions(kafka, &positions[..half]);
+    let (_process, mut index) = first_half_indexing(kafka, &search, &positions[..half]);
     // Killed while batches are still arriving; osmem keeps everything in memory, so it comes
     // back empty, without the index templates.
-    wait_until(
-        Duration::from_secs(60),
-        "the first documents in the store",
-        || {
-            index.assert_running();
-            search.count("cartrack-vehicle-history") > 0
-        },
-    );
     search.crash_and_restart();
     produce_positions(kafka, &positions[half..]);
 
