@@ -679,6 +679,20 @@ impl DevCluster {
         self.inner.log.snapshot()
     }
 
+    /// The process ids of the executors launched so far, in launch order: what fault tests
+    /// kill and benchmarks measure.
+    pub fn executor_pids(&self) -> Vec<u32> {
+        self.inner
+            .log
+            .snapshot()
+            .into_iter()
+            .filter_map(|e| match e {
+                LogEntry::ExecutorLaunched { pid, .. } => Some(pid),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Waits for a log entry (already recorded or future) matching `pred`.
     pub async fn wait_for_log<F: Fn(&LogEntry) -> bool>(
         &self,

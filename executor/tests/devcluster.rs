@@ -447,14 +447,10 @@ async fn executor_kill_9_leaves_no_child_and_the_tasks_end_terminal() {
         .wait_update(T, "b", TaskState::TaskRunning)
         .await;
     let pids = [env.pid("a").await, env.pid("b").await];
-    let executor_pid = env
+    let executor_pid = *env
         .cluster
-        .log()
-        .into_iter()
-        .find_map(|e| match e {
-            LogEntry::ExecutorLaunched { pid, .. } => Some(pid),
-            _ => None,
-        })
+        .executor_pids()
+        .first()
         .expect("executor launched");
     // SAFETY: plain kill(2) of the executor process this test's cluster started.
     unsafe {

@@ -376,17 +376,6 @@ struct CpuUse {
     cluster: Duration,
 }
 
-fn executor_pids(cluster: &DevCluster) -> Vec<u32> {
-    cluster
-        .log()
-        .iter()
-        .filter_map(|e| match e {
-            LogEntry::ExecutorLaunched { pid, .. } => Some(*pid),
-            _ => None,
-        })
-        .collect()
-}
-
 async fn scale_run(pods: usize, per_pod: usize, recover: bool, tmpfs: bool) -> ScaleResult {
     let dir = work_dir(tmpfs);
     let cluster = dev_cluster(dir.path()).await;
@@ -425,7 +414,7 @@ async fn scale_run(pods: usize, per_pod: usize, recover: bool, tmpfs: bool) -> S
             .map(cpu_time)
             .unwrap_or_default()
             .saturating_sub(cpu_before.0),
-        executors: executor_pids(&cluster).into_iter().map(cpu_time).sum(),
+        executors: cluster.executor_pids().into_iter().map(cpu_time).sum(),
         cluster: cpu_time(std::process::id()).saturating_sub(cpu_before.1),
     };
     eprintln!("executors launched: {executors}; cpu {cpu:?}");

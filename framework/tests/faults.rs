@@ -9,7 +9,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cartrack_devcluster::{ClusterConfig, DevCluster, LogEntry};
+use cartrack_devcluster::{ClusterConfig, DevCluster};
 use cartrack_zookeeper::testkit::{register_master, unique_path, TestZooKeeper};
 use mesos_proto::v1::scheduler::call;
 use support::invariants::{
@@ -376,14 +376,10 @@ async fn a_partitioned_agent_s_pods_are_replaced_and_killed_when_it_returns() {
 async fn a_killed_executor_s_pods_are_relaunched() {
     let f = Fixture::new(zookeeper(), |_| {}).await;
     let s = f.running_scheduler().await;
-    let pid = f
+    let pid = *f
         .cluster
-        .log()
-        .into_iter()
-        .find_map(|e| match e {
-            LogEntry::ExecutorLaunched { pid, .. } => Some(pid),
-            _ => None,
-        })
+        .executor_pids()
+        .first()
         .expect("an executor was launched");
     let status = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
