@@ -123,40 +123,26 @@ fn run() -> anyhow::Result<ExitCode> {
 
     let mut broker = Worker::start(&binary, "broker", &["broker", "--partitions", "4"])?;
     let kafka = broker.announced("kafka:")?;
-    let groups = [
-        "--kafka-option",
-        "session.timeout.ms=6000",
-        "--kafka-option",
-        "heartbeat.interval.ms=500",
-    ];
-    let mut process = Worker::start(
-        &binary,
-        "process",
-        &[
-            &["process", "--kafka", &kafka, "--http-port", "0"][..],
+    // The consumer-group workers, once they announce their HTTP address.
+    let group_worker = |role: &'static str, extra: &[&str]| -> anyhow::Result<Worker> {
+        let groups = [
+            "--kafka-option",
+            "session.timeout.ms=6000",
+            "--kafka-option",
+            "heartbeat.interval.ms=500",
+        ];
+        let args = [
+            &[role, "--kafka", &kafka, "--http-port", "0"][..],
+            extra,
             &groups,
         ]
-        .concat(),
-    )?;
-    process.announced("http:")?;
-    let mut index = Worker::start(
-        &binary,
-        "index",
-        &[
-            &[
-                "index",
-                "--kafka",
-                &kafka,
-                "--http-port",
-                "0",
-                "--ndjson-dir",
-                sink_dir,
-            ][..],
-            &groups,
-        ]
-        .concat(),
-    )?;
-    index.announced("http:")?;
+        .concat();
+        let mut worker = Worker::start(&binary, role, &args)?;
+        worker.announced("http:")?;
+        Ok(worker)
+    };
+    let process = group_worker("process", &[])?;
+    let index = group_worker("index", &["--ndjson-dir", sink_dir])?;
     let (rate_text, vehicles_text) = (rate.to_string(), vehicles.to_string());
     let mut ingest = Worker::start(
         &binary,
