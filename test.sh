@@ -20,6 +20,10 @@ command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 [ -x /usr/share/zookeeper/bin/zkServer.sh ] || need_apt+=(zookeeper)
 # deploy/docker-compose.yml is validated with Debian's Compose (no Docker engine is needed).
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
+# The dev cluster unpacks fetched archives as a Mesos agent does: tar (bzip2, xz) and unzip.
+command -v bzip2 >/dev/null || need_apt+=(bzip2)
+command -v xz >/dev/null || need_apt+=(xz-utils)
+command -v unzip >/dev/null || need_apt+=(unzip)
 # The release check reads binaries' dynamic symbols with objdump.
 command -v objdump >/dev/null || need_apt+=(binutils)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -55,7 +55,7 @@ pub fn mesos_duration(d: Duration) -> String {
 }
 
 /// Downloads or copies every URI into the sandbox, honouring `executable` and `output_file`,
-/// and unpacks tar archives when `extract` (the default) is set.
+/// and unpacks the archives a Mesos fetcher unpacks when `extract` (the default) is set.
 pub async fn fetch(
     command: &CommandInfo,
     sandbox: &Path,
@@ -108,30 +108,37 @@ pub async fn fetch(
             tokio::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
                 .await
                 .map_err(|e| fail(e.to_string()))?;
-        } else if uri.extract() && is_archive(&name) {
-            let mut tar = tokio::process::Command::new("tar");
-            tar.arg("-xf").arg(&target).arg("-C").arg(sandbox);
+        } else if uri.extract() && mesos_proto::fetcher::unpacks(&name) {
+            // GNU tar reads every compressed tar the fetcher knows; zip needs unzip.
+            let (program, mut unpack) = if name.ends_with(".zip") {
+                let mut unzip = tokio::process::Command::new("unzip");
+                unzip
+                    .arg("-o")
+                    .arg("-q")
+                    .arg(&target)
+                    .arg("-d")
+                    .arg(sandbox);
+                ("unzip", unzip)
+            } else {
+                let mut tar = tokio::process::Command::new("tar");
+                tar.arg("-xf").arg(&target).arg("-C").arg(sandbox);
+                ("tar", tar)
+            };
             let child = {
                 let _forking = FORK_GUARD.write().await;
-                tar.spawn()
+                unpack.spawn()
             };
             let status = child
-                .map_err(|e| fail(format!("running tar: {e}")))?
+                .map_err(|e| fail(format!("running {program}: {e}")))?
                 .wait()
                 .await
-                .map_err(|e| fail(format!("running tar: {e}")))?;
+                .map_err(|e| fail(format!("running {program}: {e}")))?;
             if !status.success() {
-                return Err(fail(format!("tar exited with {status}")));
+                return Err(fail(format!("{program} exited with {status}")));
             }
         }
     }
     Ok(())
-}
-
-fn is_archive(name: &str) -> bool {
-    [".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".txz"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
 }
 
 /// Creates the sandbox folder.
@@ -248,3 +255,46 @@ pub fn signal_group(pid: u32, signal: i32) {
 
 /// SIGKILL.
 pub const SIGKILL: i32 = libc::SIGKILL;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesos_proto::v1::command_info::Uri;
+
+    /// Runs the packer `program args...` in `dir`.
+    fn pack(dir: &Path, program: &str, args: &[&str]) {
+        let status = std::process::Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .expect("packer runs");
+        assert!(status.success(), "{program} {args:?}");
+    }
+
+    #[tokio::test]
+    async fn tar_and_zip_archives_are_unpacked_into_the_sandbox_as_mesos_does() {
+        let source = tempfile::tempdir().expect("tempdir");
+        std::fs::write(source.path().join("payload"), "cartrack").expect("write");
+        pack(source.path(), "tar", &["-cjf", "release.tbz2", "payload"]);
+        pack(
+            source.path(),
+            "python3",
+            &["-m", "zipfile", "-c", "release.zip", "payload"],
+        );
+        for archive in ["release.tbz2", "release.zip"] {
+            let sandbox = tempfile::tempdir().expect("tempdir");
+            let command = CommandInfo {
+                uris: vec![Uri {
+                    value: source.path().join(archive).display().to_string(),
+                    ..Uri::default()
+                }],
+                ..CommandInfo::default()
+            };
+            fetch(&command, sandbox.path(), &reqwest::Client::new())
+                .await
+                .unwrap_or_else(|e| panic!("{archive}: {e}"));
+            let unpacked = std::fs::read_to_string(sandbox.path().join("payload"));
+            assert_eq!(unpacked.ok().as_deref(), Some("cartrack"), "{archive}");
+        }
+    }
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::auth::{AuthFlags, Credentials, CredentialsError};
-use crate::driver::{Binaries, CoreConfig, ARCHIVE_SUFFIXES};
+use crate::driver::{Binaries, CoreConfig};
 use crate::mesos::calls::FrameworkSettings;
 use crate::mesos::{parse_masters, MasterListError, MasterSource};
 use crate::spec::{self, Override, ServiceSpec, SpecErrors, SpecParseError, ValidatedSpec};
@@ -214,15 +214,15 @@ fn positive(flag: &'static str, value: f64) -> Result<f64, ConfigError> {
 /// land in the sandbox as one file and every executor would fail to start.
 fn release_tarball(uri: &str) -> Result<String, ConfigError> {
     let path = uri.split(['?', '#']).next().unwrap_or(uri);
-    if ARCHIVE_SUFFIXES.iter().any(|suffix| path.ends_with(suffix)) {
+    if mesos_proto::fetcher::unpacks(path) {
         Ok(uri.to_string())
     } else {
         Err(ConfigError::Flag {
             flag: "release-uri",
             value: uri.to_string(),
-            allowed:
-                "a tarball the Mesos fetcher unpacks (.tar.gz, .tgz, .tar.bz2, .tbz2, \
-                      .tar.xz, .txz or .zip); single binaries go to --executor-uri and --worker-uri",
+            allowed: "an archive the Mesos fetcher unpacks (.tar, .tgz, .tar.gz, .tbz2, \
+                      .tar.bz2, .txz, .tar.xz or .zip); single binaries go to --executor-uri \
+                      and --worker-uri",
         })
     }
 }
@@ -440,6 +440,8 @@ mod tests {
         let uri = "https://dl.example/v0.1.0/cartrack-0.1.0-linux-x86_64.tar.gz?sig=abc";
         let s = resolve(&args(&["--release-uri", uri]), SPEC, env(&[]), None).expect("valid");
         assert_eq!(s.core.binaries, Binaries::Release { uri: uri.into() });
+        let plain_tar = "file:///opt/cartrack-0.1.0.tar";
+        assert!(resolve(&args(&["--release-uri", plain_tar]), SPEC, env(&[]), None).is_ok());
         let err = resolve(
             &args(&["--release-uri", "https://dl.example/cartrack-executor"]),
             SPEC,

@@ -7,7 +7,8 @@
 //!   files, whose field names, numbers, types and labels equal apache/mesos 1.12's
 //!   `include/mesos/v1/` (the `conformance` test checks every field).
 //! - [`recordio`]: the streaming decoder and encoder for `<length>\n<bytes>` records.
-//! - [`http`]: the media types and headers of the v1 API.
+//! - [`http`]: the media types and headers of the v1 API; [`fetcher`]: which URIs an agent
+//!   unpacks.
 //!
 //! Start with [`recordio::MessageCodec`] to read an event stream.
 
@@ -49,4 +50,20 @@ pub mod http {
     pub const SCHEDULER_PATH: &str = "/api/v1/scheduler";
     /// The executor API path on an agent.
     pub const EXECUTOR_PATH: &str = "/api/v1/executor";
+}
+
+/// What an agent's fetcher does with a `CommandInfo.URI`: the part of its behaviour that both
+/// the scheduler (choosing URIs) and the dev cluster (standing in for the agent) rely on.
+pub mod fetcher {
+    /// The file name endings the Mesos fetcher unpacks into the sandbox when a URI has
+    /// `extract` set (apache/mesos `src/launcher/fetcher.cpp`); anything else is copied as is.
+    pub const ARCHIVE_SUFFIXES: [&str; 8] = [
+        ".tar", ".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", ".zip",
+    ];
+
+    /// Whether the fetcher unpacks a file of this name (a URI's last path segment, or its
+    /// `output_file`).
+    pub fn unpacks(name: &str) -> bool {
+        ARCHIVE_SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
+    }
 }

@@ -30,15 +30,11 @@ pub enum Binaries {
     /// The release tarball, unpacked by the fetcher: one download per executor, and the
     /// executor and worker always come from the same release.
     Release {
-        /// URI of the tarball (`.tar.gz` and the other archives the Mesos fetcher unpacks).
+        /// URI of the tarball: an archive the Mesos fetcher unpacks
+        /// ([`mesos_proto::fetcher::unpacks`]).
         uri: String,
     },
 }
-
-/// File name endings the Mesos fetcher unpacks when a URI has `extract` set.
-pub const ARCHIVE_SUFFIXES: [&str; 7] = [
-    ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip",
-];
 
 impl Binaries {
     fn uris(&self) -> Vec<Uri> {

@@ -18,7 +18,7 @@ pub use self::core::{
     launch_backoff_ms, Core, CoreConfig, Counters, Ready, RecentOffer, RequestError,
 };
 pub use acks::AckLedger;
-pub use launch::{executor_info, launch_pod, Binaries, ARCHIVE_SUFFIXES};
+pub use launch::{executor_info, launch_pod, Binaries};
 
 use crate::api::{self, metrics::Histogram};
 use crate::failpoint::crash_point;
