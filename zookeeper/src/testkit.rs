@@ -305,16 +305,6 @@ fn launch(script: &Path, dir: &Path, port: u16) -> Result<Child, TestkitError> {
         .stdout(output)
         .stderr(stderr)
         .process_group(0);
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
     let mut child =
         spawn_supervised(command).map_err(io_error(format!("spawn {}", script.display())))?;
     let started = Instant::now();
@@ -372,7 +362,19 @@ fn kill_group(child: &mut Child) {
 
 /// Spawns `command` from one long-lived thread, so `PR_SET_PDEATHSIG` (which fires when the
 /// spawning *thread* ends) fires only when this process ends, not when a test thread finishes.
-fn spawn_supervised(command: Command) -> std::io::Result<Child> {
+/// The child gets `PR_SET_PDEATHSIG = SIGKILL`. Other test servers (the real-Mesos test
+/// clusters) spawn through it too.
+pub fn spawn_supervised(mut command: Command) -> std::io::Result<Child> {
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
     type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
     static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {
