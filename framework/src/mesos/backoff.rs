@@ -30,6 +30,12 @@ impl Backoff {
         Backoff::new(Duration::from_millis(500), Duration::from_secs(15), 2.0)
     }
 
+    /// While a live master answers that no leader is elected: 250 ms doubling up to 1 s, so
+    /// the new leader is subscribed to within a second of its election.
+    pub fn election() -> Backoff {
+        Backoff::new(Duration::from_millis(250), Duration::from_secs(1), 2.0)
+    }
+
     /// The next delay: the current step with "equal jitter" (between half and all of it), so
     /// many schedulers reconnecting after one master failover do not stampede.
     pub fn next_delay(&mut self) -> Duration {

@@ -86,6 +86,15 @@ impl Masters {
         }
     }
 
+    /// How many masters one round of [`Masters::pick`] tries before a backoff: the whole list,
+    /// or the one detected leader.
+    pub fn round(&self) -> usize {
+        match self {
+            Masters::List(list) => list.len().max(1),
+            Masters::Detected(_) => 1,
+        }
+    }
+
     /// The master to subscribe to on attempt `attempt` with no known leader: the next of the
     /// list, or the detected leader (waiting until one is registered).
     pub async fn pick(&mut self, attempt: usize) -> Option<String> {
@@ -97,6 +106,19 @@ impl Masters {
                 }
                 let leader = rx.wait_for(Option::is_some).await.ok()?;
                 leader.as_ref().map(MasterAddress::base_url)
+            }
+        }
+    }
+
+    /// Resolves when detection names a different leader than at the last [`Masters::pick`]
+    /// (never, for a fixed list): a reason to drop a pending backoff and subscribe at once.
+    pub async fn leader_changed(&mut self) {
+        match self {
+            Masters::List(_) => std::future::pending().await,
+            Masters::Detected(rx) => {
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
             }
         }
     }

@@ -69,9 +69,11 @@ impl Session {
         self.with(|i| i.framework_id = Some(id));
     }
 
-    /// Asks the subscription to drop its stream and subscribe again (after a 403).
+    /// Asks the subscription to drop its open stream and subscribe again (after a 403, or
+    /// when ZooKeeper names another leader). Only a stream open now is dropped: a request
+    /// kept for later would end the next, healthy subscription at once.
     pub fn request_resubscribe(&self) {
-        self.resubscribe.notify_one();
+        self.resubscribe.notify_waiters();
     }
 
     /// Resolves when a re-subscription was asked for.

@@ -1,7 +1,9 @@
 //! The SUBSCRIBE stream: connect to a master (following 307 to the leader, waiting out 503),
 //! decode RecordIO events, watch heartbeats (no event for 5 x interval = dead connection),
 //! and reconnect with capped exponential backoff and jitter, re-subscribing with the stored
-//! framework id. Events go to the driver over a channel, in order. Every SUBSCRIBE carries
+//! framework id. A new leader is followed at once: the masters of a list are tried in turn
+//! without a pause, a master that says an election is under way (503) is asked again within a
+//! second, and a leader named by ZooKeeper ends any pending backoff. Events go to the driver over a channel, in order. Every SUBSCRIBE carries
 //! the [`Authenticator`]'s header; a 401 is a configuration error: one fresh login for a
 //! service account, then an error naming the flags and a long backoff (10 s doubling to
 //! 5 min), never a tight loop.
@@ -84,9 +86,12 @@ pub fn spawn_subscription(
             auth::UNAUTHORIZED_BACKOFF_MAX,
             2.0,
         );
+        let mut election_backoff = Backoff::election();
         let mut refreshed = false;
         let mut next_master = 0usize;
         let mut redirects = 0u32;
+        let mut tried_in_round = 0usize;
+        let mut election_pending = false;
         loop {
             let target = match session.leader() {
                 Some(leader) => leader,
@@ -118,6 +123,9 @@ pub fn spawn_subscription(
             session.set_stream_id(None);
             if !matches!(outcome, Outcome::Unauthorized(_)) {
                 refreshed = false;
+            }
+            if !matches!(outcome, Outcome::NoLeader(_)) {
+                election_backoff.reset();
             }
             match outcome {
                 Outcome::Closed => return,
@@ -155,6 +163,11 @@ pub fn spawn_subscription(
                     tracing::warn!("too many redirects; backing off");
                     session.set_leader(None);
                 }
+                Outcome::NoLeader(reason) => {
+                    tracing::info!(master = %target, %reason, "no leading master elected yet");
+                    session.set_leader(None);
+                    election_pending = true;
+                }
                 Outcome::Failed(reason) => {
                     tracing::warn!(master = %target, %reason, "subscription failed");
                     session.set_leader(None);
@@ -172,7 +185,24 @@ pub fn spawn_subscription(
                 }
             }
             redirects = 0;
-            tokio::time::sleep(backoff.next_delay()).await;
+            // The rest of a round (the other masters of a list) is tried at once.
+            tried_in_round += 1;
+            if tried_in_round < masters.round() {
+                continue;
+            }
+            tried_in_round = 0;
+            let pause = if std::mem::take(&mut election_pending) {
+                election_backoff.next_delay()
+            } else {
+                backoff.next_delay()
+            };
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = masters.leader_changed() => {
+                    backoff.reset();
+                    tracing::info!("ZooKeeper names a new leading master; subscribing at once");
+                }
+            }
         }
     })
 }
@@ -197,6 +227,8 @@ enum Outcome {
     Closed,
     Redirect(String),
     Failed(String),
+    /// 503: the master is up but no leader is elected yet.
+    NoLeader(String),
     Ended(String),
     /// 401: the master refused our credentials.
     Unauthorized(String),
@@ -245,6 +277,7 @@ async fn subscribe_once(
             Disposition::Done => {
                 Outcome::Failed(format!("SUBSCRIBE answered {status}, expected 200"))
             }
+            Disposition::Retry(r) if status == 503 => Outcome::NoLeader(r),
             Disposition::Retry(r) | Disposition::Resubscribe(r) | Disposition::GiveUp(r) => {
                 Outcome::Failed(r)
             }
