@@ -18,5 +18,5 @@ mod sweep;
 
 pub use config::RealMesosConfig;
 pub use home::MesosHome;
-pub use real::{RealMesos, RealMesosError};
+pub use real::{DaemonFlags, RealMesos, RealMesosError};
 pub use sweep::processes_under;

@@ -59,6 +59,16 @@ fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RealMesos
     move |source| RealMesosError::Io { what, source }
 }
 
+/// The command-line flags of every master and agent of a cluster, for
+/// [`RealMesos::start_with_flags`].
+#[derive(Debug, Clone, Default)]
+pub struct DaemonFlags {
+    /// One flag list per master.
+    pub masters: Vec<Vec<String>>,
+    /// One flag list per agent.
+    pub agents: Vec<Vec<String>>,
+}
+
 /// A master or an agent: how to start it, and the running process.
 #[derive(Debug)]
 struct Daemon {
@@ -145,6 +155,55 @@ impl RealMesos {
         home: MesosHome,
         config: RealMesosConfig,
     ) -> Result<RealMesos, RealMesosError> {
+        let mut cluster = RealMesos::prepare(home, config)?;
+        cluster.masters = (0..cluster.config.masters)
+            .map(|i| cluster.master_daemon(i))
+            .collect::<Result<_, _>>()?;
+        cluster.agents = (0..cluster.config.agents)
+            .map(|i| cluster.agent_daemon(i))
+            .collect::<Result<_, _>>()?;
+        cluster.launch().await?;
+        Ok(cluster)
+    }
+
+    /// Starts masters and agents with exactly the flags `flags` builds from the run folder
+    /// (nothing of [`RealMesosConfig`] is added): how another deployment's settings are run
+    /// natively. Every daemon's flags must hold `--port=N`.
+    pub async fn start_with_flags(
+        home: MesosHome,
+        flags: impl FnOnce(&Path) -> DaemonFlags,
+    ) -> Result<RealMesos, RealMesosError> {
+        let mut cluster = RealMesos::prepare(home, RealMesosConfig::default())?;
+        let DaemonFlags { masters, agents } = flags(&cluster.run_dir);
+        let daemon = |kind: &str, i: usize, program: PathBuf, args: Vec<String>| Daemon {
+            name: format!("{kind}-{i}"),
+            program,
+            port: flag_value(&args, "port")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0),
+            work_dir: flag_value(&args, "work_dir").map_or_else(PathBuf::new, PathBuf::from),
+            log: cluster.run_dir.join("logs").join(format!("{kind}-{i}.log")),
+            args,
+            child: None,
+        };
+        let masters: Vec<Daemon> = masters
+            .into_iter()
+            .enumerate()
+            .map(|(i, args)| daemon("master", i, cluster.home.master(), args))
+            .collect();
+        let agents: Vec<Daemon> = agents
+            .into_iter()
+            .enumerate()
+            .map(|(i, args)| daemon("agent", i, cluster.home.agent(), args))
+            .collect();
+        cluster.masters = masters;
+        cluster.agents = agents;
+        cluster.launch().await?;
+        Ok(cluster)
+    }
+
+    /// A cluster with its run folder and no daemons yet.
+    fn prepare(home: MesosHome, config: RealMesosConfig) -> Result<RealMesos, RealMesosError> {
         let run_dir = new_run_dir()?;
         let logs = run_dir.join("logs");
         std::fs::create_dir_all(&logs).map_err(io_error("create the logs folder"))?;
@@ -156,7 +215,7 @@ impl RealMesos {
                 what: "HTTP client".into(),
                 source: std::io::Error::other(e),
             })?;
-        let mut cluster = RealMesos {
+        Ok(RealMesos {
             masters: Vec::new(),
             agents: Vec::new(),
             agent_ids: Vec::new(),
@@ -166,24 +225,23 @@ impl RealMesos {
             run_dir,
             client,
             stopped: false,
-        };
-        cluster.masters = (0..cluster.config.masters)
-            .map(|i| cluster.master_daemon(i))
-            .collect::<Result<_, _>>()?;
-        cluster.agents = (0..cluster.config.agents)
-            .map(|i| cluster.agent_daemon(i))
-            .collect::<Result<_, _>>()?;
-        for i in 0..cluster.masters.len() {
-            cluster.masters[i].spawn(&cluster.home)?;
+        })
+    }
+
+    /// Starts the masters, waits for a leader, starts the agents and waits until all are
+    /// active.
+    async fn launch(&mut self) -> Result<(), RealMesosError> {
+        for i in 0..self.masters.len() {
+            self.masters[i].spawn(&self.home)?;
         }
-        cluster.wait_for_leader(START_TIMEOUT).await?;
-        for i in 0..cluster.agents.len() {
-            cluster.agents[i].spawn(&cluster.home)?;
+        self.wait_for_leader(START_TIMEOUT).await?;
+        for i in 0..self.agents.len() {
+            self.agents[i].spawn(&self.home)?;
         }
-        let n = cluster.agents.len();
-        cluster.wait_agents_active(n, START_TIMEOUT).await?;
-        cluster.agent_ids = cluster.registered_agent_ids().await?;
-        Ok(cluster)
+        let n = self.agents.len();
+        self.wait_agents_active(n, START_TIMEOUT).await?;
+        self.agent_ids = self.registered_agent_ids().await?;
+        Ok(())
     }
 
     fn master_daemon(&self, i: usize) -> Result<Daemon, RealMesosError> {
@@ -576,6 +634,12 @@ fn port_base() -> u16 {
         .map_or(0, |d| d.subsec_nanos());
     let block = (std::process::id() ^ nanos) % 20;
     10_000 + u16::try_from(block).unwrap_or(0) * 1_000
+}
+
+/// The value of `--name=value` in `args`.
+fn flag_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    let prefix = format!("--{name}=");
+    args.iter().find_map(|a| a.strip_prefix(&prefix))
 }
 
 /// A port that was free a moment ago.
