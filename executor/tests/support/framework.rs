@@ -304,7 +304,17 @@ impl Framework {
             .unwrap_or_default()
     }
 
-    pub async fn launch_group(&self, offer: &Offer, executor: ExecutorInfo, tasks: Vec<TaskInfo>) {
+    /// LAUNCH_GROUP on `offer`; the executor gets this framework's id (a real master refuses
+    /// the group without it: TASK_ERROR "'ExecutorInfo.framework_id' must be set").
+    pub async fn launch_group(
+        &self,
+        offer: &Offer,
+        mut executor: ExecutorInfo,
+        tasks: Vec<TaskInfo>,
+    ) {
+        executor.framework_id.get_or_insert_with(|| FrameworkId {
+            value: self.framework_id.clone(),
+        });
         let mut accept = self.base(call::Type::Accept);
         accept.accept = Some(call::Accept {
             offer_ids: vec![offer.id.clone()],

@@ -1,9 +1,11 @@
 //! Shared test helpers: the scripted agent, the executor process guard, polling with a
-//! deadline.
+//! deadline; the end-to-end cases and the two clusters (dev, real Mesos) they run on.
 
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod backend;
+pub mod cases;
 pub mod framework;
 
 use std::path::{Path, PathBuf};
