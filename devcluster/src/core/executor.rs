@@ -13,6 +13,13 @@ use super::{executor_event, Core, Effect};
 #[error("{0}")]
 pub struct ExecutorCallError(pub String);
 
+impl ExecutorCallError {
+    /// A call that fails the agent's call validation: Mesos' agent prefixes those messages.
+    fn invalid(message: &str) -> ExecutorCallError {
+        ExecutorCallError(format!("Failed to validate Executor::Call: {message}"))
+    }
+}
+
 impl Core {
     fn executor_key_checked(
         &self,
@@ -46,8 +53,8 @@ impl Core {
         now: Instant,
     ) -> Result<(), ExecutorCallError> {
         let Some(subscribe) = call.subscribe.as_ref() else {
-            return Err(ExecutorCallError(
-                "Expecting 'subscribe' to be present".to_string(),
+            return Err(ExecutorCallError::invalid(
+                "Expecting 'subscribe' to be present",
             ));
         };
         let key = self.executor_key_checked(agent_id, call)?;
@@ -114,10 +121,9 @@ impl Core {
         let key = self.executor_key_checked(agent_id, &call)?;
         match call.r#type() {
             call::Type::Update => {
-                let status = call
-                    .update
-                    .map(|u| u.status)
-                    .ok_or_else(|| ExecutorCallError("Expecting 'update' to be present".into()))?;
+                let status = call.update.map(|u| u.status).ok_or_else(|| {
+                    ExecutorCallError::invalid("Expecting 'update' to be present")
+                })?;
                 if status
                     .uuid
                     .as_deref()
@@ -154,7 +160,7 @@ impl Core {
             call::Type::Heartbeat => {}
             call::Type::Subscribe => return self.executor_subscribe(agent_id, &call, now),
             call::Type::Unknown => {
-                return Err(ExecutorCallError("Expecting 'type' to be present".into()))
+                return Err(ExecutorCallError::invalid("Expecting 'type' to be present"))
             }
         }
         Ok(())

@@ -50,7 +50,7 @@ impl Core {
         });
         if !info.roles.is_empty() && !multi_role {
             return Err(
-                "'FrameworkInfo.roles' is set but the framework lacks the MULTI_ROLE capability"
+                "'FrameworkInfo.roles' must not be set when the framework is not MULTI_ROLE capable"
                     .to_string(),
             );
         }

@@ -1,7 +1,7 @@
 //! ACCEPT validation as the Mesos master does it (src/master/validation.cpp): offers first,
 //! then each task or task group against what the offers hold.
 
-use mesos_proto::v1::{executor_info, offer, TaskInfo};
+use mesos_proto::v1::{executor_info, offer, Resource, TaskInfo};
 
 use super::Core;
 use crate::resources::Resources;
@@ -64,6 +64,33 @@ pub fn check_offers(
     }
     let agent = agent.unwrap_or_default();
     Ok((agent, total, role))
+}
+
+/// The sum of the scalar resources named `name`; None when there is none, as Mesos'
+/// `Resources::cpus()` says it (its messages print "None"; zero resources are dropped).
+fn scalar_of(resources: &[Resource], name: &str) -> Option<f64> {
+    resources
+        .iter()
+        .filter(|r| r.name == name)
+        .filter_map(|r| r.scalar.as_ref().map(|s| s.value))
+        .filter(|v| *v > 0.0)
+        .reduce(|a, b| a + b)
+}
+
+/// Megabytes as stout prints `Bytes`: in the largest unit that loses nothing ("16MB",
+/// "16896KB", "1GB").
+fn megabytes(mb: f64) -> String {
+    const KB: u64 = 1024;
+    // Mesos rounds to whole bytes; `as` saturates, so a nonsense value cannot panic.
+    let bytes = (mb * (KB * KB) as f64) as u64;
+    match bytes {
+        0 => "0B".to_string(),
+        b if b % KB != 0 => format!("{b}B"),
+        b if b % (KB * KB) != 0 => format!("{}KB", b / KB),
+        b if b % (KB * KB * KB) != 0 => format!("{}MB", b / (KB * KB)),
+        b if b % (KB * KB * KB * KB) != 0 => format!("{}GB", b / (KB * KB * KB)),
+        b => format!("{}TB", b / (KB * KB * KB * KB)),
+    }
 }
 
 fn task_id(task: &TaskInfo) -> String {
@@ -206,15 +233,21 @@ fn check_common(
         None => {
             let own = Resources::from_proto(&executor.resources);
             if group {
-                if own.scalar("cpus") < 0.01 {
+                let cpus = scalar_of(&executor.resources, "cpus");
+                if cpus.is_none_or(|c| c < 0.01) {
                     return Err(format!(
-                        "Executor '{executor_id}' uses less cpus than the minimum required (0.01)"
+                        "Executor '{executor_id}' uses less CPUs ({}) than the minimum required (0.01)",
+                        cpus.map_or("None".to_string(), |c| c.to_string())
                     ));
                 }
-                if own.scalar("mem") < 32.0 {
-                    return Err(format!("Executor '{executor_id}' uses less memory than the minimum required (32MB)"));
+                let mem = scalar_of(&executor.resources, "mem");
+                if mem.is_none_or(|m| m < 32.0) {
+                    return Err(format!(
+                        "Executor '{executor_id}' uses less memory ({}) than the minimum required (32MB)",
+                        mem.map_or("None".to_string(), megabytes)
+                    ));
                 }
-                if own.scalar("disk") <= 0.0 {
+                if scalar_of(&executor.resources, "disk").is_none() {
                     return Err(format!("Executor '{executor_id}' uses no disk"));
                 }
             }

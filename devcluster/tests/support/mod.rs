@@ -369,12 +369,24 @@ impl TestScheduler {
     }
 
     /// ACCEPT with `Filters.refuse_seconds` for what is left unused (None = Mesos' 5 s).
+    ///
+    /// Fills this framework's id into every LAUNCH_GROUP executor that lacks one, as a real
+    /// framework must: the Mesos 1.12 master fills `ExecutorInfo.framework_id` in only for
+    /// LAUNCH and fails a LAUNCH_GROUP without it with TASK_ERROR.
     pub async fn accept_refusing(
         &self,
         offer_ids: &[&OfferId],
-        ops: Vec<offer::Operation>,
+        mut ops: Vec<offer::Operation>,
         refuse_seconds: Option<f64>,
     ) -> u16 {
+        for group in ops.iter_mut().filter_map(|op| op.launch_group.as_mut()) {
+            group
+                .executor
+                .framework_id
+                .get_or_insert_with(|| FrameworkId {
+                    value: self.framework_id.clone(),
+                });
+        }
         self.call(Call {
             r#type: Some(call::Type::Accept as i32),
             accept: Some(call::Accept {

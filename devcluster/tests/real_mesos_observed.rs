@@ -1,0 +1,32 @@
+//! The observation cases of `mesos_1_12_observed`, run against a real Mesos 1.12 master and
+//! agent: the check that the dev cluster's claimed behaviour is Mesos' behaviour.
+
+mod observed;
+mod support;
+
+use observed::{cases, Backend};
+
+/// Each case as a test against a real Mesos, under the case's own name.
+macro_rules! real_mesos_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
+            async fn $name() {
+                cases::$name(Backend::Real).await;
+            }
+        )*
+    };
+}
+
+observed_cases!(real_mesos_tests);
+
+/// Not (yet) a dev-cluster test: the dev cluster accepts such a LAUNCH_GROUP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
+async fn launch_group_executor_without_framework_id_fails_the_group_with_task_error() {
+    cases::launch_group_executor_without_framework_id_fails_the_group_with_task_error(
+        Backend::Real,
+    )
+    .await;
+}
