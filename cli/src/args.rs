@@ -6,7 +6,7 @@ use reqwest::Url;
 
 use crate::error::UsageError;
 use crate::flags::{Command, DebugCommand, Flags, LocalFlags, PlanCommand, PodsCommand};
-use crate::local::LocalArgs;
+use crate::local::{Binaries, Cluster, DevCluster, ExistingMaster, LocalArgs};
 
 /// Everything a command needs to run, already checked.
 #[derive(Debug, Clone)]
@@ -210,17 +210,50 @@ fn local(flags: LocalFlags) -> Result<LocalArgs, UsageError> {
             flags.http
         ))
     })?;
-    if flags.agents == 0 {
-        return Err(UsageError::new("--agents must be at least 1"));
-    }
+    // clap already refused --master with a dev cluster flag, and --release-uri with the others.
+    let cluster = match flags.master {
+        Some(master) => Cluster::Existing(ExistingMaster::parse(&master).map_err(UsageError::new)?),
+        None => {
+            if flags.agents == 0 {
+                return Err(UsageError::new("--agents must be at least 1"));
+            }
+            Cluster::Dev(DevCluster {
+                master_port: flags.master_port,
+                agents: flags.agents,
+                agent_resources: flags.agent_resources,
+                tenant_load: flags.tenant_load,
+            })
+        }
+    };
+    let binaries = match flags.release_uri {
+        Some(release) => Binaries::Release(non_empty("--release-uri", release)?),
+        None => Binaries::Separate {
+            executor: flags
+                .executor_uri
+                .map(|uri| non_empty("--executor-uri", uri))
+                .transpose()?,
+            worker: flags
+                .worker_uri
+                .map(|uri| non_empty("--worker-uri", uri))
+                .transpose()?,
+        },
+    };
     Ok(LocalArgs {
         http,
-        master_port: flags.master_port,
-        agents: flags.agents,
-        agent_resources: flags.agent_resources,
-        tenant_load: flags.tenant_load,
+        cluster,
+        binaries,
         work_dir: flags.work_dir,
     })
+}
+
+/// A URI flag's value, refused when blank: the scheduler would start, and no agent could fetch.
+fn non_empty(flag: &str, value: String) -> Result<String, UsageError> {
+    if value.trim().is_empty() {
+        return Err(UsageError::new(format!(
+            "{flag} is empty; give a URI the agents can fetch, e.g. /opt/cartrack/cartrack-executor"
+        )));
+    }
+    Ok(value)
 }
 
 fn parse_url(source: &str, raw: &str) -> Result<Url, UsageError> {
@@ -328,6 +361,52 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(parsed.target.base.as_str(), "http://127.0.0.2:8080/");
+    }
+
+    #[test]
+    fn local_with_master_runs_no_dev_cluster_and_passes_the_uris() {
+        let parsed = args(&[
+            "local",
+            "--master",
+            "http://127.0.0.1:5050",
+            "--executor-uri",
+            "/opt/ct/cartrack-executor",
+        ])
+        .unwrap();
+        let Action::Local(local) = parsed.action else {
+            panic!("not local: {:?}", parsed.action)
+        };
+        assert_eq!(
+            local.cluster,
+            Cluster::Existing(ExistingMaster::parse("http://127.0.0.1:5050").unwrap())
+        );
+        assert_eq!(
+            local.binaries,
+            Binaries::Separate {
+                executor: Some("/opt/ct/cartrack-executor".into()),
+                worker: None
+            }
+        );
+        let parsed = args(&["local", "--release-uri", "https://x/cartrack.tar.gz"]).unwrap();
+        let Action::Local(local) = parsed.action else {
+            panic!("not local")
+        };
+        assert!(matches!(
+            local.cluster,
+            Cluster::Dev(DevCluster { agents: 3, .. })
+        ));
+        assert_eq!(
+            local.binaries,
+            Binaries::Release("https://x/cartrack.tar.gz".into())
+        );
+    }
+
+    #[test]
+    fn local_refuses_a_bad_master_or_an_empty_uri() {
+        let err = args(&["local", "--master", "127.0.0.1:5050"]).unwrap_err();
+        assert!(err.to_string().contains("--master"), "{err}");
+        let err = args(&["local", "--worker-uri", " "]).unwrap_err();
+        assert!(err.to_string().contains("--worker-uri"), "{err}");
     }
 
     #[test]

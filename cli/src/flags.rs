@@ -87,8 +87,9 @@ pub enum Command {
     /// Debugging views of the scheduler.
     #[command(subcommand)]
     Debug(DebugCommand),
-    /// Run cartrack on this machine with nothing installed: a dev cluster, an in-memory Kafka
-    /// broker, the scheduler and its pipeline pods. Ctrl-C stops everything.
+    /// Run cartrack on this machine with nothing installed: a dev cluster (or an existing Mesos
+    /// with --master), an in-memory Kafka broker, the scheduler and its pipeline pods. Ctrl-C
+    /// stops everything.
     Local(LocalFlags),
 }
 
@@ -98,6 +99,21 @@ pub struct LocalFlags {
     /// Where the scheduler serves the page and the operator API.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub http: String,
+    /// Run on this existing Mesos instead of a dev cluster: http://HOST:PORT, a comma list of
+    /// masters, or zk://HOST:PORT/mesos. Only the broker and the scheduler start here; Ctrl-C
+    /// also tears the framework down, so no cartrack task stays on the cluster.
+    #[arg(long, conflicts_with_all = ["master_port", "agents", "agent_resources", "tenant_load"])]
+    pub master: Option<String>,
+    /// URI of the cartrack-executor binary the agents fetch [default: the one beside cartrack].
+    #[arg(long)]
+    pub executor_uri: Option<String>,
+    /// URI of the cartrack-worker binary the agents fetch [default: the one beside cartrack].
+    #[arg(long)]
+    pub worker_uri: Option<String>,
+    /// URI of a release tarball with cartrack-executor and cartrack-worker, fetched and unpacked
+    /// by every executor instead of --executor-uri and --worker-uri.
+    #[arg(long, conflicts_with_all = ["executor_uri", "worker_uri"])]
+    pub release_uri: Option<String>,
     /// The dev cluster master's port (0 picks a free one).
     #[arg(long, default_value_t = 5050)]
     pub master_port: u16,

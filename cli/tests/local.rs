@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -15,108 +15,13 @@ use serde_json::Value;
 use tokio::process::Command;
 use tokio::time::Instant;
 
-const SIBLINGS: [&str; 4] = [
-    "cartrack-devcluster",
-    "cartrack-worker",
-    "cartrack-scheduler",
-    "cartrack-executor",
-];
-
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_cartrack"))
-        .parent()
-        .expect("binary has a folder")
-        .to_path_buf()
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// Polls `probe` until it yields a value or `timeout` passes.
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    let deadline = started + timeout;
-    loop {
-        if let Some(value) = probe().await {
-            eprintln!("{what}: {:.1} s", started.elapsed().as_secs_f64());
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-async fn get(http: &reqwest::Client, url: &str) -> Option<Value> {
-    http.get(url).send().await.ok()?.json().await.ok()
-}
-
-/// Every process whose parent chain leads to `root`.
-fn descendants(root: u32) -> Vec<u32> {
-    let mut parent_of = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // The command name may hold spaces; fields after the last ')' are fixed.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
-            continue;
-        };
-        let ppid = rest
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok());
-        if let Some(ppid) = ppid {
-            parent_of.push((pid, ppid));
-        }
-    }
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(
-            parent_of
-                .iter()
-                .filter(|(_, pp)| *pp == parent)
-                .map(|(p, _)| *p),
-        );
-        i += 1;
-    }
-    found.remove(0);
-    found
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| {
-            !stat
-                .rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
-}
+use support::process::{
+    alive, assert_siblings_built, descendants, free_port, get, interrupt, wait_for,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_run_tracks_vehicles_scales_and_stops_cleanly() {
-    let dir = bin_dir();
-    for sibling in SIBLINGS {
-        assert!(
-            dir.join(sibling).is_file(),
-            "{sibling} is missing from {}: run `cargo build --workspace --bins` first (./test.sh does)",
-            dir.display()
-        );
-    }
+    assert_siblings_built();
     let work = tempfile::tempdir().unwrap();
     let http_addr = format!("127.0.0.1:{}", free_port());
     let base = format!("http://{http_addr}");
@@ -281,8 +186,7 @@ async fn local_run_tracks_vehicles_scales_and_stops_cleanly() {
         family.len() >= 4,
         "expected broker, cluster, scheduler, executors: {family:?}"
     );
-    // SAFETY: kill(2) on our own child, not yet reaped.
-    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    interrupt(pid);
     let stopping = Instant::now();
     let status = tokio::time::timeout(Duration::from_secs(60), local.wait())
         .await
@@ -298,4 +202,47 @@ async fn local_run_tracks_vehicles_scales_and_stops_cleanly() {
         left.is_empty().then_some(())
     })
     .await;
+}
+
+/// `--master` replaces the dev cluster, so a dev-cluster flag with it is a usage error (exit 2)
+/// naming both flags; so is `--release-uri` with a binary's own URI, as the scheduler says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_refuses_master_with_a_dev_cluster_flag() {
+    let conflicts: [(&[&str], &str, &str); 6] = [
+        (&["--master-port", "5051"], "--master", "--master-port"),
+        (&["--agents", "2"], "--master", "--agents"),
+        (
+            &["--agent-resources", "cpus:1"],
+            "--master",
+            "--agent-resources",
+        ),
+        (&["--tenant-load", "cpus:1"], "--master", "--tenant-load"),
+        (
+            &["--release-uri", "/r.tgz", "--executor-uri", "/e"],
+            "--release-uri",
+            "--executor-uri",
+        ),
+        (
+            &["--release-uri", "/r.tgz", "--worker-uri", "/w"],
+            "--release-uri",
+            "--worker-uri",
+        ),
+    ];
+    for (extra, first, second) in conflicts {
+        let output = Command::new(env!("CARGO_BIN_EXE_cartrack"))
+            .args(["local", "--master", "http://127.0.0.1:1"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{extra:?}: {stderr}");
+        for flag in [first, second] {
+            assert!(
+                stderr.contains(&format!("'{flag} ")),
+                "{extra:?}: {flag} not named in: {stderr}"
+            );
+        }
+    }
 }

@@ -5,7 +5,10 @@
 //! `kill_on_drop`); the child also gets `PR_SET_PDEATHSIG = SIGTERM`, so it stops when this
 //! process dies, however that happens. SIGTERM rather than SIGKILL: the dev cluster must live
 //! long enough to stop its executors, which would otherwise wait for their agent to come back.
-//! Each child is reaped by `stop`, which waits for it.
+//! Each child is reaped by `stop`, which waits for it. Each child leads a process group of its
+//! own, so a terminal's Ctrl-C (sent to the whole foreground group) reaches `cartrack local`
+//! alone, which then stops the children in order: with `--master`, the scheduler must still
+//! answer when the framework is about to be torn down, and its exit is not a crash.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -106,7 +109,8 @@ pub async fn spawn_logged(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .kill_on_drop(true)
+        .process_group(0);
     // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         command.pre_exec(|| {

@@ -4,8 +4,12 @@
 //! spec pointed at that broker — prints the URLs, and on Ctrl-C or SIGTERM stops everything.
 //! The pipeline's pods (simulator-fed ingesters, processors, indexers) are launched by the
 //! scheduler onto the dev cluster's agents, as they would be on Mesos.
+//!
+//! With `--master`, an existing Mesos takes the dev cluster's place: only the broker and the
+//! scheduler run here, and stopping also tears the framework down (see [`master`]).
 
 mod children;
+mod master;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +20,7 @@ use anyhow::Context as _;
 use tokio::process::Command;
 
 use children::{locate, spawn_announced, spawn_logged, Sibling};
+pub use master::ExistingMaster;
 
 /// The spec `cartrack local` runs: the shipped example, with the broker's address added.
 const EXAMPLE_SPEC: &str = include_str!("../../../examples/cartrack.toml");
@@ -24,12 +29,34 @@ const EXAMPLE_SPEC: &str = include_str!("../../../examples/cartrack.toml");
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a sibling may take to stop after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// The scheduler's sibling name: with `--master`, the framework is torn down once it stopped.
+const SCHEDULER: &str = "scheduler";
 
 /// Settings of a local run, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalArgs {
     /// Where the scheduler's page and API listen.
     pub http: SocketAddr,
+    /// Where the pods run.
+    pub cluster: Cluster,
+    /// What the agents fetch for the executor and the pods.
+    pub binaries: Binaries,
+    /// Folder for logs, state and sandboxes; a fresh temporary one when `None`.
+    pub work_dir: Option<PathBuf>,
+}
+
+/// The Mesos the scheduler runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cluster {
+    /// A dev cluster started, and stopped, by `cartrack local`.
+    Dev(DevCluster),
+    /// An existing Mesos (`--master`); the framework is torn down on stop.
+    Existing(ExistingMaster),
+}
+
+/// The dev cluster's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevCluster {
     /// The dev cluster's master port (0 = any free port).
     pub master_port: u16,
     /// Number of dev cluster agents.
@@ -38,8 +65,20 @@ pub struct LocalArgs {
     pub agent_resources: String,
     /// Other tenants' load per agent, dev cluster syntax.
     pub tenant_load: String,
-    /// Folder for logs, state and sandboxes; a fresh temporary one when `None`.
-    pub work_dir: Option<PathBuf>,
+}
+
+/// The scheduler's `--executor-uri` and `--worker-uri`, or its `--release-uri`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binaries {
+    /// One URI per binary; `None` is the binary beside `cartrack`.
+    Separate {
+        /// `--executor-uri`.
+        executor: Option<String>,
+        /// `--worker-uri`.
+        worker: Option<String>,
+    },
+    /// `--release-uri`: a tarball with both.
+    Release(String),
 }
 
 /// Runs everything until Ctrl-C or SIGTERM.
@@ -49,10 +88,15 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<ExitCode> {
         .parent()
         .map(Path::to_path_buf)
         .context("the cartrack binary has no parent folder")?;
-    let devcluster = locate(&bin_dir, "cartrack-devcluster")?;
+    let devcluster = match args.cluster {
+        Cluster::Dev(_) => Some(locate(&bin_dir, "cartrack-devcluster")?),
+        Cluster::Existing(_) => None,
+    };
     let worker = locate(&bin_dir, "cartrack-worker")?;
     let scheduler = locate(&bin_dir, "cartrack-scheduler")?;
-    locate(&bin_dir, "cartrack-executor")?;
+    if matches!(args.binaries, Binaries::Separate { executor: None, .. }) {
+        locate(&bin_dir, "cartrack-executor")?;
+    }
 
     // A fresh folder is kept after the run: its logs and sandboxes are what explains a problem.
     let work_dir = match &args.work_dir {
@@ -70,16 +114,18 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<ExitCode> {
     let logs = work_dir.join("logs");
 
     let mut running: Vec<Sibling> = Vec::new();
+    let mut framework_id = None;
     let outcome = start_all(
         &args,
         &bin_dir,
         &work_dir,
-        &logs,
-        [&devcluster, &worker, &scheduler],
+        devcluster.as_deref(),
+        [&worker, &scheduler],
         &mut running,
+        &mut framework_id,
     )
     .await;
-    let code = match outcome {
+    let mut code = match outcome {
         Ok(()) => wait_for_stop(&mut running).await,
         Err(err) => {
             eprintln!("cartrack local: {err:#}");
@@ -87,23 +133,61 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<ExitCode> {
         }
     };
     // Stop in reverse: the scheduler first (it fails over, it does not tear down), then the
-    // cluster (which stops its executors and so the pods), then the broker.
+    // cluster (which stops its executors and so the pods), then the broker. On an existing
+    // Mesos, the framework is torn down once its scheduler is gone, or the master would keep
+    // the pods for the scheduler's return.
     while let Some(sibling) = running.pop() {
+        let existing = match &args.cluster {
+            Cluster::Existing(master) if sibling.name == SCHEDULER => Some(master),
+            _ => None,
+        };
+        if existing.is_some() {
+            // The id it has now, in case it got a new one; the one seen at start if it is gone.
+            if let Some(id) = master::framework_id(args.http).await {
+                framework_id = Some(id);
+            }
+        }
         eprintln!("cartrack local: stopping {}", sibling.name);
         sibling.stop(STOP_GRACE).await;
+        if let (Some(master), Some(id)) = (existing, framework_id.as_deref()) {
+            if let Err(err) = tear_down(master, id, &work_dir).await {
+                eprintln!("cartrack local: {err:#}");
+                code = ExitCode::FAILURE;
+            }
+        }
     }
     eprintln!("cartrack local: stopped; logs in {}", logs.display());
     Ok(code)
+}
+
+/// Tears framework `id` down on `master`, then forgets the scheduler's state: it names a
+/// framework Mesos will not take back, so the next run with this work folder starts afresh.
+async fn tear_down(master: &ExistingMaster, id: &str, work_dir: &Path) -> anyhow::Result<()> {
+    eprintln!("cartrack local: tearing down framework {id}");
+    let leader = master.teardown(id).await.with_context(|| {
+        format!(
+            "framework {id} is left on {} with its tasks: tear it down there (the master \
+             operator API's TEARDOWN, or POST /master/teardown with frameworkId={id})",
+            master.as_str()
+        )
+    })?;
+    eprintln!("cartrack local: framework {id} torn down on {leader}");
+    let state = work_dir.join("state");
+    std::fs::remove_dir_all(&state)
+        .and_then(|()| std::fs::create_dir_all(&state))
+        .with_context(|| format!("cannot clear {}", state.display()))
 }
 
 async fn start_all(
     args: &LocalArgs,
     bin_dir: &Path,
     work_dir: &Path,
-    logs: &Path,
-    [devcluster, worker, scheduler]: [&PathBuf; 3],
+    devcluster: Option<&Path>,
+    [worker, scheduler]: [&PathBuf; 2],
     running: &mut Vec<Sibling>,
+    framework_id: &mut Option<String>,
 ) -> anyhow::Result<()> {
+    let logs = work_dir.join("logs");
     let mut broker = Command::new(worker);
     broker.arg("broker");
     let (sibling, kafka) = spawn_announced(
@@ -116,27 +200,34 @@ async fn start_all(
     .await?;
     running.push(sibling);
 
-    let mut cluster = Command::new(devcluster);
-    cluster
-        .arg("--agents")
-        .arg(args.agents.to_string())
-        .arg("--resources")
-        .arg(&args.agent_resources)
-        .arg("--tenant-load")
-        .arg(&args.tenant_load)
-        .arg("--port")
-        .arg(args.master_port.to_string())
-        .arg("--work-dir")
-        .arg(work_dir.join("cluster"));
-    let (sibling, master) = spawn_announced(
-        "dev cluster",
-        cluster,
-        &logs.join("devcluster.log"),
-        "master:",
-        START_TIMEOUT,
-    )
-    .await?;
-    running.push(sibling);
+    let master = match (&args.cluster, devcluster) {
+        (Cluster::Dev(dev), Some(devcluster)) => {
+            let mut cluster = Command::new(devcluster);
+            cluster
+                .arg("--agents")
+                .arg(dev.agents.to_string())
+                .arg("--resources")
+                .arg(&dev.agent_resources)
+                .arg("--tenant-load")
+                .arg(&dev.tenant_load)
+                .arg("--port")
+                .arg(dev.master_port.to_string())
+                .arg("--work-dir")
+                .arg(work_dir.join("cluster"));
+            let (sibling, master) = spawn_announced(
+                "dev cluster",
+                cluster,
+                &logs.join("devcluster.log"),
+                "master:",
+                START_TIMEOUT,
+            )
+            .await?;
+            running.push(sibling);
+            master
+        }
+        (Cluster::Existing(master), _) => master.as_str().to_string(),
+        (Cluster::Dev(_), None) => anyhow::bail!("cartrack-devcluster was not located"),
+    };
 
     let spec_path = work_dir.join("cartrack.toml");
     std::fs::write(&spec_path, EXAMPLE_SPEC)
@@ -152,22 +243,74 @@ async fn start_all(
         .arg("--state-dir")
         .arg(work_dir.join("state"))
         .arg("--http")
-        .arg(args.http.to_string())
-        .arg("--executor-uri")
-        .arg(bin_dir.join("cartrack-executor"))
-        .arg("--worker-uri")
-        .arg(bin_dir.join("cartrack-worker"));
-    let (sibling, _) = spawn_logged("scheduler", command, &logs.join("scheduler.log"), "").await?;
+        .arg(args.http.to_string());
+    binary_uris(&mut command, &args.binaries, bin_dir);
+    let (sibling, _) = spawn_logged(SCHEDULER, command, &logs.join("scheduler.log"), "").await?;
     running.push(sibling);
     wait_healthy(args.http, START_TIMEOUT).await?;
+    if let Cluster::Existing(_) = args.cluster {
+        // A master it cannot reach is better said now than by pods that never come.
+        *framework_id = Some(wait_subscribed(args.http, &master, START_TIMEOUT).await?);
+    }
 
     println!("cartrack is running on this machine:");
     println!("  page and operator API: http://{}/", args.http);
-    println!("  dev cluster master:    {master}");
+    match &args.cluster {
+        Cluster::Dev(_) => println!("  dev cluster master:    {master}"),
+        Cluster::Existing(_) => println!("  mesos master:          {master}"),
+    }
     println!("  kafka (in memory):     {kafka}");
     println!("  logs:                  {}", logs.display());
     println!("Scale with `cartrack scale processor 3 --wait`. Press Ctrl-C to stop everything.");
     Ok(())
+}
+
+/// The scheduler's `--executor-uri` and `--worker-uri` (default: the binaries beside
+/// `cartrack`) or `--release-uri`. The others' variables are removed from its environment,
+/// which it inherits: the scheduler refuses a release together with separate binaries.
+fn binary_uris(command: &mut Command, binaries: &Binaries, bin_dir: &Path) {
+    match binaries {
+        Binaries::Separate { executor, worker } => {
+            let beside = |name: &str| bin_dir.join(name).to_string_lossy().into_owned();
+            command
+                .env_remove("CARTRACK_RELEASE_URI")
+                .arg("--executor-uri")
+                .arg(
+                    executor
+                        .clone()
+                        .unwrap_or_else(|| beside("cartrack-executor")),
+                )
+                .arg("--worker-uri")
+                .arg(worker.clone().unwrap_or_else(|| beside("cartrack-worker")));
+        }
+        Binaries::Release(uri) => {
+            command
+                .env_remove("CARTRACK_EXECUTOR_URI")
+                .env_remove("CARTRACK_WORKER_URI")
+                .arg("--release-uri")
+                .arg(uri);
+        }
+    }
+}
+
+/// Polls the scheduler's `/v1/health` until it has subscribed; its framework id.
+async fn wait_subscribed(
+    http: SocketAddr,
+    master: &str,
+    timeout: Duration,
+) -> anyhow::Result<String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(id) = master::subscribed_framework_id(http).await {
+            return Ok(id);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "the scheduler did not subscribe to {master} within {timeout:?}; see logs/scheduler.log"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Polls the scheduler's `/v1/health` until it answers 200 or `timeout` passes.
