@@ -585,6 +585,8 @@ impl Drop for RealMesos {
             );
         }
         if std::thread::panicking() {
+            // Marks the folder as kept on purpose, so the next cluster's sweep leaves it.
+            let _ = std::fs::write(self.run_dir.join(KEPT_MARKER), "");
             eprintln!(
                 "real Mesos: run folder kept for the failed test: {} (daemon logs in logs/, sandboxes under agent-*/)",
                 self.run_dir.display()
@@ -595,9 +597,13 @@ impl Drop for RealMesos {
     }
 }
 
+/// The file that marks a run folder kept for a failed test.
+const KEPT_MARKER: &str = "KEPT-FOR-A-FAILED-TEST";
+
 /// A new run folder under `$TMPDIR/cartrack-real-mesos/`, named after this process; run
-/// folders of test processes that are gone (killed by the runner's timeout, so no drop ran)
-/// are cleared first, processes and all, to keep CI's disk.
+/// folders of test processes that are gone without a drop (killed by the runner's timeout)
+/// are cleared first, processes and all, to keep CI's disk. Folders kept for a failed test
+/// stay.
 fn new_run_dir() -> Result<PathBuf, RealMesosError> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let parent = std::env::temp_dir().join("cartrack-real-mesos");
@@ -610,7 +616,8 @@ fn new_run_dir() -> Result<PathBuf, RealMesosError> {
                 .and_then(|n| n.strip_prefix("run-"))
                 .and_then(|n| n.split('-').next())
                 .and_then(|pid| pid.parse::<u32>().ok());
-            if owner.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let kept = entry.path().join(KEPT_MARKER).exists();
+            if !kept && owner.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
                 kill_all_under(&entry.path(), Duration::from_secs(10));
                 let _ = std::fs::remove_dir_all(entry.path());
             }
