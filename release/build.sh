@@ -122,11 +122,12 @@ sha() { sha256sum "$1" | cut -d ' ' -f 1; }
 cli_sha=$(sha "dist/$cli_asset_name")
 tarball_sha=$(sha "dist/$name.tar.gz")
 
-# The JSON snippet: "cli" merges into resource.json as is; "sha256" lists every released file.
+# The JSON snippet: "cli" merges into resource.json as is (the v3 resource schema's form:
+# `contentHash`, a list of { algo, value }); "sha256" lists every released file.
 {
   echo '{'
   echo '  "cli": { "binaries": { "linux": { "x86-64": {'
-  echo '    "contents": [ { "algo": "sha256", "value": "'"$cli_sha"'" } ]'
+  echo '    "contentHash": [ { "algo": "sha256", "value": "'"$cli_sha"'" } ]'
   echo '  } } } },'
   echo '  "sha256": {'
   echo '    "'"$name.tar.gz"'": "'"$tarball_sha"'",'
@@ -146,7 +147,7 @@ if $write_resource; then
   updated=$(mktemp)
   jq --indent 2 --arg sha "$cli_sha" --arg base "$base_url" --arg cli "$cli_asset_name" \
     --arg tarball "$name.tar.gz" '
-    .cli.binaries.linux["x86-64"].contents = [{ algo: "sha256", value: $sha }]
+    .cli.binaries.linux["x86-64"] |= (del(.contents) | .contentHash = [{ algo: "sha256", value: $sha }])
     | .assets.uris.release |= ((. // "" | sub("[^/]*$"; "")) + $tarball)
     | if $base == "" then . else
         .assets.uris |= with_entries(.value = $base + "/" + (.value | split("/") | last))

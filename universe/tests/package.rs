@@ -1,10 +1,13 @@
 //! Checks the DC/OS Universe package in this crate's directory the way the Universe's own
-//! checks and `dcos package install --options` would: `package.json` against the
-//! packagingVersion 4.0 rules, `config.json` as a draft-04 JSON Schema whose leaves all have
-//! defaults, and `marathon.json.mustache` rendered (config defaults deep-merged with an options
-//! file, `resource` merged in, values JSON-escaped, no HTML escaping) into a Marathon app.
+//! checks and `dcos package install --options` would: `package.json`, `config.json` and
+//! `resource.json` against the Universe's own JSON Schemas (copied into `tests/schema/`, see
+//! its README), then what those schemas leave open: `config.json` as a draft-04 JSON Schema
+//! whose leaves all have defaults, the values this package needs, and `marathon.json.mustache`
+//! rendered (config defaults deep-merged with an options file, `resource` merged in, values
+//! JSON-escaped, no HTML escaping) into a Marathon app.
 //!
-//! The rules are encoded here; nothing outside this crate is read.
+//! Only files of this repository are read (the schemas from `tests/schema/`, the CLI's version
+//! from `cli/Cargo.toml`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -64,39 +67,123 @@ const OPTIONAL_ENV: &[&str] = &[
 ];
 
 // ---------------------------------------------------------------------------------------------
-// package.json
+// The Universe's JSON Schemas (tests/schema/)
 
-const V40_REQUIRED: &[&str] = &[
-    "packagingVersion",
-    "name",
-    "version",
-    "maintainer",
-    "description",
-    "tags",
-];
+/// A schema from `tests/schema/`, the copies of the Universe's own (never the shared folder
+/// they were copied from: the tests read only this repository).
+fn universe_schema(name: &str) -> Value {
+    read_json(&format!("tests/schema/{name}"))
+}
 
-/// Every top-level field packagingVersion 4.0 allows, with its JSON type.
-const V40_FIELDS: &[(&str, &str)] = &[
-    ("packagingVersion", "string"),
-    ("name", "string"),
-    ("version", "string"),
-    ("scm", "string"),
-    ("maintainer", "string"),
-    ("website", "string"),
-    ("description", "string"),
-    ("framework", "boolean"),
-    ("upgradesFrom", "array"),
-    ("downgradesTo", "array"),
-    ("preInstallNotes", "string"),
-    ("postInstallNotes", "string"),
-    ("postUninstallNotes", "string"),
-    ("tags", "array"),
-    ("selected", "boolean"),
-    ("licenses", "array"),
-    ("minDcosReleaseVersion", "string"),
-    ("hasKnownIssues", "boolean"),
-    ("lastUpdated", "number"),
-];
+/// Every error of `instance` against `schema`, as `<instance path>: <message>`. The Universe's
+/// `scripts/validate_packages.py` validates with a draft-04 validator (`Draft4Validator`), and
+/// its schemas declare no `$schema`, so the draft is set here. `format` is asserted too (draft
+/// 4's default in `jsonschema`; Python's validator skips it without a format checker): stricter
+/// than the Universe, e.g. a license URL must be a URI and a config `pattern` a regex.
+fn schema_errors(schema: &Value, instance: &Value) -> Vec<String> {
+    let validator = jsonschema::draft4::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .unwrap_or_else(|e| panic!("not a valid draft-04 schema: {e}"));
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}
+
+/// Validates `file` (in this crate's directory) against `tests/schema/<schema_name>`, as the
+/// Universe's `validate_packages.py` does: read as ASCII (it opens the files with
+/// `encoding='ascii'`), then every schema error.
+fn validate_file(file: &str, schema_name: &str) -> Vec<String> {
+    let text = read(file);
+    assert!(
+        text.is_ascii(),
+        "{file} is not ASCII: the Universe reads package files as ASCII"
+    );
+    let instance = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    schema_errors(&universe_schema(schema_name), &instance)
+}
+
+#[test]
+fn package_json_validates_against_the_universe_package_schema() {
+    let errors = validate_file("package.json", "package-schema.json");
+    if !errors.is_empty() {
+        // The schema is a oneOf over packagingVersion 2.0 to 5.0, whose only error says that
+        // none matched (quoting the whole file): name the 4.0 branch's own errors instead.
+        let schema = universe_schema("package-schema.json");
+        let mut v40 = schema["definitions"]["v40Package"].clone();
+        v40["definitions"] = schema["definitions"].clone();
+        let detail = schema_errors(&v40, &read_json("package.json"));
+        panic!(
+            "package.json matches no packagingVersion of the Universe's package schema; \
+             against packagingVersion 4.0: {detail:#?}"
+        );
+    }
+}
+
+#[test]
+fn config_json_validates_against_the_universe_config_schema() {
+    // config-schema.json is not a schema of options but the draft-04 meta-schema (without its
+    // `id` and `$schema`): config.json must itself be a valid draft-04 JSON Schema.
+    let errors = validate_file("config.json", "config-schema.json");
+    assert!(errors.is_empty(), "config.json: {errors:#?}");
+    // And it compiles as one (patterns are regexes), with its own defaults valid under it.
+    let config = read_json("config.json");
+    let errors = schema_errors(&config, &defaults(&config));
+    assert!(errors.is_empty(), "the config defaults: {errors:#?}");
+}
+
+#[test]
+fn resource_json_validates_against_the_universe_v3_resource_schema() {
+    // packagingVersion 3.0 and up: the v3 resource schema (v2 is for packagingVersion 2.0).
+    let errors = validate_file("resource.json", "v3-resource-schema.json");
+    assert!(errors.is_empty(), "resource.json: {errors:#?}");
+}
+
+#[test]
+fn the_schema_rejects_the_old_cli_hash_shape_naming_content_hash() {
+    // resource.json once listed the CLI's hashes under `contents`; the v3 schema wants
+    // `contentHash` (and `dcos package install --cli` refuses anything else). Proves the
+    // validator runs: resource.json with its hashes under the old key must fail, naming both.
+    let mut old = read_json("resource.json");
+    let linux = old["cli"]["binaries"]["linux"]["x86-64"]
+        .as_object_mut()
+        .unwrap();
+    linux.remove("contentHash");
+    let sha256 = "0".repeat(64);
+    linux.insert(
+        "contents".into(),
+        json!([{ "algo": "sha256", "value": sha256 }]),
+    );
+    let errors = schema_errors(&universe_schema("v3-resource-schema.json"), &old);
+    let at = "/cli/binaries/linux/x86-64: ";
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with(at) && e.contains("\"contentHash\" is a required property")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with(at) && e.contains("'contents' was unexpected")),
+        "{errors:#?}"
+    );
+    // And the right key with a hash algorithm the Universe does not know fails too.
+    let mut md5 = read_json("resource.json");
+    md5["cli"]["binaries"]["linux"]["x86-64"]["contentHash"] =
+        json!([{ "algo": "md5", "value": "0".repeat(32) }]);
+    let errors = schema_errors(&universe_schema("v3-resource-schema.json"), &md5);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("/cli/binaries/linux/x86-64/contentHash/0/algo: ")),
+        "{errors:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// package.json (what the schema leaves open)
 
 fn json_type(v: &Value) -> &'static str {
     match v {
@@ -116,16 +203,6 @@ fn has_type(v: &Value, ty: &str) -> bool {
     actual == ty || (ty == "number" && actual == "integer")
 }
 
-fn matches_package_name(s: &str) -> bool {
-    // ^[a-z][a-z0-9-]*[a-z0-9]$
-    let b = s.as_bytes();
-    b.len() >= 2
-        && b[0].is_ascii_lowercase()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[b.len() - 1] != b'-'
-}
-
 fn is_http_url(s: &str) -> bool {
     (s.starts_with("https://") || s.starts_with("http://"))
         && s.split_once("://").is_some_and(|(_, rest)| {
@@ -133,54 +210,32 @@ fn is_http_url(s: &str) -> bool {
         })
 }
 
-#[test]
-fn package_json_has_every_v40_required_field_and_no_unknown_field() {
-    let pkg = read_json("package.json");
-    let obj = pkg.as_object().expect("package.json is an object");
-    for field in V40_REQUIRED {
-        assert!(obj.contains_key(*field), "package.json lacks {field}");
-    }
-    let allowed: HashMap<&str, &str> = V40_FIELDS.iter().copied().collect();
-    for (key, value) in obj {
-        let ty = allowed
-            .get(key.as_str())
-            .unwrap_or_else(|| panic!("package.json: {key} is not a packagingVersion 4.0 field"));
-        assert!(has_type(value, ty), "package.json: {key} must be a {ty}");
-    }
+/// `1.13` -> `[1, 13]`; the schema has already checked the form (digits, dots).
+fn release_version(s: &str) -> Vec<u64> {
+    s.split('.').map(|part| part.parse().unwrap()).collect()
 }
 
 #[test]
 fn package_json_values_are_allowed() {
+    // Required fields, unknown fields, types and the name, version, minDcosReleaseVersion,
+    // tag and license forms: package_json_validates_against_the_universe_package_schema.
     let pkg = read_json("package.json");
+    // The schema takes packagingVersion 2.0 to 5.0; this package is written for 4.0.
     assert_eq!(pkg["packagingVersion"], "4.0");
     assert_eq!(pkg["name"], "cartrack");
-    assert!(matches_package_name(pkg["name"].as_str().unwrap()));
     assert_eq!(pkg["framework"], true);
     assert_eq!(pkg["selected"], false);
-    let version = pkg["version"].as_str().unwrap();
+    // validate_packages.py: a package whose resource.json has a `cli` needs a
+    // minDcosReleaseVersion of at least 1.8 (a missing one counts as 1.0).
+    let min = pkg["minDcosReleaseVersion"]
+        .as_str()
+        .expect("package.json sets minDcosReleaseVersion");
+    assert!(read_json("resource.json").get("cli").is_some());
     assert!(
-        !version.is_empty()
-            && version
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'),
-        "version {version:?} must match ^[-a-zA-Z0-9.]+$"
+        release_version(min) >= vec![1, 8],
+        "minDcosReleaseVersion {min:?}: a CLI in resource.json needs 1.8 or later"
     );
-    let min = pkg["minDcosReleaseVersion"].as_str().unwrap();
-    assert!(
-        min.split('.').all(|part| !part.is_empty()
-            && part.chars().all(|c| c.is_ascii_digit())
-            && (part == "0" || !part.starts_with('0'))),
-        "minDcosReleaseVersion {min:?} must be a DC/OS release version like 1.13"
-    );
-    let tags = pkg["tags"].as_array().unwrap();
-    assert!(!tags.is_empty());
-    for tag in tags {
-        let tag = tag.as_str().expect("tags are strings");
-        assert!(
-            !tag.is_empty() && !tag.contains(char::is_whitespace),
-            "tag {tag:?}"
-        );
-    }
+    assert!(!pkg["tags"].as_array().unwrap().is_empty());
     for field in [
         "maintainer",
         "description",
@@ -193,13 +248,10 @@ fn package_json_values_are_allowed() {
         );
     }
     for license in pkg["licenses"].as_array().unwrap() {
-        let license = license.as_object().unwrap();
-        assert!(license.keys().all(|k| k == "name" || k == "url"));
-        assert!(license["name"].is_string());
         assert!(is_http_url(license["url"].as_str().unwrap()));
     }
     for field in ["upgradesFrom", "downgradesTo"] {
-        assert!(pkg[field].as_array().unwrap().iter().all(Value::is_string));
+        assert!(pkg[field].is_array(), "package.json sets {field}");
     }
     for field in ["scm", "website"] {
         assert!(is_http_url(pkg[field].as_str().unwrap()), "{field}");
@@ -251,8 +303,10 @@ const DRAFT04_KEYWORDS: &[&str] = &[
     "$ref",
 ];
 
-/// Checks `schema` against the draft-04 meta-schema rules this package can use, and that
-/// every leaf has a default of its type and every node a description. Returns the leaf paths.
+/// Checks what the draft-04 meta-schema leaves open (it is checked by
+/// `config_json_validates_against_the_universe_config_schema`): no keyword outside draft 04
+/// (the meta-schema allows any), one `type` per node, `required` names that are properties, a
+/// default of its type on every leaf and a description on every node. Returns the leaf paths.
 fn check_schema(path: &str, schema: &Value, leaves: &mut Vec<String>) {
     let obj = schema
         .as_object()
@@ -273,61 +327,18 @@ fn check_schema(path: &str, schema: &Value, leaves: &mut Vec<String>) {
         description.is_some_and(|d| !d.trim().is_empty()),
         "{path}: needs a description"
     );
-    for key in [
-        "minimum",
-        "maximum",
-        "multipleOf",
-        "minLength",
-        "maxLength",
-        "minItems",
-        "maxItems",
-    ] {
-        if let Some(v) = obj.get(key) {
-            assert!(v.is_number(), "{path}: {key} must be a number");
-        }
-    }
-    for key in ["exclusiveMinimum", "exclusiveMaximum", "uniqueItems"] {
-        if let Some(v) = obj.get(key) {
-            // Draft-04: booleans (draft-06 made the exclusive ones numbers).
-            assert!(
-                v.is_boolean(),
-                "{path}: {key} must be a boolean in draft-04"
-            );
-        }
-    }
-    if let Some(v) = obj.get("pattern") {
-        assert!(v.is_string(), "{path}: pattern must be a string");
-    }
-    if let Some(v) = obj.get("enum") {
-        let items = v.as_array().expect("enum is an array");
-        assert!(!items.is_empty(), "{path}: enum must not be empty");
-    }
-    if let Some(v) = obj.get("additionalProperties") {
-        assert!(
-            v.is_boolean() || v.is_object(),
-            "{path}: additionalProperties"
-        );
-    }
     if ty == "object" {
         let props = obj
             .get("properties")
             .and_then(Value::as_object)
             .unwrap_or_else(|| panic!("{path}: an object needs properties"));
-        if let Some(required) = obj.get("required") {
-            let required = required.as_array().expect("required is an array");
-            // Draft-04: at least one, unique strings.
-            assert!(!required.is_empty(), "{path}: required must not be empty");
-            let names: BTreeSet<&str> = required
-                .iter()
-                .map(|r| r.as_str().expect("required names are strings"))
-                .collect();
-            assert_eq!(names.len(), required.len(), "{path}: required not unique");
-            for name in names {
-                assert!(
-                    props.contains_key(name),
-                    "{path}: required {name} is no property"
-                );
-            }
+        // Its form (a non-empty array of unique strings) is the meta-schema's.
+        let required = obj.get("required").and_then(Value::as_array);
+        for name in required.into_iter().flatten().filter_map(Value::as_str) {
+            assert!(
+                props.contains_key(name),
+                "{path}: required {name} is no property"
+            );
         }
         for (name, sub) in props {
             check_schema(&format!("{path}.{name}"), sub, leaves);
@@ -727,14 +738,9 @@ fn is_sha256(s: &str) -> bool {
 
 #[test]
 fn resource_json_has_asset_uris_and_the_cli_binary_with_sha256() {
+    // Its shape (known keys only, `contentHash` with at least one sha256 hash):
+    // resource_json_validates_against_the_universe_v3_resource_schema.
     let resource = read_json("resource.json");
-    let top: BTreeSet<&str> = resource
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert!(top.is_subset(&BTreeSet::from(["assets", "images", "cli"])));
     let uris = resource["assets"]["uris"].as_object().unwrap();
     assert_eq!(uris.keys().collect::<Vec<_>>(), ["release"]);
     let release = uris["release"].as_str().unwrap();
@@ -746,12 +752,10 @@ fn resource_json_has_asset_uris_and_the_cli_binary_with_sha256() {
     );
     let binaries = resource["cli"]["binaries"].as_object().unwrap();
     let linux = binaries["linux"]["x86-64"].as_object().unwrap();
+    // A bare binary (the schema also allows `zip`).
     assert_eq!(linux["kind"], "executable");
     assert!(is_http_url(linux["url"].as_str().unwrap()));
-    let contents = linux["contents"].as_array().unwrap();
-    assert!(!contents.is_empty());
-    for hash in contents {
-        assert_eq!(hash["algo"], "sha256");
+    for hash in linux["contentHash"].as_array().unwrap() {
         let value = hash["value"].as_str().unwrap();
         assert!(is_sha256(value), "{value:?} is not 64 hex digits");
     }
