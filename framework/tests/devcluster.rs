@@ -1,5 +1,7 @@
 //! End to end: the real `cartrack-scheduler` process against the dev cluster, which launches
-//! the real `cartrack-executor`; pods run a sleeping stand-in for `cartrack-worker`.
+//! the real `cartrack-executor`; pods run a sleeping stand-in for `cartrack-worker`. The cases
+//! `real_mesos_scheduler.rs` also runs on a real Mesos share their bodies (`support::cases`);
+//! the checks of the dev cluster's call log stay here.
 
 mod support;
 
@@ -16,34 +18,7 @@ async fn example_spec_runs_every_pod_then_declines_long_and_suppresses() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cluster = cluster(dir.path(), 3, Vec::new()).await;
     let scheduler = Scheduler::start(dir.path(), &cluster.master_url(), &example_spec(), &[]);
-    let state = scheduler.wait_running(3, T).await;
-    let slots: BTreeSet<&str> = state["tasks"]
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .filter_map(|t| t["slot"].as_str())
-        .collect();
-    assert_eq!(
-        slots,
-        BTreeSet::from(["indexer-0", "ingester-0", "processor-0"])
-    );
-    assert!(state["framework_id"].is_string());
-    for g in state["groups"].as_array().expect("groups") {
-        assert_eq!(
-            (g["count"].as_u64(), g["running"].as_u64()),
-            (Some(1), Some(1)),
-            "{g}"
-        );
-    }
-    let processor = state["tasks"]
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .find(|t| t["slot"] == "processor-0")
-        .expect("processor");
-    assert!(processor["ports"]["http"]
-        .as_u64()
-        .is_some_and(|p| (31000..=32999).contains(&p)));
+    cases::example_spec_converges(&scheduler, 31000..=32999).await;
     // The dev cluster's call log: SUPPRESS after convergence, DECLINE with the long filter.
     wait_until(T, "SUPPRESS after convergence", || async {
         calls(&cluster)
@@ -67,21 +42,6 @@ async fn example_spec_runs_every_pod_then_declines_long_and_suppresses() {
         long_declines > 0,
         "offers of the two unused agents are declined for 3600 s"
     );
-    let plan = scheduler.get("/v1/plan").await.expect("plan");
-    assert_eq!(plan["status"], "COMPLETE", "{plan}");
-    let metrics = scheduler.metrics().await;
-    assert!(
-        metrics.contains("cartrack_suppressions_total 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("cartrack_tasks{state=\"TASK_RUNNING\"} 3"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("cartrack_planner_decision_seconds_count"),
-        "{metrics}"
-    );
     drop(scheduler);
     cluster.shutdown().await;
 }
@@ -96,58 +56,12 @@ async fn scale_up_and_down_honours_unique_and_needs_the_token() {
         "node:n2".to_string(),
     ];
     let cluster = cluster(dir.path(), 3, nodes).await;
-    let spec = write_spec(
-        dir.path(),
-        "[[groups]]\nname = \"processor\"\ncount = 2\nplacement = [\"node:UNIQUE\"]\n[[groups.tasks]]\nname = \"main\"\ncommand = \"./cartrack-worker\"\nargs = [\"process\"]\ncpus = 0.1\nmem = 64\ndisk = 16\nports = [\"http\"]\n",
-    );
-    let scheduler = Scheduler::start(
-        dir.path(),
-        &cluster.master_url(),
-        &spec,
-        &["--api-token", "s3cret"],
-    );
-    scheduler.wait_running(2, T).await;
-    let client = reqwest::Client::new();
-    let put = |count: u32, token: Option<&str>| {
-        let mut req = client
-            .put(format!("{}/v1/groups/processor/count", scheduler.api))
-            .json(&serde_json::json!({ "count": count }));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        req.send()
+    let spread = cases::Spread {
+        rule: "node:UNIQUE",
+        one_per_agent: true,
+        max: 3,
     };
-    assert_eq!(put(3, None).await.expect("reply").status(), 401);
-    assert_eq!(put(3, Some("wrong")).await.expect("reply").status(), 401);
-    assert_eq!(put(3, Some("s3cret")).await.expect("reply").status(), 200);
-    let state = scheduler.wait_running(3, T).await;
-    let hosts: BTreeSet<&str> = state["tasks"]
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .filter_map(|t| t["agent_id"].as_str())
-        .collect();
-    assert_eq!(hosts.len(), 3, "UNIQUE: one processor per agent: {state}");
-    // A fourth pod fits nowhere: it waits, and /v1/debug/offers says why.
-    assert_eq!(put(4, Some("s3cret")).await.expect("reply").status(), 200);
-    let why = wait_until(T, "an offer explained against processor-3", || async {
-        let offers = scheduler.get("/v1/debug/offers").await?;
-        let reason = offers["offers"]
-            .as_array()?
-            .iter()
-            .flat_map(|o| o["pods"].as_array().cloned().unwrap_or_default())
-            .find(|p| p["slot"] == "processor-3")?;
-        Some(reason)
-    })
-    .await;
-    assert!(why["reasons"].to_string().contains("node:UNIQUE"), "{why}");
-    assert_eq!(put(1, Some("s3cret")).await.expect("reply").status(), 200);
-    let state = scheduler.wait_running(1, T).await;
-    assert_eq!(
-        state["tasks"][0]["slot"], "processor-0",
-        "highest indexes go first"
-    );
-    drop(scheduler);
+    cases::scale_up_and_down(dir.path(), &cluster.master_url(), spread).await;
     cluster.shutdown().await;
 }
 
@@ -156,29 +70,9 @@ async fn kill_9_and_restart_adopts_the_running_tasks() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cluster = cluster(dir.path(), 2, Vec::new()).await;
     let mut scheduler = Scheduler::start(dir.path(), &cluster.master_url(), &example_spec(), &[]);
-    let before = scheduler.wait_running(3, T).await;
-    let launched = launched_pods(&cluster);
-    assert_eq!(launched, 3);
-    scheduler.restart();
-    let health = wait_until(T, "re-subscribed after restart", || async {
-        let h = scheduler.get("/v1/health").await?;
-        (h["subscribed"] == true && h["reconciling"] == 0).then_some(h)
-    })
-    .await;
-    assert_eq!(
-        health["framework_id"], before["framework_id"],
-        "same framework id"
-    );
-    let after = scheduler.wait_running(3, T).await;
-    let ids = |s: &serde_json::Value| -> BTreeSet<String> {
-        s["tasks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t["task_id"].as_str().map(String::from))
-            .collect()
-    };
-    assert_eq!(ids(&before), ids(&after), "tasks adopted, not relaunched");
+    scheduler.wait_running(3, T).await;
+    assert_eq!(launched_pods(&cluster), 3);
+    cases::kill_9_and_restart_adopts(&mut scheduler, 3).await;
     assert_eq!(
         launched_pods(&cluster),
         3,
@@ -263,77 +157,7 @@ async fn restart_keeps_the_agent_and_replace_relaunches() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cluster = cluster(dir.path(), 2, Vec::new()).await;
     let scheduler = Scheduler::start(dir.path(), &cluster.master_url(), &example_spec(), &[]);
-    let before = scheduler.wait_running(3, T).await;
-    let task_of = |state: &serde_json::Value, slot: &str| -> (String, String) {
-        let t = state["tasks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|t| t["slot"] == slot)
-            .cloned()
-            .unwrap_or_default();
-        (
-            t["task_id"].as_str().unwrap_or_default().to_string(),
-            t["agent_id"].as_str().unwrap_or_default().to_string(),
-        )
-    };
-    let (old_id, old_agent) = task_of(&before, "ingester-0");
-    let client = reqwest::Client::new();
-    let reply = client
-        .post(format!("{}/v1/pods/ingester-0/restart", scheduler.api))
-        .send()
-        .await
-        .expect("reply");
-    assert_eq!(reply.status(), 202);
-    let after = wait_until(T, "ingester-0 relaunched", || async {
-        let state = scheduler.get("/v1/state").await?;
-        let (id, _) = task_of(&state, "ingester-0");
-        let running = state["tasks"]
-            .as_array()?
-            .iter()
-            .filter(|t| t["state"] == "TASK_RUNNING")
-            .count();
-        (id != old_id && !id.is_empty() && running == 3).then_some(state)
-    })
-    .await;
-    assert_eq!(
-        task_of(&after, "ingester-0").1,
-        old_agent,
-        "restart stays on its agent"
-    );
-    let reply = client
-        .post(format!("{}/v1/pods/indexer-0/replace", scheduler.api))
-        .send()
-        .await
-        .expect("reply");
-    assert_eq!(reply.status(), 202);
-    let (old_indexer, _) = task_of(&after, "indexer-0");
-    wait_until(T, "indexer-0 replaced", || async {
-        let state = scheduler.get("/v1/state").await?;
-        let (id, _) = task_of(&state, "indexer-0");
-        let running = state["tasks"]
-            .as_array()?
-            .iter()
-            .filter(|t| t["state"] == "TASK_RUNNING")
-            .count();
-        (id != old_indexer && !id.is_empty() && running == 3).then_some(())
-    })
-    .await;
-    let missing = client
-        .post(format!("{}/v1/pods/nope-7/restart", scheduler.api))
-        .send()
-        .await
-        .expect("reply");
-    assert_eq!(missing.status(), 404);
-    let state = scheduler.get("/v1/state").await.expect("state");
-    assert!(
-        state["groups"]
-            .as_array()
-            .expect("groups")
-            .iter()
-            .all(|g| g["failed"] == 0),
-        "operator kills are not failures: {state}"
-    );
+    cases::restart_keeps_the_agent_and_replace_relaunches(&scheduler).await;
     drop(scheduler);
     cluster.shutdown().await;
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use cartrack_devcluster::{ClusterConfig, DevCluster};
 use cartrack_zookeeper::testkit::{register_master, unique_path, TestZooKeeper};
 use mesos_proto::v1::scheduler::call;
+use support::cases::{self, Adoption};
 use support::invariants::{
     assert_every_update_acknowledged_once, assert_no_slot_runs_twice,
     assert_scheduler_holds_each_slot_once, live_on_cluster,
@@ -264,9 +265,11 @@ async fn master_restart_with_and_without_state() {
     let f = Fixture::new(zookeeper(), |_| {}).await;
     let s = f.running_scheduler().await;
     for keep_state in [true, false] {
+        let pods = Adoption::of(&s, PODS).await;
         let before = subscribes(&f.cluster);
         f.cluster.restart_master(keep_state).await;
         wait_resubscribed(&f.cluster, before, "re-subscribed").await;
+        pods.assert_adopted(&s, REACH).await;
         f.assert_settled(&s, PODS).await;
     }
     assert_eq!(
@@ -346,26 +349,10 @@ async fn a_partitioned_agent_s_pods_are_replaced_and_killed_when_it_returns() {
     f.cluster.partition_agent(&victim).await.expect("partition");
     // UNREACHABLE, then replaced after --unreachable-timeout; the scheduler never holds a
     // slot twice meanwhile.
-    wait_until(REACH, "replacements running", || async {
-        let state = s.get("/v1/state").await?;
-        let tasks = state["tasks"].as_array()?;
-        let holding_running = tasks
-            .iter()
-            .filter(|t| t["holds_slot"] == true && t["state"] == "TASK_RUNNING")
-            .count();
-        let given_up = tasks.iter().any(|t| t["holds_slot"] == false);
-        (holding_running == PODS && given_up).then_some(())
-    })
-    .await;
-    assert_scheduler_holds_each_slot_once(&s).await;
+    cases::wait_replaced_while_given_up(&s, PODS, REACH).await;
     f.cluster.heal_agent(&victim).await.expect("heal");
     f.assert_settled(&s, PODS).await;
-    wait_until(REACH, "the returned tasks were killed", || async {
-        let state = s.get("/v1/state").await?;
-        let tasks = state["tasks"].as_array()?;
-        tasks.iter().all(|t| t["holds_slot"] == true).then_some(())
-    })
-    .await;
+    cases::wait_given_up_tasks_cleared(&s, REACH).await;
     let kills = count_calls(&f.cluster, call::Type::Kill);
     assert!(kills >= 1, "the returned task was killed");
     drop(s);

@@ -9,7 +9,9 @@
 
 #![allow(dead_code)]
 
+pub mod cases;
 pub mod invariants;
+pub mod real_ha;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -383,4 +385,120 @@ pub fn write_spec(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("spec.toml");
     std::fs::write(&path, text).expect("write spec");
     path
+}
+
+// =================================================================================================
+// Shared by the dev-cluster and the real-Mesos scheduler tests (`devcluster.rs`, `faults.rs`,
+// `real_mesos_scheduler.rs`): the real worker and its broker, and the scenario bodies both
+// backends run. Backend-specific checks (the dev cluster's call log, the real master's state)
+// stay in the tests that call these.
+// =================================================================================================
+
+/// A binary of this workspace: `$var`, else `target/<profile>/<bin>` (which
+/// `cargo build --workspace --bins` makes), else built once with `cargo build -p package`
+/// into the same target directory.
+fn workspace_bin(var: &str, package: &str, bin: &str) -> PathBuf {
+    if let Ok(path) = std::env::var(var) {
+        return PathBuf::from(path);
+    }
+    let dir = target_profile_dir();
+    let path = dir.join(bin);
+    if !path.exists() {
+        let target = dir.parent().expect("target dir");
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.args(["build", "-p", package, "--bin", bin])
+            .env("CARGO_TARGET_DIR", target);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build");
+        assert!(
+            status.success(),
+            "cargo build -p {package} --bin {bin} failed"
+        );
+    }
+    path
+}
+
+/// The real pipeline worker (`cartrack-worker` of `cartrack-pipeline`), found as
+/// [`executor_bin`] finds the executor (`$CARTRACK_WORKER_BIN` first).
+pub fn worker_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        workspace_bin(
+            "CARTRACK_WORKER_BIN",
+            "cartrack-pipeline",
+            "cartrack-worker",
+        )
+    })
+    .clone()
+}
+
+/// `cartrack-worker broker`: the pipeline's in-memory Kafka on 127.0.0.1 (it binds a free
+/// port itself and prints it); killed and reaped on drop.
+pub struct Broker {
+    child: Child,
+    /// `127.0.0.1:PORT`, for `CARTRACK_KAFKA`.
+    pub bootstrap: String,
+}
+
+impl Broker {
+    /// Starts it and waits for its `kafka: ADDRESS` line.
+    pub fn start() -> Broker {
+        use std::io::BufRead;
+        let mut child = Command::new(worker_bin())
+            .arg("broker")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cartrack-worker broker starts");
+        let stdout = child.stdout.take().expect("broker stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads to the end, so the broker never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(address) = line.strip_prefix("kafka: ") {
+                    let _ = tx.send(address.trim().to_string());
+                }
+            }
+        });
+        let mut broker = Broker {
+            child,
+            bootstrap: String::new(),
+        };
+        broker.bootstrap = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the broker prints `kafka: ADDRESS` within 30 s");
+        broker
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Scheduler {
+    /// [`Scheduler::start_with_env`] with the real worker instead of the sleeping stand-in.
+    pub fn start_with_real_worker(
+        dir: &Path,
+        master: &str,
+        spec: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Scheduler {
+        let binaries = [
+            "--executor-uri".to_string(),
+            executor_bin().display().to_string(),
+            "--worker-uri".to_string(),
+            worker_bin().display().to_string(),
+        ];
+        Scheduler::launch(dir, master, spec, &binaries, extra, env)
+    }
 }

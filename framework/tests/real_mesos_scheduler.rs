@@ -1,0 +1,503 @@
+//! The real `cartrack-scheduler` process against a real Apache Mesos 1.12 (masters and agents
+//! from `cartrack-testcluster`), which launches the real `cartrack-executor`. The example
+//! spec's case runs the real `cartrack-worker` on the pipeline's in-memory broker; the other
+//! cases use the sleeping stand-in. Where `devcluster.rs` or `faults.rs` has the same case, the
+//! body is shared (`support::cases`) and only the checks against the master differ: here they
+//! read the real master's `/master/state`.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cartrack_testcluster::{RealMesos, RealMesosConfig};
+use serde_json::Value;
+use support::cases::{self, Adoption, T};
+use support::{example_spec, write_spec, Broker, Scheduler};
+
+/// Every agent's ports come from the cluster's block in 10000-29999 (testcluster).
+const AGENT_PORTS: std::ops::RangeInclusive<u64> = 10_000..=29_999;
+
+async fn mesos(agents: usize) -> RealMesos {
+    RealMesos::start(RealMesosConfig {
+        agents,
+        ..Default::default()
+    })
+    .await
+    .expect("a real Mesos cluster starts")
+}
+
+/// The leading master's state.
+async fn master_state(mesos: &mut RealMesos) -> Value {
+    mesos.state().await.expect("master /master/state")
+}
+
+/// `GET <master>/master/state`, `None` while it does not answer (these tests run one master).
+async fn state_of(master: &str) -> Option<Value> {
+    reqwest::get(format!("{master}/master/state"))
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
+/// Our framework in the master's state.
+fn framework<'a>(state: &'a Value, id: &str) -> Option<&'a Value> {
+    state["frameworks"]
+        .as_array()?
+        .iter()
+        .find(|f| f["id"] == id)
+}
+
+/// `(task id, state)` of every task the master lists for framework `id`: live, unreachable
+/// and completed.
+fn master_tasks(state: &Value, id: &str) -> Vec<(String, String)> {
+    let Some(f) = framework(state, id) else {
+        return Vec::new();
+    };
+    ["tasks", "unreachable_tasks", "completed_tasks"]
+        .iter()
+        .flat_map(|list| f[*list].as_array().cloned().unwrap_or_default())
+        .map(|t| {
+            let field = |k: &str| t[k].as_str().unwrap_or_default().to_string();
+            (field("id"), field("state"))
+        })
+        .collect()
+}
+
+/// Task ids the master shows RUNNING for framework `id`.
+fn running_on_master(state: &Value, id: &str) -> BTreeSet<String> {
+    master_tasks(state, id)
+        .into_iter()
+        .filter(|(_, s)| s == "TASK_RUNNING")
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Asserts that the master runs no slot twice; returns how many slots are live.
+fn assert_master_runs_each_slot_once(state: &Value) -> usize {
+    let live = cases::live_in_master_state(state);
+    let doubled: Vec<_> = live.iter().filter(|(_, ids)| ids.len() > 1).collect();
+    assert!(doubled.is_empty(), "slots with two live tasks: {doubled:?}");
+    live.len()
+}
+
+fn framework_id(state: &Value) -> String {
+    state["framework_id"]
+        .as_str()
+        .expect("framework id")
+        .to_string()
+}
+
+/// Files called `name` under `root` (symlinks not followed).
+fn files_named(root: &Path, name: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() && entry.file_name() == name {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+/// The status update uuids the agents' status update managers took (from executors or made up
+/// by the agent), and how many scheduler acknowledgements each got, read from the agents' logs
+/// (Mesos 1.12's `task_status_update_manager.cpp` lines; a restarted agent appends to its log).
+fn agent_update_ledger(mesos: &RealMesos) -> (BTreeSet<String>, BTreeMap<String, usize>) {
+    const UPDATE: &str = "Received task status update TASK_";
+    const ACK: &str = "Received task status update acknowledgement (UUID: ";
+    let mut updates = BTreeSet::new();
+    let mut acks: BTreeMap<String, usize> = BTreeMap::new();
+    let logs = std::fs::read_dir(mesos.run_dir().join("logs")).expect("logs folder");
+    for log in logs.flatten() {
+        if !log.file_name().to_string_lossy().starts_with("agent-") {
+            continue;
+        }
+        let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+        for line in text.lines() {
+            if let Some((_, rest)) = line.split_once(ACK) {
+                let uuid = rest.split(')').next().unwrap_or_default();
+                *acks.entry(uuid.to_string()).or_default() += 1;
+            } else if let Some((_, rest)) = line.split_once(UPDATE) {
+                if let Some((_, uuid)) = rest.split_once("(Status UUID: ") {
+                    updates.insert(uuid.split(')').next().unwrap_or_default().to_string());
+                }
+            }
+        }
+    }
+    (updates, acks)
+}
+
+/// The fault suite's acknowledgement invariant, checked on the real agents: every status
+/// update with a uuid is acknowledged, none twice.
+async fn assert_every_update_acknowledged_once(mesos: &RealMesos) {
+    support::wait_until(T, "every update acknowledged", || async {
+        let (updates, acks) = agent_update_ledger(mesos);
+        updates.iter().all(|u| acks.contains_key(u)).then_some(())
+    })
+    .await;
+    let (updates, acks) = agent_update_ledger(mesos);
+    let twice: Vec<_> = acks.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "acknowledged more than once: {twice:?}");
+    assert!(!updates.is_empty(), "the agents took some updates");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
+async fn example_spec_runs_the_real_pipeline_and_data_flows() {
+    let broker = Broker::start();
+    let mut mesos = mesos(2).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scheduler = Scheduler::start_with_real_worker(
+        dir.path(),
+        &mesos.master_url(),
+        &example_spec(),
+        &[],
+        &[("CARTRACK_KAFKA", &broker.bootstrap)],
+    );
+    let state = cases::example_spec_converges(&scheduler, AGENT_PORTS).await;
+    let id = framework_id(&state);
+
+    // Data flows: ingester -> Kafka -> processor, whose snapshot the scheduler's /v1/map
+    // merges: the simulator's 50 vehicles show up there.
+    let vehicles = support::wait_until(T, "the simulated fleet on /v1/map", || async {
+        let map = scheduler.get("/v1/map").await?;
+        let n = map["vehicles"].as_array()?.len();
+        (n == 50).then_some(n)
+    })
+    .await;
+    assert_eq!(vehicles, 50);
+    // ... and processor -> Kafka -> indexer, which writes NDJSON into its sandbox.
+    support::wait_until(T, "vehicle documents indexed", || async {
+        let files = files_named(mesos.run_dir(), "cartrack-vehicles.ndjson");
+        files
+            .into_iter()
+            .find(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
+    })
+    .await;
+    // The processor's HTTP health check (run by the executor) passes.
+    support::wait_until(T, "processor-0 healthy", || async {
+        let state = scheduler.get("/v1/state").await?;
+        state["tasks"]
+            .as_array()?
+            .iter()
+            .any(|t| t["slot"] == "processor-0" && t["healthy"] == true)
+            .then_some(())
+    })
+    .await;
+
+    // The master agrees: three RUNNING tasks of ours, and, suppressed and declined, we hold
+    // no offer.
+    let master = master_state(&mut mesos).await;
+    assert_eq!(
+        running_on_master(&master, &id),
+        cases::task_ids(&state),
+        "the master runs exactly our tasks"
+    );
+    let url = mesos.master_url();
+    support::wait_until(T, "no offer outstanding", || async {
+        let master = state_of(&url).await?;
+        let offers = framework(&master, &id)?["offers"].as_array()?.len();
+        (offers == 0).then_some(())
+    })
+    .await;
+    assert_every_update_acknowledged_once(&mesos).await;
+    drop(scheduler);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
+async fn kill_9_and_restart_adopts_the_running_tasks() {
+    let mut mesos = mesos(2).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut scheduler = Scheduler::start(dir.path(), &mesos.master_url(), &example_spec(), &[]);
+    let before = cases::kill_9_and_restart_adopts(&mut scheduler, 3).await;
+    let id = framework_id(&scheduler.get("/v1/state").await.expect("state"));
+    let master = master_state(&mut mesos).await;
+    let frameworks = master["frameworks"].as_array().expect("frameworks");
+    assert_eq!(frameworks.len(), 1, "no second framework: {frameworks:?}");
+    let ours = framework(&master, &id).expect("our framework");
+    assert_eq!(ours["active"], true, "{ours}");
+    assert!(
+        ours["reregistered_time"].is_number(),
+        "the master saw the framework re-subscribe: {ours}"
+    );
+    let known: BTreeSet<String> = master_tasks(&master, &id)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        &known,
+        before.task_ids(),
+        "the master launched nothing new and ended nothing"
+    );
+    assert_every_update_acknowledged_once(&mesos).await;
+    drop(scheduler);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
+async fn scale_up_and_down_honours_max_per_and_needs_the_token() {
+    let mesos = mesos(2).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Real agents here all share the hostname 127.0.0.1 and testcluster gives every agent the
+    // same flags (no per-agent attribute), so the rule caps processors per hostname.
+    let spread = cases::Spread {
+        rule: "hostname:MAX_PER:3",
+        one_per_agent: false,
+        max: 3,
+    };
+    cases::scale_up_and_down(dir.path(), &mesos.master_url(), spread).await;
+    drop(mesos);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
+async fn restart_keeps_the_agent_and_replace_relaunches() {
+    let mut mesos = mesos(2).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scheduler = Scheduler::start(dir.path(), &mesos.master_url(), &example_spec(), &[]);
+    let before = Adoption::of(&scheduler, 3).await;
+    cases::restart_keeps_the_agent_and_replace_relaunches(&scheduler).await;
+    let state = scheduler.get("/v1/state").await.expect("state");
+    let id = framework_id(&state);
+    let master = master_state(&mut mesos).await;
+    assert_eq!(assert_master_runs_each_slot_once(&master), 3);
+    assert_eq!(running_on_master(&master, &id), cases::task_ids(&state));
+    // The two replaced tasks ended as KILLED on the master.
+    let killed: BTreeSet<String> = master_tasks(&master, &id)
+        .into_iter()
+        .filter(|(_, s)| s == "TASK_KILLED")
+        .map(|(id, _)| id)
+        .collect();
+    let replaced: BTreeSet<String> = before
+        .task_ids()
+        .difference(&cases::task_ids(&state))
+        .cloned()
+        .collect();
+    assert_eq!(replaced.len(), 2, "{state}");
+    assert_eq!(killed, replaced, "{}", master["frameworks"]);
+    assert_every_update_acknowledged_once(&mesos).await;
+    drop(scheduler);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
+async fn master_restart_with_the_in_memory_registry_readopts_every_pod() {
+    let mut mesos = mesos(2).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scheduler = Scheduler::start(dir.path(), &mesos.master_url(), &example_spec(), &[]);
+    let pods = Adoption::of(&scheduler, 3).await;
+    let id = framework_id(&scheduler.get("/v1/state").await.expect("state"));
+
+    mesos.kill_master(0);
+    mesos.start_master(0).expect("master starts again");
+    mesos.wait_for_leader(T).await.expect("the master leads");
+    mesos
+        .wait_agents_active(2, T)
+        .await
+        .expect("agents re-register");
+    let url = mesos.master_url();
+    support::wait_until(T, "the framework re-subscribed", || async {
+        let master = state_of(&url).await?;
+        (framework(&master, &id)?["active"] == true).then_some(())
+    })
+    .await;
+    let after = pods.assert_adopted(&scheduler, T).await;
+    let master = master_state(&mut mesos).await;
+    assert_eq!(
+        running_on_master(&master, &id),
+        cases::task_ids(&after),
+        "the new master knows every pod RUNNING under its old task id"
+    );
+    assert_every_update_acknowledged_once(&mesos).await;
+    drop(scheduler);
+}
+
+/// What became of an agent's pods after it was lost and came back.
+struct Returned {
+    /// Task ids of the pods that ran on the lost agent.
+    lost: BTreeSet<String>,
+    /// The framework id.
+    id: String,
+    /// The scheduler's state once no given-up task is listed any more.
+    scheduler: Value,
+    /// The master's state then.
+    master: Value,
+}
+
+/// Two agents, two processors on the one that runs `processor-0`; that agent is lost
+/// (`for_good`: with its executors, else the agent process alone), its pods go UNREACHABLE
+/// and are replaced on the other agent after the scheduler's `--unreachable-timeout`; then
+/// the agent comes back on its work dir and the given-up tasks disappear from the scheduler.
+async fn lose_an_agent_and_bring_it_back(for_good: bool) -> Returned {
+    let mut mesos = mesos(2).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = write_spec(
+        dir.path(),
+        "[[groups]]\nname = \"processor\"\ncount = 2\n[[groups.tasks]]\nname = \"main\"\ncommand = \"./cartrack-worker\"\nargs = [\"process\"]\ncpus = 0.1\nmem = 32\ndisk = 8\n",
+    );
+    let scheduler = Scheduler::start(
+        dir.path(),
+        &mesos.master_url(),
+        &spec,
+        &["--unreachable-timeout", "3"],
+    );
+    let before = scheduler.wait_running(2, T).await;
+    let id = framework_id(&before);
+    let (_, victim) = cases::task_of(&before, "processor-0");
+    let victim_index = mesos
+        .agent_ids()
+        .iter()
+        .position(|a| *a == victim)
+        .expect("processor-0 runs on a known agent");
+    let lost: BTreeSet<String> = before["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter(|t| t["agent_id"] == victim.as_str())
+        .filter_map(|t| t["task_id"].as_str().map(String::from))
+        .collect();
+
+    if for_good {
+        mesos.stop_agent(victim_index);
+    } else {
+        mesos.kill_agent(victim_index);
+    }
+    let lost_at = Instant::now();
+    support::wait_until(T, "the lost agent's pods UNREACHABLE", || async {
+        let state = scheduler.get("/v1/state").await?;
+        state["tasks"]
+            .as_array()?
+            .iter()
+            .filter(|t| lost.contains(t["task_id"].as_str().unwrap_or_default()))
+            .all(|t| t["state"] == "TASK_UNREACHABLE")
+            .then_some(())
+    })
+    .await;
+    let unreachable_at = Instant::now();
+    eprintln!("unreachable after {:?}", lost_at.elapsed());
+    let replaced = cases::wait_replaced_while_given_up(&scheduler, 2, T).await;
+    eprintln!("replaced after {:?}", lost_at.elapsed());
+    // Not before the 3 s timeout (less the polls' 100 ms lag in seeing UNREACHABLE).
+    assert!(
+        unreachable_at.elapsed() >= Duration::from_millis(2_500),
+        "replaced {:?} after UNREACHABLE",
+        unreachable_at.elapsed()
+    );
+    for t in replaced["tasks"].as_array().expect("tasks") {
+        if t["holds_slot"] == true {
+            assert_ne!(t["agent_id"], victim.as_str(), "replacement elsewhere: {t}");
+        }
+    }
+    let master = master_state(&mut mesos).await;
+    assert_eq!(
+        assert_master_runs_each_slot_once(&master),
+        2,
+        "while the agent is away"
+    );
+
+    mesos
+        .start_agent(victim_index)
+        .expect("the agent starts again");
+    mesos
+        .wait_agents_active(2, T)
+        .await
+        .expect("the agent re-registers");
+    eprintln!("agent back after {:?}", lost_at.elapsed());
+    let cleared = cases::wait_given_up_tasks_cleared(&scheduler, T).await;
+    let url = mesos.master_url();
+    // The master may still be ending the old tasks when the scheduler has let go of them.
+    let master = support::wait_until(T, "the old tasks ended on the master", || async {
+        let master = state_of(&url).await?;
+        let ended = master_tasks(&master, &id)
+            .into_iter()
+            .filter(|(task, _)| lost.contains(task))
+            .all(|(_, state)| TERMINAL.contains(&state.as_str()));
+        ended.then_some(master)
+    })
+    .await;
+    assert_every_update_acknowledged_once(&mesos).await;
+    Returned {
+        lost,
+        id,
+        scheduler: cleared,
+        master,
+    }
+}
+
+/// Terminal task states.
+const TERMINAL: [&str; 6] = [
+    "TASK_FINISHED",
+    "TASK_FAILED",
+    "TASK_KILLED",
+    "TASK_LOST",
+    "TASK_GONE",
+    "TASK_DROPPED",
+];
+
+/// The state the master ended each of `ids` in.
+fn final_states(master: &Value, framework: &str, ids: &BTreeSet<String>) -> BTreeSet<String> {
+    master_tasks(master, framework)
+        .into_iter()
+        .filter(|(task, _)| ids.contains(task))
+        .map(|(_, state)| state)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
+async fn a_stopped_agent_s_pods_are_replaced_and_gone_when_it_returns() {
+    let r = lose_an_agent_and_bring_it_back(true).await;
+    assert_eq!(assert_master_runs_each_slot_once(&r.master), 2);
+    let running = running_on_master(&r.master, &r.id);
+    assert!(
+        running.is_disjoint(&r.lost),
+        "the old tasks are not RUNNING: {running:?}"
+    );
+    assert_eq!(running, cases::task_ids(&r.scheduler));
+    // Its executors died with it: on its return the master reports the old tasks TASK_FAILED
+    // ("Unreachable agent re-reregistered"), then the agent does ("Executor terminated",
+    // resent twice with one uuid); the scheduler has nothing left to kill, and does not count
+    // that as a pod failure.
+    assert_eq!(
+        final_states(&r.master, &r.id, &r.lost),
+        BTreeSet::from(["TASK_FAILED".to_string()])
+    );
+    assert_eq!(r.scheduler["groups"][0]["failed"], 0, "{}", r.scheduler);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
+async fn a_partitioned_agent_s_pods_are_replaced_and_killed_when_it_returns() {
+    // The agent process alone is killed: its executor and pods keep running, unreachable,
+    // and come back with it when it recovers them, as after a network partition.
+    let r = lose_an_agent_and_bring_it_back(false).await;
+    assert_eq!(assert_master_runs_each_slot_once(&r.master), 2);
+    let running = running_on_master(&r.master, &r.id);
+    assert!(
+        running.is_disjoint(&r.lost),
+        "the old tasks are not RUNNING: {running:?}"
+    );
+    assert_eq!(running, cases::task_ids(&r.scheduler));
+    // The master reports them TASK_RUNNING ("Unreachable agent re-reregistered"); the
+    // scheduler, having given them up, kills them.
+    assert_eq!(
+        final_states(&r.master, &r.id, &r.lost),
+        BTreeSet::from(["TASK_KILLED".to_string()])
+    );
+    assert_eq!(r.scheduler["groups"][0]["failed"], 0, "{}", r.scheduler);
+}
