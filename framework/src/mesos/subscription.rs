@@ -2,8 +2,9 @@
 //! decode RecordIO events, watch heartbeats (no event for 5 x interval = dead connection),
 //! and reconnect with capped exponential backoff and jitter, re-subscribing with the stored
 //! framework id. A new leader is followed at once: the masters of a list are tried in turn
-//! without a pause, a master that says an election is under way (503) is asked again within a
-//! second, and a leader named by ZooKeeper ends any pending backoff. Events go to the driver over a channel, in order. Every SUBSCRIBE carries
+//! without a pause; while a live master answers but no leader takes the SUBSCRIBE (a 503
+//! during an election, or a 307 to a leader that is gone) the next round comes within a
+//! second; and a leader named by ZooKeeper ends any pending backoff. Events go to the driver over a channel, in order. Every SUBSCRIBE carries
 //! the [`Authenticator`]'s header; a 401 is a configuration error: one fresh login for a
 //! service account, then an error naming the flags and a long backoff (10 s doubling to
 //! 5 min), never a tight loop.
@@ -155,6 +156,9 @@ pub fn spawn_subscription(
                 }
                 Outcome::Redirect(base) if redirects < 5 => {
                     redirects += 1;
+                    // A live master points elsewhere: leadership is moving (a standby still
+                    // names a leader that just died, until its ZooKeeper session expires).
+                    election_pending = true;
                     tracing::info!(from = %target, to = %base, "SUBSCRIBE redirected to the leading master");
                     session.set_leader(Some(base));
                     continue;
