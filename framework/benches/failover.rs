@@ -6,7 +6,7 @@
 //! Prints one row per failover, then the median and the maximum of election -> re-registration.
 //!
 //! ```sh
-//! CARTRACK_MESOS_HOME=/tmp/mesos/mesos-1.12.0 cargo bench -p cartrack-framework \
+//! CARTRACK_MESOS_HOME=$PWD/target/mesos/mesos-1.12.0 cargo bench -p cartrack-framework \
 //!     --features cartrack-framework/failpoints --profile dev --bench failover -- --failovers 5
 //! # --failovers N (or CARTRACK_FAILOVERS=N; default 5); --via zk (default) | redirects;
 //! # --zk-session SECS: the masters' ZooKeeper session (default 10, Mesos' own default)
@@ -31,7 +31,7 @@ use support::{write_spec, Scheduler};
 const PODS: usize = 3;
 /// Give-up bound of every wait.
 const DEADLINE: Duration = Duration::from_secs(60);
-const COMMAND: &str = "CARTRACK_MESOS_HOME=/tmp/mesos/mesos-1.12.0 cargo bench -p cartrack-framework --features cartrack-framework/failpoints --profile dev --bench failover -- --failovers 5";
+const COMMAND: &str = "CARTRACK_MESOS_HOME=$PWD/target/mesos/mesos-1.12.0 cargo bench -p cartrack-framework --features cartrack-framework/failpoints --profile dev --bench failover -- --failovers 5";
 
 /// How the scheduler finds the leading master.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

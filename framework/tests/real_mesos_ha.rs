@@ -4,7 +4,7 @@
 //! redirects, and HTTP Basic against a master with `--authenticate_http_frameworks`.
 //!
 //! ```sh
-//! CARTRACK_MESOS_HOME=/tmp/mesos/mesos-1.12.0 cargo nextest run -p cartrack-framework \
+//! CARTRACK_MESOS_HOME=$PWD/target/mesos/mesos-1.12.0 cargo nextest run -p cartrack-framework \
 //!     --features cartrack-framework/failpoints --test real_mesos_ha --run-ignored only
 //! ```
 //!
