@@ -36,8 +36,8 @@ fn core_tick(c: &mut Criterion) {
     let agents = (0..100)
         .map(|i| Agent::new(format!("a{i}"), total.clone(), Resources::default(), vec![]))
         .collect();
-    let mut core = Core::new(config(), "bench".into(), agents);
     let now = Instant::now();
+    let mut core = Core::new(config(), "bench".into(), agents, now);
     let ids: Vec<String> = (0..10)
         .map(|i| {
             core.subscribe(framework(&format!("f{i}")), now)

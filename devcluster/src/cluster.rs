@@ -59,6 +59,8 @@ pub(crate) struct Inner {
     pub(crate) agent_addrs: HashMap<String, SocketAddr>,
     http: reqwest::Client,
     tenant_load: Resources,
+    /// Both clocks read once at start: `/state` turns the core's instants into epoch seconds.
+    pub(crate) wall_clock: crate::state::WallClock,
 }
 
 /// A running dev cluster: a master (plus a standby listener), agents and their executors, all
@@ -359,24 +361,27 @@ impl Inner {
                 );
                 inner.apply(&mut shared);
             }
-            let status = child.wait().await.ok().and_then(|s| s.code());
+            let exit = child.wait().await.ok();
             // The shell may have left children in the group: take them down too. The group id
             // is still ours: the entry below is removed only after this.
             process::signal_group(pid, process::SIGKILL);
             inner.log.record(LogEntry::ExecutorExited {
                 agent_id: key.0.clone(),
                 executor_id: key.2.clone(),
-                status,
+                status: exit.and_then(|s| s.code()),
             });
-            inner.process_ended(&key, &spec.container_id, status, true);
+            // The raw wait status, as a Mesos agent reports it in FAILURE.
+            let wait_status = exit.map(std::os::unix::process::ExitStatusExt::into_raw);
+            inner.process_ended(&key, &spec.container_id, wait_status, true);
         });
     }
 
+    /// An executor process ended (`wait_status`: its raw wait status) or never `started`.
     fn process_ended(
         self: &Arc<Self>,
         key: &ExecKey,
         container_id: &str,
-        status: Option<i32>,
+        wait_status: Option<i32>,
         started: bool,
     ) {
         let mut shared = self.lock();
@@ -391,7 +396,7 @@ impl Inner {
         if started {
             shared
                 .core
-                .executor_exited(&key.0, &key.1, &key.2, container_id, status, now);
+                .executor_exited(&key.0, &key.1, &key.2, container_id, wait_status, now);
         } else {
             shared
                 .core
@@ -608,6 +613,7 @@ impl DevCluster {
             },
             epoch,
             agents,
+            Instant::now(),
         );
         let inner = Arc::new(Inner {
             shared: Mutex::new(Shared {
@@ -626,6 +632,7 @@ impl DevCluster {
             agent_addrs,
             http: reqwest::Client::new(),
             tenant_load,
+            wall_clock: crate::state::WallClock::now(),
         });
         let mut tasks = Vec::new();
         for (index, listener) in [leader_listener, standby_listener].into_iter().enumerate() {
@@ -720,7 +727,8 @@ impl DevCluster {
         }
     }
 
-    /// Kills an agent: its executors die; after `agent_unreachable_timeout` its tasks are LOST
+    /// Kills an agent: its executors die. The tasks of frameworks that do not checkpoint are
+    /// LOST at once (REASON_AGENT_DISCONNECTED); the others after `agent_unreachable_timeout`
     /// (UNREACHABLE for PARTITION_AWARE frameworks).
     pub async fn kill_agent(&self, agent_id: &str) -> Result<(), DevClusterError> {
         self.agent_op(agent_id, |c, now| c.kill_agent(agent_id, now))

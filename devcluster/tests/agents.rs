@@ -190,7 +190,8 @@ async fn executor_exit_fails_its_tasks_and_reports_failure() {
     );
     let failure = s.wait_type(event::Type::Failure).await.failure.unwrap();
     assert_eq!(failure.executor_id.unwrap().value, "e");
-    assert_eq!(failure.status, Some(3));
+    // The raw wait(2) status, as Mesos reports it: exit code 3 is 3 << 8.
+    assert_eq!(failure.status, Some(3 << 8));
 }
 
 #[tokio::test]

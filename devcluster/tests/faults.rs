@@ -30,10 +30,14 @@ fn quick(c: &mut cartrack_devcluster::ClusterConfig) {
     c.agent_unreachable_timeout = Duration::from_millis(300);
 }
 
+/// A checkpointing framework's tasks wait for the killed agent until the unreachable timeout
+/// (those of a framework that does not checkpoint are LOST at once: `observed` cases).
 #[tokio::test]
 async fn killed_agent_kills_executors_and_tasks_become_lost() {
     let (cluster, _dir) = cluster(quick).await;
-    let (mut s, agent) = running_task(&cluster, framework("k", &[])).await;
+    let mut info = framework("k", &[]);
+    info.checkpoint = Some(true);
+    let (mut s, agent) = running_task(&cluster, info).await;
     cluster.kill_agent(&agent).await.unwrap();
     cluster
         .wait_for_log(
@@ -142,7 +146,10 @@ async fn restarted_agent_loses_tasks_of_non_checkpointing_frameworks() {
     let lost = s
         .update_where("t", |st| st.state() == TaskState::TaskLost)
         .await;
-    assert_eq!(lost.reason(), Reason::AgentRestarted);
+    // The master saw the agent process go: Mesos' wording, with the agent's hostname.
+    assert_eq!(lost.reason(), Reason::AgentDisconnected);
+    assert_eq!(lost.message(), "Agent 127.0.0.1 disconnected");
+    assert!(lost.uuid.is_none());
     cluster
         .wait_for_log(WAIT, |e| matches!(e, LogEntry::ExecutorExited { .. }))
         .await

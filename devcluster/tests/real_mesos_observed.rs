@@ -20,13 +20,3 @@ macro_rules! real_mesos_tests {
 }
 
 observed_cases!(real_mesos_tests);
-
-/// Not (yet) a dev-cluster test: the dev cluster accepts such a LAUNCH_GROUP.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
-async fn launch_group_executor_without_framework_id_fails_the_group_with_task_error() {
-    cases::launch_group_executor_without_framework_id_fails_the_group_with_task_error(
-        Backend::Real,
-    )
-    .await;
-}

@@ -24,6 +24,7 @@ impl Core {
             .map(|(k, e)| (k.0.clone(), k.1.clone(), e.connected))
             .collect();
         agent.executors.clear();
+        self.lose_non_checkpointing_tasks(agent_id);
         for (fid, eid, connected) in execs {
             if connected {
                 self.effects.push(Effect::CloseExecutor {
@@ -49,10 +50,17 @@ impl Core {
     /// registration timeout, and loses the others.
     pub fn restart_agent(&mut self, agent_id: &str, now: Instant) -> bool {
         let registration_timeout = self.cfg.executor_registration_timeout;
+        if !self.agents.contains_key(agent_id) {
+            return false;
+        }
+        let was_up = self.agents.get(agent_id).is_some_and(|a| a.up);
+        if was_up {
+            // The agent process dies, then comes back.
+            self.lose_non_checkpointing_tasks(agent_id);
+        }
         let Some(agent) = self.agents.get_mut(agent_id) else {
             return false;
         };
-        let was_up = agent.up;
         let mut lost_executors = Vec::new();
         let mut closed = Vec::new();
         for (key, exec) in agent.executors.iter_mut() {
@@ -106,7 +114,12 @@ impl Core {
             });
         }
         for key in orphaned {
-            self.report_task_gone(agent_id, &key, task_status::Reason::AgentRestarted);
+            self.report_task_gone(
+                agent_id,
+                &key,
+                task_status::Reason::AgentRestarted,
+                "Agent restarted without the task's executor",
+            );
         }
         if !was_reachable {
             self.resend_agent_updates(agent_id, now);
@@ -122,6 +135,52 @@ impl Core {
         true
     }
 
+    /// The agent process died, and the master saw its connection close: like Mesos (master.cpp
+    /// `_exited`), it gives up at once the tasks of frameworks that do not checkpoint, TASK_LOST
+    /// with REASON_AGENT_DISCONNECTED, and forgets them; those of checkpointing frameworks wait
+    /// for the agent to come back (or for the unreachable timeout).
+    fn lose_non_checkpointing_tasks(&mut self, agent_id: &str) {
+        let Some(agent) = self.agents.get(agent_id) else {
+            return;
+        };
+        let message = format!("Agent {} disconnected", agent.hostname);
+        let keys: Vec<(String, String)> = agent
+            .tasks
+            .keys()
+            .filter(|(fid, _)| {
+                self.frameworks
+                    .get(fid)
+                    .is_some_and(|f| f.info.checkpoint != Some(true))
+            })
+            .cloned()
+            .collect();
+        for key in keys {
+            let Some(task) = self
+                .agents
+                .get_mut(agent_id)
+                .and_then(|a| a.tasks.remove(&key))
+            else {
+                continue;
+            };
+            if task.state.is_terminal() && task.updates.is_empty() {
+                self.record_completed(&key.0, agent_id, &task, task.state);
+                continue;
+            }
+            self.record_completed(&key.0, agent_id, &task, TaskState::TaskLost);
+            let mut status = master_status(
+                &key.1,
+                Some(agent_id),
+                TaskState::TaskLost,
+                Some(task_status::Reason::AgentDisconnected),
+                &message,
+            );
+            status.executor_id = Some(mesos_proto::v1::ExecutorId {
+                value: task.executor_id.clone(),
+            });
+            self.send_to_framework(&key.0, update_event(status));
+        }
+    }
+
     /// Master-generated terminal update for a task that vanished with its agent or executor;
     /// the task is forgotten.
     fn report_task_gone(
@@ -129,6 +188,7 @@ impl Core {
         agent_id: &str,
         key: &(String, String),
         reason: task_status::Reason,
+        message: &str,
     ) {
         let partition_aware = self
             .frameworks
@@ -141,21 +201,17 @@ impl Core {
         else {
             return;
         };
-        if task.state.is_terminal() && task.updates.is_empty() {
-            return;
-        }
         let state = if partition_aware {
             TaskState::TaskGone
         } else {
             TaskState::TaskLost
         };
-        let status = master_status(
-            &key.1,
-            Some(agent_id),
-            state,
-            Some(reason),
-            "Agent restarted without the task's executor",
-        );
+        if task.state.is_terminal() && task.updates.is_empty() {
+            self.record_completed(&key.0, agent_id, &task, task.state);
+            return;
+        }
+        self.record_completed(&key.0, agent_id, &task, state);
+        let status = master_status(&key.1, Some(agent_id), state, Some(reason), message);
         self.send_to_framework(&key.0, update_event(status));
     }
 
@@ -298,6 +354,7 @@ impl Core {
                     forget.push(key.clone());
                 }
             }
+            let mut forgotten = Vec::new();
             for key in &forget {
                 if let Some(t) = agent.tasks.remove(key) {
                     if let Some(e) = agent
@@ -306,7 +363,11 @@ impl Core {
                     {
                         e.orphaned = true;
                     }
+                    forgotten.push((key.0.clone(), t));
                 }
+            }
+            for (fid, task) in forgotten {
+                self.record_completed(&fid, &agent_id, &task, TaskState::TaskLost);
             }
             for (fid, status) in updates {
                 self.send_to_framework(&fid, update_event(status));

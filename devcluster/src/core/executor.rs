@@ -20,6 +20,11 @@ impl ExecutorCallError {
     }
 }
 
+/// The exit code in a raw `waitpid(2)` status; `None` when a signal ended the process.
+fn exit_code(wait_status: i32) -> Option<i32> {
+    libc::WIFEXITED(wait_status).then(|| libc::WEXITSTATUS(wait_status))
+}
+
 impl Core {
     fn executor_key_checked(
         &self,
@@ -293,15 +298,17 @@ impl Core {
         );
     }
 
-    /// The executor process ended: its unfinished tasks fail (or count as killed), and the
-    /// scheduler hears FAILURE.
+    /// The executor process ended: the scheduler hears FAILURE, then its unfinished tasks
+    /// fail (or count as killed). `wait_status` is the raw `waitpid(2)` status, which Mesos
+    /// passes on in FAILURE as it is (`9` for SIGKILL, `N << 8` for exit code N); `None`
+    /// when it could not be had.
     pub fn executor_exited(
         &mut self,
         agent_id: &str,
         framework_id: &str,
         executor_id: &str,
         container_id: &str,
-        status: Option<i32>,
+        wait_status: Option<i32>,
         now: Instant,
     ) {
         self.executor_ended(
@@ -309,7 +316,7 @@ impl Core {
             framework_id,
             executor_id,
             container_id,
-            status,
+            wait_status,
             task_status::Reason::ExecutorTerminated,
             now,
         );
@@ -322,7 +329,7 @@ impl Core {
         framework_id: &str,
         executor_id: &str,
         container_id: &str,
-        status: Option<i32>,
+        wait_status: Option<i32>,
         reason: task_status::Reason,
         now: Instant,
     ) {
@@ -359,6 +366,24 @@ impl Core {
                     .collect()
             })
             .unwrap_or_default();
+        // Mesos' agent sends the executor's end to the master at once, while the tasks'
+        // terminal updates go through its status update manager: FAILURE comes first.
+        self.send_to_framework(
+            framework_id,
+            SEvent {
+                r#type: Some(sevent::Type::Failure as i32),
+                failure: Some(sevent::Failure {
+                    agent_id: Some(AgentId {
+                        value: agent_id.to_string(),
+                    }),
+                    executor_id: Some(ExecutorId {
+                        value: executor_id.to_string(),
+                    }),
+                    status: wait_status,
+                }),
+                ..Default::default()
+            },
+        );
         let launch_failed = reason == task_status::Reason::ContainerLaunchFailed;
         for (task_key, killed) in tasks {
             let (state, reason, message) = if launch_failed {
@@ -371,7 +396,7 @@ impl Core {
                     "Executor terminated".to_string(),
                 )
             } else if exec.command_task {
-                match status {
+                match wait_status.and_then(exit_code) {
                     Some(0) => (
                         TaskState::TaskFinished,
                         None,
@@ -397,22 +422,6 @@ impl Core {
             };
             self.agent_status_update(agent_id, &task_key, state, reason, &message, now);
         }
-        self.send_to_framework(
-            framework_id,
-            SEvent {
-                r#type: Some(sevent::Type::Failure as i32),
-                failure: Some(sevent::Failure {
-                    agent_id: Some(AgentId {
-                        value: agent_id.to_string(),
-                    }),
-                    executor_id: Some(ExecutorId {
-                        value: executor_id.to_string(),
-                    }),
-                    status,
-                }),
-                ..Default::default()
-            },
-        );
     }
 
     /// Kills executors that did not (re)subscribe in time; their tasks fail.

@@ -29,6 +29,12 @@ use crate::resources::Resources;
 /// Longest gap between status update retries (Mesos: 10 min).
 const MAX_UPDATE_RETRY: Duration = Duration::from_secs(600);
 
+/// Removed frameworks the master remembers (Mesos' `--max_completed_frameworks` default).
+const MAX_COMPLETED_FRAMEWORKS: usize = 50;
+
+/// Ended tasks a framework's history keeps (Mesos' `--max_completed_tasks_per_framework`).
+const MAX_COMPLETED_TASKS: usize = 1000;
+
 /// Timeouts the core applies; copied from [`crate::ClusterConfig`].
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
@@ -130,7 +136,39 @@ pub struct Framework {
     pub refused: HashMap<String, Instant>,
     /// SUPPRESS was called and no REVIVE since.
     pub suppressed: bool,
+    /// When it first subscribed to this master (`registered_time` in `/state`).
+    pub registered_at: Instant,
+    /// When it last subscribed again with its id (`reregistered_time`); `None` until then.
+    pub reregistered_at: Option<Instant>,
+    /// Kept through a master failover and not subscribed since (`recovered` in `/state`).
+    pub recovered: bool,
+    /// Its tasks that ended and that the agents forgot, oldest first (Mesos' `completed_tasks`).
+    pub completed_tasks: VecDeque<CompletedTask>,
     next_heartbeat: Instant,
+}
+
+/// A task that ended, as the master's history keeps it.
+#[derive(Debug, Clone)]
+pub struct CompletedTask {
+    /// The agent it ran on.
+    pub agent_id: String,
+    /// The task as launched.
+    pub info: TaskInfo,
+    /// Its executor.
+    pub executor_id: String,
+    /// Its terminal state.
+    pub state: TaskState,
+    /// Its resources.
+    pub resources: Resources,
+}
+
+/// A framework removed by TEARDOWN or an expired failover timeout (`completed_frameworks`).
+#[derive(Debug, Clone)]
+pub struct CompletedFramework {
+    /// The framework as it was when removed, its tasks moved to `completed_tasks`.
+    pub framework: Framework,
+    /// When it was removed (`unregistered_time`).
+    pub unregistered_at: Instant,
 }
 
 impl Framework {
@@ -274,6 +312,10 @@ pub struct Core {
     spent_offers: HashSet<String>,
     /// Frameworks torn down or failed over for good: they may not SUBSCRIBE again.
     removed_frameworks: HashSet<String>,
+    /// The most recently removed frameworks, oldest first.
+    pub completed_frameworks: VecDeque<CompletedFramework>,
+    /// When the current leading master was elected (cluster start, then each failover).
+    pub elected_at: Instant,
     alloc_cursor: usize,
     effects: Vec<Effect>,
 }
@@ -325,8 +367,9 @@ fn executor_event(kind: exec_api::event::Type) -> exec_api::Event {
 }
 
 impl Core {
-    /// A new cluster with these agents. `epoch` makes ids unique across master restarts.
-    pub fn new(cfg: CoreConfig, epoch: String, agents: Vec<Agent>) -> Core {
+    /// A new cluster with these agents, its master elected at `now`. `epoch` makes ids unique
+    /// across master restarts.
+    pub fn new(cfg: CoreConfig, epoch: String, agents: Vec<Agent>, now: Instant) -> Core {
         Core {
             cfg,
             epoch,
@@ -336,6 +379,8 @@ impl Core {
             offers: BTreeMap::new(),
             spent_offers: HashSet::new(),
             removed_frameworks: HashSet::new(),
+            completed_frameworks: VecDeque::new(),
+            elected_at: now,
             alloc_cursor: 0,
             effects: Vec::new(),
         }
@@ -438,20 +483,23 @@ impl Core {
             self.record_fault(format!(
                 "framework {id} did not re-subscribe within its failover_timeout: removed, its tasks killed"
             ));
-            self.remove_framework(&id);
+            self.remove_framework(&id, now);
         }
     }
 
-    /// Removes a framework and shuts down everything it runs (TEARDOWN, failover expiry).
-    fn remove_framework(&mut self, framework_id: &str) {
+    /// Removes a framework and shuts down everything it runs (TEARDOWN, failover expiry): its
+    /// tasks end KILLED (no update is sent: its stream is closed) and it moves, with them, to
+    /// `completed_frameworks`. False for a framework this master does not know.
+    fn remove_framework(&mut self, framework_id: &str, now: Instant) -> bool {
+        let Some(mut framework) = self.frameworks.remove(framework_id) else {
+            return false;
+        };
         self.removed_frameworks.insert(framework_id.to_string());
-        if let Some(f) = self.frameworks.remove(framework_id) {
-            if let Some(stream_id) = f.stream_id {
-                self.effects.push(Effect::CloseFrameworkStream {
-                    framework_id: framework_id.to_string(),
-                    stream_id,
-                });
-            }
+        if let Some(stream_id) = framework.stream_id.take() {
+            self.effects.push(Effect::CloseFrameworkStream {
+                framework_id: framework_id.to_string(),
+                stream_id,
+            });
         }
         self.offers.retain(|_, o| o.framework_id != framework_id);
         let grace = self.cfg.executor_shutdown_grace;
@@ -460,7 +508,22 @@ impl Core {
             let Some(agent) = self.agents.get_mut(&agent_id) else {
                 continue;
             };
-            agent.tasks.retain(|(fid, _), _| fid != framework_id);
+            let keys: Vec<(String, String)> = agent
+                .tasks
+                .keys()
+                .filter(|(fid, _)| fid == framework_id)
+                .cloned()
+                .collect();
+            for key in keys {
+                if let Some(task) = agent.tasks.remove(&key) {
+                    let state = if task.state.is_terminal() {
+                        task.state
+                    } else {
+                        TaskState::TaskKilled
+                    };
+                    push_completed(&mut framework, &agent_id, &task, state);
+                }
+            }
             let execs: Vec<String> = agent
                 .executors
                 .keys()
@@ -470,6 +533,34 @@ impl Core {
             for exec_id in execs {
                 self.shutdown_executor(&agent_id, framework_id, &exec_id, grace);
             }
+        }
+        if self.completed_frameworks.len() == MAX_COMPLETED_FRAMEWORKS {
+            self.completed_frameworks.pop_front();
+        }
+        self.completed_frameworks.push_back(CompletedFramework {
+            framework,
+            unregistered_at: now,
+        });
+        true
+    }
+
+    /// The operator API's TEARDOWN: the framework is removed as by its own TEARDOWN call.
+    /// False (Mesos: 400 "No framework found with specified ID") when this master does not
+    /// know it, including when it was removed already.
+    pub fn teardown(&mut self, framework_id: &str, now: Instant) -> bool {
+        self.remove_framework(framework_id, now)
+    }
+
+    /// Puts a task the agents forget into its framework's history of ended tasks.
+    fn record_completed(
+        &mut self,
+        framework_id: &str,
+        agent_id: &str,
+        task: &Task,
+        state: TaskState,
+    ) {
+        if let Some(framework) = self.frameworks.get_mut(framework_id) {
+            push_completed(framework, agent_id, task, state);
         }
     }
 
@@ -511,6 +602,20 @@ impl Core {
     pub fn epoch(&self) -> &str {
         &self.epoch
     }
+}
+
+/// Appends an ended task to a framework's bounded history.
+fn push_completed(framework: &mut Framework, agent_id: &str, task: &Task, state: TaskState) {
+    if framework.completed_tasks.len() == MAX_COMPLETED_TASKS {
+        framework.completed_tasks.pop_front();
+    }
+    framework.completed_tasks.push_back(CompletedTask {
+        agent_id: agent_id.to_string(),
+        info: task.info.clone(),
+        executor_id: task.executor_id.clone(),
+        state,
+        resources: task.resources.clone(),
+    });
 }
 
 fn heartbeat_event() -> SEvent {

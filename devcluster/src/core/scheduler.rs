@@ -65,6 +65,9 @@ impl Core {
                 return Err("Framework has been removed".to_string());
             }
         }
+        // A framework that names its id re-subscribes (Mesos: `reregistered_time`), also to
+        // a master that never saw it (after a failover that lost the frameworks).
+        let resubscribing = info.id.as_ref().is_some_and(|id| !id.value.is_empty());
         let framework_id = match info.id.as_ref().map(|id| id.value.clone()) {
             Some(id) if !id.is_empty() => id,
             _ => self.next_id("F"),
@@ -88,6 +91,8 @@ impl Core {
                 existing.stream_id = Some(stream_id.clone());
                 existing.disconnected_since = None;
                 existing.next_heartbeat = now + interval;
+                existing.reregistered_at = Some(now);
+                existing.recovered = false;
             }
             None => {
                 self.frameworks.insert(
@@ -99,6 +104,10 @@ impl Core {
                         disconnected_since: None,
                         refused: Default::default(),
                         suppressed: false,
+                        registered_at: now,
+                        reregistered_at: resubscribing.then_some(now),
+                        recovered: false,
+                        completed_tasks: Default::default(),
                         next_heartbeat: now + interval,
                     },
                 );
@@ -268,7 +277,9 @@ impl Core {
                     .collect();
                 self.reconcile(framework_id, tasks);
             }
-            Type::Teardown => self.remove_framework(framework_id),
+            Type::Teardown => {
+                self.remove_framework(framework_id, now);
+            }
             Type::Message => {
                 let message = call
                     .message
@@ -695,7 +706,9 @@ impl Core {
         task.retry_backoff = retry;
         task.next_retry = None;
         if task.updates.is_empty() && task.state.is_terminal() {
-            agent.tasks.remove(&key);
+            if let Some(task) = agent.tasks.remove(&key) {
+                self.record_completed(framework_id, agent_id, &task, task.state);
+            }
             return;
         }
         self.forward_front_update(agent_id, &key, now);
@@ -794,15 +807,18 @@ impl Core {
             self.framework_disconnected(&fid, &sid, now);
         }
         // Like Mesos after a failover, a framework's tasks wait for it as orphans: no failover
-        // timer runs until it has re-subscribed to the new leader.
+        // timer runs until it has re-subscribed to the new leader, which lists it `recovered`.
         for f in self.frameworks.values_mut() {
             f.disconnected_since = None;
+            f.recovered = true;
         }
         self.offers.clear();
+        self.elected_at = now;
         if !keep_state {
             self.frameworks.clear();
             self.spent_offers.clear();
             self.removed_frameworks.clear();
+            self.completed_frameworks.clear();
         }
     }
 }

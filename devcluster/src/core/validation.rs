@@ -197,6 +197,18 @@ fn check_common(
     }) {
         return Err("All tasks of a group must use the same executor".to_string());
     }
+    // Mesos' `validateFrameworkID`. The master fills a missing `ExecutorInfo.framework_id` in
+    // for LAUNCH only (as `launch` does here): a group's executor must carry it.
+    match executor.framework_id.as_ref() {
+        None if group => return Err("'ExecutorInfo.framework_id' must be set".to_string()),
+        Some(id) if id.value != framework_id => {
+            return Err(format!(
+                "ExecutorInfo has an invalid FrameworkID (Actual: {} vs Expected: {framework_id})",
+                id.value
+            ))
+        }
+        _ => {}
+    }
     let exec_type = executor.r#type();
     if group && exec_type == executor_info::Type::Unknown {
         return Err("'ExecutorInfo.type' must be set for LAUNCH_GROUP".to_string());

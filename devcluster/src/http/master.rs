@@ -1,6 +1,6 @@
-//! The master's HTTP face: `POST /api/v1/scheduler`, `GET /state`, `GET /log` and the
-//! `/control/...` fault API. Both master listeners serve this router; only the leader answers
-//! scheduler calls.
+//! The master's HTTP face: `POST /api/v1/scheduler`, the operator API's `TEARDOWN`
+//! (`POST /api/v1`), `GET /state`, `GET /log` and the `/control/...` fault API. Both master
+//! listeners serve this router; only the leader answers scheduler and operator calls.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,13 +12,16 @@ use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine as _;
 use bytes::Bytes;
-use mesos_proto::http::{SCHEDULER_PATH, STREAM_ID_HEADER};
+use mesos_proto::http::{JSON, PROTOBUF, SCHEDULER_PATH, STREAM_ID_HEADER};
 use mesos_proto::v1::scheduler::{call, Call};
 use serde::Deserialize;
 
 use super::{decode_call, stream_response, text};
 use crate::cluster::Inner;
 use crate::log::LogEntry;
+
+/// The master operator API (Mesos' `/api/v1`).
+const OPERATOR_PATH: &str = "/api/v1";
 
 #[derive(Clone)]
 struct Ctx {
@@ -30,6 +33,7 @@ struct Ctx {
 pub(crate) fn router(inner: Arc<Inner>, index: usize) -> Router {
     Router::new()
         .route(SCHEDULER_PATH, post(scheduler_api))
+        .route(OPERATOR_PATH, post(operator_api).get(operator_get))
         .route("/state", get(state))
         .route("/master/state", get(state))
         .route("/state.json", get(state))
@@ -63,25 +67,22 @@ fn authorized(inner: &Inner, headers: &HeaderMap) -> bool {
 async fn scheduler_api(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
     let inner = &ctx.inner;
     if !authorized(inner, &headers) {
+        // Word for word what a Mesos 1.12 master answers, with or without wrong credentials.
         return (
             StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"mesos\"")],
-            "Unauthorized",
+            [
+                (
+                    header::WWW_AUTHENTICATE,
+                    "Basic realm=\"mesos-master-scheduler\"",
+                ),
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            ],
+            "401 Unauthorized.",
         )
             .into_response();
     }
-    let leader = inner.lock().leader;
-    match leader {
-        None => return text(StatusCode::SERVICE_UNAVAILABLE, "No leader elected"),
-        Some(l) if l != ctx.index => {
-            let location = format!("//{}{SCHEDULER_PATH}", inner.master_addrs[l]);
-            return (
-                StatusCode::TEMPORARY_REDIRECT,
-                [(header::LOCATION, location)],
-            )
-                .into_response();
-        }
-        Some(_) => {}
+    if let Some(refusal) = not_leading(&ctx, SCHEDULER_PATH) {
+        return refusal;
     }
     let call: Call = match decode_call(&headers, body) {
         Ok(call) => call,
@@ -194,12 +195,135 @@ fn subscribe(inner: &Arc<Inner>, call: Call, stream_id: Option<String>) -> Respo
     response
 }
 
+/// `None` when this listener leads; else the answer: 503 with no leader, or a 307 to the
+/// leader's `path` (protocol-relative, as Mesos writes it).
+fn not_leading(ctx: &Ctx, path: &str) -> Option<Response> {
+    let inner = &ctx.inner;
+    let leader = inner.lock().leader;
+    match leader {
+        None => Some(text(StatusCode::SERVICE_UNAVAILABLE, "No leader elected")),
+        Some(l) if l != ctx.index => {
+            let location = format!("//{}{path}", inner.master_addrs[l]);
+            Some(
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [(header::LOCATION, location)],
+                )
+                    .into_response(),
+            )
+        }
+        Some(_) => None,
+    }
+}
+
+/// The master operator API's calls the dev cluster answers (JSON bodies only): `TEARDOWN`,
+/// worded and answered as a Mesos 1.12 master does.
+#[derive(Deserialize)]
+struct OperatorCall {
+    r#type: Option<String>,
+    teardown: Option<OperatorTeardown>,
+}
+
+#[derive(Deserialize)]
+struct OperatorTeardown {
+    framework_id: Option<IdValue>,
+}
+
+#[derive(Deserialize)]
+struct IdValue {
+    value: String,
+}
+
+async fn operator_api(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refusal) = not_leading(&ctx, OPERATOR_PATH) {
+        return refusal;
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.starts_with(PROTOBUF) {
+        return text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the dev cluster's operator API speaks application/json only (protobuf bodies are not modelled)",
+        );
+    }
+    if !content_type.starts_with(JSON) {
+        return text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &format!("Expecting 'Content-Type' of {JSON} or {PROTOBUF}"),
+        );
+    }
+    let call: OperatorCall = match serde_json::from_slice(&body) {
+        Ok(call) => call,
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                &format!("Failed to parse body into JSON: {e}"),
+            )
+        }
+    };
+    match call.r#type.as_deref() {
+        Some("TEARDOWN") => {}
+        None => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "Failed to validate master::Call: Expecting 'type' to be present",
+            )
+        }
+        Some(other) => {
+            return text(
+                StatusCode::NOT_IMPLEMENTED,
+                &format!("the dev cluster's operator API models TEARDOWN only, not {other}"),
+            )
+        }
+    }
+    let Some(teardown) = call.teardown else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Failed to validate master::Call: Expecting 'teardown' to be present",
+        );
+    };
+    let Some(framework_id) = teardown.framework_id.map(|id| id.value) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Failed to convert JSON into Call protobuf: Missing required fields: teardown.framework_id",
+        );
+    };
+    if ctx
+        .inner
+        .with_core(|core, now| core.teardown(&framework_id, now))
+    {
+        StatusCode::OK.into_response()
+    } else {
+        text(
+            StatusCode::BAD_REQUEST,
+            "No framework found with specified ID",
+        )
+    }
+}
+
+async fn operator_get() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, "POST")],
+        "405 Method Not Allowed. Expecting one of { 'POST' }, but received 'GET'.",
+    )
+        .into_response()
+}
+
 async fn state(State(ctx): State<Ctx>) -> Response {
     let shared = ctx.inner.lock();
+    let address = |i: usize| ctx.inner.master_addrs[i].to_string();
+    let view = crate::state::MasterView {
+        address: address(ctx.index),
+        leader: shared.leader.map(address),
+    };
     let json = crate::state::master_state(
         &shared.core,
         ctx.inner.tenant_load(),
-        shared.leader == Some(ctx.index),
+        &view,
+        &ctx.inner.wall_clock,
     );
     drop(shared);
     (

@@ -416,8 +416,8 @@ pub async fn status_updates_are_forwarded_one_at_a_time_after_each_acknowledge(b
     assert_eq!(finished.state(), TaskState::TaskFinished);
 }
 
-/// Real Mesos only, until the dev cluster checks it: a LAUNCH_GROUP whose executor has no
-/// `framework_id` fails every task of the group (the master fills it in only for LAUNCH).
+/// A LAUNCH_GROUP whose executor has no `framework_id` fails every task of the group (the
+/// master fills it in only for LAUNCH).
 pub async fn launch_group_executor_without_framework_id_fails_the_group_with_task_error(
     backend: Backend,
 ) {
@@ -446,6 +446,243 @@ pub async fn launch_group_executor_without_framework_id_fails_the_group_with_tas
         assert_eq!(status.state(), TaskState::TaskError);
         assert_eq!(status.reason(), Reason::TaskGroupInvalid);
         assert_eq!(status.message(), "'ExecutorInfo.framework_id' must be set");
+    }
+}
+
+/// With HTTP Basic required, a scheduler call without credentials or with wrong ones is 401
+/// with Mesos' own body and realm; the right ones subscribe.
+pub async fn scheduler_calls_without_or_with_wrong_credentials_are_401_unauthorized(
+    backend: Backend,
+) {
+    let cluster = Cluster::start_with(backend, None, Some(("cartrack", "s3cret"))).await;
+    let body = prost::Message::encode_to_vec(&subscribe_call(framework("auth", &[])));
+    let send = |credentials: Option<(&str, &str)>| {
+        let mut request = reqwest::Client::new()
+            .post(format!(
+                "{}{}",
+                cluster.master_url(),
+                mesos_proto::http::SCHEDULER_PATH
+            ))
+            .header("Content-Type", mesos_proto::http::PROTOBUF)
+            .body(body.clone());
+        if let Some((principal, secret)) = credentials {
+            request = request.basic_auth(principal, Some(secret));
+        }
+        request.send()
+    };
+    for credentials in [
+        None,
+        Some(("cartrack", "wrong")),
+        Some(("nobody", "s3cret")),
+    ] {
+        let response = send(credentials).await.expect("the master answers");
+        assert_eq!(
+            response
+                .headers()
+                .get("WWW-Authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some("Basic realm=\"mesos-master-scheduler\""),
+            "{credentials:?}"
+        );
+        assert_eq!(
+            status_and_body(response).await,
+            (401, "401 Unauthorized.".into()),
+            "{credentials:?}"
+        );
+    }
+    let response = send(Some(("cartrack", "s3cret")))
+        .await
+        .expect("the master answers");
+    assert_eq!(response.status(), 200);
+}
+
+/// The agent process dies: the master sees its connection close and at once gives up the tasks
+/// of frameworks that do not checkpoint (also PARTITION_AWARE ones), TASK_LOST with
+/// REASON_AGENT_DISCONNECTED, long before the agent could count as unreachable.
+pub async fn agent_process_death_loses_the_tasks_of_frameworks_that_do_not_checkpoint_at_once(
+    backend: Backend,
+) {
+    let mut cluster = Cluster::start(backend, Some(1)).await;
+    let mut plain = TestScheduler::subscribe(&cluster.master_url(), framework("plain", &[])).await;
+    let agent = plain
+        .launch_on_next_offer(|agent| {
+            vec![launch_group(
+                test_executor("e1"),
+                vec![task("a", agent, "", None)],
+            )]
+        })
+        .await;
+    plain.until_state("a", TaskState::TaskRunning).await;
+    // The rest of the agent is refused to `plain` for 5 s: it goes to `aware`.
+    let mut aware = TestScheduler::subscribe(
+        &cluster.master_url(),
+        framework("aware", &[Cap::PartitionAware]),
+    )
+    .await;
+    aware
+        .launch_on_next_offer(|agent| {
+            vec![launch_group(
+                test_executor("e2"),
+                vec![task("b", agent, "", None)],
+            )]
+        })
+        .await;
+    aware.until_state("b", TaskState::TaskRunning).await;
+    cluster.kill_agent(&agent).await;
+    for (s, id) in [(&mut plain, "a"), (&mut aware, "b")] {
+        let lost = s
+            .update_where(id, |st| st.state() != TaskState::TaskRunning)
+            .await;
+        assert_eq!(lost.state(), TaskState::TaskLost, "{lost:?}");
+        assert_eq!(lost.reason(), Reason::AgentDisconnected, "{lost:?}");
+        assert_eq!(lost.message(), "Agent 127.0.0.1 disconnected");
+        assert_eq!(lost.source(), mesos_proto::v1::task_status::Source::Master);
+        assert_eq!(
+            lost.agent_id.as_ref().map(|a| a.value.as_str()),
+            Some(agent.as_str())
+        );
+        assert!(lost.uuid.is_none(), "{lost:?}");
+    }
+}
+
+/// `/master/state` carries the leader and its election time, and per framework what it
+/// subscribed with and when; subscribing again with the framework's id is a re-registration.
+pub async fn master_state_has_the_leader_its_election_time_and_the_frameworks_fields(
+    backend: Backend,
+) {
+    let cluster = Cluster::start(backend, Some(1)).await;
+    let epoch_now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs_f64()
+    };
+    let mut info = framework("st", &[]);
+    info.principal = Some("cartrack-principal".into());
+    info.webui_url = Some("http://127.0.0.1:1/ui".into());
+    info.failover_timeout = Some(3600.0);
+    let s = TestScheduler::subscribe(&cluster.master_url(), info).await;
+    let id = s.framework_id.clone();
+    let state = cluster.master_state().await;
+    let address = cluster.master_url().replace("http://", "");
+    assert_eq!(state["leader"], format!("master@{address}").as_str());
+    let elected = state["elected_time"].as_f64().expect("elected_time");
+    assert!(elected > 1.6e9 && elected <= epoch_now(), "{elected}");
+    assert_eq!(state["completed_frameworks"], serde_json::json!([]));
+    let f = super::framework_in(&state, &id, false).expect("the framework");
+    let registered = f["registered_time"].as_f64().expect("registered_time");
+    assert!(
+        registered >= elected && registered <= epoch_now(),
+        "{registered}"
+    );
+    assert_eq!(f["principal"], "cartrack-principal");
+    assert_eq!(f["webui_url"], "http://127.0.0.1:1/ui");
+    assert_eq!(f["active"], true);
+    assert_eq!(f["connected"], true);
+    assert_eq!(f["recovered"], false);
+    assert_eq!(f["failover_timeout"], 3600.0);
+    assert!(f.get("reregistered_time").is_none(), "{f}");
+    // A framework without principal has none; without webui_url, an empty one.
+    let other = TestScheduler::subscribe(&cluster.master_url(), framework("other", &[])).await;
+    let state = cluster.master_state().await;
+    let o = super::framework_in(&state, &other.framework_id, false).expect("the other one");
+    assert!(o.get("principal").is_none(), "{o}");
+    assert_eq!(o["webui_url"], "");
+
+    // The newest subscription wins: the old stream fails over, the framework re-registered.
+    let again = TestScheduler::subscribe(&cluster.master_url(), s.info.clone()).await;
+    assert_eq!(again.framework_id, id);
+    let state = cluster
+        .poll_master_state("the framework's reregistered_time", |state| {
+            super::framework_in(state, &id, false)
+                .is_some_and(|f| f["reregistered_time"].is_number())
+        })
+        .await;
+    let f = super::framework_in(&state, &id, false).expect("the framework");
+    let reregistered = f["reregistered_time"].as_f64().expect("a number");
+    assert!(
+        reregistered >= registered && reregistered <= epoch_now(),
+        "{f}"
+    );
+    assert_eq!(f["registered_time"].as_f64(), Some(registered));
+    assert_eq!(f["active"], true);
+}
+
+/// The operator API's TEARDOWN (`POST /api/v1`, JSON) answers 200 with no body, kills every
+/// task and executor of the framework, closes its stream and moves it, tasks KILLED, to
+/// `completed_frameworks`; an unknown (or already removed) framework is 400.
+pub async fn operator_teardown_kills_the_frameworks_tasks_and_moves_it_to_completed_frameworks(
+    backend: Backend,
+) {
+    let cluster = Cluster::start(backend, Some(1)).await;
+    let mut s = TestScheduler::subscribe(&cluster.master_url(), framework("td", &[])).await;
+    s.launch_on_next_offer(|agent| {
+        vec![launch_group(
+            test_executor("e1"),
+            vec![task("a", agent, "", None), task("b", agent, "", None)],
+        )]
+    })
+    .await;
+    s.until_state("a", TaskState::TaskRunning).await;
+    s.until_state("b", TaskState::TaskRunning).await;
+    let teardown = |id: &str| {
+        reqwest::Client::new()
+            .post(format!("{}/api/v1", cluster.master_url()))
+            .json(&serde_json::json!({
+                "type": "TEARDOWN",
+                "teardown": { "framework_id": { "value": id } },
+            }))
+            .send()
+    };
+    let response = teardown(&s.framework_id).await.expect("the master answers");
+    assert_eq!(status_and_body(response).await, (200, String::new()));
+    assert!(s.stream_closed().await, "the framework's stream stays open");
+    let id = s.framework_id.clone();
+    let state = cluster
+        .poll_master_state("the framework completed, its executor gone", |state| {
+            let used_cpus = state["slaves"][0]["used_resources"]["cpus"].as_f64();
+            super::framework_in(state, &id, false).is_none()
+                && super::framework_in(state, &id, true).is_some()
+                && used_cpus == Some(0.0)
+        })
+        .await;
+    let completed = super::framework_in(&state, &id, true).expect("completed");
+    assert_eq!(completed["active"], false);
+    assert_eq!(completed["connected"], false);
+    assert!(
+        completed["unregistered_time"]
+            .as_f64()
+            .is_some_and(|t| t > 1.6e9),
+        "{completed}"
+    );
+    assert_eq!(completed["tasks"], serde_json::json!([]));
+    let mut ended: Vec<(String, String)> = completed["completed_tasks"]
+        .as_array()
+        .expect("completed_tasks")
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap_or_default().into(),
+                t["state"].as_str().unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    ended.sort();
+    assert_eq!(
+        ended,
+        vec![
+            ("a".to_string(), "TASK_KILLED".to_string()),
+            ("b".to_string(), "TASK_KILLED".to_string())
+        ],
+        "{completed}"
+    );
+    for unknown in [id.as_str(), "no-such-framework"] {
+        let response = teardown(unknown).await.expect("the master answers");
+        assert_eq!(
+            status_and_body(response).await,
+            (400, "No framework found with specified ID".into()),
+            "{unknown}"
+        );
     }
 }
 

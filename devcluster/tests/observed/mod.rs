@@ -41,6 +41,11 @@ macro_rules! observed_cases {
             executor_below_minimum_cpus_or_mem_fails_every_task_of_the_group_with_task_error,
             executor_subscribe_without_the_subscribe_message_is_400,
             status_updates_are_forwarded_one_at_a_time_after_each_acknowledge,
+            launch_group_executor_without_framework_id_fails_the_group_with_task_error,
+            scheduler_calls_without_or_with_wrong_credentials_are_401_unauthorized,
+            agent_process_death_loses_the_tasks_of_frameworks_that_do_not_checkpoint_at_once,
+            master_state_has_the_leader_its_election_time_and_the_frameworks_fields,
+            operator_teardown_kills_the_frameworks_tasks_and_moves_it_to_completed_frameworks,
         }
     };
 }
@@ -68,11 +73,23 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `backend` with `agents` agents (None: the backend's default, 3 dev / 1 real).
     pub async fn start(backend: Backend, agents: Option<usize>) -> Cluster {
+        Cluster::start_with(backend, agents, None).await
+    }
+
+    /// As [`Cluster::start`]; with `basic_auth`, the master takes scheduler calls only with
+    /// these HTTP Basic credentials (principal, secret).
+    pub async fn start_with(
+        backend: Backend,
+        agents: Option<usize>,
+        basic_auth: Option<(&str, &str)>,
+    ) -> Cluster {
         let scratch = tempfile::tempdir().expect("temp dir");
+        let basic_auth = basic_auth.map(|(p, s)| (p.to_string(), s.to_string()));
         let inner = match backend {
             Backend::Dev => {
                 let mut config = ClusterConfig {
                     work_dir: scratch.path().join("devcluster"),
+                    require_basic_auth: basic_auth,
                     ..Default::default()
                 };
                 if let Some(n) = agents {
@@ -81,7 +98,10 @@ impl Cluster {
                 Inner::Dev(DevCluster::start(config).await.expect("dev cluster starts"))
             }
             Backend::Real => {
-                let mut config = RealMesosConfig::default();
+                let mut config = RealMesosConfig {
+                    basic_auth,
+                    ..Default::default()
+                };
                 if let Some(n) = agents {
                     config.agents = n;
                 }
@@ -208,20 +228,67 @@ impl Cluster {
         }
     }
 
-    /// Polls the master's `/master/state` until `cond` holds; panics after [`WAIT`].
-    async fn poll_master_state(&self, what: &str, cond: impl Fn(&Value) -> bool) {
+    /// Kills the agent process. Dev cluster: its fault control (the agent dies with its
+    /// executors). Real Mesos: `kill -9` of the agent alone; executors that do not
+    /// checkpoint end themselves when their connection to it breaks.
+    pub async fn kill_agent(&mut self, agent_id: &str) {
+        match &mut self.inner {
+            Inner::Dev(c) => c.kill_agent(agent_id).await.expect("known agent"),
+            Inner::Real(m) => {
+                let i = m
+                    .agent_ids()
+                    .iter()
+                    .position(|id| id == agent_id)
+                    .unwrap_or_else(|| panic!("unknown agent {agent_id}"));
+                m.kill_agent(i);
+            }
+        }
+    }
+
+    /// The leading master's `/master/state`.
+    pub async fn master_state(&self) -> Value {
+        get_json(&format!("{}/master/state", self.master_url()))
+            .await
+            .expect("the master's /master/state")
+    }
+
+    /// Polls the master's `/master/state` until `cond` holds; returns that state, panics
+    /// (with the last state seen) after [`WAIT`].
+    pub async fn poll_master_state(&self, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
         let url = format!("{}/master/state", self.master_url());
-        let found = poll(WAIT, || async {
-            get_json(&url).await.is_some_and(|state| cond(&state))
-        })
-        .await;
-        assert!(found, "{what}: not seen within {WAIT:?}");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let state = get_json(&url).await.unwrap_or_default();
+            if cond(&state) {
+                return state;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: not seen within {WAIT:?}; last state: {state}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
 /// The frameworks of a master's state, connected or not.
-fn frameworks(state: &Value) -> impl Iterator<Item = &Value> {
+pub fn frameworks(state: &Value) -> impl Iterator<Item = &Value> {
     state["frameworks"].as_array().into_iter().flatten()
+}
+
+/// Framework `id` in a master state's `frameworks` (or `completed_frameworks` when
+/// `completed`).
+pub fn framework_in<'a>(state: &'a Value, id: &str, completed: bool) -> Option<&'a Value> {
+    let list = if completed {
+        "completed_frameworks"
+    } else {
+        "frameworks"
+    };
+    state[list]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["id"] == id)
 }
 
 /// True when some object below `v` is task `task_id` in `state` (agent `/state` keeps tasks

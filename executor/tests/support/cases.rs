@@ -242,19 +242,30 @@ pub async fn executor_kill_9_leaves_no_child_and_the_tasks_end_terminal(backend:
         wait_until(T, || pids.iter().all(|p| !alive(*p))).await,
         "a task process outlived the executor"
     );
+    let is_terminal_update = |e: &scheduler::Event, task: &str| {
+        e.update.as_ref().is_some_and(|u| {
+            u.status.task_id.value == task && TaskState::is_terminal(u.status.state())
+        })
+    };
     for task in ["a", "b"] {
         env.framework
-            .wait_event(T, |e| {
-                e.update.as_ref().is_some_and(|u| {
-                    u.status.task_id.value == task && TaskState::is_terminal(u.status.state())
-                })
-            })
+            .wait_event(T, |e| is_terminal_update(e, task))
             .await;
     }
     let failure = executor_failure(&env).await;
-    // Mesos reports the raw wait(2) status, SIGKILL's 9; the dev cluster reports none.
-    if backend == Backend::Real {
-        assert_eq!(failure.status, Some(libc::SIGKILL), "{failure:?}");
+    // The raw wait(2) status, as the agent reports it: killed by signal 9 (an exit code N
+    // would be N << 8).
+    assert_eq!(failure.status, Some(libc::SIGKILL), "{failure:?}");
+    // The agent reports the executor's end at once; the tasks' updates come after it.
+    let events = env.framework.events();
+    let position = |pred: &dyn Fn(&scheduler::Event) -> bool| events.iter().position(pred);
+    let failure_at = position(&|e| e.failure.is_some()).expect("FAILURE");
+    for task in ["a", "b"] {
+        let update_at = position(&|e| is_terminal_update(e, task)).expect("terminal update");
+        assert!(
+            failure_at < update_at,
+            "FAILURE came after the terminal update of {task}"
+        );
     }
     env.shutdown().await;
 }
@@ -406,10 +417,12 @@ pub async fn without_checkpointing_an_agent_restart_ends_the_executor_and_its_ta
     );
     assert!(wait_until(T, || !alive(pid)).await);
     assert_eq!(env.executor_subscriptions(), 1);
-    // The master gives the task up (the reason differs: the dev cluster says
-    // REASON_AGENT_RESTARTED, Mesos REASON_AGENT_DISCONNECTED as soon as the agent dies).
+    // The master gives the task up as soon as the agent process dies, the framework not
+    // checkpointing.
     let lost = env.framework.wait_update(T, "a", TaskState::TaskLost).await;
     assert_eq!(lost.source(), Source::Master, "{lost:?}");
+    assert_eq!(lost.reason(), Reason::AgentDisconnected, "{lost:?}");
+    assert_eq!(lost.message(), "Agent 127.0.0.1 disconnected", "{lost:?}");
     env.shutdown().await;
 }
 

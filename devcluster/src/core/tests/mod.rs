@@ -25,6 +25,7 @@ fn core(agents: usize) -> Core {
         (0..agents)
             .map(|i| Agent::new(format!("a{i}"), total.clone(), Resources::default(), vec![]))
             .collect(),
+        Instant::now(),
     )
 }
 
@@ -342,4 +343,103 @@ fn kill_carries_the_calls_kill_policy_to_the_executor() {
         _ => None,
     });
     assert_eq!(sent.and_then(|k| k.kill_policy), Some(policy));
+}
+
+/// Subscribes a framework (checkpointing as asked) and runs task `t1` on `a0` under executor
+/// `e`, its executor subscribed and the LAUNCH taken; returns the framework id.
+fn running_t1(c: &mut Core, checkpoint: bool, now: Instant) -> String {
+    let mut i = info(&[], 0.0);
+    i.checkpoint = Some(checkpoint);
+    let sub = c.subscribe(i, now).unwrap();
+    c.tick(now);
+    let offer = offers(&events_for(&c.take_effects(), &sub.framework_id)).remove(0);
+    let fid = sub.framework_id.clone();
+    c.handle_call(
+        &fid,
+        accept(&fid, &offer.id.value, vec![launch_task("t1", "a0")]),
+        now,
+    )
+    .unwrap();
+    let subscribe = mesos_proto::v1::executor::Call {
+        executor_id: ExecutorId { value: "e".into() },
+        framework_id: FrameworkId { value: fid.clone() },
+        r#type: Some(mesos_proto::v1::executor::call::Type::Subscribe as i32),
+        subscribe: Some(Default::default()),
+        ..Default::default()
+    };
+    c.executor_subscribe("a0", &subscribe, now).unwrap();
+    c.take_effects();
+    fid
+}
+
+#[test]
+fn executor_exit_reports_failure_with_the_wait_status_before_the_tasks_updates() {
+    let mut c = core(1);
+    let now = Instant::now();
+    let fid = running_t1(&mut c, false, now);
+    let container = c.agents["a0"].executors[&(fid.clone(), "e".to_string())]
+        .container_id
+        .clone();
+    // Killed by SIGKILL: the raw wait status is 9.
+    c.executor_exited("a0", &fid, "e", &container, Some(9), now);
+    let events = events_for(&c.take_effects(), &fid);
+    assert_eq!(events[0].r#type(), sevent::Type::Failure);
+    assert_eq!(events[0].failure.as_ref().unwrap().status, Some(9));
+    let status = &events[1].update.as_ref().unwrap().status;
+    assert_eq!(status.state(), TaskState::TaskFailed);
+}
+
+#[test]
+fn agent_death_loses_at_once_only_the_tasks_of_frameworks_that_do_not_checkpoint() {
+    for checkpoint in [false, true] {
+        let mut c = core(1);
+        let now = Instant::now();
+        let fid = running_t1(&mut c, checkpoint, now);
+        c.kill_agent("a0", now);
+        let lost: Vec<_> = events_for(&c.take_effects(), &fid)
+            .into_iter()
+            .filter_map(|e| e.update.map(|u| u.status))
+            .collect();
+        if checkpoint {
+            assert!(lost.is_empty(), "{lost:?}");
+            continue;
+        }
+        assert_eq!(lost.len(), 1);
+        assert_eq!(lost[0].state(), TaskState::TaskLost);
+        assert_eq!(
+            lost[0].reason(),
+            mesos_proto::v1::task_status::Reason::AgentDisconnected
+        );
+        assert_eq!(lost[0].message(), "Agent 127.0.0.1 disconnected");
+        assert!(c.agents["a0"].tasks.is_empty());
+        assert_eq!(
+            c.frameworks[&fid].completed_tasks[0].state,
+            TaskState::TaskLost
+        );
+    }
+}
+
+#[test]
+fn teardown_moves_the_framework_with_its_tasks_killed_to_completed_frameworks() {
+    let mut c = core(1);
+    let t0 = Instant::now();
+    let fid = running_t1(&mut c, false, t0);
+    let later = t0 + Duration::from_secs(1);
+    assert!(c.teardown(&fid, later));
+    assert!(!c.frameworks.contains_key(&fid));
+    let completed = c.completed_frameworks.back().unwrap();
+    assert_eq!(completed.framework.id, fid);
+    assert_eq!(completed.unregistered_at, later);
+    assert_eq!(
+        completed.framework.completed_tasks[0].state,
+        TaskState::TaskKilled
+    );
+    assert!(
+        c.take_effects()
+            .iter()
+            .any(|e| matches!(e, Effect::KillExecutor { executor_id, .. } if executor_id == "e")),
+        "the executor is shut down"
+    );
+    assert!(!c.teardown(&fid, later), "already removed");
+    assert!(!c.teardown("nobody", later));
 }
