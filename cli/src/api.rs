@@ -14,22 +14,34 @@ use crate::args::{ApiTarget, Auth, PodActionKind};
 /// Why a request to the operator API failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// Nothing answered at the URL: the scheduler is down or `--url` is wrong.
-    #[error("cannot reach the cartrack scheduler at {url} (is it running, and is --url / CARTRACK_URL right?)")]
+    /// Nothing answered at the URL: the scheduler is down or its address is wrong.
+    #[error("cannot reach the cartrack scheduler at {url} ({hint})")]
     Unreachable {
         /// The URL tried.
         url: String,
+        /// What to check, naming where the address came from ([`AddressSource::hint`]).
+        hint: String,
         /// What the HTTP client reported.
         source: reqwest::Error,
     },
     /// The scheduler requires a token for this request.
     #[error("the scheduler refused the request (401): pass its API token with --token or CARTRACK_API_TOKEN (on DC/OS: `dcos auth login`)")]
     Unauthorized,
-    /// The path named something the scheduler does not know (group, slot).
-    #[error("not found: {0}")]
-    NotFound(String),
-    /// Any other non-success answer; the body usually says why.
-    #[error("the scheduler answered {status} to {method} {path}: {body}")]
+    /// The scheduler refused the request as asked (400, 404, 409, 413, 422): its own reason,
+    /// e.g. `slot "processor-0" has no live pod`. Exits 2.
+    #[error("{message}")]
+    Refused {
+        /// HTTP status.
+        status: StatusCode,
+        /// Request method.
+        method: Method,
+        /// Request path.
+        path: String,
+        /// The scheduler's reason (its `{"error": ...}` body).
+        message: String,
+    },
+    /// Any other non-success answer (5xx, 403, ...). Exits 1.
+    #[error("the scheduler answered {status} to {method} {path}: {message}")]
     Rejected {
         /// HTTP status.
         status: StatusCode,
@@ -37,17 +49,74 @@ pub enum ApiError {
         method: Method,
         /// Request path.
         path: String,
-        /// Response body, trimmed.
-        body: String,
+        /// The scheduler's reason, or its body trimmed.
+        message: String,
     },
     /// The answer was not the JSON the CLI expects: the scheduler is another version.
-    #[error("unexpected answer to GET {path} (are the CLI and the scheduler the same version?)")]
+    #[error("unexpected answer to {path} (are the CLI and the scheduler the same version?)")]
     BadResponse {
         /// Request path.
         path: String,
         /// The JSON error.
         source: serde_json::Error,
     },
+}
+
+impl ApiError {
+    /// The scheduler understood the request and refused it as asked: bad usage, exit 2.
+    pub fn refused_as_asked(&self) -> bool {
+        matches!(self, Self::Refused { .. })
+    }
+
+    /// The error for a non-success answer with `body`.
+    fn from_answer(status: StatusCode, method: Method, path: &str, body: &str) -> Self {
+        let message = scheduler_message(status, body);
+        let path = path.to_string();
+        match status {
+            StatusCode::UNAUTHORIZED => Self::Unauthorized,
+            StatusCode::BAD_REQUEST
+            | StatusCode::NOT_FOUND
+            | StatusCode::CONFLICT
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::UNPROCESSABLE_ENTITY => Self::Refused {
+                status,
+                method,
+                path,
+                message,
+            },
+            _ => Self::Rejected {
+                status,
+                method,
+                path,
+                message,
+            },
+        }
+    }
+}
+
+/// Longest piece of a non-JSON error body repeated to the user.
+const MAX_SHOWN_BODY: usize = 500;
+
+/// The reason in an error answer: the scheduler's `{"error": "..."}`, else the body itself
+/// (trimmed, shortened), else the status's name.
+fn scheduler_message(status: StatusCode, body: &str) -> String {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        error: String,
+    }
+    if let Ok(ErrorBody { error }) = serde_json::from_str::<ErrorBody>(body) {
+        if !error.trim().is_empty() {
+            return error.trim().to_string();
+        }
+    }
+    let body = body.trim();
+    if body.is_empty() {
+        return status
+            .canonical_reason()
+            .unwrap_or("no reason given")
+            .to_ascii_lowercase();
+    }
+    body.chars().take(MAX_SHOWN_BODY).collect()
 }
 
 /// `GET /v1/state`: the service at a glance.
@@ -149,6 +218,7 @@ impl Client {
             .build()
             .map_err(|source| ApiError::Unreachable {
                 url: target.base.to_string(),
+                hint: target.source.hint(),
                 source,
             })?;
         Ok(Self { http, target })
@@ -181,21 +251,16 @@ impl Client {
         }
         let unreachable = |source| ApiError::Unreachable {
             url: url.to_string(),
+            hint: self.target.source.hint(),
             source,
         };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
         let text = response.text().await.map_err(unreachable)?;
-        match status {
-            s if s.is_success() => Ok(text),
-            StatusCode::UNAUTHORIZED => Err(ApiError::Unauthorized),
-            StatusCode::NOT_FOUND => Err(ApiError::NotFound(path.to_string())),
-            status => Err(ApiError::Rejected {
-                status,
-                method,
-                path: path.to_string(),
-                body: text.trim().chars().take(500).collect(),
-            }),
+        if status.is_success() {
+            Ok(text)
+        } else {
+            Err(ApiError::from_answer(status, method, path, &text))
         }
     }
 
@@ -206,10 +271,7 @@ impl Client {
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         let text = self.send(Method::GET, path, None).await?;
-        serde_json::from_str(&text).map_err(|source| ApiError::BadResponse {
-            path: path.to_string(),
-            source,
-        })
+        parse(&format!("GET {path}"), &text)
     }
 
     /// `GET /v1/state`.
@@ -217,16 +279,85 @@ impl Client {
         self.get("/v1/state").await
     }
 
-    /// `PUT /v1/groups/{group}/count`.
-    pub async fn set_count(&self, group: &str, count: u32) -> Result<(), ApiError> {
+    /// `PUT /v1/groups/{group}/count`; the scheduler's answer (`{"count": N}`).
+    pub async fn set_count(&self, group: &str, count: u32) -> Result<serde_json::Value, ApiError> {
         let path = format!("/v1/groups/{group}/count");
         let body = serde_json::json!({ "count": count });
-        self.send(Method::PUT, &path, Some(body)).await.map(drop)
+        let text = self.send(Method::PUT, &path, Some(body)).await?;
+        parse_answer(&format!("PUT {path}"), &text)
     }
 
-    /// `POST /v1/pods/{slot}/restart` or `/replace`.
-    pub async fn pod_action(&self, slot: &str, kind: PodActionKind) -> Result<(), ApiError> {
+    /// `POST /v1/pods/{slot}/restart` or `/replace`; the scheduler's answer
+    /// (`{"slot": ..., "action": ...}`).
+    pub async fn pod_action(
+        &self,
+        slot: &str,
+        kind: PodActionKind,
+    ) -> Result<serde_json::Value, ApiError> {
         let path = format!("/v1/pods/{slot}/{}", kind.as_str());
-        self.send(Method::POST, &path, None).await.map(drop)
+        let text = self.send(Method::POST, &path, None).await?;
+        parse_answer(&format!("POST {path}"), &text)
+    }
+}
+
+fn parse<T: DeserializeOwned>(request: &str, text: &str) -> Result<T, ApiError> {
+    serde_json::from_str(text).map_err(|source| ApiError::BadResponse {
+        path: request.to_string(),
+        source,
+    })
+}
+
+/// The answer to a mutating request: JSON, or null when the scheduler sent no body.
+fn parse_answer(request: &str, text: &str) -> Result<serde_json::Value, ApiError> {
+    if text.trim().is_empty() {
+        Ok(serde_json::Value::Null)
+    } else {
+        parse(request, text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_answer_shows_the_schedulers_reason_not_its_json() {
+        let err = ApiError::from_answer(
+            StatusCode::NOT_FOUND,
+            Method::POST,
+            "/v1/pods/processor-0/restart",
+            r#"{"error":"slot \"processor-0\" has no live pod"}"#,
+        );
+        assert!(err.refused_as_asked());
+        assert_eq!(err.to_string(), r#"slot "processor-0" has no live pod"#);
+    }
+
+    #[test]
+    fn bad_requests_are_refusals_and_server_errors_are_not() {
+        let body = r#"{"error":"count 100001 is above the limit 100000"}"#;
+        let err = ApiError::from_answer(StatusCode::BAD_REQUEST, Method::PUT, "/c", body);
+        assert!(err.refused_as_asked());
+        assert_eq!(err.to_string(), "count 100001 is above the limit 100000");
+        let err = ApiError::from_answer(StatusCode::SERVICE_UNAVAILABLE, Method::GET, "/s", "");
+        assert!(!err.refused_as_asked());
+        assert_eq!(
+            err.to_string(),
+            "the scheduler answered 503 Service Unavailable to GET /s: service unavailable"
+        );
+        let err = ApiError::from_answer(StatusCode::UNAUTHORIZED, Method::PUT, "/c", body);
+        assert!(matches!(err, ApiError::Unauthorized));
+    }
+
+    #[test]
+    fn a_body_that_is_not_the_error_shape_is_shown_trimmed() {
+        assert_eq!(
+            scheduler_message(StatusCode::BAD_GATEWAY, "  upstream down \n"),
+            "upstream down"
+        );
+        let long = "x".repeat(2 * MAX_SHOWN_BODY);
+        assert_eq!(
+            scheduler_message(StatusCode::BAD_GATEWAY, &long).len(),
+            MAX_SHOWN_BODY
+        );
     }
 }

@@ -28,6 +28,46 @@ pub struct ApiTarget {
     pub auth: Auth,
     /// Accept a self-signed certificate (DC/OS with `DCOS_SSL_VERIFY=false`).
     pub accept_invalid_certs: bool,
+    /// Where `base` came from, so a failure names what to fix.
+    pub source: AddressSource,
+}
+
+/// Where the operator API's address came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressSource {
+    /// Nothing said: the local default.
+    Default,
+    /// `--url` on the command line.
+    UrlFlag,
+    /// The `CARTRACK_URL` variable.
+    UrlEnv,
+    /// `<cluster>/service/<name>`, the DC/OS CLI plugin's way.
+    Dcos {
+        /// `DCOS_URL` (set by `dcos`), or `--dcos-url` when given on the command line.
+        cluster_from: &'static str,
+        /// The service name (`--name` / `CARTRACK_SERVICE_NAME`).
+        service: String,
+    },
+}
+
+impl AddressSource {
+    /// What to check when nothing answers at the address.
+    pub fn hint(&self) -> String {
+        match self {
+            Self::Default => {
+                "is it running? That is the default address; give another with --url or CARTRACK_URL"
+                    .into()
+            }
+            Self::UrlFlag => "is it running, and is --url right?".into(),
+            Self::UrlEnv => "is it running, and is CARTRACK_URL right?".into(),
+            Self::Dcos {
+                cluster_from,
+                service,
+            } => format!(
+                "the address is {cluster_from} plus /service/{service}: is {cluster_from} the right cluster (`dcos cluster list`), and is a service named {service:?} installed and running there (--name / CARTRACK_SERVICE_NAME)? --url overrides both"
+            ),
+        }
+    }
 }
 
 /// How requests authenticate.
@@ -93,8 +133,12 @@ pub enum Action {
 pub enum PodActionKind {
     /// Kill and relaunch on the same agent.
     Restart,
-    /// Kill and relaunch wherever an offer fits.
-    Replace,
+    /// Kill and relaunch wherever an offer fits, then wait up to `timeout` for the new
+    /// placement to report it.
+    Replace {
+        /// How long to wait for the pod's new task to appear.
+        timeout: Duration,
+    },
 }
 
 impl PodActionKind {
@@ -102,7 +146,7 @@ impl PodActionKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Restart => "restart",
-            Self::Replace => "replace",
+            Self::Replace { .. } => "replace",
         }
     }
 }
@@ -139,10 +183,16 @@ fn target(flags: &Flags) -> Result<ApiTarget, UsageError> {
         _ => Auth::None,
     };
     if let Some(url) = &flags.url {
+        let (name, source) = if flags.url_from_env {
+            ("CARTRACK_URL", AddressSource::UrlEnv)
+        } else {
+            ("--url", AddressSource::UrlFlag)
+        };
         return Ok(ApiTarget {
-            base: parse_url("--url", url)?,
+            base: parse_url(name, url)?,
             auth: bearer(),
             accept_invalid_certs: false,
+            source,
         });
     }
     let Some(dcos_url) = flags.dcos_url.as_deref().filter(|u| !u.is_empty()) else {
@@ -150,11 +200,21 @@ fn target(flags: &Flags) -> Result<ApiTarget, UsageError> {
             base: parse_url("--url", DEFAULT_URL)?,
             auth: bearer(),
             accept_invalid_certs: false,
+            source: AddressSource::Default,
         });
+    };
+    let cluster_from = if flags.dcos_url_from_env {
+        "DCOS_URL"
+    } else {
+        "--dcos-url"
     };
     let service = format!("{}/service/{}", dcos_url.trim_end_matches('/'), flags.name);
     Ok(ApiTarget {
-        base: parse_url("DCOS_URL", &service)?,
+        base: parse_url(cluster_from, &service)?,
+        source: AddressSource::Dcos {
+            cluster_from,
+            service: flags.name.clone(),
+        },
         auth: match flags.dcos_acs_token.as_deref() {
             Some(token) if !token.is_empty() => Auth::DcosAcs(token.to_string()),
             _ => Auth::None,
@@ -180,7 +240,7 @@ fn action(command: Command) -> Result<Action, UsageError> {
             timeout,
         } => Action::Scale {
             group,
-            count,
+            count: parse_count(&count)?,
             wait: if wait {
                 Some(parse_timeout(&timeout)?)
             } else {
@@ -193,9 +253,11 @@ fn action(command: Command) -> Result<Action, UsageError> {
             slot,
             kind: PodActionKind::Restart,
         },
-        Command::Pods(PodsCommand::Replace { slot }) => Action::PodAction {
+        Command::Pods(PodsCommand::Replace { slot, timeout }) => Action::PodAction {
             slot,
-            kind: PodActionKind::Replace,
+            kind: PodActionKind::Replace {
+                timeout: parse_timeout(&timeout)?,
+            },
         },
         Command::Plan(PlanCommand::Show) => Action::PlanShow,
         Command::Debug(DebugCommand::Offers) => Action::DebugOffers,
@@ -270,6 +332,37 @@ fn parse_url(source: &str, raw: &str) -> Result<Url, UsageError> {
     Ok(url)
 }
 
+/// The most pods a group may have: the scheduler refuses more (its `set_count` and the spec's
+/// validation in framework/src both cap a count at 100,000).
+pub const MAX_COUNT: u32 = 100_000;
+
+/// `scale`'s count: a whole number from 0 to [`MAX_COUNT`].
+fn parse_count(raw: &str) -> Result<u32, UsageError> {
+    let trimmed = raw.trim();
+    let digits = trimmed.strip_prefix('+').unwrap_or(trimmed);
+    let all_digits = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    let negative = trimmed
+        .strip_prefix('-')
+        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()));
+    if negative {
+        return Err(UsageError::new(format!(
+            "count {raw} is negative; a group has 0 to {MAX_COUNT} pods (0 stops all of them)"
+        )));
+    }
+    if !all_digits {
+        return Err(UsageError::new(format!(
+            "count {raw:?} is not a whole number; give 0 to {MAX_COUNT}, e.g. `cartrack scale processor 3`"
+        )));
+    }
+    // All digits: the only way to fail is being too large for a u32, which is above the cap too.
+    match digits.parse::<u32>() {
+        Ok(count) if count <= MAX_COUNT => Ok(count),
+        _ => Err(UsageError::new(format!(
+            "count {digits} is above the scheduler's limit of {MAX_COUNT} pods per group"
+        ))),
+    }
+}
+
 fn parse_timeout(raw: &str) -> Result<Duration, UsageError> {
     match humantime::parse_duration(raw) {
         Ok(d) if !d.is_zero() => Ok(d),
@@ -304,6 +397,44 @@ mod tests {
                 wait: Some(Duration::from_secs(120))
             }
         );
+    }
+
+    #[test]
+    fn scale_counts_are_whole_numbers_up_to_the_schedulers_cap() {
+        assert_eq!(parse_count("0").unwrap(), 0);
+        assert_eq!(parse_count("100000").unwrap(), MAX_COUNT);
+        let err = parse_count("100001").unwrap_err().to_string();
+        assert!(err.contains("limit of 100000 pods per group"), "{err}");
+        let err = parse_count("99999999999999999999").unwrap_err().to_string();
+        assert!(err.contains("limit of 100000"), "{err}");
+        let err = parse_count("-1").unwrap_err().to_string();
+        assert!(err.contains("count -1 is negative"), "{err}");
+        let err = parse_count("three").unwrap_err().to_string();
+        assert!(err.contains("not a whole number"), "{err}");
+        let err = parse_count("1.5").unwrap_err().to_string();
+        assert!(err.contains("not a whole number"), "{err}");
+    }
+
+    #[test]
+    fn a_negative_count_reaches_validation_not_clap() {
+        let err = args(&["scale", "processor", "-1"]).unwrap_err().to_string();
+        assert!(err.contains("negative"), "{err}");
+        assert!(!err.contains("--"), "{err}");
+    }
+
+    #[test]
+    fn the_address_source_names_the_flag_or_variable_it_came_from() {
+        assert_eq!(
+            args(&["status"]).unwrap().target.source,
+            AddressSource::Default
+        );
+        let parsed = args(&["--url", "http://127.0.0.1:1", "status"]).unwrap();
+        assert_eq!(parsed.target.source, AddressSource::UrlFlag);
+        assert!(parsed.target.source.hint().contains("--url"));
+        let parsed = args(&["--dcos-url", "https://dcos.example", "status"]).unwrap();
+        let hint = parsed.target.source.hint();
+        assert!(hint.contains("--dcos-url plus /service/cartrack"), "{hint}");
+        assert!(!hint.contains("is --url right"), "{hint}");
     }
 
     #[test]

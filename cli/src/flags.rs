@@ -1,7 +1,10 @@
 //! The command line as clap sees it: every flag, its env var and its help, in one place.
 //! Nothing here validates beyond types; `args` turns these into something runnable.
 
-use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Operate a running cartrack service: status, scaling, pods, plans.
 #[derive(Debug, Parser)]
@@ -21,7 +24,7 @@ pub struct Flags {
     )]
     pub token: Option<String>,
 
-    /// Print machine-readable JSON instead of tables (read commands).
+    /// Print machine-readable JSON instead of tables and sentences (every command but local).
     #[arg(long, global = true)]
     pub json: bool,
 
@@ -58,6 +61,27 @@ pub struct Flags {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// --url's value came from CARTRACK_URL, not the command line (set by [`Flags::parse_args`]).
+    #[arg(skip)]
+    pub url_from_env: bool,
+
+    /// --dcos-url's value came from DCOS_URL, not the command line (set by [`Flags::parse_args`]).
+    #[arg(skip)]
+    pub dcos_url_from_env: bool,
+}
+
+impl Flags {
+    /// Parses `args` like [`Parser::try_parse_from`], also noting which address flags came from
+    /// the environment, so errors can name the variable the user set rather than the flag.
+    pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Self, clap::Error> {
+        let matches = Self::command().try_get_matches_from(args)?;
+        let mut flags = Self::from_arg_matches(&matches)?;
+        let from_env = |id| matches.value_source(id) == Some(ValueSource::EnvVariable);
+        flags.url_from_env = from_env("url");
+        flags.dcos_url_from_env = from_env("dcos_url");
+        Ok(flags)
+    }
 }
 
 /// What to do.
@@ -69,8 +93,9 @@ pub enum Command {
     Scale {
         /// The group to scale (e.g. processor).
         group: String,
-        /// The desired number of pods.
-        count: u32,
+        /// The desired number of pods, 0 to 100000.
+        #[arg(allow_negative_numbers = true)]
+        count: String,
         /// Wait until the group's pods are RUNNING, showing progress.
         #[arg(long)]
         wait: bool,
@@ -146,10 +171,13 @@ pub enum PodsCommand {
         /// The pod slot, `<group>-<index>`.
         slot: String,
     },
-    /// Replace a pod: kill it and launch it anywhere that fits.
+    /// Replace a pod: kill it and launch it anywhere that fits, then say where it went.
     Replace {
         /// The pod slot, `<group>-<index>`.
         slot: String,
+        /// How long to wait for the new placement before reporting it as pending (e.g. 30s).
+        #[arg(long, default_value = "30s")]
+        timeout: String,
     },
 }
 

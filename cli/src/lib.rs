@@ -1,6 +1,8 @@
 //! The cartrack operator CLI, layered like ripgrep's: [`flags`] (clap, what the user typed) ->
 //! [`args`] (validated, no I/O) -> [`commands`] (talk to the scheduler's operator API through
-//! [`api`]). Exit codes: 0 ok, 1 failed, 2 bad usage ([`error::UsageError`]).
+//! [`api`]), printing through [`stdout`]. Exit codes ([`error::Ending`]): 0 ok (also when the
+//! reader of stdout closed it early, as in `cartrack status | head -3`), 1 failed, 2 bad usage
+//! ([`error::UsageError`], or a request the scheduler refused as asked).
 
 pub mod api;
 pub mod args;
@@ -9,6 +11,7 @@ pub mod error;
 pub mod flags;
 pub mod local;
 pub mod render;
+pub mod stdout;
 pub mod suggest;
 
 /// What `cartrack --info` prints: the DC/OS CLI lists it beside the plugin's name.

@@ -20,6 +20,10 @@ struct Script {
     converge_after_reads: Option<usize>,
     /// When set, every request must carry `Authorization: <this>` (DC/OS Admin Router).
     required_authorization: Option<String>,
+    /// Counts above this are refused with 400 and the scheduler's JSON reason (None: none).
+    count_limit: Option<u64>,
+    /// A replaced pod is not relaunched: no offer fits.
+    no_offer_fits: bool,
     reads: usize,
     requests: Vec<String>,
 }
@@ -94,14 +98,45 @@ async fn handle(
                 .trim_start_matches("/v1/groups/")
                 .trim_end_matches("/count");
             let count = serde_json::from_slice::<Value>(&body).unwrap()["count"].clone();
-            for g in s.state["groups"].as_array_mut().unwrap() {
-                if g["name"] == group {
-                    g["count"] = count.clone();
+            match s.count_limit {
+                Some(limit) if count.as_u64().is_some_and(|c| c > limit) => (
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": format!("count {count} is above the limit {limit}")}),
+                ),
+                _ => {
+                    for g in s.state["groups"].as_array_mut().unwrap() {
+                        if g["name"] == group {
+                            g["count"] = count.clone();
+                        }
+                    }
+                    (StatusCode::OK, json!({ "count": count }))
                 }
             }
-            (StatusCode::OK, json!({}))
         }
-        ("POST", p) if p.starts_with("/v1/pods/") => (StatusCode::ACCEPTED, json!({})),
+        ("POST", p) if p.starts_with("/v1/pods/") => {
+            // As the scheduler: 404 with its reason when the slot has no live pod.
+            let (slot, action) = p.trim_start_matches("/v1/pods/").split_once('/').unwrap();
+            let no_offer_fits = s.no_offer_fits;
+            let tasks = s.state["tasks"].as_array_mut().unwrap();
+            match tasks.iter().position(|t| t["slot"] == slot) {
+                None => (
+                    StatusCode::NOT_FOUND,
+                    json!({"error": format!("slot {slot:?} has no live pod")}),
+                ),
+                Some(index) => {
+                    if action == "replace" && !no_offer_fits {
+                        // Killed and relaunched on another agent at once.
+                        tasks[index] = json!({"slot": slot, "task_id": format!("{slot}-main__new"),
+                            "agent_id": "a3", "hostname": "agent-3", "state": "TASK_STAGING",
+                            "healthy": null, "ports": {}});
+                    }
+                    (
+                        StatusCode::ACCEPTED,
+                        json!({"slot": slot, "action": action}),
+                    )
+                }
+            }
+        }
         _ => (StatusCode::NOT_FOUND, json!({"error": "no such path"})),
     };
     Ok(Response::builder()
@@ -135,15 +170,28 @@ fn two_groups() -> Value {
     })
 }
 
-async fn cartrack(addr: SocketAddr, args: &[&str]) -> Output {
+/// `cartrack` with no address or token from this shell's environment.
+fn cartrack_command() -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cartrack"));
+    command
+        .env_remove("CARTRACK_URL")
+        .env_remove("CARTRACK_API_TOKEN")
+        .env_remove("DCOS_URL")
+        .env_remove("DCOS_ACS_TOKEN")
+        .kill_on_drop(true);
+    command
+}
+
+async fn cartrack(addr: SocketAddr, args: &[&str]) -> Output {
+    let mut command = cartrack_command();
     command
         .arg("--url")
         .arg(format!("http://{addr}"))
-        .args(args)
-        .env_remove("CARTRACK_URL")
-        .env_remove("CARTRACK_API_TOKEN")
-        .kill_on_drop(true);
+        .args(args);
+    finish(command).await
+}
+
+async fn finish(mut command: tokio::process::Command) -> Output {
     let output = tokio::time::timeout(std::time::Duration::from_secs(30), command.output())
         .await
         .expect("cartrack finished within 30 s")
@@ -351,5 +399,228 @@ async fn as_a_dcos_plugin_it_talks_to_the_service_path_with_the_acs_token() {
         requests
             .contains(&"PUT /service/cartrack/v1/groups/processor/count {\"count\":2}".to_string()),
         "{requests:?}"
+    );
+}
+
+/// A service with `tasks` processor pods: its tables are far bigger than a pipe's buffer.
+fn many_tasks(tasks: usize) -> Value {
+    let tasks: Vec<Value> = (0..tasks)
+        .map(|i| {
+            json!({"slot": format!("processor-{i}"), "task_id": format!("processor-{i}-main__{i:08}"),
+                   "agent_id": "a1", "hostname": "agent-1", "state": "TASK_RUNNING",
+                   "healthy": true, "ports": {"http": 31000}})
+        })
+        .collect();
+    json!({
+        "framework_id": "fw-1",
+        "groups": [{"name": "processor", "count": tasks.len(), "running": tasks.len()}],
+        "tasks": tasks
+    })
+}
+
+/// Runs `cartrack <args>` with stdout a pipe whose reader takes a few bytes and goes away, as
+/// `cartrack ... | head -3` does.
+async fn with_stdout_closed_early(addr: SocketAddr, args: &[&str]) -> (Option<i32>, String) {
+    use tokio::io::AsyncReadExt as _;
+    let mut command = cartrack_command();
+    command
+        .arg("--url")
+        .arg(format!("http://{addr}"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("cartrack starts");
+    let mut reader = child.stdout.take().expect("stdout piped");
+    let mut first = [0u8; 16];
+    reader
+        .read_exact(&mut first)
+        .await
+        .expect("cartrack prints");
+    drop(reader);
+    let mut stderr = String::new();
+    let mut stderr_pipe = child.stderr.take().expect("stderr piped");
+    stderr_pipe.read_to_string(&mut stderr).await.unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("cartrack finished within 30 s")
+        .expect("cartrack ran");
+    (status.code(), stderr)
+}
+
+#[tokio::test]
+async fn a_closed_stdout_ends_every_printing_command_quietly_with_exit_0() {
+    let (_, addr) = fake(many_tasks(4000)).await;
+    for args in [
+        &["status"][..],
+        &["--json", "status"],
+        &["pods", "list"],
+        &["--json", "pods", "list"],
+    ] {
+        let (code, stderr) = with_stdout_closed_early(addr, args).await;
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn scale_above_the_schedulers_cap_exits_2_naming_the_limit() {
+    let (script, addr) = fake(two_groups()).await;
+    let out = cartrack(addr, &["scale", "processor", "100001"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("limit of 100000 pods per group"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('{'), "{stderr}");
+    assert!(!script
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .any(|r| r.starts_with("PUT")));
+}
+
+#[tokio::test]
+async fn scale_to_a_negative_count_exits_2_without_clap_s_double_dash_tip() {
+    let (_, addr) = fake(two_groups()).await;
+    let out = cartrack(addr, &["scale", "processor", "-1"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("count -1 is negative"), "{stderr}");
+    assert!(!stderr.contains("-- -1"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_refused_scale_prints_the_schedulers_reason_and_exits_2() {
+    let (script, addr) = fake(two_groups()).await;
+    script.lock().unwrap().count_limit = Some(50);
+    let out = cartrack(addr, &["scale", "processor", "60"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "cartrack: cannot scale processor to 60: count 60 is above the limit 50"
+    );
+}
+
+#[tokio::test]
+async fn json_is_honoured_by_scale_and_pod_actions() {
+    let (script, addr) = fake(two_groups()).await;
+    let out = cartrack(addr, &["--json", "scale", "processor", "2"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("scale prints JSON");
+    assert_eq!(printed, json!({"group": "processor", "count": 2}));
+
+    script.lock().unwrap().converge_after_reads = Some(0);
+    let out = cartrack(addr, &["--json", "scale", "processor", "3", "--wait"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("scale --wait prints JSON");
+    assert_eq!(printed["converged"], true);
+    assert_eq!(printed["running"], 3);
+
+    let out = cartrack(addr, &["--json", "pods", "restart", "ingester-0"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("restart prints JSON");
+    assert_eq!(printed, json!({"slot": "ingester-0", "action": "restart"}));
+
+    let out = cartrack(addr, &["--json", "pods", "replace", "processor-0"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("replace prints JSON");
+    assert_eq!(printed["action"], "replace");
+    assert_eq!(printed["placement"]["hostname"], "agent-3");
+}
+
+#[tokio::test]
+async fn pods_replace_says_where_the_pod_went() {
+    let (_, addr) = fake(two_groups()).await;
+    let out = cartrack(addr, &["pods", "replace", "processor-0"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "processor-0: replaced; now on agent-3 (a3) as processor-0-main__new (TASK_STAGING)"
+    );
+}
+
+#[tokio::test]
+async fn pods_replace_without_a_fitting_offer_says_it_is_not_placed_yet() {
+    let (script, addr) = fake(two_groups()).await;
+    script.lock().unwrap().no_offer_fits = true;
+    let out = cartrack(addr, &["pods", "replace", "processor-0", "--timeout", "1s"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("processor-0: replace requested; not placed after 1s"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn the_unreachable_hint_names_where_the_address_came_from() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+
+    let mut command = cartrack_command();
+    command
+        .arg("status")
+        .env("DCOS_URL", format!("http://{addr}"));
+    let out = finish(command).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("DCOS_URL plus /service/cartrack"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--url right"), "{stderr}");
+
+    let mut command = cartrack_command();
+    command
+        .arg("status")
+        .env("CARTRACK_URL", format!("http://{addr}"));
+    let out = finish(command).await;
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("is CARTRACK_URL right?"), "{stderr}");
+
+    let out = cartrack(addr, &["status"]).await;
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("is --url right?"), "{stderr}");
+}
+
+#[tokio::test]
+async fn pods_restart_of_a_slot_without_a_live_pod_prints_the_schedulers_reason() {
+    let mut state = two_groups();
+    // processor-0 is wanted but its task is gone (crash-looping between launches).
+    state["tasks"].as_array_mut().unwrap().remove(1);
+    let (_, addr) = fake(state).await;
+    let out = cartrack(addr, &["pods", "restart", "processor-0"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "cartrack: cannot restart processor-0: slot \"processor-0\" has no live pod"
+    );
+}
+
+#[tokio::test]
+async fn pods_status_in_a_group_scaled_to_0_suggests_no_other_groups_slot() {
+    let state = json!({
+        "framework_id": "fw-1",
+        "groups": [
+            {"name": "ingester", "count": 0},
+            {"name": "indexer", "count": 1, "running": 1}
+        ],
+        "tasks": [{"slot": "indexer-0", "task_id": "indexer-0-main__a", "agent_id": "a1",
+                   "hostname": "agent-1", "state": "TASK_RUNNING", "ports": {}}]
+    });
+    let (_, addr) = fake(state).await;
+    let out = cartrack(addr, &["pods", "status", "ingester-0"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("indexer-0"), "{stderr}");
+    assert!(
+        stderr.contains("group \"ingester\" has 0 pods now"),
+        "{stderr}"
     );
 }

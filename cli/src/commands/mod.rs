@@ -1,4 +1,5 @@
-//! One module per command; `run` dispatches a validated [`Args`].
+//! One module per command; `run` dispatches a validated [`Args`]. Commands print on stdout only
+//! through [`crate::stdout`], which turns a closed pipe into a quiet end.
 
 mod pods;
 mod scale;
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 
 use crate::api::Client;
 use crate::args::{Action, Args};
+use crate::stdout;
 
 /// Runs one validated command against the scheduler.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -21,12 +23,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Action::PodsList => pods::list(&client, output).await,
         Action::PodStatus(slot) => pods::status(&client, output, &slot).await,
-        Action::PodAction { slot, kind } => pods::act(&client, &slot, kind).await,
+        Action::PodAction { slot, kind } => pods::act(&client, output, &slot, kind).await,
         Action::PlanShow => views::show(&client, output, "/v1/plan").await,
         Action::DebugOffers => views::show(&client, output, "/v1/debug/offers").await,
         Action::Local(local) => crate::local::run(local).await,
         Action::Info => {
-            println!("{}", crate::PLUGIN_INFO);
+            stdout::line(crate::PLUGIN_INFO)?;
             Ok(ExitCode::SUCCESS)
         }
     }

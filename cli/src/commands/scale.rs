@@ -1,16 +1,19 @@
 //! `cartrack scale <group> <count> [--wait]`: set the count, then optionally follow the group
 //! until its pods run, explaining the stuck ones when time runs out.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use crate::api::{Client, GroupState, ServiceState};
 use crate::args::Output;
 use crate::error::UsageError;
+use crate::stdout;
 
 /// How often --wait asks the scheduler; a person watching wants about this.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -26,9 +29,17 @@ pub async fn run(
     if state.group(group).is_none() {
         return Err(UsageError::unknown("group", group, &state.group_names()).into());
     }
-    client.set_count(group, count).await?;
+    client
+        .set_count(group, count)
+        .await
+        .with_context(|| format!("cannot scale {group} to {count}"))?;
     let Some(timeout) = wait else {
-        println!("{group}: scaling to {count} pods (follow with `cartrack status`)");
+        match output {
+            Output::Json => stdout::json(&json!({ "group": group, "count": count }))?,
+            Output::Human => stdout::line(&format!(
+                "{group}: scaling to {count} pods (follow with `cartrack status`)"
+            ))?,
+        }
         return Ok(ExitCode::SUCCESS);
     };
     let bar = progress_bar(output, count);
@@ -47,20 +58,41 @@ pub async fn run(
         ));
         if converged(observed, count) {
             bar.finish_and_clear();
-            println!("{group}: {count}/{count} pods running");
+            match output {
+                Output::Json => stdout::json(&wait_result(observed, count, true))?,
+                Output::Human => stdout::line(&format!("{group}: {count}/{count} pods running"))?,
+            }
             return Ok(ExitCode::SUCCESS);
         }
         if Instant::now() >= deadline {
             bar.abandon();
+            if output == Output::Json {
+                stdout::json(&wait_result(observed, count, false))?;
+            }
             let offers = client
                 .get_json("/v1/debug/offers")
                 .await
                 .unwrap_or(Value::Null);
-            eprint!("{}", explain_stuck(&state, group, count, timeout, &offers));
+            // For people, on stderr; not eprint!, which panics when stderr is closed.
+            let explanation = explain_stuck(&state, group, count, timeout, &offers);
+            let _ = std::io::stderr().write_all(explanation.as_bytes());
             return Ok(ExitCode::FAILURE);
         }
         tokio::time::sleep(POLL_INTERVAL.min(deadline - Instant::now())).await;
     }
+}
+
+/// `scale --wait --json`: where the group ended up. The stuck pods' explanation still goes to
+/// stderr, for people.
+fn wait_result(observed: &GroupState, count: u32, converged: bool) -> Value {
+    json!({
+        "group": observed.name,
+        "count": count,
+        "running": observed.running,
+        "staging": observed.staging,
+        "failed": observed.failed,
+        "converged": converged,
+    })
 }
 
 fn progress_bar(output: Output, count: u32) -> ProgressBar {

@@ -4,24 +4,23 @@ use std::process::ExitCode;
 
 use crate::api::{Client, ServiceState};
 use crate::args::Output;
-use crate::render;
+use crate::{render, stdout};
 
 pub async fn run(client: &Client, output: Output) -> anyhow::Result<ExitCode> {
     if output == Output::Json {
-        println!("{:#}", client.get_json("/v1/state").await?);
+        stdout::json(&client.get_json("/v1/state").await?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let state = client.state().await?;
-    println!(
-        "framework: {}",
-        state
-            .framework_id
-            .as_deref()
-            .unwrap_or("(not subscribed yet)")
-    );
-    print!("{}", groups_table(&state));
-    println!();
-    print!("{}", super::pods::tasks_table(&state));
+    let framework = state
+        .framework_id
+        .as_deref()
+        .unwrap_or("(not subscribed yet)");
+    stdout::text(&format!(
+        "framework: {framework}\n{}\n{}",
+        groups_table(&state),
+        super::pods::tasks_table(&state)
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 

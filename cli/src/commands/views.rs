@@ -5,13 +5,13 @@ use std::process::ExitCode;
 
 use crate::api::Client;
 use crate::args::Output;
-use crate::render;
+use crate::{render, stdout};
 
 pub async fn show(client: &Client, output: Output, path: &str) -> anyhow::Result<ExitCode> {
     let view = client.get_json(path).await?;
     match output {
-        Output::Json => println!("{view:#}"),
-        Output::Human => print!("{}", render::outline(&view)),
+        Output::Json => stdout::json(&view)?,
+        Output::Human => stdout::text(&render::outline(&view))?,
     }
     Ok(ExitCode::SUCCESS)
 }
