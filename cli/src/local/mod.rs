@@ -253,16 +253,22 @@ async fn start_all(
         *framework_id = Some(wait_subscribed(args.http, &master, START_TIMEOUT).await?);
     }
 
-    println!("cartrack is running on this machine:");
-    println!("  page and operator API: http://{}/", args.http);
-    match &args.cluster {
-        Cluster::Dev(_) => println!("  dev cluster master:    {master}"),
-        Cluster::Existing(_) => println!("  mesos master:          {master}"),
+    let master_line = match &args.cluster {
+        Cluster::Dev(_) => format!("  dev cluster master:    {master}"),
+        Cluster::Existing(_) => format!("  mesos master:          {master}"),
+    };
+    let banner = format!(
+        "cartrack is running on this machine:\n  page and operator API: http://{}/\n{master_line}\n  \
+         kafka (in memory):     {kafka}\n  logs:                  {}\n\
+         Scale with `cartrack scale processor 3 --wait`. Press Ctrl-C to stop everything.\n",
+        args.http,
+        logs.display()
+    );
+    // A reader that went away (`cartrack local | head -1`) must not stop the pipeline.
+    match crate::stdout::text(&banner) {
+        Ok(()) | Err(crate::stdout::StdoutError::Closed) => Ok(()),
+        Err(e) => Err(e.into()),
     }
-    println!("  kafka (in memory):     {kafka}");
-    println!("  logs:                  {}", logs.display());
-    println!("Scale with `cartrack scale processor 3 --wait`. Press Ctrl-C to stop everything.");
-    Ok(())
 }
 
 /// The scheduler's `--executor-uri` and `--worker-uri` (default: the binaries beside
