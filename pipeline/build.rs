@@ -1,0 +1,17 @@
+//! Compiles `csrc/mock_retention.c` against the librdkafka tree rdkafka-sys built (its
+//! `DEP_RDKAFKA_ROOT`), so the mock cluster's internal structures it touches have the layout
+//! of the library actually linked.
+
+fn main() {
+    println!("cargo:rerun-if-changed=csrc/mock_retention.c");
+    let Ok(root) = std::env::var("DEP_RDKAFKA_ROOT") else {
+        panic!("rdkafka-sys did not say where librdkafka was built (DEP_RDKAFKA_ROOT); the broker needs the bundled librdkafka, not a system one");
+    };
+    cc::Build::new()
+        .file("csrc/mock_retention.c")
+        .include(format!("{root}/src"))
+        .include(&root)
+        .define("_GNU_SOURCE", None)
+        .warnings(false)
+        .compile("cartrack_mock_retention");
+}

@@ -1,0 +1,344 @@
+//! No loss at volume: N positions posted to `ingest http` as fast as the client can, through
+//! `broker`, `process` and `index --ndjson-dir` (each its own process), then every position
+//! must be in the sink's vehicle history exactly once by `_id`.
+//!
+//! ```sh
+//! cargo build --release -p cartrack-pipeline --bins --examples
+//! target/release/examples/no_loss [POSITIONS [CLIENTS]]   # default 2000000, 4
+//! ```
+//!
+//! The input is a simulated fleet (seed 57, Manhattan), one fix per vehicle per second for
+//! 1000 s ending a minute ago, POSITIONS/1000 vehicles. Each of CLIENTS threads posts
+//! 10,000-line requests, one after the other, for its share of the vehicles (a vehicle's fixes
+//! stay in one client, in time order); a 503 makes it resend the lines the answer says were
+//! not accepted, nothing else slows it. Prints the time to post everything, the time until the
+//! last history document was in the sink, the distinct `_id`s found, lost (expected ids not
+//! found), and the CPU seconds each process used.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use cartrack_pipeline::model::Position;
+use cartrack_pipeline::sources::simulator::{CityBox, Fleet, SimulatorConfig};
+
+const REQUEST_LINES: usize = 10_000;
+const SECONDS: u32 = 1_000;
+
+/// A child process killed when dropped.
+struct Worker {
+    name: &'static str,
+    child: Child,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Worker {
+    fn start(binary: &Path, name: &'static str, args: &[&str]) -> anyhow::Result<Self> {
+        let child = Command::new(binary)
+            .args(args)
+            .env("CARTRACK_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        Ok(Self { name, child })
+    }
+
+    /// The rest of the first stdout line starting with `prefix`.
+    fn announced(&mut self, prefix: &str) -> anyhow::Result<String> {
+        let stdout = self.child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(line) = lines.next().transpose()? {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                std::thread::spawn(move || lines.for_each(drop));
+                return Ok(rest.trim().to_owned());
+            }
+        }
+        bail!("{} exited before printing {prefix}", self.name)
+    }
+
+    /// CPU seconds used so far (user + system), from /proc.
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(") ")
+            .map_or(Vec::new(), |(_, rest)| rest.split(' ').collect());
+        let ticks = |n: usize| {
+            fields
+                .get(n)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
+    fn assert_running(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("{} exited: {status}", self.name);
+        }
+        Ok(())
+    }
+}
+
+/// librdkafka's default partitioner for keyed records: CRC-32 of the key modulo partitions.
+fn partition_of(key: &str, partitions: usize) -> usize {
+    let mut crc = !0u32;
+    for byte in key.bytes() {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    (!crc as usize) % partitions
+}
+
+/// One HTTP/1.0 POST: (status, body).
+fn post(address: &str, body: &str) -> anyhow::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(address)?;
+    write!(
+        stream,
+        "POST /v1/positions HTTP/1.0\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, body)| body)
+        .to_owned();
+    Ok((status, body))
+}
+
+/// Posts `lines` until all are accepted; returns the 503s seen.
+fn post_all(address: &str, lines: &[String]) -> anyhow::Result<u64> {
+    let mut from = 0;
+    let mut refusals = 0;
+    while from < lines.len() {
+        let (status, answer) = post(address, &lines[from..].concat())?;
+        let report: serde_json::Value =
+            serde_json::from_str(&answer).with_context(|| format!("{status}: {answer}"))?;
+        let accepted = report["accepted"].as_u64().unwrap_or(0) as usize;
+        match status {
+            200 if accepted == lines.len() - from => from = lines.len(),
+            503 => {
+                refusals += 1;
+                from += accepted;
+            }
+            _ => bail!("unexpected answer {status}: {answer}"),
+        }
+    }
+    Ok(refusals)
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("no_loss: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let count: u32 = args.first().map_or(Ok(2_000_000), |a| a.parse())?;
+    let clients: usize = args.get(1).map_or(Ok(4), |a| a.parse())?;
+    let vehicles = (count / SECONDS).max(1);
+    let binary = match std::env::var_os("CARTRACK_WORKER") {
+        Some(path) => PathBuf::from(path),
+        None => std::env::current_exe()?
+            .parent()
+            .and_then(Path::parent)
+            .context("no directory above the example")?
+            .join("cartrack-worker"),
+    };
+    if !binary.is_file() {
+        bail!("{} not found: build it (cargo build --release -p cartrack-pipeline --bins) or set CARTRACK_WORKER", binary.display());
+    }
+    let sink = tempfile::tempdir()?;
+    let sink_dir = sink.path().to_str().context("temp dir path")?;
+
+    let mut broker = Worker::start(&binary, "broker", &["broker", "--partitions", "4"])?;
+    let kafka = broker.announced("kafka:")?;
+    let group_worker = |role: &'static str, extra: &[&str]| -> anyhow::Result<Worker> {
+        let groups = [
+            "--kafka-option",
+            "session.timeout.ms=6000",
+            "--kafka-option",
+            "heartbeat.interval.ms=500",
+            "--kafka-option",
+            "auto.offset.reset=earliest",
+        ];
+        let args = [
+            &[role, "--kafka", &kafka, "--http-port", "0"][..],
+            extra,
+            &groups,
+        ]
+        .concat();
+        let mut worker = Worker::start(&binary, role, &args)?;
+        worker.announced("http:")?;
+        Ok(worker)
+    };
+    let mut process = group_worker("process", &[])?;
+    let mut index = group_worker("index", &["--ndjson-dir", sink_dir])?;
+    let mut ingest = Worker::start(
+        &binary,
+        "ingest",
+        &["ingest", "--kafka", &kafka, "--http-port", "0", "http"],
+    )?;
+    let intake = ingest.announced("http:")?;
+
+    // Clients, fed request bodies as the fleet is simulated (so 10 M lines are never all in
+    // memory at once).
+    let refusals = Arc::new(AtomicU64::new(0));
+    let mut senders = Vec::new();
+    let mut threads = Vec::new();
+    for _ in 0..clients {
+        let (sender, requests) = mpsc::sync_channel::<Vec<String>>(4);
+        senders.push(sender);
+        let (intake, refusals) = (intake.clone(), refusals.clone());
+        threads.push(std::thread::spawn(move || -> anyhow::Result<()> {
+            for request in requests {
+                refusals.fetch_add(post_all(&intake, &request)?, Ordering::Relaxed);
+            }
+            Ok(())
+        }));
+    }
+    let now_ms = cartrack_pipeline::wall_clock_ms();
+    let t0_ms = now_ms - 60_000 - i64::from(SECONDS) * 1000;
+    let mut fleet = Fleet::new(SimulatorConfig {
+        vehicles,
+        seed: 57,
+        city: CityBox::MANHATTAN,
+        ..SimulatorConfig::default()
+    });
+    let mut expected: HashSet<String> = HashSet::with_capacity(count as usize);
+    let mut pending: Vec<Vec<String>> = vec![Vec::with_capacity(REQUEST_LINES); clients];
+    let mut positions: Vec<Position> = Vec::new();
+    let started = Instant::now();
+    let cpu_before: Vec<f64> = [&broker, &process, &index, &ingest]
+        .iter()
+        .map(|w| w.cpu_seconds())
+        .collect();
+    for second in 0..SECONDS {
+        fleet.step(1.0);
+        positions.clear();
+        fleet.positions(t0_ms + i64::from(second) * 1000, &mut positions);
+        for position in &positions {
+            expected.insert(format!("{}-{}", position.vehicle_id, position.timestamp_ms));
+            let client = partition_of(&position.vehicle_id, 4) % clients;
+            let mut line = serde_json::to_string(position)?;
+            line.push('\n');
+            pending[client].push(line);
+            if pending[client].len() == REQUEST_LINES {
+                let full =
+                    std::mem::replace(&mut pending[client], Vec::with_capacity(REQUEST_LINES));
+                senders[client]
+                    .send(full)
+                    .ok()
+                    .context("a client stopped")?;
+            }
+        }
+    }
+    for (client, rest) in pending.into_iter().enumerate() {
+        if !rest.is_empty() {
+            senders[client]
+                .send(rest)
+                .ok()
+                .context("a client stopped")?;
+        }
+    }
+    drop(senders);
+    for thread in threads {
+        thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("a client panicked"))??;
+    }
+    let posted = started.elapsed();
+
+    let history = sink.path().join("cartrack-vehicle-history.ndjson");
+    let mut found: HashSet<String> = HashSet::with_capacity(expected.len());
+    let (mut offset, mut partial, mut lines) = (0u64, Vec::new(), 0u64);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut last_growth = Instant::now();
+    while found.len() < expected.len() {
+        for worker in [&mut broker, &mut process, &mut index, &mut ingest] {
+            worker.assert_running()?;
+        }
+        if Instant::now() > deadline || last_growth.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        let before = found.len();
+        if let Ok(mut file) = std::fs::File::open(&history) {
+            file.seek(SeekFrom::Start(offset))?;
+            let mut bytes = std::mem::take(&mut partial);
+            offset += file.read_to_end(&mut bytes)? as u64;
+            let complete = bytes
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |end| end + 1);
+            partial = bytes.split_off(complete);
+            for line in std::str::from_utf8(&bytes)?.lines() {
+                lines += 1;
+                let id = line
+                    .strip_prefix("{\"_id\":\"")
+                    .and_then(|rest| rest.split('"').next())
+                    .context("unexpected sink line")?;
+                found.insert(id.to_owned());
+            }
+        }
+        if found.len() > before {
+            last_growth = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let delivered = started.elapsed();
+    let cpu: Vec<f64> = [&broker, &process, &index, &ingest]
+        .iter()
+        .zip(&cpu_before)
+        .map(|(w, before)| w.cpu_seconds() - before)
+        .collect();
+    let lost = expected.difference(&found).count();
+    let unexpected = found.difference(&expected).count();
+    println!("| positions | clients | posted in (s) | all in the sink after (s) | 503s | distinct ids | history lines | lost | unexpected | CPU s broker / process / index / ingest |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    println!(
+        "| {} | {clients} | {:.1} | {:.1} | {} | {} | {lines} | {lost} | {unexpected} | {:.1} / {:.1} / {:.1} / {:.1} |",
+        expected.len(),
+        posted.as_secs_f64(),
+        delivered.as_secs_f64(),
+        refusals.load(Ordering::Relaxed),
+        found.len(),
+        cpu[0],
+        cpu[1],
+        cpu[2],
+        cpu[3]
+    );
+    if lost > 0 || unexpected > 0 {
+        bail!("{lost} positions lost, {unexpected} unexpected ids");
+    }
+    Ok(())
+}
