@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::geo::tile_of;
 use crate::model::{Alert, GeoPoint, Position, Predictions, TileTraffic, VehicleState};
-use crate::transforms::aggregate::{LateFix, TileAggregator, WindowConfig};
+use crate::transforms::aggregate::{LateFix, TileAggregator, TooLate, WindowConfig};
 use crate::transforms::geofence::{Geofences, Membership};
 use crate::transforms::predict::{dead_reckoning, tile_speed, Kalman, KalmanConfig};
 use crate::transforms::track::{self, Kinematics, Stale, TrackConfig};
@@ -57,7 +57,8 @@ pub enum Skip {
 pub struct Outputs {
     /// Vehicles whose state changed, by [`VehicleIndex`], in processing order.
     pub vehicles: Vec<VehicleIndex>,
-    /// Tile windows that closed.
+    /// Tile windows emitted for the first time, or again because late positions changed them
+    /// (same document id).
     pub tiles: Vec<TileTraffic>,
     /// Geofence crossings.
     pub alerts: Vec<Alert>,
@@ -91,9 +92,26 @@ pub struct ProcessorStats {
     pub applied: u64,
     /// Positions older than their vehicle's latest.
     pub stale: u64,
-    /// Positions too late for their tile window (still applied to the vehicle).
+    /// Positions for a tile window past its allowed lateness: not counted in the window
+    /// (still applied to the vehicle).
     pub late_for_window: u64,
 }
+
+/// How late data fared, as served in the snapshot.
+#[derive(Debug, Serialize)]
+pub struct LateReport {
+    /// How long (event time) after its first emission a window still takes fixes, ms.
+    pub allowed_lateness_ms: i64,
+    /// Positions that arrived for a window past its allowed lateness, since the start.
+    pub beyond_lateness: u64,
+    /// Tile windows that can still change (what the allowed lateness holds in memory).
+    pub open_windows: usize,
+    /// The most recent windows that had positions beyond the lateness, newest first.
+    pub windows_beyond_lateness: Vec<TooLate>,
+}
+
+/// How many windows with positions beyond the lateness the snapshot lists.
+const SNAPSHOT_TOO_LATE_WINDOWS: usize = 100;
 
 /// The current picture, as served to the map page.
 #[derive(Debug, Serialize)]
@@ -102,8 +120,10 @@ pub struct Snapshot<'a> {
     pub generated_at_ms: i64,
     /// Every vehicle's latest state, with predictions.
     pub vehicles: Vec<&'a VehicleState>,
-    /// Every tile's last closed window.
+    /// Every tile's last emitted window.
     pub tiles: Vec<&'a TileTraffic>,
+    /// Positions that came too late for their tile window.
+    pub late: LateReport,
 }
 
 /// The per-vehicle and per-tile state of the stream.
@@ -266,8 +286,9 @@ impl Processor {
         self.tiles.expect_inputs(inputs, now_ms);
     }
 
-    /// Lets time pass: closes the tile windows the watermark (event time, or `now_ms` once the
-    /// stream has been idle) has passed.
+    /// Lets time pass: emits the tile windows the watermark (event time, or `now_ms` once the
+    /// stream has been idle) has passed, re-emits those changed by late positions, and drops
+    /// those past their allowed lateness.
     pub fn advance(&mut self, now_ms: i64, out: &mut Outputs) {
         self.tiles.advance(now_ms, &mut out.tiles);
     }
@@ -277,10 +298,16 @@ impl Processor {
         self.config.windows.window_start(timestamp_ms)
     }
 
-    /// Start of the oldest tile window not yet emitted. A restart must re-read every fix of
-    /// the windows from here on to emit them complete.
+    /// Start of the oldest tile window that can still change (emitted or not). A restart must
+    /// re-read every fix of the windows from here on to emit them complete.
     pub fn oldest_open_window_ms(&self) -> i64 {
         self.tiles.oldest_open_window_ms()
+    }
+
+    /// Tile windows (tile and start) that can still change: what the allowed lateness holds
+    /// in memory.
+    pub fn open_tile_windows(&self) -> usize {
+        self.tiles.open_windows()
     }
 
     /// The latest state of the vehicle in `index`.
@@ -303,6 +330,16 @@ impl Processor {
             generated_at_ms: now_ms,
             vehicles,
             tiles,
+            late: LateReport {
+                allowed_lateness_ms: self.tiles.allowed_lateness_ms(),
+                beyond_lateness: self.stats.late_for_window,
+                open_windows: self.open_tile_windows(),
+                windows_beyond_lateness: self
+                    .tiles
+                    .too_late()
+                    .take(SNAPSHOT_TOO_LATE_WINDOWS)
+                    .collect(),
+            },
         }
     }
 }
@@ -406,5 +443,39 @@ mod tests {
             .collect();
         assert_eq!(ids, ["a", "b"]);
         assert_eq!(snapshot.tiles.len(), 1);
+    }
+
+    #[test]
+    fn positions_beyond_the_lateness_are_counted_and_shown_in_the_snapshot() {
+        let mut processor = Processor::new(ProcessorConfig {
+            windows: WindowConfig {
+                allowed_lateness_ms: 10_000,
+                ..WindowConfig::default()
+            },
+            ..ProcessorConfig::with_geofences(Geofences::default())
+        });
+        let mut out = Outputs::default();
+        processor.process(&fix("a", T0, START), &mut out).unwrap();
+        processor
+            .process(&fix("b", T0 + 40_000, START), &mut out)
+            .unwrap();
+        processor.advance(T0, &mut out);
+        assert_eq!(out.tiles.len(), 1, "window 0 emitted and final");
+        out.clear();
+        // Applied to the vehicle (a new one), not to the final window.
+        processor
+            .process(&fix("c", T0 + 5_000, START), &mut out)
+            .unwrap();
+        assert_eq!(out.vehicles.len(), 1);
+        processor.advance(T0 + 250, &mut out);
+        assert!(out.tiles.is_empty(), "{:?}", out.tiles);
+        assert_eq!(processor.stats().late_for_window, 1);
+        let snapshot = serde_json::to_value(processor.snapshot(T0)).unwrap();
+        assert_eq!(snapshot["late"]["beyond_lateness"], 1, "{snapshot}");
+        assert_eq!(snapshot["late"]["allowed_lateness_ms"], 10_000);
+        assert_eq!(
+            snapshot["late"]["windows_beyond_lateness"][0]["window_start_ms"],
+            T0
+        );
     }
 }

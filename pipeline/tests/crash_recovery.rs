@@ -34,8 +34,11 @@ fn same_window(a: &TileTraffic, b: &TileTraffic) -> bool {
         } == *b
 }
 
+/// `process` with a 20 s allowed lateness: windows of the 120 s input become final (and their
+/// input committed) while it runs, which the default 10 minutes would not allow.
 fn start_process(kafka: &str) -> (ChildGuard, String) {
-    group_worker("process", kafka, &["--group", "crash-process"])
+    let extra = ["--group", "crash-process", "--allowed-lateness-secs", "20"];
+    group_worker("process", kafka, &extra)
 }
 
 fn start_index(kafka: &str, elasticsearch: &str) -> ChildGuard {
