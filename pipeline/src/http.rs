@@ -2,12 +2,19 @@
 //! position intake), and where its port comes from.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
+use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use serde::Serialize;
 use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
+use crate::sinks::elasticsearch::retry::Backoff;
 
 /// Environment variable through which the Mesos scheduler hands over the named port `http`.
 pub const SCHEDULER_PORT_ENV: &str = "PORT_HTTP";
@@ -77,9 +84,195 @@ pub fn base_router(metrics: Metrics) -> Router {
         )
 }
 
+/// How often a consumer asks the broker for metadata to learn whether it answers.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a probe waits for the answer before the broker counts as unreachable.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The wait before a consumer reads again after an error, and between other retries of a
+/// Kafka call: 0.1 s doubling to 5 s (librdkafka reconnects by itself; the wait keeps an outage
+/// from flooding the log, and 5 s at most keeps the pipeline close behind a returning broker).
+pub fn kafka_backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(100), Duration::from_secs(5))
+}
+
+/// Whether the Kafka broker answers, for `GET /v1/ready` and the `broker_reachable` gauge.
+///
+/// Readiness, not liveness: `/v1/health` stays 200 while the broker is away (the process is
+/// fine and retries; failing the health check would only make Mesos kill it).
+#[derive(Debug, Clone)]
+pub struct BrokerHealth {
+    /// Why the broker counts as unreachable and since when; `None` while it answers.
+    state: Arc<Mutex<Option<(String, Instant)>>>,
+    metrics: Metrics,
+}
+
+/// The body of `GET /v1/ready`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Readiness {
+    /// Whether the broker answers (the status is 200 if so, 503 if not).
+    pub ready: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For how long not, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreachable_for_s: Option<f64>,
+}
+
+impl BrokerHealth {
+    /// Unreachable until the first answer; `metrics` should have the broker gauge
+    /// ([`Metrics::with_broker`]).
+    pub fn new(metrics: Metrics) -> Self {
+        metrics.set_broker_reachable(false);
+        Self {
+            state: Arc::new(Mutex::new(Some((
+                "not connected to Kafka yet".to_owned(),
+                Instant::now(),
+            )))),
+            metrics,
+        }
+    }
+
+    /// The broker answered.
+    pub fn reachable(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, since)) = state.take() {
+            tracing::info!(after_s = since.elapsed().as_secs_f64(), "Kafka reachable");
+        }
+        self.metrics.set_broker_reachable(true);
+    }
+
+    /// The broker did not answer, or the client reported `reason`.
+    pub fn unreachable(&self, reason: String) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match &mut *state {
+            Some((known, _)) => *known = reason,
+            None => {
+                tracing::warn!(%reason, "Kafka unreachable; retrying");
+                *state = Some((reason, Instant::now()));
+            }
+        }
+        self.metrics.set_broker_reachable(false);
+    }
+
+    /// A consumer's error: a fatal one (the client is unusable, only a restart helps) is
+    /// returned; any other (transport failure, timeout, broker down) marks the broker
+    /// unreachable and gives how long to wait before reading again, from `backoff` (reset it
+    /// after the next message).
+    pub fn consumer_error(
+        &self,
+        err: KafkaError,
+        backoff: &mut Backoff,
+    ) -> Result<Duration, KafkaError> {
+        if matches!(err, KafkaError::MessageConsumptionFatal(_)) {
+            return Err(err);
+        }
+        let wait = backoff.next_delay();
+        tracing::warn!(error = %err, wait_ms = wait.as_millis() as u64, "Kafka consumer error; retrying");
+        self.metrics.kafka_error();
+        self.unreachable(err.to_string());
+        Ok(wait)
+    }
+
+    /// What `/v1/ready` answers now.
+    pub fn readiness(&self) -> Readiness {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*state {
+            None => Readiness {
+                ready: true,
+                reason: None,
+                unreachable_for_s: None,
+            },
+            Some((reason, since)) => Readiness {
+                ready: false,
+                reason: Some(format!("Kafka broker unreachable: {reason}")),
+                unreachable_for_s: Some(since.elapsed().as_secs_f64()),
+            },
+        }
+    }
+
+    /// Asks the broker for the metadata of `topic` every [`PROBE_INTERVAL`] through
+    /// `consumer`'s own connections, until the returned task is aborted. A frozen or
+    /// partitioned broker sends no error, only silence, so silence is what this measures.
+    pub fn watch(
+        &self,
+        consumer: Arc<StreamConsumer>,
+        topic: &'static str,
+    ) -> tokio::task::JoinHandle<()> {
+        let health = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(PROBE_INTERVAL);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let consumer = Arc::clone(&consumer);
+                let probe = tokio::task::spawn_blocking(move || {
+                    consumer
+                        .client()
+                        .fetch_metadata(Some(topic), PROBE_TIMEOUT)
+                        .map(drop)
+                })
+                .await;
+                match probe {
+                    Ok(Ok(())) => health.reachable(),
+                    Ok(Err(err)) => health.unreachable(format!(
+                        "no metadata within {} s ({err})",
+                        PROBE_TIMEOUT.as_secs()
+                    )),
+                    Err(err) => tracing::error!(error = %err, "broker probe failed"),
+                }
+            }
+        })
+    }
+}
+
+/// `GET /v1/ready`: 200 while the broker answers, else 503 with the reason (JSON).
+pub fn readiness_router(health: BrokerHealth) -> Router {
+    Router::new().route(
+        "/v1/ready",
+        get(move || {
+            let readiness = health.readiness();
+            async move {
+                let status = if readiness.ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                (status, Json(readiness))
+            }
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readiness_follows_the_broker_and_the_gauge_with_it() {
+        let metrics = Metrics::with_broker("index", &[]);
+        let health = BrokerHealth::new(metrics.clone());
+        let before = health.readiness();
+        assert!(!before.ready);
+        assert!(before.reason.unwrap().contains("not connected"));
+        health.reachable();
+        assert_eq!(health.readiness().reason, None);
+        assert!(metrics
+            .render()
+            .contains("cartrack_index_broker_reachable 1"));
+        health.unreachable("timed out".into());
+        health.unreachable("timed out again".into());
+        let after = health.readiness();
+        assert!(!after.ready);
+        assert_eq!(
+            after.reason.as_deref(),
+            Some("Kafka broker unreachable: timed out again")
+        );
+        assert!(metrics
+            .render()
+            .contains("cartrack_index_broker_reachable 0"));
+    }
 
     #[test]
     fn port_precedence_is_flag_then_scheduler_then_user() {

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 /// Labels naming where records came from or went to.
@@ -53,6 +54,10 @@ pub struct Metrics {
     records_out: Family<Endpoint, Counter>,
     in_handles: Arc<Handles>,
     out_handles: Arc<Handles>,
+    /// `broker_reachable`, for the subcommands that watch the broker ([`Self::with_broker`]).
+    broker_reachable: Option<Gauge>,
+    /// `kafka_errors_total`, beside it.
+    kafka_errors: Option<Counter>,
 }
 
 impl Metrics {
@@ -84,6 +89,48 @@ impl Metrics {
             records_out,
             in_handles: Arc::default(),
             out_handles: Arc::default(),
+            broker_reachable: None,
+            kafka_errors: None,
+        }
+    }
+
+    /// [`Self::new`] plus the gauge `cartrack_<subcommand>_broker_reachable` (1 while the
+    /// Kafka broker answers, 0 while it does not; 0 until it first answers) and the counter
+    /// `..._kafka_errors_total` (client errors retried), for the consumers that ride out broker
+    /// outages and report them on `/v1/ready`.
+    pub fn with_broker(subcommand: &str, reasons: &[&'static str]) -> Self {
+        let mut metrics = Self::new(subcommand, reasons);
+        let gauge = Gauge::default();
+        let errors = Counter::default();
+        // The registry was created above and not shared yet.
+        if let Some(registry) = Arc::get_mut(&mut metrics.registry) {
+            registry.register(
+                "broker_reachable",
+                "1 while the Kafka broker answers, 0 while it does not",
+                gauge.clone(),
+            );
+            registry.register(
+                "kafka_errors",
+                "Kafka client errors retried (transport failures, timeouts, brokers down)",
+                errors.clone(),
+            );
+            metrics.broker_reachable = Some(gauge);
+            metrics.kafka_errors = Some(errors);
+        }
+        metrics
+    }
+
+    /// Counts a Kafka client error that is retried (if this subcommand watches the broker).
+    pub fn kafka_error(&self) {
+        if let Some(counter) = &self.kafka_errors {
+            counter.inc();
+        }
+    }
+
+    /// Sets the `broker_reachable` gauge (if this subcommand has it).
+    pub fn set_broker_reachable(&self, reachable: bool) {
+        if let Some(gauge) = &self.broker_reachable {
+            gauge.set(i64::from(reachable));
         }
     }
 
@@ -142,6 +189,30 @@ mod tests {
         );
         assert!(
             text.contains("cartrack_ingest_records_out_total{endpoint=\"cartrack.positions\"} 2")
+        );
+        assert!(!text.contains("broker_reachable"), "{text}");
+    }
+
+    #[test]
+    fn the_broker_gauge_is_only_where_the_broker_is_watched() {
+        let metrics = Metrics::with_broker("process", &[]);
+        assert!(
+            metrics
+                .render()
+                .contains("cartrack_process_broker_reachable 0"),
+            "{}",
+            metrics.render()
+        );
+        metrics.set_broker_reachable(true);
+        metrics.kafka_error();
+        let text = metrics.render();
+        assert!(
+            text.contains("cartrack_process_broker_reachable 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("cartrack_process_kafka_errors_total 1"),
+            "{text}"
         );
     }
 }

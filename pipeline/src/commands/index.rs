@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,7 +18,7 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
-use crate::http::{base_router, bind};
+use crate::http::{base_router, bind, kafka_backoff, readiness_router, BrokerHealth};
 use crate::kafka::{topics, KafkaConfig, PendingOffsets};
 use crate::metrics::Metrics;
 use crate::sinks::{route, Document, Sink, SinkError};
@@ -106,13 +107,15 @@ pub async fn run(
     mut sink: impl Sink,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), IndexError> {
-    let metrics = Metrics::new("index", &REASONS);
-    let consumer = settings.kafka.consumer(&settings.group)?;
+    let metrics = Metrics::with_broker("index", &REASONS);
+    let consumer = Arc::new(settings.kafka.consumer(&settings.group)?);
     consumer.subscribe(&[topics::VEHICLES, topics::TILES, topics::ALERTS])?;
+    let health = BrokerHealth::new(metrics.clone());
+    let probe = health.watch(Arc::clone(&consumer), topics::VEHICLES);
     let listener = bind(settings.http_host, settings.http_port)
         .await
         .map_err(IndexError::Http)?;
-    let app = base_router(metrics.clone());
+    let app = base_router(metrics.clone()).merge(readiness_router(health.clone()));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     tracing::info!(kafka = settings.kafka.bootstrap_servers(), group = %settings.group, "indexing");
 
@@ -122,6 +125,9 @@ pub async fn run(
         offsets: PendingOffsets::default(),
         first_at: None,
     };
+    // After a consumer error: when to read again, and how long the next wait is.
+    let mut backoff = kafka_backoff();
+    let mut read_again_at: Option<Instant> = None;
     tokio::pin!(shutdown);
     let result = loop {
         let deadline = pending.first_at.map_or_else(
@@ -130,27 +136,37 @@ pub async fn run(
         );
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
-            message = consumer.recv() => {
+            _ = tokio::time::sleep_until(read_again_at.unwrap_or_else(Instant::now)), if read_again_at.is_some() => {
+                read_again_at = None;
+            }
+            message = consumer.recv(), if read_again_at.is_none() => {
                 match message {
-                    Ok(message) => pending.add(&message, &metrics),
-                    Err(err) => break Err(err.into()),
+                    Ok(message) => {
+                        backoff.reset();
+                        pending.add(&message, &metrics);
+                    }
+                    Err(err) => match health.consumer_error(err, &mut backoff) {
+                        Ok(wait) => read_again_at = Some(Instant::now() + wait),
+                        Err(fatal) => break Err(fatal.into()),
+                    },
                 }
                 if pending.is_full(&settings.batch) {
-                    if let Err(err) = flush(&mut pending, &mut sink, &consumer, &metrics).await {
+                    if let Err(err) = flush(&mut pending, &mut sink, &consumer, &metrics, &health).await {
                         break Err(err);
                     }
                 }
             }
             _ = tokio::time::sleep_until(deadline), if pending.first_at.is_some() => {
-                if let Err(err) = flush(&mut pending, &mut sink, &consumer, &metrics).await {
+                if let Err(err) = flush(&mut pending, &mut sink, &consumer, &metrics, &health).await {
                     break Err(err);
                 }
             }
         }
     };
     server.abort();
+    probe.abort();
     if result.is_ok() {
-        flush(&mut pending, &mut sink, &consumer, &metrics).await?;
+        flush(&mut pending, &mut sink, &consumer, &metrics, &health).await?;
     }
     result
 }
@@ -161,6 +177,7 @@ async fn flush(
     sink: &mut impl Sink,
     consumer: &StreamConsumer,
     metrics: &Metrics,
+    health: &BrokerHealth,
 ) -> Result<(), IndexError> {
     let mut held: Vec<OwnedMessage> = Vec::new();
     if !pending.documents.is_empty() {
@@ -180,7 +197,11 @@ async fn flush(
                 }
                 // Keeps the group membership alive while paused; anything still delivered (a
                 // partition assigned meanwhile) goes into the next batch.
-                message = consumer.recv(), if paused.is_some() => held.push(message?.detach()),
+                message = consumer.recv(), if paused.is_some() => match message {
+                    Ok(message) => held.push(message.detach()),
+                    // The write goes on; the main loop's reads will wait if the error persists.
+                    Err(err) => health.unreachable(err.to_string()),
+                },
             }
         };
         if let Some(assignment) = paused {
@@ -199,13 +220,17 @@ async fn flush(
             // The store lost what earlier batches wrote: read it all again (same ids, so
             // nothing is duplicated), and let the committed offsets say so first, so a crash
             // now does not skip it either.
-            rewind(consumer)?;
+            rewind_until_done(consumer, health).await;
             pending.offsets = PendingOffsets::default();
             held.clear();
         }
     }
     if !pending.offsets.is_empty() {
-        consumer.commit(&pending.offsets.take()?, CommitMode::Async)?;
+        // A failed commit (the broker away, a rebalance) only means a restart re-writes these
+        // documents under the same ids; the next commit carries later offsets.
+        if let Err(err) = consumer.commit(&pending.offsets.take()?, CommitMode::Async) {
+            tracing::warn!(error = %err, "offset commit failed; a later commit covers it");
+        }
     }
     pending.documents.clear();
     pending.bytes = 0;
@@ -214,6 +239,16 @@ async fn flush(
         pending.add(message, metrics);
     }
     Ok(())
+}
+
+/// [`rewind`], retried with backoff while the broker does not answer: until it succeeds,
+/// nothing more is written (the store must get everything again first).
+async fn rewind_until_done(consumer: &StreamConsumer, health: &BrokerHealth) {
+    let mut backoff = kafka_backoff();
+    while let Err(err) = rewind(consumer) {
+        health.unreachable(format!("rewinding after the store's reset: {err}"));
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
 }
 
 /// How long to wait for the broker's answers while rewinding.

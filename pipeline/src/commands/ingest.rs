@@ -56,6 +56,8 @@ pub struct IngestSettings {
     pub source: SourceSettings,
     /// Validation bounds.
     pub limits: Limits,
+    /// The largest `POST /v1/positions` body read.
+    pub max_body_bytes: usize,
 }
 
 /// Why ingest stopped with an error.
@@ -99,6 +101,7 @@ pub async fn run(
         batches: batches.clone(),
         limits: settings.limits,
         metrics: metrics.clone(),
+        max_body_bytes: settings.max_body_bytes,
     }));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 

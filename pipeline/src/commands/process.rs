@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -19,8 +20,9 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
-use crate::http::{base_router, bind};
+use crate::http::{base_router, bind, kafka_backoff, readiness_router, BrokerHealth};
 use crate::kafka::{topics, Emitter, KafkaConfig, Mark};
 use crate::metrics::Metrics;
 use crate::model::{Position, OUTPUT_SCHEMA_V1, SCHEMA_HEADER};
@@ -131,20 +133,24 @@ pub async fn run(
     settings: ProcessSettings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ProcessError> {
-    let metrics = Metrics::new("process", &REASONS);
-    let consumer = settings.kafka.consumer(&settings.group)?;
+    let metrics = Metrics::with_broker("process", &REASONS);
+    let consumer = Arc::new(settings.kafka.consumer(&settings.group)?);
     consumer.subscribe(&[topics::POSITIONS])?;
+    let health = BrokerHealth::new(metrics.clone());
+    let probe = health.watch(Arc::clone(&consumer), topics::POSITIONS);
     let mut emitter = settings.kafka.emitter(metrics.clone())?;
 
     let (snapshots, mut snapshot_requests) = mpsc::channel::<SnapshotRequest>(16);
     let listener = bind(settings.http_host, settings.http_port)
         .await
         .map_err(ProcessError::Http)?;
-    let app = base_router(metrics.clone()).merge(
-        Router::new()
-            .route("/v1/snapshot", get(snapshot))
-            .with_state(snapshots),
-    );
+    let app = base_router(metrics.clone())
+        .merge(readiness_router(health.clone()))
+        .merge(
+            Router::new()
+                .route("/v1/snapshot", get(snapshot))
+                .with_state(snapshots),
+        );
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     tracing::info!(kafka = settings.kafka.bootstrap_servers(), group = %settings.group, "processing");
 
@@ -155,15 +161,28 @@ pub async fn run(
     let mut json = Vec::with_capacity(1024);
     let mut late_reported = 0;
     let mut ticker = tokio::time::interval(COMMIT_INTERVAL);
+    // After a consumer error: when to read again, and how long the next wait is.
+    let mut backoff = kafka_backoff();
+    let mut read_again_at: Option<Instant> = None;
     tokio::pin!(shutdown);
     let result: Result<(), ProcessError> = loop {
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
-            message = consumer.recv() => {
+            _ = tokio::time::sleep_until(read_again_at.unwrap_or_else(Instant::now)), if read_again_at.is_some() => {
+                read_again_at = None;
+            }
+            message = consumer.recv(), if read_again_at.is_none() => {
                 let message = match message {
                     Ok(message) => message,
-                    Err(err) => break Err(err.into()),
+                    Err(err) => match health.consumer_error(err, &mut backoff) {
+                        Ok(wait) => {
+                            read_again_at = Some(Instant::now() + wait);
+                            continue;
+                        }
+                        Err(fatal) => break Err(fatal.into()),
+                    },
                 };
+                backoff.reset();
                 metrics.record_in(topics::POSITIONS, 1);
                 let schema = message.headers().and_then(|headers| {
                     headers.iter().find(|header| header.key == SCHEMA_HEADER).and_then(|header| header.value)
@@ -219,6 +238,7 @@ pub async fn run(
         }
     };
     server.abort();
+    probe.abort();
     // Open windows are not emitted: they are incomplete, and the next run re-reads their input.
     outputs.tiles.clear();
     emit(&processor, &mut outputs, &mut emitter, &mut json).await?;
@@ -319,7 +339,7 @@ impl Checkpoints {
         if let Some((mark, _)) = &self.pending {
             if emitter.reached(mark)? {
                 if let Some((_, safe)) = self.pending.take() {
-                    consumer.commit(&safe, CommitMode::Async)?;
+                    commit(consumer, &safe);
                 }
             }
         }
@@ -343,13 +363,22 @@ impl Checkpoints {
     ) -> Result<(), ProcessError> {
         emitter.settle().await?;
         if let Some((_, safe)) = self.pending.take() {
-            consumer.commit(&safe, CommitMode::Async)?;
+            commit(consumer, &safe);
         }
         let safe = self.offsets.advance(processor.oldest_open_window_ms())?;
         if safe.count() > 0 {
-            consumer.commit(&safe, CommitMode::Async)?;
+            commit(consumer, &safe);
         }
         Ok(())
+    }
+}
+
+/// Commits `offsets` without waiting. A commit that fails (the broker away, the group
+/// rebalancing) is logged and not retried: the next commit carries later offsets, and until
+/// then a restart only re-reads, which the deterministic output ids make harmless.
+fn commit(consumer: &StreamConsumer, offsets: &TopicPartitionList) {
+    if let Err(err) = consumer.commit(offsets, CommitMode::Async) {
+        tracing::warn!(error = %err, "offset commit failed; a later commit covers it");
     }
 }
 

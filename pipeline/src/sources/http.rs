@@ -1,12 +1,22 @@
 //! `POST /v1/positions`: real devices (or gateways) send JSON lines, one position each; the
 //! answer comes once Kafka has them, so a device can resend on failure.
+//!
+//! The body is read as a stream, chunk by chunk, and handed to Kafka in batches of
+//! [`BATCH_LINES`] while the rest is still arriving: memory per request is one line plus one
+//! batch, whatever the body's size. The body is bounded by `--max-body-bytes` and each line by
+//! [`MAX_LINE_BYTES`]; past a bound the intake stops reading and answers what it did with the
+//! lines before it (they are produced, never dropped) and why it stopped.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
+use bytes::BytesMut;
+use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
@@ -19,6 +29,20 @@ use crate::wall_clock_ms;
 /// The source name in metrics.
 pub const SOURCE: &str = "http";
 
+/// The default of `--max-body-bytes`: 16 MiB, about 100 000 positions of ~160 bytes.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The longest line read: a position is ~160 bytes, so a longer line is not one, and reading
+/// it whole would let one line take the memory the streaming avoids.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Positions handed to Kafka at a time while the body streams in.
+pub const BATCH_LINES: usize = 2048;
+
+/// After a refusal, how long the rest of the body is read and discarded, so the client (still
+/// sending) gets the answer instead of a connection reset.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What the intake needs to handle a request.
 #[derive(Debug, Clone)]
 pub struct Intake {
@@ -28,6 +52,89 @@ pub struct Intake {
     pub limits: Limits,
     /// Counters.
     pub metrics: Metrics,
+    /// The largest body read; the lines past it are refused with 413.
+    pub max_body_bytes: usize,
+}
+
+/// Why the intake stopped reading a body before its end (or Kafka did not take it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The body is longer than `--max-body-bytes`.
+    #[error("the body is longer than --max-body-bytes ({limit_bytes} bytes): lines from {line} on were not read; send them in another request")]
+    BodyTooLarge {
+        /// The limit.
+        limit_bytes: usize,
+        /// The first line not read whole (1-based).
+        line: usize,
+    },
+    /// A line longer than [`MAX_LINE_BYTES`].
+    #[error("line {line} is longer than {limit_bytes} bytes, so it is not a position: it and the lines after it were not read")]
+    LineTooLong {
+        /// The line (1-based).
+        line: usize,
+        /// The limit.
+        limit_bytes: usize,
+    },
+    /// A line that is not UTF-8 text.
+    #[error("line {line} is not UTF-8 text: it and the lines after it were not read")]
+    InvalidUtf8 {
+        /// The line (1-based).
+        line: usize,
+    },
+    /// The body broke off (the client went away or sent a broken chunk).
+    #[error("the body broke off in line {line}: it and the lines after it were not read")]
+    BodyUnreadable {
+        /// The line being read (1-based).
+        line: usize,
+    },
+}
+
+impl Refusal {
+    /// The status that answers it: 413 for the body limit, 400 for the rest.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refusal::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// A stable label for clients and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Refusal::BodyTooLarge { .. } => "body_too_large",
+            Refusal::LineTooLong { .. } => "line_too_long",
+            Refusal::InvalidUtf8 { .. } => "invalid_utf8",
+            Refusal::BodyUnreadable { .. } => "body_unreadable",
+        }
+    }
+
+    fn detail(&self) -> RefusalDetail {
+        let (line, limit_bytes) = match *self {
+            Refusal::BodyTooLarge { limit_bytes, line } => (line, Some(limit_bytes)),
+            Refusal::LineTooLong { line, limit_bytes } => (line, Some(limit_bytes)),
+            Refusal::InvalidUtf8 { line } | Refusal::BodyUnreadable { line } => (line, None),
+        };
+        RefusalDetail {
+            reason: self.label(),
+            line,
+            limit_bytes,
+            message: self.to_string(),
+        }
+    }
+}
+
+/// The `error` of an answer: why lines from `line` on were not taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusalDetail {
+    /// `body_too_large`, `line_too_long`, `invalid_utf8`, `body_unreadable` or `kafka_unavailable`.
+    pub reason: &'static str,
+    /// The first line not taken (1-based); 0 when it is not about a line.
+    pub line: usize,
+    /// The bound that was reached, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_bytes: Option<usize>,
+    /// The same, for a person.
+    pub message: String,
 }
 
 /// The answer to a post.
@@ -35,21 +142,139 @@ pub struct Intake {
 pub struct IntakeReport {
     /// Positions accepted and acknowledged by Kafka.
     pub accepted: usize,
-    /// Lines refused, by reason.
+    /// Lines read and refused, by reason.
     pub rejected: BTreeMap<&'static str, usize>,
+    /// Lines read (accepted, rejected or empty), all before [`Self::error`]'s line.
+    pub lines_read: usize,
+    /// Why the intake stopped before the end of the body, or Kafka did not take every position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<RefusalDetail>,
 }
 
-/// Parses a JSON-lines body: the positions that parse, and the reject for each line that does not.
-pub fn parse_lines(body: &str) -> (Vec<Position>, Vec<Reject>) {
-    let mut positions = Vec::new();
-    let mut rejects = Vec::new();
-    for line in body.lines().map(str::trim).filter(|line| !line.is_empty()) {
-        match serde_json::from_str::<Position>(line) {
-            Ok(position) => positions.push(position),
-            Err(_) => rejects.push(Reject::Malformed),
+/// Splits a body arriving in chunks into lines without holding more than one incomplete line,
+/// and enforces the body and line limits.
+#[derive(Debug)]
+pub struct LineReader {
+    pending: BytesMut,
+    /// Bytes of `pending` already searched for a newline.
+    scanned: usize,
+    /// Bytes taken from the body so far (at most the limit).
+    body_bytes: usize,
+    /// The number of the next line (1-based).
+    next_line: usize,
+    max_body_bytes: usize,
+    max_line_bytes: usize,
+    /// Whether the body went past the limit (the rest of the chunk was not kept).
+    over_limit: bool,
+}
+
+impl LineReader {
+    /// A reader bounded by `max_body_bytes` for the body and `max_line_bytes` per line.
+    pub fn new(max_body_bytes: usize, max_line_bytes: usize) -> Self {
+        Self {
+            pending: BytesMut::new(),
+            scanned: 0,
+            body_bytes: 0,
+            next_line: 1,
+            max_body_bytes,
+            max_line_bytes,
+            over_limit: false,
         }
     }
-    (positions, rejects)
+
+    /// Lines returned so far.
+    pub fn lines_read(&self) -> usize {
+        self.next_line - 1
+    }
+
+    /// The number of the line being read.
+    pub fn current_line(&self) -> usize {
+        self.next_line
+    }
+
+    /// Takes a chunk of the body, keeping only what fits under the body limit.
+    pub fn push(&mut self, chunk: &[u8]) {
+        if self.over_limit {
+            return;
+        }
+        let room = self.max_body_bytes - self.body_bytes;
+        let kept = chunk.len().min(room);
+        self.pending.extend_from_slice(&chunk[..kept]);
+        self.body_bytes += kept;
+        self.over_limit = kept < chunk.len();
+    }
+
+    /// The next complete line (without its `\n`) with its number; `Ok(None)` when more of the
+    /// body is needed; an error once a limit stops the reading.
+    pub fn next_line(&mut self) -> Result<Option<(usize, BytesMut)>, Refusal> {
+        let newline = self.pending[self.scanned..]
+            .iter()
+            .position(|&byte| byte == b'\n');
+        match newline {
+            Some(at) => {
+                let end = self.scanned + at;
+                self.scanned = 0;
+                let mut line = self.pending.split_to(end + 1);
+                line.truncate(end);
+                self.take(line).map(Some)
+            }
+            None => {
+                self.scanned = self.pending.len();
+                if self.pending.len() > self.max_line_bytes {
+                    Err(self.too_long())
+                } else if self.over_limit {
+                    Err(Refusal::BodyTooLarge {
+                        limit_bytes: self.max_body_bytes,
+                        line: self.next_line,
+                    })
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    /// At the end of the body: the last line if it had no `\n`.
+    pub fn finish(&mut self) -> Result<Option<(usize, BytesMut)>, Refusal> {
+        if let Some(line) = self.next_line()? {
+            return Ok(Some(line));
+        }
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        let line = self.pending.split();
+        self.scanned = 0;
+        self.take(line).map(Some)
+    }
+
+    fn take(&mut self, line: BytesMut) -> Result<(usize, BytesMut), Refusal> {
+        if line.len() > self.max_line_bytes {
+            return Err(self.too_long());
+        }
+        let number = self.next_line;
+        self.next_line += 1;
+        Ok((number, line))
+    }
+
+    fn too_long(&self) -> Refusal {
+        Refusal::LineTooLong {
+            line: self.next_line,
+            limit_bytes: self.max_line_bytes,
+        }
+    }
+}
+
+/// Parses one line: a position, nothing (blank), a reject, or a refusal (not text).
+pub fn parse_line(number: usize, line: &[u8]) -> Result<Option<Result<Position, Reject>>, Refusal> {
+    let text = std::str::from_utf8(line)
+        .map_err(|_| Refusal::InvalidUtf8 { line: number })?
+        .trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        serde_json::from_str::<Position>(text).map_err(|_| Reject::Malformed),
+    ))
 }
 
 /// The route, to merge into the ingest HTTP server.
@@ -59,58 +284,175 @@ pub fn router(intake: Intake) -> Router {
         .with_state(intake)
 }
 
-async fn receive(State(intake): State<Intake>, body: String) -> (StatusCode, Json<IntakeReport>) {
-    let (parsed, unparsable) = parse_lines(&body);
-    let mut report = IntakeReport::default();
-    for reject in unparsable {
-        count_unparsable(&intake.metrics, SOURCE, reject);
-        *report.rejected.entry(reject.label()).or_default() += 1;
-    }
-    let now_ms = wall_clock_ms();
-    let (admitted, invalid) = admit(parsed, SOURCE, &intake.limits, now_ms, &intake.metrics);
-    for reject in invalid {
-        *report.rejected.entry(reject.label()).or_default() += 1;
-    }
-    if admitted.is_empty() {
-        return (StatusCode::OK, Json(report));
-    }
-    let count = admitted.len();
-    let (delivered, acknowledged) = oneshot::channel();
-    let batch = Batch {
-        source: SOURCE,
-        positions: admitted,
-        delivered: Some(delivered),
-    };
-    let outcome = match intake.batches.send(batch).await {
-        Ok(()) => acknowledged
-            .await
-            .unwrap_or_else(|_| Err("ingest is shutting down".into())),
-        Err(_) => Err("ingest is shutting down".into()),
-    };
-    match outcome {
-        Ok(()) => {
-            report.accepted = count;
-            (StatusCode::OK, Json(report))
+/// One request's positions on their way to Kafka: batches sent, and their acknowledgements.
+struct Delivery<'a> {
+    intake: &'a Intake,
+    report: IntakeReport,
+    parsed: Vec<Position>,
+    /// Per batch sent: its size, and the answer to wait for.
+    acks: Vec<(usize, oneshot::Receiver<Result<(), String>>)>,
+}
+
+impl Delivery<'_> {
+    /// Validates the parsed positions and hands the valid ones to the producer.
+    async fn send(&mut self) {
+        if self.parsed.is_empty() {
+            return;
         }
-        Err(error) => {
-            tracing::warn!(%error, "positions not acknowledged by Kafka");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(report))
+        let parsed = std::mem::replace(&mut self.parsed, Vec::with_capacity(BATCH_LINES));
+        let now_ms = wall_clock_ms();
+        let (admitted, invalid) = admit(
+            parsed,
+            SOURCE,
+            &self.intake.limits,
+            now_ms,
+            &self.intake.metrics,
+        );
+        for reject in invalid {
+            *self.report.rejected.entry(reject.label()).or_default() += 1;
+        }
+        if admitted.is_empty() {
+            return;
+        }
+        let count = admitted.len();
+        let (delivered, acknowledged) = oneshot::channel();
+        let batch = Batch {
+            source: SOURCE,
+            positions: admitted,
+            delivered: Some(delivered),
+        };
+        // A closed channel drops `delivered`, which the wait below reports as not acknowledged.
+        let _ = self.intake.batches.send(batch).await;
+        self.acks.push((count, acknowledged));
+    }
+
+    /// Waits for every batch; the positions of the acknowledged ones are accepted. Returns the
+    /// first failure.
+    async fn wait(&mut self) -> Option<String> {
+        let mut failure = None;
+        for (count, acknowledged) in self.acks.drain(..) {
+            match acknowledged
+                .await
+                .unwrap_or_else(|_| Err("ingest is shutting down".into()))
+            {
+                Ok(()) => self.report.accepted += count,
+                Err(error) => {
+                    failure.get_or_insert(error);
+                }
+            }
+        }
+        failure
+    }
+}
+
+async fn receive(State(intake): State<Intake>, body: Body) -> (StatusCode, Json<IntakeReport>) {
+    let mut chunks = body.into_data_stream();
+    let mut reader = LineReader::new(intake.max_body_bytes, MAX_LINE_BYTES);
+    let mut delivery = Delivery {
+        intake: &intake,
+        report: IntakeReport::default(),
+        parsed: Vec::with_capacity(BATCH_LINES),
+        acks: Vec::new(),
+    };
+    let mut refusal = None;
+    'body: loop {
+        let end = match chunks.next().await {
+            Some(Ok(chunk)) => {
+                reader.push(&chunk);
+                false
+            }
+            Some(Err(err)) => {
+                tracing::debug!(error = %err, "request body broke off");
+                refusal = Some(Refusal::BodyUnreadable {
+                    line: reader.current_line(),
+                });
+                break 'body;
+            }
+            None => true,
+        };
+        loop {
+            let line = if end {
+                reader.finish()
+            } else {
+                reader.next_line()
+            };
+            let parsed = match line {
+                Ok(Some((number, line))) => parse_line(number, &line),
+                Ok(None) => break,
+                Err(stop) => Err(stop),
+            };
+            match parsed {
+                Ok(Some(Ok(position))) => delivery.parsed.push(position),
+                Ok(Some(Err(reject))) => {
+                    count_unparsable(&intake.metrics, SOURCE, reject);
+                    *delivery.report.rejected.entry(reject.label()).or_default() += 1;
+                }
+                Ok(None) => {}
+                Err(stop) => {
+                    refusal = Some(stop);
+                    break 'body;
+                }
+            }
+            if delivery.parsed.len() >= BATCH_LINES {
+                delivery.send().await;
+            }
+        }
+        if end {
+            break;
         }
     }
+    // The lines before a refusal are produced like any others.
+    delivery.send().await;
+    delivery.report.lines_read = reader.lines_read();
+    if let Some(refusal) = refusal {
+        tracing::info!(%refusal, accepted_before = reader.lines_read(), "request body refused");
+        drain(&mut chunks).await;
+    }
+    let failure = delivery.wait().await;
+    let mut report = delivery.report;
+    if let Some(error) = failure {
+        tracing::warn!(%error, "positions not acknowledged by Kafka");
+        report.error = Some(RefusalDetail {
+            reason: "kafka_unavailable",
+            line: 0,
+            limit_bytes: None,
+            message: format!("Kafka did not acknowledge every position ({error}): only `accepted` were taken; resend the rest"),
+        });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(report));
+    }
+    match refusal {
+        Some(refusal) => {
+            report.error = Some(refusal.detail());
+            (refusal.status(), Json(report))
+        }
+        None => (StatusCode::OK, Json(report)),
+    }
+}
+
+/// Reads and discards the rest of a refused body for at most [`DRAIN_TIMEOUT`].
+async fn drain(chunks: &mut axum::body::BodyDataStream) {
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while let Some(Ok(_)) = chunks.next().await {}
+    })
+    .await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// Serves the intake on 127.0.0.1 with a fake producer that acknowledges batches with
-    /// `outcome`; returns the URL and the batches it received.
-    async fn serve(outcome: Result<(), String>) -> (String, mpsc::Receiver<Vec<Position>>) {
+    /// `outcome`; returns the address and the batches it received.
+    async fn serve(
+        outcome: Result<(), String>,
+        max_body_bytes: usize,
+    ) -> (String, mpsc::UnboundedReceiver<Vec<Position>>) {
         let (batches, mut incoming) = mpsc::channel::<Batch>(4);
-        let (seen, received) = mpsc::channel(4);
+        let (seen, received) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(batch) = incoming.recv().await {
-                let _ = seen.send(batch.positions).await;
+                let _ = seen.send(batch.positions);
                 if let Some(delivered) = batch.delivered {
                     let _ = delivered.send(outcome.clone());
                 }
@@ -120,11 +462,22 @@ mod tests {
             batches,
             limits: Limits::default(),
             metrics: Metrics::new("ingest", &[]),
+            max_body_bytes,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/v1/positions", listener.local_addr().unwrap());
+        let address = listener.local_addr().unwrap().to_string();
         tokio::spawn(async move { axum::serve(listener, router(intake)).await });
-        (url, received)
+        (address, received)
+    }
+
+    fn url(address: &str) -> String {
+        format!("http://{address}/v1/positions")
+    }
+
+    fn position_line(vehicle: usize, now: i64) -> String {
+        format!(
+            "{{\"vehicle_id\":\"v{vehicle}\",\"timestamp_ms\":{now},\"lat\":40.7,\"lon\":-73.9}}\n"
+        )
     }
 
     fn body() -> String {
@@ -134,11 +487,20 @@ mod tests {
         )
     }
 
+    /// Every vehicle id the fake producer received so far.
+    fn produced(received: &mut mpsc::UnboundedReceiver<Vec<Position>>) -> Vec<String> {
+        let mut ids = Vec::new();
+        while let Ok(batch) = received.try_recv() {
+            ids.extend(batch.into_iter().map(|p| p.vehicle_id));
+        }
+        ids
+    }
+
     #[tokio::test]
     async fn answers_with_counts_once_kafka_has_the_positions() {
-        let (url, mut received) = serve(Ok(())).await;
+        let (address, mut received) = serve(Ok(()), DEFAULT_MAX_BODY_BYTES).await;
         let response = reqwest::Client::new()
-            .post(&url)
+            .post(url(&address))
             .body(body())
             .send()
             .await
@@ -146,31 +508,205 @@ mod tests {
         assert_eq!(response.status(), 200);
         let report: serde_json::Value = response.json().await.unwrap();
         assert_eq!(report["accepted"], 1);
+        assert_eq!(report["lines_read"], 3);
         assert_eq!(report["rejected"]["malformed"], 1);
         assert_eq!(report["rejected"]["latitude_out_of_range"], 1);
-        let produced = received.recv().await.unwrap();
-        assert_eq!(produced.len(), 1);
-        assert_eq!(produced[0].vehicle_id, "a");
+        assert!(report.get("error").is_none(), "{report}");
+        assert_eq!(produced(&mut received), ["a"]);
     }
 
     #[tokio::test]
-    async fn answers_503_when_kafka_does_not_acknowledge() {
-        let (url, _received) = serve(Err("broker down".into())).await;
+    async fn answers_503_with_json_when_kafka_does_not_acknowledge() {
+        let (address, _received) = serve(Err("broker down".into()), DEFAULT_MAX_BODY_BYTES).await;
         let response = reqwest::Client::new()
-            .post(&url)
+            .post(url(&address))
             .body(body())
             .send()
             .await
             .unwrap();
         assert_eq!(response.status(), 503);
+        let report: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(report["accepted"], 0);
+        assert_eq!(report["error"]["reason"], "kafka_unavailable");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_gets_413_and_the_lines_before_it_are_produced() {
+        let now = wall_clock_ms();
+        let line = position_line(0, now).len(); // Every line is as long (one-digit ids).
+        let (address, mut received) = serve(Ok(()), 5 * line + line / 2).await;
+        let body: String = (0..9).map(|vehicle| position_line(vehicle, now)).collect();
+        let response = reqwest::Client::new()
+            .post(url(&address))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 413);
+        let report: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(report["accepted"], 5, "{report}");
+        assert_eq!(report["lines_read"], 5, "{report}");
+        assert_eq!(report["error"]["reason"], "body_too_large");
+        assert_eq!(report["error"]["line"], 6);
+        assert_eq!(report["error"]["limit_bytes"], 5 * line + line / 2);
+        assert_eq!(produced(&mut received), ["v0", "v1", "v2", "v3", "v4"]);
+    }
+
+    #[tokio::test]
+    async fn a_line_that_is_not_text_gets_400_naming_it_after_the_lines_before_are_produced() {
+        let now = wall_clock_ms();
+        let mut body = Vec::new();
+        body.extend_from_slice(position_line(1, now).as_bytes());
+        body.extend_from_slice(b"nope\n");
+        body.extend_from_slice(b"{\"vehicle_id\":\"\xff\"}\n");
+        body.extend_from_slice(position_line(2, now).as_bytes());
+        let (address, mut received) = serve(Ok(()), DEFAULT_MAX_BODY_BYTES).await;
+        let response = reqwest::Client::new()
+            .post(url(&address))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let report: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(report["accepted"], 1, "{report}");
+        assert_eq!(report["rejected"]["malformed"], 1, "{report}");
+        assert_eq!(report["error"]["reason"], "invalid_utf8");
+        assert_eq!(report["error"]["line"], 3);
+        assert_eq!(produced(&mut received), ["v1"]);
+    }
+
+    /// Batches reach the producer while the body is still arriving: the intake does not wait
+    /// for the whole body.
+    #[tokio::test]
+    async fn a_body_is_produced_while_it_streams_in() {
+        let now = wall_clock_ms();
+        let (address, mut received) = serve(Ok(()), DEFAULT_MAX_BODY_BYTES).await;
+        let first: String = (0..BATCH_LINES)
+            .map(|v| position_line(v % 10, now))
+            .collect();
+        let last = position_line(7, now);
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST /v1/positions HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            first.len() + last.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(first.as_bytes()).await.unwrap();
+        // The first batch is produced before the last line is even sent.
+        let batch = tokio::time::timeout(Duration::from_secs(20), received.recv())
+            .await
+            .expect("no batch produced while the body was still open")
+            .unwrap();
+        assert_eq!(batch.len(), BATCH_LINES);
+        stream.write_all(last.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        let report: serde_json::Value =
+            serde_json::from_str(response.split_once("\r\n\r\n").unwrap().1).unwrap();
+        assert_eq!(report["accepted"], BATCH_LINES + 1);
+        assert_eq!(produced(&mut received), ["v7"]);
+    }
+
+    fn read_all(
+        reader: &mut LineReader,
+        chunks: &[&[u8]],
+    ) -> (Vec<(usize, String)>, Option<Refusal>) {
+        let mut lines = Vec::new();
+        let mut collect = |line: Result<Option<(usize, BytesMut)>, Refusal>| match line {
+            Ok(Some((number, text))) => {
+                lines.push((number, String::from_utf8(text.to_vec()).unwrap()));
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(refusal) => Err(refusal),
+        };
+        for chunk in chunks {
+            reader.push(chunk);
+            loop {
+                match collect(reader.next_line()) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(refusal) => return (lines, Some(refusal)),
+                }
+            }
+        }
+        loop {
+            match collect(reader.finish()) {
+                Ok(true) => {}
+                Ok(false) => return (lines, None),
+                Err(refusal) => return (lines, Some(refusal)),
+            }
+        }
+    }
+
+    #[test]
+    fn lines_are_the_same_wherever_the_chunks_split() {
+        let body = b"ab\n\ncde\r\nf";
+        let expected: Vec<(usize, String)> = vec![
+            (1, "ab".into()),
+            (2, String::new()),
+            (3, "cde\r".into()),
+            (4, "f".into()),
+        ];
+        for split in 0..=body.len() {
+            let (head, tail) = body.split_at(split);
+            let (lines, refusal) = read_all(&mut LineReader::new(100, 100), &[head, tail]);
+            assert_eq!(lines, expected, "split at {split}");
+            assert_eq!(refusal, None);
+        }
+        let bytes: Vec<&[u8]> = body.chunks(1).collect();
+        assert_eq!(read_all(&mut LineReader::new(100, 100), &bytes).0, expected);
+    }
+
+    #[test]
+    fn the_body_limit_keeps_the_lines_that_end_within_it() {
+        // 12 bytes: "aa\n" and "bb\n" end within 8; "cc" is cut.
+        let (lines, refusal) = read_all(&mut LineReader::new(8, 100), &[b"aa\nbb\ncc\ndd\n"]);
+        assert_eq!(lines, [(1, "aa".into()), (2, "bb".into())]);
+        assert_eq!(
+            refusal,
+            Some(Refusal::BodyTooLarge {
+                limit_bytes: 8,
+                line: 3
+            })
+        );
+        // Exactly at the limit is within it.
+        let (lines, refusal) = read_all(&mut LineReader::new(6, 100), &[b"aa\n", b"bb\n"]);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(refusal, None);
+    }
+
+    #[test]
+    fn a_line_over_the_line_limit_is_refused_by_number_before_it_ends() {
+        let (lines, refusal) = read_all(
+            &mut LineReader::new(1000, 4),
+            &[b"ok\nfive5", b"more and more"],
+        );
+        assert_eq!(lines, [(1, "ok".into())]);
+        assert_eq!(
+            refusal,
+            Some(Refusal::LineTooLong {
+                line: 2,
+                limit_bytes: 4
+            })
+        );
     }
 
     #[test]
     fn parses_json_lines_and_rejects_bad_ones() {
-        let body = "{\"vehicle_id\":\"a\",\"timestamp_ms\":1,\"lat\":40.7,\"lon\":-73.9}\n\n{not json}\n{\"vehicle_id\":\"b\",\"timestamp_ms\":2,\"lat\":1,\"lon\":2,\"speed_mps\":3.5}\n";
-        let (positions, rejects) = parse_lines(body);
-        assert_eq!(positions.len(), 2);
-        assert_eq!(positions[1].speed_mps, Some(3.5));
-        assert_eq!(rejects, [Reject::Malformed]);
+        let line = br#"{"vehicle_id":"b","timestamp_ms":2,"lat":1,"lon":2,"speed_mps":3.5}"#;
+        let position = parse_line(1, line).unwrap().unwrap().unwrap();
+        assert_eq!(position.speed_mps, Some(3.5));
+        assert_eq!(parse_line(2, b"  ").unwrap(), None);
+        assert_eq!(
+            parse_line(3, b"{not json}").unwrap(),
+            Some(Err(Reject::Malformed))
+        );
+        assert_eq!(
+            parse_line(4, b"\xff").unwrap_err(),
+            Refusal::InvalidUtf8 { line: 4 }
+        );
     }
 }

@@ -133,6 +133,11 @@ impl ChildGuard {
         })
     }
 
+    /// The process id, for signals such as SIGSTOP (freezing a server).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process with SIGKILL, as a crash would, and reaps it.
     pub fn sigkill(&mut self) {
         self.child.kill().unwrap();
