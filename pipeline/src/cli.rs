@@ -85,6 +85,15 @@ pub struct IngestArgs {
     kafka: KafkaArgs,
     #[command(flatten)]
     http: HttpArgs,
+    /// Largest POST /v1/positions body read, bytes; the lines past it are answered 413 (the
+    /// ones before it are produced).
+    #[arg(
+        long,
+        env = "CARTRACK_MAX_BODY_BYTES",
+        default_value_t = crate::sources::http::DEFAULT_MAX_BODY_BYTES,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    max_body_bytes: usize,
     /// The source; the simulator with its defaults if omitted. POST /v1/positions is always on.
     #[command(subcommand)]
     source: Option<SourceCommand>,
@@ -152,6 +161,16 @@ pub struct ProcessArgs {
     /// How far ahead to predict positions, seconds.
     #[arg(long, default_value_t = 30.0)]
     horizon: f64,
+    /// How long (event time) after a tile window is first emitted it still takes late
+    /// positions, re-emitting it under the same id; seconds, at most 7 days (the intake's
+    /// oldest). Later positions are counted (`late_for_window`), not applied.
+    #[arg(
+        long,
+        env = "CARTRACK_ALLOWED_LATENESS_SECS",
+        default_value_t = 600,
+        value_parser = clap::value_parser!(u64).range(0..=604_800)
+    )]
+    allowed_lateness_secs: u64,
 }
 
 /// `index` arguments.
@@ -191,6 +210,13 @@ pub struct BrokerArgs {
     /// Partitions of each pipeline topic.
     #[arg(long, default_value_t = 4)]
     partitions: i32,
+    /// Bytes per partition not yet consumed by every committing consumer group, beyond which
+    /// producers are refused (retriably) until the consumers catch up.
+    #[arg(long, env = "CARTRACK_BROKER_MAX_BACKLOG_BYTES", default_value_t = 64 << 20)]
+    max_backlog_bytes: usize,
+    /// Bytes per partition of already consumed records still kept for re-reading.
+    #[arg(long, env = "CARTRACK_BROKER_RETAIN_BYTES", default_value_t = 16 << 20)]
+    retain_bytes: usize,
 }
 
 /// Where the indexer writes.
@@ -285,6 +311,10 @@ impl Cli {
         Ok(match self.command {
             Command::Broker(args) => Settings::Broker(BrokerSettings {
                 partitions: positive("partitions", f64::from(args.partitions))? as i32,
+                retention: crate::commands::broker::Retention {
+                    max_backlog_bytes: args.max_backlog_bytes,
+                    retain_bytes: args.retain_bytes,
+                },
             }),
             Command::Ingest(args) => {
                 let source = match args.source {
@@ -303,6 +333,7 @@ impl Cli {
                     http_port: args.http.port(env)?,
                     source,
                     limits: Limits::default(),
+                    max_body_bytes: args.max_body_bytes,
                 })
             }
             Command::Process(args) => {
@@ -323,6 +354,8 @@ impl Cli {
                 };
                 let mut processor = ProcessorConfig::with_geofences(geofences);
                 processor.horizon_s = positive("horizon", args.horizon)?;
+                // At most 7 days (checked by clap): the product fits an i64.
+                processor.windows.allowed_lateness_ms = args.allowed_lateness_secs as i64 * 1000;
                 Settings::Process(ProcessSettings {
                     kafka: args.kafka.validate()?,
                     group: args.group,
