@@ -7,10 +7,19 @@ fn main() {
     let Ok(root) = std::env::var("DEP_RDKAFKA_ROOT") else {
         panic!("rdkafka-sys did not say where librdkafka was built (DEP_RDKAFKA_ROOT); the broker needs the bundled librdkafka, not a system one");
     };
-    cc::Build::new()
+    let mut build = cc::Build::new();
+    build
         .file("csrc/mock_retention.c")
         .include(format!("{root}/src"))
-        .include(&root)
+        .include(&root);
+    // librdkafka's headers include zlib.h: where libz-sys found or built it (a cross build, such
+    // as the glibc-2.17 release with zig, sees no system headers).
+    if let Ok(paths) = std::env::var("DEP_Z_INCLUDE") {
+        for path in paths.split(',').filter(|p| !p.is_empty()) {
+            build.include(path);
+        }
+    }
+    build
         .define("_GNU_SOURCE", None)
         .warnings(false)
         .compile("cartrack_mock_retention");
