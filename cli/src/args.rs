@@ -276,8 +276,12 @@ fn local(flags: LocalFlags) -> Result<LocalArgs, UsageError> {
     let cluster = match flags.master {
         Some(master) => Cluster::Existing(ExistingMaster::parse(&master).map_err(UsageError::new)?),
         None => {
-            if flags.agents == 0 {
-                return Err(UsageError::new("--agents must be at least 1"));
+            // The dev cluster's own range (`cartrack-devcluster --agents`).
+            if !(1..=100).contains(&flags.agents) {
+                return Err(UsageError::new(format!(
+                    "--agents {} is not in 1..=100 (the dev cluster runs 1 to 100 agents)",
+                    flags.agents
+                )));
             }
             Cluster::Dev(DevCluster {
                 master_port: flags.master_port,

@@ -10,13 +10,29 @@ use cartrack_devcluster::resources::Resources;
 use cartrack_devcluster::{ClusterConfig, DevCluster};
 use clap::Parser;
 
+/// Most agents one dev cluster runs: every agent is a listener on this one host and takes an
+/// equal share of the port ranges (the default 2,000 ports leave 20 per agent at 100). 0
+/// agents could never offer anything. Both are usage errors (exit 2), not a cluster that
+/// starts and never runs a pod or exhausts the host.
+const MAX_AGENTS: i64 = 100;
+
+/// Longest accepted duration flag, one day: far beyond any useful dev-cluster timeout, and far
+/// below the values (about 9e18 s) where adding the duration to the clock would overflow and
+/// panic mid-run.
+const MAX_SECONDS: f64 = 86_400.0;
+
 /// A development stand-in for a Mesos 1.12 master and agents — not Mesos.
 #[derive(Debug, Parser)]
 #[command(name = "cartrack-devcluster", version, about)]
 struct Args {
-    /// Number of agents.
-    #[arg(long, default_value_t = 3, env = "DEVCLUSTER_AGENTS")]
-    agents: usize,
+    /// Number of agents (1 to 100).
+    #[arg(
+        long,
+        default_value_t = 3,
+        env = "DEVCLUSTER_AGENTS",
+        value_parser = clap::value_parser!(u16).range(1..=MAX_AGENTS)
+    )]
+    agents: u16,
     /// Each agent's resources.
     #[arg(
         long,
@@ -68,10 +84,26 @@ struct Args {
     basic_auth: Option<String>,
 }
 
-fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| {
-        anyhow::anyhow!("--{flag} must be a non-negative number of seconds, got {value}")
-    })
+/// Whether a duration flag may be 0: a zero heartbeat, status-update retry or registration
+/// timeout would flood the scheduler every tick or kill every executor before it subscribes,
+/// while a zero unreachable timeout is a useful "LOST at once".
+#[derive(Clone, Copy)]
+enum Zero {
+    Allowed,
+    Refused,
+}
+
+/// A duration flag within `0 (or above) ..= MAX_SECONDS`; NaN and infinities are refused too.
+fn seconds(flag: &str, value: f64, zero: Zero) -> anyhow::Result<Duration> {
+    let (in_range, allowed) = match zero {
+        Zero::Allowed => ((0.0..=MAX_SECONDS).contains(&value), "from 0 to"),
+        Zero::Refused => (value > 0.0 && value <= MAX_SECONDS, "above 0 and at most"),
+    };
+    if !in_range {
+        anyhow::bail!("--{flag} must be {allowed} {MAX_SECONDS} seconds, got {value}");
+    }
+    Duration::try_from_secs_f64(value)
+        .with_context(|| format!("--{flag} {value} is not a number of seconds"))
 }
 
 /// Validates flags into a config without touching the network or disk.
@@ -90,7 +122,7 @@ fn config(args: Args) -> anyhow::Result<ClusterConfig> {
         None => None,
     };
     Ok(ClusterConfig {
-        agents: args.agents,
+        agents: usize::from(args.agents),
         agent_resources: args.resources,
         agent_attributes: args.attributes,
         tenant_load: args.tenant_load,
@@ -98,15 +130,21 @@ fn config(args: Args) -> anyhow::Result<ClusterConfig> {
         work_dir: args.work_dir.unwrap_or_else(|| {
             std::env::temp_dir().join(format!("cartrack-devcluster-{}", std::process::id()))
         }),
-        heartbeat_interval: seconds("heartbeat-secs", args.heartbeat_secs)?,
-        status_update_retry: seconds("status-update-retry-secs", args.status_update_retry_secs)?,
+        heartbeat_interval: seconds("heartbeat-secs", args.heartbeat_secs, Zero::Refused)?,
+        status_update_retry: seconds(
+            "status-update-retry-secs",
+            args.status_update_retry_secs,
+            Zero::Refused,
+        )?,
         executor_registration_timeout: seconds(
             "executor-registration-timeout-secs",
             args.executor_registration_timeout_secs,
+            Zero::Refused,
         )?,
         agent_unreachable_timeout: seconds(
             "agent-unreachable-timeout-secs",
             args.agent_unreachable_timeout_secs,
+            Zero::Allowed,
         )?,
         require_basic_auth,
         log_limit: args.log_limit,

@@ -143,3 +143,50 @@ fn bad_resources_flag_is_usage_error_exit_2() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--resources"), "{stderr}");
 }
+
+/// Runs the binary with `args` (it must refuse them before binding anything); returns its exit
+/// code and stderr.
+fn refused(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_cartrack-devcluster"))
+        .args(["--port", "0"])
+        .args(args)
+        .env_remove("DEVCLUSTER_AGENTS")
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn agents_outside_1_to_100_is_usage_error_exit_2() {
+    for agents in ["0", "101", "100000"] {
+        let (code, stderr) = refused(&["--agents", agents]);
+        assert_eq!(code, Some(2), "--agents {agents}: {stderr}");
+        assert!(
+            stderr.contains("--agents") && stderr.contains("1..=100"),
+            "--agents {agents}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn zero_or_absurd_durations_are_usage_errors_exit_2() {
+    for (flag, value) in [
+        ("--heartbeat-secs", "0"),
+        ("--status-update-retry-secs", "0"),
+        ("--executor-registration-timeout-secs", "0"),
+        ("--agent-unreachable-timeout-secs", "-1"),
+        ("--heartbeat-secs", "1e19"),
+        ("--agent-unreachable-timeout-secs", "NaN"),
+    ] {
+        // `--flag=value`, so clap takes "-1" as the value and not as a flag.
+        let (code, stderr) = refused(&[&format!("{flag}={value}")]);
+        assert_eq!(code, Some(2), "{flag} {value}: {stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.contains("86400"),
+            "{flag} {value}: {stderr}"
+        );
+    }
+}

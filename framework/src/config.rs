@@ -7,13 +7,15 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory as _, Parser};
 
 use crate::auth::{AuthFlags, Credentials, CredentialsError};
 use crate::driver::{Binaries, CoreConfig};
 use crate::mesos::calls::FrameworkSettings;
 use crate::mesos::{parse_masters, MasterListError, MasterSource};
-use crate::spec::{self, Override, ServiceSpec, SpecErrors, SpecParseError, ValidatedSpec};
+use crate::spec::{
+    self, Override, ServiceSpec, SpecErrors, SpecParseError, UnknownGroupVariable, ValidatedSpec,
+};
 use crate::tls::{Trust, TrustError};
 use cartrack_zookeeper::ZkUrl;
 
@@ -148,6 +150,9 @@ pub struct Settings {
     pub trust: Trust,
     /// Core settings.
     pub core: CoreConfig,
+    /// `CARTRACK_<GROUP>_<KEY>` variables naming no group of the spec (likely typos): not
+    /// errors (see [`UnknownGroupVariable`]), so the binary logs them, and `--check` prints them.
+    pub unknown_group_variables: Vec<UnknownGroupVariable>,
 }
 
 /// Why the flags or spec are unusable (exit code 2).
@@ -227,6 +232,16 @@ fn release_tarball(uri: &str) -> Result<String, ConfigError> {
     }
 }
 
+/// Every variable a flag falls back to (`CARTRACK_ZK_SESSION_TIMEOUT`, ...): such a variable
+/// is configuration, never a misspelt group override, whatever its name ends with.
+fn flag_env_vars() -> Vec<String> {
+    Args::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect()
+}
+
 fn beside(dir: Option<&Path>, name: &str) -> String {
     dir.map_or_else(|| name.to_string(), |d| d.join(name).display().to_string())
 }
@@ -247,6 +262,17 @@ pub fn resolve(
     let spec_error = |source| ConfigError::Spec {
         path: path.clone(),
         source,
+    };
+    // Before interpolation, which consumes the `${NAME}` references that mark a variable used.
+    let unknown_group_variables = {
+        let flag_vars = flag_env_vars();
+        let names: Vec<String> = env
+            .clone()
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| !flag_vars.contains(name))
+            .collect();
+        spec::unknown_group_variables(&parsed, names.iter().map(String::as_str))
     };
     spec::interpolate_env(&mut parsed, env.clone()).map_err(spec_error)?;
     spec::apply_env_overrides(&mut parsed, env.clone()).map_err(spec_error)?;
@@ -347,6 +373,7 @@ pub fn resolve(
             ),
         },
         core,
+        unknown_group_variables,
         spec,
         credentials,
         trust,
@@ -408,6 +435,45 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(s.http.port(), 9000);
+    }
+
+    #[test]
+    fn a_misspelt_group_variable_is_a_warning_and_flag_variables_never_are() {
+        let mut vars: Vec<(String, String)> = flag_env_vars()
+            .into_iter()
+            .map(|name| (name, "1".to_string()))
+            .collect();
+        assert!(
+            [
+                "CARTRACK_ZK_SESSION_TIMEOUT",
+                "CARTRACK_DECLINE_REFUSE_SECONDS"
+            ]
+            .iter()
+            .all(|flag| vars.iter().any(|(name, _)| name == flag)),
+            "{vars:?}"
+        );
+        // As the Universe package sets them for the example's groups, whatever the spec.
+        vars.extend(env(&[
+            ("CARTRACK_INGESTER_COUNT", "2"),
+            ("CARTRACK_PROCESSOR_COUNT", "3"),
+            ("CARTRACK_INGESTR_MEM", "128"),
+        ]));
+        let s = resolve(&args(&[]), SPEC, vars, None).expect("warnings are not errors");
+        assert_eq!(s.spec.groups[0].count, 2);
+        let names: Vec<_> = s
+            .unknown_group_variables
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                "CARTRACK_INGESTR_MEM is ignored: the spec has no group \"ingestr\" \
+                 (groups: ingester); did you mean CARTRACK_INGESTER_MEM?",
+                "CARTRACK_PROCESSOR_COUNT is ignored: the spec has no group \"processor\" \
+                 (groups: ingester); did you mean CARTRACK_INGESTER_COUNT?",
+            ]
+        );
     }
 
     #[test]

@@ -54,6 +54,16 @@ fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    // Likely typos, yet not errors (the Universe package sets variables for groups a user's
+    // spec may lack): `--check` prints them, as it runs for a person; a running scheduler logs
+    // them. Not both, which would show each twice on the same terminal.
+    for unknown in &settings.unknown_group_variables {
+        if args.check {
+            eprintln!("cartrack-scheduler: warning: {unknown}");
+        } else {
+            tracing::warn!(variable = %unknown.name, "{unknown}");
+        }
+    }
     if args.check {
         println!(
             "{}: OK ({} groups)",

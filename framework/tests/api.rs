@@ -125,3 +125,101 @@ async fn bad_bodies_unknown_paths_and_methods_are_refused() {
         serde_json::json!({ "count": 3 })
     );
 }
+
+/// Answers the next request that reaches the driver, which must be a restart, with success.
+async fn accept_restart(driver: &mut mpsc::Receiver<ApiRequest>) {
+    match tokio::time::timeout(Duration::from_secs(5), driver.recv())
+        .await
+        .expect("in time")
+    {
+        Some(ApiRequest::Restart { reply, .. }) => {
+            let _ = reply.send(Ok(()));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let (url, mut driver) = start(Some("t0ken")).await;
+    let client = reqwest::Client::new();
+    for header in ["bearer t0ken", "BEARER t0ken", "Bearer t0ken"] {
+        let request = client
+            .post(format!("{url}/v1/pods/ingester-0/restart"))
+            .header("authorization", header)
+            .send();
+        let answer = tokio::spawn(request);
+        accept_restart(&mut driver).await;
+        assert_eq!(
+            answer.await.expect("join").expect("reply").status(),
+            202,
+            "{header}"
+        );
+    }
+    for header in ["bearer wrong", "Basic t0ken", "bearert0ken"] {
+        let denied = client
+            .post(format!("{url}/v1/pods/ingester-0/restart"))
+            .header("authorization", header)
+            .send()
+            .await
+            .expect("reply");
+        assert_eq!(denied.status(), 401, "{header}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_413_naming_the_limit() {
+    let (url, _driver) = start(None).await;
+    let too_large = reqwest::Client::new()
+        .put(format!("{url}/v1/groups/ingester/count"))
+        .body(vec![b' '; 64 * 1024 + 1])
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(too_large.status(), 413);
+    let body: serde_json::Value = too_large.json().await.expect("json");
+    let message = body["error"].as_str().unwrap_or_default();
+    assert!(message.contains("65536 bytes"), "{body}");
+}
+
+#[tokio::test]
+async fn a_count_body_other_than_the_object_form_is_400_naming_it() {
+    let (url, _driver) = start(None).await;
+    let client = reqwest::Client::new();
+    for body in ["[1]", "1", "\"1\"", "null", "{\"count\": 1, \"extra\": 2}"] {
+        let refused = client
+            .put(format!("{url}/v1/groups/ingester/count"))
+            .body(body)
+            .send()
+            .await
+            .expect("reply");
+        assert_eq!(refused.status(), 400, "{body}");
+        let answer: serde_json::Value = refused.json().await.expect("json");
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(message.contains("{\"count\": N}"), "{body}: {answer}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_pod_action_is_404_listing_the_actions() {
+    let (url, _driver) = start(None).await;
+    let client = reqwest::Client::new();
+    let unknown = client
+        .post(format!("{url}/v1/pods/ingester-0/frobnicate"))
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(unknown.status(), 404);
+    let answer: serde_json::Value = unknown.json().await.expect("json");
+    let message = answer["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("frobnicate") && message.contains("restart, replace"),
+        "{answer}"
+    );
+    let wrong_method = client
+        .get(format!("{url}/v1/pods/ingester-0/restart"))
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(wrong_method.status(), 405, "a known action keeps its 405");
+}

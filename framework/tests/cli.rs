@@ -52,3 +52,23 @@ fn the_example_spec_is_valid_and_env_overrides_are_checked() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("CARTRACK_PROCESSOR_MEM"));
 }
+
+#[test]
+fn check_warns_about_a_misspelt_group_variable_and_still_passes() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/cartrack.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_cartrack-scheduler"))
+        .args(["--spec", example, "--check"])
+        .env("CARTRACK_PROCESOR_COUNT", "3")
+        .env("CARTRACK_ZK_SESSION_TIMEOUT", "10")
+        .env("CARTRACK_DECLINE_REFUSE_SECONDS", "60")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: CARTRACK_PROCESOR_COUNT is ignored")
+            && stderr.contains("did you mean CARTRACK_PROCESSOR_COUNT?"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
+}

@@ -14,11 +14,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use serde::Serialize;
+use serde::{Deserialize as _, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
@@ -98,9 +98,19 @@ fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
     req.headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| given.trim() == token)
+        .and_then(bearer_token)
+        .is_some_and(|given| given == token)
 }
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme is matched
+/// case-insensitively, as RFC 7235 section 2.1 says, so `bearer` from curl scripts works.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Pod actions of `POST /v1/pods/{slot}/<action>`, for the 404 an unknown one gets.
+const POD_ACTIONS: &str = "restart, replace";
 
 async fn ask<T>(shared: &Shared, make: impl FnOnce(oneshot::Sender<T>) -> ApiRequest) -> Option<T> {
     let (tx, rx) = oneshot::channel();
@@ -184,11 +194,31 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             let group = group.to_string();
             let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
                 Ok(b) => b.to_bytes(),
+                // Too large is the client's size, not its syntax: 413, naming the limit.
+                Err(e) if e.is::<LengthLimitError>() => {
+                    return error(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than the limit of {MAX_BODY} bytes (64 KiB)"))
+                }
                 Err(e) => return error(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")),
             };
-            let count = match serde_json::from_slice::<CountBody>(&body) {
-                Ok(b) => b.count,
-                Err(e) => return error(StatusCode::BAD_REQUEST, format!("body must be {{\"count\": N}} with N >= 0: {e}")),
+            const EXPECTED: &str = "body must be the JSON object {\"count\": N} with N a whole number >= 0";
+            // Parsed as a value first: serde would also fill the struct from an array (`[1]`),
+            // a form nobody documented.
+            let count = match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(value @ serde_json::Value::Object(_)) => match CountBody::deserialize(value) {
+                    Ok(b) => b.count,
+                    Err(e) => return error(StatusCode::BAD_REQUEST, format!("{EXPECTED}: {e}")),
+                },
+                Ok(other) => {
+                    let got = match other {
+                        serde_json::Value::Array(_) => "an array",
+                        serde_json::Value::Number(_) => "a bare number",
+                        serde_json::Value::String(_) => "a string",
+                        serde_json::Value::Bool(_) => "a boolean",
+                        _ => "null",
+                    };
+                    return error(StatusCode::BAD_REQUEST, format!("{EXPECTED}, got {got}"));
+                }
+                Err(e) => return error(StatusCode::BAD_REQUEST, format!("{EXPECTED}: {e}")),
             };
             match ask(shared, |reply| ApiRequest::SetCount { group, count, reply }).await {
                 Some(Ok(())) => json(StatusCode::OK, &serde_json::json!({ "count": count })),
@@ -205,8 +235,12 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
                 None => error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
             }
         }
-        (_, ["v1", "health" | "state" | "plan"] | ["v1", "debug", "offers"] | ["metrics"] | ["v1", "groups", _, "count"] | ["v1", "pods", _, _]) => {
+        (_, ["v1", "health" | "state" | "plan"] | ["v1", "debug", "offers"] | ["metrics"] | ["v1", "groups", _, "count"] | ["v1", "pods", _, "restart" | "replace"]) => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this path")
+        }
+        // An unknown action is a path that does not exist, whatever the method.
+        (_, ["v1", "pods", _, action]) => {
+            error(StatusCode::NOT_FOUND, format!("no pod action {action:?}; actions: {POD_ACTIONS}"))
         }
         _ => error(
             StatusCode::NOT_FOUND,

@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use interpolate::interpolate_env;
-pub use overrides::{apply_env_overrides, apply_overrides, Override};
+pub use overrides::{
+    apply_env_overrides, apply_overrides, unknown_group_variables, Override, UnknownGroupVariable,
+};
 pub use validate::{
     validate, Constraint, ConstraintKind, GroupPlan, Health, Probe, SpecError, SpecErrors,
     TaskPlan, ValidatedSpec,

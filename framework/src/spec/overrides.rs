@@ -77,6 +77,114 @@ pub fn env_overrides(
     found
 }
 
+/// A `CARTRACK_<X>_<KEY>` variable shaped like a group override (KEY one of [`GROUP_KEYS`])
+/// whose group `<X>` is not in the spec, so it changes nothing: most likely a typo such as
+/// `CARTRACK_PROCESOR_COUNT`.
+///
+/// A warning, never an error: the Universe package (`universe/marathon.json.mustache`) sets
+/// `CARTRACK_<GROUP>_COUNT|CPUS|MEM|DISK|PLACEMENT` for the example spec's groups (ingester,
+/// processor, indexer) whatever spec the user supplies, and a spec without one of those groups
+/// must still start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownGroupVariable {
+    /// The variable, e.g. `CARTRACK_PROCESOR_COUNT`.
+    pub name: String,
+    /// The group it would name, e.g. `procesor`.
+    pub group: String,
+    /// The spec's groups, in spec order.
+    pub groups: Vec<String>,
+    /// The same key for the spec's closest group, e.g. `CARTRACK_PROCESSOR_COUNT`.
+    pub suggestion: Option<String>,
+}
+
+impl std::fmt::Display for UnknownGroupVariable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is ignored: the spec has no group {:?} (groups: {})",
+            self.name,
+            self.group,
+            self.groups.join(", ")
+        )?;
+        match &self.suggestion {
+            Some(s) => write!(f, "; did you mean {s}?"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Every variable in `names` that looks like a group override but names no group of `spec`
+/// (see [`UnknownGroupVariable`]). Call it before [`super::interpolate_env`]: a variable the
+/// spec's `env` values reference (`${CARTRACK_SHARD_COUNT}`) is used, so it is not reported.
+/// Flag variables are the caller's to leave out; global keys (`CARTRACK_EXECUTOR_MEM`) are
+/// never reported.
+pub fn unknown_group_variables<'a>(
+    spec: &ServiceSpec,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Vec<UnknownGroupVariable> {
+    let global: Vec<String> = GLOBAL_KEYS.iter().map(|k| env_name(k)).collect();
+    let groups: Vec<String> = spec.groups.iter().map(|g| g.name.clone()).collect();
+    let group_env: Vec<String> = groups.iter().map(|g| env_name(g)).collect();
+    let referenced = |name: &str| {
+        let (plain, with_default) = (format!("${{{name}}}"), format!("${{{name}:-"));
+        spec.groups
+            .iter()
+            .flat_map(|g| {
+                g.env
+                    .values()
+                    .chain(g.tasks.iter().flat_map(|t| t.env.values()))
+            })
+            .any(|v| v.contains(&plain) || v.contains(&with_default))
+    };
+    let mut found = Vec::new();
+    for name in names {
+        let Some(rest) = name.strip_prefix("CARTRACK_") else {
+            continue;
+        };
+        // `<X>_<KEY>` with a non-empty X.
+        let Some((x, key)) = GROUP_KEYS.iter().find_map(|key| {
+            let x = rest.strip_suffix(&key.to_uppercase())?.strip_suffix('_')?;
+            (!x.is_empty()).then_some((x, key))
+        }) else {
+            continue;
+        };
+        let known = group_env
+            .iter()
+            .any(|g| g.strip_prefix("CARTRACK_") == Some(x));
+        if known || global.iter().any(|g| g == name) || referenced(name) {
+            continue;
+        }
+        let suggestion = group_env
+            .iter()
+            .filter_map(|g| g.strip_prefix("CARTRACK_"))
+            .min_by_key(|g| edit_distance(g, x))
+            .map(|g| format!("CARTRACK_{g}_{}", key.to_uppercase()));
+        found.push(UnknownGroupVariable {
+            name: name.to_string(),
+            group: x.to_lowercase().replace('_', "-"),
+            groups: groups.clone(),
+            suggestion,
+        });
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
+}
+
+/// Levenshtein distance over chars: how many edits turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
 /// [`env_overrides`] then [`apply_overrides`].
 pub fn apply_env_overrides(
     spec: &mut ServiceSpec,
@@ -240,6 +348,43 @@ mod tests {
             text.contains("CARTRACK_STREAM_PROC_COUNT") && text.contains("many"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_misspelt_group_variable_is_reported_with_the_closest_groups_variable() {
+        let mut s = spec();
+        s.groups[0]
+            .env
+            .insert("SHARDS".into(), "${CARTRACK_SHARD_COUNT:-1}".into());
+        let found = unknown_group_variables(
+            &s,
+            [
+                "CARTRACK_STREAM_PRO_COUNT",
+                "CARTRACK_STREAM_PROC_COUNT",
+                "CARTRACK_EXECUTOR_MEM",
+                "CARTRACK_PLACEMENT_STRATEGY",
+                "CARTRACK_SHARD_COUNT",
+                "CARTRACK_COUNT",
+                "CARTRACK_KAFKA",
+                "PROCESSOR_COUNT",
+            ],
+        );
+        assert_eq!(
+            found,
+            vec![UnknownGroupVariable {
+                name: "CARTRACK_STREAM_PRO_COUNT".into(),
+                group: "stream-pro".into(),
+                groups: vec!["stream-proc".into()],
+                suggestion: Some("CARTRACK_STREAM_PROC_COUNT".into()),
+            }]
+        );
+        assert_eq!(
+            found[0].to_string(),
+            "CARTRACK_STREAM_PRO_COUNT is ignored: the spec has no group \"stream-pro\" \
+             (groups: stream-proc); did you mean CARTRACK_STREAM_PROC_COUNT?"
+        );
+        assert_eq!(edit_distance("PROCESOR", "PROCESSOR"), 1);
+        assert_eq!(edit_distance("INDEXER", "INGESTER"), 3);
     }
 
     #[test]
