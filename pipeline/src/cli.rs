@@ -94,6 +94,15 @@ pub struct IngestArgs {
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
     )]
     max_body_bytes: usize,
+    /// Seconds a POST /v1/positions batch waits for Kafka's acknowledgement; past it the request
+    /// is answered 503 (with Retry-After) saying how many positions were accepted.
+    #[arg(
+        long,
+        env = "CARTRACK_DELIVERY_WAIT_SECS",
+        default_value_t = crate::sources::http::DEFAULT_DELIVERY_WAIT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=300)
+    )]
+    delivery_wait_secs: u64,
     /// The source; the simulator with its defaults if omitted. POST /v1/positions is always on.
     #[command(subcommand)]
     source: Option<SourceCommand>,
@@ -334,6 +343,7 @@ impl Cli {
                     source,
                     limits: Limits::default(),
                     max_body_bytes: args.max_body_bytes,
+                    delivery_wait: std::time::Duration::from_secs(args.delivery_wait_secs),
                 })
             }
             Command::Process(args) => {

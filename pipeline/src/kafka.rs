@@ -102,6 +102,22 @@ impl KafkaConfig {
         Emitter::new(config, metrics)
     }
 
+    /// An [`Emitter`] like [`Self::emitter`] whose records never expire
+    /// (`message.timeout.ms=0`): while the broker refuses them retriably (as `broker` does past
+    /// its backlog bound) the producer keeps resending them, and a full queue makes the sender
+    /// wait, so a source that cannot answer "not taken" (simulator, replay) waits instead of
+    /// dropping. Callers that can answer (the HTTP intake) bound their own wait.
+    pub fn patient_emitter(&self, metrics: Metrics) -> Result<Emitter, KafkaError> {
+        let config = self.client_config(&[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("linger.ms", "5"),
+            ("compression.type", "lz4"),
+            ("message.timeout.ms", "0"),
+        ]);
+        Emitter::new(config, metrics)
+    }
+
     /// A consumer in `group` that commits only when told to (after its outputs are safe) and
     /// fetches with little delay. New groups start at the latest records: this is live data.
     pub fn consumer(&self, group: &str) -> Result<StreamConsumer, KafkaError> {
@@ -293,8 +309,9 @@ impl Emitter {
         }
     }
 
-    /// The first delivery failure not reported yet, if any.
-    fn take_failure(&self) -> Option<KafkaError> {
+    /// The first delivery failure not reported yet, if any (so a caller that carries on after
+    /// failures can take it before [`Self::send`], which would report it instead of sending).
+    pub fn take_failure(&self) -> Option<KafkaError> {
         let counter = self.producer.context();
         if !counter.failed.swap(false, Ordering::AcqRel) {
             return None;

@@ -145,9 +145,20 @@ fn a_frozen_broker_is_ridden_out_and_nothing_is_lost_or_doubled() {
             SHORT_TIMEOUTS[1],
         ],
     );
+    // The POST during the freeze is to wait it out (a delivery wait longer than the freeze),
+    // not be answered 503 after the default 5 s.
     let mut ingest = ChildGuard::worker(
         "ingest",
-        &["ingest", "--kafka", &kafka, "--http-port", "0", "http"],
+        &[
+            "ingest",
+            "--kafka",
+            &kafka,
+            "--http-port",
+            "0",
+            "--delivery-wait-secs",
+            "60",
+            "http",
+        ],
     );
     let ingest_http = ingest.announced_after("http:", Duration::from_secs(30));
     for address in [&process_http, &index_http] {
@@ -173,7 +184,7 @@ fn a_frozen_broker_is_ridden_out_and_nothing_is_lost_or_doubled() {
     );
 
     // Freeze the broker mid-stream and post the second half: ingest holds it until Kafka
-    // acknowledges it, so the request waits out the freeze.
+    // acknowledges it (up to --delivery-wait-secs), so the request waits out the freeze.
     signal(broker.pid(), "-STOP");
     let frozen_at = Instant::now();
     let second_body = json_lines(second);

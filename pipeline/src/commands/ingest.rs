@@ -16,7 +16,7 @@ use crate::metrics::Metrics;
 use crate::model::POSITION_SCHEMA_V1;
 use crate::sources::replay::{detect_schema, parse_record, CsvSchema, Restamp};
 use crate::sources::simulator::{Fleet, SimulatorConfig};
-use crate::sources::{admit, count_unparsable, http as intake, Batch};
+use crate::sources::{admit, count_unparsable, http as intake, Batch, NotDelivered};
 use crate::validate::{Limits, Reject};
 use crate::wall_clock_ms;
 
@@ -58,6 +58,9 @@ pub struct IngestSettings {
     pub limits: Limits,
     /// The largest `POST /v1/positions` body read.
     pub max_body_bytes: usize,
+    /// How long a `POST /v1/positions` batch waits for Kafka's acknowledgement before the
+    /// request is answered 503.
+    pub delivery_wait: Duration,
 }
 
 /// Why ingest stopped with an error.
@@ -83,6 +86,8 @@ const REPLAY: &str = "replay";
 /// The shortest timer period the simulator uses.
 const MIN_TICK: Duration = Duration::from_millis(1);
 const SIMULATOR: &str = "simulator";
+/// On SIGTERM, how long ingest still waits for queued positions to be acknowledged.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
 
 /// Runs ingest until the source ends (replay) or `shutdown` resolves.
 pub async fn run(
@@ -91,7 +96,7 @@ pub async fn run(
 ) -> Result<(), IngestError> {
     let reasons: Vec<_> = Reject::ALL.iter().map(|reject| reject.label()).collect();
     let metrics = Metrics::new("ingest", &reasons);
-    let mut emitter = settings.kafka.emitter(metrics.clone())?;
+    let mut emitter = settings.kafka.patient_emitter(metrics.clone())?;
     let (batches, mut incoming) = mpsc::channel::<Batch>(64);
 
     let listener = bind(settings.http_host, settings.http_port)
@@ -102,6 +107,7 @@ pub async fn run(
         limits: settings.limits,
         metrics: metrics.clone(),
         max_body_bytes: settings.max_body_bytes,
+        delivery_wait: settings.delivery_wait,
     }));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
@@ -132,9 +138,11 @@ pub async fn run(
     tokio::pin!(shutdown, source);
     let mut source_done = false;
     let mut encoded = Vec::new();
+    // Delivery failures are logged, never fatal: the producer resends what the
+    // broker refuses retriably, and an HTTP caller is told what was not acknowledged.
     let result = loop {
         tokio::select! {
-            _ = &mut shutdown => break Ok(()),
+            _ = &mut shutdown => break Ok(true),
             finished = &mut source, if !source_done => {
                 source_done = true;
                 match finished {
@@ -144,55 +152,99 @@ pub async fn run(
                 }
                 // Once the source is done only queued batches remain; then stop.
                 if incoming.is_empty() {
-                    break Ok(());
+                    break Ok(false);
                 }
             }
             batch = incoming.recv() => {
-                let Some(batch) = batch else { break Ok(()) };
-                if let Err(err) = produce(&mut emitter, batch, &mut encoded).await {
-                    break Err(err.into());
-                }
+                let Some(batch) = batch else { break Ok(false) };
+                produce(&mut emitter, batch, &mut encoded).await;
                 if source_done && incoming.is_empty() {
-                    break Ok(());
+                    break Ok(false);
                 }
             }
         }
     };
     server.abort();
-    emitter.settle().await?;
-    result
+    let stopped = result?;
+    // A finished source waits for everything it queued (the broker may be refusing for a
+    // while); a stop signal waits a bounded time.
+    let flushed = if stopped {
+        tokio::time::timeout(SHUTDOWN_FLUSH, emitter.settle())
+            .await
+            .unwrap_or_else(|_| {
+                tracing::warn!(
+                    "stopping with positions not yet acknowledged by Kafka after {SHUTDOWN_FLUSH:?}"
+                );
+                Ok(())
+            })
+    } else {
+        emitter.settle().await
+    };
+    if let Err(err) = flushed {
+        tracing::error!(error = %err, "a delivery failed");
+    }
+    Ok(())
 }
 
-async fn produce(
-    emitter: &mut Emitter,
-    batch: Batch,
-    encoded: &mut Vec<u8>,
-) -> Result<(), KafkaError> {
-    let mut result = Ok(());
-    for position in &batch.positions {
-        encoded.clear();
-        // ok: encoding into a Vec only fails for lack of capacity, and a Vec grows.
-        let _ = position.encode(encoded);
-        result = emitter
-            .send(
-                topics::POSITIONS,
-                &position.vehicle_id,
-                encoded,
-                position.timestamp_ms,
-                POSITION_SCHEMA_V1,
-            )
-            .await;
-        if result.is_err() {
-            break;
-        }
+/// Hands a batch to the producer. A batch with a caller waits for its acknowledgement until
+/// its deadline at most, and tells the caller the outcome; a batch without one (simulator,
+/// replay) waits as long as the producer's queue is full.
+async fn produce(emitter: &mut Emitter, batch: Batch, encoded: &mut Vec<u8>) {
+    // A failure of an earlier record belongs to no caller waiting now: log it and go on.
+    if let Some(err) = emitter.take_failure() {
+        tracing::error!(error = %err, "a delivery failed");
     }
-    if let Some(delivered) = batch.delivered {
-        if result.is_ok() {
-            result = emitter.settle().await;
+    let Batch {
+        positions,
+        delivered,
+        deliver_by,
+        ..
+    } = batch;
+    let settle = delivered.is_some();
+    let sending = async {
+        if settle {
+            // First everything queued before: after a batch timed out (the broker refusing),
+            // the next one is not queued behind it, so ingest holds at most one batch that a
+            // caller was told is not accepted (and a retrying caller adds none).
+            emitter.settle().await?;
         }
-        let _ = delivered.send(result.as_ref().map(drop).map_err(ToString::to_string));
+        for position in &positions {
+            encoded.clear();
+            // ok: encoding into a Vec only fails for lack of capacity, and a Vec grows.
+            let _ = position.encode(encoded);
+            emitter
+                .send(
+                    topics::POSITIONS,
+                    &position.vehicle_id,
+                    encoded,
+                    position.timestamp_ms,
+                    POSITION_SCHEMA_V1,
+                )
+                .await?;
+        }
+        if settle {
+            emitter.settle().await?;
+        }
+        Ok::<(), KafkaError>(())
+    };
+    let result = match deliver_by {
+        // Past the deadline nothing more is handed to the producer (never produced); what was
+        // handed stays queued and may still be written.
+        Some(deadline) if deadline <= tokio::time::Instant::now() => Err(NotDelivered::TimedOut),
+        Some(deadline) => match tokio::time::timeout_at(deadline, sending).await {
+            Ok(sent) => sent.map_err(|err| NotDelivered::Failed(err.to_string())),
+            Err(_) => Err(NotDelivered::TimedOut),
+        },
+        None => sending
+            .await
+            .map_err(|err| NotDelivered::Failed(err.to_string())),
+    };
+    if let Err(NotDelivered::Failed(err)) = &result {
+        tracing::error!(error = %err, "positions not produced");
     }
-    result
+    if let Some(delivered) = delivered {
+        let _ = delivered.send(result);
+    }
 }
 
 async fn simulate(
@@ -223,6 +275,7 @@ async fn simulate(
             source: SIMULATOR,
             positions,
             delivered: None,
+            deliver_by: None,
         };
         if batches.send(batch).await.is_err() {
             return Ok(());
@@ -298,6 +351,7 @@ fn replay(
                 source: REPLAY,
                 positions,
                 delivered: None,
+                deliver_by: None,
             };
             if batches.blocking_send(batch).is_err() {
                 return Ok(()); // Ingest is stopping.

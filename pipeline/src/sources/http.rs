@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::BytesMut;
@@ -20,7 +21,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{admit, count_unparsable, Batch};
+use super::{admit, count_unparsable, Batch, NotDelivered};
 use crate::metrics::Metrics;
 use crate::model::Position;
 use crate::validate::{Limits, Reject};
@@ -39,6 +40,13 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// Positions handed to Kafka at a time while the body streams in.
 pub const BATCH_LINES: usize = 2048;
 
+/// The default of `--delivery-wait-secs`: how long a batch waits for Kafka's acknowledgement.
+pub const DEFAULT_DELIVERY_WAIT_SECS: u64 = 5;
+
+/// How much longer than a batch's deadline the request waits for the producer loop's answer
+/// (which may be busy with another source's batch) before answering itself.
+const ANSWER_MARGIN: Duration = Duration::from_secs(1);
+
 /// After a refusal, how long the rest of the body is read and discarded, so the client (still
 /// sending) gets the answer instead of a connection reset.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,6 +62,8 @@ pub struct Intake {
     pub metrics: Metrics,
     /// The largest body read; the lines past it are refused with 413.
     pub max_body_bytes: usize,
+    /// How long each batch waits for Kafka's acknowledgement before the request is answered 503.
+    pub delivery_wait: Duration,
 }
 
 /// Why the intake stopped reading a body before its end (or Kafka did not take it).
@@ -126,7 +136,8 @@ impl Refusal {
 /// The `error` of an answer: why lines from `line` on were not taken.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RefusalDetail {
-    /// `body_too_large`, `line_too_long`, `invalid_utf8`, `body_unreadable` or `kafka_unavailable`.
+    /// `body_too_large`, `line_too_long`, `invalid_utf8`, `body_unreadable`, `kafka_backlog`
+    /// or `kafka_unavailable`.
     pub reason: &'static str,
     /// The first line not taken (1-based); 0 when it is not about a line.
     pub line: usize,
@@ -289,13 +300,34 @@ struct Delivery<'a> {
     intake: &'a Intake,
     report: IntakeReport,
     parsed: Vec<Position>,
-    /// Per batch sent: its size, and the answer to wait for.
-    acks: Vec<(usize, oneshot::Receiver<Result<(), String>>)>,
+    /// Per batch sent: its size, its first line, its deadline and the answer to wait for.
+    acks: Vec<Pending>,
+    /// The first line of the next batch.
+    next_line: usize,
+    /// Set once a batch could not even be queued in time: later batches are not sent.
+    given_up: bool,
+}
+
+/// A batch handed to the producer loop, awaiting its answer.
+struct Pending {
+    count: usize,
+    first_line: usize,
+    deliver_by: tokio::time::Instant,
+    /// `None` for a batch that was never queued (so never produced).
+    answer: Option<oneshot::Receiver<Result<(), NotDelivered>>>,
+}
+
+/// Why a request's positions were not all accepted: the first batch not acknowledged.
+struct Undelivered {
+    first_line: usize,
+    why: NotDelivered,
 }
 
 impl Delivery<'_> {
-    /// Validates the parsed positions and hands the valid ones to the producer.
-    async fn send(&mut self) {
+    /// Validates the parsed positions (lines up to `last_line`) and hands the valid ones to the
+    /// producer.
+    async fn send(&mut self, last_line: usize) {
+        let first_line = std::mem::replace(&mut self.next_line, last_line + 1);
         if self.parsed.is_empty() {
             return;
         }
@@ -315,29 +347,62 @@ impl Delivery<'_> {
             return;
         }
         let count = admitted.len();
-        let (delivered, acknowledged) = oneshot::channel();
+        let (delivered, answer) = oneshot::channel();
+        let deliver_by = tokio::time::Instant::now() + self.intake.delivery_wait;
         let batch = Batch {
             source: SOURCE,
             positions: admitted,
             delivered: Some(delivered),
+            deliver_by: Some(deliver_by),
         };
-        // A closed channel drops `delivered`, which the wait below reports as not acknowledged.
-        let _ = self.intake.batches.send(batch).await;
-        self.acks.push((count, acknowledged));
+        // A closed channel drops `delivered`, which the wait below reports as not acknowledged;
+        // a batch not queued by its deadline is dropped here, never produced, and so are the
+        // request's later ones.
+        let queued = if self.given_up {
+            false
+        } else {
+            match tokio::time::timeout_at(deliver_by, self.intake.batches.send(batch)).await {
+                Ok(Ok(())) => true,
+                // Ingest is stopping: `answer` reports it (its sender is gone with the batch).
+                Ok(Err(_)) => true,
+                Err(_) => false,
+            }
+        };
+        self.given_up = !queued;
+        self.acks.push(Pending {
+            count,
+            first_line,
+            deliver_by,
+            answer: queued.then_some(answer),
+        });
     }
 
-    /// Waits for every batch; the positions of the acknowledged ones are accepted. Returns the
-    /// first failure.
-    async fn wait(&mut self) -> Option<String> {
+    /// Waits for every batch, each until its deadline at most; the positions of the
+    /// acknowledged ones are accepted. Returns the first batch not acknowledged.
+    async fn wait(&mut self) -> Option<Undelivered> {
         let mut failure = None;
-        for (count, acknowledged) in self.acks.drain(..) {
-            match acknowledged
-                .await
-                .unwrap_or_else(|_| Err("ingest is shutting down".into()))
-            {
-                Ok(()) => self.report.accepted += count,
-                Err(error) => {
-                    failure.get_or_insert(error);
+        for pending in self.acks.drain(..) {
+            let outcome = match pending.answer {
+                None => Err(NotDelivered::TimedOut),
+                Some(answer) => {
+                    match tokio::time::timeout_at(pending.deliver_by + ANSWER_MARGIN, answer).await
+                    {
+                        Ok(Ok(outcome)) => outcome,
+                        Ok(Err(_)) => Err(NotDelivered::Failed("ingest is shutting down".into())),
+                        Err(_) => Err(NotDelivered::TimedOut),
+                    }
+                }
+            };
+            match outcome {
+                // Batches are acknowledged in order (each waits for everything before it), so
+                // the accepted positions are those before the first failed batch.
+                Ok(()) if failure.is_none() => self.report.accepted += pending.count,
+                Ok(()) => {}
+                Err(why) => {
+                    failure.get_or_insert(Undelivered {
+                        first_line: pending.first_line,
+                        why,
+                    });
                 }
             }
         }
@@ -345,7 +410,7 @@ impl Delivery<'_> {
     }
 }
 
-async fn receive(State(intake): State<Intake>, body: Body) -> (StatusCode, Json<IntakeReport>) {
+async fn receive(State(intake): State<Intake>, body: Body) -> Response {
     let mut chunks = body.into_data_stream();
     let mut reader = LineReader::new(intake.max_body_bytes, MAX_LINE_BYTES);
     let mut delivery = Delivery {
@@ -353,6 +418,8 @@ async fn receive(State(intake): State<Intake>, body: Body) -> (StatusCode, Json<
         report: IntakeReport::default(),
         parsed: Vec::with_capacity(BATCH_LINES),
         acks: Vec::new(),
+        next_line: 1,
+        given_up: false,
     };
     let mut refusal = None;
     'body: loop {
@@ -394,7 +461,7 @@ async fn receive(State(intake): State<Intake>, body: Body) -> (StatusCode, Json<
                 }
             }
             if delivery.parsed.len() >= BATCH_LINES {
-                delivery.send().await;
+                delivery.send(reader.lines_read()).await;
             }
         }
         if end {
@@ -402,7 +469,7 @@ async fn receive(State(intake): State<Intake>, body: Body) -> (StatusCode, Json<
         }
     }
     // The lines before a refusal are produced like any others.
-    delivery.send().await;
+    delivery.send(reader.lines_read()).await;
     delivery.report.lines_read = reader.lines_read();
     if let Some(refusal) = refusal {
         tracing::info!(%refusal, accepted_before = reader.lines_read(), "request body refused");
@@ -410,22 +477,57 @@ async fn receive(State(intake): State<Intake>, body: Body) -> (StatusCode, Json<
     }
     let failure = delivery.wait().await;
     let mut report = delivery.report;
-    if let Some(error) = failure {
-        tracing::warn!(%error, "positions not acknowledged by Kafka");
+    if let Some(Undelivered { first_line, why }) = failure {
+        let accepted = report.accepted;
+        let (reason, message) = match why {
+            NotDelivered::TimedOut => (
+                "kafka_backlog",
+                format!(
+                    "Kafka did not acknowledge the positions from line {first_line} on within \
+                     --delivery-wait-secs ({wait} s): the broker is refusing producers (the \
+                     embedded `cartrack-worker broker` does while a partition holds more than its \
+                     --max-backlog-bytes not yet consumed) or not answering. The {accepted} \
+                     positions before line {first_line} are accepted; those from line \
+                     {first_line} on may still be written (at least once): resend them after \
+                     Retry-After seconds (a position written twice is one history document, \
+                     `<vehicle>-<timestamp>`, and `process` skips the repeat)",
+                    wait = intake.delivery_wait.as_secs()
+                ),
+            ),
+            NotDelivered::Failed(error) => (
+                "kafka_unavailable",
+                format!(
+                    "Kafka did not acknowledge the positions from line {first_line} on ({error}): \
+                     the {accepted} positions before it are accepted; resend from line {first_line}"
+                ),
+            ),
+        };
+        tracing::warn!(
+            reason,
+            first_line,
+            accepted,
+            "positions not acknowledged by Kafka"
+        );
         report.error = Some(RefusalDetail {
-            reason: "kafka_unavailable",
-            line: 0,
+            reason,
+            line: first_line,
             limit_bytes: None,
-            message: format!("Kafka did not acknowledge every position ({error}): only `accepted` were taken; resend the rest"),
+            message,
         });
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(report));
+        let retry_after = intake.delivery_wait.as_secs().max(1).to_string();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, retry_after)],
+            Json(report),
+        )
+            .into_response();
     }
     match refusal {
         Some(refusal) => {
             report.error = Some(refusal.detail());
-            (refusal.status(), Json(report))
+            (refusal.status(), Json(report)).into_response()
         }
-        None => (StatusCode::OK, Json(report)),
+        None => (StatusCode::OK, Json(report)).into_response(),
     }
 }
 
@@ -445,16 +547,33 @@ mod tests {
     /// Serves the intake on 127.0.0.1 with a fake producer that acknowledges batches with
     /// `outcome`; returns the address and the batches it received.
     async fn serve(
-        outcome: Result<(), String>,
+        outcome: Result<(), NotDelivered>,
+        max_body_bytes: usize,
+    ) -> (String, mpsc::UnboundedReceiver<Vec<Position>>) {
+        serve_answering(usize::MAX, outcome, max_body_bytes).await
+    }
+
+    /// Like [`serve`], but only the first `answered` batches get an answer; the fake producer
+    /// keeps the others pending forever, like a producer loop stuck on a refusing broker.
+    async fn serve_answering(
+        answered: usize,
+        outcome: Result<(), NotDelivered>,
         max_body_bytes: usize,
     ) -> (String, mpsc::UnboundedReceiver<Vec<Position>>) {
         let (batches, mut incoming) = mpsc::channel::<Batch>(4);
         let (seen, received) = mpsc::unbounded_channel();
         tokio::spawn(async move {
+            let mut unanswered = Vec::new();
+            let mut answers = 0;
             while let Some(batch) = incoming.recv().await {
                 let _ = seen.send(batch.positions);
                 if let Some(delivered) = batch.delivered {
-                    let _ = delivered.send(outcome.clone());
+                    if answers < answered {
+                        answers += 1;
+                        let _ = delivered.send(outcome.clone());
+                    } else {
+                        unanswered.push(delivered);
+                    }
                 }
             }
         });
@@ -463,6 +582,7 @@ mod tests {
             limits: Limits::default(),
             metrics: Metrics::new("ingest", &[]),
             max_body_bytes,
+            delivery_wait: Duration::from_secs(1),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
@@ -517,7 +637,11 @@ mod tests {
 
     #[tokio::test]
     async fn answers_503_with_json_when_kafka_does_not_acknowledge() {
-        let (address, _received) = serve(Err("broker down".into()), DEFAULT_MAX_BODY_BYTES).await;
+        let (address, _received) = serve(
+            Err(NotDelivered::Failed("broker down".into())),
+            DEFAULT_MAX_BODY_BYTES,
+        )
+        .await;
         let response = reqwest::Client::new()
             .post(url(&address))
             .body(body())
@@ -528,6 +652,80 @@ mod tests {
         let report: serde_json::Value = response.json().await.unwrap();
         assert_eq!(report["accepted"], 0);
         assert_eq!(report["error"]["reason"], "kafka_unavailable");
+        assert_eq!(report["error"]["line"], 1);
+    }
+
+    #[tokio::test]
+    async fn a_producer_loop_that_takes_no_batch_gets_a_bounded_503_and_nothing_more_is_queued() {
+        // Nobody reads the channel (a producer loop stuck on another source's full queue).
+        let (batches, mut incoming) = mpsc::channel::<Batch>(2);
+        let intake = Intake {
+            batches,
+            limits: Limits::default(),
+            metrics: Metrics::new("ingest", &[]),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            delivery_wait: Duration::from_secs(1),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(listener, router(intake)).await });
+        let now = wall_clock_ms();
+        let total = 6 * BATCH_LINES;
+        let body: String = (0..total)
+            .map(|vehicle| position_line(vehicle, now))
+            .collect();
+        let started = std::time::Instant::now();
+        let response = reqwest::Client::new()
+            .post(url(&address))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let waited = started.elapsed();
+        assert_eq!(response.status(), 503);
+        assert!(waited < Duration::from_secs(6), "{waited:?}");
+        let report: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(report["accepted"], 0, "{report}");
+        assert_eq!(report["lines_read"], total, "{report}");
+        assert_eq!(report["error"]["reason"], "kafka_backlog", "{report}");
+        assert_eq!(report["error"]["line"], 1, "{report}");
+        // Two batches fit the channel; the third timed out, and the rest were not offered.
+        let mut queued = 0;
+        while incoming.try_recv().is_ok() {
+            queued += 1;
+        }
+        assert_eq!(queued, 2);
+    }
+
+    #[tokio::test]
+    async fn a_batch_not_acknowledged_in_time_gets_a_bounded_503_with_retry_after() {
+        let (address, mut received) = serve_answering(1, Ok(()), DEFAULT_MAX_BODY_BYTES).await;
+        let now = wall_clock_ms();
+        let total = BATCH_LINES + 952;
+        let body: String = (0..total)
+            .map(|vehicle| position_line(vehicle, now))
+            .collect();
+        let started = std::time::Instant::now();
+        let response = reqwest::Client::new()
+            .post(url(&address))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let waited = started.elapsed();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "1");
+        // The wait (1 s) plus the margin for the producer loop's answer, and no more.
+        assert!(waited >= Duration::from_secs(1), "{waited:?}");
+        assert!(waited < Duration::from_secs(5), "{waited:?}");
+        let report: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(report["accepted"], BATCH_LINES, "{report}");
+        assert_eq!(report["lines_read"], total, "{report}");
+        assert_eq!(report["error"]["reason"], "kafka_backlog");
+        assert_eq!(report["error"]["line"], BATCH_LINES + 1);
+        let message = report["error"]["message"].as_str().unwrap();
+        assert!(message.contains("--max-backlog-bytes"), "{message}");
+        assert_eq!(produced(&mut received).len(), total);
     }
 
     #[tokio::test]

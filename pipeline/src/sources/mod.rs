@@ -22,7 +22,21 @@ pub struct Batch {
     pub positions: Vec<Position>,
     /// Told once every position is acknowledged by Kafka (or not), for sources that answer a
     /// caller.
-    pub delivered: Option<oneshot::Sender<Result<(), String>>>,
+    pub delivered: Option<oneshot::Sender<Result<(), NotDelivered>>>,
+    /// For a source that answers a caller: when to stop waiting for Kafka. A batch not yet handed
+    /// to the producer by then is never produced; one handed but not acknowledged may still be.
+    pub deliver_by: Option<tokio::time::Instant>,
+}
+
+/// Why a batch's positions were not all acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotDelivered {
+    /// Not acknowledged by the batch's deadline (the broker refuses producers, e.g. past its
+    /// backlog bound, or does not answer); the positions handed to the producer stay queued
+    /// and may still be written.
+    TimedOut,
+    /// A delivery failed (not retriable) or ingest is stopping.
+    Failed(String),
 }
 
 /// Counts a record read from `source` that could not even be parsed.
