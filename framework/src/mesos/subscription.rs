@@ -125,7 +125,9 @@ pub fn spawn_subscription(
             if !matches!(outcome, Outcome::Unauthorized(_)) {
                 refreshed = false;
             }
-            if !matches!(outcome, Outcome::NoLeader(_)) {
+            // Only a subscription that was answered 200 ends an election: until then its polls
+            // (a 503, or a 307 to a leader that is gone) keep stretching up to a second.
+            if matches!(outcome, Outcome::Ended(_)) {
                 election_backoff.reset();
             }
             match outcome {
