@@ -17,70 +17,17 @@
 //! make rounds every 10 ms, close to devices spread over the second.
 //! Prints the delivered rate and latency percentiles, and the CPU each process used.
 
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-/// A child process killed when dropped.
-struct Worker {
-    name: &'static str,
-    child: Child,
-}
+#[path = "support/worker.rs"]
+mod worker;
 
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Worker {
-    fn start(binary: &Path, name: &'static str, args: &[&str]) -> anyhow::Result<Self> {
-        let child = Command::new(binary)
-            .args(args)
-            .env("CARTRACK_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("starting {name}"))?;
-        Ok(Self { name, child })
-    }
-
-    /// The rest of the first stdout line starting with `prefix`.
-    fn announced(&mut self, prefix: &str) -> anyhow::Result<String> {
-        let stdout = self.child.stdout.take().context("stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        while let Some(line) = lines.next().transpose()? {
-            if let Some(rest) = line.strip_prefix(prefix) {
-                // Keep draining stdout so the child never blocks on it.
-                std::thread::spawn(move || lines.for_each(drop));
-                return Ok(rest.trim().to_owned());
-            }
-        }
-        bail!("{} exited before printing {prefix}", self.name)
-    }
-
-    /// CPU seconds used so far (user + system), from /proc.
-    fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name (which is in parentheses): utime is the 12th, stime
-        // the 13th, in clock ticks (100 per second on Linux).
-        let fields: Vec<&str> = stat
-            .rsplit_once(") ")
-            .map_or(Vec::new(), |(_, rest)| rest.split(' ').collect());
-        let ticks = |n: usize| {
-            fields
-                .get(n)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (ticks(11) + ticks(12)) / 100.0
-    }
-}
+use worker::Worker;
 
 fn now_ms() -> i64 {
     cartrack_pipeline::wall_clock_ms()

@@ -16,10 +16,10 @@
 //! found), and the CPU seconds each process used.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -31,67 +31,10 @@ use cartrack_pipeline::sources::simulator::{CityBox, Fleet, SimulatorConfig};
 const REQUEST_LINES: usize = 10_000;
 const SECONDS: u32 = 1_000;
 
-/// A child process killed when dropped.
-struct Worker {
-    name: &'static str,
-    child: Child,
-}
+#[path = "support/worker.rs"]
+mod worker;
 
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Worker {
-    fn start(binary: &Path, name: &'static str, args: &[&str]) -> anyhow::Result<Self> {
-        let child = Command::new(binary)
-            .args(args)
-            .env("CARTRACK_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("starting {name}"))?;
-        Ok(Self { name, child })
-    }
-
-    /// The rest of the first stdout line starting with `prefix`.
-    fn announced(&mut self, prefix: &str) -> anyhow::Result<String> {
-        let stdout = self.child.stdout.take().context("stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        while let Some(line) = lines.next().transpose()? {
-            if let Some(rest) = line.strip_prefix(prefix) {
-                std::thread::spawn(move || lines.for_each(drop));
-                return Ok(rest.trim().to_owned());
-            }
-        }
-        bail!("{} exited before printing {prefix}", self.name)
-    }
-
-    /// CPU seconds used so far (user + system), from /proc.
-    fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(") ")
-            .map_or(Vec::new(), |(_, rest)| rest.split(' ').collect());
-        let ticks = |n: usize| {
-            fields
-                .get(n)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (ticks(11) + ticks(12)) / 100.0
-    }
-
-    fn assert_running(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!("{} exited: {status}", self.name);
-        }
-        Ok(())
-    }
-}
+use worker::Worker;
 
 /// librdkafka's default partitioner for keyed records: CRC-32 of the key modulo partitions.
 fn partition_of(key: &str, partitions: usize) -> usize {

@@ -1,0 +1,75 @@
+//! A pipeline process the benchmark examples start and own: killed when dropped, its stdout
+//! announcement read, its CPU time taken from /proc.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{bail, Context};
+
+/// A child process killed when dropped.
+pub struct Worker {
+    name: &'static str,
+    child: Child,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Worker {
+    pub fn start(binary: &Path, name: &'static str, args: &[&str]) -> anyhow::Result<Self> {
+        let child = Command::new(binary)
+            .args(args)
+            .env("CARTRACK_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        Ok(Self { name, child })
+    }
+
+    /// The rest of the first stdout line starting with `prefix`.
+    pub fn announced(&mut self, prefix: &str) -> anyhow::Result<String> {
+        let stdout = self.child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(line) = lines.next().transpose()? {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                // Keep draining stdout so the child never blocks on it.
+                std::thread::spawn(move || lines.for_each(drop));
+                return Ok(rest.trim().to_owned());
+            }
+        }
+        bail!("{} exited before printing {prefix}", self.name)
+    }
+
+    /// CPU seconds used so far (user + system), from /proc.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which is in parentheses): utime is the 12th, stime
+        // the 13th, in clock ticks (100 per second on Linux).
+        let fields: Vec<&str> = stat
+            .rsplit_once(") ")
+            .map_or(Vec::new(), |(_, rest)| rest.split(' ').collect());
+        let ticks = |n: usize| {
+            fields
+                .get(n)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
+    /// An error naming the process if it has exited.
+    #[allow(dead_code)] // not every example checks on its workers while it runs
+    pub fn assert_running(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("{} exited: {status}", self.name);
+        }
+        Ok(())
+    }
+}
