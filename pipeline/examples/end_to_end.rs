@@ -18,7 +18,7 @@
 //! Prints the delivered rate and latency percentiles, and the CPU each process used.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -54,17 +54,7 @@ fn run() -> anyhow::Result<ExitCode> {
         eprintln!("usage: end_to_end [RATE [SECONDS [VEHICLES]]]");
         return Ok(ExitCode::from(2));
     };
-    let binary = match std::env::var_os("CARTRACK_WORKER") {
-        Some(path) => PathBuf::from(path),
-        None => std::env::current_exe()?
-            .parent()
-            .and_then(Path::parent)
-            .context("no directory above the example")?
-            .join("cartrack-worker"),
-    };
-    if !binary.is_file() {
-        bail!("{} not found: build it (cargo build --release -p cartrack-pipeline --bins) or set CARTRACK_WORKER", binary.display());
-    }
+    let binary = worker::binary()?;
     let sink = tempfile::tempdir()?;
     let sink_dir = sink.path().to_str().context("temp dir path")?;
 

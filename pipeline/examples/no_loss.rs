@@ -18,7 +18,6 @@
 use std::collections::HashSet;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -110,17 +109,7 @@ fn run() -> anyhow::Result<()> {
     let count: u32 = args.first().map_or(Ok(2_000_000), |a| a.parse())?;
     let clients: usize = args.get(1).map_or(Ok(4), |a| a.parse())?;
     let vehicles = (count / SECONDS).max(1);
-    let binary = match std::env::var_os("CARTRACK_WORKER") {
-        Some(path) => PathBuf::from(path),
-        None => std::env::current_exe()?
-            .parent()
-            .and_then(Path::parent)
-            .context("no directory above the example")?
-            .join("cartrack-worker"),
-    };
-    if !binary.is_file() {
-        bail!("{} not found: build it (cargo build --release -p cartrack-pipeline --bins) or set CARTRACK_WORKER", binary.display());
-    }
+    let binary = worker::binary()?;
     let sink = tempfile::tempdir()?;
     let sink_dir = sink.path().to_str().context("temp dir path")?;
 

@@ -2,10 +2,27 @@
 //! announcement read, its CPU time taken from /proc.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{bail, Context};
+
+/// `cartrack-worker`: `$CARTRACK_WORKER`, else the one beside the examples' folder
+/// (`target/release/cartrack-worker` for `target/release/examples/...`).
+pub fn binary() -> anyhow::Result<PathBuf> {
+    let binary = match std::env::var_os("CARTRACK_WORKER") {
+        Some(path) => PathBuf::from(path),
+        None => std::env::current_exe()?
+            .parent()
+            .and_then(Path::parent)
+            .context("no directory above the example")?
+            .join("cartrack-worker"),
+    };
+    if !binary.is_file() {
+        bail!("{} not found: build it (cargo build --release -p cartrack-pipeline --bins) or set CARTRACK_WORKER", binary.display());
+    }
+    Ok(binary)
+}
 
 /// A child process killed when dropped.
 pub struct Worker {
