@@ -53,14 +53,7 @@ async fn real_mesos_local_master_url_runs_pods_and_tears_down_on_sigint() {
 #[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
 async fn real_mesos_local_zookeeper_master_runs_pods_and_tears_down_on_sigint() {
     let zk = TestZooKeeper::start().expect("ZooKeeper starts");
-    let mut mesos = RealMesos::start(RealMesosConfig {
-        masters: 2,
-        agents: 1,
-        zookeeper: Some(format!("127.0.0.1:{}", zk.port())),
-        ..Default::default()
-    })
-    .await
-    .expect("real Mesos starts");
+    let mut mesos = two_masters_and_an_agent(&zk).await;
     let master = mesos.zk_url().expect("a ZooKeeper cluster has a zk:// URL");
     local_on_existing_mesos(&mut mesos, &master, CtrlC::Process).await;
 }
@@ -69,14 +62,7 @@ async fn real_mesos_local_zookeeper_master_runs_pods_and_tears_down_on_sigint() 
 #[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
 async fn real_mesos_local_master_list_standby_first_tears_down_through_the_leader() {
     let zk = TestZooKeeper::start().expect("ZooKeeper starts");
-    let mut mesos = RealMesos::start(RealMesosConfig {
-        masters: 2,
-        agents: 1,
-        zookeeper: Some(format!("127.0.0.1:{}", zk.port())),
-        ..Default::default()
-    })
-    .await
-    .expect("real Mesos starts");
+    let mut mesos = two_masters_and_an_agent(&zk).await;
     let leader = mesos.leader().await.expect("a master leads");
     // The standby answers TEARDOWN with a redirect to the leader, which must be followed.
     let master = format!(
@@ -85,6 +71,18 @@ async fn real_mesos_local_master_list_standby_first_tears_down_through_the_leade
         mesos.master_url_of(leader)
     );
     local_on_existing_mesos(&mut mesos, &master, CtrlC::Terminal).await;
+}
+
+/// Two masters electing their leader in `zk`, and one agent.
+async fn two_masters_and_an_agent(zk: &TestZooKeeper) -> RealMesos {
+    RealMesos::start(RealMesosConfig {
+        masters: 2,
+        agents: 1,
+        zookeeper: Some(format!("127.0.0.1:{}", zk.port())),
+        ..Default::default()
+    })
+    .await
+    .expect("real Mesos starts")
 }
 
 /// Runs `cartrack local --master <master>` until every pod runs on `mesos`, interrupts it, and
