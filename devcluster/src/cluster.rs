@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     /// While set, ACKNOWLEDGED events to executors are dropped (and logged as a fault), so
     /// updates stay unacknowledged on the executor's side until it re-subscribes.
     withhold_executor_acks: bool,
+    /// How many more accepted ACKNOWLEDGE calls are lost on their way to the agent.
+    lose_acknowledgements: usize,
 }
 
 /// Everything the handlers and the tick share.
@@ -478,6 +480,26 @@ impl Inner {
         self.lock().processes.len()
     }
 
+    /// Whether this accepted ACKNOWLEDGE is one to lose (the master answers 202, the agent
+    /// never hears of it); counts it down and logs the fault.
+    pub(crate) fn take_lost_acknowledgement(&self, uuid: &[u8]) -> bool {
+        let mut shared = self.lock();
+        if shared.lose_acknowledgements == 0 {
+            return false;
+        }
+        shared.lose_acknowledgements -= 1;
+        drop(shared);
+        self.log.record(LogEntry::Fault {
+            description: format!(
+                "acknowledgement {} lost on its way to the agent",
+                uuid::Uuid::from_slice(uuid)
+                    .map(|u| u.to_string())
+                    .unwrap_or_default()
+            ),
+        });
+        true
+    }
+
     pub(crate) fn set_update_faults(&self, delay: Option<Duration>, duplicate: Option<bool>) {
         let mut shared = self.lock();
         if let Some(d) = delay {
@@ -625,6 +647,7 @@ impl DevCluster {
                 update_delay: Duration::ZERO,
                 duplicate_updates: false,
                 withhold_executor_acks: false,
+                lose_acknowledgements: 0,
             }),
             log: EventLog::with_limit(config.log_limit),
             config,
@@ -789,6 +812,28 @@ impl DevCluster {
         self.inner.log.record(LogEntry::Fault {
             description: format!("withhold executor acknowledgements: {on}"),
         });
+    }
+
+    /// Loses the next `n` acknowledgements the master accepts before they reach the agent, as
+    /// when an agent dies before checkpointing one: the agent re-sends those updates and the
+    /// scheduler must acknowledge them again.
+    pub fn lose_acknowledgements(&self, n: usize) {
+        self.inner.lock().lose_acknowledgements = n;
+        self.inner.log.record(LogEntry::Fault {
+            description: format!("lose the next {n} acknowledgements"),
+        });
+    }
+
+    /// How many status updates reachable agents still hold for want of an acknowledgement.
+    pub fn unacknowledged_updates(&self) -> usize {
+        self.inner.with_core(|core, _| {
+            core.agents
+                .values()
+                .filter(|agent| agent.reachable)
+                .flat_map(|agent| agent.tasks.values())
+                .map(|task| task.updates.len())
+                .sum()
+        })
     }
 
     /// Stops the cluster: every executor process is killed and reaped.

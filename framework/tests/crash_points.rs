@@ -2,7 +2,7 @@
 //! after persisting launch intent but before ACCEPT, after ACCEPT but before the first
 //! update, after persisting an update but before its ACKNOWLEDGE — and is started again on
 //! the same state. Afterwards every slot runs exactly one pod, and every update with a uuid
-//! was acknowledged exactly once, as the dev cluster's log shows.
+//! was acknowledged, none more often than delivered, as the dev cluster's log shows.
 
 mod support;
 
@@ -10,7 +10,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use support::invariants::{
-    assert_every_update_acknowledged_once, assert_no_slot_runs_twice,
+    assert_every_update_acknowledged, assert_no_slot_runs_twice,
     assert_scheduler_holds_each_slot_once, update_deliveries,
 };
 use support::{cluster, launched_pods, write_spec, Scheduler};
@@ -51,7 +51,7 @@ async fn crash_at(point: &str) {
 
     scheduler.restart_with_env(&[]);
     scheduler.wait_running(PODS, T).await;
-    assert_every_update_acknowledged_once(&cluster, T).await;
+    assert_every_update_acknowledged(&cluster, T).await;
     assert_eq!(assert_no_slot_runs_twice(&cluster).await, PODS);
     assert_scheduler_holds_each_slot_once(&scheduler).await;
     assert_eq!(

@@ -96,8 +96,15 @@ async fn scheduler_api(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) 
         return subscribe(inner, call, stream_id);
     }
     let logged = call.clone();
+    let lost = call
+        .acknowledge
+        .as_ref()
+        .is_some_and(|ack| inner.take_lost_acknowledgement(&ack.uuid));
     let outcome = inner.with_core(|core, now| {
         let framework_id = core.check_call_stream(&call, stream_id.as_deref())?;
+        if lost {
+            return Ok(());
+        }
         core.handle_call(&framework_id, call, now)
     });
     let (status, response) = match outcome {

@@ -4,7 +4,6 @@
 //! calls. A failed commit stops the scheduler (exit, restart, reconcile) rather than letting
 //! it act on state it could not save.
 
-mod acks;
 mod core;
 mod launch;
 
@@ -17,7 +16,6 @@ use tokio::sync::{mpsc, oneshot};
 pub use self::core::{
     launch_backoff_ms, Core, CoreConfig, Counters, Ready, RecentOffer, RequestError,
 };
-pub use acks::AckLedger;
 pub use launch::{executor_info, launch_pod, Binaries};
 
 use crate::api::{self, metrics::Histogram};
@@ -125,10 +123,9 @@ pub async fn run_loop<S: Store, C: Caller>(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut decisions = Histogram::decision_seconds();
-    let mut acks = AckLedger::new(65_536);
     tokio::pin!(shutdown);
     // Changes made while starting (spec, desired counts) are persisted before anything else.
-    execute(&mut core, &mut store, &shell, &mut acks).await?;
+    execute(&mut core, &mut store, &shell).await?;
     loop {
         tokio::select! {
             () = &mut shutdown => return Ok(()),
@@ -157,7 +154,7 @@ pub async fn run_loop<S: Store, C: Caller>(
             Some(request) = requests.recv() => answer(&mut core, request, &decisions),
             _ = tick.tick() => core.on_tick(now_ms()),
         }
-        execute(&mut core, &mut store, &shell, &mut acks).await?;
+        execute(&mut core, &mut store, &shell).await?;
     }
 }
 
@@ -195,7 +192,6 @@ async fn execute<S: Store, C: Caller>(
     core: &mut Core,
     store: &mut S,
     shell: &Shell<'_, C>,
-    acks: &mut AckLedger,
 ) -> Result<(), DriverError> {
     let Shell {
         caller,
@@ -222,12 +218,10 @@ async fn execute<S: Store, C: Caller>(
         } else {
             Vec::new()
         };
-        let ack_uuid = call.acknowledge.as_ref().map(|a| a.uuid.clone());
-        if let Some(uuid) = &ack_uuid {
-            if acks.contains(uuid) {
-                tracing::debug!("update already acknowledged: not acknowledging it again");
-                continue;
-            }
+        // Every delivery is acknowledged, a re-sent one too: the agent re-sends an update
+        // only while it has no acknowledgement, even when the master took ours (the agent
+        // may have died before checkpointing it).
+        if call.acknowledge.is_some() {
             crash_point("crash-before-acknowledge");
         }
         match caller.call(call).await {
@@ -235,9 +229,6 @@ async fn execute<S: Store, C: Caller>(
                 tracing::debug!(call = name, "sent");
                 if is_accept {
                     crash_point("crash-after-accept");
-                }
-                if let Some(uuid) = ack_uuid {
-                    acks.record(uuid);
                 }
             }
             Err(CallError::NotSubscribed) => {
