@@ -174,6 +174,51 @@ pub struct TaskState {
     pub ports: serde_json::Value,
 }
 
+/// `GET /v1/plan`, the parts the CLI reads.
+#[derive(Debug, Default, Deserialize)]
+pub struct Plan {
+    /// A phase per group.
+    #[serde(default)]
+    pub phases: Vec<PlanPhase>,
+}
+
+/// One group's phase.
+#[derive(Debug, Deserialize)]
+pub struct PlanPhase {
+    /// A step per pod.
+    #[serde(default)]
+    pub steps: Vec<PlanStep>,
+}
+
+/// One pod's step.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlanStep {
+    /// The slot.
+    pub name: String,
+    /// `COMPLETE`, `STARTING`, `PENDING`, `DELAYED` (launch backoff), `KILLING`.
+    #[serde(default)]
+    pub status: String,
+    /// How the slot's last task ended.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Failures in a row.
+    #[serde(default)]
+    pub failures: u32,
+    /// How long until a `DELAYED` pod may launch again.
+    #[serde(default)]
+    pub relaunch_in_ms: Option<u64>,
+}
+
+impl Plan {
+    /// The step of `slot`, if the plan lists it.
+    pub fn step(&self, slot: &str) -> Option<&PlanStep> {
+        self.phases
+            .iter()
+            .flat_map(|phase| &phase.steps)
+            .find(|step| step.name == slot)
+    }
+}
+
 impl ServiceState {
     /// Group names, for "did you mean".
     pub fn group_names(&self) -> Vec<String> {
@@ -277,6 +322,11 @@ impl Client {
     /// `GET /v1/state`.
     pub async fn state(&self) -> Result<ServiceState, ApiError> {
         self.get("/v1/state").await
+    }
+
+    /// `GET /v1/plan`: each pod's step, with how its last task ended.
+    pub async fn plan(&self) -> Result<Plan, ApiError> {
+        self.get("/v1/plan").await
     }
 
     /// `PUT /v1/groups/{group}/count`; the scheduler's answer (`{"count": N}`).

@@ -24,6 +24,8 @@ struct Script {
     count_limit: Option<u64>,
     /// A replaced pod is not relaunched: no offer fits.
     no_offer_fits: bool,
+    /// `GET /v1/plan`'s answer (None: every phase complete).
+    plan: Option<Value>,
     reads: usize,
     requests: Vec<String>,
 }
@@ -90,7 +92,9 @@ async fn handle(
         ),
         ("GET", "/v1/plan") => (
             StatusCode::OK,
-            json!({"phases": [{"name": "processor", "status": "COMPLETE"}]}),
+            s.plan.clone().unwrap_or_else(
+                || json!({"phases": [{"name": "processor", "status": "COMPLETE"}]}),
+            ),
         ),
         (_, _) if !authorized => (StatusCode::UNAUTHORIZED, json!({"error": "token"})),
         ("PUT", p) if p.starts_with("/v1/groups/") && p.ends_with("/count") => {
@@ -305,9 +309,8 @@ async fn scale_wait_times_out_naming_stuck_pods_and_why() {
     .await;
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("processor-1: no task"), "{stderr}");
     assert!(
-        stderr.contains("agent-2: cpus: needs 1.0, offer has 0.2"),
+        stderr.contains("processor-1: no offer fits: agent-2: cpus: needs 1.0, offer has 0.2"),
         "{stderr}"
     );
     assert!(!stderr.contains("processor-0:"), "{stderr}");
@@ -621,6 +624,69 @@ async fn pods_status_in_a_group_scaled_to_0_suggests_no_other_groups_slot() {
     assert!(!stderr.contains("indexer-0"), "{stderr}");
     assert!(
         stderr.contains("group \"ingester\" has 0 pods now"),
+        "{stderr}"
+    );
+}
+
+/// The scheduler's state and plan while processor-0 crash-loops: no live task, a DELAYED step
+/// with the executor's failure message.
+fn crash_looping_processor() -> (Value, Value) {
+    let mut state = two_groups();
+    state["tasks"].as_array_mut().unwrap().remove(1);
+    state["groups"][1]["running"] = json!(0);
+    state["groups"][1]["failed"] = json!(1);
+    let plan = json!({"status": "IN_PROGRESS", "phases": [{"name": "processor", "status": "IN_PROGRESS",
+        "steps": [{"name": "processor-0", "status": "DELAYED", "failures": 4, "relaunch_in_ms": 1400,
+                   "message": "Command exited with status 1; stderr ends: Error: cannot reach Kafka"}]}]});
+    (state, plan)
+}
+
+#[tokio::test]
+async fn a_crash_loop_is_named_with_its_exit_status_and_stderr_not_as_a_wait_for_offers() {
+    let (state, plan) = crash_looping_processor();
+    let (script, addr) = fake(state).await;
+    script.lock().unwrap().plan = Some(plan);
+    let expected = "crash-looping: failed 4 times in a row; last: Command exited with status 1; \
+                    stderr ends: Error: cannot reach Kafka; relaunch in 2 s (launch backoff)";
+
+    let status = cartrack(addr, &["pods", "status", "processor-0"]).await;
+    assert_eq!(status.status.code(), Some(0));
+    assert_eq!(
+        text(&status.stdout),
+        format!("processor-0: no live task: {expected}\n")
+    );
+
+    let scale = cartrack(
+        addr,
+        &["scale", "processor", "1", "--wait", "--timeout", "1s"],
+    )
+    .await;
+    assert_eq!(scale.status.code(), Some(1));
+    let stderr = text(&scale.stderr);
+    assert!(
+        stderr.contains(&format!("  processor-0: {expected}\n")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no offer"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_flood_of_stuck_pods_is_told_in_a_few_grouped_lines() {
+    let (_, addr) = fake(two_groups()).await;
+    let scale = cartrack(
+        addr,
+        &["scale", "processor", "100000", "--wait", "--timeout", "1s"],
+    )
+    .await;
+    assert_eq!(scale.status.code(), Some(1));
+    let stderr = text(&scale.stderr);
+    assert!(stderr.lines().count() < 20, "{stderr}");
+    assert!(
+        stderr.contains("99999 stuck:"),
+        "the count of stuck pods: {stderr}"
+    );
+    assert!(
+        stderr.contains("processor-2, processor-3, processor-4, processor-5, processor-6 and 99993 more: no offer was evaluated"),
         "{stderr}"
     );
 }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mesos_proto::v1::executor::{event, Call, Event as AgentEvent};
 use mesos_proto::v1::framework_info::capability;
+use mesos_proto::v1::task_status::Reason;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -31,7 +32,7 @@ use crate::config::Config;
 use crate::health::{self, CheckContext};
 use crate::process::{Guard, ProcessTable};
 use crate::sandbox;
-use crate::supervisor::{task_id_of, Action, Event, Supervisor};
+use crate::supervisor::{task_id_of, Action, Event, StatusUpdate, Supervisor};
 
 /// How the executor ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,7 +257,10 @@ impl Driver {
     fn apply(&mut self, action: Action) -> Option<Event> {
         match action {
             Action::Spawn(task) => Some(self.spawn(&task)),
-            Action::Update(update) => {
+            Action::Update(mut update) => {
+                if update.reason == Some(Reason::CommandExecutorFailed) {
+                    quote_stderr(&mut update, &self.config.sandbox);
+                }
                 let uuid = *uuid::Uuid::new_v4().as_bytes();
                 let timestamp = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -327,6 +331,15 @@ impl Driver {
             Ok(()) => Event::Spawned { task_id },
             Err(error) => Event::SpawnFailed { task_id, error },
         }
+    }
+}
+
+/// Adds the end of the task's `stderr` to a failure's message ("Command exited with status
+/// 1; stderr ends: ..."), so the scheduler and its operators see why it crashed.
+fn quote_stderr(update: &mut StatusUpdate, sandbox: &std::path::Path) {
+    if let Some(tail) = sandbox::stderr_tail(sandbox, &update.task_id) {
+        let message = update.message.take().unwrap_or_default();
+        update.message = Some(format!("{message}; stderr ends: {tail}"));
     }
 }
 

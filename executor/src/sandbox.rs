@@ -160,6 +160,67 @@ pub fn prepare(sandbox: &Path, spec: &LaunchSpec) -> std::io::Result<()> {
     Ok(())
 }
 
+/// How much of a failed task's `stderr` is read to quote its end.
+const TAIL_READ_BYTES: u64 = 4096;
+/// Lines and characters of that end quoted in the failure message.
+const TAIL_LINES: usize = 3;
+const TAIL_CHARS: usize = 400;
+
+/// The end of `task_id`'s `stderr` (its last few non-empty lines, colour codes removed), to
+/// quote in the failure message so operators see why it crashed without opening the sandbox.
+/// `None` when the file is missing, unreadable or empty.
+pub fn stderr_tail(sandbox: &Path, task_id: &str) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(task_dir(sandbox, task_id).join("stderr")).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL_READ_BYTES)))
+        .ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    quote_tail(&String::from_utf8_lossy(&bytes))
+}
+
+/// The last [`TAIL_LINES`] non-empty lines of `text` joined by " | ", without ANSI escape
+/// sequences, cut to their last [`TAIL_CHARS`] characters.
+fn quote_tail(text: &str) -> Option<String> {
+    let plain = strip_ansi(text);
+    let lines: Vec<&str> = plain
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join(" | ");
+    let chars = tail.chars().count();
+    match chars {
+        0 => None,
+        n if n <= TAIL_CHARS => Some(tail),
+        n => Some(format!(
+            "...{}",
+            tail.chars().skip(n - TAIL_CHARS).collect::<String>()
+        )),
+    }
+}
+
+/// `text` without CSI escape sequences (`ESC [ ... letter`), which coloured logs carry.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,5 +343,33 @@ mod tests {
         assert!(!spec.dir.join("tasks").exists());
         // Preparing twice (a relaunch after a failed spawn) is fine.
         prepare(sandbox.path(), &spec).unwrap();
+    }
+
+    #[test]
+    fn the_stderr_tail_quotes_the_last_lines_without_colour() {
+        let text = "starting\n\n\u{1b}[31mERROR\u{1b}[0m cannot bind 0.0.0.0:80\nretrying\nError: gave up\n\n";
+        assert_eq!(
+            quote_tail(text).as_deref(),
+            Some("ERROR cannot bind 0.0.0.0:80 | retrying | Error: gave up")
+        );
+        assert_eq!(quote_tail("\n  \n"), None);
+        let long = "x".repeat(1000);
+        let quoted = quote_tail(&long).unwrap();
+        assert!(quoted.starts_with("...") && quoted.chars().count() == TAIL_CHARS + 3);
+    }
+
+    #[test]
+    fn the_stderr_tail_reads_the_task_directory() {
+        let sandbox = tempfile::tempdir().unwrap();
+        let dir = task_dir(sandbox.path(), "t 1");
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(stderr_tail(sandbox.path(), "t 1"), None, "no file yet");
+        let mut text = "noise\n".repeat(2000);
+        text.push_str("panicked at main.rs:3\n");
+        std::fs::write(dir.join("stderr"), text).unwrap();
+        assert_eq!(
+            stderr_tail(sandbox.path(), "t 1").as_deref(),
+            Some("noise | noise | panicked at main.rs:3")
+        );
     }
 }

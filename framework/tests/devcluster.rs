@@ -163,6 +163,18 @@ async fn restart_keeps_the_agent_and_replace_relaunches() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_loop_is_named_in_the_plan_with_the_tasks_stderr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = cluster(dir.path(), 1, Vec::new()).await;
+    cases::a_crash_loop_is_named_in_the_plan_with_the_tasks_stderr(
+        dir.path(),
+        &cluster.master_url(),
+    )
+    .await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_by_and_max_per_hold_with_duplicated_status_updates() {
     let dir = tempfile::tempdir().expect("tempdir");
     let racks = [

@@ -276,6 +276,15 @@ async fn scale_up_and_down_honours_max_per_and_needs_the_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
+async fn a_crash_loop_is_named_in_the_plan_with_the_tasks_stderr() {
+    let mesos = mesos(1).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    cases::a_crash_loop_is_named_in_the_plan_with_the_tasks_stderr(dir.path(), &mesos.master_url())
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
 async fn restart_keeps_the_agent_and_replace_relaunches() {
     let mut mesos = mesos(2).await;
     let dir = tempfile::tempdir().expect("tempdir");

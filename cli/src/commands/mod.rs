@@ -1,6 +1,7 @@
 //! One module per command; `run` dispatches a validated [`Args`]. Commands print on stdout only
 //! through [`crate::stdout`], which turns a closed pipe into a quiet end.
 
+mod diagnosis;
 mod pods;
 mod scale;
 mod status;

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::diagnosis::{diagnose, offer_reasons};
 use crate::api::{Client, ServiceState, TaskState};
 use crate::args::{Output, PodActionKind};
 use crate::error::UsageError;
@@ -33,10 +34,10 @@ pub async fn status(client: &Client, output: Output, slot: &str) -> anyhow::Resu
     }
     let mut out = String::new();
     if tasks.is_empty() {
-        let _ = writeln!(
-            out,
-            "{slot}: no task yet (waiting for an offer that fits; see `cartrack debug offers`)"
-        );
+        let plan = client.plan().await?;
+        let offers = client.get_json("/v1/debug/offers").await?;
+        let why = diagnose(plan.step(slot), None, &offer_reasons(&offers, slot));
+        let _ = writeln!(out, "{slot}: no live task: {why}");
     }
     for task in tasks {
         let _ = writeln!(out, "slot:     {}", task.slot);

@@ -10,7 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::api::{Client, GroupState, ServiceState};
+use super::diagnosis::{diagnose, grouped, offer_reasons};
+use crate::api::{Client, GroupState, Plan, ServiceState};
 use crate::args::Output;
 use crate::error::UsageError;
 use crate::stdout;
@@ -73,8 +74,9 @@ pub async fn run(
                 .get_json("/v1/debug/offers")
                 .await
                 .unwrap_or(Value::Null);
+            let plan = client.plan().await.unwrap_or_default();
             // For people, on stderr; not eprint!, which panics when stderr is closed.
-            let explanation = explain_stuck(&state, group, count, timeout, &offers);
+            let explanation = explain_stuck(&state, group, count, timeout, &plan, &offers);
             let _ = std::io::stderr().write_all(explanation.as_bytes());
             return Ok(ExitCode::FAILURE);
         }
@@ -111,90 +113,34 @@ fn converged(group: &GroupState, count: u32) -> bool {
     group.running == count && group.staging == 0
 }
 
-/// Names every pod of `group` that is not running, with the scheduler's reasons from
-/// `/v1/debug/offers` for each.
+/// Names the pods of `group` that are not running and why (grouped: a few lines however many
+/// pods are stuck), from the plan and the scheduler's offer verdicts.
 fn explain_stuck(
     state: &ServiceState,
     group: &str,
     count: u32,
     timeout: Duration,
+    plan: &Plan,
     offers: &Value,
 ) -> String {
-    let mut out = format!(
-        "{group}: not all {count} pods running after {}; stuck pods:\n",
-        humantime::format_duration(timeout)
-    );
+    let mut stuck = Vec::new();
     for index in 0..count {
         let slot = format!("{group}-{index}");
         let task = state.tasks.iter().find(|t| t.slot == slot);
         if task.is_some_and(|t| t.state == "TASK_RUNNING") {
             continue;
         }
-        let status = task.map_or("no task".to_string(), |t| {
-            format!("{} on {}", t.state, t.hostname.as_deref().unwrap_or("?"))
-        });
-        out.push_str(&format!("  {slot}: {status}\n"));
-        let reasons = reasons_for(offers, &slot);
-        if reasons.is_empty() && task.is_none() {
-            out.push_str("    no offer was evaluated for it yet: are agents with free resources offering to cartrack?\n");
-        }
-        for reason in reasons.iter().take(5) {
-            out.push_str(&format!("    {reason}\n"));
-        }
+        let reasons = offer_reasons(offers, &slot);
+        let why = diagnose(plan.step(&slot), task, &reasons);
+        stuck.push((slot, why));
     }
-    out.push_str("See `cartrack debug offers` for every recent offer.\n");
-    out
-}
-
-/// Reasons the debug view gives for `slot`: every object naming the slot (as `slot` or `pod`)
-/// with a `reason` or `reasons`, prefixed by the offer's host when it is known.
-fn reasons_for(view: &Value, slot: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    collect_reasons(view, slot, None, &mut found);
-    found.dedup();
-    found
-}
-
-fn collect_reasons(value: &Value, slot: &str, host: Option<&str>, found: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            let host = map
-                .get("hostname")
-                .or(map.get("agent_id"))
-                .and_then(Value::as_str)
-                .or(host);
-            let names_slot = ["slot", "pod"]
-                .iter()
-                .any(|key| map.get(*key).and_then(Value::as_str) == Some(slot));
-            if names_slot {
-                let reasons = map.get("reasons").or(map.get("reason"));
-                for reason in reasons.into_iter().flat_map(as_strings) {
-                    found.push(match host {
-                        Some(host) => format!("{host}: {reason}"),
-                        None => reason,
-                    });
-                }
-            }
-            for child in map.values() {
-                collect_reasons(child, slot, host, found);
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                collect_reasons(item, slot, host, found);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn as_strings(value: &Value) -> Vec<String> {
-    match value {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(items) => items.iter().flat_map(as_strings).collect(),
-        Value::Null => vec![],
-        other => vec![other.to_string()],
-    }
+    format!(
+        "{group}: not all {count} pods running after {}; {} stuck:\n{}\
+         See `cartrack pods status <pod>` for one pod, `cartrack debug offers` for every recent offer.\n",
+        humantime::format_duration(timeout),
+        stuck.len(),
+        grouped(&stuck)
+    )
 }
 
 #[cfg(test)]
@@ -203,32 +149,29 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn finds_reasons_for_a_slot_anywhere_in_the_view() {
-        let view = json!({"offers": [
-            {"hostname": "agent-1", "pods": [
-                {"slot": "processor-2", "reasons": ["insufficient cpus: 0.5 < 1.0"]},
-                {"slot": "processor-1", "reasons": ["port http taken"]}
-            ]},
-            {"hostname": "agent-2", "pods": [{"slot": "processor-2", "reason": "hostname:UNIQUE"}]}
-        ]});
-        assert_eq!(
-            reasons_for(&view, "processor-2"),
-            vec![
-                "agent-1: insufficient cpus: 0.5 < 1.0".to_string(),
-                "agent-2: hostname:UNIQUE".to_string()
-            ]
-        );
-    }
-
-    #[test]
     fn explains_only_pods_that_are_not_running() {
         let state: ServiceState = serde_json::from_value(json!({
             "groups": [{"name": "processor", "count": 2, "running": 1}],
             "tasks": [{"slot": "processor-0", "task_id": "t0", "state": "TASK_RUNNING"}]
         }))
         .unwrap();
-        let out = explain_stuck(&state, "processor", 2, Duration::from_secs(5), &Value::Null);
-        assert!(out.contains("processor-1: no task"), "{out}");
+        let plan: Plan = serde_json::from_value(json!({"phases": [{"steps": [
+            {"name": "processor-1", "status": "DELAYED", "failures": 2,
+             "message": "Command exited with status 1"}
+        ]}]}))
+        .unwrap();
+        let out = explain_stuck(
+            &state,
+            "processor",
+            2,
+            Duration::from_secs(5),
+            &plan,
+            &Value::Null,
+        );
+        assert!(
+            out.contains("processor-1: crash-looping: failed 2 times in a row; last: Command exited with status 1"),
+            "{out}"
+        );
         assert!(!out.contains("processor-0"), "{out}");
     }
 }

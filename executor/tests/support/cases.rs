@@ -118,15 +118,20 @@ pub async fn shutdown_kills_the_tasks_and_the_executor_exits_cleanly(backend: Ba
 
 pub async fn a_crashing_child_is_failed_with_its_exit_status(backend: Backend) {
     let env = Env::start(backend, false, false).await;
-    let crash = framework::task("crash", "exit 3", &env.agent_id);
+    let crash = framework::task(
+        "crash",
+        "echo starting; echo 'cannot open config.toml' >&2; exit 3",
+        &env.agent_id,
+    );
     env.launch(vec![crash, env.sleeper("sibling")]).await;
     let failed = env
         .framework
         .wait_update(T, "crash", TaskState::TaskFailed)
         .await;
+    // The end of its stderr says why, without opening the sandbox.
     assert_eq!(
         failed.message.as_deref(),
-        Some("Command exited with status 3")
+        Some("Command exited with status 3; stderr ends: cannot open config.toml")
     );
     // All-or-nothing: the sibling goes down with it.
     env.framework

@@ -20,6 +20,17 @@ pub struct StepView {
     /// Detail, e.g. the last failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Failures in a row: a crash loop shows here, not as a wait for offers.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub failures: u32,
+    /// How long until a `DELAYED` pod may launch again (ms; relative, so readers need no
+    /// clock of their own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relaunch_in_ms: Option<u64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One group's phase.
@@ -78,6 +89,10 @@ pub fn progress(
                 name: slot,
                 status,
                 message,
+                failures: record.map_or(0, |r| r.failures),
+                relaunch_in_ms: (status == "DELAYED")
+                    .then(|| record.map(|r| r.next_launch_at_ms.saturating_sub(now_ms)))
+                    .flatten(),
             });
         }
         let mut extra: Vec<(u32, &str)> = live
@@ -91,6 +106,8 @@ pub fn progress(
             name: slot.to_string(),
             status: "KILLING",
             message: Some("scale-down".into()),
+            failures: 0,
+            relaunch_in_ms: None,
         }));
         let status = if steps.iter().all(|s| s.status == "COMPLETE") {
             "COMPLETE"

@@ -246,6 +246,33 @@ pub async fn scale_up_and_down(dir: &Path, master: &str, spread: Spread<'_>) {
     );
 }
 
+/// A pod whose command exits 1 after a line on stderr: the plan names the crash loop — the
+/// exit status and the end of its stderr (quoted by the executor), failures in a row, the
+/// launch backoff — rather than a wait for offers.
+pub async fn a_crash_loop_is_named_in_the_plan_with_the_tasks_stderr(dir: &Path, master: &str) {
+    let spec = write_spec(
+        dir,
+        "[[groups]]\nname = \"crasher\"\ncount = 1\n[[groups.tasks]]\nname = \"main\"\ncommand = \"sh\"\nargs = [\"-c\", \"echo starting; echo 'cannot open config.toml' >&2; exit 1\"]\ncpus = 0.1\nmem = 32\ndisk = 8\n",
+    );
+    let scheduler = Scheduler::start(dir, master, &spec, &[]);
+    let step = wait_until(T, "the plan shows two failures in a row", || async {
+        let plan = scheduler.get("/v1/plan").await?;
+        let step = plan["phases"][0]["steps"][0].clone();
+        (step["failures"].as_u64() >= Some(2)).then_some(step)
+    })
+    .await;
+    assert_eq!(
+        step["message"], "Command exited with status 1; stderr ends: cannot open config.toml",
+        "{step}"
+    );
+    assert!(
+        ["DELAYED", "STARTING", "PENDING"].contains(&step["status"].as_str().unwrap_or("")),
+        "{step}"
+    );
+    let state = scheduler.get("/v1/state").await.expect("state");
+    assert_eq!(state["groups"][0]["running"], 0, "{state}");
+}
+
 /// On the example spec's three RUNNING pods: `restart` relaunches a pod on its agent,
 /// `replace` relaunches one anywhere, an unknown slot is 404, and neither counts as a
 /// failure.
