@@ -174,6 +174,17 @@ pub struct TaskState {
     pub ports: serde_json::Value,
 }
 
+/// `GET /v1/health`, the parts the CLI reads.
+#[derive(Debug, Default, Deserialize)]
+pub struct Health {
+    /// Subscribed to a master: the scheduler can act.
+    #[serde(default)]
+    pub subscribed: bool,
+    /// The leading master as last known.
+    #[serde(default)]
+    pub master: Option<String>,
+}
+
 /// `GET /v1/plan`, the parts the CLI reads.
 #[derive(Debug, Default, Deserialize)]
 pub struct Plan {
@@ -322,6 +333,11 @@ impl Client {
     /// `GET /v1/state`.
     pub async fn state(&self) -> Result<ServiceState, ApiError> {
         self.get("/v1/state").await
+    }
+
+    /// `GET /v1/health`.
+    pub async fn health(&self) -> Result<Health, ApiError> {
+        self.get("/v1/health").await
     }
 
     /// `GET /v1/plan`: each pod's step, with how its last task ended.

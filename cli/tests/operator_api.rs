@@ -26,6 +26,8 @@ struct Script {
     no_offer_fits: bool,
     /// `GET /v1/plan`'s answer (None: every phase complete).
     plan: Option<Value>,
+    /// The scheduler reaches no Mesos master (`/v1/health` says `subscribed: false`).
+    master_unreachable: bool,
     reads: usize,
     requests: Vec<String>,
 }
@@ -89,6 +91,12 @@ async fn handle(
             StatusCode::OK,
             json!({"offers": [{"hostname": "agent-2", "pods": [
                 {"slot": "processor-1", "reasons": ["cpus: needs 1.0, offer has 0.2"]}]}]}),
+        ),
+        ("GET", "/v1/health") => (
+            StatusCode::OK,
+            json!({"status": if s.master_unreachable { "connecting" } else { "ok" },
+                   "subscribed": !s.master_unreachable, "framework_id": "fw-1",
+                   "reconciling": 0, "master": "http://127.0.0.1:5050"}),
         ),
         ("GET", "/v1/plan") => (
             StatusCode::OK,
@@ -223,6 +231,10 @@ async fn status_prints_groups_and_tasks() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("framework: fw-1"), "{stdout}");
+    assert!(
+        stdout.contains("master:    http://127.0.0.1:5050 (subscribed)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("processor  1      1"), "{stdout}");
     assert!(
         stdout.contains("processor-0  TASK_RUNNING  yes"),
@@ -688,5 +700,22 @@ async fn a_flood_of_stuck_pods_is_told_in_a_few_grouped_lines() {
     assert!(
         stderr.contains("processor-2, processor-3, processor-4, processor-5, processor-6 and 99993 more: no offer was evaluated"),
         "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn status_with_the_master_unreachable_says_so_and_exits_1() {
+    let (script, addr) = fake(two_groups()).await;
+    script.lock().unwrap().master_unreachable = true;
+    let out = cartrack(addr, &["status"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("master:    NOT SUBSCRIBED: the scheduler cannot reach a leading Mesos master (last known: http://127.0.0.1:5050)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("processor-0"),
+        "the last known pods still show: {stdout}"
     );
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::diagnosis::{diagnose, offer_reasons};
-use crate::api::{Client, ServiceState, TaskState};
+use crate::api::{Client, Plan, PlanStep, ServiceState, TaskState};
 use crate::args::{Output, PodActionKind};
 use crate::error::UsageError;
 use crate::{render, stdout};
@@ -20,7 +20,9 @@ pub async fn list(client: &Client, output: Output) -> anyhow::Result<ExitCode> {
         stdout::json(state.get("tasks").unwrap_or(&Value::Null))?;
         return Ok(ExitCode::SUCCESS);
     }
-    stdout::text(&tasks_table(&client.state().await?))?;
+    let state = client.state().await?;
+    let plan = client.plan().await?;
+    stdout::text(&pods_table(&state, &plan))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -222,26 +224,77 @@ fn health(healthy: Option<bool>) -> &'static str {
     }
 }
 
-pub fn tasks_table(state: &ServiceState) -> String {
-    let mut tasks: Vec<&TaskState> = state.tasks.iter().collect();
-    tasks.sort_by(|a, b| a.slot.cmp(&b.slot));
-    let rows: Vec<Vec<String>> = tasks
-        .into_iter()
-        .map(|t| {
-            vec![
-                t.slot.clone(),
-                t.state.clone(),
-                health(t.healthy).into(),
-                t.hostname.clone().unwrap_or_else(|| "-".into()),
-                render::ports(&t.ports),
-                t.task_id.clone(),
-            ]
-        })
-        .collect();
+/// A row per pod slot, in group order then by index (`processor-2` before `processor-10`):
+/// the tasks of each wanted slot, a row from the plan for a wanted slot without a live task
+/// (pending, or failed and waiting for its relaunch), then tasks of slots being scaled away.
+pub fn pods_table(state: &ServiceState, plan: &Plan) -> String {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let task_row = |t: &TaskState| {
+        vec![
+            t.slot.clone(),
+            t.state.clone(),
+            health(t.healthy).into(),
+            t.hostname.clone().unwrap_or_else(|| "-".into()),
+            t.agent_id.clone().unwrap_or_else(|| "-".into()),
+            render::ports(&t.ports),
+            t.task_id.clone(),
+        ]
+    };
+    for group in &state.groups {
+        let mut tasks: Vec<(u64, &TaskState)> = state
+            .tasks
+            .iter()
+            .filter_map(|t| slot_index(&t.slot, &group.name).map(|index| (index, t)))
+            .collect();
+        tasks.sort_by_key(|(index, t)| (*index, t.task_id.clone()));
+        for index in 0..u64::from(group.count) {
+            let slot = format!("{}-{index}", group.name);
+            let live: Vec<&TaskState> = tasks
+                .iter()
+                .filter(|(i, _)| *i == index)
+                .map(|(_, t)| *t)
+                .collect();
+            if live.is_empty() {
+                rows.push(slot_row(&slot, plan.step(&slot)));
+            }
+            rows.extend(live.into_iter().map(task_row));
+        }
+        rows.extend(
+            tasks
+                .iter()
+                .filter(|(index, _)| *index >= u64::from(group.count))
+                .map(|(_, t)| task_row(t)),
+        );
+    }
     render::table(
-        &["SLOT", "STATE", "HEALTHY", "HOST", "PORTS", "TASK"],
+        &["SLOT", "STATE", "HEALTHY", "HOST", "AGENT", "PORTS", "TASK"],
         &rows,
     )
+}
+
+/// The row of a wanted slot without a live task: its plan status, and its failures in a row.
+fn slot_row(slot: &str, step: Option<&PlanStep>) -> Vec<String> {
+    let state = match step {
+        Some(step) if step.failures > 0 => format!("{} (failed {}x)", step.status, step.failures),
+        Some(step) if !step.status.is_empty() => step.status.clone(),
+        _ => "PENDING".to_string(),
+    };
+    let dash = || "-".to_string();
+    vec![
+        slot.to_string(),
+        state,
+        dash(),
+        dash(),
+        dash(),
+        dash(),
+        dash(),
+    ]
+}
+
+/// The index of `slot` when it belongs to `group`.
+fn slot_index(slot: &str, group: &str) -> Option<u64> {
+    let (name, index) = slot.rsplit_once('-')?;
+    (name == group).then(|| index.parse().ok()).flatten()
 }
 
 #[cfg(test)]
@@ -316,5 +369,44 @@ mod tests {
         );
         assert_eq!(answer["placement"]["hostname"], "agent-3");
         assert_eq!(answer["action"], "replace");
+    }
+
+    #[test]
+    fn the_pods_table_lists_every_slot_in_natural_order_with_pending_and_failed_ones() {
+        let state = state(json!({
+            "groups": [{"name": "processor", "count": 11}, {"name": "indexer", "count": 1}],
+            "tasks": (0..11)
+                .filter(|i| *i != 3 && *i != 4)
+                .map(|i| json!({"slot": format!("processor-{i}"), "task_id": format!("t{i}"),
+                                "agent_id": "S1", "hostname": "127.0.0.1", "state": "TASK_RUNNING"}))
+                .chain([json!({"slot": "processor-11", "task_id": "t11", "state": "TASK_KILLING"})])
+                .collect::<Vec<_>>()
+        }));
+        let plan: Plan = serde_json::from_value(json!({"phases": [{"steps": [
+            {"name": "processor-3", "status": "DELAYED", "failures": 2},
+            {"name": "processor-4", "status": "PENDING"}
+        ]}]}))
+        .unwrap();
+        let table = pods_table(&state, &plan);
+        let slots: Vec<&str> = table
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_whitespace().next())
+            .collect();
+        let expected: Vec<String> = (0..12)
+            .map(|i| format!("processor-{i}"))
+            .chain(["indexer-0".to_string()])
+            .collect();
+        assert_eq!(slots, expected, "{table}");
+        assert!(
+            table.contains("processor-3   DELAYED (failed 2x)"),
+            "{table}"
+        );
+        assert!(table.contains("processor-4   PENDING"), "{table}");
+        assert!(table.contains("indexer-0     PENDING"), "{table}");
+        assert!(
+            table.contains("127.0.0.1  S1"),
+            "the agent id beside the host: {table}"
+        );
     }
 }

@@ -19,6 +19,9 @@ pub struct HealthView {
     pub framework_id: Option<String>,
     /// Tasks still owing a reconciliation answer.
     pub reconciling: usize,
+    /// The leading master as last known (subscribed to, or named by a redirect); `None` before
+    /// any answered.
+    pub master: Option<String>,
 }
 
 /// A group line of `GET /v1/state`.
@@ -88,8 +91,8 @@ pub struct DebugOffersView {
     pub offers: Vec<RecentOfferView>,
 }
 
-/// Builds the health view.
-pub fn health(core: &Core) -> HealthView {
+/// Builds the health view; `master` is the session's leader.
+pub fn health(core: &Core, master: Option<String>) -> HealthView {
     HealthView {
         status: if core.subscribed() {
             "ok"
@@ -99,6 +102,7 @@ pub fn health(core: &Core) -> HealthView {
         subscribed: core.subscribed(),
         framework_id: core.state().framework_id.clone(),
         reconciling: core.reconciling(),
+        master,
     }
 }
 

@@ -151,17 +151,17 @@ pub async fn run_loop<S: Store, C: Caller>(
                 }
                 decisions.observe(started.elapsed().as_secs_f64());
             }
-            Some(request) = requests.recv() => answer(&mut core, request, &decisions),
+            Some(request) = requests.recv() => answer(&mut core, request, &decisions, &session),
             _ = tick.tick() => core.on_tick(now_ms()),
         }
         execute(&mut core, &mut store, &shell).await?;
     }
 }
 
-fn answer(core: &mut Core, request: ApiRequest, decisions: &Histogram) {
+fn answer(core: &mut Core, request: ApiRequest, decisions: &Histogram, session: &Session) {
     // A dropped receiver means the HTTP client went away: nothing to do.
     match request {
-        ApiRequest::Health(reply) => drop(reply.send(api::views::health(core))),
+        ApiRequest::Health(reply) => drop(reply.send(api::views::health(core, session.leader()))),
         ApiRequest::State(reply) => drop(reply.send(api::views::state(core))),
         ApiRequest::Plan(reply) => drop(reply.send(api::views::plan(core, now_ms()))),
         ApiRequest::DebugOffers(reply) => {
