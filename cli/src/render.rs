@@ -1,5 +1,4 @@
-//! Output for people: aligned tables, and an outline of any JSON document for views whose
-//! shape the CLI does not interpret.
+//! Output for people: aligned tables and task ports.
 
 use std::fmt::Write as _;
 
@@ -24,49 +23,6 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
     out
-}
-
-/// An indented outline of a JSON document: objects as `key: value`, arrays as `-` items.
-pub fn outline(value: &Value) -> String {
-    let mut out = String::new();
-    write_outline(&mut out, value, 0);
-    out
-}
-
-fn write_outline(out: &mut String, value: &Value, depth: usize) {
-    let pad = "  ".repeat(depth);
-    match value {
-        Value::Object(map) => {
-            for (key, value) in map {
-                if is_scalar(value) {
-                    let _ = writeln!(out, "{pad}{key}: {}", scalar(value));
-                } else {
-                    let _ = writeln!(out, "{pad}{key}:");
-                    write_outline(out, value, depth + 1);
-                }
-            }
-        }
-        Value::Array(items) if items.is_empty() => {
-            let _ = writeln!(out, "{pad}(none)");
-        }
-        Value::Array(items) => {
-            for item in items {
-                if is_scalar(item) {
-                    let _ = writeln!(out, "{pad}- {}", scalar(item));
-                } else {
-                    let _ = writeln!(out, "{pad}-");
-                    write_outline(out, item, depth + 1);
-                }
-            }
-        }
-        scalar_value => {
-            let _ = writeln!(out, "{pad}{}", scalar(scalar_value));
-        }
-    }
-}
-
-fn is_scalar(value: &Value) -> bool {
-    !matches!(value, Value::Object(_) | Value::Array(_))
 }
 
 fn scalar(value: &Value) -> String {
@@ -115,15 +71,6 @@ mod tests {
             ],
         );
         assert_eq!(out, "GROUP      COUNT\nprocessor  3\nix         10\n");
-    }
-
-    #[test]
-    fn outline_nests_objects_and_arrays() {
-        let out = outline(&json!({"phases": [{"name": "processor", "steps": []}]}));
-        assert_eq!(
-            out,
-            "phases:\n  -\n    name: processor\n    steps:\n      (none)\n"
-        );
     }
 
     #[test]

@@ -355,14 +355,16 @@ async fn pods_replace_posts_to_the_slot() {
 }
 
 #[tokio::test]
-async fn plan_show_prints_an_outline() {
-    let (_, addr) = fake(two_groups()).await;
+async fn plan_show_prints_the_plan_as_a_tree() {
+    let (state, plan) = crash_looping_processor();
+    let (script, addr) = fake(state).await;
+    script.lock().unwrap().plan = Some(plan);
     let out = cartrack(addr, &["plan", "show"]).await;
     assert!(out.status.success());
-    assert!(
-        text(&out.stdout).contains("name: processor"),
-        "{}",
-        text(&out.stdout)
+    assert_eq!(
+        text(&out.stdout),
+        "plan: IN_PROGRESS\nprocessor  IN_PROGRESS\n  processor-0  DELAYED  failed 4x, relaunch in 2 s  \
+         (Command exited with status 1; stderr ends: Error: cannot reach Kafka)\n"
     );
 }
 

@@ -25,8 +25,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Action::PodsList => pods::list(&client, output).await,
         Action::PodStatus(slot) => pods::status(&client, output, &slot).await,
         Action::PodAction { slot, kind } => pods::act(&client, output, &slot, kind).await,
-        Action::PlanShow => views::show(&client, output, "/v1/plan").await,
-        Action::DebugOffers => views::show(&client, output, "/v1/debug/offers").await,
+        Action::PlanShow => views::show(&client, output, views::View::Plan).await,
+        Action::DebugOffers => views::show(&client, output, views::View::DebugOffers).await,
         Action::Local(local) => crate::local::run(local).await,
         Action::Info => {
             stdout::line(crate::PLUGIN_INFO)?;
