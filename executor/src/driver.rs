@@ -266,7 +266,7 @@ impl Driver {
                     .duration_since(UNIX_EPOCH)
                     .map(|d| d.as_secs_f64())
                     .unwrap_or(0.0);
-                tracing::info!(task = %update.task_id, state = ?update.state, message = ?update.message, "status update");
+                tracing::info!(task = %update.task_id, state = update.state.as_str_name(), message = update.message.as_deref(), "status update");
                 let call = self.ledger.record(&update, uuid, timestamp);
                 if self.subscribed {
                     let _ = self.calls_tx.send(Outgoing::Call(Box::new(call)));

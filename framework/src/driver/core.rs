@@ -402,7 +402,7 @@ impl Core {
         let phase = TaskPhase::from_wire(status.state);
         let agent_id = status.agent_id.as_ref().map(|a| a.value.clone());
         self.reconciliation.waiting.remove(&task_id);
-        tracing::info!(task = %task_id, state = phase.name(), message = ?status.message, "status update");
+        tracing::info!(task = %task_id, state = phase.name(), message = status.message.as_deref(), "status update");
         match self.state.tasks.get(&task_id).cloned() {
             None => {
                 if !phase.is_terminal() {
