@@ -142,11 +142,26 @@ impl Adoption {
     /// same framework id with reconciliation finished, and every remembered pod RUNNING
     /// again under its task id.
     pub async fn assert_adopted(&self, s: &Scheduler, within: Duration) -> Value {
-        let health = wait_until(within, "subscribed and reconciled", || async {
-            let h = s.get("/v1/health").await?;
-            (h["subscribed"] == true && h["reconciling"] == 0).then_some(h)
-        })
-        .await;
+        // Polled by hand to say, on a timeout, what the scheduler last answered and logged.
+        let deadline = tokio::time::Instant::now() + within;
+        let health = loop {
+            let last = s.get("/v1/health").await;
+            if let Some(h) = last.as_ref() {
+                if h["subscribed"] == true && h["reconciling"] == 0 {
+                    break h.clone();
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let log = s.log();
+                let tail: Vec<&str> = log.lines().rev().take(60).collect();
+                panic!(
+                    "timed out after {within:?} waiting for subscribed and reconciled; \
+                     last /v1/health: {last:?}; scheduler log, last lines:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         assert_eq!(
             health["framework_id"], self.framework_id,
             "same framework id"
