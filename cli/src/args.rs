@@ -309,6 +309,7 @@ fn local(flags: LocalFlags) -> Result<LocalArgs, UsageError> {
         cluster,
         binaries,
         work_dir: flags.work_dir,
+        map_tiles: flags.map_tiles,
     })
 }
 

@@ -154,6 +154,10 @@ pub struct LocalFlags {
     /// Folder for logs, state and sandboxes (default: a new temporary folder, kept afterwards).
     #[arg(long)]
     pub work_dir: Option<std::path::PathBuf>,
+    /// Passed to the scheduler: raster tiles under the page's map, a URL template with {z},
+    /// {x} and {y}; empty for no basemap [default: the scheduler's, OpenStreetMap].
+    #[arg(long, env = "CARTRACK_MAP_TILES", value_name = "URL")]
+    pub map_tiles: Option<String>,
 }
 
 /// `cartrack pods ...`

@@ -1,6 +1,8 @@
 //! `cartrack local` end to end, as a newcomer runs it: every sibling binary from the build
 //! folder, the example pipeline on the dev cluster, vehicles on the map's data within 30 s,
-//! `cartrack scale processor 3 --wait`, and SIGINT leaving no descendant process behind.
+//! the page in headless Chromium (offline basemap, 1024 and 1400 px layouts, the banner once
+//! the scheduler is gone), `cartrack scale processor 3 --wait`, and SIGINT leaving no
+//! descendant process behind.
 //!
 //! Needs the workspace's binaries built beside `cartrack` (`cargo build --workspace --bins`,
 //! which `./test.sh` does first).
@@ -9,9 +11,11 @@ mod support;
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::io::AsyncReadExt as _;
 use tokio::process::Command;
 use tokio::time::Instant;
 
@@ -25,6 +29,7 @@ async fn local_run_tracks_vehicles_scales_and_stops_cleanly() {
     let work = tempfile::tempdir().unwrap();
     let http_addr = format!("127.0.0.1:{}", free_port());
     let base = format!("http://{http_addr}");
+    let tiles = DeadTileServer::start().await;
     let started = Instant::now();
     let mut local = Command::new(env!("CARGO_BIN_EXE_cartrack"))
         .args([
@@ -33,6 +38,8 @@ async fn local_run_tracks_vehicles_scales_and_stops_cleanly() {
             &http_addr,
             "--master-port",
             "0",
+            "--map-tiles",
+            &tiles.template,
             "--work-dir",
         ])
         .arg(work.path())
@@ -73,23 +80,26 @@ async fn local_run_tracks_vehicles_scales_and_stops_cleanly() {
         .as_f64()
         .is_some_and(|lat| (40.0..41.5).contains(&lat))));
 
-    // The page's cluster view shows the shared agents, with other tenants' load.
+    // The page's cluster view shows the shared agents, with other tenants' load summarised.
     let cluster = get(&http, &format!("{base}/v1/cluster"))
         .await
         .expect("cluster view");
     let agents = cluster["agents"].as_array().expect("agents");
     assert_eq!(agents.len(), 3, "{cluster}");
     assert!(
-        agents.iter().all(|a| a["tasks"]
+        agents.iter().all(|a| a["other_frameworks"]
             .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["ours"] == false)),
+            .is_some_and(|others| others.len() == 1 && others[0]["framework"] == "other tenants")),
         "{cluster}"
     );
+    let page_config = get(&http, &format!("{base}/v1/page-config"))
+        .await
+        .expect("page config");
+    assert_eq!(page_config["basemap"]["tiles"], tiles.template.as_str());
 
     // The page in headless Chromium: it draws the agents, and exactly the vehicles of the map
-    // data it fetched; scaling from the page changes the group's count.
+    // data it fetched, though no basemap tile loads; scaling from the page changes the group's
+    // count.
     let profile = tempfile::tempdir().unwrap();
     let browser = support::webdriver::Browser::start(profile.path()).await;
     browser.open(&format!("{base}/")).await;
@@ -100,20 +110,78 @@ async fn local_run_tracks_vehicles_scales_and_stops_cleanly() {
         (ready == true).then_some(())
     })
     .await;
-    let drawn_agents = browser
-        .eval("return document.querySelectorAll('.agent').length;")
+    let agents = browser
+        .eval(
+            "return [...document.querySelectorAll('.agent')].map(a =>
+                 [...a.querySelectorAll('.task.other')].map(t => t.textContent));",
+        )
         .await;
-    assert_eq!(drawn_agents, 3);
+    assert_eq!(
+        agents,
+        serde_json::json!([
+            ["other tenants · 1 task · 1 cpu, 2048 MB"],
+            ["other tenants · 1 task · 1 cpu, 2048 MB"],
+            ["other tenants · 1 task · 1 cpu, 2048 MB"]
+        ]),
+        "one summary tag per other framework and agent"
+    );
+    // Offline basemap: the page asked the tile server, got nothing, says so, and still draws.
+    let note = wait_for("the basemap's failure shown", Duration::from_secs(20), || async {
+        let note = browser
+            .eval("const t = window.cartrackPage.tiles; return t.failed > 0 && t.loaded === 0 ? document.getElementById('map-note').textContent : null;")
+            .await;
+        note.as_str().map(String::from)
+    })
+    .await;
+    assert!(note.contains("Basemap unavailable"), "{note}");
+    let requested = tiles.requests();
+    assert!(
+        requested.iter().any(|r| r.starts_with("GET /tiles/")),
+        "the page asked the configured tile server: {requested:?}"
+    );
     let page = browser
         .eval(
             "return { fetched: window.cartrackPage.map.vehicles.map(v => [v.vehicle_id, v.location.lat, v.location.lon]).sort(),
-                      drawn: [...document.querySelectorAll('circle.vehicle')].map(c => [c.dataset.vehicleId, +c.dataset.lat, +c.dataset.lon]).sort() };",
+                      drawn: [...document.querySelectorAll('path.vehicle')].map(c => [c.dataset.vehicleId, +c.dataset.lat, +c.dataset.lon]).sort() };",
         )
         .await;
     assert_eq!(
         page["fetched"], page["drawn"],
         "the page draws what /v1/map gave it"
     );
+    // The first data fitted the map to the fleet; the button fits it again to where it is now.
+    assert_eq!(
+        browser.eval("return window.cartrackPage.fitted;").await,
+        true
+    );
+    browser.click(".fit-fleet").await;
+    wait_for("every vehicle in view", Duration::from_secs(10), || async {
+        let outside = browser
+            .eval(
+                "const m = document.getElementById('map').getBoundingClientRect();
+                 return [...document.querySelectorAll('path.vehicle')].filter(c => {
+                     const r = c.getBoundingClientRect();
+                     return !(r.width > 0 && r.left >= m.left && r.right <= m.right && r.top >= m.top && r.bottom <= m.bottom); }).length;",
+            )
+            .await;
+        (outside == 0).then_some(())
+    })
+    .await;
+    // Every control stays visible, with no horizontal scroll, from 1024 px up.
+    for (width, height) in [(1024, 768), (1400, 1000)] {
+        browser.set_window_size(width, height).await;
+        let problems = wait_for(
+            &format!("the layout at {width} px"),
+            Duration::from_secs(10),
+            || async {
+                let report = browser.eval(LAYOUT_PROBLEMS).await;
+                (report["width"] == width).then_some(report)
+            },
+        )
+        .await;
+        assert_eq!(problems["controls"], 6 + 1 + 1 + 2 + 3, "{problems}");
+        assert_eq!(problems["problems"], serde_json::json!([]), "at {width} px");
+    }
     let served = get(&http, &format!("{base}/v1/map")).await.expect("map");
     let served_ids: Vec<&str> = served["vehicles"]
         .as_array()
@@ -152,7 +220,6 @@ async fn local_run_tracks_vehicles_scales_and_stops_cleanly() {
     let artifact = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cartrack-page.png");
     std::fs::write(&artifact, png).unwrap();
     eprintln!("page screenshot: {}", artifact.display());
-    drop(browser);
 
     // The CLI scales a group and waits for it.
     let scale_started = Instant::now();
@@ -202,6 +269,102 @@ async fn local_run_tracks_vehicles_scales_and_stops_cleanly() {
         left.is_empty().then_some(())
     })
     .await;
+
+    // The page, still open, says the scheduler is gone and marks what it shows as stale; a
+    // scale button says why it did nothing.
+    let banner = wait_for("the unreachable banner", Duration::from_secs(15), || async {
+        let banner = browser
+            .eval("const b = document.getElementById('banner'); return b.hidden ? null : b.textContent;")
+            .await;
+        banner.as_str().map(String::from)
+    })
+    .await;
+    assert!(banner.contains("not answering"), "{banner}");
+    assert!(banner.contains("may be stale"), "{banner}");
+    let stale = browser
+        .eval("return [...document.querySelectorAll('main > section')].map(s => s.classList.contains('stale'));")
+        .await;
+    assert_eq!(stale, serde_json::json!([true, true, true]));
+    browser.click("button[data-scale='processor:+1']").await;
+    let message = wait_for("the failed scale-up shown", Duration::from_secs(10), || async {
+        let message = browser
+            .eval("const m = document.getElementById('message'); return m.className === 'error' ? m.textContent : null;")
+            .await;
+        message.as_str().map(String::from)
+    })
+    .await;
+    assert!(message.starts_with("Scaling processor to"), "{message}");
+    assert!(message.contains("failed"), "{message}");
+}
+
+/// What keeps a control from being used at the current window size: horizontal scrolling, a
+/// panel wider than its box, or a control (scale buttons, token field, map controls) that is
+/// clipped, covered or outside the window. Returns `{width, controls, problems}`.
+const LAYOUT_PROBLEMS: &str = r#"
+const doc = document.documentElement, problems = [];
+if (doc.scrollWidth > doc.clientWidth) problems.push(`page scrolls sideways: ${doc.scrollWidth} > ${doc.clientWidth}`);
+for (const s of document.querySelectorAll('main > section')) {
+  if (s.scrollWidth > s.clientWidth) problems.push(`${s.id} overflows: ${s.scrollWidth} > ${s.clientWidth}`);
+}
+const controls = [...document.querySelectorAll('button[data-scale], #token, .fit-fleet, .leaflet-control-zoom a, .leaflet-control-layers input')];
+for (const c of controls) {
+  c.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+  const r = c.getBoundingClientRect();
+  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+  const name = c.dataset.scale || c.id || c.className || c.tagName;
+  if (r.width === 0 || r.height === 0) problems.push(`${name} has no size`);
+  else if (r.left < 0 || r.right > doc.clientWidth) problems.push(`${name} outside the window: ${r.left}..${r.right}`);
+  else if (!(hit === c || c.contains(hit) || (hit && hit.control === c) || (hit && hit.contains(c) && hit.tagName === 'LABEL'))) problems.push(`${name} is covered or clipped (hit: ${hit && hit.outerHTML.slice(0, 80)})`);
+}
+window.scrollTo(0, 0);
+return { width: window.innerWidth, controls: controls.length, problems };
+"#;
+
+/// A tile server that is there and never answers: every connection is read and dropped, as a
+/// firewall or an offline machine would leave the page. It records the request lines.
+struct DeadTileServer {
+    template: String,
+    requests: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DeadTileServer {
+    async fn start() -> DeadTileServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let template = format!(
+            "http://{}/tiles/{{z}}/{{x}}/{{y}}.png",
+            listener.local_addr().unwrap()
+        );
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut head = vec![0; 1024];
+                let n = conn.read(&mut head).await.unwrap_or(0);
+                let line = String::from_utf8_lossy(&head[..n])
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                seen.lock().unwrap().push(line);
+            }
+        });
+        DeadTileServer {
+            template,
+            requests,
+            task,
+        }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for DeadTileServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// `--master` replaces the dev cluster, so a dev-cluster flag with it is a usage error (exit 2)

@@ -17,6 +17,7 @@ use crate::spec::{
     self, Override, ServiceSpec, SpecErrors, SpecParseError, UnknownGroupVariable, ValidatedSpec,
 };
 use crate::tls::{Trust, TrustError};
+use cartrack_webui::basemap::{Basemap, TileUrlError, OPENSTREETMAP_TILES};
 use cartrack_zookeeper::ZkUrl;
 
 /// `cartrack-scheduler` flags.
@@ -92,6 +93,10 @@ pub struct Args {
     /// Link to this scheduler shown in the Mesos UI [default: http://<--http>].
     #[arg(long, env = "CARTRACK_WEBUI_URL")]
     pub webui_url: Option<String>,
+    /// Raster tiles under the page's map, a URL template with {z}, {x} and {y}; the browser
+    /// fetches them itself. Empty: no basemap. Mind OpenStreetMap's tile usage policy.
+    #[arg(long, env = "CARTRACK_MAP_TILES", value_name = "URL", default_value = OPENSTREETMAP_TILES)]
+    pub map_tiles: String,
     /// Seconds the master keeps our tasks while the scheduler is away (default one week).
     #[arg(long, env = "CARTRACK_FAILOVER_TIMEOUT", default_value_t = 604_800.0)]
     pub failover_timeout: f64,
@@ -150,6 +155,8 @@ pub struct Settings {
     pub trust: Trust,
     /// Core settings.
     pub core: CoreConfig,
+    /// The page's basemap (`--map-tiles`); `None` for none.
+    pub basemap: Option<Basemap>,
     /// `CARTRACK_<GROUP>_<KEY>` variables naming no group of the spec (likely typos): not
     /// errors (see [`UnknownGroupVariable`]), so the binary logs them, and `--check` prints them.
     pub unknown_group_variables: Vec<UnknownGroupVariable>,
@@ -191,6 +198,9 @@ pub enum ConfigError {
     /// `--ca-file` (or DC/OS's sandbox CA bundle) unusable.
     #[error(transparent)]
     Trust(#[from] TrustError),
+    /// `--map-tiles` is not a tile URL template.
+    #[error("--map-tiles {0}")]
+    MapTiles(#[from] TileUrlError),
     /// A numeric flag is out of range.
     #[error("--{flag} = {value}: allowed: {allowed}")]
     Flag {
@@ -327,6 +337,7 @@ pub fn resolve(
         args.implicit_reconcile_interval,
     )?;
     let unreachable = positive("unreachable-timeout", args.unreachable_timeout)?;
+    let basemap = Basemap::from_flag(&args.map_tiles)?;
     let binaries = match &args.release_uri {
         Some(uri) => Binaries::Release {
             uri: release_tarball(uri)?,
@@ -373,6 +384,7 @@ pub fn resolve(
             ),
         },
         core,
+        basemap,
         unknown_group_variables,
         spec,
         credentials,
@@ -499,6 +511,32 @@ mod tests {
         assert!(err.to_string().contains("--failover-timeout"));
         let err = resolve(&args(&[]), "[[groups]]\nname=1", env(&[]), None).expect_err("bad toml");
         assert!(err.to_string().starts_with("s.toml:"), "{err}");
+    }
+
+    #[test]
+    fn the_map_tiles_default_to_openstreetmap_and_can_be_turned_off() {
+        let s = resolve(&args(&[]), SPEC, env(&[]), None).expect("valid");
+        assert_eq!(
+            s.basemap.map(|b| b.tiles).as_deref(),
+            Some(OPENSTREETMAP_TILES)
+        );
+        let s = resolve(&args(&["--map-tiles", ""]), SPEC, env(&[]), None).expect("valid");
+        assert_eq!(s.basemap, None);
+        let own = "http://tiles.internal/{z}/{x}/{y}.png";
+        let s = resolve(&args(&["--map-tiles", own]), SPEC, env(&[]), None).expect("valid");
+        assert_eq!(s.basemap.map(|b| b.tiles).as_deref(), Some(own));
+        let err = resolve(
+            &args(&["--map-tiles", "http://tiles.internal/map.png"]),
+            SPEC,
+            env(&[]),
+            None,
+        )
+        .expect_err("not a template");
+        assert!(
+            err.to_string()
+                .starts_with("--map-tiles \"http://tiles.internal/map.png\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -89,7 +89,8 @@ pub async fn run<S: Store + 'static>(
         listener,
         settings.api_token.clone(),
         api_tx,
-        crate::api::page::PageSources::new(masters, &settings.trust),
+        crate::api::page::PageSources::new(masters, &settings.trust)
+            .with_basemap(settings.basemap.clone()),
     ));
     let caller = HttpCaller::new(session.clone(), auth, &settings.trust);
     let result = driver::run_loop(

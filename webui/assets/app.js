@@ -1,11 +1,22 @@
-// The cartrack page: polls the scheduler's /v1/state, /v1/cluster and /v1/map once a second
-// and draws the groups (with scale controls), the shared agents, and the fleet on a map.
-// Everything is local: no external scripts, fonts or map tiles.
+// The cartrack page: polls the scheduler's /v1/state, /v1/cluster and /v1/map about once a
+// second and draws the groups (with scale controls), the shared agents, and the fleet on a
+// Leaflet map. Everything but the basemap's tiles is served by the scheduler; tiles come from
+// the server /v1/page-config names, and the page works without them.
 "use strict";
 
 const GROUP_COLOURS = ["#1f6feb", "#2f9e44", "#e8590c", "#9c36b5", "#0c8599", "#c2255c"];
-const MANHATTAN = { minLat: 40.70, maxLat: 40.88, minLon: -74.02, maxLon: -73.91 };
-const page = { state: null, cluster: null, map: null, groupColour: {} };
+const MANHATTAN = [40.78, -73.97];
+const POLL_MS = 1000;
+// A scheduler that accepts connections but does not answer counts as gone after this long.
+const REQUEST_TIMEOUT_MS = 4000;
+
+const page = {
+  state: null, cluster: null, map: null, config: null, groupColour: {},
+  // Per view: when it last answered, and why its last fetch failed (null when it answered).
+  views: { state: { ok: null, error: null }, cluster: { ok: null, error: null }, map: { ok: null, error: null } },
+  tiles: { loaded: 0, failed: 0 },
+  fitted: false,
+};
 window.cartrackPage = page; // for tests and the curious
 
 const $ = (id) => document.getElementById(id);
@@ -14,9 +25,7 @@ tokenInput.value = localStorage.getItem("cartrack-token") || "";
 tokenInput.addEventListener("change", () => localStorage.setItem("cartrack-token", tokenInput.value));
 
 function el(tag, attrs, children) {
-  const node = tag.startsWith("svg:")
-    ? document.createElementNS("http://www.w3.org/2000/svg", tag.slice(4))
-    : document.createElement(tag);
+  const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (k === "text") node.textContent = v; else node.setAttribute(k, v);
   }
@@ -37,22 +46,63 @@ function groupOfTask(name) {
   return m ? m[1] : name;
 }
 
+const clock = (ms) => new Date(ms).toLocaleTimeString();
+const secondsSince = (ms) => Math.max(0, Math.round((Date.now() - ms) / 1000));
+
+// What a failed fetch says: the API's {"error"} body when there is one.
+async function failure(response) {
+  const text = await response.text().catch(() => "");
+  let detail = text;
+  try { detail = JSON.parse(text).error || text; } catch (_) { /* not JSON */ }
+  return `HTTP ${response.status}${detail ? `: ${detail}` : ""}`;
+}
+
+function unanswered(err) {
+  return err && err.name === "TimeoutError"
+    ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`
+    : "no answer (the scheduler is stopped or unreachable)";
+}
+
 async function getJson(path) {
-  const response = await fetch(path, { cache: "no-store" });
-  if (!response.ok) throw new Error(`${path}: ${response.status}`);
+  let response;
+  try {
+    response = await fetch(path, { cache: "no-store", signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  } catch (err) {
+    throw new Error(unanswered(err));
+  }
+  if (!response.ok) throw new Error(await failure(response));
   return response.json();
 }
 
-async function scale(group, count) {
+function say(text, kind) {
+  const message = $("message");
+  message.textContent = text;
+  message.className = kind;
+}
+
+async function scale(group, count, row) {
   const headers = { "content-type": "application/json" };
   if (tokenInput.value) headers.authorization = `Bearer ${tokenInput.value}`;
-  const response = await fetch(`/v1/groups/${encodeURIComponent(group)}/count`, {
-    method: "PUT", headers, body: JSON.stringify({ count }),
-  });
-  $("message").textContent = response.status === 401
-    ? "The scheduler needs its API token to scale: enter it above."
-    : response.ok ? "" : `Scaling ${group} failed: ${response.status} ${await response.text()}`;
-  refresh();
+  say(`Scaling ${group} to ${count}…`, "pending");
+  let response;
+  try {
+    response = await fetch(`/v1/groups/${encodeURIComponent(group)}/count`, {
+      method: "PUT", headers, body: JSON.stringify({ count }), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+  } catch (err) {
+    say(`Scaling ${group} to ${count} failed: ${unanswered(err)}.`, "error");
+    return;
+  }
+  if (response.status === 401) {
+    say("The scheduler needs its API token to scale: enter it above.", "error");
+  } else if (!response.ok) {
+    say(`Scaling ${group} to ${count} failed: ${await failure(response)}`, "error");
+  } else {
+    // Shown at once, so a second click counts from here rather than from the last poll.
+    row.dataset.count = count;
+    row.querySelector(".count").textContent = count;
+    say(`${group}: desired count set to ${count}.`, "ok");
+  }
 }
 
 // Rows are updated in place, not rebuilt, so a click never lands on a replaced button.
@@ -64,19 +114,19 @@ function drawGroups(state) {
     seen.add(g.name);
     let row = body.querySelector(`tr[data-group="${CSS.escape(g.name)}"]`);
     if (!row) {
-      const minus = el("button", { text: "−", title: `scale ${g.name} down`, "data-scale": `${g.name}:-1` });
-      const plus = el("button", { text: "+", title: `scale ${g.name} up`, "data-scale": `${g.name}:+1` });
-      minus.onclick = () => scale(g.name, Math.max(0, Number(row.dataset.count) - 1));
-      plus.onclick = () => scale(g.name, Number(row.dataset.count) + 1);
+      const minus = el("button", { type: "button", text: "−", title: `scale ${g.name} down`, "aria-label": `scale ${g.name} down`, "data-scale": `${g.name}:-1` });
+      const plus = el("button", { type: "button", text: "+", title: `scale ${g.name} up`, "aria-label": `scale ${g.name} up`, "data-scale": `${g.name}:+1` });
       const name = el("td", {}, [el("span", { class: "task", style: `background:${colourOf(g.name)}`, text: g.name })]);
       row = el("tr", { "data-group": g.name }, [
-        name, el("td", { class: "desired" }), el("td", { class: "running" }),
-        el("td", { class: "staging" }), el("td", { class: "failed" }), el("td", {}, [minus, plus]),
+        name, el("td", { class: "desired" }, [minus, el("span", { class: "count" }), plus]),
+        el("td", { class: "running" }), el("td", { class: "staging" }), el("td", { class: "failed" }),
       ]);
+      minus.onclick = () => scale(g.name, Math.max(0, Number(row.dataset.count) - 1), row);
+      plus.onclick = () => scale(g.name, Number(row.dataset.count) + 1, row);
       body.appendChild(row);
     }
     row.dataset.count = g.count;
-    row.querySelector(".desired").textContent = g.count;
+    row.querySelector(".count").textContent = g.count;
     row.querySelector(".running").textContent = g.running;
     row.querySelector(".staging").textContent = g.staging;
     row.querySelector(".failed").textContent = g.failed;
@@ -86,14 +136,18 @@ function drawGroups(state) {
   }
 }
 
+const round = (n) => +n.toFixed(2);
+
 function bar(label, used, total) {
   const pct = total > 0 ? Math.min(100, (100 * used) / total) : 0;
   return el("div", {}, [
-    el("small", { text: `${label} ${+used.toFixed(2)} / ${+total.toFixed(2)}` }),
+    el("small", { text: `${label} ${round(used)} / ${round(total)}` }),
     el("div", { class: "bar" }, [el("span", { style: `width:${pct}%` })]),
   ]);
 }
 
+// The scheduler sends tasks and other frameworks already in natural order, one summary per
+// other framework.
 function drawAgents(cluster) {
   $("agents").replaceChildren(...cluster.agents.map((a) => el("div", {
     class: a.active ? "agent" : "agent down", "data-agent-id": a.id,
@@ -101,16 +155,91 @@ function drawAgents(cluster) {
     el("h3", { text: `${a.hostname} · ${a.id}` }),
     bar("cpus", a.used.cpus, a.resources.cpus),
     bar("mem MB", a.used.mem, a.resources.mem),
-    el("div", { class: "tasks" }, a.tasks.map((t) => t.ours
-      ? el("span", { class: "task", "data-task-id": t.id, style: `background:${colourOf(groupOfTask(t.name))}`, title: `${t.name} ${t.state}`, text: t.name })
-      : el("span", { class: "task other", "data-task-id": t.id, title: `${t.framework}: ${t.name}`, text: `${t.framework} (${t.resources.cpus} cpu)` }))),
+    el("div", { class: "tasks" }, [
+      ...a.tasks.map((t) => el("span", {
+        class: "task", "data-task-id": t.id, style: `background:${colourOf(groupOfTask(t.name))}`,
+        title: `${t.name} ${t.state}`, text: t.name,
+      })),
+      ...a.other_frameworks.map((f) => el("span", {
+        class: "task other", "data-framework-id": f.framework_id,
+        title: `${f.framework} (${f.framework_id}): ${f.tasks} task${f.tasks === 1 ? "" : "s"} on this agent`,
+        text: `${f.framework} · ${f.tasks} task${f.tasks === 1 ? "" : "s"} · ${round(f.resources.cpus)} cpu, ${round(f.resources.mem)} MB`,
+      })),
+    ]),
   ])));
 }
 
-// Geohash cell -> [minLat, minLon, maxLat, maxLon].
+// ---- the map ----
+
+const leaflet = L.map("map", { zoomSnap: 0.5 }).setView(MANHATTAN, 12);
+// Panes fix the drawing order whatever order the layers' items arrive in.
+for (const [name, zIndex] of [["traffic", 410], ["predictions", 420], ["vehicles", 430]]) {
+  leaflet.createPane(name).style.zIndex = zIndex;
+}
+const layers = { traffic: L.layerGroup(), predictions: L.layerGroup(), vehicles: L.layerGroup() };
+for (const layer of Object.values(layers)) layer.addTo(leaflet);
+L.control.layers(null, {
+  '<span class="dot now"></span> vehicles': layers.vehicles,
+  '<span class="dot predicted"></span> 30 s ahead': layers.predictions,
+  '<span class="heat"></span> tile traffic': layers.traffic,
+}, { collapsed: false }).addTo(leaflet);
+L.control.scale({ imperial: false }).addTo(leaflet);
+const FitControl = L.Control.extend({
+  onAdd() {
+    const button = L.DomUtil.create("button", "fit-fleet");
+    button.type = "button";
+    button.textContent = "Fit fleet";
+    button.title = "zoom to every vehicle";
+    L.DomEvent.disableClickPropagation(button);
+    button.onclick = fitFleet;
+    return button;
+  },
+});
+new FitControl({ position: "topleft" }).addTo(leaflet);
+page.leaflet = leaflet;
+// Leaflet follows window resizes itself; this also catches the layout around the map moving.
+new ResizeObserver(() => leaflet.invalidateSize()).observe($("map"));
+
+// Drawn items by id, moved in place each refresh.
+const drawn = { vehicles: new Map(), predictions: new Map(), tiles: new Map() };
+
+// Tags a vector layer's SVG element with data-* attributes (for tests and the inspector);
+// Leaflet recreates the element when a layer is toggled, hence on every "add".
+function tagged(layer, data) {
+  layer.cartrackData = data;
+  const apply = () => { const node = layer.getElement(); if (node) Object.assign(node.dataset, layer.cartrackData); };
+  if (!layer.cartrackTagged) { layer.on("add", apply); layer.cartrackTagged = true; }
+  apply();
+  return layer;
+}
+
+// Adds, moves or removes the items of one layer: `items` is [id, create, update] per item.
+function sync(kind, layer, items) {
+  const seen = new Set();
+  for (const [id, create, update] of items) {
+    seen.add(id);
+    let item = drawn[kind].get(id);
+    if (!item) {
+      item = create();
+      drawn[kind].set(id, item);
+      item.addTo(layer);
+    }
+    update(item);
+  }
+  for (const [id, item] of drawn[kind]) {
+    if (!seen.has(id)) { layer.removeLayer(item); drawn[kind].delete(id); }
+  }
+}
+
+function retitle(layer, text) {
+  if (layer.cartrackTitle !== text) { layer.setTooltipContent(text); layer.cartrackTitle = text; }
+}
+
+// Geohash cell -> [[minLat, minLon], [maxLat, maxLon]].
 function geohashBounds(hash) {
   const alphabet = "0123456789bcdefghjkmnpqrstuvwxyz";
-  let lat = [-90, 90], lon = [-180, 180], even = true;
+  const lat = [-90, 90], lon = [-180, 180];
+  let even = true;
   for (const ch of hash) {
     const bits = alphabet.indexOf(ch);
     if (bits < 0) return null;
@@ -121,58 +250,128 @@ function geohashBounds(hash) {
       even = !even;
     }
   }
-  return [lat[0], lon[0], lat[1], lon[1]];
+  return [[lat[0], lon[0]], [lat[1], lon[1]]];
 }
 
-function boundsOf(vehicles) {
-  if (vehicles.length === 0) return MANHATTAN;
-  const lats = vehicles.map((v) => v.location.lat), lons = vehicles.map((v) => v.location.lon);
-  const b = { minLat: Math.min(...lats), maxLat: Math.max(...lats), minLon: Math.min(...lons), maxLon: Math.max(...lons) };
-  const padLat = Math.max(0.005, (b.maxLat - b.minLat) * 0.08), padLon = Math.max(0.005, (b.maxLon - b.minLon) * 0.08);
-  return { minLat: b.minLat - padLat, maxLat: b.maxLat + padLat, minLon: b.minLon - padLon, maxLon: b.maxLon + padLon };
+const located = (p) => p && Number.isFinite(p.lat) && Number.isFinite(p.lon);
+const kmh = (mps) => ((mps || 0) * 3.6).toFixed(0);
+
+function fitFleet() {
+  const points = [...drawn.vehicles.values()].map((m) => m.getLatLng());
+  if (points.length) leaflet.fitBounds(L.latLngBounds(points), { padding: [30, 30], maxZoom: 16 });
 }
 
-function drawMap(map) {
-  const svg = $("map");
-  const vehicles = map.vehicles.filter((v) => v.location);
-  const b = boundsOf(vehicles);
-  const x = (lon) => ((lon - b.minLon) / (b.maxLon - b.minLon)) * 800;
-  const y = (lat) => 600 - ((lat - b.minLat) / (b.maxLat - b.minLat)) * 600;
-  const busiest = Math.max(1, ...map.tiles.map((t) => t.vehicles || 0));
-  const heat = map.tiles.map((t) => {
-    const cell = geohashBounds(t.tile || "");
-    if (!cell) return null;
-    const [la0, lo0, la1, lo1] = cell;
-    return el("svg:rect", {
-      x: x(lo0), y: y(la1), width: Math.max(1, x(lo1) - x(lo0)), height: Math.max(1, y(la0) - y(la1)),
-      fill: "rgb(220,53,69)", "fill-opacity": (0.1 + 0.5 * (t.vehicles || 0) / busiest).toFixed(2),
-      "data-tile": t.tile,
-    }, [el("svg:title", { text: `${t.tile}: ${t.vehicles} vehicles, ${(t.mean_speed_mps * 3.6).toFixed(0)} km/h` })]);
-  }).filter(Boolean);
-  const marks = vehicles.flatMap((v) => {
+function drawMap(view) {
+  const vehicles = view.vehicles.filter((v) => located(v.location));
+  const busiest = Math.max(1, ...view.tiles.map((t) => t.vehicles || 0));
+  const cells = view.tiles.map((t) => [t, geohashBounds(t.tile || "")]).filter(([, cell]) => cell);
+  sync("tiles", layers.traffic, cells.map(([t, cell]) => [t.tile, () => tagged(L.rectangle(cell, {
+    pane: "traffic", stroke: false, fillColor: "rgb(220,53,69)", className: "tile-traffic",
+  }), { tile: t.tile }).bindTooltip(""), (rect) => {
+    rect.setStyle({ fillOpacity: 0.1 + (0.5 * (t.vehicles || 0)) / busiest });
+    retitle(rect, `${t.tile}: ${t.vehicles} vehicles, ${kmh(t.mean_speed_mps)} km/h`);
+  }]));
+  const predicted = (v) => {
     const p = v.predictions && (v.predictions.kalman || v.predictions.dead_reckoning);
-    const here = el("svg:circle", {
-      cx: x(v.location.lon), cy: y(v.location.lat), r: 4, fill: "#1f6feb", class: "vehicle",
-      "data-vehicle-id": v.vehicle_id, "data-lat": v.location.lat, "data-lon": v.location.lon,
-    }, [el("svg:title", { text: `${v.vehicle_id} ${(v.speed_mps * 3.6).toFixed(0)} km/h` })]);
-    if (!p) return [here];
-    return [
-      el("svg:line", { x1: x(v.location.lon), y1: y(v.location.lat), x2: x(p.lon), y2: y(p.lat), stroke: "#e8590c", "stroke-width": 1, "stroke-opacity": 0.6 }),
-      el("svg:circle", { cx: x(p.lon), cy: y(p.lat), r: 3, fill: "none", stroke: "#e8590c", class: "predicted", "data-vehicle-id": v.vehicle_id }),
-      here,
-    ];
-  });
-  svg.replaceChildren(...heat, ...marks);
-  $("fleet-count").textContent = `${vehicles.length} vehicles, ${map.tiles.length} busy tiles`;
+    return located(p) ? p : null;
+  };
+  sync("predictions", layers.predictions, vehicles.filter(predicted).map((v) => [v.vehicle_id, () => L.featureGroup([
+    L.polyline([[0, 0], [0, 0]], { pane: "predictions", color: "#e8590c", weight: 1, opacity: 0.7, interactive: false }),
+    tagged(L.circleMarker([0, 0], { pane: "predictions", radius: 3, color: "#e8590c", weight: 1.5, fill: false, className: "predicted", interactive: false }), {}),
+  ]), (group) => {
+    const p = predicted(v);
+    const [line, mark] = group.getLayers();
+    line.setLatLngs([[v.location.lat, v.location.lon], [p.lat, p.lon]]);
+    tagged(mark.setLatLng([p.lat, p.lon]), { vehicleId: v.vehicle_id, lat: p.lat, lon: p.lon });
+  }]));
+  sync("vehicles", layers.vehicles, vehicles.map((v) => [v.vehicle_id, () => L.circleMarker([0, 0], {
+    pane: "vehicles", radius: 5, color: "#fff", weight: 1, fillColor: "#1f6feb", fillOpacity: 1, className: "vehicle",
+  }).bindTooltip(""), (mark) => {
+    tagged(mark.setLatLng([v.location.lat, v.location.lon]), { vehicleId: v.vehicle_id, lat: v.location.lat, lon: v.location.lon });
+    retitle(mark, `${v.vehicle_id} ${kmh(v.speed_mps)} km/h`);
+  }]));
+  // Fit once, to the first fleet seen; after that the operator's zoom and pan are kept.
+  if (!page.fitted && vehicles.length) { fitFleet(); page.fitted = true; }
+  const silent = (view.sources || []).filter((s) => s.error).length;
+  $("fleet-count").textContent = `${vehicles.length} vehicles, ${view.tiles.length} busy tiles`
+    + (silent ? ` · ${silent} of ${view.sources.length} processors not answering` : "");
+}
+
+function setBasemap(basemap) {
+  if (!basemap) {
+    $("map-note").textContent = "No basemap: the scheduler runs with an empty --map-tiles.";
+    return;
+  }
+  const host = (() => { try { return new URL(basemap.tiles.replace(/\{[^}]*\}/g, "0")).host; } catch (_) { return basemap.tiles; } })();
+  const tiles = L.tileLayer(basemap.tiles, { maxZoom: 19, attribution: basemap.attribution });
+  const note = () => {
+    $("map-note").textContent = page.tiles.loaded === 0 && page.tiles.failed > 0
+      ? `Basemap unavailable: no map tile loaded from ${host} (offline, or blocked?). The fleet is drawn without it.`
+      : "";
+  };
+  tiles.on("tileload", () => { page.tiles.loaded++; note(); });
+  tiles.on("tileerror", () => { page.tiles.failed++; note(); });
+  tiles.addTo(leaflet);
+}
+
+// ---- staleness ----
+
+function drawStatus() {
+  const state = page.views.state;
+  $("updated").textContent = state.ok === null ? "not updated yet" : `updated ${secondsSince(state.ok)} s ago`;
+  const banner = $("banner");
+  if (state.error) {
+    banner.hidden = false;
+    banner.textContent = `The scheduler is not answering: ${state.error}. `
+      + (state.ok === null ? "Nothing has been received yet. " : `Everything below is as of ${clock(state.ok)} (${secondsSince(state.ok)} s ago) and may be stale. `)
+      + "Retrying every second.";
+  } else {
+    banner.hidden = true;
+  }
+  // With the scheduler gone the banner says why; otherwise a view failing alone (the master
+  // down, say) says why itself.
+  for (const section of document.querySelectorAll("section[data-view]")) {
+    const view = page.views[section.dataset.view];
+    const why = state.error ? "" : `: ${view.error}`;
+    section.classList.toggle("stale", !!view.error);
+    section.querySelector(".view-age").textContent = !view.error ? ""
+      : view.ok === null ? `not loaded${why}` : `stale, as of ${clock(view.ok)}${why}`;
+  }
 }
 
 async function refresh() {
-  const [state, cluster, map] = await Promise.allSettled([getJson("/v1/state"), getJson("/v1/cluster"), getJson("/v1/map")]);
-  if (state.status === "fulfilled") { page.state = state.value; drawGroups(state.value); }
-  if (cluster.status === "fulfilled") { page.cluster = cluster.value; drawAgents(cluster.value); }
-  if (map.status === "fulfilled") { page.map = map.value; drawMap(map.value); }
-  page.refreshed = (page.refreshed || 0) + 1;
+  if (!page.config) {
+    try {
+      page.config = await getJson("/v1/page-config");
+      setBasemap(page.config.basemap);
+    } catch (_) { /* retried on the next poll; the banner tells why */ }
+  }
+  const draw = { state: drawGroups, cluster: drawAgents, map: drawMap };
+  const names = Object.keys(draw);
+  const answers = await Promise.allSettled(names.map((name) => getJson(`/v1/${name}`)));
+  answers.forEach((answer, i) => {
+    const name = names[i], view = page.views[name];
+    if (answer.status === "rejected") {
+      view.error = answer.reason.message;
+      return;
+    }
+    page[name] = answer.value;
+    try {
+      draw[name](answer.value);
+      view.ok = Date.now();
+      view.error = null;
+    } catch (err) {
+      view.error = `cannot draw /v1/${name}: ${err.message}`;
+    }
+  });
+  drawStatus();
 }
 
-refresh();
-setInterval(refresh, 1000);
+// One refresh at a time, the next a second after the last ended, whatever happened in it.
+async function poll() {
+  try { await refresh(); } finally { setTimeout(poll, POLL_MS); }
+}
+
+poll();
+// The age ticks even while a fetch hangs.
+setInterval(drawStatus, 1000);

@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::natural::natural_cmp;
+
 /// A processor slower than this is left out of one refresh rather than stalling the page.
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -34,7 +36,7 @@ pub struct SourceStatus {
 }
 
 /// Merges snapshots: per vehicle the newest `timestamp_ms`, per tile the newest
-/// `window_end_ms`; output sorted by id for stable drawing.
+/// `window_end_ms`; output in natural order of id for stable drawing.
 pub fn merge(snapshots: &[Value]) -> MapView {
     let mut vehicles: HashMap<String, &Value> = HashMap::new();
     let mut tiles: HashMap<String, &Value> = HashMap::new();
@@ -81,7 +83,7 @@ fn keep_newest<'a>(
 
 fn sorted(items: HashMap<String, &Value>) -> Vec<Value> {
     let mut items: Vec<(String, &Value)> = items.into_iter().collect();
-    items.sort_by(|a, b| a.0.cmp(&b.0));
+    items.sort_by(|a, b| natural_cmp(&a.0, &b.0));
     items.into_iter().map(|(_, v)| v.clone()).collect()
 }
 

@@ -43,6 +43,8 @@ pub struct LocalArgs {
     pub binaries: Binaries,
     /// Folder for logs, state and sandboxes; a fresh temporary one when `None`.
     pub work_dir: Option<PathBuf>,
+    /// The scheduler's `--map-tiles`; its own default when `None`.
+    pub map_tiles: Option<String>,
 }
 
 /// The Mesos the scheduler runs on.
@@ -245,6 +247,9 @@ async fn start_all(
         .arg("--http")
         .arg(args.http.to_string());
     binary_uris(&mut command, &args.binaries, bin_dir);
+    if let Some(tiles) = &args.map_tiles {
+        command.arg("--map-tiles").arg(tiles);
+    }
     let (sibling, _) = spawn_logged(SCHEDULER, command, &logs.join("scheduler.log"), "").await?;
     running.push(sibling);
     wait_healthy(args.http, START_TIMEOUT).await?;

@@ -1,5 +1,5 @@
 //! Just enough of the W3C WebDriver protocol to drive headless Chromium through chromedriver:
-//! open a page, run a script, click an element, take a screenshot.
+//! open a page, size the window, run a script, click an element, take a screenshot.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -116,6 +116,13 @@ impl Browser {
     pub async fn eval(&self, script: &str) -> Value {
         self.command("/execute/sync", json!({"script": script, "args": []}))
             .await
+    }
+
+    /// Resizes the browser window; headless Chromium has no frame, so the page's viewport
+    /// becomes `width` x `height` CSS pixels.
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.command("/window/rect", json!({"width": width, "height": height}))
+            .await;
     }
 
     /// Clicks the first element matching `css`.

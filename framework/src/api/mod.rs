@@ -167,7 +167,8 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             Some(state) => shared.page.map(&state).await,
             None => error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
         },
-        (Method::GET, [] | ["index.html" | "app.js" | "style.css"]) => {
+        (Method::GET, ["v1", "page-config"]) => shared.page.config(),
+        (Method::GET, [] | ["index.html" | "app.js" | "style.css"] | ["vendor", ..]) => {
             page::asset(req.uri().path()).unwrap_or_else(|| error(StatusCode::NOT_FOUND, "no such page asset"))
         }
         (Method::GET, ["v1", "plan"]) => match ask(shared, ApiRequest::Plan).await {
@@ -244,7 +245,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
         }
         _ => error(
             StatusCode::NOT_FOUND,
-            "no such endpoint; see GET /, /v1/health, /v1/state, /v1/cluster, /v1/map, /v1/plan, /v1/debug/offers, /metrics, PUT /v1/groups/{group}/count, POST /v1/pods/{slot}/restart|replace",
+            "no such endpoint; see GET /, /v1/health, /v1/state, /v1/cluster, /v1/map, /v1/page-config, /v1/plan, /v1/debug/offers, /metrics, PUT /v1/groups/{group}/count, POST /v1/pods/{slot}/restart|replace",
         ),
     }
 }

@@ -1,9 +1,12 @@
-//! The live page at `/` and the two views it polls besides `/v1/state`: `/v1/cluster` (the
-//! master's `/state`, reduced to agents and their tasks — cartrack's and other tenants') and
-//! `/v1/map` (the running processors' `/v1/snapshot`s, merged). The page and the merges live in
-//! `cartrack-webui`; this module only finds what to fetch.
+//! The live page at `/` (with its vendored map library under `/vendor/`), its settings at
+//! `/v1/page-config` (the basemap of `--map-tiles`), and the two views it polls besides
+//! `/v1/state`: `/v1/cluster` (the master's `/state`, reduced to agents, cartrack's tasks and a
+//! summary per other framework) and `/v1/map` (the running processors' `/v1/snapshot`s,
+//! merged). The page and the merges live in `cartrack-webui`; this module only finds what to
+//! fetch.
 
 use bytes::Bytes;
+use cartrack_webui::basemap::{Basemap, PageConfig};
 use cartrack_webui::{assets, cluster, map};
 use http::{Response, StatusCode};
 use http_body_util::Full;
@@ -21,6 +24,7 @@ const SNAPSHOT_PORT: &str = "http";
 pub struct PageSources {
     masters: Masters,
     http: reqwest::Client,
+    config: PageConfig,
 }
 
 impl PageSources {
@@ -30,7 +34,20 @@ impl PageSources {
         Self {
             masters,
             http: trust.client().build().unwrap_or_default(),
+            config: PageConfig::default(),
         }
+    }
+
+    /// The page draws the fleet over `basemap` (`--map-tiles`); without one, on a blank
+    /// background (the default here, so tests never reach for the internet).
+    pub fn with_basemap(mut self, basemap: Option<Basemap>) -> Self {
+        self.config.basemap = basemap;
+        self
+    }
+
+    /// `GET /v1/page-config`.
+    pub fn config(&self) -> Response<Full<Bytes>> {
+        json(StatusCode::OK, &self.config)
     }
 
     /// `GET /v1/cluster`: the first master that answers `/state` (real Mesos redirects or
@@ -63,10 +80,49 @@ impl PageSources {
 
 /// The page's static files.
 pub fn asset(path: &str) -> Option<Response<Full<Bytes>>> {
-    let (content_type, body) = assets::lookup(path)?;
+    let asset = assets::lookup(path)?;
     Response::builder()
-        .header(http::header::CONTENT_TYPE, content_type)
+        .header(http::header::CONTENT_TYPE, asset.content_type)
         .header(http::header::CACHE_CONTROL, "no-cache")
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .body(Full::new(Bytes::from_static(asset.body)))
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cartrack_webui::basemap::OPENSTREETMAP_TILES;
+    use http_body_util::BodyExt as _;
+
+    async fn body(response: Response<Full<Bytes>>) -> Bytes {
+        match response.into_body().collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(never) => match never {},
+        }
+    }
+
+    #[tokio::test]
+    async fn the_vendored_map_library_is_served_with_its_type() {
+        let leaflet = asset("/vendor/leaflet/leaflet.js").expect("served");
+        assert_eq!(
+            leaflet.headers()[http::header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+        assert!(body(leaflet)
+            .await
+            .starts_with(b"/* @preserve\n * Leaflet 1.9.4"));
+        assert!(asset("/vendor/leaflet/nope.js").is_none());
+    }
+
+    #[tokio::test]
+    async fn page_config_carries_the_basemap_or_null() {
+        let sources = PageSources::new(Masters::List(Vec::new()), &Trust::default());
+        let none: serde_json::Value =
+            serde_json::from_slice(&body(sources.config()).await).expect("JSON");
+        assert_eq!(none, serde_json::json!({"basemap": null}));
+        let osm = Basemap::from_flag(OPENSTREETMAP_TILES).expect("valid");
+        let config: serde_json::Value =
+            serde_json::from_slice(&body(sources.with_basemap(osm).config()).await).expect("JSON");
+        assert_eq!(config["basemap"]["tiles"], OPENSTREETMAP_TILES);
+    }
 }
