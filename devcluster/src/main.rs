@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use cartrack_devcluster::resources::Resources;
 use cartrack_devcluster::{ClusterConfig, DevCluster};
+use cartrack_runtime::signals::Shutdown;
+use cartrack_runtime::tracing::Filter;
 use clap::Parser;
 
 /// Most agents one dev cluster runs: every agent is a listener on this one host and takes an
@@ -161,10 +163,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         }
     };
     // Handlers first: whoever reads the "master:" line may signal us at once.
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .context("installing the SIGINT handler")?;
+    let mut shutdown = Shutdown::listen().context("installing the SIGTERM and SIGINT handlers")?;
     let cluster = DevCluster::start(config)
         .await
         .context("starting the dev cluster")?;
@@ -184,24 +183,15 @@ async fn run() -> anyhow::Result<ExitCode> {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
     }
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = interrupt.recv() => {}
-    }
-    tracing::info!("stopping: killing executors");
+    let signal = shutdown.recv().await;
+    tracing::info!(%signal, "stopping: killing executors");
     cluster.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    cartrack_runtime::tracing::init(Filter::FromEnv { default: "info" });
     match run().await {
         Ok(code) => code,
         Err(e) => {

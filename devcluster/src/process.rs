@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cartrack_runtime::parent_death::{die_with_parent, Signal};
 use mesos_proto::v1::CommandInfo;
 
 /// Why an executor could not be started.
@@ -182,16 +183,7 @@ pub fn spawn(
         .kill_on_drop(false);
     // If the dev cluster itself dies without cleaning up (SIGKILL, a test harness timeout), the
     // kernel takes its executors down too: no process is ever left behind.
-    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which
-    // is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    die_with_parent(cmd.as_std_mut(), Signal::KILL);
     cmd.spawn().map_err(|source| LaunchError::Spawn {
         command: value,
         source,

@@ -1,7 +1,7 @@
 //! `GET /state`: the part of Mesos' master state JSON that UIs and tests read, with Mesos' field
 //! names and types (times are seconds since the epoch, as floats).
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
@@ -24,10 +24,7 @@ impl WallClock {
     pub fn now() -> WallClock {
         WallClock {
             instant: Instant::now(),
-            epoch_seconds: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0),
+            epoch_seconds: cartrack_runtime::clock::now_secs_f64(),
         }
     }
 

@@ -14,20 +14,20 @@
 //!   3. `Signal`, `StartGraceTimer`, `Start/StopHealthCheck`: hand to the adapters;
 //!   4. `Exit`: flush queued calls, stop.
 //!
-//! SIGTERM is handled as SHUTDOWN, so an executor stopped by its agent or an operator still
+//! SIGTERM (or SIGINT) is handled as SHUTDOWN, so an executor stopped by its agent or an operator still
 //! gives its tasks their grace period and reports them.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use cartrack_runtime::signals::{Shutdown, Stop};
 use mesos_proto::v1::executor::{event, Call, Event as AgentEvent};
 use mesos_proto::v1::framework_info::capability;
 use mesos_proto::v1::task_status::Reason;
-use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::client::{AgentClient, Backoff, Ledger};
+use crate::client::{resubscribe_schedule, AgentClient, Backoff, Ledger};
 use crate::config::Config;
 use crate::health::{self, CheckContext};
 use crate::process::{Guard, ProcessTable};
@@ -114,16 +114,17 @@ impl Driver {
         mut agent_rx: mpsc::UnboundedReceiver<AgentInput>,
         mut events_rx: mpsc::UnboundedReceiver<Event>,
     ) -> Outcome {
-        // SIGTERM (an agent or operator stopping us) is a SHUTDOWN: tasks get their grace.
-        let mut terminate = signal(SignalKind::terminate())
-            .inspect_err(|error| tracing::warn!(%error, "cannot handle SIGTERM"))
+        // SIGTERM (an agent or operator stopping us) or SIGINT is a SHUTDOWN: tasks get their
+        // grace.
+        let mut shutdown = Shutdown::listen()
+            .inspect_err(|error| tracing::warn!(%error, "cannot handle SIGTERM and SIGINT"))
             .ok();
         while !self.exit {
             tokio::select! {
                 Some(input) = agent_rx.recv() => self.on_agent(input),
                 Some(event) = events_rx.recv() => self.feed(event),
-                Some(()) = recv_signal(&mut terminate) => {
-                    tracing::info!("SIGTERM: shutting down");
+                signal = shutdown_requested(&mut shutdown) => {
+                    tracing::info!(%signal, "shutting down");
                     self.feed(Event::Shutdown {
                         grace: self.config.shutdown_grace_period,
                     });
@@ -262,10 +263,7 @@ impl Driver {
                     quote_stderr(&mut update, &self.config.sandbox);
                 }
                 let uuid = *uuid::Uuid::new_v4().as_bytes();
-                let timestamp = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_secs_f64())
-                    .unwrap_or(0.0);
+                let timestamp = cartrack_runtime::clock::now_secs_f64();
                 tracing::info!(task = %update.task_id, state = update.state.as_str_name(), message = update.message.as_deref(), "status update");
                 let call = self.ledger.record(&update, uuid, timestamp);
                 if self.subscribed {
@@ -343,9 +341,9 @@ fn quote_stderr(update: &mut StatusUpdate, sandbox: &std::path::Path) {
     }
 }
 
-async fn recv_signal(signal: &mut Option<Signal>) -> Option<()> {
-    match signal {
-        Some(signal) => signal.recv().await,
+async fn shutdown_requested(shutdown: &mut Option<Shutdown>) -> Stop {
+    match shutdown {
+        Some(shutdown) => shutdown.recv().await,
         None => std::future::pending().await,
     }
 }
@@ -355,7 +353,7 @@ async fn connection_loop(
     config: Config,
     tx: mpsc::UnboundedSender<AgentInput>,
 ) {
-    let mut backoff = Backoff::new(config.subscription_backoff_max);
+    let mut backoff = Backoff::new(resubscribe_schedule(config.subscription_backoff_max));
     let mut ever_subscribed = false;
     let mut lost_since = Instant::now();
     loop {
@@ -405,7 +403,7 @@ async fn connection_loop(
             )));
             return;
         }
-        let delay = backoff.next_delay(&mut rand::rng());
+        let delay = backoff.next_delay();
         tokio::time::sleep(delay).await;
     }
 }

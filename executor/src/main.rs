@@ -6,16 +6,11 @@ use anyhow::Context;
 use cartrack_executor::config::{Config, Flags};
 use cartrack_executor::driver::{self, Outcome};
 use cartrack_executor::process::{self, Guard};
+use cartrack_runtime::tracing::Filter;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    cartrack_runtime::tracing::init(Filter::FromEnv { default: "info" });
     match run() {
         Ok(code) => code,
         Err(error) => {

@@ -30,6 +30,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::Duration;
 
+use cartrack_runtime::parent_death;
+use rustix::process::{kill_process_group, Pid, Signal as OsSignal};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -237,22 +239,7 @@ fn start(spec: &LaunchSpec) -> io::Result<Child> {
             command.stdout(Stdio::null()).stderr(Stdio::null());
         }
     }
-    // SAFETY: the closure runs between fork and exec and only calls async-signal-safe
-    // functions (prctl, getppid) without allocating.
-    let parent = std::process::id();
-    unsafe {
-        command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if u32::try_from(libc::getppid()).ok() != Some(parent) {
-                return Err(io::Error::other(
-                    "the executor died while this child started",
-                ));
-            }
-            Ok(())
-        });
-    }
+    parent_death::die_with_parent(command.as_std_mut(), OsSignal::KILL);
     command.spawn()
 }
 
@@ -275,15 +262,13 @@ async fn reap(child: &mut Child, pgid: i32) -> ExitStatus {
 }
 
 fn signal_group(pgid: i32, signal: Signal) {
-    let number = match signal {
-        Signal::Terminate => libc::SIGTERM,
-        Signal::Kill => libc::SIGKILL,
+    let signal = match signal {
+        Signal::Terminate => OsSignal::TERM,
+        Signal::Kill => OsSignal::KILL,
     };
-    if pgid > 1 {
-        // SAFETY: kill(2) has no memory effects; a negative pid names the process group.
-        unsafe {
-            libc::kill(-pgid, number);
-        }
+    // Never group 1 (init's): a bogus id must not signal the whole system.
+    if let Some(group) = Pid::from_raw(pgid).filter(|_| pgid > 1) {
+        let _ = kill_process_group(group, signal);
     }
 }
 

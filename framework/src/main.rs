@@ -7,6 +7,8 @@ use cartrack_framework::config::{self, Args, Settings};
 use cartrack_framework::ha::{self, Fence};
 use cartrack_framework::service;
 use cartrack_framework::state::FileStore;
+use cartrack_runtime::signals::Shutdown;
+use cartrack_runtime::tracing::Filter;
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -23,12 +25,7 @@ fn run() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     #[cfg(feature = "failpoints")]
     let _failpoints = cartrack_framework::failpoint::setup();
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    cartrack_runtime::tracing::init(Filter::Directives(&args.log_level));
     let spec_text = match std::fs::read_to_string(&args.spec) {
         Ok(text) => text,
         Err(e) => {
@@ -79,10 +76,11 @@ fn run() -> anyhow::Result<ExitCode> {
 
 /// The file store alone, or ZooKeeper: wait to lead, then run fenced on the leadership.
 async fn run_service(settings: Settings) -> anyhow::Result<()> {
+    let mut shutdown = Shutdown::listen().context("listening for SIGTERM and SIGINT")?;
     let Some(zk) = settings.zk.clone() else {
         let store = FileStore::open(&settings.state_dir)
             .with_context(|| format!("opening --state-dir {}", settings.state_dir.display()))?;
-        service::run(settings, store, Fence::none(), shutdown_signal()).await?;
+        service::run(settings, store, Fence::none(), stopped(shutdown)).await?;
         return Ok(());
     };
     let candidate = format!("{}@{}", settings.framework.name, settings.http);
@@ -94,31 +92,14 @@ async fn run_service(settings: Settings) -> anyhow::Result<()> {
     );
     let (store, fence) = tokio::select! {
         won = campaign => won.with_context(|| format!("leader election in --zk {zk}"))?,
-        () = shutdown_signal() => return Ok(()),
+        _ = shutdown.recv() => return Ok(()),
     };
-    service::run(settings, store, fence, shutdown_signal()).await?;
+    service::run(settings, store, fence, stopped(shutdown)).await?;
     Ok(())
 }
 
 /// SIGINT or SIGTERM: stop without tearing the framework down (tasks keep running).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down (framework stays registered; tasks keep running)");
+async fn stopped(mut shutdown: Shutdown) {
+    let signal = shutdown.recv().await;
+    tracing::info!(%signal, "shutting down (framework stays registered; tasks keep running)");
 }

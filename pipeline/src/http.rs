@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use cartrack_runtime::backoff::{Backoff, Schedule};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
-use crate::sinks::elasticsearch::retry::Backoff;
 
 /// Environment variable through which the Mesos scheduler hands over the named port `http`.
 pub const SCHEDULER_PORT_ENV: &str = "PORT_HTTP";
@@ -93,7 +93,10 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Kafka call: 0.1 s doubling to 5 s (librdkafka reconnects by itself; the wait keeps an outage
 /// from flooding the log, and 5 s at most keeps the pipeline close behind a returning broker).
 pub fn kafka_backoff() -> Backoff {
-    Backoff::new(Duration::from_millis(100), Duration::from_secs(5))
+    Backoff::new(Schedule::doubling(
+        Duration::from_millis(100),
+        Duration::from_secs(5),
+    ))
 }
 
 /// Whether the Kafka broker answers, for `GET /v1/ready` and the `broker_reachable` gauge.

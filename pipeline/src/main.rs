@@ -4,21 +4,18 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use cartrack_runtime::signals::Shutdown;
+use cartrack_runtime::tracing::Filter;
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use cartrack_pipeline::cli::{Cli, Settings, SinkSettings};
-use cartrack_pipeline::commands::{broker, index, ingest, process, shutdown_signal};
+use cartrack_pipeline::commands::{broker, index, ingest, process};
 use cartrack_pipeline::sinks::elasticsearch::ElasticsearchSink;
 use cartrack_pipeline::sinks::ndjson::NdjsonSink;
 
 fn main() -> ExitCode {
     let cli = Cli::parse(); // Exits with code 2 on bad usage.
-    let filter = EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    cartrack_runtime::tracing::init(Filter::Directives(&cli.log));
     let settings = match cli.into_settings(&|name| std::env::var(name).ok()) {
         Ok(settings) => settings,
         Err(err) => {
@@ -38,28 +35,23 @@ fn main() -> ExitCode {
 fn run(settings: Settings) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let result = runtime.block_on(async {
+        // Every subcommand finishes its batch and commits before exiting (Mesos sends SIGTERM).
+        let shutdown = Shutdown::listen().context("listening for SIGTERM and SIGINT")?;
+        let shutdown = shutdown.requested();
         match settings {
-            Settings::Broker(settings) => broker::run(settings, shutdown_signal())
-                .await
-                .context("broker"),
-            Settings::Ingest(settings) => ingest::run(settings, shutdown_signal())
-                .await
-                .context("ingest"),
-            Settings::Process(settings) => process::run(settings, shutdown_signal())
-                .await
-                .context("process"),
+            Settings::Broker(settings) => broker::run(settings, shutdown).await.context("broker"),
+            Settings::Ingest(settings) => ingest::run(settings, shutdown).await.context("ingest"),
+            Settings::Process(settings) => {
+                process::run(settings, shutdown).await.context("process")
+            }
             Settings::Index(settings, SinkSettings::Ndjson(dir)) => {
                 let sink = NdjsonSink::new(&dir).context("index")?;
-                index::run(settings, sink, shutdown_signal())
-                    .await
-                    .context("index")
+                index::run(settings, sink, shutdown).await.context("index")
             }
             Settings::Index(settings, SinkSettings::Elasticsearch(config)) => {
                 let mut sink = ElasticsearchSink::new(config);
                 sink.install_templates().await.context("index")?;
-                index::run(settings, sink, shutdown_signal())
-                    .await
-                    .context("index")
+                index::run(settings, sink, shutdown).await.context("index")
             }
         }
     });

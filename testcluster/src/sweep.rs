@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use rustix::process::{kill_process, Pid, Signal};
+
 /// Every process (but this one) whose working directory is `dir` or below it.
 pub fn processes_under(dir: &Path) -> Vec<u32> {
     let me = std::process::id();
@@ -40,10 +42,7 @@ pub(crate) fn kill_all_under(dir: &Path, timeout: Duration) -> Vec<u32> {
 }
 
 pub(crate) fn kill(pid: u32) {
-    if let Ok(pid) = i32::try_from(pid) {
-        // SAFETY: a plain syscall on a pid we just read.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        }
+    if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+        let _ = kill_process(pid, Signal::KILL);
     }
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use cartrack_runtime::backoff::{Backoff, Schedule};
 use serde::Deserialize;
 use tokio::sync::watch;
 use zookeeper_client as zkc;
@@ -134,14 +135,14 @@ impl MasterDetector {
         let path = path.strip_suffix('/').unwrap_or(&path).to_owned();
         let (tx, rx) = watch::channel(None);
         tokio::spawn(async move {
-            let mut backoff = Backoff::default();
+            let mut backoff = Backoff::new(RETRY);
             while !tx.is_closed() {
                 match follow(&zk, &path, &tx, &mut backoff).await {
                     Ok(()) => return,
                     Err(e) => {
                         tracing::warn!(%path, error = %e, "master detection interrupted; retrying");
                         tokio::select! {
-                            () = tokio::time::sleep(backoff.next()) => {}
+                            () = tokio::time::sleep(backoff.next_delay()) => {}
                             () = tx.closed() => return,
                         }
                     }
@@ -224,23 +225,9 @@ fn publish(tx: &watch::Sender<Option<MasterAddress>>, leader: Option<MasterAddre
     });
 }
 
-/// Retry pause after a failure: 100 ms doubling to 5 s, reset after a success.
-#[derive(Debug, Default)]
-struct Backoff {
-    failures: u32,
-}
-
-impl Backoff {
-    fn next(&mut self) -> Duration {
-        let pause = Duration::from_millis(100) * 2u32.saturating_pow(self.failures.min(6));
-        self.failures += 1;
-        pause.min(Duration::from_secs(5))
-    }
-
-    fn reset(&mut self) {
-        self.failures = 0;
-    }
-}
+/// Retry pause after a failure: 100 ms doubling to 5 s, reset after a success. One detector
+/// per scheduler talks to its ZooKeeper ensemble, so there is no crowd to spread with jitter.
+const RETRY: Schedule = Schedule::doubling(Duration::from_millis(100), Duration::from_secs(5));
 
 #[cfg(test)]
 mod tests {
@@ -334,14 +321,14 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_resets() {
-        let mut backoff = Backoff::default();
-        let first = backoff.next();
-        let second = backoff.next();
+        let mut backoff = Backoff::new(RETRY);
+        let first = backoff.next_delay();
+        let second = backoff.next_delay();
         assert!(second > first);
         for _ in 0..20 {
-            assert!(backoff.next() <= Duration::from_secs(5));
+            assert!(backoff.next_delay() <= Duration::from_secs(5));
         }
         backoff.reset();
-        assert_eq!(backoff.next(), first);
+        assert_eq!(backoff.next_delay(), first);
     }
 }

@@ -8,12 +8,15 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use cartrack_runtime::parent_death::{die_with_parent, Signal};
+use rustix::process::{kill_process_group, Pid};
 
 /// Where Debian's package puts the start script; override with `CARTRACK_ZOOKEEPER_SERVER`.
 pub const DEFAULT_SERVER_SCRIPT: &str = "/usr/share/zookeeper/bin/zkServer.sh";
@@ -351,11 +354,9 @@ fn answers_imok(port: u16) -> bool {
 }
 
 fn kill_group(child: &mut Child) {
-    if let Ok(pid) = i32::try_from(child.id()) {
-        // SAFETY: plain syscall; the group id is the child's pid (process_group(0)).
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
+    // The group id is the child's pid (process_group(0)).
+    if let Some(group) = i32::try_from(child.id()).ok().and_then(Pid::from_raw) {
+        let _ = kill_process_group(group, Signal::KILL);
     }
     let _ = child.wait();
 }
@@ -365,16 +366,7 @@ fn kill_group(child: &mut Child) {
 /// The child gets `PR_SET_PDEATHSIG = SIGKILL`. Other test servers (the real-Mesos test
 /// clusters) spawn through it too.
 pub fn spawn_supervised(mut command: Command) -> std::io::Result<Child> {
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
+    die_with_parent(&mut command, Signal::KILL);
     type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
     static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use cartrack_runtime::parent_death::{die_with_parent, Signal};
+use rustix::process::{kill_process, Pid};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
@@ -111,15 +113,7 @@ pub async fn spawn_logged(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .process_group(0);
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    die_with_parent(command.as_std_mut(), Signal::TERM);
     let mut child = command.spawn().map_err(|source| SiblingError::Spawn {
         binary: binary.clone(),
         source,
@@ -190,11 +184,10 @@ async fn copy_lines(
 impl Sibling {
     /// SIGTERM, then SIGKILL after `grace`; waits for the exit so no zombie is left.
     pub async fn stop(mut self, grace: Duration) {
-        if let Some(pid) = self.child.id().and_then(|pid| i32::try_from(pid).ok()) {
-            // SAFETY: plain kill(2) on our own child's pid, which we have not reaped yet.
-            unsafe {
-                libc::kill(pid, libc::SIGTERM);
-            }
+        // Our own child's pid, which we have not reaped yet.
+        let pid = self.child.id().and_then(|pid| i32::try_from(pid).ok());
+        if let Some(pid) = pid.and_then(Pid::from_raw) {
+            let _ = kill_process(pid, Signal::TERM);
         }
         if tokio::time::timeout(grace, self.child.wait())
             .await

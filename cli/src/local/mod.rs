@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cartrack_runtime::signals::Shutdown;
 use tokio::process::Command;
 
 use children::{locate, spawn_announced, spawn_logged, Sibling};
@@ -344,18 +345,16 @@ async fn wait_healthy(http: SocketAddr, timeout: Duration) -> anyhow::Result<()>
 
 /// Waits for Ctrl-C, SIGTERM, or a sibling dying on its own.
 async fn wait_for_stop(running: &mut [Sibling]) -> ExitCode {
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(err) => {
-                eprintln!("cartrack local: cannot listen for SIGTERM: {err}");
-                return ExitCode::FAILURE;
-            }
-        };
+    let mut shutdown = match Shutdown::listen() {
+        Ok(shutdown) => shutdown,
+        Err(err) => {
+            eprintln!("cartrack local: cannot listen for SIGTERM and SIGINT: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     let died = first_exit(running);
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
-        _ = terminate.recv() => ExitCode::SUCCESS,
+        _ = shutdown.recv() => ExitCode::SUCCESS,
         (name, status) = died => {
             eprintln!("cartrack local: {name} exited unexpectedly ({status}); stopping the rest");
             ExitCode::FAILURE

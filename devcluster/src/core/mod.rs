@@ -320,11 +320,10 @@ pub struct Core {
     effects: Vec<Effect>,
 }
 
+/// Status timestamps: the one wall-clock read left in the core (Mesos stamps updates with
+/// the time they were made, which no `now: Instant` argument carries).
 fn now_seconds() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    cartrack_runtime::clock::now_secs_f64()
 }
 
 /// Builds a status the master itself generates: no uuid, so it must not be acknowledged.

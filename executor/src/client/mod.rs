@@ -27,7 +27,7 @@ use prost::Message;
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 
-pub use backoff::Backoff;
+pub use backoff::{resubscribe as resubscribe_schedule, Backoff};
 pub use ledger::Ledger;
 
 /// Why talking to the agent failed. Every variant means "this connection is unusable"; the

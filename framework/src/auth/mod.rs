@@ -23,7 +23,7 @@ pub mod service_account;
 pub mod token;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http::HeaderValue;
 
@@ -118,7 +118,9 @@ impl Authenticator {
         match &*self.inner {
             Inner::None => Ok(None),
             Inner::Basic { header, .. } => Ok(Some(header.clone())),
-            Inner::ServiceAccount(session) => Ok(Some(session.header(unix_now()).await?)),
+            Inner::ServiceAccount(session) => Ok(Some(
+                session.header(cartrack_runtime::clock::now_secs()).await?,
+            )),
         }
     }
 
@@ -171,14 +173,6 @@ impl Authenticator {
 pub const UNAUTHORIZED_BACKOFF_INITIAL: Duration = Duration::from_secs(10);
 /// The cap of the 401 backoff.
 pub const UNAUTHORIZED_BACKOFF_MAX: Duration = Duration::from_secs(300);
-
-/// Seconds since the Unix epoch (0 if the clock is before 1970).
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 #[cfg(test)]
 mod tests {

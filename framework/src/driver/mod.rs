@@ -8,7 +8,7 @@ mod core;
 mod launch;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use mesos_proto::v1::scheduler::{call, Call};
 use tokio::sync::{mpsc, oneshot};
@@ -28,11 +28,7 @@ use crate::state::{Store, StoreError};
 const MAX_EVENTS_PER_ROUND: usize = 512;
 
 /// Milliseconds since the epoch (the only clock of the scheduler; the core gets it passed).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use cartrack_runtime::clock::now_ms;
 
 /// A request from the operator API, answered on its oneshot.
 #[derive(Debug)]

@@ -1,72 +1,58 @@
-//! Capped exponential backoff with jitter (kube's `DefaultBackoff` shape): grows by `factor`
-//! after each failure up to `max`, is reset after a success.
+//! The scheduler's retry schedules; the [`Backoff`] walking them is `cartrack-runtime`'s.
+//!
+//! All use equal jitter (between half and all of each bound), so many schedulers reconnecting
+//! after one master failover do not stampede.
 
 use std::time::Duration;
 
-use rand::Rng;
+pub use cartrack_runtime::backoff::Backoff;
+use cartrack_runtime::backoff::{Jitter, Schedule};
 
-/// A backoff sequence.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    initial: Duration,
-    max: Duration,
-    factor: f64,
-    next: Duration,
-}
+use crate::auth;
 
-impl Backoff {
-    /// Starts at `initial`, multiplies by `factor`, never above `max`.
-    pub fn new(initial: Duration, max: Duration, factor: f64) -> Backoff {
-        Backoff {
-            initial,
-            max,
-            factor,
-            next: initial,
-        }
-    }
+/// Re-subscription backoff of the protocol notes: 500 ms doubling up to 15 s.
+pub const RESUBSCRIBE: Schedule =
+    Schedule::doubling(Duration::from_millis(500), Duration::from_secs(15)).jitter(Jitter::Equal);
 
-    /// Re-subscription backoff of the protocol notes: 500 ms doubling up to 15 s.
-    pub fn resubscribe() -> Backoff {
-        Backoff::new(Duration::from_millis(500), Duration::from_secs(15), 2.0)
-    }
+/// While a live master answers that no leader is elected: 250 ms doubling up to 1 s, so the
+/// new leader is subscribed to within a second of its election. The subscription resets it
+/// only once a SUBSCRIBE is answered.
+pub const ELECTION: Schedule =
+    Schedule::doubling(Duration::from_millis(250), Duration::from_secs(1)).jitter(Jitter::Equal);
 
-    /// While a live master answers that no leader is elected: 250 ms doubling up to 1 s, so
-    /// the new leader is subscribed to within a second of its election.
-    pub fn election() -> Backoff {
-        Backoff::new(Duration::from_millis(250), Duration::from_secs(1), 2.0)
-    }
+/// After a 401 that refreshing the credentials did not cure.
+pub const UNAUTHORIZED: Schedule = Schedule::doubling(
+    auth::UNAUTHORIZED_BACKOFF_INITIAL,
+    auth::UNAUTHORIZED_BACKOFF_MAX,
+)
+.jitter(Jitter::Equal);
 
-    /// The next delay: the current step with "equal jitter" (between half and all of it), so
-    /// many schedulers reconnecting after one master failover do not stampede.
-    pub fn next_delay(&mut self) -> Duration {
-        let step = self.next;
-        self.next = self.next.mul_f64(self.factor).min(self.max);
-        let half = step / 2;
-        half + step.mul_f64(rand::rng().random_range(0.0..0.5))
-    }
-
-    /// Back to `initial` after a success.
-    pub fn reset(&mut self) {
-        self.next = self.initial;
-    }
-}
+/// Between the attempts of one call to the master: 100 ms doubling up to 2 s.
+pub const CALL: Schedule =
+    Schedule::doubling(Duration::from_millis(100), Duration::from_secs(2)).jitter(Jitter::Equal);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn grows_to_the_cap_with_jitter_and_resets() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(400), 2.0);
-        let delays: Vec<Duration> = (0..5).map(|_| b.next_delay()).collect();
-        let caps = [100, 200, 400, 400, 400];
-        for (d, cap) in delays.iter().zip(caps) {
+    fn the_election_backoff_reaches_one_second_and_resets() {
+        let mut backoff = Backoff::seeded(ELECTION, 5);
+        let mut bounds = Vec::new();
+        for _ in 0..5 {
+            bounds.push(backoff.bound());
+            let delay = backoff.next_delay();
+            let bound = bounds[bounds.len() - 1];
             assert!(
-                *d >= Duration::from_millis(cap / 2) && *d <= Duration::from_millis(cap),
-                "{d:?} vs {cap}"
+                delay >= bound / 2 && delay <= bound,
+                "{delay:?} vs {bound:?}"
             );
         }
-        b.reset();
-        assert!(b.next_delay() <= Duration::from_millis(100));
+        assert_eq!(
+            bounds,
+            [250, 500, 1000, 1000, 1000].map(Duration::from_millis)
+        );
+        backoff.reset();
+        assert!(backoff.next_delay() <= Duration::from_millis(250));
     }
 }

@@ -11,7 +11,7 @@ use mesos_proto::http::{PROTOBUF, SCHEDULER_PATH, STREAM_ID_HEADER};
 use mesos_proto::v1::scheduler::Call;
 use prost::Message;
 
-use super::{calls, classify, Backoff, Disposition, Session};
+use super::{backoff, calls, classify, Backoff, Disposition, Session};
 use crate::auth::{AuthError, Authenticator};
 use crate::tls::{describe, Trust};
 
@@ -106,7 +106,7 @@ impl Caller for HttpCaller {
     async fn call(&self, call: Call) -> Result<(), CallError> {
         let name = calls::type_name(&call);
         let body = call.encode_to_vec();
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2), 2.0);
+        let mut backoff = Backoff::new(backoff::CALL);
         let mut last = String::new();
         let mut refreshed = false;
         for attempt in 1..=self.max_attempts {

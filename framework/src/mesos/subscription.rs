@@ -23,8 +23,8 @@ use tokio::task::JoinHandle;
 use tokio_util::codec::Decoder;
 
 use super::calls::{self, FrameworkSettings};
-use super::{classify, Backoff, Disposition, Masters, Session};
-use crate::auth::{self, Authenticator};
+use super::{backoff, classify, Backoff, Disposition, Masters, Session};
+use crate::auth::Authenticator;
 use crate::ha::Fence;
 use crate::tls::{describe, Trust};
 
@@ -81,13 +81,9 @@ pub fn spawn_subscription(
             .connect_timeout(Duration::from_secs(5))
             .build()
             .unwrap_or_default();
-        let mut backoff = Backoff::resubscribe();
-        let mut unauthorized_backoff = Backoff::new(
-            auth::UNAUTHORIZED_BACKOFF_INITIAL,
-            auth::UNAUTHORIZED_BACKOFF_MAX,
-            2.0,
-        );
-        let mut election_backoff = Backoff::election();
+        let mut backoff = Backoff::new(backoff::RESUBSCRIBE);
+        let mut unauthorized_backoff = Backoff::new(backoff::UNAUTHORIZED);
+        let mut election_backoff = Backoff::new(backoff::ELECTION);
         let mut refreshed = false;
         let mut next_master = 0usize;
         let mut redirects = 0u32;

@@ -1,0 +1,16 @@
+//! Process glue every cartrack binary needs, written once.
+//!
+//! - [`backoff`]: exponential backoff with jitter for every retry loop.
+//! - [`signals`]: the shutdown future (SIGTERM or SIGINT).
+//! - [`parent_death`]: children that die with the process that spawned them.
+//! - [`tracing`]: the log set-up (filter, format, colour only on a terminal).
+//! - [`clock`]: the wall clock, for timestamps.
+//!
+//! Decisions stay in the crates that make them (their cores take time and randomness as
+//! inputs); this crate is the edge where those inputs are read from the operating system.
+
+pub mod backoff;
+pub mod clock;
+pub mod parent_death;
+pub mod signals;
+pub mod tracing;
