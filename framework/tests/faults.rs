@@ -187,6 +187,12 @@ async fn standby_takes_over_after_the_leader_is_killed_and_adopts_its_pods() {
     let took = killed.elapsed();
     eprintln!("takeover after kill -9: {took:?}");
     assert!(took < TAKEOVER, "takeover took {took:?}");
+    // Its API shows the stored pods RUNNING before its SUBSCRIBE is answered: wait for that.
+    wait_until(REACH, "the new leader subscribed", || async {
+        let health = b.get("/v1/health").await?;
+        (health["subscribed"] == true).then_some(())
+    })
+    .await;
     assert_eq!(
         subscribes(&f.cluster),
         before + 1,
