@@ -1,5 +1,6 @@
 //! Validated arguments: `flags` after every rule that needs no I/O. A `UsageError` here exits 2.
 
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use reqwest::Url;
@@ -265,10 +266,24 @@ fn action(command: Command) -> Result<Action, UsageError> {
     })
 }
 
+/// `HOST:PORT` with HOST an IP address or a name (`localhost`), resolved here: IPv4 first,
+/// as the page's URL and the scheduler's `--http` take one address.
+fn listen_address(value: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = value.parse() {
+        return Some(addr);
+    }
+    let addrs: Vec<SocketAddr> = value.to_socket_addrs().ok()?.collect();
+    addrs
+        .iter()
+        .find(|addr| addr.is_ipv4())
+        .or(addrs.first())
+        .copied()
+}
+
 fn local(flags: LocalFlags) -> Result<LocalArgs, UsageError> {
-    let http = flags.http.parse().map_err(|_| {
+    let http = listen_address(&flags.http).ok_or_else(|| {
         UsageError::new(format!(
-            "--http {:?} is not an address; write HOST:PORT, e.g. 127.0.0.1:8080",
+            "--http {:?} is not an address this machine has; write HOST:PORT, e.g. 127.0.0.1:8080 or localhost:8080",
             flags.http
         ))
     })?;
@@ -534,6 +549,28 @@ mod tests {
         assert_eq!(
             local.binaries,
             Binaries::Release("https://x/cartrack.tar.gz".into())
+        );
+    }
+
+    #[test]
+    fn local_http_takes_a_host_name_or_an_address() {
+        let http = |value: &str| match args(&["local", "--http", value]).map(|a| a.action) {
+            Ok(Action::Local(local)) => Ok(local.http),
+            Ok(other) => panic!("not local: {other:?}"),
+            Err(err) => Err(err.to_string()),
+        };
+        assert_eq!(
+            http("localhost:8080"),
+            Ok(SocketAddr::from(([127, 0, 0, 1], 8080)))
+        );
+        assert_eq!(
+            http("127.0.0.1:9"),
+            Ok(SocketAddr::from(([127, 0, 0, 1], 9)))
+        );
+        let err = http("8080").unwrap_err();
+        assert!(
+            err.contains("--http \"8080\"") && err.contains("HOST:PORT"),
+            "{err}"
         );
     }
 

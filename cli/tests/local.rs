@@ -409,3 +409,65 @@ async fn local_refuses_master_with_a_dev_cluster_flag() {
         }
     }
 }
+
+/// `cartrack local` with `extra` flags and a scratch work folder; its exit code and stderr.
+async fn local_exits(extra: &[&str]) -> (Option<i32>, String) {
+    assert_siblings_built();
+    let work = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_cartrack"))
+        .arg("local")
+        .args(extra)
+        .arg("--work-dir")
+        .arg(work.path())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("cartrack local ended")
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_with_its_http_address_taken_exits_2_naming_it() {
+    // Another server on the address would answer the health check in our scheduler's place.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, stderr) = local_exits(&["--http", &addr, "--master-port", "0"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--http {addr}: the address is in use")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("cartrack is running"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dev_cluster_refusing_its_flags_is_reported_at_once_with_its_reason_and_exit_2() {
+    let http = format!("127.0.0.1:{}", free_port());
+    let (code, stderr) = local_exits(&[
+        "--http",
+        &http,
+        "--master-port",
+        "0",
+        "--agent-resources",
+        "cpus:abc",
+    ])
+    .await;
+    assert_eq!(code, Some(2), "{stderr}");
+    // Its own words, with the flag named as `cartrack local` takes it, not after a timeout.
+    assert!(
+        stderr.contains("dev cluster exited (exit status: 2) before it was ready")
+            && stderr.contains("--agent-resources: resource 'cpus' has value 'abc'"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("did not print"), "{stderr}");
+    assert!(
+        stderr.contains("kept in"),
+        "the stop message names the folder: {stderr}"
+    );
+}

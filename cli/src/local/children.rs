@@ -10,8 +10,10 @@
 //! alone, which then stops the children in order: with `--master`, the scheduler must still
 //! answer when the framework is about to be torn down, and its exit is not a crash.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cartrack_runtime::parent_death::{die_with_parent, Signal};
@@ -19,6 +21,7 @@ use rustix::process::{kill_process, Pid};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 /// Why a sibling could not be started or did not come up.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +42,17 @@ pub enum SiblingError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// It exited or stayed silent instead of announcing itself.
+    /// It exited before announcing itself; its own last words say why.
+    #[error("{binary} exited ({status}) before it was ready: {last_words}")]
+    ExitedEarly {
+        /// The binary's name.
+        binary: String,
+        /// How it ended.
+        status: std::process::ExitStatus,
+        /// The end of its stderr (or a pointer to its log when it printed nothing).
+        last_words: String,
+    },
+    /// It stayed silent instead of announcing itself.
     #[error("{binary} did not print its {prefix:?} line within {timeout:?}; see its log at {log}")]
     NoAnnouncement {
         /// The binary's name.
@@ -53,11 +66,71 @@ pub enum SiblingError {
     },
 }
 
+impl SiblingError {
+    /// The sibling refused its arguments (exit code 2, the convention every cartrack binary
+    /// follows): bad usage of `cartrack local`, not a failure.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, SiblingError::ExitedEarly { status, .. } if status.code() == Some(2))
+    }
+
+    /// The same error with the sibling's flag names replaced by the `cartrack local` flags that
+    /// set them (`renames`: sibling flag, our flag), so the message names what the user typed.
+    pub fn renaming_flags(self, renames: &[(&str, &str)]) -> SiblingError {
+        match self {
+            SiblingError::ExitedEarly {
+                binary,
+                status,
+                last_words,
+            } => SiblingError::ExitedEarly {
+                binary,
+                status,
+                last_words: rename_flags(&last_words, renames),
+            },
+            other => other,
+        }
+    }
+}
+
+/// `text` with each whole flag `from` (not part of a longer flag) replaced by `to`.
+fn rename_flags(text: &str, renames: &[(&str, &str)]) -> String {
+    let is_flag_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'scan: while !rest.is_empty() {
+        let boundary_before = out.chars().last().is_none_or(|c| !is_flag_char(c));
+        if boundary_before {
+            for (from, to) in renames {
+                if let Some(after) = rest.strip_prefix(from) {
+                    if after.chars().next().is_none_or(|c| !is_flag_char(c)) {
+                        out.push_str(to);
+                        rest = after;
+                        continue 'scan;
+                    }
+                }
+            }
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            out.push(c);
+        }
+        rest = chars.as_str();
+    }
+    out
+}
+
+/// Lines of a sibling's stderr kept to explain its exit.
+const LAST_WORDS_LINES: usize = 3;
+
 /// A running sibling process.
 pub struct Sibling {
     /// Short name for messages, e.g. `scheduler`.
     pub name: String,
     child: Child,
+    /// The last lines of its stderr.
+    last_lines: Arc<Mutex<VecDeque<String>>>,
+    /// Copies its output to the log; done once both streams reached their end.
+    copying: Option<JoinHandle<()>>,
+    log: PathBuf,
 }
 
 /// Looks for `binary` in `dir` (the folder `cartrack` runs from).
@@ -82,15 +155,25 @@ pub async fn spawn_announced(
     prefix: &str,
     timeout: Duration,
 ) -> Result<(Sibling, String), SiblingError> {
-    let (sibling, announced) = spawn_logged(name, command, log, prefix).await?;
-    match tokio::time::timeout(timeout, announced).await {
-        Ok(Ok(rest)) => Ok((sibling, rest)),
-        _ => Err(SiblingError::NoAnnouncement {
-            binary: name.into(),
-            prefix: prefix.into(),
-            timeout,
-            log: log.display().to_string(),
-        }),
+    let (mut sibling, announced) = spawn_logged(name, command, log, prefix).await?;
+    let silent = SiblingError::NoAnnouncement {
+        binary: name.into(),
+        prefix: prefix.into(),
+        timeout,
+        log: log.display().to_string(),
+    };
+    // An exit is noticed when it happens, not when the timeout runs out.
+    tokio::select! {
+        announced = announced => match announced {
+            Ok(rest) => Ok((sibling, rest)),
+            // Its stdout ended without the line: it is exiting.
+            Err(_) => {
+                let _ = tokio::time::timeout(timeout, sibling.child.wait()).await;
+                Err(sibling.exit_report().await.unwrap_or(silent))
+            }
+        },
+        _ = sibling.child.wait() => Err(sibling.exit_report().await.unwrap_or(silent)),
+        () = tokio::time::sleep(timeout) => Err(silent),
     }
 }
 
@@ -127,16 +210,21 @@ pub async fn spawn_logged(
     let (announced_tx, announced_rx) = oneshot::channel();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
-    tokio::spawn(copy_lines(
+    let last_lines = Arc::new(Mutex::new(VecDeque::new()));
+    let copying = tokio::spawn(copy_lines(
         stdout,
         stderr,
         log_file,
         prefix.to_string(),
         announced_tx,
+        last_lines.clone(),
     ));
     let sibling = Sibling {
         name: name.into(),
         child,
+        last_lines,
+        copying: Some(copying),
+        log: log.to_path_buf(),
     };
     Ok((sibling, announced_rx))
 }
@@ -148,13 +236,21 @@ async fn copy_lines(
     log: tokio::fs::File,
     prefix: String,
     announced: oneshot::Sender<String>,
+    last_lines: Arc<Mutex<VecDeque<String>>>,
 ) {
-    let log = std::sync::Arc::new(tokio::sync::Mutex::new(log));
+    let log = Arc::new(tokio::sync::Mutex::new(log));
     let err_log = log.clone();
     let stderr_task = tokio::spawn(async move {
         let Some(stderr) = stderr else { return };
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
+            if !line.trim().is_empty() {
+                let mut last = last_lines.lock().unwrap_or_else(|p| p.into_inner());
+                if last.len() == LAST_WORDS_LINES {
+                    last.pop_front();
+                }
+                last.push_back(line.clone());
+            }
             let _ = err_log
                 .lock()
                 .await
@@ -204,5 +300,52 @@ impl Sibling {
     /// Resolves when the process exits by itself.
     pub async fn exited(&mut self) -> std::io::Result<std::process::ExitStatus> {
         self.child.wait().await
+    }
+
+    /// Once it has exited: how, and its last words (the end of its stderr, read to the end),
+    /// as an [`SiblingError::ExitedEarly`]. `None` while it runs.
+    pub async fn exit_report(&mut self) -> Option<SiblingError> {
+        let status = self.child.try_wait().ok().flatten()?;
+        if let Some(copying) = self.copying.take() {
+            let _ = copying.await;
+        }
+        let last = self
+            .last_lines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|line| line.trim())
+            .collect::<Vec<_>>()
+            .join(" | ");
+        let last_words = if last.is_empty() {
+            format!("it printed nothing; see {}", self.log.display())
+        } else {
+            format!("{last} (all of it in {})", self.log.display())
+        };
+        Some(SiblingError::ExitedEarly {
+            binary: self.name.clone(),
+            status,
+            last_words,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_are_renamed_only_where_they_stand_alone() {
+        let renames = [
+            ("--resources", "--agent-resources"),
+            ("--port", "--master-port"),
+        ];
+        assert_eq!(
+            rename_flags(
+                "error: --resources 'cpus:x': bad; --port=5050 taken; --portal and x--port stay",
+                &renames
+            ),
+            "error: --agent-resources 'cpus:x': bad; --master-port=5050 taken; --portal and x--port stay"
+        );
     }
 }

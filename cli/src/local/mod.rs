@@ -20,7 +20,8 @@ use anyhow::Context as _;
 use cartrack_runtime::signals::Shutdown;
 use tokio::process::Command;
 
-use children::{locate, spawn_announced, spawn_logged, Sibling};
+use crate::error::UsageError;
+use children::{locate, spawn_announced, spawn_logged, Sibling, SiblingError};
 pub use master::ExistingMaster;
 
 /// The spec `cartrack local` runs: the shipped example, with the broker's address added.
@@ -95,6 +96,7 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<ExitCode> {
         Cluster::Dev(_) => Some(locate(&bin_dir, "cartrack-devcluster")?),
         Cluster::Existing(_) => None,
     };
+    check_ports_free(&args)?;
     let worker = locate(&bin_dir, "cartrack-worker")?;
     let scheduler = locate(&bin_dir, "cartrack-scheduler")?;
     if matches!(args.binaries, Binaries::Separate { executor: None, .. }) {
@@ -114,7 +116,6 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(work_dir.join(sub))
             .with_context(|| format!("cannot create {}", work_dir.join(sub).display()))?;
     }
-    let logs = work_dir.join("logs");
 
     let mut running: Vec<Sibling> = Vec::new();
     let mut framework_id = None;
@@ -132,7 +133,7 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<ExitCode> {
         Ok(()) => wait_for_stop(&mut running).await,
         Err(err) => {
             eprintln!("cartrack local: {err:#}");
-            ExitCode::FAILURE
+            ExitCode::from(crate::error::Ending::of(&err).code())
         }
     };
     // Stop in reverse: the scheduler first (it fails over, it does not tear down), then the
@@ -159,8 +160,89 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    eprintln!("cartrack local: stopped; logs in {}", logs.display());
+    // Every sandbox holds copies of the binaries: say what the kept folder costs.
+    eprintln!(
+        "cartrack local: stopped; logs, state and sandboxes kept in {} ({}): `rm -rf {}` removes them",
+        work_dir.display(),
+        human_size(folder_size(&work_dir)),
+        work_dir.display()
+    );
     Ok(code)
+}
+
+/// Bytes of the files under `dir` (symbolic links not followed).
+fn folder_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => folder_size(&entry.path()),
+            Ok(kind) if kind.is_file() => entry.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// `412 MB`, `3.1 GB`, `12 KB`.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["bytes", "KB", "MB", "GB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= 1000.0 && unit + 1 < UNITS.len() {
+        size /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 || size >= 10.0 {
+        format!("{size:.0} {}", UNITS[unit])
+    } else {
+        format!("{size:.1} {}", UNITS[unit])
+    }
+}
+
+/// Refuses ports another process holds before anything starts: otherwise another server
+/// on `--http` answers our health check and `cartrack local` reports a run that is not its own.
+fn check_ports_free(args: &LocalArgs) -> Result<(), UsageError> {
+    let taken = |addr: SocketAddr| {
+        matches!(
+            std::net::TcpListener::bind(addr),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse
+        )
+    };
+    if taken(args.http) {
+        return Err(UsageError::new(format!(
+            "--http {}: the address is in use (another cartrack local, or another server); stop it or pass --http 127.0.0.1:PORT",
+            args.http
+        )));
+    }
+    if let Cluster::Dev(dev) = &args.cluster {
+        let master = SocketAddr::from(([127, 0, 0, 1], dev.master_port));
+        if dev.master_port != 0 && taken(master) {
+            return Err(UsageError::new(format!(
+                "--master-port {}: the port is in use (another dev cluster or Mesos master?); stop it or pass --master-port 0 for any free port",
+                dev.master_port
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The `CARTRACK_*` variables of this shell the scheduler inherits (it reads its settings
+/// from them, as Marathon passes them): named in the banner, so none acts unnoticed.
+fn inherited_settings() -> Vec<String> {
+    const SET_HERE: [&str; 4] = [
+        "CARTRACK_KAFKA",
+        "CARTRACK_RELEASE_URI",
+        "CARTRACK_EXECUTOR_URI",
+        "CARTRACK_WORKER_URI",
+    ];
+    let mut names: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| name.starts_with("CARTRACK_") && !SET_HERE.contains(&name.as_str()))
+        .collect();
+    names.sort();
+    names
 }
 
 /// Tears framework `id` down on `master`, then forgets the scheduler's state: it names a
@@ -224,7 +306,13 @@ async fn start_all(
                 "master:",
                 START_TIMEOUT,
             )
-            .await?;
+            .await
+            .map_err(|err| {
+                sibling_error(err.renaming_flags(&[
+                    ("--resources", "--agent-resources"),
+                    ("--port", "--master-port"),
+                ]))
+            })?;
             running.push(sibling);
             master
         }
@@ -251,9 +339,18 @@ async fn start_all(
     if let Some(tiles) = &args.map_tiles {
         command.arg("--map-tiles").arg(tiles);
     }
-    let (sibling, _) = spawn_logged(SCHEDULER, command, &logs.join("scheduler.log"), "").await?;
+    let (mut sibling, _) =
+        spawn_logged(SCHEDULER, command, &logs.join("scheduler.log"), "").await?;
+    // Its own exit (a bad flag, a port taken after all) is reported when it happens.
+    let healthy = tokio::select! {
+        healthy = wait_healthy(args.http, START_TIMEOUT) => healthy,
+        _ = sibling.exited() => match sibling.exit_report().await {
+            Some(exited) => Err(sibling_error(exited)),
+            None => Err(anyhow::anyhow!("the scheduler stopped; see logs/scheduler.log")),
+        },
+    };
     running.push(sibling);
-    wait_healthy(args.http, START_TIMEOUT).await?;
+    healthy?;
     if let Cluster::Existing(_) = args.cluster {
         // A master it cannot reach is better said now than by pods that never come.
         *framework_id = Some(wait_subscribed(args.http, &master, START_TIMEOUT).await?);
@@ -263,9 +360,16 @@ async fn start_all(
         Cluster::Dev(_) => format!("  dev cluster master:    {master}"),
         Cluster::Existing(_) => format!("  mesos master:          {master}"),
     };
+    let inherited = match inherited_settings() {
+        names if names.is_empty() => String::new(),
+        names => format!(
+            "  from your environment: {} (the scheduler reads these)\n",
+            names.join(", ")
+        ),
+    };
     let banner = format!(
         "cartrack is running on this machine:\n  page and operator API: http://{}/\n{master_line}\n  \
-         kafka (in memory):     {kafka}\n  logs:                  {}\n\
+         kafka (in memory):     {kafka}\n  logs:                  {}\n{inherited}\
          Scale with `cartrack scale processor 3 --wait`. Press Ctrl-C to stop everything.\n",
         args.http,
         logs.display()
@@ -274,6 +378,15 @@ async fn start_all(
     match crate::stdout::text(&banner) {
         Ok(()) | Err(crate::stdout::StdoutError::Closed) => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A sibling's error for the user: a sibling that refused its arguments is bad usage (exit 2).
+fn sibling_error(err: SiblingError) -> anyhow::Error {
+    if err.is_usage() {
+        UsageError::new(err.to_string()).into()
+    } else {
+        err.into()
     }
 }
 
