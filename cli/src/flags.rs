@@ -10,12 +10,13 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "cartrack", version, propagate_version = true)]
 pub struct Flags {
-    /// The scheduler's operator API [default: http://127.0.0.1:8080, or the service behind
-    /// DCOS_URL when that is set].
+    /// The scheduler's operator API, for every command but local (which starts its own at
+    /// --http) [default: http://127.0.0.1:8080, or the service behind DCOS_URL when that is set].
     #[arg(long, env = "CARTRACK_URL", global = true)]
     pub url: Option<String>,
 
-    /// Bearer token for mutating requests, when the scheduler was started with --api-token.
+    /// Bearer token for mutating requests, when the scheduler was started with --api-token
+    /// (every command but local).
     #[arg(
         long,
         env = "CARTRACK_API_TOKEN",
@@ -28,7 +29,8 @@ pub struct Flags {
     #[arg(long, global = true)]
     pub json: bool,
 
-    /// The service's name on DC/OS (its Marathon app and `/service/<name>` path).
+    /// The service's name on DC/OS (its Marathon app and `/service/<name>` path); every
+    /// command but local.
     #[arg(
         long,
         env = "CARTRACK_SERVICE_NAME",

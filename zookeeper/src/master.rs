@@ -219,7 +219,9 @@ fn publish(tx: &watch::Sender<Option<MasterAddress>>, leader: Option<MasterAddre
         if *current == leader {
             return false;
         }
-        tracing::info!(from = ?current, to = ?leader, "leading Mesos master changed");
+        let name =
+            |m: &Option<MasterAddress>| m.as_ref().map_or("none".into(), MasterAddress::base_url);
+        tracing::info!(from = %name(current), to = %name(&leader), "leading Mesos master changed");
         *current = leader;
         true
     });

@@ -311,10 +311,17 @@ impl Core {
                 }
             }
             Some(event::Type::Failure) => {
-                tracing::warn!(failure = ?event.failure, "agent or executor failure")
+                let failure = event.failure.unwrap_or_default();
+                tracing::warn!(
+                    agent = failure.agent_id.as_ref().map(|a| a.value.as_str()),
+                    executor = failure.executor_id.as_ref().map(|e| e.value.as_str()),
+                    status = failure.status,
+                    "agent or executor failure"
+                )
             }
             Some(event::Type::Error) => {
-                tracing::error!(message = ?event.error.map(|e| e.message), "master sent ERROR");
+                let message = event.error.map(|e| e.message).unwrap_or_default();
+                tracing::error!(%message, "master sent ERROR");
             }
             Some(event::Type::InverseOffers) => {
                 tracing::debug!("inverse offers ignored (maintenance is not handled in part 1)")

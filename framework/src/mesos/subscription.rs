@@ -217,7 +217,10 @@ async fn follow_leader_changes(
     while detected.changed().await.is_ok() {
         let leader = detected.borrow_and_update().as_ref().map(|m| m.base_url());
         if leader.is_some() && leader != session.leader() {
-            tracing::info!(leader = ?leader, "ZooKeeper names a new leading master");
+            tracing::info!(
+                leader = leader.as_deref(),
+                "ZooKeeper names a new leading master"
+            );
             session.set_leader(None);
             session.request_resubscribe();
         }
