@@ -35,8 +35,9 @@ pub fn slot_name(group: &str, index: u32) -> String {
     format!("{group}-{index}")
 }
 
-/// Finds the pending slots. A slot holding any non-terminal task is never pending: a slot
-/// never has two live tasks.
+/// Finds the pending slots. A slot is never pending while a task of it may be running: one
+/// holding it, or one given up as unreachable that came back and is being killed (its
+/// replacement waits for its end). A slot never has two live tasks.
 pub fn pending_pods(
     spec: &ValidatedSpec,
     desired: &BTreeMap<String, u32>,
@@ -46,7 +47,7 @@ pub fn pending_pods(
 ) -> Pending {
     let live: HashSet<&str> = tasks
         .values()
-        .filter(|t| t.holds_slot())
+        .filter(|t| t.holds_slot() || (!t.state.is_terminal() && !t.state.is_out_of_reach()))
         .map(|t| t.slot.as_str())
         .collect();
     let mut pending = Pending::default();

@@ -219,6 +219,22 @@ fn never_launches_a_slot_that_has_a_live_task() {
 }
 
 #[test]
+fn a_pod_given_up_as_unreachable_is_replaced_unless_it_came_back() {
+    let mut w = World::new(&group_toml("ingester", 2, 0.1, 64.0, &[], &[]));
+    // Still out of reach: its slot is free for a replacement.
+    let mut away = task("ingester", 0, 1, TaskPhase::Unreachable);
+    away.kill = Some(KillIntent::Unreachable);
+    w.add(away);
+    // Heard RUNNING again before its replacement launched: it is being killed, and its slot
+    // waits for its end rather than run two pods.
+    let mut back = task("ingester", 1, 1, TaskPhase::Running);
+    back.kill = Some(KillIntent::Unreachable);
+    w.add(back);
+    let plan = w.run(&[offer(2, &big())]);
+    assert_eq!(slots_of(&plan), vec![("ingester-0".into(), "a-2".into())]);
+}
+
+#[test]
 fn holds_back_pods_in_launch_backoff() {
     let mut w = World::new(&group_toml("ingester", 1, 0.1, 64.0, &[], &[]));
     w.slots.insert(
