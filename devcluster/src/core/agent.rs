@@ -122,6 +122,9 @@ impl Core {
             );
         }
         if !was_reachable {
+            // Restarting re-registers the agent: like a healed partition, its surviving tasks
+            // are reachable again.
+            self.report_reregistered_tasks(agent_id);
             self.resend_agent_updates(agent_id, now);
         }
         self.record_fault(format!(
@@ -242,6 +245,27 @@ impl Core {
         agent.reachable = true;
         agent.unreachable_since = None;
         agent.marked_unreachable = false;
+        let orphans: Vec<(String, String)> = agent
+            .executors
+            .iter()
+            .filter(|(_, e)| e.orphaned)
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.report_reregistered_tasks(agent_id);
+        for (fid, eid) in orphans {
+            self.shutdown_executor(agent_id, &fid, &eid, grace);
+        }
+        self.resend_agent_updates(agent_id, now);
+        self.record_fault(format!("agent {agent_id} healed: reachable again"));
+        true
+    }
+
+    /// The agent registered again: tasks declared UNREACHABLE are running after all, and
+    /// their frameworks hear so (TASK_RUNNING etc., REASON_AGENT_REREGISTERED), as from Mesos.
+    fn report_reregistered_tasks(&mut self, agent_id: &str) {
+        let Some(agent) = self.agents.get_mut(agent_id) else {
+            return;
+        };
         let mut back = Vec::new();
         for (key, task) in agent.tasks.iter_mut() {
             if task.unreachable {
@@ -259,21 +283,9 @@ impl Core {
                 back.push((key.0.clone(), status));
             }
         }
-        let orphans: Vec<(String, String)> = agent
-            .executors
-            .iter()
-            .filter(|(_, e)| e.orphaned)
-            .map(|(k, _)| k.clone())
-            .collect();
         for (fid, status) in back {
             self.send_to_framework(&fid, update_event(status));
         }
-        for (fid, eid) in orphans {
-            self.shutdown_executor(agent_id, &fid, &eid, grace);
-        }
-        self.resend_agent_updates(agent_id, now);
-        self.record_fault(format!("agent {agent_id} healed: reachable again"));
-        true
     }
 
     fn resend_agent_updates(&mut self, agent_id: &str, now: Instant) {

@@ -3,6 +3,8 @@
 //!
 //! Like raft-rs' `RawNode`: time enters only as `now` arguments, output piles up in
 //! [`Core::take_effects`]. The HTTP handlers and the process supervisor are the shell.
+//! Stream ids and update uuids come from [`Core::with_uuid_source`] when a simulation needs
+//! them seeded (`sim/`).
 
 mod agent;
 mod allocation;
@@ -318,6 +320,8 @@ pub struct Core {
     pub elected_at: Instant,
     alloc_cursor: usize,
     effects: Vec<Effect>,
+    /// Stream ids and status update uuids; random unless a simulation needs them seeded.
+    new_uuid: Box<dyn FnMut() -> uuid::Uuid + Send>,
 }
 
 /// Status timestamps: the one wall-clock read left in the core (Mesos stamps updates with
@@ -382,7 +386,15 @@ impl Core {
             elected_at: now,
             alloc_cursor: 0,
             effects: Vec::new(),
+            new_uuid: Box::new(uuid::Uuid::new_v4),
         }
+    }
+
+    /// Takes uuids (stream ids, status update uuids) from `source` instead of random ones, so a
+    /// deterministic simulation can replay a run.
+    pub fn with_uuid_source(mut self, source: Box<dyn FnMut() -> uuid::Uuid + Send>) -> Core {
+        self.new_uuid = source;
+        self
     }
 
     /// Drains the effects decided so far, in order.

@@ -72,7 +72,7 @@ impl Core {
             Some(id) if !id.is_empty() => id,
             _ => self.next_id("F"),
         };
-        let stream_id = uuid::Uuid::new_v4().to_string();
+        let stream_id = (self.new_uuid)().to_string();
         let mut info = info;
         info.id = Some(FrameworkId {
             value: framework_id.clone(),

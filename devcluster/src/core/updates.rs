@@ -63,6 +63,7 @@ impl Core {
         message: &str,
         now: Instant,
     ) {
+        let uuid = (self.new_uuid)();
         let Some(task) = self
             .agents
             .get_mut(agent_id)
@@ -85,7 +86,7 @@ impl Core {
                 value: task.executor_id.clone(),
             }),
             timestamp: Some(now_seconds()),
-            uuid: Some(uuid::Uuid::new_v4().as_bytes().to_vec()),
+            uuid: Some(uuid.as_bytes().to_vec()),
             ..Default::default()
         };
         self.enqueue_update(agent_id, key, status, now);

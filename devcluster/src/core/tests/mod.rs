@@ -350,6 +350,11 @@ fn kill_carries_the_calls_kill_policy_to_the_executor() {
 fn running_t1(c: &mut Core, checkpoint: bool, now: Instant) -> String {
     let mut i = info(&[], 0.0);
     i.checkpoint = Some(checkpoint);
+    run_t1(c, i, now)
+}
+
+/// [`running_t1`] for a framework described by `i`.
+fn run_t1(c: &mut Core, i: FrameworkInfo, now: Instant) -> String {
     let sub = c.subscribe(i, now).unwrap();
     c.tick(now);
     let offer = offers(&events_for(&c.take_effects(), &sub.framework_id)).remove(0);
@@ -417,6 +422,35 @@ fn agent_death_loses_at_once_only_the_tasks_of_frameworks_that_do_not_checkpoint
             TaskState::TaskLost
         );
     }
+}
+
+#[test]
+fn restarting_a_partitioned_agent_reports_its_unreachable_tasks_back() {
+    let mut c = core(1);
+    let t0 = Instant::now();
+    let mut i = info(&[framework_info::capability::Type::PartitionAware], 3600.0);
+    i.checkpoint = Some(true);
+    let fid = run_t1(&mut c, i, t0);
+    let statuses = |c: &mut Core| -> Vec<mesos_proto::v1::TaskStatus> {
+        events_for(&c.take_effects(), &fid)
+            .into_iter()
+            .filter_map(|e| e.update.map(|u| u.status))
+            .collect()
+    };
+    c.partition_agent("a0", t0);
+    c.tick(t0 + Duration::from_secs(76));
+    let gone = statuses(&mut c);
+    assert_eq!(gone.len(), 1, "{gone:?}");
+    assert_eq!(gone[0].state(), TaskState::TaskUnreachable);
+    c.restart_agent("a0", t0 + Duration::from_secs(80));
+    let back = statuses(&mut c);
+    assert!(
+        back.iter().any(|s| s.task_id.value == "t1"
+            && s.state() != TaskState::TaskUnreachable
+            && s.reason() == mesos_proto::v1::task_status::Reason::AgentReregistered),
+        "{back:?}"
+    );
+    assert!(!c.agents["a0"].tasks[&(fid.clone(), "t1".to_string())].unreachable);
 }
 
 #[test]

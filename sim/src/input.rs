@@ -1,0 +1,113 @@
+//! What the seeded schedule injects: faults and operator requests. Each kind is one variant;
+//! new operations (deployments, autoscaling) are added as variants here, picked in
+//! [`Input::pick`] and carried out in `World::apply_input`.
+
+use std::fmt;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// One scheduled input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Something breaks.
+    Fault(Fault),
+    /// The operator asks for something.
+    Operator(Operator),
+}
+
+/// A fault.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// The leading master fails over; `keep_state = false` also loses frameworks and offers.
+    MasterFailover {
+        /// Whether the new leader knows the frameworks.
+        keep_state: bool,
+    },
+    /// The agent process dies with its executors.
+    AgentKill(usize),
+    /// The agent process restarts (a killed one comes back empty).
+    AgentRestart(usize),
+    /// The master stops seeing the agent; its executors keep running.
+    AgentPartition(usize),
+    /// The partition ends.
+    AgentHeal(usize),
+    /// An executor process exits with status 1 (the n-th live one, modulo their number).
+    ExecutorCrash(usize),
+    /// An executor's connection to its agent breaks; it subscribes again.
+    ExecutorDisconnect(usize),
+    /// The scheduler process dies now and restarts from its store.
+    SchedulerCrash,
+    /// The scheduler dies inside its next round: before persisting (`None`) or after
+    /// persisting and sending this many calls.
+    SchedulerCrashMidRound(Option<usize>),
+    /// The network between scheduler and master is cut for this many ms.
+    SchedulerPartition(u64),
+}
+
+/// An operator request (the operator API's effect on the core).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operator {
+    /// `PUT /v1/groups/{group}/count`.
+    Scale {
+        /// Group index in the spec.
+        group: usize,
+        /// New count.
+        count: u32,
+    },
+    /// `POST /v1/pods/{slot}/restart` or `/replace`.
+    Restart {
+        /// Group index in the spec.
+        group: usize,
+        /// Pod index.
+        index: u32,
+        /// Anywhere (`replace`) or on the same agent.
+        replace: bool,
+    },
+}
+
+impl Input {
+    /// A random input for a cluster of `agents` agents and `groups` groups.
+    pub(crate) fn pick(rng: &mut ChaCha8Rng, agents: usize, groups: usize) -> Input {
+        let agent = rng.random_range(0..agents);
+        match rng.random_range(0..100u32) {
+            0..=5 => Input::Fault(Fault::MasterFailover {
+                keep_state: rng.random_bool(0.5),
+            }),
+            6..=13 => Input::Fault(Fault::AgentKill(agent)),
+            14..=23 => Input::Fault(Fault::AgentRestart(agent)),
+            24..=31 => Input::Fault(Fault::AgentPartition(agent)),
+            32..=41 => Input::Fault(Fault::AgentHeal(agent)),
+            42..=49 => Input::Fault(Fault::ExecutorCrash(rng.random_range(0..64))),
+            50..=55 => Input::Fault(Fault::ExecutorDisconnect(rng.random_range(0..64))),
+            56..=61 => Input::Fault(Fault::SchedulerCrash),
+            62..=67 => {
+                let sent = if rng.random_bool(0.3) {
+                    None
+                } else {
+                    Some(rng.random_range(0..4))
+                };
+                Input::Fault(Fault::SchedulerCrashMidRound(sent))
+            }
+            68..=72 => Input::Fault(Fault::SchedulerPartition(rng.random_range(1_000..40_000))),
+            73..=86 => Input::Operator(Operator::Scale {
+                group: rng.random_range(0..groups),
+                count: rng.random_range(0..=4),
+            }),
+            _ => Input::Operator(Operator::Restart {
+                group: rng.random_range(0..groups),
+                index: rng.random_range(0..4),
+                replace: rng.random_bool(0.5),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Input::Fault(fault) => write!(f, "FAULT {fault:?}"),
+            Input::Operator(op) => write!(f, "OPERATOR {op:?}"),
+        }
+    }
+}

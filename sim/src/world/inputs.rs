@@ -1,0 +1,106 @@
+//! Scheduled inputs carried out: faults on the cluster or the scheduler, operator requests.
+
+use rand::Rng;
+
+use super::{Ev, World};
+use crate::executor::ExecKey;
+use crate::input::{Fault, Input, Operator};
+use crate::invariants::Violation;
+
+impl World {
+    pub(super) fn apply_input(&mut self, input: Input) -> Result<(), Violation> {
+        let now = self.instant();
+        let now_ms = self.now_ms();
+        match input {
+            Input::Fault(fault) => match fault {
+                Fault::MasterFailover { keep_state } => {
+                    self.cluster.restart_master(keep_state, now);
+                }
+                Fault::AgentKill(i) => {
+                    self.cluster.kill_agent(&self.agent_ids[i], now);
+                }
+                Fault::AgentRestart(i) => {
+                    self.cluster.restart_agent(&self.agent_ids[i], now);
+                }
+                Fault::AgentPartition(i) => {
+                    self.cluster.partition_agent(&self.agent_ids[i], now);
+                }
+                Fault::AgentHeal(i) => {
+                    self.cluster.heal_agent(&self.agent_ids[i], now);
+                }
+                Fault::ExecutorCrash(n) => {
+                    let started: Vec<ExecKey> = self
+                        .processes
+                        .iter()
+                        .filter(|(_, p)| p.started)
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    if !started.is_empty() {
+                        let key = started[n % started.len()].clone();
+                        self.exit(&key, 1 << 8);
+                    }
+                }
+                Fault::ExecutorDisconnect(n) => {
+                    let connected: Vec<ExecKey> = self
+                        .processes
+                        .iter()
+                        .filter(|(_, p)| p.connection.is_some())
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    if !connected.is_empty() {
+                        let key = connected[n % connected.len()].clone();
+                        if let Some(process) = self.processes.get_mut(&key) {
+                            process.connection = None;
+                            let container = process.container_id.clone();
+                            self.cluster.executor_disconnected(&key.0, &key.1, &key.2);
+                            let wait = self.rng.random_range(500..3_000);
+                            self.queue
+                                .after(wait, Ev::ExecutorSubscribe { key, container });
+                        }
+                    }
+                }
+                Fault::SchedulerCrash => {
+                    if self.scheduler.core.is_some() {
+                        self.crash_scheduler();
+                    }
+                }
+                Fault::SchedulerCrashMidRound(cut) => {
+                    if self.scheduler.core.is_some() {
+                        self.scheduler.crash_mid_round = Some(cut);
+                    }
+                }
+                Fault::SchedulerPartition(ms) => {
+                    self.partitioned_until = self.queue.now() + ms;
+                    if let Some(fid) = self.scheduler.framework_id.clone() {
+                        self.cluster.drop_framework_stream(&fid, now);
+                    }
+                }
+            },
+            Input::Operator(op) => {
+                let Some(core) = self.scheduler.core.as_mut() else {
+                    return Ok(());
+                };
+                let result = match op {
+                    Operator::Scale { group, count } => {
+                        let name = self.setup.spec.groups[group].name.clone();
+                        core.set_count(&name, count, now_ms)
+                    }
+                    Operator::Restart {
+                        group,
+                        index,
+                        replace,
+                    } => {
+                        let slot = format!("{}-{index}", self.setup.spec.groups[group].name);
+                        core.restart(&slot, replace, now_ms)
+                    }
+                };
+                if let Err(e) = result {
+                    self.note(format!("refused: {e}"));
+                }
+                self.execute(None)?;
+            }
+        }
+        self.apply_effects();
+        Ok(())
+    }
+}
