@@ -24,6 +24,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use cartrack_pipeline::kafka::partition_of;
 use cartrack_pipeline::model::Position;
 use cartrack_pipeline::sources::simulator::{CityBox, Fleet, SimulatorConfig};
 
@@ -35,28 +36,17 @@ mod worker;
 
 use worker::Worker;
 
-/// librdkafka's default partitioner for keyed records: CRC-32 of the key modulo partitions.
-fn partition_of(key: &str, partitions: usize) -> usize {
-    let mut crc = !0u32;
-    for byte in key.bytes() {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    (!crc as usize) % partitions
+/// One HTTP/1.0 POST of positions: (status, body).
+fn post(address: &str, body: &str) -> anyhow::Result<(u16, String)> {
+    request(address, "POST /v1/positions", body)
 }
 
-/// One HTTP/1.0 POST: (status, body).
-fn post(address: &str, body: &str) -> anyhow::Result<(u16, String)> {
+/// One HTTP/1.0 request (`line` is method and path): (status, body).
+fn request(address: &str, line: &str, body: &str) -> anyhow::Result<(u16, String)> {
     let mut stream = TcpStream::connect(address)?;
     write!(
         stream,
-        "POST /v1/positions HTTP/1.0\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{line} HTTP/1.0\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut response = String::new();
@@ -115,7 +105,7 @@ fn run() -> anyhow::Result<()> {
 
     let mut broker = Worker::start(&binary, "broker", &["broker", "--partitions", "4"])?;
     let kafka = broker.announced("kafka:")?;
-    let group_worker = |role: &'static str, extra: &[&str]| -> anyhow::Result<Worker> {
+    let group_worker = |role: &'static str, extra: &[&str]| -> anyhow::Result<(Worker, String)> {
         let groups = [
             "--kafka-option",
             "session.timeout.ms=6000",
@@ -131,11 +121,11 @@ fn run() -> anyhow::Result<()> {
         ]
         .concat();
         let mut worker = Worker::start(&binary, role, &args)?;
-        worker.announced("http:")?;
-        Ok(worker)
+        let address = worker.announced("http:")?;
+        Ok((worker, address))
     };
-    let mut process = group_worker("process", &[])?;
-    let mut index = group_worker("index", &["--ndjson-dir", sink_dir])?;
+    let (mut process, process_http) = group_worker("process", &[])?;
+    let (mut index, index_http) = group_worker("index", &["--ndjson-dir", sink_dir])?;
     let mut ingest = Worker::start(
         &binary,
         "ingest",
@@ -181,7 +171,7 @@ fn run() -> anyhow::Result<()> {
         fleet.positions(t0_ms + i64::from(second) * 1000, &mut positions);
         for position in &positions {
             expected.insert(format!("{}-{}", position.vehicle_id, position.timestamp_ms));
-            let client = partition_of(&position.vehicle_id, 4) % clients;
+            let client = partition_of(position.vehicle_id.as_bytes(), 4) as usize % clients;
             let mut line = serde_json::to_string(position)?;
             line.push('\n');
             pending[client].push(line);
@@ -270,6 +260,13 @@ fn run() -> anyhow::Result<()> {
         cpu[3]
     );
     if lost > 0 || unexpected > 0 {
+        // Where they went: each worker's counters of what it read, wrote and refused.
+        for address in [&intake, &process_http, &index_http] {
+            let (_, metrics) = request(address, "GET /metrics", "")?;
+            for line in metrics.lines().filter(|line| line.starts_with("cartrack_")) {
+                eprintln!("{line}");
+            }
+        }
         bail!("{lost} positions lost, {unexpected} unexpected ids");
     }
     Ok(())

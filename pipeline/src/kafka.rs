@@ -2,12 +2,14 @@
 //! every subcommand talks to the cluster the same way.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::metadata::Metadata;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientConfig;
 use tokio::sync::Notify;
@@ -15,15 +17,19 @@ use tokio::sync::Notify;
 use crate::metrics::Metrics;
 use crate::model::SCHEMA_HEADER;
 
+mod batcher;
+
+pub use batcher::{partition_of, Batcher};
+
 /// The topics of the pipeline.
 pub mod topics {
-    /// Validated positions, keyed by vehicle id (protobuf).
+    /// Validated positions, batched by partition of their vehicle id (protobuf).
     pub const POSITIONS: &str = "cartrack.positions";
-    /// Vehicle states with predictions, keyed by vehicle id (JSON).
+    /// Vehicle states with predictions, partitioned by vehicle id (JSON lines).
     pub const VEHICLES: &str = "cartrack.vehicles";
-    /// Closed tile windows, keyed by `<geohash>-<window start>` (JSON).
+    /// Closed tile windows, partitioned by `<geohash>-<window start>` (JSON lines).
     pub const TILES: &str = "cartrack.tiles";
-    /// Geofence crossings, keyed by their deterministic alert id (JSON).
+    /// Geofence crossings, partitioned by vehicle id (JSON lines).
     pub const ALERTS: &str = "cartrack.alerts";
     /// Every topic, for a broker to create up front.
     pub const ALL: [&str; 4] = [POSITIONS, VEHICLES, TILES, ALERTS];
@@ -91,7 +97,7 @@ impl KafkaConfig {
 
     /// An [`Emitter`] on a producer that neither loses nor duplicates on retry (idempotent,
     /// acks from all in-sync replicas) and lingers only briefly, since the pipeline is
-    /// real-time; acknowledged records are counted as records out in `metrics`.
+    /// real-time; acknowledged items are counted as records out in `metrics`.
     pub fn emitter(&self, metrics: Metrics) -> Result<Emitter, KafkaError> {
         let config = self.client_config(&[
             ("enable.idempotence", "true"),
@@ -173,6 +179,12 @@ impl PendingOffsets {
 /// Most distinct topics one [`Emitter`] writes to (the pipeline uses at most three).
 const MAX_TOPICS: usize = 8;
 
+/// A record's delivery opaque: its items, its topic slot (below [`MAX_TOPICS`]) and its epoch
+/// parity, packed into one word so a delivery report needs no allocation.
+fn opaque(items: usize, slot: usize, parity: usize) -> usize {
+    items << 4 | slot << 1 | parity
+}
+
 /// Delivery reports, counted on the producer's polling thread: no allocation, future or lock
 /// per record (one future per record cost ingest a fifth of its CPU in malloc, measured with
 /// `perf`, see BENCHMARKS.md).
@@ -180,7 +192,7 @@ struct DeliveryCounter {
     /// Records handed to the producer and not yet acknowledged or failed, by the parity of the
     /// [`Emitter`] epoch they were sent in (see [`Emitter::mark`]).
     in_flight: [AtomicUsize; 2],
-    /// Acknowledged records per topic slot, not yet added to the metrics.
+    /// Acknowledged items (positions, documents) per topic slot, not yet added to the metrics.
     acknowledged: [AtomicU64; MAX_TOPICS],
     /// The first failure not yet reported to the caller, and whether there is one (checked on
     /// every send without taking the lock).
@@ -193,15 +205,15 @@ struct DeliveryCounter {
 impl ClientContext for DeliveryCounter {}
 
 impl ProducerContext for DeliveryCounter {
-    /// The slot of the record's topic in the emitter's table, times two, plus the parity of
-    /// the epoch it was sent in.
+    /// The record's items, its topic's slot in the emitter's table and the parity of the
+    /// epoch it was sent in: see [`opaque`].
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
-        let (slot, parity) = (opaque >> 1, opaque & 1);
+        let (items, slot, parity) = (opaque >> 4, (opaque >> 1) & 7, opaque & 1);
         match result {
             Ok(_) => {
-                self.acknowledged[slot].fetch_add(1, Ordering::Relaxed);
+                self.acknowledged[slot].fetch_add(items as u64, Ordering::Relaxed);
             }
             Err((err, message)) => {
                 tracing::error!(topic = message.topic(), error = %err, "delivery failed");
@@ -218,7 +230,7 @@ impl ProducerContext for DeliveryCounter {
 /// Why the producer did not take a record.
 enum NotSent<'a> {
     /// Its queue is full: the record, to send again once deliveries made room.
-    Full(BaseRecord<'a, str, [u8], usize>),
+    Full(BaseRecord<'a, (), [u8], usize>),
     /// Anything else.
     Failed(KafkaError),
 }
@@ -227,7 +239,8 @@ use NotSent::{Failed, Full};
 /// A producer with its in-flight deliveries: sends without waiting for each acknowledgement,
 /// yet lets the caller wait for all of them before it commits what they were derived from.
 pub struct Emitter {
-    producer: ThreadedProducer<DeliveryCounter>,
+    /// Shared only with metadata requests, which block and so run on another thread.
+    producer: Arc<ThreadedProducer<DeliveryCounter>>,
     /// Topic of each slot of [`DeliveryCounter::acknowledged`].
     topics: Vec<&'static str>,
     metrics: Metrics,
@@ -244,6 +257,9 @@ pub struct Mark {
     parity: usize,
 }
 
+/// How long one metadata request may take.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How many sends between two updates of the records-out metric.
 const METRICS_EVERY: u64 = 256;
 
@@ -257,7 +273,7 @@ impl Emitter {
             progress: Notify::new(),
         };
         Ok(Self {
-            producer: config.create_with_context(counter)?,
+            producer: Arc::new(config.create_with_context(counter)?),
             topics: Vec::new(),
             metrics,
             sends: 0,
@@ -337,14 +353,7 @@ impl Emitter {
     /// Queues one record. When the producer's queue is full this waits for deliveries to make
     /// room, which is how a slow cluster slows the caller down. Fails if an earlier record's
     /// delivery failed (each failure is reported once, here or by [`Self::settle`]).
-    pub async fn send(
-        &mut self,
-        topic: &'static str,
-        key: &str,
-        payload: &[u8],
-        timestamp_ms: i64,
-        schema: &str,
-    ) -> Result<(), KafkaError> {
+    pub async fn send(&mut self, outgoing: Outgoing<'_>) -> Result<(), KafkaError> {
         if let Some(failure) = self.take_failure() {
             return Err(failure);
         }
@@ -352,15 +361,16 @@ impl Emitter {
         if self.sends.is_multiple_of(METRICS_EVERY) {
             self.count_acknowledged();
         }
-        let slot = self.slot(topic);
+        let slot = self.slot(outgoing.topic);
         let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
             key: SCHEMA_HEADER,
-            value: Some(schema),
+            value: Some(outgoing.schema),
         });
-        let mut record = BaseRecord::with_opaque_to(topic, slot << 1 | (self.epoch & 1))
-            .key(key)
-            .payload(payload)
-            .timestamp(timestamp_ms)
+        let opaque = opaque(outgoing.items, slot, self.epoch & 1);
+        let mut record = BaseRecord::with_opaque_to(outgoing.topic, opaque)
+            .partition(outgoing.partition)
+            .payload(outgoing.payload)
+            .timestamp(outgoing.timestamp_ms)
             .headers(headers);
         loop {
             record = match self.try_send(record) {
@@ -383,7 +393,7 @@ impl Emitter {
     }
 
     /// Hands `record` to the producer, counting it in flight if it took it.
-    fn try_send<'a>(&self, record: BaseRecord<'a, str, [u8], usize>) -> Result<(), NotSent<'a>> {
+    fn try_send<'a>(&self, record: BaseRecord<'a, (), [u8], usize>) -> Result<(), NotSent<'a>> {
         let in_flight = &self.producer.context().in_flight[self.epoch & 1];
         in_flight.fetch_add(1, Ordering::AcqRel);
         self.producer.send(record).map_err(|(err, returned)| {
@@ -411,6 +421,59 @@ impl Emitter {
         self.count_acknowledged();
         self.take_failure().map_or(Ok(()), Err)
     }
+
+    /// The number of partitions of `topic`, asking the broker again with backoff (and a
+    /// warning) while it does not answer or does not know the topic.
+    pub async fn partitions(&self, topic: &'static str) -> i32 {
+        let mut backoff = crate::http::kafka_backoff();
+        loop {
+            let producer = Arc::clone(&self.producer);
+            // The request blocks until the broker answers: not on the runtime's threads.
+            let metadata = tokio::task::spawn_blocking(move || {
+                producer
+                    .client()
+                    .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+            })
+            .await;
+            let reason = match metadata {
+                Ok(Ok(metadata)) => match partition_count(&metadata, topic) {
+                    Some(count) => return count,
+                    None => "the broker does not know the topic".to_owned(),
+                },
+                Ok(Err(err)) => err.to_string(),
+                Err(err) => err.to_string(),
+            };
+            tracing::warn!(topic, %reason, "partition count unknown; asking again");
+            tokio::time::sleep(backoff.next_delay()).await;
+        }
+    }
+}
+
+fn partition_count(metadata: &Metadata, topic: &str) -> Option<i32> {
+    let topic = metadata
+        .topics()
+        .iter()
+        .find(|known| known.name() == topic && known.error().is_none())?;
+    i32::try_from(topic.partitions().len())
+        .ok()
+        .filter(|count| *count > 0)
+}
+
+/// One record for [`Emitter::send`].
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// Its topic.
+    pub topic: &'static str,
+    /// Its partition (see [`partition_of`]).
+    pub partition: i32,
+    /// The value.
+    pub payload: &'a [u8],
+    /// The record timestamp, ms since the epoch.
+    pub timestamp_ms: i64,
+    /// The value's schema, sent in the [`SCHEMA_HEADER`] header.
+    pub schema: &'a str,
+    /// How many positions or documents it holds, for the records-out metric.
+    pub items: usize,
 }
 
 #[cfg(test)]
@@ -477,15 +540,17 @@ mod tests {
         let metrics = Metrics::new("test", &[]);
         let mut emitter = config.emitter(metrics.clone()).unwrap();
 
-        emitter
-            .send(topics::VEHICLES, "a", b"1", 1, "s")
-            .await
-            .unwrap();
+        let record = |payload, items| Outgoing {
+            topic: topics::VEHICLES,
+            partition: 0,
+            payload,
+            timestamp_ms: 1,
+            schema: "s",
+            items,
+        };
+        emitter.send(record(b"1", 1)).await.unwrap();
         let first = emitter.mark().expect("nothing was in flight before");
-        emitter
-            .send(topics::VEHICLES, "b", b"2", 2, "s")
-            .await
-            .unwrap();
+        emitter.send(record(b"2\n3", 2)).await.unwrap();
         assert!(
             !emitter.reached(&first).unwrap(),
             "acknowledged before the broker answered"
@@ -506,7 +571,7 @@ mod tests {
         assert!(
             metrics
                 .render()
-                .contains(r#"cartrack_test_records_out_total{endpoint="cartrack.vehicles"} 2"#),
+                .contains(r#"cartrack_test_records_out_total{endpoint="cartrack.vehicles"} 3"#),
             "{}",
             metrics.render()
         );

@@ -1,22 +1,34 @@
 //! The event model: what flows between the ingesters, the processors and the indexers.
 //!
 //! Positions travel on Kafka as protobuf (compact, and its field numbers let the schema grow
-//! without breaking old consumers); everything the processor derives travels as JSON, because
-//! its only reader is the indexer, which hands it to Elasticsearch unchanged.
+//! without breaking old consumers), many to a record; everything the processor derives travels
+//! as JSON lines, because its only reader is the indexer, which hands each line to
+//! Elasticsearch unchanged.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::ser::{CompactFormatter, Formatter};
 
 /// Kafka header naming the schema of a record's value, so a consumer can refuse a version it
 /// does not understand instead of misreading it.
 pub const SCHEMA_HEADER: &str = "cartrack-schema";
 
-/// The schema (and version) of [`Position`] records on `cartrack.positions`.
+/// The schema (and version) of single-[`Position`] records on `cartrack.positions`: what
+/// `ingest` wrote before [`POSITION_SCHEMA_V2`], still read.
 pub const POSITION_SCHEMA_V1: &str = "cartrack.Position/v1";
 
-/// The schema of the JSON records on the processor's output topics.
+/// The schema of [`PositionBatch`] records on `cartrack.positions`: what `ingest` writes.
+pub const POSITION_SCHEMA_V2: &str = "cartrack.PositionBatch/v2";
+
+/// The schema of single-document JSON records on the processor's output topics (key = document
+/// id): what `process` wrote before [`OUTPUT_SCHEMA_V2`], still read by `index`.
 pub const OUTPUT_SCHEMA_V1: &str = "cartrack.Output/v1+json";
+
+/// The schema of the processor's output records: one or more JSON documents (each what a v1
+/// record held), one per line; no key. A vehicle's states, and a tile window's emissions, are
+/// always in the same partition, in order.
+pub const OUTPUT_SCHEMA_V2: &str = "cartrack.Output/v2+ndjson";
 
 /// One fix reported by (or simulated for) a vehicle: the pipeline's unit of input.
 ///
@@ -50,14 +62,33 @@ pub struct Position {
     pub attributes: BTreeMap<String, String>,
 }
 
+/// Many positions in one `cartrack.positions` record: the per-record cost of Kafka (producing,
+/// storing, fetching, waking the consumer) is paid once per batch instead of once per fix.
+///
+/// A record holds the fixes of vehicles of one partition only, each vehicle's in time order.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PositionBatch {
+    /// The positions, in the order they were read.
+    #[prost(message, repeated, tag = "1")]
+    pub positions: Vec<Position>,
+}
+
+impl PositionBatch {
+    /// Appends `position` to a batch being encoded in `buffer` (a batch's encoding is the
+    /// concatenation of its positions' field encodings, so no `PositionBatch` is built).
+    pub fn encode_into(position: &Position, buffer: &mut Vec<u8>) {
+        prost::encoding::message::encode(1, position, buffer);
+    }
+}
+
 /// Why a record on `cartrack.positions` could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     /// Its schema header names another schema or version.
-    #[error("the record's schema is not {POSITION_SCHEMA_V1}")]
+    #[error("the record's schema is neither {POSITION_SCHEMA_V2} nor {POSITION_SCHEMA_V1}")]
     UnknownSchema,
-    /// The value is not a protobuf `Position`.
-    #[error("the record is not a protobuf Position")]
+    /// The value is not a protobuf `Position` (v1) or `PositionBatch` (v2).
+    #[error("the record is not a protobuf Position or PositionBatch")]
     Undecodable,
 }
 
@@ -72,13 +103,26 @@ impl DecodeError {
 }
 
 impl Position {
-    /// Reads a record from `cartrack.positions` given its schema header (records without one
-    /// are taken as the current version).
-    pub fn from_record(schema: Option<&[u8]>, payload: &[u8]) -> Result<Self, DecodeError> {
-        if schema.is_some_and(|schema| schema != POSITION_SCHEMA_V1.as_bytes()) {
-            return Err(DecodeError::UnknownSchema);
+    /// Reads a record from `cartrack.positions` given its schema header, appending its
+    /// positions to `out` (nothing if it is refused). Records without a header are taken as
+    /// single positions (v1), as the first `ingest` wrote them.
+    pub fn from_record(
+        schema: Option<&[u8]>,
+        payload: &[u8],
+        out: &mut Vec<Position>,
+    ) -> Result<(), DecodeError> {
+        use prost::Message as _;
+        match schema {
+            Some(schema) if schema == POSITION_SCHEMA_V2.as_bytes() => {
+                let batch = PositionBatch::decode(payload).map_err(|_| DecodeError::Undecodable)?;
+                out.extend(batch.positions);
+            }
+            Some(schema) if schema != POSITION_SCHEMA_V1.as_bytes() => {
+                return Err(DecodeError::UnknownSchema)
+            }
+            _ => out.push(Self::decode(payload).map_err(|_| DecodeError::Undecodable)?),
         }
-        <Self as prost::Message>::decode(payload).map_err(|_| DecodeError::Undecodable)
+        Ok(())
     }
 }
 
@@ -137,6 +181,72 @@ pub struct VehicleState {
     /// The attributes of the fix, passed through.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, String>,
+}
+
+impl VehicleState {
+    /// Appends the state's JSON to `out`: the bytes `serde_json::to_writer` writes (a test
+    /// holds them equal), written field by field because the generic serialiser, escaping every
+    /// key, took about a sixth of `process`'s CPU (`perf`, see BENCHMARKS.md); a state is
+    /// written for every position.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(br#"{"vehicle_id":"#);
+        write_json_str(out, &self.vehicle_id);
+        out.extend_from_slice(br#","timestamp_ms":"#);
+        // ok: writing into a Vec cannot fail.
+        let _ = CompactFormatter.write_i64(out, self.timestamp_ms);
+        out.extend_from_slice(br#","location":"#);
+        write_json_point(out, self.location);
+        out.extend_from_slice(br#","speed_mps":"#);
+        write_json_f64(out, self.speed_mps);
+        out.extend_from_slice(br#","heading_deg":"#);
+        write_json_f64(out, self.heading_deg);
+        out.extend_from_slice(match self.motion {
+            Motion::Stopped => br#","motion":"stopped""#.as_slice(),
+            Motion::Moving => br#","motion":"moving""#.as_slice(),
+        });
+        out.extend_from_slice(br#","tile":"#);
+        write_json_str(out, &self.tile);
+        let predictions = &self.predictions;
+        out.extend_from_slice(br#","predictions":{"horizon_s":"#);
+        write_json_f64(out, predictions.horizon_s);
+        out.extend_from_slice(br#","dead_reckoning":"#);
+        write_json_point(out, predictions.dead_reckoning);
+        out.extend_from_slice(br#","tile_speed":"#);
+        write_json_point(out, predictions.tile_speed);
+        out.extend_from_slice(br#","kalman":"#);
+        write_json_point(out, predictions.kalman);
+        out.push(b'}');
+        if !self.attributes.is_empty() {
+            out.extend_from_slice(br#","attributes":"#);
+            // ok: a map of strings always serialises, and into a Vec.
+            let _ = serde_json::to_writer(&mut *out, &self.attributes);
+        }
+        out.push(b'}');
+    }
+}
+
+/// A JSON string, escaped as serde_json escapes it.
+fn write_json_str(out: &mut Vec<u8>, value: &str) {
+    // ok: a string always serialises, and into a Vec.
+    let _ = serde_json::to_writer(out, value);
+}
+
+/// A JSON number as serde_json writes an `f64` (`null` if not finite).
+fn write_json_f64(out: &mut Vec<u8>, value: f64) {
+    if value.is_finite() {
+        // ok: writing into a Vec cannot fail.
+        let _ = CompactFormatter.write_f64(out, value);
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+fn write_json_point(out: &mut Vec<u8>, point: GeoPoint) {
+    out.extend_from_slice(br#"{"lat":"#);
+    write_json_f64(out, point.lat);
+    out.extend_from_slice(br#","lon":"#);
+    write_json_f64(out, point.lon);
+    out.push(b'}');
 }
 
 /// Traffic in one map tile during one window: the `cartrack.tiles` record.
@@ -229,18 +339,46 @@ mod tests {
         assert_eq!(decoded, position);
     }
 
+    fn read(schema: Option<&[u8]>, payload: &[u8]) -> Result<Vec<Position>, DecodeError> {
+        let mut out = Vec::new();
+        Position::from_record(schema, payload, &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn single_position_records_of_v1_are_still_read() {
+        let bytes = sample().encode_to_vec();
+        let v1 = Some(POSITION_SCHEMA_V1.as_bytes());
+        assert_eq!(read(v1, &bytes), Ok(vec![sample()]));
+        assert_eq!(read(None, &bytes), Ok(vec![sample()]));
+    }
+
+    #[test]
+    fn batch_records_of_v2_yield_their_positions_in_order() {
+        let second = Position {
+            vehicle_id: "taxi-8".into(),
+            ..sample()
+        };
+        let mut bytes = Vec::new();
+        PositionBatch::encode_into(&sample(), &mut bytes);
+        PositionBatch::encode_into(&second, &mut bytes);
+        let v2 = Some(POSITION_SCHEMA_V2.as_bytes());
+        assert_eq!(read(v2, &bytes), Ok(vec![sample(), second]));
+        assert_eq!(read(v2, &[]), Ok(vec![]), "an empty batch is no error");
+    }
+
     #[test]
     fn records_of_other_schemas_or_garbage_are_refused() {
         let bytes = sample().encode_to_vec();
-        let v1 = Some(POSITION_SCHEMA_V1.as_bytes());
-        assert_eq!(Position::from_record(v1, &bytes), Ok(sample()));
-        assert_eq!(Position::from_record(None, &bytes), Ok(sample()));
         assert_eq!(
-            Position::from_record(Some(b"cartrack.Position/v2"), &bytes),
+            read(Some(b"cartrack.Position/v3"), &bytes),
             Err(DecodeError::UnknownSchema)
         );
         assert_eq!(
-            Position::from_record(v1, &[0xff, 0xff]),
+            read(Some(POSITION_SCHEMA_V1.as_bytes()), &[0xff, 0xff]),
+            Err(DecodeError::Undecodable)
+        );
+        assert_eq!(
+            read(Some(POSITION_SCHEMA_V2.as_bytes()), &[0xff, 0xff]),
             Err(DecodeError::Undecodable)
         );
     }
@@ -255,6 +393,41 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("sped"), "{err}");
+    }
+
+    #[test]
+    fn vehicle_state_json_is_what_serde_writes() {
+        let point = |lat, lon| GeoPoint { lat, lon };
+        let mut state = VehicleState {
+            vehicle_id: "cab \"7\"\u{1}é".into(),
+            timestamp_ms: -1_700_000_000_123,
+            location: point(40.751_234_567_890_12, -73.98),
+            speed_mps: 11.119_508_022_758_447,
+            heading_deg: 0.0,
+            motion: Motion::Moving,
+            tile: "dr5ru7".into(),
+            predictions: Predictions {
+                horizon_s: 30.0,
+                dead_reckoning: point(1e-300, -0.0),
+                tile_speed: point(f64::NAN, f64::INFINITY),
+                kalman: point(123_456_789.123, 5e20),
+            },
+            attributes: BTreeMap::new(),
+        };
+        let mut written = Vec::new();
+        state.write_json(&mut written);
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            serde_json::to_string(&state).unwrap()
+        );
+        state.motion = Motion::Stopped;
+        state.attributes = BTreeMap::from([("a\n".into(), "1".into()), ("b".into(), "".into())]);
+        let mut written = Vec::new();
+        state.write_json(&mut written);
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            serde_json::to_string(&state).unwrap()
+        );
     }
 
     #[test]

@@ -1,19 +1,23 @@
-//! `process` against an in-process broker: positions in, and keyed vehicle states, closed tile
-//! windows and geofence alerts out on their topics.
+//! `process` against an in-process broker: single-position (v1) records in, and vehicle
+//! states, closed tile windows and geofence alerts out on their topics, batched (v2).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use cartrack_pipeline::commands::broker::LocalBroker;
 use cartrack_pipeline::commands::process::{self, ProcessSettings};
 use cartrack_pipeline::geo::destination;
 use cartrack_pipeline::kafka::{topics, KafkaConfig};
-use cartrack_pipeline::model::{GeoPoint, Position, POSITION_SCHEMA_V1, SCHEMA_HEADER};
+use cartrack_pipeline::model::{
+    GeoPoint, Position, OUTPUT_SCHEMA_V2, POSITION_SCHEMA_V1, SCHEMA_HEADER,
+};
 use cartrack_pipeline::processor::ProcessorConfig;
+use cartrack_pipeline::sinks::{indices, route_record};
 use cartrack_pipeline::transforms::geofence::Geofences;
 use prost::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use tokio::sync::oneshot;
@@ -111,19 +115,45 @@ async fn emits_keyed_vehicles_tiles_and_alerts() {
             continue;
         };
         let message = message.unwrap();
-        let key = String::from_utf8(message.key().unwrap().to_vec()).unwrap();
-        let json = serde_json::from_slice(message.payload().unwrap()).unwrap();
+        let schema = message.headers().and_then(|headers| {
+            headers
+                .iter()
+                .find(|header| header.key == SCHEMA_HEADER)
+                .and_then(|header| header.value)
+        });
+        assert_eq!(schema, Some(OUTPUT_SCHEMA_V2.as_bytes()));
+        assert_eq!(message.key(), None, "batches have no key");
         let timestamp = message.timestamp().to_millis().unwrap();
-        received
-            .entry(message.topic().to_owned())
-            .or_default()
-            .push((key, timestamp, json));
+        // The index's reader gives each document's id (a vehicle's first is its own id).
+        let mut documents = Vec::new();
+        route_record(
+            message.topic(),
+            schema,
+            None,
+            timestamp,
+            Bytes::copy_from_slice(message.payload().unwrap()),
+            &mut documents,
+            |why| panic!("{why}"),
+        );
+        let records = received.entry(message.topic().to_owned()).or_default();
+        for document in documents
+            .iter()
+            .filter(|d| d.index != indices::VEHICLE_HISTORY)
+        {
+            let json = serde_json::from_slice(&document.source).unwrap();
+            records.push((document.id.clone(), timestamp, json));
+        }
     }
 
     let vehicles = &received[topics::VEHICLES];
     assert!(vehicles.iter().all(|(key, _, _)| key == "cab"));
     let (_, timestamp, last) = &vehicles[9];
-    assert_eq!(*timestamp, first_ms + 9_000, "record time is event time");
+    assert_eq!(last["timestamp_ms"], first_ms + 9_000);
+    assert_eq!(
+        *timestamp,
+        first_ms + 9_000,
+        "record time is the newest document's event time"
+    );
     assert_eq!(last["motion"], "moving");
     assert!((last["speed_mps"].as_f64().unwrap() - 10.0).abs() < 1e-6);
 
@@ -131,10 +161,14 @@ async fn emits_keyed_vehicles_tiles_and_alerts() {
     assert_eq!(*alert_key, format!("cab-north-enter-{}", first_ms + 6_000));
     assert_eq!(alert["crossing"], "enter");
 
-    let (tile_key, tile_time, tile) = &received[topics::TILES][0];
+    let (tile_key, _, tile) = &received[topics::TILES][0];
     assert_eq!(
         *tile_key,
-        format!("{}-{tile_time}", tile["tile"].as_str().unwrap())
+        format!(
+            "{}-{}",
+            tile["tile"].as_str().unwrap(),
+            tile["window_start_ms"]
+        )
     );
     assert_eq!(tile["vehicles"], 1);
 

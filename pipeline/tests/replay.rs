@@ -6,11 +6,14 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cartrack_pipeline::commands::broker::LocalBroker;
-use cartrack_pipeline::kafka::topics;
+use cartrack_pipeline::kafka::{partition_of, topics};
 use cartrack_pipeline::model::{Position, SCHEMA_HEADER};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::ClientConfig;
+
+/// Partitions of each topic of the broker.
+const PARTITIONS: i32 = 1;
 
 const PLAIN: &str = "id,timestamp,lon,lat
 car-1,1700000000,-73.9800,40.7500
@@ -29,7 +32,7 @@ const TAXI: &str = "\
 
 #[test]
 fn replays_both_schemas_skipping_bad_lines_and_exits() {
-    let broker = LocalBroker::start(1).unwrap();
+    let broker = LocalBroker::start(PARTITIONS).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let plain = dir.path().join("plain.csv");
     let taxi = dir.path().join("taxi.csv");
@@ -86,13 +89,16 @@ fn replays_both_schemas_skipping_bad_lines_and_exits() {
                 .find(|header| header.key == SCHEMA_HEADER)
                 .and_then(|header| header.value)
         });
-        let position = Position::from_record(schema, message.payload().unwrap()).unwrap();
-        assert_eq!(
-            message.key(),
-            Some(position.vehicle_id.as_bytes()),
-            "keyed by vehicle id"
-        );
-        positions.push(position);
+        let mut batch = Vec::new();
+        Position::from_record(schema, message.payload().unwrap(), &mut batch).unwrap();
+        for position in batch {
+            assert_eq!(
+                message.partition(),
+                partition_of(position.vehicle_id.as_bytes(), PARTITIONS),
+                "partitioned by vehicle id"
+            );
+            positions.push(position);
+        }
     }
     let summary: Vec<_> = positions
         .iter()

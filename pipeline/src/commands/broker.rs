@@ -59,14 +59,14 @@ const OUTPUTS_BROKER: i32 = 2;
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     /// librdkafka refused to create the mock cluster or a topic.
-    #[error("starting the mock Kafka cluster: {0}")]
+    #[error("starting the mock Kafka cluster")]
     Kafka(#[from] KafkaError),
     /// The client came up without a mock cluster.
     #[error("librdkafka did not create a mock cluster")]
     NoCluster,
     /// The retention checker's thread could not start.
-    #[error("starting the retention thread: {0}")]
-    Thread(std::io::Error),
+    #[error("starting the retention thread")]
+    Thread(#[source] std::io::Error),
 }
 
 /// The C side of `csrc/mock_retention.c`.

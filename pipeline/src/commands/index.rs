@@ -14,14 +14,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
 use crate::http::{base_router, bind, kafka_backoff, readiness_router, BrokerHealth};
 use crate::kafka::{topics, KafkaConfig, PendingOffsets};
 use crate::metrics::Metrics;
-use crate::sinks::{route, Document, Sink, SinkError};
+use crate::model::SCHEMA_HEADER;
+use crate::sinks::{route_record, Document, Sink, SinkError, Unroutable};
 
 /// When a batch is flushed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,20 +54,26 @@ pub struct IndexSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     /// Kafka failed.
-    #[error("kafka: {0}")]
+    #[error("kafka")]
     Kafka(#[from] KafkaError),
     /// The sink failed in a way retrying does not fix.
     #[error(transparent)]
     Sink(#[from] SinkError),
     /// The HTTP port could not be bound.
-    #[error("http endpoint: {0}")]
-    Http(std::io::Error),
+    #[error("http endpoint")]
+    Http(#[source] std::io::Error),
 }
 
 /// After this long in one write, the sink counts as slow and consumption is paused.
 const SLOW_WRITE: Duration = Duration::from_secs(1);
 
-const REASONS: [&str; 3] = ["bad_key", "unrouted", "refused_by_store"];
+const REASONS: [&str; 5] = [
+    Unroutable::LABELS[0],
+    Unroutable::LABELS[1],
+    Unroutable::LABELS[2],
+    Unroutable::LABELS[3],
+    "refused_by_store",
+];
 
 /// The batch being assembled and the offsets it covers.
 struct Pending {
@@ -78,22 +85,35 @@ struct Pending {
 
 impl Pending {
     fn add(&mut self, message: &impl Message, metrics: &Metrics) {
-        metrics.record_in(message.topic(), 1);
         self.offsets
             .record(message.topic(), message.partition(), message.offset());
-        let key = match message.key_view::<str>() {
-            Some(Ok(key)) => key,
-            _ => return metrics.reject("bad_key"),
-        };
+        let schema = message.headers().and_then(|headers| {
+            headers
+                .iter()
+                .find(|header| header.key == SCHEMA_HEADER)
+                .and_then(|header| header.value)
+        });
         let timestamp = message.timestamp().to_millis().unwrap_or_default();
-        let source = Bytes::copy_from_slice(message.payload().unwrap_or_default());
-        let documents = route(message.topic(), key, timestamp, source);
-        if documents.is_empty() {
-            return metrics.reject("unrouted");
+        // One copy per record; its documents are slices of it.
+        let payload = Bytes::copy_from_slice(message.payload().unwrap_or_default());
+        let before = self.documents.len();
+        let read = route_record(
+            message.topic(),
+            schema,
+            message.key(),
+            timestamp,
+            payload,
+            &mut self.documents,
+            |why| metrics.reject(why.label()),
+        );
+        metrics.record_in(message.topic(), read);
+        if self.documents.len() > before {
+            self.first_at.get_or_insert_with(Instant::now);
+            self.bytes += self.documents[before..]
+                .iter()
+                .map(Document::size)
+                .sum::<usize>();
         }
-        self.first_at.get_or_insert_with(Instant::now);
-        self.bytes += documents.iter().map(Document::size).sum::<usize>();
-        self.documents.extend(documents);
     }
 
     fn is_full(&self, settings: &BatchSettings) -> bool {

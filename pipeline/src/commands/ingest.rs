@@ -1,19 +1,18 @@
 //! `ingest`: runs one source (simulator, replay, or only the HTTP intake) and produces every
-//! valid position to `cartrack.positions`, keyed by vehicle id.
+//! valid position to `cartrack.positions`, many to a record, in the partition of its vehicle id.
 
 use std::future::Future;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use prost::Message;
 use rdkafka::error::KafkaError;
 use tokio::sync::mpsc;
 
 use crate::http::{base_router, bind};
-use crate::kafka::{topics, Emitter, KafkaConfig};
+use crate::kafka::{topics, Batcher, Emitter, KafkaConfig};
 use crate::metrics::Metrics;
-use crate::model::POSITION_SCHEMA_V1;
+use crate::model::{PositionBatch, POSITION_SCHEMA_V2};
 use crate::sources::replay::{detect_schema, parse_record, CsvSchema, Restamp};
 use crate::sources::simulator::{Fleet, SimulatorConfig};
 use crate::sources::{admit, count_unparsable, http as intake, Batch, NotDelivered};
@@ -67,13 +66,13 @@ pub struct IngestSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// Kafka refused the producer or a record.
-    #[error("kafka: {0}")]
+    #[error("kafka")]
     Kafka(#[from] KafkaError),
     /// The HTTP port could not be bound or served.
-    #[error("http endpoint: {0}")]
-    Http(std::io::Error),
+    #[error("http endpoint")]
+    Http(#[source] std::io::Error),
     /// A trace file could not be read.
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Trace {
         /// The file.
         path: String,
@@ -136,8 +135,16 @@ pub async fn run(
     tracing::info!(kafka = settings.kafka.bootstrap_servers(), "ingesting");
 
     tokio::pin!(shutdown, source);
+    // Positions go out many to a record, one record per partition of their vehicles.
+    let partitions = tokio::select! {
+        _ = &mut shutdown => {
+            server.abort();
+            return Ok(());
+        }
+        partitions = emitter.partitions(topics::POSITIONS) => partitions,
+    };
+    let mut batcher = Batcher::new(topics::POSITIONS, POSITION_SCHEMA_V2, partitions);
     let mut source_done = false;
-    let mut encoded = Vec::new();
     // Delivery failures are logged, never fatal: the producer resends what the
     // broker refuses retriably, and an HTTP caller is told what was not acknowledged.
     let result = loop {
@@ -157,7 +164,7 @@ pub async fn run(
             }
             batch = incoming.recv() => {
                 let Some(batch) = batch else { break Ok(false) };
-                produce(&mut emitter, batch, &mut encoded).await;
+                produce(&mut emitter, batch, &mut batcher).await;
                 if source_done && incoming.is_empty() {
                     break Ok(false);
                 }
@@ -189,7 +196,7 @@ pub async fn run(
 /// Hands a batch to the producer. A batch with a caller waits for its acknowledgement until
 /// its deadline at most, and tells the caller the outcome; a batch without one (simulator,
 /// replay) waits as long as the producer's queue is full.
-async fn produce(emitter: &mut Emitter, batch: Batch, encoded: &mut Vec<u8>) {
+async fn produce(emitter: &mut Emitter, batch: Batch, batcher: &mut Batcher) {
     // A failure of an earlier record belongs to no caller waiting now: log it and go on.
     if let Some(err) = emitter.take_failure() {
         tracing::error!(error = %err, "a delivery failed");
@@ -201,6 +208,8 @@ async fn produce(emitter: &mut Emitter, batch: Batch, encoded: &mut Vec<u8>) {
         ..
     } = batch;
     let settle = delivered.is_some();
+    // What an earlier batch left when its deadline cut it off was answered as not accepted.
+    batcher.discard();
     let sending = async {
         if settle {
             // First everything queued before: after a batch timed out (the broker refusing),
@@ -209,19 +218,14 @@ async fn produce(emitter: &mut Emitter, batch: Batch, encoded: &mut Vec<u8>) {
             emitter.settle().await?;
         }
         for position in &positions {
-            encoded.clear();
-            // ok: encoding into a Vec only fails for lack of capacity, and a Vec grows.
-            let _ = position.encode(encoded);
-            emitter
-                .send(
-                    topics::POSITIONS,
-                    &position.vehicle_id,
-                    encoded,
-                    position.timestamp_ms,
-                    POSITION_SCHEMA_V1,
-                )
+            let key = position.vehicle_id.as_bytes();
+            batcher
+                .add(emitter, key, position.timestamp_ms, |value| {
+                    PositionBatch::encode_into(position, value);
+                })
                 .await?;
         }
+        batcher.flush(emitter).await?;
         if settle {
             emitter.settle().await?;
         }

@@ -6,27 +6,42 @@ pub mod index;
 pub mod ingest;
 pub mod process;
 
-/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM, as Mesos sends), so every
-/// subcommand can finish its batch and commit before exiting.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops this process");
-                let _ = interrupt.await;
-            }
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use rdkafka::error::KafkaError;
+
+    use super::{
+        broker::BrokerError, index::IndexError, ingest::IngestError, process::ProcessError,
+    };
+
+    /// What `main` prints: the whole chain, each cause once.
+    fn printed(err: impl std::error::Error + Send + Sync + 'static) -> String {
+        format!("{:#}", anyhow::Error::new(err).context("process"))
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let in_use = || io::Error::new(io::ErrorKind::AddrInUse, "Address already in use");
+        let kafka = || KafkaError::ClientCreation("no brokers".into());
+        let http_errors = [
+            printed(ProcessError::Http(in_use())),
+            printed(IndexError::Http(in_use())),
+            printed(IngestError::Http(in_use())),
+            printed(BrokerError::Thread(in_use())),
+        ];
+        for text in http_errors {
+            assert_eq!(text.matches("Address already in use").count(), 1, "{text}");
+        }
+        let kafka_errors = [
+            printed(ProcessError::Kafka(kafka())),
+            printed(IndexError::Kafka(kafka())),
+            printed(IngestError::Kafka(kafka())),
+            printed(BrokerError::Kafka(kafka())),
+        ];
+        for text in kafka_errors {
+            assert_eq!(text.matches("no brokers").count(), 1, "{text}");
         }
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("stopping");
 }

@@ -2,7 +2,7 @@
 //! produces its outputs; serves the current picture on `GET /v1/snapshot`.
 //!
 //! Offsets are committed only after the outputs derived from those positions are acknowledged
-//! by Kafka, so a crash re-reads rather than loses. Outputs carry deterministic keys, so what is
+//! by Kafka, so a crash re-reads rather than loses. Outputs carry deterministic ids, so what is
 //! re-read overwrites rather than duplicates.
 
 use std::collections::BTreeMap;
@@ -23,9 +23,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::http::{base_router, bind, kafka_backoff, readiness_router, BrokerHealth};
-use crate::kafka::{topics, Emitter, KafkaConfig, Mark};
+use crate::kafka::{topics, Batcher, Emitter, KafkaConfig, Mark};
 use crate::metrics::Metrics;
-use crate::model::{Position, OUTPUT_SCHEMA_V1, SCHEMA_HEADER};
+use crate::model::{Position, OUTPUT_SCHEMA_V2, SCHEMA_HEADER};
 use crate::processor::{Outputs, Processor, ProcessorConfig, Skip};
 use crate::wall_clock_ms;
 
@@ -48,11 +48,11 @@ pub struct ProcessSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     /// Kafka failed (consumer, producer, delivery or commit).
-    #[error("kafka: {0}")]
+    #[error("kafka")]
     Kafka(#[from] KafkaError),
     /// The HTTP port could not be bound.
-    #[error("http endpoint: {0}")]
-    Http(std::io::Error),
+    #[error("http endpoint")]
+    Http(#[source] std::io::Error),
 }
 
 /// How often windows are closed, deliveries awaited and offsets committed.
@@ -157,14 +157,22 @@ pub async fn run(
     let mut processor = Processor::new(settings.processor);
     let mut outputs = Outputs::default();
     let mut checkpoints = Checkpoints::default();
-    // One JSON buffer for every output: no allocation per record on the hot path.
-    let mut json = Vec::with_capacity(1024);
+    // The positions of one record, reused.
+    let mut positions = Vec::new();
     let mut late_reported = 0;
     let mut ticker = tokio::time::interval(COMMIT_INTERVAL);
     // After a consumer error: when to read again, and how long the next wait is.
     let mut backoff = kafka_backoff();
     let mut read_again_at: Option<Instant> = None;
     tokio::pin!(shutdown);
+    let mut outlets = tokio::select! {
+        _ = &mut shutdown => {
+            server.abort();
+            probe.abort();
+            return Ok(());
+        }
+        outlets = Outlets::new(&emitter) => outlets,
+    };
     let result: Result<(), ProcessError> = loop {
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
@@ -183,12 +191,22 @@ pub async fn run(
                     },
                 };
                 backoff.reset();
-                metrics.record_in(topics::POSITIONS, 1);
                 let schema = message.headers().and_then(|headers| {
                     headers.iter().find(|header| header.key == SCHEMA_HEADER).and_then(|header| header.value)
                 });
-                let window = match Position::from_record(schema, message.payload().unwrap_or_default()) {
-                    Ok(position) => match processor.process_from(input_of(message.partition()), &position, &mut outputs) {
+                positions.clear();
+                let decoded = Position::from_record(schema, message.payload().unwrap_or_default(), &mut positions);
+                let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+                if let Err(err) = decoded {
+                    metrics.record_in(topics::POSITIONS, 1);
+                    metrics.reject(err.label());
+                    checkpoints.offsets.record(topic, partition, offset, None);
+                    continue;
+                }
+                metrics.record_in(topics::POSITIONS, positions.len() as u64);
+                let mut gathered = Ok(());
+                for position in &positions {
+                    let window = match processor.process_from(input_of(partition), position, &mut outputs) {
                         Ok(()) => Some(processor.window_of(position.timestamp_ms)),
                         Err(Skip::Stale(_)) => {
                             metrics.reject("stale");
@@ -198,14 +216,17 @@ pub async fn run(
                             metrics.reject("no_tile");
                             None
                         }
-                    },
-                    Err(err) => {
-                        metrics.reject(err.label());
-                        None
+                    };
+                    checkpoints.offsets.record(topic, partition, offset, window);
+                    gathered = outlets.gather(&processor, &mut outputs, &mut emitter).await;
+                    if gathered.is_err() {
+                        break;
                     }
-                };
-                checkpoints.offsets.record(message.topic(), message.partition(), message.offset(), window);
-                if let Err(err) = emit(&processor, &mut outputs, &mut emitter, &mut json).await {
+                }
+                if let Err(err) = gathered {
+                    break Err(err.into());
+                }
+                if let Err(err) = outlets.emit(&processor, &mut outputs, &mut emitter).await {
                     break Err(err.into());
                 }
             }
@@ -224,7 +245,7 @@ pub async fn run(
                 let late = processor.stats().late_for_window;
                 metrics.reject_many("late_for_window", late - late_reported);
                 late_reported = late;
-                if let Err(err) = emit(&processor, &mut outputs, &mut emitter, &mut json).await {
+                if let Err(err) = outlets.emit(&processor, &mut outputs, &mut emitter).await {
                     break Err(err.into());
                 }
                 if let Err(err) = checkpoints.checkpoint(&processor, &mut emitter, &consumer) {
@@ -241,7 +262,7 @@ pub async fn run(
     probe.abort();
     // Open windows are not emitted: they are incomplete, and the next run re-reads their input.
     outputs.tiles.clear();
-    emit(&processor, &mut outputs, &mut emitter, &mut json).await?;
+    outlets.emit(&processor, &mut outputs, &mut emitter).await?;
     checkpoints
         .finish(&processor, &mut emitter, &consumer)
         .await?;
@@ -255,64 +276,87 @@ fn input_of(partition: i32) -> u32 {
 
 /// The JSON of an output.
 fn to_json(value: &impl serde::Serialize) -> Vec<u8> {
-    let mut json = Vec::new();
-    write_json(value, &mut json);
-    json
+    // ok: outputs are structs of strings, numbers and string maps, which always serialise.
+    serde_json::to_vec(value).unwrap_or_default()
 }
 
-/// Writes the JSON of an output into `buffer`, replacing what was there.
-fn write_json(value: &impl serde::Serialize, buffer: &mut Vec<u8>) {
-    buffer.clear();
+/// Appends the JSON of an output and a newline to `buffer`.
+fn write_json_line(value: &impl serde::Serialize, buffer: &mut Vec<u8>) {
     // ok: outputs are structs of strings, numbers and string maps, which always serialise.
     let _ = serde_json::to_writer(&mut *buffer, value);
+    buffer.push(b'\n');
 }
 
-/// Sends the outputs accumulated so far and empties the buffers.
-async fn emit(
-    processor: &Processor,
-    outputs: &mut Outputs,
-    emitter: &mut Emitter,
-    json: &mut Vec<u8>,
-) -> Result<(), KafkaError> {
-    for &index in &outputs.vehicles {
-        let state = processor.vehicle(index);
-        write_json(state, json);
-        emitter
-            .send(
-                topics::VEHICLES,
-                &state.vehicle_id,
-                json,
-                state.timestamp_ms,
-                OUTPUT_SCHEMA_V1,
-            )
-            .await?;
+/// The output topics, each written through a [`Batcher`]: many documents to a record
+/// ([`OUTPUT_SCHEMA_V2`]), a vehicle's states, a tile window's emissions and a vehicle's
+/// alerts each in one partition, in order.
+struct Outlets {
+    vehicles: Batcher,
+    tiles: Batcher,
+    alerts: Batcher,
+}
+
+impl Outlets {
+    /// Learns the topics' partition counts (waiting for the broker if it does not answer).
+    async fn new(emitter: &Emitter) -> Self {
+        let batcher = |topic, partitions| Batcher::new(topic, OUTPUT_SCHEMA_V2, partitions);
+        Self {
+            vehicles: batcher(topics::VEHICLES, emitter.partitions(topics::VEHICLES).await),
+            tiles: batcher(topics::TILES, emitter.partitions(topics::TILES).await),
+            alerts: batcher(topics::ALERTS, emitter.partitions(topics::ALERTS).await),
+        }
     }
-    for tile in &outputs.tiles {
-        write_json(tile, json);
-        emitter
-            .send(
-                topics::TILES,
-                &tile.document_id(),
-                json,
-                tile.window_start_ms,
-                OUTPUT_SCHEMA_V1,
-            )
-            .await?;
+
+    /// Sends the outputs accumulated so far and empties the buffers.
+    async fn emit(
+        &mut self,
+        processor: &Processor,
+        outputs: &mut Outputs,
+        emitter: &mut Emitter,
+    ) -> Result<(), KafkaError> {
+        self.gather(processor, outputs, emitter).await?;
+        self.vehicles.flush(emitter).await?;
+        self.tiles.flush(emitter).await?;
+        self.alerts.flush(emitter).await
     }
-    for alert in &outputs.alerts {
-        write_json(alert, json);
-        emitter
-            .send(
-                topics::ALERTS,
-                &alert.document_id(),
-                json,
-                alert.timestamp_ms,
-                OUTPUT_SCHEMA_V1,
-            )
-            .await?;
+
+    /// Moves the outputs accumulated so far into the batches and empties the buffers. Call
+    /// after each position: a vehicle's output is its state as it is now.
+    async fn gather(
+        &mut self,
+        processor: &Processor,
+        outputs: &mut Outputs,
+        emitter: &mut Emitter,
+    ) -> Result<(), KafkaError> {
+        for &index in &outputs.vehicles {
+            let state = processor.vehicle(index);
+            let key = state.vehicle_id.as_bytes();
+            self.vehicles
+                .add(emitter, key, state.timestamp_ms, |value| {
+                    state.write_json(value);
+                    value.push(b'\n');
+                })
+                .await?;
+        }
+        for tile in &outputs.tiles {
+            let id = tile.document_id();
+            self.tiles
+                .add(emitter, id.as_bytes(), tile.window_start_ms, |value| {
+                    write_json_line(tile, value);
+                })
+                .await?;
+        }
+        for alert in &outputs.alerts {
+            let key = alert.vehicle_id.as_bytes();
+            self.alerts
+                .add(emitter, key, alert.timestamp_ms, |value| {
+                    write_json_line(alert, value);
+                })
+                .await?;
+        }
+        outputs.clear();
+        Ok(())
     }
-    outputs.clear();
-    Ok(())
 }
 
 /// Offset commits that wait for the outputs' acknowledgements without pausing consumption:

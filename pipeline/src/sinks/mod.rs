@@ -5,10 +5,11 @@
 
 pub mod elasticsearch;
 pub mod ndjson;
+mod route;
+
+pub use route::{route_record, Unroutable};
 
 use bytes::Bytes;
-
-use crate::kafka::topics;
 
 /// Index names, shared by the documents and the index templates.
 pub mod indices {
@@ -37,26 +38,6 @@ impl Document {
     /// Approximate size on the wire, for batching by bytes.
     pub fn size(&self) -> usize {
         self.index.len() + self.id.len() + self.source.len() + 48
-    }
-}
-
-/// The documents one record of an output topic becomes. `key` is the Kafka key (the document
-/// id) and `timestamp_ms` the record's timestamp (the event time `process` set). Unknown topics
-/// yield nothing.
-pub fn route(topic: &str, key: &str, timestamp_ms: i64, source: Bytes) -> Vec<Document> {
-    let document = |index, id| Document {
-        index,
-        id,
-        source: source.clone(),
-    };
-    match topic {
-        topics::VEHICLES => vec![
-            document(indices::VEHICLES, key.to_owned()),
-            document(indices::VEHICLE_HISTORY, format!("{key}-{timestamp_ms}")),
-        ],
-        topics::TILES => vec![document(indices::TILES, key.to_owned())],
-        topics::ALERTS => vec![document(indices::ALERTS, key.to_owned())],
-        _ => Vec::new(),
     }
 }
 
@@ -117,32 +98,4 @@ pub trait Sink {
         &mut self,
         batch: &[Document],
     ) -> impl std::future::Future<Output = Result<WriteSummary, SinkError>> + Send;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn vehicles_go_to_latest_and_history_with_deterministic_ids() {
-        let source = Bytes::from_static(b"{}");
-        let documents = route(topics::VEHICLES, "cab-1", 1_700, source.clone());
-        let targets: Vec<_> = documents.iter().map(|d| (d.index, d.id.as_str())).collect();
-        assert_eq!(
-            targets,
-            [
-                (indices::VEHICLES, "cab-1"),
-                (indices::VEHICLE_HISTORY, "cab-1-1700")
-            ]
-        );
-        assert_eq!(
-            route(topics::TILES, "dr5ru6-10000", 5, source.clone())[0].id,
-            "dr5ru6-10000"
-        );
-        assert_eq!(
-            route(topics::ALERTS, "a", 5, source.clone())[0].index,
-            indices::ALERTS
-        );
-        assert!(route("other", "a", 5, source).is_empty());
-    }
 }

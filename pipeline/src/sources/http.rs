@@ -218,9 +218,7 @@ impl LineReader {
     /// The next complete line (without its `\n`) with its number; `Ok(None)` when more of the
     /// body is needed; an error once a limit stops the reading.
     pub fn next_line(&mut self) -> Result<Option<(usize, BytesMut)>, Refusal> {
-        let newline = self.pending[self.scanned..]
-            .iter()
-            .position(|&byte| byte == b'\n');
+        let newline = memchr::memchr(b'\n', &self.pending[self.scanned..]);
         match newline {
             Some(at) => {
                 let end = self.scanned + at;

@@ -15,14 +15,16 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use cartrack_pipeline::kafka::topics;
 use cartrack_pipeline::model::{Position, POSITION_SCHEMA_V1, SCHEMA_HEADER};
 use cartrack_pipeline::processor::{Outputs, Processor, ProcessorConfig};
+use cartrack_pipeline::sinks::{indices, route_record};
 use cartrack_pipeline::sources::simulator::{CityBox, Fleet, SimulatorConfig};
 use prost::Message as _;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
@@ -480,8 +482,10 @@ pub fn produce_positions(bootstrap: &str, positions: &[Position]) {
     producer.flush(Duration::from_secs(30)).unwrap();
 }
 
-/// Every record on `topic` from the beginning, as (key, value), reading until each partition's
-/// end as of the call.
+/// Every item on `topic` from the beginning, as (key, value), reading until each partition's
+/// end as of the call. An item is what a record held before records were batched: a position
+/// (its vehicle id, its protobuf) or an output document (its id, its JSON; a vehicle state's
+/// id is the vehicle id), so a record of either format yields the same items.
 pub fn read_topic(bootstrap: &str, topic: &str) -> Vec<(String, Vec<u8>)> {
     let consumer: BaseConsumer = client_config(bootstrap)
         .set("group.id", "cartrack-test-reader")
@@ -513,8 +517,7 @@ pub fn read_topic(bootstrap: &str, topic: &str) -> Vec<(String, Vec<u8>)> {
             continue;
         };
         let message = message.unwrap();
-        let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
-        records.push((key, message.payload().unwrap_or_default().to_vec()));
+        records.extend(items(&message));
         if ends
             .get(&message.partition())
             .is_some_and(|&end| message.offset() + 1 >= end)
@@ -523,6 +526,45 @@ pub fn read_topic(bootstrap: &str, topic: &str) -> Vec<(String, Vec<u8>)> {
         }
     }
     records
+}
+
+/// The items of one record (see [`read_topic`]).
+fn items(message: &impl Message) -> Vec<(String, Vec<u8>)> {
+    let schema = message.headers().and_then(|headers| {
+        headers
+            .iter()
+            .find(|header| header.key == SCHEMA_HEADER)
+            .and_then(|header| header.value)
+    });
+    let payload = message.payload().unwrap_or_default();
+    if message.topic() == topics::POSITIONS {
+        let mut positions = Vec::new();
+        Position::from_record(schema, payload, &mut positions).unwrap();
+        return positions
+            .into_iter()
+            .map(|position| (position.vehicle_id.clone(), position.encode_to_vec()))
+            .collect();
+    }
+    let mut documents = Vec::new();
+    route_record(
+        message.topic(),
+        schema,
+        message.key(),
+        message.timestamp().to_millis().unwrap_or_default(),
+        bytes::Bytes::copy_from_slice(payload),
+        &mut documents,
+        |why| {
+            panic!(
+                "a record of {} the index cannot read: {why}",
+                message.topic()
+            )
+        },
+    );
+    documents
+        .into_iter()
+        .filter(|document| document.index != indices::VEHICLE_HISTORY)
+        .map(|document| (document.id, document.source.to_vec()))
+        .collect()
 }
 
 /// The consumer group's committed offsets on `topic`, summed over partitions (0 for none).
