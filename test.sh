@@ -13,6 +13,8 @@ need_apt=()
 command -v cc >/dev/null || need_apt+=(build-essential)
 command -v make >/dev/null || need_apt+=(make)
 command -v perl >/dev/null || need_apt+=(perl)
+command -v jq >/dev/null || need_apt+=(jq)
+command -v curl >/dev/null || need_apt+=(curl)
 # The web page is tested in headless Chromium driven through chromedriver.
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
@@ -107,6 +109,10 @@ else
 fi
 say "doc tests"
 cargo test --workspace --doc --locked "${features[@]}"
+# Last of the checks on the debug build: it rebuilds it without the test features, as the
+# READMEs' commands do.
+say "the READMEs' commands, as written"
+release/check-readme-commands.sh
 disk_report "after the tests"
 # --- release binaries ---------------------------------------------------------------------------
 # The glibc-2.17 build (cargo-zigbuild, zig from PyPI) of the four binaries and the objdump -T
