@@ -9,7 +9,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cartrack_devcluster::{ClusterConfig, DevCluster};
+use cartrack_devcluster::{ClusterConfig, DevCluster, LogEntry};
 use cartrack_zookeeper::testkit::{register_master, unique_path, TestZooKeeper};
 use mesos_proto::v1::scheduler::call;
 use support::cases::{self, Adoption};
@@ -361,6 +361,81 @@ async fn a_partitioned_agent_s_pods_are_replaced_and_killed_when_it_returns() {
     cases::wait_given_up_tasks_cleared(&s, REACH).await;
     let kills = count_calls(&f.cluster, call::Type::Kill);
     assert!(kills >= 1, "the returned task was killed");
+    drop(s);
+    f.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_given_up_and_heard_again_end_before_their_replacements_launch() {
+    // One agent: while it is partitioned nothing can replace its pods, so they are given up
+    // and come back before any replacement launched (the simulation's seed 72). They are
+    // killed, and take their 3 s grace to die (they ignore SIGTERM): a replacement launched
+    // before its pod ended would run beside it.
+    let f = Fixture::new(zookeeper(), |config| {
+        agents_unreachable_after_a_second(config);
+        config.agents = 1;
+    })
+    .await;
+    std::fs::write(
+        &f.spec,
+        format!(
+            "[[groups]]\nname = \"processor\"\ncount = {PODS}\nkill_grace_seconds = 3\n\
+             [[groups.tasks]]\nname = \"main\"\ncommand = \"sh\"\n\
+             args = [\"-c\", \"trap '' TERM; exec sleep 100000\"]\ncpus = 0.1\nmem = 32\ndisk = 8\n"
+        ),
+    )
+    .expect("spec");
+    let s = f.running_scheduler().await;
+    let old = cases::task_ids(&s.get("/v1/state").await.expect("state"));
+    let agent = agents_running_our_tasks(&f.cluster).await[0].clone();
+    f.cluster.partition_agent(&agent).await.expect("partition");
+    wait_until(REACH, "every pod given up", || async {
+        let state = s.get("/v1/state").await?;
+        let tasks = state["tasks"].as_array()?;
+        (tasks.len() == PODS && tasks.iter().all(|t| t["holds_slot"] == false)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        launched_pods(&f.cluster),
+        PODS,
+        "no agent to replace them on"
+    );
+    f.cluster.heal_agent(&agent).await.expect("heal");
+    f.assert_settled(&s, PODS).await;
+    cases::wait_given_up_tasks_cleared(&s, REACH).await;
+
+    // In the dev cluster's log: each old task's end comes before the launch in its slot.
+    let log = f.cluster.log();
+    let slot_of = |task: &str| task.split("-main__").next().unwrap_or(task).to_string();
+    for task in &old {
+        let ended = log.iter().position(|entry| {
+            matches!(entry, LogEntry::SchedulerEvent { task_id: Some(t), state: Some(state), .. }
+                if t == task && ["TASK_KILLED", "TASK_FAILED", "TASK_LOST", "TASK_GONE"].contains(&state.as_str()))
+        });
+        let relaunched = log.iter().position(|entry| match entry {
+            LogEntry::SchedulerCall {
+                call,
+                http_status: 202,
+                ..
+            } => call
+                .accept
+                .iter()
+                .flat_map(|a| &a.operations)
+                .filter_map(|op| op.launch_group.as_ref())
+                .flat_map(|lg| &lg.task_group.tasks)
+                .any(|t| {
+                    slot_of(&t.task_id.value) == slot_of(task) && !old.contains(&t.task_id.value)
+                }),
+            _ => false,
+        });
+        let (Some(ended), Some(relaunched)) = (ended, relaunched) else {
+            panic!("{task}: ended at {ended:?}, its slot relaunched at {relaunched:?}");
+        };
+        assert!(
+            ended < relaunched,
+            "{task}: its slot relaunched (log entry {relaunched}) before it ended (entry {ended})"
+        );
+    }
     drop(s);
     f.shutdown().await;
 }
