@@ -1,7 +1,9 @@
-//! The planner: a pure function from (spec, known tasks, offers, now) to a [`Plan`] — which
+//! The planner: a function from (spec, known tasks, offers, now) to a [`Plan`] — which
 //! offers to accept with which pods, which to decline and for how long, which tasks to kill,
 //! and whether to SUPPRESS or REVIVE. raft's `Ready` + kube's reconcile: no I/O, no clock,
-//! no random ids (the driver assigns task ids), never told why it runs, so it is idempotent.
+//! no random ids (the driver assigns task ids), never told why it runs. Its one piece of
+//! state is the caller's [`OfferMemory`] (whether offers are suppressed, the REVIVE token
+//! bucket), passed in and updated, so a run with the same inputs and memory decides the same.
 //!
 //! Placement is first fit (bin-pack, offers smallest first) or next fit (spread, offers
 //! largest first, rotating), with per-group pruning: pods of one group are identical, so an
