@@ -11,8 +11,8 @@
 //!   CAs trusted on HTTPS (`--ca-file`, DC/OS Enterprise's cluster CA).
 //! - [`driver`]: the loop: event -> state update -> plan -> persist -> calls.
 //! - [`api`]: the operator HTTP API and Prometheus metrics.
-//! - [`resources`]: scalars in Mesos' thousandths; [`testkit`]: fixtures for tests and
-//!   benchmarks (they panic on bad fixtures, never used by the scheduler itself).
+//! - [`resources`]: scalars in Mesos' thousandths; `testkit` (feature `testkit`, on in this
+//!   crate's tests and benchmarks): fixtures that panic on bad input, never in the scheduler.
 
 #![warn(missing_docs)]
 
@@ -28,5 +28,6 @@ pub mod resources;
 pub mod service;
 pub mod spec;
 pub mod state;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod tls;
