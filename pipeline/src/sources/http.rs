@@ -575,6 +575,11 @@ mod tests {
                 }
             }
         });
+        (listen(batches, max_body_bytes).await, received)
+    }
+
+    /// Serves an intake handing its batches to `batches`, with a 1 s delivery wait; its address.
+    async fn listen(batches: mpsc::Sender<Batch>, max_body_bytes: usize) -> String {
         let intake = Intake {
             batches,
             limits: Limits::default(),
@@ -585,11 +590,24 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         tokio::spawn(async move { axum::serve(listener, router(intake)).await });
-        (address, received)
+        address
     }
 
-    fn url(address: &str) -> String {
-        format!("http://{address}/v1/positions")
+    /// POSTs `body` to the intake at `address`.
+    async fn post(address: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("http://{address}/v1/positions"))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `count` position lines of vehicles `v0`, `v1`, ... at `now`.
+    fn position_lines(count: usize, now: i64) -> String {
+        (0..count)
+            .map(|vehicle| position_line(vehicle, now))
+            .collect()
     }
 
     fn position_line(vehicle: usize, now: i64) -> String {
@@ -617,12 +635,7 @@ mod tests {
     #[tokio::test]
     async fn answers_with_counts_once_kafka_has_the_positions() {
         let (address, mut received) = serve(Ok(()), DEFAULT_MAX_BODY_BYTES).await;
-        let response = reqwest::Client::new()
-            .post(url(&address))
-            .body(body())
-            .send()
-            .await
-            .unwrap();
+        let response = post(&address, body()).await;
         assert_eq!(response.status(), 200);
         let report: serde_json::Value = response.json().await.unwrap();
         assert_eq!(report["accepted"], 1);
@@ -640,12 +653,7 @@ mod tests {
             DEFAULT_MAX_BODY_BYTES,
         )
         .await;
-        let response = reqwest::Client::new()
-            .post(url(&address))
-            .body(body())
-            .send()
-            .await
-            .unwrap();
+        let response = post(&address, body()).await;
         assert_eq!(response.status(), 503);
         let report: serde_json::Value = response.json().await.unwrap();
         assert_eq!(report["accepted"], 0);
@@ -657,28 +665,12 @@ mod tests {
     async fn a_producer_loop_that_takes_no_batch_gets_a_bounded_503_and_nothing_more_is_queued() {
         // Nobody reads the channel (a producer loop stuck on another source's full queue).
         let (batches, mut incoming) = mpsc::channel::<Batch>(2);
-        let intake = Intake {
-            batches,
-            limits: Limits::default(),
-            metrics: Metrics::new("ingest", &[]),
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            delivery_wait: Duration::from_secs(1),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        tokio::spawn(async move { axum::serve(listener, router(intake)).await });
+        let address = listen(batches, DEFAULT_MAX_BODY_BYTES).await;
         let now = wall_clock_ms();
         let total = 6 * BATCH_LINES;
-        let body: String = (0..total)
-            .map(|vehicle| position_line(vehicle, now))
-            .collect();
+        let body = position_lines(total, now);
         let started = std::time::Instant::now();
-        let response = reqwest::Client::new()
-            .post(url(&address))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = post(&address, body).await;
         let waited = started.elapsed();
         assert_eq!(response.status(), 503);
         assert!(waited < Duration::from_secs(6), "{waited:?}");
@@ -700,16 +692,9 @@ mod tests {
         let (address, mut received) = serve_answering(1, Ok(()), DEFAULT_MAX_BODY_BYTES).await;
         let now = wall_clock_ms();
         let total = BATCH_LINES + 952;
-        let body: String = (0..total)
-            .map(|vehicle| position_line(vehicle, now))
-            .collect();
+        let body = position_lines(total, now);
         let started = std::time::Instant::now();
-        let response = reqwest::Client::new()
-            .post(url(&address))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = post(&address, body).await;
         let waited = started.elapsed();
         assert_eq!(response.status(), 503);
         assert_eq!(response.headers()["retry-after"], "1");
@@ -731,13 +716,8 @@ mod tests {
         let now = wall_clock_ms();
         let line = position_line(0, now).len(); // Every line is as long (one-digit ids).
         let (address, mut received) = serve(Ok(()), 5 * line + line / 2).await;
-        let body: String = (0..9).map(|vehicle| position_line(vehicle, now)).collect();
-        let response = reqwest::Client::new()
-            .post(url(&address))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let body = position_lines(9, now);
+        let response = post(&address, body).await;
         assert_eq!(response.status(), 413);
         let report: serde_json::Value = response.json().await.unwrap();
         assert_eq!(report["accepted"], 5, "{report}");
@@ -757,12 +737,7 @@ mod tests {
         body.extend_from_slice(b"{\"vehicle_id\":\"\xff\"}\n");
         body.extend_from_slice(position_line(2, now).as_bytes());
         let (address, mut received) = serve(Ok(()), DEFAULT_MAX_BODY_BYTES).await;
-        let response = reqwest::Client::new()
-            .post(url(&address))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = post(&address, body).await;
         assert_eq!(response.status(), 400);
         let report: serde_json::Value = response.json().await.unwrap();
         assert_eq!(report["accepted"], 1, "{report}");
