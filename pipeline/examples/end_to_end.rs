@@ -60,26 +60,8 @@ fn run() -> anyhow::Result<ExitCode> {
 
     let mut broker = Worker::start(&binary, "broker", &["broker", "--partitions", "4"])?;
     let kafka = broker.announced("kafka:")?;
-    // The consumer-group workers, once they announce their HTTP address.
-    let group_worker = |role: &'static str, extra: &[&str]| -> anyhow::Result<Worker> {
-        let groups = [
-            "--kafka-option",
-            "session.timeout.ms=6000",
-            "--kafka-option",
-            "heartbeat.interval.ms=500",
-        ];
-        let args = [
-            &[role, "--kafka", &kafka, "--http-port", "0"][..],
-            extra,
-            &groups,
-        ]
-        .concat();
-        let mut worker = Worker::start(&binary, role, &args)?;
-        worker.announced("http:")?;
-        Ok(worker)
-    };
-    let process = group_worker("process", &[])?;
-    let index = group_worker("index", &["--ndjson-dir", sink_dir])?;
+    let (process, _) = Worker::start_in_group(&binary, "process", &kafka, &[])?;
+    let (index, _) = Worker::start_in_group(&binary, "index", &kafka, &["--ndjson-dir", sink_dir])?;
     let (rate_text, vehicles_text) = (rate.to_string(), vehicles.to_string());
     let mut ingest = Worker::start(
         &binary,

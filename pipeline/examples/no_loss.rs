@@ -105,27 +105,12 @@ fn run() -> anyhow::Result<()> {
 
     let mut broker = Worker::start(&binary, "broker", &["broker", "--partitions", "4"])?;
     let kafka = broker.announced("kafka:")?;
-    let group_worker = |role: &'static str, extra: &[&str]| -> anyhow::Result<(Worker, String)> {
-        let groups = [
-            "--kafka-option",
-            "session.timeout.ms=6000",
-            "--kafka-option",
-            "heartbeat.interval.ms=500",
-            "--kafka-option",
-            "auto.offset.reset=earliest",
-        ];
-        let args = [
-            &[role, "--kafka", &kafka, "--http-port", "0"][..],
-            extra,
-            &groups,
-        ]
-        .concat();
-        let mut worker = Worker::start(&binary, role, &args)?;
-        let address = worker.announced("http:")?;
-        Ok((worker, address))
-    };
-    let (mut process, process_http) = group_worker("process", &[])?;
-    let (mut index, index_http) = group_worker("index", &["--ndjson-dir", sink_dir])?;
+    // Consumers read from the start: every position posted counts.
+    let earliest = ["--kafka-option", "auto.offset.reset=earliest"];
+    let (mut process, process_http) =
+        Worker::start_in_group(&binary, "process", &kafka, &earliest)?;
+    let index_args = [&["--ndjson-dir", sink_dir][..], &earliest].concat();
+    let (mut index, index_http) = Worker::start_in_group(&binary, "index", &kafka, &index_args)?;
     let mut ingest = Worker::start(
         &binary,
         "ingest",

@@ -49,6 +49,31 @@ impl Worker {
         Ok(Self { name, child })
     }
 
+    /// A consumer-group worker (`process`, `index`) on `kafka`, with quick group timeouts and
+    /// `extra` arguments, once it announced its HTTP address; that address.
+    pub fn start_in_group(
+        binary: &Path,
+        role: &'static str,
+        kafka: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<(Self, String)> {
+        let groups = [
+            "--kafka-option",
+            "session.timeout.ms=6000",
+            "--kafka-option",
+            "heartbeat.interval.ms=500",
+        ];
+        let args = [
+            &[role, "--kafka", kafka, "--http-port", "0"][..],
+            extra,
+            &groups,
+        ]
+        .concat();
+        let mut worker = Self::start(binary, role, &args)?;
+        let address = worker.announced("http:")?;
+        Ok((worker, address))
+    }
+
     /// The rest of the first stdout line starting with `prefix`.
     pub fn announced(&mut self, prefix: &str) -> anyhow::Result<String> {
         let stdout = self.child.stdout.take().context("stdout")?;
