@@ -139,20 +139,7 @@ fn a_refusing_broker_gets_a_bounded_503_and_a_resend_arrives_exactly_once() {
     let (mut process, _) = group_worker("process", &kafka, &["--allowed-lateness-secs", "0"]);
     let (mut index, _) = group_worker("index", &kafka, &["--ndjson-dir", sink]);
     let wait = DELIVERY_WAIT_SECS.to_string();
-    let mut ingest = ChildGuard::worker(
-        "ingest",
-        &[
-            "ingest",
-            "--kafka",
-            &kafka,
-            "--http-port",
-            "0",
-            "--delivery-wait-secs",
-            &wait,
-            "http",
-        ],
-    );
-    let intake = ingest.announced_after("http:", Duration::from_secs(30));
+    let (mut ingest, intake) = ingest_http(&kafka, &["--delivery-wait-secs", &wait]);
 
     let (warm_up, rest) = lines.split_at(WARM_UP_SECONDS * VEHICLES as usize);
     let warm_up_refusals = post_all(&intake, warm_up, Duration::from_secs(30));
@@ -308,20 +295,7 @@ fn replay_waits_while_the_broker_refuses_and_then_sends_everything_once() {
     // A group that has read nothing: everything produced counts as its backlog.
     commit(&kafka, "holder", &[0; PARTITIONS as usize]);
     let trace = trace.to_str().unwrap();
-    let mut ingest = ChildGuard::worker(
-        "ingest",
-        &[
-            "ingest",
-            "--kafka",
-            &kafka,
-            "--http-port",
-            "0",
-            "replay",
-            trace,
-            "--speedup",
-            "1000000",
-        ],
-    );
+    let mut ingest = ingest_worker(&kafka, &["replay", trace, "--speedup", "1000000"]);
 
     // The broker refuses: the topic stops growing well short of the trace, and ingest waits.
     let mut last = Vec::new();

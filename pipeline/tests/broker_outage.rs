@@ -147,20 +147,7 @@ fn a_frozen_broker_is_ridden_out_and_nothing_is_lost_or_doubled() {
     );
     // The POST during the freeze is to wait it out (a delivery wait longer than the freeze),
     // not be answered 503 after the default 5 s.
-    let mut ingest = ChildGuard::worker(
-        "ingest",
-        &[
-            "ingest",
-            "--kafka",
-            &kafka,
-            "--http-port",
-            "0",
-            "--delivery-wait-secs",
-            "60",
-            "http",
-        ],
-    );
-    let ingest_http = ingest.announced_after("http:", Duration::from_secs(30));
+    let (mut ingest, ingest_address) = ingest_http(&kafka, &["--delivery-wait-secs", "60"]);
     for address in [&process_http, &index_http] {
         wait_until(Duration::from_secs(30), "the workers to be ready", || {
             ready(address).0 == 200
@@ -170,7 +157,7 @@ fn a_frozen_broker_is_ridden_out_and_nothing_is_lost_or_doubled() {
     let positions = input(cartrack_pipeline::wall_clock_ms() + 30_000);
     let (first, second) = positions.split_at(positions.len() / 2);
     let (status, answer) = http(
-        &ingest_http,
+        &ingest_address,
         "POST",
         "/v1/positions",
         Some(&json_lines(first)),
@@ -189,8 +176,10 @@ fn a_frozen_broker_is_ridden_out_and_nothing_is_lost_or_doubled() {
     let frozen_at = Instant::now();
     let second_body = json_lines(second);
     let poster = {
-        let ingest_http = ingest_http.clone();
-        std::thread::spawn(move || http(&ingest_http, "POST", "/v1/positions", Some(&second_body)))
+        let ingest_address = ingest_address.clone();
+        std::thread::spawn(move || {
+            http(&ingest_address, "POST", "/v1/positions", Some(&second_body))
+        })
     };
     let mut seen_unreachable = BTreeMap::new();
     while frozen_at.elapsed() < FREEZE {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{group_worker, http, wait_until, ChildGuard};
+use support::{group_worker, http, ingest_worker, wait_until, ChildGuard};
 
 fn now_ms() -> i64 {
     cartrack_pipeline::wall_clock_ms()
@@ -36,21 +36,7 @@ fn simulated_positions_flow_from_ingest_to_the_ndjson_sink() {
 
     let (mut process, snapshot_address) = group_worker("process", &kafka, &[]);
     let (mut index, _) = group_worker("index", &kafka, &["--ndjson-dir", sink]);
-    let mut ingest = ChildGuard::worker(
-        "ingest",
-        &[
-            "ingest",
-            "--kafka",
-            &kafka,
-            "--http-port",
-            "0",
-            "simulator",
-            "--vehicles",
-            "5",
-            "--rate",
-            "20",
-        ],
-    );
+    let mut ingest = ingest_worker(&kafka, &["simulator", "--vehicles", "5", "--rate", "20"]);
 
     // Wait for the first simulated vehicle to reach the sink: by then both groups have joined.
     let vehicles_file = sink_dir.path().join("cartrack-vehicles.ndjson");

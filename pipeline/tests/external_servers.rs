@@ -60,20 +60,7 @@ fn replayed_fleet_is_indexed_with_geo_mappings_and_found_by_geo_queries() {
     let (mut process, _) = group_worker("process", kafka, &[]);
     let (mut index, _) = group_worker("index", kafka, &["--elasticsearch", &search.url]);
     let trace_path = trace.path().to_str().unwrap();
-    let mut ingest = ChildGuard::worker(
-        "ingest",
-        &[
-            "ingest",
-            "--kafka",
-            kafka,
-            "--http-port",
-            "0",
-            "replay",
-            "--speedup",
-            "200",
-            trace_path,
-        ],
-    );
+    let mut ingest = ingest_worker(kafka, &["replay", "--speedup", "200", trace_path]);
 
     // Every vehicle's latest document is its last fix of the trace.
     wait_until(

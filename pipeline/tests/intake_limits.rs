@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use cartrack_pipeline::kafka::topics;
-use support::{http, read_topic, wait_until, BrokerKind, ChildGuard, ExternalBroker};
+use support::{http, ingest_http, read_topic, wait_until, BrokerKind, ChildGuard, ExternalBroker};
 
 /// One position line; every line as long as the others for the same `width` of ids.
 fn line(number: usize, now_ms: i64) -> String {
@@ -22,14 +22,11 @@ fn line(number: usize, now_ms: i64) -> String {
 
 fn start_ingest(kafka: &str, max_body_bytes: Option<usize>) -> (ChildGuard, String) {
     let limit = max_body_bytes.map(|limit| limit.to_string());
-    let mut args = vec!["ingest", "--kafka", kafka, "--http-port", "0"];
-    if let Some(limit) = &limit {
-        args.extend(["--max-body-bytes", limit]);
-    }
-    args.push("http");
-    let mut ingest = ChildGuard::worker("ingest", &args);
-    let address = ingest.announced_after("http:", Duration::from_secs(30));
-    (ingest, address)
+    let flags = match &limit {
+        Some(limit) => vec!["--max-body-bytes", limit.as_str()],
+        None => Vec::new(),
+    };
+    ingest_http(kafka, &flags)
 }
 
 /// The vehicle ids on `cartrack.positions`, waiting until there are `expected` of them.

@@ -41,11 +41,7 @@ impl Pipeline {
         let broker = ExternalBroker::start(BrokerKind::Embedded);
         let kafka = broker.bootstrap.clone();
         let (process, process_address) = group_worker("process", &kafka, &["--group", group]);
-        let mut ingest = ChildGuard::worker(
-            "ingest",
-            &["ingest", "--kafka", &kafka, "--http-port", "0", "http"],
-        );
-        let ingest_address = ingest.announced_after("http:", Duration::from_secs(30));
+        let (ingest, ingest_address) = ingest_http(&kafka, &[]);
         Self {
             kafka,
             ingest_address,

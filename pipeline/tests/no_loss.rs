@@ -196,11 +196,7 @@ fn every_acknowledged_position_reaches_the_index_exactly_once() {
     let kafka = broker.announced_after("kafka:", Duration::from_secs(30));
     let (mut process, _) = group_worker("process", &kafka, &[]);
     let (mut index, _) = group_worker("index", &kafka, &["--ndjson-dir", sink]);
-    let mut ingest = ChildGuard::worker(
-        "ingest",
-        &["ingest", "--kafka", &kafka, "--http-port", "0", "http"],
-    );
-    let intake = ingest.announced_after("http:", Duration::from_secs(30));
+    let (mut ingest, intake) = ingest_http(&kafka, &[]);
 
     // Each client's requests: its vehicles' lines in time order, 10,000 to a request.
     let mut per_client: Vec<Vec<String>> = vec![Vec::new(); CLIENTS];

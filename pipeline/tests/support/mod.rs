@@ -443,6 +443,20 @@ pub fn group_worker(role: &str, kafka: &str, extra: &[&str]) -> (ChildGuard, Str
     (worker, address)
 }
 
+/// `cartrack-worker ingest` on `kafka` with its HTTP port on any free one, then `args` (a
+/// source and its flags, ingest flags before it).
+pub fn ingest_worker(kafka: &str, args: &[&str]) -> ChildGuard {
+    let args = [&["ingest", "--kafka", kafka, "--http-port", "0"][..], args].concat();
+    ChildGuard::worker("ingest", &args)
+}
+
+/// `ingest` with `flags` and the `http` source, once it announced its address; that address.
+pub fn ingest_http(kafka: &str, flags: &[&str]) -> (ChildGuard, String) {
+    let mut ingest = ingest_worker(kafka, &[flags, &["http"]].concat());
+    let address = ingest.announced_after("http:", Duration::from_secs(30));
+    (ingest, address)
+}
+
 fn client_config(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap);
