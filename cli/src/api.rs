@@ -3,6 +3,7 @@
 //! The shapes follow the scheduler's documented JSON (`GET /v1/state`); fields the CLI does not
 //! show are kept as raw JSON so `--json` prints the API's answer unchanged.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
@@ -221,12 +222,13 @@ pub struct PlanStep {
 }
 
 impl Plan {
-    /// The step of `slot`, if the plan lists it.
-    pub fn step(&self, slot: &str) -> Option<&PlanStep> {
+    /// Every step by its slot, for looking many up (a group may have 100,000).
+    pub fn steps(&self) -> HashMap<&str, &PlanStep> {
         self.phases
             .iter()
             .flat_map(|phase| &phase.steps)
-            .find(|step| step.name == slot)
+            .map(|step| (step.name.as_str(), step))
+            .collect()
     }
 }
 

@@ -3,7 +3,7 @@
 //! recent offers. A crash loop is named as one, with the task's own last words, not mistaken
 //! for a wait for offers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
@@ -79,16 +79,19 @@ pub fn grouped(diagnoses: &[(String, String)]) -> String {
     out
 }
 
-/// Reasons the debug view gives for `slot`: every object naming the slot (as `slot` or `pod`)
-/// with a `reason` or `reasons`, prefixed by the offer's host when it is known.
-pub fn offer_reasons(view: &Value, slot: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    collect_reasons(view, slot, None, &mut found);
-    found.dedup();
+/// The reasons the debug view gives, by slot: every object naming a slot (as `slot` or `pod`)
+/// with a `reason` or `reasons`, prefixed by the offer's host when it is known. One walk of
+/// the view, however many slots are asked about.
+pub fn offer_reasons(view: &Value) -> HashMap<String, Vec<String>> {
+    let mut found = HashMap::new();
+    collect_reasons(view, None, &mut found);
+    for reasons in found.values_mut() {
+        reasons.dedup();
+    }
     found
 }
 
-fn collect_reasons(value: &Value, slot: &str, host: Option<&str>, found: &mut Vec<String>) {
+fn collect_reasons(value: &Value, host: Option<&str>, found: &mut HashMap<String, Vec<String>>) {
     match value {
         Value::Object(map) => {
             let host = map
@@ -96,25 +99,28 @@ fn collect_reasons(value: &Value, slot: &str, host: Option<&str>, found: &mut Ve
                 .or(map.get("agent_id"))
                 .and_then(Value::as_str)
                 .or(host);
-            let names_slot = ["slot", "pod"]
+            let mut slots: Vec<&str> = ["slot", "pod"]
                 .iter()
-                .any(|key| map.get(*key).and_then(Value::as_str) == Some(slot));
-            if names_slot {
-                let reasons = map.get("reasons").or(map.get("reason"));
+                .filter_map(|key| map.get(*key).and_then(Value::as_str))
+                .collect();
+            slots.dedup();
+            let reasons = map.get("reasons").or(map.get("reason"));
+            for slot in slots {
+                let entry = found.entry(slot.to_string()).or_default();
                 for reason in reasons.into_iter().flat_map(as_strings) {
-                    found.push(match host {
+                    entry.push(match host {
                         Some(host) => format!("{host}: {reason}"),
                         None => reason,
                     });
                 }
             }
             for child in map.values() {
-                collect_reasons(child, slot, host, found);
+                collect_reasons(child, host, found);
             }
         }
         Value::Array(items) => {
             for item in items {
-                collect_reasons(item, slot, host, found);
+                collect_reasons(item, host, found);
             }
         }
         _ => {}
@@ -147,7 +153,7 @@ mod tests {
              "message": "Command exited with status 1; stderr ends: cannot open config.toml",
              "relaunch_in_ms": 2_500}
         ]}]}));
-        let line = diagnose(plan.step("processor-0"), None, &[]);
+        let line = diagnose(plan.steps().get("processor-0").copied(), None, &[]);
         assert_eq!(
             line,
             "crash-looping: failed 3 times in a row; last: Command exited with status 1; \
@@ -162,7 +168,8 @@ mod tests {
     #[test]
     fn a_pod_without_failures_waits_for_offers() {
         let pending = plan(json!({"phases": [{"steps": [{"name": "p-0", "status": "PENDING"}]}]}));
-        let step = pending.step("p-0");
+        let steps = pending.steps();
+        let step = steps.get("p-0").copied();
         assert!(diagnose(step, None, &[]).starts_with("no offer was evaluated"));
         let reasons = vec![
             "a1: insufficient cpus".to_string(),
@@ -215,7 +222,7 @@ mod tests {
             {"hostname": "agent-2", "pods": [{"slot": "processor-2", "reason": "hostname:UNIQUE"}]}
         ]});
         assert_eq!(
-            offer_reasons(&view, "processor-2"),
+            offer_reasons(&view)["processor-2"],
             vec![
                 "agent-1: insufficient cpus: 0.5 < 1.0".to_string(),
                 "agent-2: hostname:UNIQUE".to_string()

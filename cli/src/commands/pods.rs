@@ -1,5 +1,6 @@
 //! `cartrack pods list|status|restart|replace`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,7 +39,8 @@ pub async fn status(client: &Client, output: Output, slot: &str) -> anyhow::Resu
     if tasks.is_empty() {
         let plan = client.plan().await?;
         let offers = client.get_json("/v1/debug/offers").await?;
-        let why = diagnose(plan.step(slot), None, &offer_reasons(&offers, slot));
+        let reasons = offer_reasons(&offers).remove(slot).unwrap_or_default();
+        let why = diagnose(plan.steps().get(slot).copied(), None, &reasons);
         let _ = writeln!(out, "{slot}: no live task: {why}");
     }
     for task in tasks {
@@ -240,30 +242,32 @@ pub fn pods_table(state: &ServiceState, plan: &Plan) -> String {
             t.task_id.clone(),
         ]
     };
+    let steps = plan.steps();
     for group in &state.groups {
-        let mut tasks: Vec<(u64, &TaskState)> = state
-            .tasks
-            .iter()
-            .filter_map(|t| slot_index(&t.slot, &group.name).map(|index| (index, t)))
-            .collect();
-        tasks.sort_by_key(|(index, t)| (*index, t.task_id.clone()));
-        for index in 0..u64::from(group.count) {
-            let slot = format!("{}-{index}", group.name);
-            let live: Vec<&TaskState> = tasks
-                .iter()
-                .filter(|(i, _)| *i == index)
-                .map(|(_, t)| *t)
-                .collect();
-            if live.is_empty() {
-                rows.push(slot_row(&slot, plan.step(&slot)));
+        // The group's tasks by slot index, each slot's in task id order.
+        let mut tasks: BTreeMap<u64, Vec<&TaskState>> = BTreeMap::new();
+        for task in &state.tasks {
+            if let Some(index) = slot_index(&task.slot, &group.name) {
+                tasks.entry(index).or_default().push(task);
             }
-            rows.extend(live.into_iter().map(task_row));
         }
+        for slot_tasks in tasks.values_mut() {
+            slot_tasks.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+        }
+        for index in 0..u64::from(group.count) {
+            match tasks.get(&index) {
+                Some(live) => rows.extend(live.iter().map(|t| task_row(t))),
+                None => {
+                    let slot = format!("{}-{index}", group.name);
+                    rows.push(slot_row(&slot, steps.get(slot.as_str()).copied()));
+                }
+            }
+        }
+        // Slots past the count: pods being scaled away.
         rows.extend(
             tasks
-                .iter()
-                .filter(|(index, _)| *index >= u64::from(group.count))
-                .map(|(_, t)| task_row(t)),
+                .range(u64::from(group.count)..)
+                .flat_map(|(_, live)| live.iter().map(|t| task_row(t))),
         );
     }
     render::table(

@@ -1,6 +1,7 @@
 //! `cartrack scale <group> <count> [--wait]`: set the count, then optionally follow the group
 //! until its pods run, explaining the stuck ones when time runs out.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::diagnosis::{diagnose, grouped, offer_reasons};
-use crate::api::{Client, GroupState, Plan, ServiceState};
+use crate::api::{Client, GroupState, Plan, ServiceState, TaskState};
 use crate::args::Output;
 use crate::error::UsageError;
 use crate::stdout;
@@ -123,15 +124,22 @@ fn explain_stuck(
     plan: &Plan,
     offers: &Value,
 ) -> String {
+    let steps = plan.steps();
+    let reasons = offer_reasons(offers);
+    // A slot's first task, as listed.
+    let mut tasks: HashMap<&str, &TaskState> = HashMap::new();
+    for task in &state.tasks {
+        tasks.entry(task.slot.as_str()).or_insert(task);
+    }
     let mut stuck = Vec::new();
     for index in 0..count {
         let slot = format!("{group}-{index}");
-        let task = state.tasks.iter().find(|t| t.slot == slot);
+        let task = tasks.get(slot.as_str()).copied();
         if task.is_some_and(|t| t.state == "TASK_RUNNING") {
             continue;
         }
-        let reasons = offer_reasons(offers, &slot);
-        let why = diagnose(plan.step(&slot), task, &reasons);
+        let slot_reasons = reasons.get(&slot).map_or(&[][..], Vec::as_slice);
+        let why = diagnose(steps.get(slot.as_str()).copied(), task, slot_reasons);
         stuck.push((slot, why));
     }
     format!(
