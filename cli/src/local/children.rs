@@ -120,6 +120,8 @@ fn rename_flags(text: &str, renames: &[(&str, &str)]) -> String {
 
 /// Lines of a sibling's stderr kept to explain its exit.
 const LAST_WORDS_LINES: usize = 3;
+/// Longest wait, once a sibling exited, for the rest of its output.
+const LAST_WORDS_WAIT: Duration = Duration::from_secs(2);
 
 /// A running sibling process.
 pub struct Sibling {
@@ -306,8 +308,9 @@ impl Sibling {
     /// as an [`SiblingError::ExitedEarly`]. `None` while it runs.
     pub async fn exit_report(&mut self) -> Option<SiblingError> {
         let status = self.child.try_wait().ok().flatten()?;
+        // Its output to the end; a grandchild still holding the pipe must not hold us up.
         if let Some(copying) = self.copying.take() {
-            let _ = copying.await;
+            let _ = tokio::time::timeout(LAST_WORDS_WAIT, copying).await;
         }
         let last = self
             .last_lines
