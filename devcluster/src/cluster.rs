@@ -49,6 +49,9 @@ pub(crate) struct Shared {
     withhold_executor_acks: bool,
     /// How many more accepted ACKNOWLEDGE calls are lost on their way to the agent.
     lose_acknowledgements: usize,
+    /// How long the answer to each scheduler call but SUBSCRIBE is held back after the call
+    /// took effect (zero: answered at once).
+    call_answer_delay: Duration,
 }
 
 /// Everything the handlers and the tick share.
@@ -500,6 +503,11 @@ impl Inner {
         true
     }
 
+    /// How long to hold back the answer to a scheduler call (zero: not at all).
+    pub(crate) fn call_answer_delay(&self) -> Duration {
+        self.lock().call_answer_delay
+    }
+
     pub(crate) fn set_update_faults(&self, delay: Option<Duration>, duplicate: Option<bool>) {
         let mut shared = self.lock();
         if let Some(d) = delay {
@@ -648,6 +656,7 @@ impl DevCluster {
                 duplicate_updates: false,
                 withhold_executor_acks: false,
                 lose_acknowledgements: 0,
+                call_answer_delay: Duration::ZERO,
             }),
             log: EventLog::with_limit(config.log_limit),
             config,
@@ -821,6 +830,17 @@ impl DevCluster {
         self.inner.lock().lose_acknowledgements = n;
         self.inner.log.record(LogEntry::Fault {
             description: format!("lose the next {n} acknowledgements"),
+        });
+    }
+
+    /// Holds back the master's answer to every scheduler call but SUBSCRIBE for `delay`
+    /// (zero: off). The call takes effect at once; only its answer is late, as from a master
+    /// stuck in a slow registry write, so a client that gives up first cannot tell whether
+    /// its call was taken.
+    pub fn set_call_answer_delay(&self, delay: Duration) {
+        self.inner.lock().call_answer_delay = delay;
+        self.inner.log.record(LogEntry::Fault {
+            description: format!("answers to scheduler calls held back {delay:?}"),
         });
     }
 

@@ -9,7 +9,8 @@
 //! [`DevCluster::log`] / [`DevCluster::wait_for_log`]; inject faults with the `DevCluster`
 //! methods or the `/control/...` HTTP API.
 //!
-//! Layout: [`core`] decides (no I/O, time passed in), `cluster` and `http` carry the decisions
+//! Layout: [`core`] decides (no I/O; time passed in; uuids from a source it is given, random
+//! unless a simulation sets one), `cluster` and `http` carry the decisions
 //! out, [`process`] starts and signals executors.
 
 mod cluster;

@@ -326,3 +326,104 @@ async fn concurrently_fetched_executables_all_launch() {
             .await;
     }
 }
+
+/// A LAUNCH lost with an executor's connection: when the executor subscribes again, the agent
+/// drops the STAGING tasks its SUBSCRIBE does not list and keeps those it lists. The test
+/// speaks for the executor (whose process only sleeps), so it can "lose" the LAUNCH_GROUP.
+#[tokio::test]
+async fn tasks_a_resubscribing_executor_does_not_list_are_dropped() {
+    use mesos_proto::http::{EXECUTOR_PATH, PROTOBUF};
+    use mesos_proto::v1::executor::{call, event as xevent, Call, Event};
+    use mesos_proto::v1::framework_info::capability::Type::PartitionAware;
+    use mesos_proto::v1::{ExecutorId, FrameworkId, TaskId, TaskInfo, TaskStatus};
+    use prost::Message as _;
+
+    let (cluster, _dir) = cluster(|_| {}).await;
+    let mut executor = test_executor("e");
+    executor.command = Some(CommandInfo {
+        value: Some("sleep 60".into()),
+        ..Default::default()
+    });
+    let mut info = framework("rs", &[PartitionAware]);
+    info.checkpoint = Some(true);
+    let mut s = TestScheduler::subscribe(&cluster.master_url(), info).await;
+    let agent = s
+        .launch_on_next_offer(|agent| {
+            vec![launch_group(
+                executor,
+                vec![task("kept", agent, "", None), task("lost", agent, "", None)],
+            )]
+        })
+        .await;
+    let url = format!(
+        "http://{}{EXECUTOR_PATH}",
+        cluster.agent_endpoint(&agent).expect("agent endpoint")
+    );
+    let http = reqwest::Client::new();
+    let post = |call: Call| {
+        http.post(&url)
+            .header("Content-Type", PROTOBUF)
+            .header("Accept", PROTOBUF)
+            .body(call.encode_to_vec())
+            .send()
+    };
+    let framework_id = FrameworkId {
+        value: s.framework_id.clone(),
+    };
+    let executor_call = |kind: call::Type| Call {
+        executor_id: ExecutorId { value: "e".into() },
+        framework_id: framework_id.clone(),
+        r#type: Some(kind as i32),
+        ..Default::default()
+    };
+    let subscribe = |tasks: Vec<TaskInfo>| Call {
+        subscribe: Some(call::Subscribe {
+            unacknowledged_tasks: tasks,
+            unacknowledged_updates: vec![],
+        }),
+        ..executor_call(call::Type::Subscribe)
+    };
+
+    let first = post(subscribe(vec![])).await.expect("agent answers");
+    assert_eq!(first.status(), 200);
+    let (mut events, _reader) = read_events_with_handle::<Event>(first);
+    let group = loop {
+        let event = tokio::time::timeout(WAIT, events.recv())
+            .await
+            .expect("LAUNCH_GROUP in time")
+            .expect("stream open");
+        if event.r#type() == xevent::Type::LaunchGroup {
+            break event.launch_group.expect("launch_group").task_group.tasks;
+        }
+    };
+    // The connection breaks; the executor heard only of `kept` and subscribes again.
+    cluster.drop_executor_connection(&agent, "e").await;
+    let kept: Vec<TaskInfo> = group
+        .into_iter()
+        .filter(|t| t.task_id.value == "kept")
+        .collect();
+    let again = post(subscribe(kept)).await.expect("agent answers");
+    assert_eq!(again.status(), 200);
+    let (_events, _reader) = read_events_with_handle::<Event>(again);
+
+    let dropped = s.update("lost").await;
+    assert_eq!(dropped.state(), TaskState::TaskDropped);
+    assert_eq!(dropped.reason(), Reason::AgentRestarted);
+    assert!(dropped.uuid.is_some());
+    // `kept` was not dropped: its first update is the executor's.
+    let running = Call {
+        update: Some(call::Update {
+            status: TaskStatus {
+                task_id: TaskId {
+                    value: "kept".into(),
+                },
+                state: TaskState::TaskRunning as i32,
+                uuid: Some(uuid::Uuid::new_v4().as_bytes().to_vec()),
+                ..Default::default()
+            },
+        }),
+        ..executor_call(call::Type::Update)
+    };
+    assert_eq!(post(running).await.expect("agent answers").status(), 202);
+    assert_eq!(s.update("kept").await.state(), TaskState::TaskRunning);
+}

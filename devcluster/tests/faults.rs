@@ -1,6 +1,6 @@
 //! Fault injection: agents killed, restarted, partitioned; connections dropped; the master
-//! restarted; status updates delayed and duplicated — through the library and the HTTP control
-//! API.
+//! restarted; status updates delayed and duplicated; answers to calls held back — through the
+//! library and the HTTP control API.
 
 mod support;
 
@@ -227,6 +227,32 @@ async fn delayed_updates_arrive_no_sooner_than_the_delay() {
         "arrived after {:?}",
         sent.elapsed()
     );
+}
+
+#[tokio::test]
+async fn held_back_answers_come_late_but_their_calls_take_effect_at_once() {
+    let (cluster, _dir) = cluster(|_| {}).await;
+    let mut s = TestScheduler::subscribe(&cluster.master_url(), framework("slow", &[])).await;
+    let offer = s.offer().await;
+    let agent = offer.agent_id.value.clone();
+    cluster.set_call_answer_delay(Duration::from_secs(60));
+    let ops = vec![launch(vec![task(
+        "t",
+        &agent,
+        "",
+        Some(test_executor("e")),
+    )])];
+    let answer = tokio::time::timeout(Duration::from_secs(1), s.accept(&[&offer.id], ops)).await;
+    assert!(answer.is_err(), "answered: {answer:?}");
+    // The client gave up, yet the master took the call: the task runs.
+    let running = s
+        .update_where("t", |status| status.state() == TaskState::TaskRunning)
+        .await;
+    assert!(cluster.log().iter().any(
+        |e| matches!(e, LogEntry::Fault { description } if description.contains("held back"))
+    ));
+    cluster.set_call_answer_delay(Duration::ZERO);
+    assert_eq!(s.ack(&running).await, Some(202));
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use mesos_proto::v1::executor::{call, event, Call, Event};
 use mesos_proto::v1::scheduler::{event as sevent, Event as SEvent};
 use mesos_proto::v1::{task_status, AgentId, ExecutorId, TaskState};
 
+use super::scheduler::event_names_task;
 use super::{executor_event, Core, Effect};
 
 /// An executor call the agent refuses (always answered 400 by Mesos' agent).
@@ -63,6 +64,7 @@ impl Core {
             ));
         };
         let key = self.executor_key_checked(agent_id, call)?;
+        self.drop_launches_unknown_to_executor(agent_id, &key, subscribe, now);
         let framework_info = self.frameworks.get(&key.0).map(|f| f.info.clone());
         let Some(agent) = self.agents.get_mut(agent_id) else {
             return Ok(());
@@ -114,6 +116,73 @@ impl Core {
             self.take_update(agent_id, &key, update.status.clone(), now);
         }
         Ok(())
+    }
+
+    /// Like Mesos' agent when an executor (re-)subscribes: a task whose LAUNCH went out to the
+    /// executor but that is still STAGING and missing from the SUBSCRIBE's
+    /// `unacknowledged_tasks` never reached it (the LAUNCH was lost with a connection or an
+    /// agent restart) and never will. It ends TASK_DROPPED (TASK_LOST for frameworks that are
+    /// not partition-aware), REASON_AGENT_RESTARTED, so its framework can launch it again.
+    /// Tasks whose LAUNCH still waits in `pending` go out right after SUBSCRIBED and are kept.
+    fn drop_launches_unknown_to_executor(
+        &mut self,
+        agent_id: &str,
+        key: &(String, String),
+        subscribe: &call::Subscribe,
+        now: Instant,
+    ) {
+        let Some(agent) = self.agents.get(agent_id) else {
+            return;
+        };
+        let Some(exec) = agent.executors.get(key).filter(|e| !e.command_task) else {
+            return;
+        };
+        let listed = |task_id: &str| {
+            subscribe
+                .unacknowledged_tasks
+                .iter()
+                .any(|t| t.task_id.value == task_id)
+        };
+        let lost: Vec<(String, String)> = agent
+            .tasks
+            .iter()
+            .filter(|((fid, task_id), t)| {
+                *fid == key.0
+                    && t.executor_id == key.1
+                    && t.state == TaskState::TaskStaging
+                    && !listed(task_id)
+                    && !exec.pending.iter().any(|ev| event_names_task(ev, task_id))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        if lost.is_empty() {
+            return;
+        }
+        let state = if self
+            .frameworks
+            .get(&key.0)
+            .is_some_and(|f| f.partition_aware())
+        {
+            TaskState::TaskDropped
+        } else {
+            TaskState::TaskLost
+        };
+        self.record_fault(format!(
+            "executor {} on {agent_id} subscribed without {} task(s) it was sent: {}",
+            key.1,
+            lost.len(),
+            state.as_str_name()
+        ));
+        for task_key in lost {
+            self.agent_status_update(
+                agent_id,
+                &task_key,
+                state,
+                Some(task_status::Reason::AgentRestarted),
+                "Task lost on its way to the executor (agent restart or broken connection)",
+                now,
+            );
+        }
     }
 
     /// UPDATE, MESSAGE or HEARTBEAT from an executor (SUBSCRIBE goes to `executor_subscribe`).

@@ -847,7 +847,8 @@ fn command_executor_for(task: &mesos_proto::v1::TaskInfo) -> mesos_proto::v1::Ex
     }
 }
 
-fn event_names_task(event: &executor::Event, task_id: &str) -> bool {
+/// The executor event is a LAUNCH or LAUNCH_GROUP carrying `task_id`.
+pub(super) fn event_names_task(event: &executor::Event, task_id: &str) -> bool {
     let named = |t: &mesos_proto::v1::TaskInfo| t.task_id.value == task_id;
     event.launch.as_ref().is_some_and(|l| named(&l.task))
         || event

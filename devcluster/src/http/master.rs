@@ -126,6 +126,11 @@ async fn scheduler_api(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) 
         call: logged,
         http_status: status.as_u16(),
     });
+    // Logged above when it took effect; only the answer waits.
+    let delay = inner.call_answer_delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     response
 }
 

@@ -139,13 +139,14 @@ pub fn read_events(response: reqwest::Response) -> mpsc::UnboundedReceiver<Event
     read_events_with_handle(response).0
 }
 
-/// As [`read_events`], with the reader task's handle (abort it to close the connection).
-pub fn read_events_with_handle(
+/// As [`read_events`], with the reader task's handle (abort it to close the connection); reads
+/// any event type (the executor API's too).
+pub fn read_events_with_handle<M: prost::Message + Default + Send + 'static>(
     mut response: reqwest::Response,
-) -> (mpsc::UnboundedReceiver<Event>, tokio::task::JoinHandle<()>) {
+) -> (mpsc::UnboundedReceiver<M>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let handle = tokio::spawn(async move {
-        let mut codec = MessageCodec::<Event>::default();
+        let mut codec = MessageCodec::<M>::default();
         let mut buf = BytesMut::new();
         loop {
             while let Ok(Some(event)) = codec.decode(&mut buf) {

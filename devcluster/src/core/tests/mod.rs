@@ -317,14 +317,8 @@ fn kill_carries_the_calls_kill_policy_to_the_executor() {
     )
     .unwrap();
     // The executor subscribes, then the framework kills with a 1 s grace.
-    let subscribe = mesos_proto::v1::executor::Call {
-        executor_id: ExecutorId { value: "e".into() },
-        framework_id: FrameworkId { value: fid.clone() },
-        r#type: Some(mesos_proto::v1::executor::call::Type::Subscribe as i32),
-        subscribe: Some(Default::default()),
-        ..Default::default()
-    };
-    c.executor_subscribe("a0", &subscribe, now).unwrap();
+    c.executor_subscribe("a0", &executor_subscribe(&fid), now)
+        .unwrap();
     c.take_effects();
     let policy = mesos_proto::v1::KillPolicy {
         grace_period: Some(mesos_proto::v1::DurationInfo {
@@ -343,6 +337,17 @@ fn kill_carries_the_calls_kill_policy_to_the_executor() {
         _ => None,
     });
     assert_eq!(sent.and_then(|k| k.kill_policy), Some(policy));
+}
+
+/// Executor `e`'s SUBSCRIBE, listing no unacknowledged task or update.
+fn executor_subscribe(fid: &str) -> mesos_proto::v1::executor::Call {
+    mesos_proto::v1::executor::Call {
+        executor_id: ExecutorId { value: "e".into() },
+        framework_id: FrameworkId { value: fid.into() },
+        r#type: Some(mesos_proto::v1::executor::call::Type::Subscribe as i32),
+        subscribe: Some(Default::default()),
+        ..Default::default()
+    }
 }
 
 /// Subscribes a framework (checkpointing as asked) and runs task `t1` on `a0` under executor
@@ -365,14 +370,8 @@ fn run_t1(c: &mut Core, i: FrameworkInfo, now: Instant) -> String {
         now,
     )
     .unwrap();
-    let subscribe = mesos_proto::v1::executor::Call {
-        executor_id: ExecutorId { value: "e".into() },
-        framework_id: FrameworkId { value: fid.clone() },
-        r#type: Some(mesos_proto::v1::executor::call::Type::Subscribe as i32),
-        subscribe: Some(Default::default()),
-        ..Default::default()
-    };
-    c.executor_subscribe("a0", &subscribe, now).unwrap();
+    c.executor_subscribe("a0", &executor_subscribe(&fid), now)
+        .unwrap();
     c.take_effects();
     fid
 }
@@ -476,4 +475,58 @@ fn teardown_moves_the_framework_with_its_tasks_killed_to_completed_frameworks() 
     );
     assert!(!c.teardown(&fid, later), "already removed");
     assert!(!c.teardown("nobody", later));
+}
+
+#[test]
+fn a_staging_task_the_resubscribing_executor_does_not_list_is_dropped() {
+    use mesos_proto::v1::task_status::{Reason, Source};
+    let partition_aware = [framework_info::capability::Type::PartitionAware];
+    for (caps, listed, dropped_as) in [
+        (&partition_aware[..], false, Some(TaskState::TaskDropped)),
+        (&[][..], false, Some(TaskState::TaskLost)),
+        (&partition_aware[..], true, None),
+    ] {
+        let mut c = core(1);
+        let now = Instant::now();
+        let mut i = info(caps, 3600.0);
+        i.checkpoint = Some(true);
+        // The first SUBSCRIBE took t1's queued LAUNCH: t1 is STAGING, sent, not dropped.
+        let fid = run_t1(&mut c, i, now);
+        let key = (fid.clone(), "t1".to_string());
+        assert_eq!(c.agents["a0"].tasks[&key].state, TaskState::TaskStaging);
+        // The connection breaks before the executor reads the LAUNCH; it subscribes again.
+        c.drop_executor_connection("a0", "e");
+        c.take_effects();
+        let mut subscribe = executor_subscribe(&fid);
+        if listed {
+            let t1 = c.agents["a0"].tasks[&key].info.clone();
+            if let Some(s) = subscribe.subscribe.as_mut() {
+                s.unacknowledged_tasks.push(t1);
+            }
+        }
+        let later = now + Duration::from_secs(2);
+        c.executor_subscribe("a0", &subscribe, later).unwrap();
+        let updates: Vec<_> = events_for(&c.take_effects(), &fid)
+            .into_iter()
+            .filter_map(|e| e.update.map(|u| u.status))
+            .collect();
+        match dropped_as {
+            Some(state) => {
+                assert_eq!(updates.len(), 1, "{updates:?}");
+                assert_eq!(updates[0].task_id.value, "t1");
+                assert_eq!(updates[0].state(), state);
+                assert_eq!(updates[0].reason(), Reason::AgentRestarted);
+                assert_eq!(updates[0].source(), Source::Agent);
+                assert!(
+                    updates[0].uuid.is_some(),
+                    "the agent's update is acknowledged"
+                );
+                assert_eq!(c.agents["a0"].tasks[&key].state, state);
+            }
+            None => {
+                assert!(updates.is_empty(), "{updates:?}");
+                assert_eq!(c.agents["a0"].tasks[&key].state, TaskState::TaskStaging);
+            }
+        }
+    }
 }
