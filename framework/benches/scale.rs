@@ -28,7 +28,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use cartrack_devcluster::{ClusterConfig, DevCluster, LogEntry};
-use cartrack_framework::state::{Change, FileStore, Store, TaskPhase};
+use cartrack_framework::records::{Change, TaskPhase};
+use cartrack_framework::state::{FileStore, Store};
 use cartrack_framework::testkit;
 use support::{executor_bin, Scheduler};
 

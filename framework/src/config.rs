@@ -118,6 +118,10 @@ pub struct Args {
     /// old task is killed if its agent comes back).
     #[arg(long, env = "CARTRACK_UNREACHABLE_TIMEOUT", default_value_t = 300.0)]
     pub unreachable_timeout: f64,
+    /// Seconds the master has to answer one call (ACCEPT, KILL, ...). An ACCEPT without an
+    /// answer in time is not sent again (it may have been taken): its tasks are reconciled.
+    #[arg(long, env = "CARTRACK_CALL_TIMEOUT", default_value_t = 10.0)]
+    pub call_timeout: f64,
     /// Log filter (tracing env-filter syntax), e.g. info or cartrack_framework=debug.
     #[arg(long, env = "CARTRACK_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -155,6 +159,8 @@ pub struct Settings {
     pub trust: Trust,
     /// Core settings.
     pub core: CoreConfig,
+    /// How long the master has to answer one call.
+    pub call_timeout: Duration,
     /// The page's basemap (`--map-tiles`); `None` for none.
     pub basemap: Option<Basemap>,
     /// `CARTRACK_<GROUP>_<KEY>` variables naming no group of the spec (likely typos): not
@@ -337,6 +343,7 @@ pub fn resolve(
         args.implicit_reconcile_interval,
     )?;
     let unreachable = positive("unreachable-timeout", args.unreachable_timeout)?;
+    let call_timeout = Duration::from_secs_f64(positive("call-timeout", args.call_timeout)?);
     let basemap = Basemap::from_flag(&args.map_tiles)?;
     let binaries = match &args.release_uri {
         Some(uri) => Binaries::Release {
@@ -384,6 +391,7 @@ pub fn resolve(
             ),
         },
         core,
+        call_timeout,
         basemap,
         unknown_group_variables,
         spec,

@@ -5,7 +5,8 @@
 //! [`config::resolve`] and calls it). The parts, by layer:
 //! - [`spec`]: the service spec (TOML), env/flag overrides, pure validation.
 //! - [`planner`]: the pure decision function `plan(spec, tasks, offers, now) -> Plan`.
-//! - [`state`]: what must survive a restart, behind the [`state::Store`] trait.
+//! - [`records`]: what must survive a restart (plain data); [`state`]: the stores keeping it,
+//!   behind the [`state::Store`] trait.
 //! - [`mesos`]: the v1 scheduler API client (subscribe stream, calls, leader redirects).
 //! - [`auth`]: credentials for the master (HTTP Basic, DC/OS service accounts); [`tls`]: the
 //!   CAs trusted on HTTPS (`--ca-file`, DC/OS Enterprise's cluster CA).
@@ -24,6 +25,7 @@ pub mod failpoint;
 pub mod ha;
 pub mod mesos;
 pub mod planner;
+pub mod records;
 pub mod resources;
 pub mod service;
 pub mod spec;

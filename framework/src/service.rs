@@ -68,7 +68,7 @@ pub async fn run<S: Store + 'static>(
         settings.spec.clone(),
         stored,
         settings.core.clone(),
-        Box::new(|| uuid::Uuid::new_v4().to_string()),
+        uuid::Uuid::new_v4().simple().to_string(),
     );
     let (stream_tx, stream_rx) = mpsc::channel(1024);
     let (api_tx, api_rx) = mpsc::channel(64);
@@ -85,23 +85,33 @@ pub async fn run<S: Store + 'static>(
         auth.clone(),
         stream_tx,
     );
+    let decisions = driver::decision_histogram();
     let api = tokio::spawn(crate::api::serve(
         listener,
         settings.api_token.clone(),
         api_tx,
         crate::api::page::PageSources::new(masters, &settings.trust)
             .with_basemap(settings.basemap.clone()),
+        decisions.clone(),
     ));
-    let caller = HttpCaller::new(session.clone(), auth, &settings.trust);
+    let caller = HttpCaller::new(
+        session.clone(),
+        auth,
+        &settings.trust,
+        settings.call_timeout,
+    );
+    let encoder = driver::Encoder::new(settings.spec.clone(), settings.core.binaries.clone());
     let result = driver::run_loop(
         core,
         store,
         caller,
+        encoder,
         driver::Channels {
             session,
             fence,
             stream: stream_rx,
             requests: api_rx,
+            decisions,
         },
         shutdown,
     )

@@ -8,8 +8,8 @@ use mesos_proto::v1::{
     Resource,
 };
 
+use crate::records::{TaskPhase, TaskRecord};
 use crate::spec::{validate, ServiceSpec, ValidatedSpec};
-use crate::state::{TaskPhase, TaskRecord};
 
 /// A scalar resource.
 pub fn scalar(name: &str, amount: f64, role: &str) -> Resource {
@@ -159,7 +159,7 @@ pub fn task(group: &str, index: u32, agent: usize, state: TaskPhase) -> TaskReco
         hostname: format!("h-{agent}"),
         attributes: BTreeMap::new(),
         role: "*".into(),
-        executor_id: crate::planner::executor_id("*"),
+        executor_id: crate::spec::executor_id("*"),
         ports: BTreeMap::new(),
         state,
         healthy: None,

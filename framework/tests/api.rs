@@ -1,8 +1,9 @@
-//! The operator API's HTTP surface against a scripted driver: auth, routing, body errors.
+//! The operator API's HTTP surface against a scripted driver: auth, routing, body errors, and
+//! the bound on waiting for the driver's loop.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use cartrack_framework::api::{self, page::PageSources};
+use cartrack_framework::api::{self, page::PageSources, ANSWER_TIMEOUT};
 use cartrack_framework::driver::{ApiRequest, RequestError};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -20,6 +21,7 @@ async fn start(token: Option<&str>) -> (String, mpsc::Receiver<ApiRequest>) {
             cartrack_framework::mesos::Masters::List(Vec::new()),
             &cartrack_framework::tls::Trust::default(),
         ),
+        cartrack_framework::driver::decision_histogram(),
     ));
     (url, rx)
 }
@@ -63,7 +65,7 @@ async fn mutations_need_the_bearer_token_and_reads_do_not() {
     assert_eq!(answer.await.expect("join").expect("reply").status(), 404);
     let health = tokio::spawn(reqwest::get(format!("{url}/v1/health")));
     match driver.recv().await {
-        Some(ApiRequest::Health(reply)) => drop(reply),
+        Some(ApiRequest::Read(read)) => drop(read),
         other => panic!("unexpected {other:?}"),
     }
     assert_eq!(
@@ -222,4 +224,104 @@ async fn an_unknown_pod_action_is_404_listing_the_actions() {
         .await
         .expect("reply");
     assert_eq!(wrong_method.status(), 405, "a known action keeps its 405");
+}
+
+#[tokio::test]
+async fn a_request_the_loop_holds_is_503_once_the_bound_passes() {
+    let (url, mut driver) = start(None).await;
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let read = tokio::spawn(client.get(format!("{url}/v1/state")).send());
+    let write = tokio::spawn(
+        client
+            .put(format!("{url}/v1/groups/ingester/count"))
+            .body("{\"count\": 2}")
+            .send(),
+    );
+    // The scripted loop takes both requests and never answers them (nor drops them).
+    let mut held = Vec::new();
+    while held.len() < 2 {
+        let request = tokio::time::timeout(Duration::from_secs(5), driver.recv())
+            .await
+            .expect("both requests reach the loop")
+            .expect("the API is running");
+        held.push(request);
+    }
+    // Generous: the bound plus whatever a loaded machine adds.
+    let deadline = ANSWER_TIMEOUT * 4;
+    for (answer, queued) in [(read, false), (write, true)] {
+        let answer = tokio::time::timeout(deadline, answer)
+            .await
+            .expect("answered within the bound")
+            .expect("join")
+            .expect("reply");
+        assert_eq!(answer.status(), 503);
+        let body: serde_json::Value = answer.json().await.expect("json");
+        let message = body["error"].as_str().unwrap_or_default();
+        assert!(message.contains("did not answer in time"), "{body}");
+        assert_eq!(message.contains("may still take effect"), queued, "{body}");
+    }
+    assert!(
+        started.elapsed() >= ANSWER_TIMEOUT,
+        "answered before the bound: not the timeout"
+    );
+    drop(held);
+}
+
+#[tokio::test]
+async fn refusals_are_json_a_405_names_the_allowed_methods_and_auth_comes_first() {
+    let (url, _driver) = start(Some("t0ken")).await;
+    let client = reqwest::Client::new();
+    let wrong_method = client
+        .get(format!("{url}/v1/groups/ingester/count"))
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(
+        wrong_method
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok()),
+        Some("PUT")
+    );
+    let body: serde_json::Value = wrong_method.json().await.expect("json");
+    assert_eq!(body["error"], "method not allowed on this path");
+    let nowhere = client
+        .get(format!("{url}/v1/nope"))
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(nowhere.status(), 404);
+    let body: serde_json::Value = nowhere.json().await.expect("json");
+    let message = body["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("/v1/health") && message.contains("PUT /v1/groups/{group}/count"),
+        "{body}"
+    );
+    // Without the token, a mutating method is 401 on any path, known or not.
+    for path in ["/v1/plan", "/v1/nope"] {
+        let denied = client
+            .delete(format!("{url}{path}"))
+            .send()
+            .await
+            .expect("reply");
+        assert_eq!(denied.status(), 401, "{path}");
+    }
+    let missing_asset = client
+        .get(format!("{url}/vendor/leaflet/nope.js"))
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(missing_asset.status(), 404);
+    let body: serde_json::Value = missing_asset.json().await.expect("json");
+    assert_eq!(body["error"], "no such page asset");
+    let page = client.get(format!("{url}/")).send().await.expect("reply");
+    assert_eq!(page.status(), 200);
+    assert_eq!(
+        page.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/html; charset=utf-8")
+    );
 }

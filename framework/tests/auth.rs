@@ -443,10 +443,15 @@ async fn over_https_the_login_and_the_master_are_trusted_only_with_the_clusters_
     let trust = Trust::load(&ca_file).expect("the test CA loads");
     let auth = Authenticator::new(&credentials, &trust);
     let subscription = subscribed(&master, &credentials, &auth, &trust, &iam).await;
-    HttpCaller::new(subscription.session.clone(), auth, &trust)
-        .call(calls::revive("fw-1"))
-        .await
-        .expect("REVIVE over https");
+    HttpCaller::new(
+        subscription.session.clone(),
+        auth,
+        &trust,
+        std::time::Duration::from_secs(10),
+    )
+    .call(calls::revive("fw-1"))
+    .await
+    .expect("REVIVE over https");
     assert_eq!(
         log.lock().expect("log").authorizations,
         vec![
@@ -470,7 +475,12 @@ async fn service_account_logs_in_and_the_master_sees_its_token_then_a_401_logs_i
     let trust = Trust::default();
     let auth = Authenticator::new(&credentials, &trust);
     let subscription = subscribed(&master, &credentials, &auth, &trust, &iam).await;
-    let caller = HttpCaller::new(subscription.session.clone(), auth.clone(), &trust);
+    let caller = HttpCaller::new(
+        subscription.session.clone(),
+        auth.clone(),
+        &trust,
+        std::time::Duration::from_secs(10),
+    );
     caller
         .call(calls::revive("fw-1"))
         .await

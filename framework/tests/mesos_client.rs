@@ -23,6 +23,8 @@ use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 type Body = BoxBody<Bytes, Infallible>;
 
 /// What the fake master answers next.
@@ -195,7 +197,12 @@ async fn calls_carry_the_stream_id_and_follow_redirects() {
         leader.addr
     )));
     let session = connected_session(&standby);
-    let caller = HttpCaller::new(session.clone(), Authenticator::none(), &Trust::default());
+    let caller = HttpCaller::new(
+        session.clone(),
+        Authenticator::none(),
+        &Trust::default(),
+        CALL_TIMEOUT,
+    );
     caller
         .call(calls::revive("fw-1"))
         .await
@@ -210,7 +217,12 @@ async fn calls_carry_the_stream_id_and_follow_redirects() {
 async fn calls_retry_503_and_classify_403_and_400() {
     let master = FakeMaster::start().await;
     let session = connected_session(&master);
-    let caller = HttpCaller::new(session.clone(), Authenticator::none(), &Trust::default());
+    let caller = HttpCaller::new(
+        session.clone(),
+        Authenticator::none(),
+        &Trust::default(),
+        CALL_TIMEOUT,
+    );
     master.push(Reply::Status(503));
     master.push(Reply::Status(503));
     caller
@@ -233,6 +245,7 @@ async fn calls_retry_503_and_classify_403_and_400() {
         Arc::new(Session::new(None)),
         Authenticator::none(),
         &Trust::default(),
+        CALL_TIMEOUT,
     );
     assert!(matches!(
         unsubscribed.call(calls::revive("fw-1")).await,

@@ -1,14 +1,31 @@
-//! The one seam between the scheduler core's output (protobuf `Call`s in `Ready.calls`) and
-//! the dev cluster core's input. Everything that looks inside a call lives here, so when the
-//! core's output becomes typed effects only this module changes.
+//! The one seam between the scheduler core's effects, encoded by the scheduler's own
+//! [`Encoder`](cartrack_framework::driver::Encoder), and the dev cluster core's input.
+//! Everything that looks inside a call lives here.
 
 use cartrack_devcluster::core::{CallError, Core as Cluster};
+use cartrack_framework::driver::Launch;
 use mesos_proto::v1::scheduler::{call, Call};
 use mesos_proto::v1::{TaskInfo, TaskState, TaskStatus};
 use std::time::Instant;
 
+/// The pods a launch starts: (pod's first task id, slot, task ids).
+pub(crate) fn launched_pods(launch: &Launch) -> Vec<(String, String, Vec<String>)> {
+    launch
+        .pods
+        .iter()
+        .filter_map(|pod| {
+            let first = pod.task_ids.first()?;
+            Some((
+                first.clone(),
+                pod.placement.slot.clone(),
+                pod.task_ids.clone(),
+            ))
+        })
+        .collect()
+}
+
 /// The tasks an ACCEPT launches, one entry per pod: (pod's first task id, slot, task ids).
-pub(crate) fn launched_pods(call: &Call) -> Vec<(String, String, Vec<String>)> {
+pub(crate) fn accepted_pods(call: &Call) -> Vec<(String, String, Vec<String>)> {
     call.accept
         .iter()
         .flat_map(|a| a.operations.iter())
@@ -40,11 +57,6 @@ pub(crate) fn is_accept(call: &Call) -> bool {
     call.r#type() == call::Type::Accept
 }
 
-/// The uuid an ACKNOWLEDGE acknowledges.
-pub(crate) fn acknowledged_uuid(call: &Call) -> Option<&[u8]> {
-    call.acknowledge.as_ref().map(|a| a.uuid.as_slice())
-}
-
 /// A short description for the trace.
 pub(crate) fn describe(call: &Call) -> String {
     let kind = call.r#type().as_str_name();
@@ -52,7 +64,7 @@ pub(crate) fn describe(call: &Call) -> String {
         return format!("{kind} {} {}", ack.task_id.value, short_uuid(&ack.uuid));
     }
     if is_accept(call) {
-        let pods: Vec<String> = launched_pods(call).into_iter().map(|p| p.1).collect();
+        let pods: Vec<String> = accepted_pods(call).into_iter().map(|p| p.1).collect();
         return format!("{kind} pods {pods:?}");
     }
     if let Some(kill) = &call.kill {

@@ -1,13 +1,16 @@
 //! An emulated cartrack executor: subscribes to its agent, reports TASK_STARTING then
 //! TASK_RUNNING for what it is given, obeys KILL and SHUTDOWN, keeps every update until the
-//! agent acknowledges it and sends the unacknowledged ones again inside its next SUBSCRIBE.
+//! agent acknowledges it and every task until one of its updates is acknowledged, and sends
+//! both again inside its next SUBSCRIBE, as cartrack's executor does.
 //! Its timers and messages go through the world's queue; this module holds its state and
 //! builds its calls.
 
 use std::collections::BTreeMap;
 
 use mesos_proto::v1::executor::{call, Call};
-use mesos_proto::v1::{task_status, ExecutorId, FrameworkId, TaskId, TaskState, TaskStatus};
+use mesos_proto::v1::{
+    task_status, ExecutorId, FrameworkId, TaskId, TaskInfo, TaskState, TaskStatus,
+};
 
 use crate::queue::Fifo;
 
@@ -39,6 +42,8 @@ pub(crate) struct Process {
     pub(crate) tasks: BTreeMap<String, TaskState>,
     /// Updates sent and not yet acknowledged, oldest first.
     pub(crate) unacked: Vec<TaskStatus>,
+    /// Tasks launched that the agent has acknowledged no update of, in launch order.
+    pub(crate) unacked_tasks: Vec<TaskInfo>,
     /// Agent -> executor events, in order.
     pub(crate) inbound: Fifo,
     /// Executor -> agent calls, in order.
@@ -54,9 +59,15 @@ impl Process {
             connection: None,
             tasks: BTreeMap::new(),
             unacked: Vec::new(),
+            unacked_tasks: Vec::new(),
             inbound: Fifo::default(),
             outbound: Fifo::default(),
         }
+    }
+
+    /// Takes a task from LAUNCH or LAUNCH_GROUP: it stays listed until the agent knows it.
+    pub(crate) fn launched(&mut self, task: TaskInfo) {
+        self.unacked_tasks.push(task);
     }
 
     /// Records a new state of `task_id` and returns the UPDATE to send (kept until ACKNOWLEDGED).
@@ -87,11 +98,11 @@ impl Process {
         }
     }
 
-    /// SUBSCRIBE, carrying every update not yet acknowledged.
+    /// SUBSCRIBE, carrying every task and update not yet acknowledged.
     pub(crate) fn subscribe(&self, key: &ExecKey) -> Call {
         Call {
             subscribe: Some(call::Subscribe {
-                unacknowledged_tasks: Vec::new(),
+                unacknowledged_tasks: self.unacked_tasks.clone(),
                 unacknowledged_updates: self
                     .unacked
                     .iter()
@@ -104,9 +115,18 @@ impl Process {
         }
     }
 
-    /// ACKNOWLEDGED: the agent has the update.
+    /// ACKNOWLEDGED: the agent has the update, and so knows its task.
     pub(crate) fn acknowledged(&mut self, uuid: &[u8]) {
-        self.unacked.retain(|s| s.uuid.as_deref() != Some(uuid));
+        let Some(at) = self
+            .unacked
+            .iter()
+            .position(|s| s.uuid.as_deref() == Some(uuid))
+        else {
+            return;
+        };
+        let status = self.unacked.remove(at);
+        self.unacked_tasks
+            .retain(|t| t.task_id.value != status.task_id.value);
     }
 
     /// Tasks not yet ended.

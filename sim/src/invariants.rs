@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cartrack_devcluster::core::Core as Cluster;
-use cartrack_framework::state::StoredState;
+use cartrack_framework::records::StoredState;
 use mesos_proto::v1::TaskState;
 
 /// A broken invariant.
@@ -188,7 +188,7 @@ impl Pods {
         if let Some(t) = store
             .tasks
             .values()
-            .find(|t| t.holds_slot() && t.state != cartrack_framework::state::TaskPhase::Running)
+            .find(|t| t.holds_slot() && t.state != cartrack_framework::records::TaskPhase::Running)
         {
             return Some(format!(
                 "scheduler's task {} is {}",
@@ -329,7 +329,7 @@ mod tests {
     fn settling_needs_every_wanted_slot_running_and_every_update_acknowledged() {
         let mut c = cluster();
         let p = pods(&[("t1", "web-0")]);
-        let mut store = cartrack_framework::state::StoredState {
+        let mut store = cartrack_framework::records::StoredState {
             framework_id: Some(FID.into()),
             ..Default::default()
         };

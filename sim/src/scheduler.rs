@@ -2,10 +2,10 @@
 //! store on every (re)start exactly as `service::run` builds it, plus the session a real
 //! process keeps (framework id, current stream).
 
-use cartrack_framework::driver::{Binaries, Core, CoreConfig};
+use cartrack_framework::driver::{Binaries, Core, CoreConfig, Encoder, Input};
 use cartrack_framework::mesos::calls::FrameworkSettings;
+use cartrack_framework::records::StoredState;
 use cartrack_framework::spec::{validate, ServiceSpec, ValidatedSpec};
-use cartrack_framework::state::StoredState;
 
 /// The spec the simulation runs: one group of single-task pods, one of two-task pods, and a
 /// small one; sizes such that every group at the largest scale fits the agents.
@@ -63,6 +63,8 @@ pub struct SpecError(String);
 /// What stays the same across scheduler restarts.
 pub(crate) struct Setup {
     pub(crate) spec: ValidatedSpec,
+    /// The scheduler's own encoding of its effects into calls.
+    pub(crate) encoder: Encoder,
     pub(crate) config: CoreConfig,
     pub(crate) framework: FrameworkSettings,
 }
@@ -79,6 +81,7 @@ impl Setup {
         config.unreachable_timeout_ms = 30_000;
         config.implicit_reconcile_ms = 120_000;
         Ok(Setup {
+            encoder: Encoder::new(spec.clone(), config.binaries.clone()),
             spec,
             config,
             framework: FrameworkSettings {
@@ -135,13 +138,6 @@ impl Scheduler {
     /// Starts a new run from the stored state, as `service::run` does.
     pub(crate) fn boot(&mut self, setup: &Setup, stored: &StoredState) {
         self.incarnation += 1;
-        let incarnation = self.incarnation;
-        let mut counter = 0u64;
-        // Task ids must be unique across runs: the run number is part of each.
-        let new_id = Box::new(move || {
-            counter += 1;
-            format!("r{incarnation}n{counter}")
-        });
         self.framework_id = stored.framework_id.clone();
         self.link = Link::Down;
         self.crash_mid_round = None;
@@ -149,7 +145,8 @@ impl Scheduler {
             setup.spec.clone(),
             stored.clone(),
             setup.config.clone(),
-            new_id,
+            // Task ids must be unique across runs: the run number is part of each.
+            format!("r{}", self.incarnation),
         ));
     }
 
@@ -158,6 +155,19 @@ impl Scheduler {
         match &self.link {
             Link::Up { stream_id, .. } => Some(stream_id),
             _ => None,
+        }
+    }
+}
+
+/// Feeding the core what is not an operator request, which it cannot refuse.
+pub(crate) trait Feed {
+    fn feed(&mut self, input: Input, now_ms: u64);
+}
+
+impl Feed for Core {
+    fn feed(&mut self, input: Input, now_ms: u64) {
+        if let Err(e) = self.apply(input, now_ms) {
+            unreachable!("only operator requests are refused, not this: {e}");
         }
     }
 }

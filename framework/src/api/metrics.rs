@@ -1,158 +1,161 @@
 //! `GET /metrics` in the Prometheus text format: counters from the core, task gauges, and
 //! the histogram of planner decision time (one event in, one decision out).
+//!
+//! The core's [`Counters`] are the source of truth, so each scrape copies them on the loop
+//! ([`Snapshot::of`], cheap) and builds a registry from the copy off the loop ([`render`]).
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
-use crate::driver::Core;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
-/// A fixed-bucket histogram.
+use crate::driver::{Core, Counters};
+
+/// `Content-Type` of the exposition, as the pipeline's workers serve theirs.
+pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// What `/metrics` shows of the core, copied between two inputs.
 #[derive(Debug, Clone)]
-pub struct Histogram {
-    bounds: Vec<f64>,
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
+pub(crate) struct Snapshot {
+    counters: Counters,
+    /// Known tasks by state name; states without a task are left out.
+    tasks: BTreeMap<&'static str, u64>,
+    subscribed: bool,
 }
 
-impl Histogram {
-    /// Buckets for decision times: 10 µs .. 1 s.
-    pub fn decision_seconds() -> Histogram {
-        let bounds = vec![
-            0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
-        ];
-        Histogram {
-            counts: vec![0; bounds.len()],
-            bounds,
-            sum: 0.0,
-            count: 0,
+impl Snapshot {
+    /// Copies what the metrics show of `core`.
+    pub(crate) fn of(core: &Core) -> Self {
+        let mut tasks = BTreeMap::new();
+        for task in core.state().tasks.values() {
+            *tasks.entry(task.state.name()).or_insert(0) += 1;
         }
-    }
-
-    /// Records one observation.
-    pub fn observe(&mut self, value: f64) {
-        for (bound, count) in self.bounds.iter().zip(self.counts.iter_mut()) {
-            if value <= *bound {
-                *count += 1;
-            }
+        Self {
+            counters: core.counters().clone(),
+            tasks,
+            subscribed: core.subscribed(),
         }
-        self.sum += value;
-        self.count += 1;
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        for (bound, count) in self.bounds.iter().zip(&self.counts) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
-        }
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
-        let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", self.sum, self.count);
     }
 }
 
-fn counter(out: &mut String, name: &str, help: &str, value: u64) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-    );
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskState {
+    state: &'static str,
 }
 
-/// Renders every metric.
-pub fn render(core: &Core, decisions: &Histogram) -> String {
-    let c = core.counters();
-    let mut out = String::new();
-    counter(
-        &mut out,
-        "cartrack_offers_received_total",
-        "Offers received from the master.",
-        c.offers_received,
-    );
-    counter(
-        &mut out,
-        "cartrack_offers_accepted_total",
-        "Offers accepted (launching pods).",
-        c.offers_accepted,
-    );
-    counter(
-        &mut out,
-        "cartrack_offers_declined_total",
-        "Offers declined.",
-        c.offers_declined,
-    );
-    counter(
-        &mut out,
-        "cartrack_offers_rescinded_total",
-        "Offers rescinded by the master.",
-        c.offers_rescinded,
-    );
-    counter(
-        &mut out,
-        "cartrack_revives_total",
-        "REVIVE calls.",
-        c.revives,
-    );
-    counter(
-        &mut out,
-        "cartrack_suppressions_total",
-        "SUPPRESS calls.",
-        c.suppressions,
-    );
-    counter(
-        &mut out,
-        "cartrack_reconnects_total",
-        "Re-subscriptions after the first SUBSCRIBED.",
-        c.reconnects,
-    );
-    counter(
-        &mut out,
-        "cartrack_reconciliation_rounds_total",
-        "RECONCILE calls (explicit and implicit).",
-        c.reconciliation_rounds,
-    );
-    counter(
-        &mut out,
-        "cartrack_pods_launched_total",
-        "Pods launched.",
-        c.pods_launched,
-    );
-    counter(
-        &mut out,
-        "cartrack_kills_total",
-        "KILL calls.",
-        c.kills_sent,
-    );
-    counter(
-        &mut out,
-        "cartrack_status_updates_total",
-        "Task status updates handled.",
-        c.updates,
-    );
-    counter(
-        &mut out,
-        "cartrack_planner_evaluations_total",
-        "Offer x pod fit checks.",
-        c.evaluations,
-    );
-    let mut by_state: BTreeMap<&str, u64> = BTreeMap::new();
-    for task in core.state().tasks.values() {
-        *by_state.entry(task.state.name()).or_insert(0) += 1;
+/// Renders every metric. Counters are registered without `_total` and help texts without a
+/// final full stop: the encoder appends both.
+pub(crate) fn render(snapshot: &Snapshot, decisions: &Histogram) -> String {
+    let c = &snapshot.counters;
+    let counters = [
+        (
+            "cartrack_offers_received",
+            "Offers received from the master",
+            c.offers_received,
+        ),
+        (
+            "cartrack_offers_accepted",
+            "Offers accepted (launching pods)",
+            c.offers_accepted,
+        ),
+        (
+            "cartrack_offers_declined",
+            "Offers declined",
+            c.offers_declined,
+        ),
+        (
+            "cartrack_offers_rescinded",
+            "Offers rescinded by the master",
+            c.offers_rescinded,
+        ),
+        ("cartrack_revives", "REVIVE calls", c.revives),
+        ("cartrack_suppressions", "SUPPRESS calls", c.suppressions),
+        (
+            "cartrack_reconnects",
+            "Re-subscriptions after the first SUBSCRIBED",
+            c.reconnects,
+        ),
+        (
+            "cartrack_reconciliation_rounds",
+            "RECONCILE calls (explicit and implicit)",
+            c.reconciliation_rounds,
+        ),
+        ("cartrack_pods_launched", "Pods launched", c.pods_launched),
+        ("cartrack_kills", "KILL calls", c.kills_sent),
+        (
+            "cartrack_status_updates",
+            "Task status updates handled",
+            c.updates,
+        ),
+        (
+            "cartrack_planner_evaluations",
+            "Offer x pod fit checks",
+            c.evaluations,
+        ),
+    ];
+    let mut registry = Registry::default();
+    for (name, help, value) in counters {
+        registry.register(name, help, ConstCounter::new(value));
     }
-    let _ = writeln!(
-        out,
-        "# HELP cartrack_tasks Known tasks by state.\n# TYPE cartrack_tasks gauge"
-    );
-    for (state, n) in by_state {
-        let _ = writeln!(out, "cartrack_tasks{{state=\"{state}\"}} {n}");
+    let tasks = Family::<TaskState, Gauge>::default();
+    for (&state, &n) in &snapshot.tasks {
+        tasks
+            .get_or_create(&TaskState { state })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
-    let _ = writeln!(
-        out,
-        "# HELP cartrack_subscribed 1 while subscribed to a master.\n# TYPE cartrack_subscribed gauge\ncartrack_subscribed {}",
-        u8::from(core.subscribed())
+    registry.register("cartrack_tasks", "Known tasks by state", tasks);
+    registry.register(
+        "cartrack_subscribed",
+        "1 while subscribed to a master",
+        ConstGauge::new(i64::from(snapshot.subscribed)),
     );
-    decisions.render(
-        &mut out,
+    registry.register(
         "cartrack_planner_decision_seconds",
-        "Time to turn one event into a decision (state update + plan).",
+        "Time to turn one event into a decision (state update + plan)",
+        decisions.clone(),
     );
-    out
+    let mut text = String::new();
+    // ok: writing into a String cannot fail.
+    let _ = encode(&mut text, &registry);
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_labels_are_the_documented_ones() {
+        let snapshot = Snapshot {
+            counters: Counters {
+                offers_received: 7,
+                kills_sent: 2,
+                ..Counters::default()
+            },
+            tasks: BTreeMap::from([("TASK_RUNNING", 3), ("TASK_STAGING", 1)]),
+            subscribed: true,
+        };
+        let decisions = crate::driver::decision_histogram();
+        decisions.observe(0.002);
+        let text = render(&snapshot, &decisions);
+        for line in [
+            "cartrack_offers_received_total 7",
+            "cartrack_offers_accepted_total 0",
+            "cartrack_kills_total 2",
+            "cartrack_planner_evaluations_total 0",
+            "cartrack_tasks{state=\"TASK_RUNNING\"} 3",
+            "cartrack_tasks{state=\"TASK_STAGING\"} 1",
+            "cartrack_subscribed 1",
+            "cartrack_planner_decision_seconds_count 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        assert!(!text.contains("_total_total"), "{text}");
+        assert!(!text.contains(".."), "{text}");
+    }
 }

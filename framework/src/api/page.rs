@@ -5,14 +5,16 @@
 //! merged). The page and the merges live in `cartrack-webui`; this module only finds what to
 //! fetch.
 
-use bytes::Bytes;
+use axum::body::Bytes;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use cartrack_webui::assets;
 use cartrack_webui::basemap::{Basemap, PageConfig};
-use cartrack_webui::{assets, cluster, map};
-use http::{Response, StatusCode};
-use http_body_util::Full;
+use cartrack_webui::cluster::{self, ClusterView};
+use cartrack_webui::map::{self, MapView};
 
+use super::error::ApiError;
 use super::views::StateView;
-use super::{error, json};
 use crate::mesos::Masters;
 use crate::tls::Trust;
 
@@ -46,25 +48,25 @@ impl PageSources {
     }
 
     /// `GET /v1/page-config`.
-    pub fn config(&self) -> Response<Full<Bytes>> {
-        json(StatusCode::OK, &self.config)
+    pub(crate) fn config(&self) -> &PageConfig {
+        &self.config
     }
 
     /// `GET /v1/cluster`: the first master that answers `/state` (real Mesos redirects or
     /// proxies to the leader; the dev cluster's standby answers with its own view).
-    pub async fn cluster(&self, state: &StateView) -> Response<Full<Bytes>> {
+    pub(crate) async fn cluster(&self, state: &StateView) -> Result<ClusterView, ApiError> {
         let mut last_error = String::from("no master configured");
         for master in &self.masters.known() {
             match cluster::fetch(&self.http, master, state.framework_id.as_deref()).await {
-                Ok(view) => return json(StatusCode::OK, &view),
+                Ok(view) => return Ok(view),
                 Err(err) => last_error = crate::tls::describe(&err),
             }
         }
-        error(StatusCode::BAD_GATEWAY, last_error)
+        Err(ApiError::Upstream(last_error))
     }
 
     /// `GET /v1/map`: every running task with an `http` port is asked for its snapshot.
-    pub async fn map(&self, state: &StateView) -> Response<Full<Bytes>> {
+    pub(crate) async fn map(&self, state: &StateView) -> MapView {
         let endpoints: Vec<String> = state
             .tasks
             .iter()
@@ -74,38 +76,36 @@ impl PageSources {
                 Some(format!("http://{}:{port}", t.hostname))
             })
             .collect();
-        json(StatusCode::OK, &map::fetch(&self.http, &endpoints).await)
+        map::fetch(&self.http, &endpoints).await
     }
 }
 
-/// The page's static files.
-pub fn asset(path: &str) -> Option<Response<Full<Bytes>>> {
+/// The page's static file at `path`, if it has one there.
+pub(crate) fn asset(path: &str) -> Option<Response> {
     let asset = assets::lookup(path)?;
-    Response::builder()
-        .header(http::header::CONTENT_TYPE, asset.content_type)
-        .header(http::header::CACHE_CONTROL, "no-cache")
-        .body(Full::new(Bytes::from_static(asset.body)))
-        .ok()
+    let headers = [
+        (header::CONTENT_TYPE, asset.content_type),
+        (header::CACHE_CONTROL, "no-cache"),
+    ];
+    Some((headers, Bytes::from_static(asset.body)).into_response())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use cartrack_webui::basemap::OPENSTREETMAP_TILES;
-    use http_body_util::BodyExt as _;
 
-    async fn body(response: Response<Full<Bytes>>) -> Bytes {
-        match response.into_body().collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(never) => match never {},
-        }
+    async fn body(response: Response) -> Bytes {
+        axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("an in-memory body")
     }
 
     #[tokio::test]
     async fn the_vendored_map_library_is_served_with_its_type() {
         let leaflet = asset("/vendor/leaflet/leaflet.js").expect("served");
         assert_eq!(
-            leaflet.headers()[http::header::CONTENT_TYPE],
+            leaflet.headers()[header::CONTENT_TYPE],
             "text/javascript; charset=utf-8"
         );
         assert!(body(leaflet)
@@ -114,15 +114,13 @@ mod tests {
         assert!(asset("/vendor/leaflet/nope.js").is_none());
     }
 
-    #[tokio::test]
-    async fn page_config_carries_the_basemap_or_null() {
+    #[test]
+    fn page_config_carries_the_basemap_or_null() {
         let sources = PageSources::new(Masters::List(Vec::new()), &Trust::default());
-        let none: serde_json::Value =
-            serde_json::from_slice(&body(sources.config()).await).expect("JSON");
+        let none = serde_json::to_value(sources.config()).expect("JSON");
         assert_eq!(none, serde_json::json!({"basemap": null}));
         let osm = Basemap::from_flag(OPENSTREETMAP_TILES).expect("valid");
-        let config: serde_json::Value =
-            serde_json::from_slice(&body(sources.with_basemap(osm).config()).await).expect("JSON");
+        let config = serde_json::to_value(sources.with_basemap(osm).config()).expect("JSON");
         assert_eq!(config["basemap"]["tiles"], OPENSTREETMAP_TILES);
     }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::driver::Core;
 use crate::planner::{self, OfferExplanation, PlanView};
-use crate::state::TaskPhase;
+use crate::records::TaskPhase;
 
 /// `GET /v1/health`.
 #[derive(Debug, Clone, PartialEq, Serialize)]

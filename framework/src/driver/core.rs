@@ -1,22 +1,26 @@
-//! The driver's pure core: fed stream events, timer ticks and operator requests, it updates
-//! the scheduler's state synchronously and returns a [`Ready`] — raft's checklist:
+//! The driver's pure core: fed [`Input`]s, it updates the scheduler's state synchronously and
+//! returns a [`Ready`] — raft's checklist:
 //! 1. persist `changes` (the store commit must succeed first);
 //! 2. then publish `framework_id` to the session;
-//! 3. then send `calls` in order (ACKNOWLEDGEs and ACCEPTs only exist because 1 succeeded).
+//! 3. then send `effects` in order (ACKNOWLEDGEs and ACCEPTs only exist because 1 succeeded).
 //!
-//! No I/O, no clock (`now_ms` is passed in), no random ids (a generator is passed in).
+//! No I/O, no protobuf calls, no clock (`now_ms` comes with each input), no random ids (task
+//! ids are the run id it was given and a counter).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use mesos_proto::v1::scheduler::{event, Call, Event};
+use mesos_proto::v1::scheduler::{event, Event};
 use mesos_proto::v1::{Offer, TaskStatus};
 use serde::Serialize;
 
-use super::launch::{launch_pod, Binaries};
-use crate::mesos::{calls, StreamEvent};
-use crate::planner::{self, OfferMemory, PlanInput, PlannerConfig, TokenBucket};
-use crate::spec::ValidatedSpec;
-use crate::state::{Change, KillIntent, SlotRecord, StoredState, TaskPhase, TaskRecord};
+use super::effect::{Effect, Launch, PodLaunch, Ready};
+use super::input::{Input, Request};
+use super::launch::Binaries;
+use crate::planner::{
+    self, OfferLaunch, OfferMemory, PlanInput, PlannerConfig, PodPlacement, TokenBucket,
+};
+use crate::records::{Change, KillIntent, SlotRecord, StoredState, TaskPhase, TaskRecord};
+use crate::spec::{executor_id, ValidatedSpec};
 
 /// Launch backoff: 1 s, x1.15 per failure in a row, at most 300 s (Marathon's defaults).
 pub fn launch_backoff_ms(failures: u32) -> u64 {
@@ -63,24 +67,6 @@ impl CoreConfig {
             revive_refill_ms: 10_000,
             unreachable_timeout_ms: 300_000,
         }
-    }
-}
-
-/// What the shell must do, in order.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Ready {
-    /// 1. Persist these.
-    pub changes: Vec<Change>,
-    /// 2. Then publish this framework id to the session.
-    pub framework_id: Option<String>,
-    /// 3. Then send these calls.
-    pub calls: Vec<Call>,
-}
-
-impl Ready {
-    /// Nothing to do.
-    pub fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.framework_id.is_none() && self.calls.is_empty()
     }
 }
 
@@ -164,8 +150,23 @@ pub struct Core {
     next_implicit_ms: u64,
     recent: VecDeque<RecentOffer>,
     counters: Counters,
-    new_id: Box<dyn FnMut() -> String + Send>,
+    ids: TaskIds,
     ready: Ready,
+}
+
+/// Task ids: `<slot>-<task>__<run>-<n>`, unique across runs because every run of the
+/// scheduler is given a run id of its own.
+#[derive(Debug)]
+struct TaskIds {
+    run: String,
+    issued: u64,
+}
+
+impl TaskIds {
+    fn next(&mut self, slot: &str, task: &str) -> String {
+        self.issued += 1;
+        format!("{slot}-{task}__{}-{}", self.run, self.issued)
+    }
 }
 
 impl std::fmt::Debug for Core {
@@ -180,12 +181,13 @@ impl std::fmt::Debug for Core {
 
 impl Core {
     /// Starts from the stored state and the spec in force. Desired counts the operator changed
-    /// survive a restart unless the spec's count for that group changed since.
+    /// survive a restart unless the spec's count for that group changed since. `run_id` must
+    /// differ from every earlier run's (a fresh uuid): task ids are made from it.
     pub fn new(
         spec: ValidatedSpec,
         stored: StoredState,
         config: CoreConfig,
-        new_id: Box<dyn FnMut() -> String + Send>,
+        run_id: String,
     ) -> Core {
         let bucket = TokenBucket::new(config.revive_capacity, config.revive_refill_ms);
         let mut core = Core {
@@ -198,7 +200,10 @@ impl Core {
             next_implicit_ms: 0,
             recent: VecDeque::new(),
             counters: Counters::default(),
-            new_id,
+            ids: TaskIds {
+                run: run_id,
+                issued: 0,
+            },
             ready: Ready::default(),
         };
         let previous: BTreeMap<String, u32> = core
@@ -227,6 +232,11 @@ impl Core {
             core.change(Change::Spec(Box::new(core.spec.source.clone())));
         }
         core
+    }
+
+    /// Whether there is something for the shell to do.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
     }
 
     /// Takes what the shell must do now.
@@ -273,16 +283,30 @@ impl Core {
         self.reconciliation.waiting.len()
     }
 
-    /// Handles one thing from the subscription.
-    pub fn on_stream(&mut self, input: StreamEvent, now_ms: u64) {
+    /// Applies one input at `now_ms`. Only an operator [`Request`] can be refused; what it
+    /// changes is in the next [`Core::take_ready`].
+    pub fn apply(&mut self, input: Input, now_ms: u64) -> Result<(), RequestError> {
         match input {
-            StreamEvent::Connected { leader } => tracing::info!(%leader, "event stream open"),
-            StreamEvent::Disconnected { reason } => {
+            Input::Connected { leader } => tracing::info!(%leader, "event stream open"),
+            Input::Disconnected { reason } => {
                 tracing::warn!(%reason, "event stream lost");
                 self.subscribed = false;
             }
-            StreamEvent::Event(event) => self.on_event(*event, now_ms),
+            Input::Event(event) => self.on_event(*event, now_ms),
+            Input::Tick => self.on_tick(now_ms),
+            Input::CallFailed { task_ids } => self.reconcile_tasks(task_ids, now_ms),
+            Input::Request(Request::SetCount { group, count }) => {
+                return self.set_count(&group, count, now_ms)
+            }
+            Input::Request(Request::Restart { slot, replace }) => {
+                return self.restart(&slot, replace, now_ms)
+            }
         }
+        Ok(())
+    }
+
+    fn effect(&mut self, effect: Effect) {
+        self.ready.effects.push(effect);
     }
 
     fn on_event(&mut self, event: Event, now_ms: u64) {
@@ -361,9 +385,9 @@ impl Core {
     }
 
     fn send_explicit_reconcile(&mut self, now_ms: u64) {
-        let Some(fid) = self.state.framework_id.clone() else {
+        if self.state.framework_id.is_none() {
             return;
-        };
+        }
         if self.reconciliation.waiting.is_empty() {
             return;
         }
@@ -382,7 +406,7 @@ impl Core {
             })
             .collect();
         tracing::info!(tasks = tasks.len(), "explicit reconciliation");
-        self.ready.calls.push(calls::reconcile(&fid, &tasks));
+        self.effect(Effect::Reconcile { tasks });
         self.counters.reconciliation_rounds += 1;
         self.reconciliation.next_retry_ms = now_ms + self.reconciliation.delay_ms;
         self.reconciliation.delay_ms = (self.reconciliation.delay_ms * 2).min(60_000);
@@ -413,9 +437,12 @@ impl Core {
         match self.state.tasks.get(&task_id).cloned() {
             None => {
                 if !phase.is_terminal() {
-                    if let (Some(fid), Some(agent)) = (&self.state.framework_id, &agent_id) {
+                    if let (Some(_), Some(agent)) = (&self.state.framework_id, &agent_id) {
                         tracing::warn!(task = %task_id, "unknown live task: killing it");
-                        self.ready.calls.push(calls::kill(fid, &task_id, agent));
+                        self.effect(Effect::Kill {
+                            task_id: task_id.clone(),
+                            agent_id: agent.clone(),
+                        });
                         self.counters.kills_sent += 1;
                     }
                 }
@@ -448,14 +475,16 @@ impl Core {
         }
         // Acknowledge only updates that carry a uuid (never reconciliation answers); the shell
         // sends this after the change above is persisted.
-        if let (Some(uuid), Some(agent), Some(fid)) = (
+        if let (Some(uuid), Some(agent_id), Some(_)) = (
             status.uuid.filter(|u| !u.is_empty()),
             agent_id,
-            self.state.framework_id.clone(),
+            &self.state.framework_id,
         ) {
-            self.ready
-                .calls
-                .push(calls::acknowledge(&fid, &agent, &task_id, uuid));
+            self.effect(Effect::Acknowledge {
+                agent_id,
+                task_id,
+                uuid,
+            });
         }
         self.plan_now(&[], now_ms);
     }
@@ -500,15 +529,12 @@ impl Core {
         }
     }
 
-    /// The ACCEPT carrying these tasks may not have reached the master: ask about them, so a
-    /// launch that never happened comes back LOST/DROPPED and the slot is relaunched.
-    pub fn reconcile_tasks(&mut self, task_ids: Vec<String>, now_ms: u64) {
+    fn reconcile_tasks(&mut self, task_ids: Vec<String>, now_ms: u64) {
         self.reconciliation.waiting.extend(task_ids);
         self.reconciliation.next_retry_ms = now_ms;
     }
 
-    /// Timer: reconciliation retries, implicit reconciliation, kill re-sends, backoff expiry.
-    pub fn on_tick(&mut self, now_ms: u64) {
+    fn on_tick(&mut self, now_ms: u64) {
         if !self.subscribed {
             return;
         }
@@ -517,9 +543,9 @@ impl Core {
             self.send_explicit_reconcile(now_ms);
         }
         if now_ms >= self.next_implicit_ms {
-            if let Some(fid) = self.state.framework_id.clone() {
+            if self.state.framework_id.is_some() {
                 tracing::info!("implicit reconciliation");
-                self.ready.calls.push(calls::reconcile(&fid, &[]));
+                self.effect(Effect::Reconcile { tasks: Vec::new() });
                 self.counters.reconciliation_rounds += 1;
             }
             self.next_implicit_ms = now_ms + self.config.implicit_reconcile_ms;
@@ -552,10 +578,7 @@ impl Core {
     }
 
     fn plan_now(&mut self, offers: &[Offer], now_ms: u64) {
-        let Some(fid) = self.state.framework_id.clone() else {
-            return;
-        };
-        if !self.subscribed {
+        if self.state.framework_id.is_none() || !self.subscribed {
             return;
         }
         let input = PlanInput {
@@ -569,41 +592,9 @@ impl Core {
         };
         let plan = planner::plan(&input, &self.config.planner, &mut self.memory);
         self.counters.evaluations += plan.evaluations;
-        for launch in &plan.launches {
-            let mut operations = Vec::with_capacity(launch.pods.len());
-            for pod in &launch.pods {
-                let (operation, records) = launch_pod(
-                    &self.spec,
-                    &self.config.binaries,
-                    &fid,
-                    launch,
-                    pod,
-                    now_ms,
-                    &mut self.new_id,
-                );
-                for record in records {
-                    self.put_task(record);
-                }
-                if let Some(slot) = self.state.slots.get(&pod.slot) {
-                    if slot.pinned_agent.is_some() {
-                        let slot = SlotRecord {
-                            pinned_agent: None,
-                            ..slot.clone()
-                        };
-                        self.change(Change::PutSlot(pod.slot.clone(), slot));
-                    }
-                }
-                operations.push(operation);
-                self.counters.pods_launched += 1;
-            }
+        for offer in plan.launches {
+            let launch = self.launch(offer, plan.accept_refuse_seconds, now_ms);
             tracing::info!(offer = %launch.offer_id, agent = %launch.agent_id, pods = launch.pods.len(), "accepting offer");
-            self.ready.calls.push(calls::accept(
-                &fid,
-                &launch.offer_id,
-                operations,
-                plan.accept_refuse_seconds,
-            ));
-            self.counters.offers_accepted += 1;
             for recent in self
                 .recent
                 .iter_mut()
@@ -611,14 +602,15 @@ impl Core {
             {
                 recent.outcome = "accepted";
             }
+            self.counters.offers_accepted += 1;
+            self.effect(Effect::Launch(launch));
         }
         if !plan.declines.is_empty() {
-            self.ready.calls.push(calls::decline(
-                &fid,
-                &plan.declines,
-                plan.decline_refuse_seconds,
-            ));
             self.counters.offers_declined += plan.declines.len() as u64;
+            self.effect(Effect::Decline {
+                offer_ids: plan.declines,
+                refuse_seconds: plan.decline_refuse_seconds,
+            });
         }
         for kill in &plan.kills {
             if let Some(mut task) = self.state.tasks.get(&kill.task_id).cloned() {
@@ -626,26 +618,64 @@ impl Core {
                 task.kill.get_or_insert(kill.intent);
                 task.last_kill_sent_ms = Some(now_ms);
                 self.put_task(task);
-                self.ready
-                    .calls
-                    .push(calls::kill(&fid, &kill.task_id, &kill.agent_id));
+                self.effect(Effect::Kill {
+                    task_id: kill.task_id.clone(),
+                    agent_id: kill.agent_id.clone(),
+                });
                 self.counters.kills_sent += 1;
             }
         }
         if plan.revive {
             tracing::info!(waiting = plan.waiting, "reviving offers");
-            self.ready.calls.push(calls::revive(&fid));
+            self.effect(Effect::Revive);
             self.counters.revives += 1;
         }
         if plan.suppress {
             tracing::info!("nothing pending: suppressing offers");
-            self.ready.calls.push(calls::suppress(&fid));
+            self.effect(Effect::Suppress);
             self.counters.suppressions += 1;
         }
     }
 
-    /// `PUT /v1/groups/{group}/count`.
-    pub fn set_count(&mut self, group: &str, count: u32, now_ms: u64) -> Result<(), RequestError> {
+    /// Gives the pods placed on `offer` their task ids and records them (the launch intent,
+    /// persisted before the ACCEPT is sent); a restarted pod is no longer pinned.
+    fn launch(&mut self, offer: OfferLaunch, refuse_seconds: f64, now_ms: u64) -> Launch {
+        let mut pods = Vec::with_capacity(offer.pods.len());
+        for placement in offer.pods.iter().cloned() {
+            let group = &self.spec.groups[placement.group];
+            let task_ids: Vec<String> = group
+                .tasks
+                .iter()
+                .map(|task| self.ids.next(&placement.slot, &task.name))
+                .collect();
+            for record in task_records(&self.spec, &offer, &placement, &task_ids, now_ms) {
+                self.put_task(record);
+            }
+            if let Some(slot) = self.state.slots.get(&placement.slot) {
+                if slot.pinned_agent.is_some() {
+                    let slot = SlotRecord {
+                        pinned_agent: None,
+                        ..slot.clone()
+                    };
+                    self.change(Change::PutSlot(placement.slot.clone(), slot));
+                }
+            }
+            self.counters.pods_launched += 1;
+            pods.push(PodLaunch {
+                placement,
+                task_ids,
+            });
+        }
+        Launch {
+            offer_id: offer.offer_id,
+            agent_id: offer.agent_id,
+            role: offer.role,
+            pods,
+            refuse_seconds,
+        }
+    }
+
+    fn set_count(&mut self, group: &str, count: u32, now_ms: u64) -> Result<(), RequestError> {
         if self.spec.group(group).is_none() {
             return Err(RequestError::UnknownGroup {
                 group: group.to_string(),
@@ -660,8 +690,7 @@ impl Core {
         Ok(())
     }
 
-    /// `POST /v1/pods/{slot}/restart` (`replace = false`: same agent) or `/replace` (anywhere).
-    pub fn restart(&mut self, slot: &str, replace: bool, now_ms: u64) -> Result<(), RequestError> {
+    fn restart(&mut self, slot: &str, replace: bool, now_ms: u64) -> Result<(), RequestError> {
         let live = self.tasks_holding(slot);
         let Some(first) = live.first() else {
             return Err(RequestError::NoSuchPod(slot.to_string()));
@@ -698,6 +727,49 @@ impl Core {
             self.put_task(task);
         }
     }
+}
+
+/// The records of a pod's tasks as launched: what is persisted before its ACCEPT is sent.
+fn task_records(
+    spec: &ValidatedSpec,
+    offer: &OfferLaunch,
+    pod: &PodPlacement,
+    task_ids: &[String],
+    now_ms: u64,
+) -> Vec<TaskRecord> {
+    let group = &spec.groups[pod.group];
+    group
+        .tasks
+        .iter()
+        .zip(task_ids)
+        .enumerate()
+        .map(|(ti, (task, task_id))| TaskRecord {
+            task_id: task_id.clone(),
+            slot: pod.slot.clone(),
+            group: group.name.clone(),
+            index: pod.index,
+            task_name: task.name.clone(),
+            agent_id: offer.agent_id.clone(),
+            hostname: offer.hostname.clone(),
+            attributes: offer.attributes.clone(),
+            role: offer.role.clone(),
+            executor_id: executor_id(&offer.role),
+            ports: task
+                .ports
+                .iter()
+                .cloned()
+                .zip(pod.ports.get(ti).into_iter().flatten().copied())
+                .collect(),
+            state: TaskPhase::Staging,
+            healthy: None,
+            message: None,
+            launched_at_ms: now_ms,
+            running_since_ms: None,
+            kill: None,
+            last_kill_sent_ms: None,
+            unreachable_since_ms: None,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Turning a placed pod into Mesos messages: the shared `ExecutorInfo` of the one executor per
-//! (agent, role), and a `TaskInfo` per task with its resources, command, environment
+//! Adapter: turning a placed pod into Mesos messages: the shared `ExecutorInfo` of the one
+//! executor per (agent, role), and a `TaskInfo` per task with its resources, command, environment
 //! (`PORT_<NAME>`, `PORT<i>`, `CARTRACK_SLOT`/`GROUP`/`INDEX`), health check and kill policy.
 
 use std::collections::BTreeMap;
@@ -10,10 +10,10 @@ use mesos_proto::v1::{
     HealthCheck, KillPolicy, Resource, TaskGroupInfo, TaskId, TaskInfo,
 };
 
-use crate::planner::{executor_id, OfferLaunch, PodPlacement};
+use super::effect::{Launch, PodLaunch};
 use crate::resources::Scalars;
+use crate::spec::executor_id;
 use crate::spec::{GroupPlan, Probe, ValidatedSpec};
-use crate::state::{TaskPhase, TaskRecord};
 
 /// Where executors get their binaries: the agent's fetcher puts `cartrack-executor` and
 /// `cartrack-worker` at the top of every executor sandbox either way, so commands stay
@@ -165,128 +165,106 @@ fn health_check(health: &crate::spec::Health, ports: &[u16]) -> HealthCheck {
     check
 }
 
-/// The LAUNCH_GROUP operation for one pod and the task records to persist before it is sent.
-/// `new_id` supplies the uuid part of each task id.
-pub fn launch_pod(
+/// The LAUNCH_GROUP operation for one pod of `launch`.
+pub fn launch_group(
     spec: &ValidatedSpec,
     binaries: &Binaries,
     framework_id: &str,
-    offer: &OfferLaunch,
-    pod: &PodPlacement,
-    now_ms: u64,
-    new_id: &mut dyn FnMut() -> String,
-) -> (offer::Operation, Vec<TaskRecord>) {
-    let group: &GroupPlan = &spec.groups[pod.group];
-    let mut infos = Vec::with_capacity(group.tasks.len());
-    let mut records = Vec::with_capacity(group.tasks.len());
-    for (ti, task) in group.tasks.iter().enumerate() {
-        let task_id = format!("{}-{}__{}", pod.slot, task.name, new_id());
-        let ports: &[u16] = pod.ports.get(ti).map_or(&[], Vec::as_slice);
-        let named: BTreeMap<String, u16> = task
-            .ports
-            .iter()
-            .cloned()
-            .zip(ports.iter().copied())
-            .collect();
-        let mut env: Vec<environment::Variable> = task
-            .env
-            .iter()
-            .map(|(k, v)| variable(k, v.clone()))
-            .collect();
-        for (i, port) in ports.iter().enumerate() {
-            env.push(variable(&format!("PORT{i}"), port.to_string()));
-        }
-        if let Some(first) = ports.first() {
-            env.push(variable("PORT", first.to_string()));
-        }
-        for (name, port) in &named {
-            env.push(variable(
-                &format!("PORT_{}", name.to_uppercase()),
-                port.to_string(),
-            ));
-        }
-        env.push(variable("CARTRACK_SLOT", pod.slot.clone()));
-        env.push(variable("CARTRACK_GROUP", group.name.clone()));
-        env.push(variable("CARTRACK_INDEX", pod.index.to_string()));
-        env.push(variable("CARTRACK_TASK", task.name.clone()));
-        let mut resources = scalars(task.resources, &offer.role);
-        if !ports.is_empty() {
-            resources.push(Resource {
-                name: "ports".into(),
-                r#type: value::Type::Ranges as i32,
-                ranges: Some(value::Ranges {
-                    range: ports
-                        .iter()
-                        .map(|p| value::Range {
-                            begin: u64::from(*p),
-                            end: u64::from(*p),
-                        })
-                        .collect(),
+    launch: &Launch,
+    pod: &PodLaunch,
+) -> offer::Operation {
+    let placement = &pod.placement;
+    let group: &GroupPlan = &spec.groups[placement.group];
+    let infos = group
+        .tasks
+        .iter()
+        .zip(&pod.task_ids)
+        .enumerate()
+        .map(|(ti, (task, task_id))| {
+            let ports: &[u16] = placement.ports.get(ti).map_or(&[], Vec::as_slice);
+            let named: BTreeMap<&str, u16> = task
+                .ports
+                .iter()
+                .map(String::as_str)
+                .zip(ports.iter().copied())
+                .collect();
+            let mut env: Vec<environment::Variable> = task
+                .env
+                .iter()
+                .map(|(k, v)| variable(k, v.clone()))
+                .collect();
+            for (i, port) in ports.iter().enumerate() {
+                env.push(variable(&format!("PORT{i}"), port.to_string()));
+            }
+            if let Some(first) = ports.first() {
+                env.push(variable("PORT", first.to_string()));
+            }
+            for (name, port) in &named {
+                env.push(variable(
+                    &format!("PORT_{}", name.to_uppercase()),
+                    port.to_string(),
+                ));
+            }
+            env.push(variable("CARTRACK_SLOT", placement.slot.clone()));
+            env.push(variable("CARTRACK_GROUP", group.name.clone()));
+            env.push(variable("CARTRACK_INDEX", placement.index.to_string()));
+            env.push(variable("CARTRACK_TASK", task.name.clone()));
+            let mut resources = scalars(task.resources, &launch.role);
+            if !ports.is_empty() {
+                resources.push(Resource {
+                    name: "ports".into(),
+                    r#type: value::Type::Ranges as i32,
+                    ranges: Some(value::Ranges {
+                        range: ports
+                            .iter()
+                            .map(|p| value::Range {
+                                begin: u64::from(*p),
+                                end: u64::from(*p),
+                            })
+                            .collect(),
+                    }),
+                    allocation_info: Some(AllocationInfo {
+                        role: Some(launch.role.clone()),
+                    }),
+                    ..Resource::default()
+                });
+            }
+            let mut arguments = vec![task.command.clone()];
+            arguments.extend(task.args.iter().cloned());
+            TaskInfo {
+                name: format!("{}-{}", placement.slot, task.name),
+                task_id: TaskId {
+                    value: task_id.clone(),
+                },
+                agent_id: AgentId {
+                    value: launch.agent_id.clone(),
+                },
+                resources,
+                command: Some(CommandInfo {
+                    environment: Some(Environment { variables: env }),
+                    shell: Some(false),
+                    value: Some(task.command.clone()),
+                    arguments,
+                    ..CommandInfo::default()
                 }),
-                allocation_info: Some(AllocationInfo {
-                    role: Some(offer.role.clone()),
+                health_check: task.health.as_ref().map(|h| health_check(h, ports)),
+                kill_policy: group.kill_grace_ms.map(|ms| KillPolicy {
+                    grace_period: Some(DurationInfo {
+                        nanoseconds: (ms as i64).saturating_mul(1_000_000),
+                    }),
                 }),
-                ..Resource::default()
-            });
-        }
-        let mut arguments = vec![task.command.clone()];
-        arguments.extend(task.args.iter().cloned());
-        infos.push(TaskInfo {
-            name: format!("{}-{}", pod.slot, task.name),
-            task_id: TaskId {
-                value: task_id.clone(),
-            },
-            agent_id: AgentId {
-                value: offer.agent_id.clone(),
-            },
-            resources,
-            command: Some(CommandInfo {
-                environment: Some(Environment { variables: env }),
-                shell: Some(false),
-                value: Some(task.command.clone()),
-                arguments,
-                ..CommandInfo::default()
-            }),
-            health_check: task.health.as_ref().map(|h| health_check(h, ports)),
-            kill_policy: group.kill_grace_ms.map(|ms| KillPolicy {
-                grace_period: Some(DurationInfo {
-                    nanoseconds: (ms as i64).saturating_mul(1_000_000),
-                }),
-            }),
-            ..TaskInfo::default()
-        });
-        records.push(TaskRecord {
-            task_id,
-            slot: pod.slot.clone(),
-            group: group.name.clone(),
-            index: pod.index,
-            task_name: task.name.clone(),
-            agent_id: offer.agent_id.clone(),
-            hostname: offer.hostname.clone(),
-            attributes: offer.attributes.clone(),
-            role: offer.role.clone(),
-            executor_id: executor_id(&offer.role),
-            ports: named,
-            state: TaskPhase::Staging,
-            healthy: None,
-            message: None,
-            launched_at_ms: now_ms,
-            running_since_ms: None,
-            kill: None,
-            last_kill_sent_ms: None,
-            unreachable_since_ms: None,
-        });
-    }
-    let binaries_role = &group.role;
-    let operation = offer::Operation {
+                ..TaskInfo::default()
+            }
+        })
+        .collect();
+    offer::Operation {
         r#type: Some(offer::operation::Type::LaunchGroup as i32),
         launch_group: Some(offer::operation::LaunchGroup {
-            executor: executor_info(spec, binaries, framework_id, binaries_role),
+            executor: executor_info(spec, binaries, framework_id, &group.role),
             task_group: TaskGroupInfo { tasks: infos },
         }),
         ..offer::Operation::default()
-    };
-    (operation, records)
+    }
 }
 
 #[cfg(test)]

@@ -1,48 +1,71 @@
-//! The driver: kube's applier for Mesos. One task owns the [`Core`]; inputs arrive on
-//! channels (stream events, operator requests, a 1 s tick), each is applied synchronously,
-//! and the resulting [`Ready`] is executed in order: persist, publish the framework id, send
-//! calls. A failed commit stops the scheduler (exit, restart, reconcile) rather than letting
-//! it act on state it could not save.
+//! The driver: kube's applier for Mesos, in two tasks.
+//! - The loop owns the [`Core`]: inputs arrive on channels (stream events, operator
+//!   requests, call outcomes, a 1 s tick), each is applied synchronously, and the resulting
+//!   [`Ready`] goes to the sender's bounded queue. It never waits on the network or the
+//!   disk, so the API answers while the master is slow.
+//! - The sender ([`sender`]) carries each `Ready` out in order: persist, publish the
+//!   framework id, confirm the fence, send the effects (encoded by [`encode`]). A failed
+//!   commit stops the scheduler (exit, restart, reconcile) rather than letting it act on
+//!   state it could not save.
+//!
+//! Pure: [`core`], [`input`], [`effect`]. Adapters: [`encode`], [`launch`], [`sender`] and
+//! this loop.
 
 mod core;
+mod effect;
+mod encode;
+mod input;
 mod launch;
+mod sender;
+
+use sender::Round;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mesos_proto::v1::scheduler::{call, Call};
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{mpsc, oneshot};
 
-pub use self::core::{
-    launch_backoff_ms, Core, CoreConfig, Counters, Ready, RecentOffer, RequestError,
-};
-pub use launch::{executor_info, launch_pod, Binaries};
+pub use self::core::{launch_backoff_ms, Core, CoreConfig, Counters, RecentOffer, RequestError};
+pub use effect::{Effect, Launch, PodLaunch, Ready};
+pub use encode::Encoder;
+pub use input::{Input, Request};
+pub use launch::{executor_info, Binaries};
 
-use crate::api::{self, metrics::Histogram};
-use crate::failpoint::crash_point;
 use crate::ha::{Deposed, Fence};
-use crate::mesos::{calls, CallError, Caller, Session, StreamEvent};
+use crate::mesos::{Caller, Session, StreamEvent};
 use crate::state::{Store, StoreError};
 
-/// Most stream events applied before their changes are persisted and their calls sent.
+/// Most stream events applied before their changes are handed to the sender.
 const MAX_EVENTS_PER_ROUND: usize = 512;
+
+/// Rounds waiting for the sender. When they are all taken (a slow master or store), the
+/// core keeps collecting into one `Ready`, so the queue's bound costs no input.
+const ROUNDS_IN_FLIGHT: usize = 4;
+
+/// The longest the loop waits for the sender to finish its queue when asked to stop.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Milliseconds since the epoch (the only clock of the scheduler; the core gets it passed).
 pub use cartrack_runtime::clock::now_ms;
 
-/// A request from the operator API, answered on its oneshot.
-#[derive(Debug)]
+/// What a read sees besides the core.
+#[derive(Debug, Clone)]
+pub struct ReadContext {
+    /// The leading master, if known.
+    pub leader: Option<String>,
+    /// The loop's clock.
+    pub now_ms: u64,
+}
+
+/// A read of the operator API: run on the loop against the core, it answers on a channel of
+/// its own. The API renders its views inside it, so the driver knows nothing of them.
+pub type Read = Box<dyn FnOnce(&Core, &ReadContext) + Send>;
+
+/// A request from the operator API.
 pub enum ApiRequest {
-    /// `GET /v1/health`.
-    Health(oneshot::Sender<api::views::HealthView>),
-    /// `GET /v1/state`.
-    State(oneshot::Sender<api::views::StateView>),
-    /// `GET /v1/plan`.
-    Plan(oneshot::Sender<crate::planner::PlanView>),
-    /// `GET /v1/debug/offers`.
-    DebugOffers(oneshot::Sender<api::views::DebugOffersView>),
-    /// `GET /metrics`.
-    Metrics(oneshot::Sender<String>),
+    /// `GET` anything: a consistent snapshot taken between two inputs.
+    Read(Read),
     /// `PUT /v1/groups/{group}/count`.
     SetCount {
         /// Group.
@@ -63,6 +86,24 @@ pub enum ApiRequest {
     },
 }
 
+impl std::fmt::Debug for ApiRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiRequest::Read(_) => f.write_str("Read"),
+            ApiRequest::SetCount { group, count, .. } => f
+                .debug_struct("SetCount")
+                .field("group", group)
+                .field("count", count)
+                .finish(),
+            ApiRequest::Restart { slot, replace, .. } => f
+                .debug_struct("Restart")
+                .field("slot", slot)
+                .field("replace", replace)
+                .finish(),
+        }
+    }
+}
+
 /// Why the driver stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
@@ -73,6 +114,9 @@ pub enum DriverError {
     /// Another instance leads now: this one must stop without another call or write.
     #[error(transparent)]
     Deposed(#[from] Deposed),
+    /// The sender task died (a bug): stopping is all that is safe.
+    #[error("the task sending calls to the master died: {0}")]
+    Sender(String),
 }
 
 /// What the loop listens to and shares besides the core, store and caller.
@@ -86,22 +130,33 @@ pub struct Channels {
     pub stream: mpsc::Receiver<StreamEvent>,
     /// Operator API requests.
     pub requests: mpsc::Receiver<ApiRequest>,
+    /// Where the time to turn one input into a decision is recorded.
+    pub decisions: Histogram,
 }
 
-fn accepted_task_ids(call: &Call) -> Vec<String> {
-    call.accept
-        .iter()
-        .flat_map(|a| a.operations.iter())
-        .filter_map(|op| op.launch_group.as_ref())
-        .flat_map(|lg| lg.task_group.tasks.iter().map(|t| t.task_id.value.clone()))
-        .collect()
+/// The histogram of decision times: 10 µs .. 1 s.
+pub fn decision_histogram() -> Histogram {
+    Histogram::new([
+        0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
+    ])
+}
+
+impl From<StreamEvent> for Input {
+    fn from(event: StreamEvent) -> Input {
+        match event {
+            StreamEvent::Connected { leader } => Input::Connected { leader },
+            StreamEvent::Disconnected { reason } => Input::Disconnected { reason },
+            StreamEvent::Event(event) => Input::Event(event),
+        }
+    }
 }
 
 /// Runs the loop until the stream channel closes, `shutdown` resolves, or leadership is lost.
-pub async fn run_loop<S: Store, C: Caller>(
+pub async fn run_loop<S: Store + 'static, C: Caller>(
     mut core: Core,
-    mut store: S,
+    store: S,
     caller: C,
+    encoder: Encoder,
     channels: Channels,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), DriverError> {
@@ -110,133 +165,129 @@ pub async fn run_loop<S: Store, C: Caller>(
         fence,
         mut stream,
         mut requests,
+        decisions,
     } = channels;
-    let shell = Shell {
-        caller: &caller,
-        session: &session,
-        fence: &fence,
-    };
+    let (queue, queued) = mpsc::channel(ROUNDS_IN_FLIGHT);
+    let (outcomes_tx, mut outcomes) = mpsc::channel(64);
+    let mut sender = tokio::spawn(sender::run(
+        store,
+        caller,
+        session.clone(),
+        fence.clone(),
+        encoder,
+        outcomes_tx,
+        queued,
+    ));
+    // Operator writes the core took, answered once the round holding them is saved.
+    let mut saved = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut decisions = Histogram::decision_seconds();
     tokio::pin!(shutdown);
-    // Changes made while starting (spec, desired counts) are persisted before anything else.
-    execute(&mut core, &mut store, &shell).await?;
-    loop {
+    // Changes made while starting (spec, desired counts) are the sender's first round.
+    let stop = loop {
+        let pending = core.has_ready() || !saved.is_empty();
         tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            () = fence.lost() => {
-                tracing::error!("leadership lost: stopping without another call or write");
-                return fence.confirm().await.map_err(DriverError::from);
+            () = &mut shutdown => break Stop::Shutdown,
+            () = fence.lost() => break Stop::Deposed,
+            ended = &mut sender => {
+                // The sender only ends early on a failed commit or a lost fence.
+                return ended.unwrap_or_else(|e| Err(DriverError::Sender(e.to_string())));
             }
+            Ok(permit) = queue.reserve(), if pending => permit.send(Round {
+                ready: core.take_ready(),
+                saved: std::mem::take(&mut saved),
+            }),
             input = stream.recv() => {
                 let Some(input) = input else {
                     // The subscription stopped: because this instance was deposed (an
                     // error, so the process exits 1 and restarts as a standby) or on shutdown.
-                    return fence.confirm().await.map_err(DriverError::from);
+                    break Stop::StreamClosed;
                 };
                 let started = Instant::now();
-                core.on_stream(input, now_ms());
+                apply(&mut core, input.into());
                 // Events already waiting join this round: one commit and one fence check
                 // for a burst of updates instead of one each (raft's batched Ready).
                 let mut batched = 1;
                 while batched < MAX_EVENTS_PER_ROUND {
                     let Ok(more) = stream.try_recv() else { break };
-                    core.on_stream(more, now_ms());
+                    apply(&mut core, more.into());
                     batched += 1;
                 }
                 decisions.observe(started.elapsed().as_secs_f64());
             }
-            Some(request) = requests.recv() => answer(&mut core, request, &decisions, &session),
-            _ = tick.tick() => core.on_tick(now_ms()),
+            Some(outcome) = outcomes.recv() => apply(&mut core, outcome),
+            Some(request) = requests.recv() => answer(&mut core, request, &session, &mut saved),
+            _ = tick.tick() => apply(&mut core, Input::Tick),
         }
-        execute(&mut core, &mut store, &shell).await?;
+    };
+    match stop {
+        Stop::Shutdown => {
+            let _ = queue.try_send(Round {
+                ready: core.take_ready(),
+                saved,
+            });
+            drop(queue);
+            // What is queued gets a moment to finish; an unsent round costs what a crash
+            // costs (nothing unpersisted was acted on).
+            match tokio::time::timeout(STOP_GRACE, &mut sender).await {
+                Ok(Ok(result)) => result,
+                _ => {
+                    sender.abort();
+                    Ok(())
+                }
+            }
+        }
+        Stop::Deposed | Stop::StreamClosed => {
+            if matches!(stop, Stop::Deposed) {
+                tracing::error!("leadership lost: stopping without another call or write");
+            }
+            sender.abort();
+            fence.confirm().await.map_err(DriverError::from)
+        }
     }
 }
 
-fn answer(core: &mut Core, request: ApiRequest, decisions: &Histogram, session: &Session) {
+/// The answer to an operator write.
+type Reply = oneshot::Sender<Result<(), RequestError>>;
+
+/// Why the loop ended.
+enum Stop {
+    Shutdown,
+    Deposed,
+    StreamClosed,
+}
+
+/// Applies an input that cannot be refused (only operator requests can).
+fn apply(core: &mut Core, input: Input) {
+    if let Err(e) = core.apply(input, now_ms()) {
+        tracing::warn!(error = %e, "input refused");
+    }
+}
+
+fn answer(core: &mut Core, request: ApiRequest, session: &Session, saved: &mut Vec<Reply>) {
     // A dropped receiver means the HTTP client went away: nothing to do.
-    match request {
-        ApiRequest::Health(reply) => drop(reply.send(api::views::health(core, session.leader()))),
-        ApiRequest::State(reply) => drop(reply.send(api::views::state(core))),
-        ApiRequest::Plan(reply) => drop(reply.send(api::views::plan(core, now_ms()))),
-        ApiRequest::DebugOffers(reply) => {
-            drop(reply.send(api::views::debug_offers(core, now_ms())))
+    let (request, reply) = match request {
+        ApiRequest::Read(read) => {
+            let context = ReadContext {
+                leader: session.leader(),
+                now_ms: now_ms(),
+            };
+            return read(core, &context);
         }
-        ApiRequest::Metrics(reply) => drop(reply.send(api::metrics::render(core, decisions))),
         ApiRequest::SetCount {
             group,
             count,
             reply,
-        } => drop(reply.send(core.set_count(&group, count, now_ms()))),
+        } => (Request::SetCount { group, count }, reply),
         ApiRequest::Restart {
             slot,
             replace,
             reply,
-        } => drop(reply.send(core.restart(&slot, replace, now_ms()))),
+        } => (Request::Restart { slot, replace }, reply),
+    };
+    // A write is answered once it is saved; a refusal changed nothing and is answered now.
+    match core.apply(Input::Request(request), now_ms()) {
+        Ok(()) => saved.push(reply),
+        Err(e) => drop(reply.send(Err(e))),
     }
-}
-
-/// The effects `execute` needs besides the store.
-struct Shell<'a, C> {
-    caller: &'a C,
-    session: &'a Session,
-    fence: &'a Fence,
-}
-
-async fn execute<S: Store, C: Caller>(
-    core: &mut Core,
-    store: &mut S,
-    shell: &Shell<'_, C>,
-) -> Result<(), DriverError> {
-    let Shell {
-        caller,
-        session,
-        fence,
-    } = *shell;
-    let ready = core.take_ready();
-    if ready.is_empty() {
-        return Ok(());
-    }
-    store.commit(&ready.changes).await?;
-    if let Some(id) = ready.framework_id {
-        session.set_framework_id(id);
-    }
-    if !ready.calls.is_empty() {
-        fence.confirm().await?;
-    }
-    for call in ready.calls {
-        let name = calls::type_name(&call);
-        let is_accept = call.r#type == Some(call::Type::Accept as i32);
-        let launched = if is_accept {
-            crash_point("crash-before-accept");
-            accepted_task_ids(&call)
-        } else {
-            Vec::new()
-        };
-        // Every delivery is acknowledged, a re-sent one too: the agent re-sends an update
-        // only while it has no acknowledgement, even when the master took ours (the agent
-        // may have died before checkpointing it).
-        if call.acknowledge.is_some() {
-            crash_point("crash-before-acknowledge");
-        }
-        match caller.call(call).await {
-            Ok(()) => {
-                tracing::debug!(call = name, "sent");
-                if is_accept {
-                    crash_point("crash-after-accept");
-                }
-            }
-            Err(CallError::NotSubscribed) => {
-                tracing::debug!(call = name, "not sent: not subscribed")
-            }
-            Err(e) => {
-                tracing::warn!(call = name, error = %e, "call failed");
-                if is_accept {
-                    core.reconcile_tasks(launched, now_ms());
-                }
-            }
-        }
-    }
-    Ok(())
 }

@@ -1,19 +1,18 @@
-//! Sending calls other than SUBSCRIBE: each on its own connection with `Mesos-Stream-Id`
-//! and the [`Authenticator`]'s `Authorization` header,
-//! through a one-method, `Service`-shaped [`Caller`] (cf. mesos-go's `calls.Caller`), so the
+//! Sending calls other than SUBSCRIBE, each on its own connection (through `request`, as
+//! SUBSCRIBE is sent), through a one-method, `Service`-shaped [`Caller`] (cf. mesos-go's `calls.Caller`), so the
 //! driver can be tested with a recording fake.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mesos_proto::http::{PROTOBUF, SCHEDULER_PATH, STREAM_ID_HEADER};
-use mesos_proto::v1::scheduler::Call;
+use mesos_proto::v1::scheduler::{call, Call};
 use prost::Message;
 
-use super::{backoff, calls, classify, Backoff, Disposition, Session};
+use super::request::{post, PostError, Reply};
+use super::{backoff, calls, Backoff, Disposition, Session};
 use crate::auth::{AuthError, Authenticator};
-use crate::tls::{describe, Trust};
+use crate::tls::Trust;
 
 /// Why a call did not go through.
 #[derive(Debug, thiserror::Error)]
@@ -56,8 +55,8 @@ pub enum CallError {
         /// Classifier reason.
         reason: String,
     },
-    /// Retries (503, redirects, connection errors) ran out; the outcome is unknown, so the
-    /// driver reconciles what the call was about.
+    /// Retries (503, redirects, connection errors) ran out, or an ACCEPT went unanswered;
+    /// the outcome is unknown, so the driver reconciles what the call was about.
     #[error("{call} failed after {attempts} attempts: {last}")]
     Exhausted {
         /// Call type.
@@ -85,12 +84,18 @@ pub struct HttpCaller {
 }
 
 impl HttpCaller {
-    /// A caller sharing `session` and `auth` with the subscription, trusting `trust`'s CAs.
-    pub fn new(session: Arc<Session>, auth: Authenticator, trust: &Trust) -> HttpCaller {
+    /// A caller sharing `session` and `auth` with the subscription, trusting `trust`'s CAs;
+    /// the master has `timeout` to answer each attempt.
+    pub fn new(
+        session: Arc<Session>,
+        auth: Authenticator,
+        trust: &Trust,
+        timeout: Duration,
+    ) -> HttpCaller {
         let client = trust
             .client()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
+            .timeout(timeout)
             .build()
             .unwrap_or_default();
         HttpCaller {
@@ -105,53 +110,39 @@ impl HttpCaller {
 impl Caller for HttpCaller {
     async fn call(&self, call: Call) -> Result<(), CallError> {
         let name = calls::type_name(&call);
+        // An ACCEPT the master may have taken is not sent again: taking the same offer twice
+        // would be refused and report the launched tasks as dropped. Its tasks are
+        // reconciled instead. Every other call may be repeated without harm.
+        let repeatable = call.r#type != Some(call::Type::Accept as i32);
         let body = call.encode_to_vec();
         let mut backoff = Backoff::new(backoff::CALL);
         let mut last = String::new();
-        let mut refreshed = false;
         for attempt in 1..=self.max_attempts {
             let (Some(leader), Some(stream_id)) = (self.session.leader(), self.session.stream_id())
             else {
                 return Err(CallError::NotSubscribed);
             };
-            let mut request = self
-                .client
-                .post(format!("{leader}{SCHEDULER_PATH}"))
-                .header(http::header::CONTENT_TYPE, PROTOBUF)
-                .header(http::header::ACCEPT, PROTOBUF)
-                .header(STREAM_ID_HEADER, stream_id);
-            match self.auth.header().await {
-                Ok(Some(value)) => request = request.header(http::header::AUTHORIZATION, value),
-                Ok(None) => {}
-                Err(source) => return Err(CallError::Auth { call: name, source }),
-            }
-            let response = request.body(body.clone()).send().await;
-            let disposition = match response {
-                Ok(r) if r.status() == http::StatusCode::UNAUTHORIZED => {
-                    // A service account's token may have been revoked or expired early: one
-                    // fresh login, then give up (the hint names the flags).
-                    self.auth.invalidate();
-                    if self.auth.can_refresh() && !refreshed {
-                        refreshed = true;
-                        last = "401 unauthorized".into();
-                        continue;
-                    }
+            let disposition = match post(&self.client, &self.auth, &leader, &body, Some(&stream_id))
+                .await
+            {
+                Ok(Reply::Accepted(_)) => Disposition::Done,
+                Ok(Reply::Refused { disposition, .. }) => disposition,
+                Ok(Reply::Unauthorized(_)) => {
                     return Err(CallError::Unauthorized {
                         call: name,
                         hint: self.auth.unauthorized_hint(),
-                    });
+                    })
                 }
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    let location = r
-                        .headers()
-                        .get(http::header::LOCATION)
-                        .and_then(|v| v.to_str().ok())
-                        .map(String::from);
-                    let text = r.text().await.unwrap_or_default();
-                    classify(status, &leader, location.as_deref(), &text)
+                Err(PostError::Auth(source)) => return Err(CallError::Auth { call: name, source }),
+                Err(PostError::NotSent(reason)) => Disposition::Retry(reason),
+                Err(PostError::NoAnswer(reason)) if repeatable => Disposition::Retry(reason),
+                Err(PostError::NoAnswer(reason)) => {
+                    return Err(CallError::Exhausted {
+                        call: name,
+                        attempts: attempt,
+                        last: reason,
+                    })
                 }
-                Err(e) => Disposition::Retry(format!("transport: {}", describe(&e))),
             };
             match disposition {
                 Disposition::Done => return Ok(()),

@@ -1,6 +1,7 @@
 //! The Mesos v1 scheduler API client: the SUBSCRIBE event stream ([`subscription`]), every
-//! other call on its own connection ([`caller`]), and what to do with each response
-//! ([`classify`]); the leading master is found through [`masters`]. Shared knowledge — the leading master, the stream id — lives in a
+//! other call on its own connection ([`caller`]), both sent the same way (`request`), and
+//! what to do with each response ([`classify`]); the leading master is found through
+//! [`masters`]. Shared knowledge — the leading master, the stream id — lives in a
 //! [`Session`].
 
 pub mod backoff;
@@ -8,6 +9,7 @@ pub mod caller;
 pub mod calls;
 pub mod classify;
 pub mod masters;
+mod request;
 pub mod session;
 pub mod subscription;
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::StreamExt;
-use mesos_proto::http::{PROTOBUF, SCHEDULER_PATH, STREAM_ID_HEADER};
+use mesos_proto::http::STREAM_ID_HEADER;
 use mesos_proto::recordio::MessageCodec;
 use mesos_proto::v1::scheduler::{event, Event};
 use prost::Message;
@@ -23,10 +23,11 @@ use tokio::task::JoinHandle;
 use tokio_util::codec::Decoder;
 
 use super::calls::{self, FrameworkSettings};
-use super::{backoff, classify, Backoff, Disposition, Masters, Session};
+use super::request::{post, PostError, Reply};
+use super::{backoff, Backoff, Disposition, Masters, Session};
 use crate::auth::Authenticator;
 use crate::ha::Fence;
-use crate::tls::{describe, Trust};
+use crate::tls::Trust;
 
 /// What the driver hears from the subscription.
 #[derive(Debug, Clone)]
@@ -84,7 +85,6 @@ pub fn spawn_subscription(
         let mut backoff = Backoff::new(backoff::RESUBSCRIBE);
         let mut unauthorized_backoff = Backoff::new(backoff::UNAUTHORIZED);
         let mut election_backoff = Backoff::new(backoff::ELECTION);
-        let mut refreshed = false;
         let mut next_master = 0usize;
         let mut redirects = 0u32;
         let mut tried_in_round = 0usize;
@@ -118,9 +118,6 @@ pub fn spawn_subscription(
             )
             .await;
             session.set_stream_id(None);
-            if !matches!(outcome, Outcome::Unauthorized(_)) {
-                refreshed = false;
-            }
             // Only a subscription that was answered 200 ends an election: until then its polls
             // (a 503, or a 307 to a leader that is gone) keep stretching up to a second.
             if matches!(outcome, Outcome::Ended(_)) {
@@ -129,13 +126,7 @@ pub fn spawn_subscription(
             match outcome {
                 Outcome::Closed => return,
                 Outcome::Unauthorized(body) => {
-                    auth.invalidate();
-                    if auth.can_refresh() && !refreshed {
-                        refreshed = true;
-                        tracing::warn!(master = %target, "SUBSCRIBE got 401; logging in again");
-                        continue;
-                    }
-                    refreshed = false;
+                    // `post` already logged in again once where the credentials allow it.
                     let delay = unauthorized_backoff.next_delay();
                     tracing::error!(
                         master = %target,
@@ -252,42 +243,32 @@ async fn subscribe_once(
 ) -> Outcome {
     let info = calls::framework_info(&config.framework, session.framework_id().as_deref());
     let body = calls::subscribe(info).encode_to_vec();
-    let mut request = client
-        .post(format!("{master}{SCHEDULER_PATH}"))
-        .header(http::header::CONTENT_TYPE, PROTOBUF)
-        .header(http::header::ACCEPT, PROTOBUF);
-    match auth.header().await {
-        Ok(Some(value)) => request = request.header(http::header::AUTHORIZATION, value),
-        Ok(None) => {}
-        Err(e) => return Outcome::AuthFailed(e.to_string()),
-    }
-    let response = match request.body(body).send().await {
-        Ok(r) => r,
-        Err(e) => return Outcome::Failed(format!("transport: {}", describe(&e))),
+    let response = match post(client, auth, master, &body, None).await {
+        Ok(Reply::Accepted(r)) if r.status() == http::StatusCode::OK => r,
+        Ok(Reply::Accepted(r)) => {
+            return Outcome::Failed(format!("SUBSCRIBE answered {}, expected 200", r.status()))
+        }
+        Ok(Reply::Unauthorized(text)) => return Outcome::Unauthorized(text),
+        Ok(Reply::Refused {
+            status,
+            disposition,
+        }) => {
+            return match disposition {
+                Disposition::Follow(base) => Outcome::Redirect(base),
+                Disposition::Retry(r) if status == 503 => Outcome::NoLeader(r),
+                Disposition::Done => {
+                    Outcome::Failed(format!("SUBSCRIBE answered {status}, expected 200"))
+                }
+                Disposition::Retry(r) | Disposition::Resubscribe(r) | Disposition::GiveUp(r) => {
+                    Outcome::Failed(r)
+                }
+            }
+        }
+        Err(PostError::Auth(e)) => return Outcome::AuthFailed(e.to_string()),
+        Err(PostError::NotSent(e) | PostError::NoAnswer(e)) => {
+            return Outcome::Failed(format!("transport: {e}"))
+        }
     };
-    let status = response.status().as_u16();
-    if status == 401 {
-        let text = response.text().await.unwrap_or_default();
-        return Outcome::Unauthorized(text.trim().chars().take(200).collect());
-    }
-    if status != 200 {
-        let location = response
-            .headers()
-            .get(http::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(String::from);
-        let text = response.text().await.unwrap_or_default();
-        return match classify(status, master, location.as_deref(), &text) {
-            Disposition::Follow(base) => Outcome::Redirect(base),
-            Disposition::Done => {
-                Outcome::Failed(format!("SUBSCRIBE answered {status}, expected 200"))
-            }
-            Disposition::Retry(r) if status == 503 => Outcome::NoLeader(r),
-            Disposition::Retry(r) | Disposition::Resubscribe(r) | Disposition::GiveUp(r) => {
-                Outcome::Failed(r)
-            }
-        };
-    }
     let Some(stream_id) = response
         .headers()
         .get(STREAM_ID_HEADER)

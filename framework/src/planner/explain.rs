@@ -7,9 +7,9 @@ use mesos_proto::v1::Offer;
 use serde::Serialize;
 
 use super::{live_index, pending_pods, visit_misfits, ConstraintMisfit, Misfit, OfferView};
+use crate::records::{SlotRecord, TaskRecord};
 use crate::resources::Scalars;
 use crate::spec::ValidatedSpec;
-use crate::state::{SlotRecord, TaskRecord};
 
 /// One pending pod against one offer.
 #[derive(Debug, Clone, PartialEq, Serialize)]

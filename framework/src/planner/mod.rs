@@ -31,9 +31,9 @@ pub use placement::{ConstraintMisfit, Fields, PlacementIndex, StoredPlace};
 pub use progress::{progress, PhaseView, PlanView, StepView};
 pub use revive::TokenBucket;
 
+use crate::records::{KillIntent, SlotRecord, TaskRecord};
 use crate::resources::Scalars;
 use crate::spec::{GroupPlan, PlacementStrategy, ValidatedSpec};
-use crate::state::{KillIntent, SlotRecord, TaskRecord};
 
 /// Tunables of the planner that are not part of the spec.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,21 +182,6 @@ pub struct Plan {
     pub delayed: usize,
     /// Offer x pod fit checks made (for benchmarks and metrics).
     pub evaluations: u64,
-}
-
-/// The executor id of the one cartrack executor per (agent, role).
-pub fn executor_id(role: &str) -> String {
-    let role: String = role
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("cartrack-executor.{role}")
 }
 
 /// Why a pod does not fit an offer (data only; [`explain`] renders it).

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use crate::records::{SlotRecord, TaskRecord};
 use crate::spec::ValidatedSpec;
-use crate::state::{SlotRecord, TaskRecord};
 
 /// A slot that needs a pod.
 #[derive(Debug, Clone, PartialEq, Eq)]

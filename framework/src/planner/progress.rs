@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use super::pending::slot_name;
+use crate::records::{SlotRecord, TaskPhase, TaskRecord};
 use crate::spec::ValidatedSpec;
-use crate::state::{SlotRecord, TaskPhase, TaskRecord};
 
 /// One pod's step.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::state::{SlotRecord, TaskPhase, TaskRecord};
+use crate::records::{SlotRecord, TaskPhase, TaskRecord};
+use crate::spec::executor_id;
 use crate::testkit::{group_toml, offer, spec, task, OfferShape};
 
 struct World {

@@ -19,8 +19,8 @@ pub use overrides::{
     apply_env_overrides, apply_overrides, unknown_group_variables, Override, UnknownGroupVariable,
 };
 pub use validate::{
-    validate, Constraint, ConstraintKind, GroupPlan, Health, Probe, SpecError, SpecErrors,
-    TaskPlan, ValidatedSpec,
+    executor_id, validate, Constraint, ConstraintKind, GroupPlan, Health, Probe, SpecError,
+    SpecErrors, TaskPlan, ValidatedSpec,
 };
 
 /// The whole service as written in the spec file.

@@ -421,7 +421,7 @@ pub fn validate(spec: &ServiceSpec, roles: &[String]) -> Result<ValidatedSpec, S
         groups.push(GroupPlan {
             name: group.name.clone(),
             count: group.count,
-            executor_id: crate::planner::executor_id(&role),
+            executor_id: executor_id(&role),
             role,
             constraints,
             kill_grace_ms,
@@ -529,6 +529,21 @@ fn validate_health(
         grace_period_seconds: h.grace_period_seconds,
         consecutive_failures: h.consecutive_failures,
     })
+}
+
+/// The executor id of the one cartrack executor per (agent, role).
+pub fn executor_id(role: &str) -> String {
+    let role: String = role
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("cartrack-executor.{role}")
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
-use super::{Change, Store, StoreError, StoredState};
+use super::{Store, StoreError};
+use crate::records::{Change, StoredState};
 
 const FILE_NAME: &str = "state.json";
 
@@ -45,30 +46,31 @@ impl FileStore {
     pub fn path(&self) -> PathBuf {
         self.dir.join(FILE_NAME)
     }
+}
 
-    fn write_atomically(&self, state: &StoredState) -> Result<(), StoreError> {
-        let path = self.path();
-        let tmp = self.dir.join(format!("{FILE_NAME}.tmp"));
-        let file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io(&tmp))?;
-        // Compact JSON streamed through a buffer: no second copy of the state in memory.
-        let mut out = BufWriter::new(file);
-        serde_json::to_writer(&mut out, state)
-            .map_err(std::io::Error::from)
-            .map_err(io(&tmp))?;
-        let file = out.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
-        file.sync_all().map_err(io(&tmp))?;
-        drop(file);
-        fs::rename(&tmp, &path).map_err(io(&path))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(&self.dir))?;
-        Ok(())
-    }
+/// Blocking: runs on tokio's blocking pool, never on the runtime's workers.
+fn write_atomically(dir: &Path, state: &StoredState) -> Result<(), StoreError> {
+    let path = dir.join(FILE_NAME);
+    let tmp = dir.join(format!("{FILE_NAME}.tmp"));
+    let file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    // Compact JSON streamed through a buffer: no second copy of the state in memory.
+    let mut out = BufWriter::new(file);
+    serde_json::to_writer(&mut out, state)
+        .map_err(std::io::Error::from)
+        .map_err(io(&tmp))?;
+    let file = out.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
+    file.sync_all().map_err(io(&tmp))?;
+    drop(file);
+    fs::rename(&tmp, &path).map_err(io(&path))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    Ok(())
 }
 
 impl Store for FileStore {
@@ -96,7 +98,18 @@ impl Store for FileStore {
         // Applied in place (no copy of the whole state per commit). If the write fails the
         // memory is ahead of the disk, so the store refuses commits until it is loaded again.
         changes.iter().for_each(|c| self.current.apply(c));
-        let written = self.write_atomically(&self.current);
+        // The state goes to the blocking pool and back: fsync must not stall the runtime,
+        // and the state is not copied.
+        self.poisoned = true;
+        let state = std::mem::take(&mut self.current);
+        let dir = self.dir.clone();
+        let (state, written) = tokio::task::spawn_blocking(move || {
+            let written = write_atomically(&dir, &state);
+            (state, written)
+        })
+        .await
+        .map_err(|e| io(&self.dir)(std::io::Error::other(e.to_string())))?;
+        self.current = state;
         self.poisoned = written.is_err();
         written
     }

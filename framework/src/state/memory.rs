@@ -2,7 +2,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::{Change, Store, StoreError, StoredState};
+use super::{Store, StoreError};
+use crate::records::{Change, StoredState};
 
 /// In-memory store; clones share the same state, so a test can inspect what was committed
 /// or "restart" a scheduler on the same store.

@@ -7,14 +7,14 @@
 
 use std::future::Future;
 
+use crate::records::{Change, StoredState};
+
 mod file;
 mod memory;
-mod records;
 mod zookeeper;
 
 pub use file::FileStore;
 pub use memory::MemoryStore;
-pub use records::{Change, KillIntent, SlotRecord, StoredState, TaskPhase, TaskRecord};
 pub use zookeeper::ZkStore;
 
 /// Why the store could not load or commit.

@@ -16,7 +16,8 @@ use cartrack_zookeeper::{Leadership, NodeOp, NodeStore, Zk, ZkError, MAX_TRANSAC
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Change, Store, StoreError, StoredState};
+use super::{Store, StoreError};
+use crate::records::{Change, StoredState};
 
 const FRAMEWORK_ID: &str = "framework_id";
 const SPEC: &str = "spec";

@@ -12,6 +12,7 @@
 pub mod cases;
 pub mod invariants;
 pub mod real_ha;
+pub mod slow_master;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 
 use cartrack_devcluster::core::Effect;
 use mesos_proto::v1::executor::{event as xevent, Event as XEvent};
-use mesos_proto::v1::TaskState;
+use mesos_proto::v1::{TaskInfo, TaskState};
 use rand::Rng;
 
 use super::{Delivery, Ev, World};
@@ -199,13 +199,13 @@ impl World {
         self.connections += 1;
         process.connection = Some(self.connections);
         let call = process.subscribe(&key);
-        let resent = process.unacked.len();
+        let (tasks, updates) = (process.unacked_tasks.len(), process.unacked.len());
         match self
             .cluster
             .executor_subscribe(&key.0, &call, self.instant())
         {
             Ok(()) => self.note(format!(
-                "executor on {} subscribes ({resent} unacknowledged updates)",
+                "executor on {} subscribes ({tasks} unacknowledged tasks, {updates} updates)",
                 key.0
             )),
             Err(e) => {
@@ -226,17 +226,16 @@ impl World {
         };
         match kind {
             xevent::Type::Launch | xevent::Type::LaunchGroup => {
-                let tasks: Vec<String> = match (event.launch, event.launch_group) {
-                    (Some(l), _) => vec![l.task.task_id.value],
-                    (None, Some(g)) => g
-                        .task_group
-                        .tasks
-                        .into_iter()
-                        .map(|t| t.task_id.value)
-                        .collect(),
+                let tasks: Vec<TaskInfo> = match (event.launch, event.launch_group) {
+                    (Some(l), _) => vec![l.task],
+                    (None, Some(g)) => g.task_group.tasks,
                     (None, None) => Vec::new(),
                 };
-                for task_id in tasks {
+                for task in tasks {
+                    let task_id = task.task_id.value.clone();
+                    if let Some(process) = self.processes.get_mut(&key) {
+                        process.launched(task);
+                    }
                     self.send_update(&key, &task_id, TaskState::TaskStarting);
                     let fail = self.chance(self.noise.task_fail);
                     let wait = self.rng.random_range(100..2_000);

@@ -3,6 +3,8 @@
 use rand::Rng;
 
 use super::{Ev, World};
+use cartrack_framework::driver::Request;
+
 use crate::executor::ExecKey;
 use crate::input::{Fault, Input, Operator};
 use crate::invariants::Violation;
@@ -82,8 +84,8 @@ impl World {
                 };
                 let result = match op {
                     Operator::Scale { group, count } => {
-                        let name = self.setup.spec.groups[group].name.clone();
-                        core.set_count(&name, count, now_ms)
+                        let group = self.setup.spec.groups[group].name.clone();
+                        core.apply(Request::SetCount { group, count }.into(), now_ms)
                     }
                     Operator::Restart {
                         group,
@@ -91,7 +93,7 @@ impl World {
                         replace,
                     } => {
                         let slot = format!("{}-{index}", self.setup.spec.groups[group].name);
-                        core.restart(&slot, replace, now_ms)
+                        core.apply(Request::Restart { slot, replace }.into(), now_ms)
                     }
                 };
                 if let Err(e) = result {

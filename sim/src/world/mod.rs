@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cartrack_devcluster::core::{Agent, Core as Cluster, CoreConfig as ClusterConfig};
 use cartrack_devcluster::resources::Resources;
-use cartrack_framework::state::StoredState;
+use cartrack_framework::records::StoredState;
 use mesos_proto::v1::executor::{Call as XCall, Event as XEvent};
 use mesos_proto::v1::scheduler::{Call, Event as SEvent};
 use mesos_proto::v1::FrameworkInfo;
@@ -21,8 +21,9 @@ use crate::executor::{ExecKey, Process, Timer};
 use crate::input::Input;
 use crate::invariants::{Pods, Violation};
 use crate::queue::{Fifo, Millis, Queue};
-use crate::scheduler::{Scheduler, Setup};
+use crate::scheduler::{Feed, Scheduler, Setup};
 use crate::trace::Trace;
+use cartrack_framework::driver::Input as CoreInput;
 
 /// The scheduler's clock reads milliseconds since the epoch: virtual time 0 is this instant.
 const EPOCH_MS: u64 = 1_700_000_000_000;
@@ -449,7 +450,7 @@ impl World {
                 self.note("scheduler tick".into());
                 let now = self.now_ms();
                 if let Some(core) = self.scheduler.core.as_mut() {
-                    core.on_tick(now);
+                    core.feed(CoreInput::Tick, now);
                     self.execute(None)?;
                 }
             }
@@ -485,7 +486,7 @@ impl World {
                 let now = self.now_ms();
                 if run == self.scheduler.incarnation {
                     if let Some(core) = self.scheduler.core.as_mut() {
-                        core.reconcile_tasks(task_ids, now);
+                        core.feed(CoreInput::CallFailed { task_ids }, now);
                         self.execute(None)?;
                     }
                 }

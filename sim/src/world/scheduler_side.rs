@@ -1,7 +1,8 @@
 //! The scheduler's side of the harness: subscription, the driver's round (persist, then
 //! send), calls reaching the master, crashes.
 
-use cartrack_framework::mesos::{calls, StreamEvent};
+use cartrack_framework::driver::{Effect, Input};
+use cartrack_framework::mesos::calls;
 use mesos_proto::v1::scheduler::Call;
 use mesos_proto::v1::FrameworkInfo;
 use rand::Rng;
@@ -10,7 +11,7 @@ use super::{short, Delivery, Ev, MasterStream, World};
 use crate::adapter;
 use crate::invariants::Violation;
 use crate::queue::Fifo;
-use crate::scheduler::Link;
+use crate::scheduler::{Feed, Link};
 
 impl World {
     pub(super) fn subscribe(&mut self, run: u64) {
@@ -128,8 +129,8 @@ impl World {
                     stream_id,
                 };
                 if let Some(core) = self.scheduler.core.as_mut() {
-                    core.on_stream(
-                        StreamEvent::Connected {
+                    core.feed(
+                        Input::Connected {
                             leader: "sim-master".into(),
                         },
                         now,
@@ -154,7 +155,7 @@ impl World {
                     None => self.note(format!("scheduler gets {}", event.r#type().as_str_name())),
                 }
                 if let Some(core) = self.scheduler.core.as_mut() {
-                    core.on_stream(StreamEvent::Event(event), now);
+                    core.feed(Input::Event(event), now);
                 }
                 self.execute(delivered)
             }
@@ -162,7 +163,7 @@ impl World {
                 self.note(format!("scheduler run {run}: stream lost ({reason})"));
                 self.scheduler.link = Link::Down;
                 if let Some(core) = self.scheduler.core.as_mut() {
-                    core.on_stream(StreamEvent::Disconnected { reason }, now);
+                    core.feed(Input::Disconnected { reason }, now);
                 }
                 let wait = self.rng.random_range(1_000..3_000);
                 self.queue.after(wait, Ev::Subscribe { run });
@@ -189,9 +190,9 @@ impl World {
         let ready = core.take_ready();
         if let Some((task_id, uuid)) = delivered {
             let acks = ready
-                .calls
+                .effects
                 .iter()
-                .filter(|c| adapter::acknowledged_uuid(c) == Some(uuid.as_slice()))
+                .filter(|e| matches!(e, Effect::Acknowledge { uuid: u, .. } if *u == uuid))
                 .count();
             if acks != 1 {
                 return Err(Violation::Acknowledgements {
@@ -217,20 +218,20 @@ impl World {
             self.scheduler.framework_id = Some(id);
         }
         let sendable = cut.flatten().unwrap_or(usize::MAX);
+        let framework_id = self.scheduler.framework_id.clone().unwrap_or_default();
         let mut sent = Vec::new();
-        for call in ready.calls.into_iter().take(sendable) {
-            if adapter::is_accept(&call) {
-                let pods = adapter::launched_pods(&call);
-                if let Some(id) = pods
-                    .iter()
-                    .flat_map(|p| p.2.iter())
+        for effect in ready.effects.into_iter().take(sendable) {
+            if let Effect::Launch(launch) = &effect {
+                if let Some(id) = launch
+                    .task_ids()
                     .find(|id| !self.store.tasks.contains_key(*id))
                 {
-                    return Err(Violation::LaunchIntentNotPersisted(id.clone()));
+                    return Err(Violation::LaunchIntentNotPersisted(id.to_string()));
                 }
-                self.pods.learn(pods);
+                self.pods.learn(adapter::launched_pods(launch));
             }
-            sent.push(adapter::describe(&call));
+            sent.push(effect.to_string());
+            let call = self.setup.encoder.call(&effect, &framework_id);
             self.send_call(call);
         }
         if !sent.is_empty() {
@@ -324,7 +325,7 @@ impl World {
 }
 
 fn accepted_ids(call: &Call) -> Vec<String> {
-    adapter::launched_pods(call)
+    adapter::accepted_pods(call)
         .into_iter()
         .flat_map(|p| p.2)
         .collect()

@@ -4,12 +4,12 @@ use mesos_proto::v1::scheduler::{call, event, Call, Event};
 use mesos_proto::v1::{AgentId, FrameworkId, TaskId, TaskState, TaskStatus};
 
 use super::*;
+use crate::driver::Encoder;
 use crate::testkit::{group_toml, offer, spec, task, OfferShape};
 
 const NOW: u64 = 10_000_000;
 
 fn core_with(stored: StoredState, spec_text: &str) -> Core {
-    let mut n = 0u32;
     let binaries = Binaries::Files {
         executor_uri: "/bin/cartrack-executor".into(),
         worker_uri: "/bin/cartrack-worker".into(),
@@ -18,10 +18,7 @@ fn core_with(stored: StoredState, spec_text: &str) -> Core {
         spec(spec_text),
         stored,
         CoreConfig::new(binaries),
-        Box::new(move || {
-            n += 1;
-            format!("uuid{n}")
-        }),
+        "run".into(),
     )
 }
 
@@ -33,8 +30,8 @@ fn registered() -> StoredState {
     }
 }
 
-fn subscribed(id: &str) -> StreamEvent {
-    StreamEvent::Event(Box::new(Event {
+fn subscribed(id: &str) -> Input {
+    Input::Event(Box::new(Event {
         r#type: Some(event::Type::Subscribed as i32),
         subscribed: Some(event::Subscribed {
             framework_id: FrameworkId { value: id.into() },
@@ -45,16 +42,16 @@ fn subscribed(id: &str) -> StreamEvent {
     }))
 }
 
-fn offers(list: Vec<mesos_proto::v1::Offer>) -> StreamEvent {
-    StreamEvent::Event(Box::new(Event {
+fn offers(list: Vec<mesos_proto::v1::Offer>) -> Input {
+    Input::Event(Box::new(Event {
         r#type: Some(event::Type::Offers as i32),
         offers: Some(event::Offers { offers: list }),
         ..Event::default()
     }))
 }
 
-fn update(task_id: &str, state: TaskState, uuid: Option<&[u8]>) -> StreamEvent {
-    StreamEvent::Event(Box::new(Event {
+fn update(task_id: &str, state: TaskState, uuid: Option<&[u8]>) -> Input {
+    Input::Event(Box::new(Event {
         r#type: Some(event::Type::Update as i32),
         update: Some(event::Update {
             status: TaskStatus {
@@ -73,6 +70,34 @@ fn update(task_id: &str, state: TaskState, uuid: Option<&[u8]>) -> StreamEvent {
     }))
 }
 
+/// A [`Ready`] with its effects encoded as the sender would.
+struct Encoded {
+    changes: Vec<Change>,
+    framework_id: Option<String>,
+    calls: Vec<Call>,
+}
+
+fn take(core: &mut Core) -> Encoded {
+    let encoder = Encoder::new(core.spec.clone(), core.config.binaries.clone());
+    let framework_id = core.state.framework_id.clone().unwrap_or_default();
+    let ready = core.take_ready();
+    Encoded {
+        changes: ready.changes,
+        framework_id: ready.framework_id,
+        calls: ready
+            .effects
+            .iter()
+            .map(|e| encoder.call(e, &framework_id))
+            .collect(),
+    }
+}
+
+impl Core {
+    fn feed(&mut self, input: Input, now_ms: u64) {
+        self.apply(input, now_ms).expect("not an operator request");
+    }
+}
+
 fn kinds(calls: &[Call]) -> Vec<&'static str> {
     calls.iter().map(crate::mesos::calls::type_name).collect()
 }
@@ -84,10 +109,10 @@ fn one_ingester() -> String {
 #[test]
 fn first_subscribe_persists_the_framework_id_before_anything_relies_on_it() {
     let mut core = core_with(StoredState::default(), &one_ingester());
-    let start = core.take_ready();
+    let start = take(&mut core);
     assert!(start.changes.iter().any(|c| matches!(c, Change::Spec(_))));
-    core.on_stream(subscribed("fw-1"), NOW);
-    let ready = core.take_ready();
+    core.feed(subscribed("fw-1"), NOW);
+    let ready = take(&mut core);
     assert_eq!(
         ready.changes.first(),
         Some(&Change::FrameworkId("fw-1".into()))
@@ -103,10 +128,10 @@ fn first_subscribe_persists_the_framework_id_before_anything_relies_on_it() {
 #[test]
 fn offers_become_an_accept_whose_intent_is_persisted_in_the_same_ready() {
     let mut core = core_with(StoredState::default(), &one_ingester());
-    core.on_stream(subscribed("fw-1"), NOW);
-    core.take_ready();
-    core.on_stream(offers(vec![offer(1, &OfferShape::default())]), NOW);
-    let ready = core.take_ready();
+    core.feed(subscribed("fw-1"), NOW);
+    take(&mut core);
+    core.feed(offers(vec![offer(1, &OfferShape::default())]), NOW);
+    let ready = take(&mut core);
     let staged: Vec<&TaskRecord> = ready
         .changes
         .iter()
@@ -116,7 +141,7 @@ fn offers_become_an_accept_whose_intent_is_persisted_in_the_same_ready() {
         })
         .collect();
     assert_eq!(staged.len(), 1);
-    assert_eq!(staged[0].task_id, "ingester-0-main__uuid1");
+    assert_eq!(staged[0].task_id, "ingester-0-main__run-1");
     assert_eq!(staged[0].state, TaskPhase::Staging);
     assert_eq!(staged[0].ports["http"], 31000);
     assert_eq!(kinds(&ready.calls), vec!["ACCEPT", "SUPPRESS"]);
@@ -163,12 +188,12 @@ fn updates_with_uuid_are_acknowledged_and_reconciliation_answers_are_not() {
     let t = task("ingester", 0, 1, TaskPhase::Staging);
     stored.tasks.insert(t.task_id.clone(), t.clone());
     let mut core = core_with(stored, &one_ingester());
-    core.on_stream(subscribed("fw-1"), NOW);
-    core.take_ready();
-    core.on_stream(update(&t.task_id, TaskState::TaskRunning, None), NOW);
-    let ready = core.take_ready();
+    core.feed(subscribed("fw-1"), NOW);
+    take(&mut core);
+    core.feed(update(&t.task_id, TaskState::TaskRunning, None), NOW);
+    let ready = take(&mut core);
     assert!(!kinds(&ready.calls).contains(&"ACKNOWLEDGE"));
-    core.on_stream(
+    core.feed(
         update(
             &t.task_id,
             TaskState::TaskRunning,
@@ -176,7 +201,7 @@ fn updates_with_uuid_are_acknowledged_and_reconciliation_answers_are_not() {
         ),
         NOW,
     );
-    let ready = core.take_ready();
+    let ready = take(&mut core);
     assert!(matches!(&ready.changes[0], Change::PutTask(r) if r.state == TaskPhase::Running));
     let ack = ready
         .calls
@@ -192,9 +217,9 @@ fn restart_adopts_stored_tasks_after_explicit_reconciliation_without_relaunching
     let t = task("ingester", 0, 1, TaskPhase::Running);
     stored.tasks.insert(t.task_id.clone(), t.clone());
     let mut core = core_with(stored, &one_ingester());
-    core.take_ready();
-    core.on_stream(subscribed("fw-1"), NOW);
-    let ready = core.take_ready();
+    take(&mut core);
+    core.feed(subscribed("fw-1"), NOW);
+    let ready = take(&mut core);
     assert!(ready.changes.is_empty(), "same framework id, nothing new");
     let reconcile = ready
         .calls
@@ -207,11 +232,11 @@ fn restart_adopts_stored_tasks_after_explicit_reconciliation_without_relaunching
         vec!["RECONCILE", "SUPPRESS"],
         "no slot is empty"
     );
-    core.on_stream(offers(vec![offer(2, &OfferShape::default())]), NOW);
-    let ready = core.take_ready();
+    core.feed(offers(vec![offer(2, &OfferShape::default())]), NOW);
+    let ready = take(&mut core);
     assert_eq!(kinds(&ready.calls), vec!["DECLINE"]);
-    core.on_stream(update(&t.task_id, TaskState::TaskRunning, None), NOW);
-    let ready = core.take_ready();
+    core.feed(update(&t.task_id, TaskState::TaskRunning, None), NOW);
+    let ready = take(&mut core);
     assert!(
         ready.calls.is_empty(),
         "adopted, nothing to launch: {:?}",
@@ -226,19 +251,19 @@ fn unanswered_reconciliation_is_retried_with_backoff() {
     let t = task("ingester", 0, 1, TaskPhase::Staging);
     stored.tasks.insert(t.task_id.clone(), t);
     let mut core = core_with(stored, &one_ingester());
-    core.on_stream(subscribed("fw-1"), NOW);
-    core.take_ready();
+    core.feed(subscribed("fw-1"), NOW);
+    take(&mut core);
     core.on_tick(NOW + 2999);
-    assert!(!kinds(&core.take_ready().calls).contains(&"RECONCILE"));
+    assert!(!kinds(&take(&mut core).calls).contains(&"RECONCILE"));
     core.on_tick(NOW + 3000);
-    assert!(kinds(&core.take_ready().calls).contains(&"RECONCILE"));
+    assert!(kinds(&take(&mut core).calls).contains(&"RECONCILE"));
     core.on_tick(NOW + 8999);
     assert!(
-        !kinds(&core.take_ready().calls).contains(&"RECONCILE"),
+        !kinds(&take(&mut core).calls).contains(&"RECONCILE"),
         "second retry after 6 s"
     );
     core.on_tick(NOW + 9000);
-    assert!(kinds(&core.take_ready().calls).contains(&"RECONCILE"));
+    assert!(kinds(&take(&mut core).calls).contains(&"RECONCILE"));
 }
 
 #[test]
@@ -247,11 +272,11 @@ fn a_failed_task_is_relaunched_after_the_launch_backoff() {
     let t = task("ingester", 0, 1, TaskPhase::Running);
     stored.tasks.insert(t.task_id.clone(), t.clone());
     let mut core = core_with(stored, &one_ingester());
-    core.on_stream(subscribed("fw-1"), NOW);
-    core.on_stream(update(&t.task_id, TaskState::TaskRunning, None), NOW);
-    core.take_ready();
-    core.on_stream(update(&t.task_id, TaskState::TaskFailed, Some(b"u1")), NOW);
-    let ready = core.take_ready();
+    core.feed(subscribed("fw-1"), NOW);
+    core.feed(update(&t.task_id, TaskState::TaskRunning, None), NOW);
+    take(&mut core);
+    core.feed(update(&t.task_id, TaskState::TaskFailed, Some(b"u1")), NOW);
+    let ready = take(&mut core);
     assert!(ready
         .changes
         .contains(&Change::RemoveTask(t.task_id.clone())));
@@ -260,10 +285,10 @@ fn a_failed_task_is_relaunched_after_the_launch_backoff() {
         (slot.failures, slot.next_launch_at_ms, slot.last_failed),
         (1, NOW + 1000, true)
     );
-    core.on_stream(offers(vec![offer(1, &OfferShape::default())]), NOW + 500);
-    assert_eq!(kinds(&core.take_ready().calls), vec!["DECLINE"]);
-    core.on_stream(offers(vec![offer(1, &OfferShape::default())]), NOW + 1000);
-    assert_eq!(kinds(&core.take_ready().calls)[0], "ACCEPT");
+    core.feed(offers(vec![offer(1, &OfferShape::default())]), NOW + 500);
+    assert_eq!(kinds(&take(&mut core).calls), vec!["DECLINE"]);
+    core.feed(offers(vec![offer(1, &OfferShape::default())]), NOW + 1000);
+    assert_eq!(kinds(&take(&mut core).calls)[0], "ACCEPT");
     assert_eq!(launch_backoff_ms(2), 1150);
     assert_eq!(launch_backoff_ms(100), 300_000);
 }
@@ -276,17 +301,17 @@ fn scale_down_kills_and_the_kill_is_not_a_failure() {
         stored.tasks.insert(t.task_id.clone(), t);
     }
     let mut core = core_with(stored, &group_toml("ingester", 2, 0.1, 64.0, &[], &[]));
-    core.on_stream(subscribed("fw-1"), NOW);
-    core.take_ready();
+    core.feed(subscribed("fw-1"), NOW);
+    take(&mut core);
     core.set_count("ingester", 1, NOW).expect("known group");
-    let ready = core.take_ready();
+    let ready = take(&mut core);
     let kill = ready
         .calls
         .iter()
         .find_map(|c| c.kill.as_ref())
         .expect("kill");
     assert_eq!(kill.task_id.value, "ingester-1-main__00000001");
-    core.on_stream(
+    core.feed(
         update(
             "ingester-1-main__00000001",
             TaskState::TaskKilled,
@@ -294,7 +319,7 @@ fn scale_down_kills_and_the_kill_is_not_a_failure() {
         ),
         NOW,
     );
-    core.take_ready();
+    take(&mut core);
     assert!(!core.state().slots["ingester-1"].last_failed);
     assert_eq!(core.state().slots["ingester-1"].failures, 0);
     assert!(matches!(
@@ -312,13 +337,13 @@ fn unknown_live_tasks_are_killed() {
         },
         &one_ingester(),
     );
-    core.on_stream(subscribed("fw-1"), NOW);
-    core.take_ready();
-    core.on_stream(
+    core.feed(subscribed("fw-1"), NOW);
+    take(&mut core);
+    core.feed(
         update("stranger__1", TaskState::TaskRunning, Some(b"u")),
         NOW,
     );
-    let calls = core.take_ready().calls;
+    let calls = take(&mut core).calls;
     assert!(calls.iter().any(|c| c
         .kill
         .as_ref()
@@ -334,21 +359,21 @@ fn restart_kills_then_relaunches_on_the_same_agent() {
     let t = task("ingester", 0, 1, TaskPhase::Running);
     stored.tasks.insert(t.task_id.clone(), t.clone());
     let mut core = core_with(stored, &one_ingester());
-    core.on_stream(subscribed("fw-1"), NOW);
-    core.on_stream(update(&t.task_id, TaskState::TaskRunning, None), NOW);
-    core.take_ready();
+    core.feed(subscribed("fw-1"), NOW);
+    core.feed(update(&t.task_id, TaskState::TaskRunning, None), NOW);
+    take(&mut core);
     core.restart("ingester-0", false, NOW).expect("live pod");
-    assert!(kinds(&core.take_ready().calls).contains(&"KILL"));
-    core.on_stream(update(&t.task_id, TaskState::TaskKilled, Some(b"u")), NOW);
-    core.take_ready();
-    core.on_stream(offers(vec![offer(2, &OfferShape::default())]), NOW);
+    assert!(kinds(&take(&mut core).calls).contains(&"KILL"));
+    core.feed(update(&t.task_id, TaskState::TaskKilled, Some(b"u")), NOW);
+    take(&mut core);
+    core.feed(offers(vec![offer(2, &OfferShape::default())]), NOW);
     assert_eq!(
-        kinds(&core.take_ready().calls),
+        kinds(&take(&mut core).calls),
         vec!["DECLINE"],
         "a-2 is not the pod's agent"
     );
-    core.on_stream(offers(vec![offer(1, &OfferShape::default())]), NOW);
-    assert_eq!(kinds(&core.take_ready().calls)[0], "ACCEPT");
+    core.feed(offers(vec![offer(1, &OfferShape::default())]), NOW);
+    assert_eq!(kinds(&take(&mut core).calls)[0], "ACCEPT");
     assert!(matches!(
         core.restart("ingester-9", true, NOW),
         Err(RequestError::NoSuchPod(_))
@@ -371,12 +396,12 @@ fn out_of_reach_then_replaced(out_of_reach: TaskState) {
     stored.tasks.insert(old.task_id.clone(), old.clone());
     let mut core = core_with(stored, &one_ingester());
     let timeout = core.config.unreachable_timeout_ms;
-    core.on_stream(subscribed("fw-1"), NOW);
-    core.on_stream(update(&old.task_id, TaskState::TaskRunning, None), NOW);
-    core.take_ready();
+    core.feed(subscribed("fw-1"), NOW);
+    core.feed(update(&old.task_id, TaskState::TaskRunning, None), NOW);
+    take(&mut core);
 
-    core.on_stream(update(&old.task_id, out_of_reach, Some(b"u1")), NOW);
-    let ready = core.take_ready();
+    core.feed(update(&old.task_id, out_of_reach, Some(b"u1")), NOW);
+    let ready = take(&mut core);
     assert_eq!(
         kinds(&ready.calls),
         vec!["ACKNOWLEDGE"],
@@ -387,18 +412,18 @@ fn out_of_reach_then_replaced(out_of_reach: TaskState) {
         Some(NOW)
     );
     core.on_tick(NOW + timeout - 1);
-    core.on_stream(
+    core.feed(
         offers(vec![offer(2, &OfferShape::default())]),
         NOW + timeout - 1,
     );
     assert_eq!(
-        kinds(&core.take_ready().calls),
+        kinds(&take(&mut core).calls),
         vec!["DECLINE"],
         "the slot is still held before the timeout"
     );
 
     core.on_tick(NOW + timeout);
-    let ready = core.take_ready();
+    let ready = take(&mut core);
     assert!(
         !kinds(&ready.calls).contains(&"KILL"),
         "no KILL to an unreachable agent"
@@ -407,11 +432,11 @@ fn out_of_reach_then_replaced(out_of_reach: TaskState) {
         core.state().tasks[&old.task_id].kill,
         Some(KillIntent::Unreachable)
     );
-    core.on_stream(
+    core.feed(
         offers(vec![offer(2, &OfferShape::default())]),
         NOW + timeout,
     );
-    let ready = core.take_ready();
+    let ready = take(&mut core);
     assert_eq!(
         kinds(&ready.calls)[0],
         "ACCEPT",
@@ -427,11 +452,11 @@ fn out_of_reach_then_replaced(out_of_reach: TaskState) {
     assert_ne!(holders[0].task_id, old.task_id);
 
     // The old agent comes back: its task is killed, the replacement is untouched.
-    core.on_stream(
+    core.feed(
         update(&old.task_id, TaskState::TaskRunning, Some(b"u2")),
         NOW + timeout + 1,
     );
-    let ready = core.take_ready();
+    let ready = take(&mut core);
     let killed: Vec<&str> = ready
         .calls
         .iter()
@@ -440,11 +465,11 @@ fn out_of_reach_then_replaced(out_of_reach: TaskState) {
         .collect();
     assert_eq!(killed, vec![old.task_id.as_str()]);
     let slot_before = core.state().slots.get("ingester-0").cloned();
-    core.on_stream(
+    core.feed(
         update(&old.task_id, TaskState::TaskKilled, Some(b"u3")),
         NOW + timeout + 2,
     );
-    core.take_ready();
+    take(&mut core);
     assert!(!core.state().tasks.contains_key(&old.task_id));
     assert_eq!(
         core.state().slots.get("ingester-0").cloned(),
@@ -467,18 +492,18 @@ fn unreachable_that_returns_before_the_timeout_keeps_running() {
     let t = task("ingester", 0, 1, TaskPhase::Running);
     stored.tasks.insert(t.task_id.clone(), t.clone());
     let mut core = core_with(stored, &one_ingester());
-    core.on_stream(subscribed("fw-1"), NOW);
-    core.on_stream(
+    core.feed(subscribed("fw-1"), NOW);
+    core.feed(
         update(&t.task_id, TaskState::TaskUnreachable, Some(b"u1")),
         NOW,
     );
-    core.on_stream(
+    core.feed(
         update(&t.task_id, TaskState::TaskRunning, Some(b"u2")),
         NOW + 1000,
     );
-    core.take_ready();
+    take(&mut core);
     core.on_tick(NOW + 10 * core.config.unreachable_timeout_ms);
-    let ready = core.take_ready();
+    let ready = take(&mut core);
     assert!(!kinds(&ready.calls).contains(&"KILL"));
     let record = &core.state().tasks[&t.task_id];
     assert_eq!((record.kill, record.unreachable_since_ms), (None, None));
@@ -495,9 +520,9 @@ fn gone_dropped_and_lost_are_terminal_and_free_the_slot() {
         let t = task("ingester", 0, 1, TaskPhase::Unreachable);
         stored.tasks.insert(t.task_id.clone(), t.clone());
         let mut core = core_with(stored, &one_ingester());
-        core.on_stream(subscribed("fw-1"), NOW);
-        core.on_stream(update(&t.task_id, state, Some(b"u")), NOW);
-        core.take_ready();
+        core.feed(subscribed("fw-1"), NOW);
+        core.feed(update(&t.task_id, state, Some(b"u")), NOW);
+        take(&mut core);
         assert!(core.state().tasks.is_empty(), "{state:?} ends the task");
         assert!(core.state().slots["ingester-0"].last_failed);
     }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::state::{SlotRecord, TaskPhase};
+use crate::records::{SlotRecord, TaskPhase};
 use crate::testkit::task;
 
 #[test]
@@ -26,7 +26,7 @@ fn the_last_change_of_a_key_wins_and_each_group_s_count_is_its_own_node() {
     );
     match &ops[0] {
         NodeOp::Put { value, .. } => {
-            let back: crate::state::TaskRecord = serde_json::from_slice(value).expect("json");
+            let back: crate::records::TaskRecord = serde_json::from_slice(value).expect("json");
             assert_eq!(back.state, TaskPhase::Running);
         }
         other => panic!("expected a put, got {other:?}"),

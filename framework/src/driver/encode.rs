@@ -1,0 +1,54 @@
+//! Adapter: the one place where the core's [`Effect`]s become the master's protobuf calls.
+
+use mesos_proto::v1::scheduler::Call;
+
+use super::effect::Effect;
+use super::launch::{launch_group, Binaries};
+use crate::mesos::calls;
+use crate::spec::ValidatedSpec;
+
+/// What encoding needs besides the effect: the spec and binaries the pods are launched with.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    spec: ValidatedSpec,
+    binaries: Binaries,
+}
+
+impl Encoder {
+    /// An encoder for the pods of `spec`, started from `binaries`.
+    pub fn new(spec: ValidatedSpec, binaries: Binaries) -> Encoder {
+        Encoder { spec, binaries }
+    }
+
+    /// The call that carries out `effect` for the framework `framework_id`.
+    pub fn call(&self, effect: &Effect, framework_id: &str) -> Call {
+        match effect {
+            Effect::Launch(launch) => {
+                let operations = launch
+                    .pods
+                    .iter()
+                    .map(|pod| launch_group(&self.spec, &self.binaries, framework_id, launch, pod))
+                    .collect();
+                calls::accept(
+                    framework_id,
+                    &launch.offer_id,
+                    operations,
+                    launch.refuse_seconds,
+                )
+            }
+            Effect::Decline {
+                offer_ids,
+                refuse_seconds,
+            } => calls::decline(framework_id, offer_ids, *refuse_seconds),
+            Effect::Kill { task_id, agent_id } => calls::kill(framework_id, task_id, agent_id),
+            Effect::Acknowledge {
+                agent_id,
+                task_id,
+                uuid,
+            } => calls::acknowledge(framework_id, agent_id, task_id, uuid.clone()),
+            Effect::Reconcile { tasks } => calls::reconcile(framework_id, tasks),
+            Effect::Revive => calls::revive(framework_id),
+            Effect::Suppress => calls::suppress(framework_id),
+        }
+    }
+}
