@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cartrack_devcluster::core::Core as Cluster;
-use cartrack_framework::records::StoredState;
+use cartrack_framework::records::{KillIntent, StoredState};
 use mesos_proto::v1::TaskState;
 
 /// A broken invariant.
@@ -105,11 +105,24 @@ impl Pods {
     }
 
     /// After every step: a newly live pod may only join a slot whose other live pods are on
-    /// agents the master cannot see (they are then superseded: killed when seen again); no
-    /// slot ever has two live pods that are not superseded.
-    pub(crate) fn check(&mut self, cluster: &Cluster, framework_id: &str) -> Result<(), Violation> {
+    /// agents the master cannot see, or that the scheduler gave up (its saved record says
+    /// unreachable too long) — their agent may come back while the replacement's ACCEPT is on
+    /// its way. Those are superseded: killed when seen again. No slot ever has two live pods
+    /// that are not superseded.
+    pub(crate) fn check(
+        &mut self,
+        cluster: &Cluster,
+        framework_id: &str,
+        store: &StoredState,
+    ) -> Result<(), Violation> {
         let live = self.live(cluster, framework_id);
         let reachable = |agent: &str| cluster.agents.get(agent).is_some_and(|a| a.reachable);
+        let given_up = |pod: &str| {
+            store
+                .tasks
+                .get(pod)
+                .is_some_and(|t| t.kill == Some(KillIntent::Unreachable))
+        };
         let new: Vec<String> = live
             .keys()
             .filter(|p| !self.seen.contains(*p))
@@ -121,7 +134,7 @@ impl Pods {
                 if self.superseded.contains(other) || new.contains(other) {
                     continue;
                 }
-                if reachable(&o.agent) {
+                if reachable(&o.agent) && !given_up(other) {
                     return Err(two_pods(slot, &live));
                 }
                 self.superseded.insert(other.clone());
@@ -220,7 +233,34 @@ mod tests {
     use cartrack_devcluster::resources::Resources;
     use mesos_proto::v1::{ExecutorInfo, TaskInfo, TaskState};
 
+    use cartrack_framework::records::{Change, KillIntent, StoredState, TaskPhase, TaskRecord};
+
     use super::{Pods, Violation};
+
+    /// The record of task `task_id` of `slot`, given up as unreachable too long.
+    fn given_up(task_id: &str, slot: &str) -> TaskRecord {
+        TaskRecord {
+            task_id: task_id.into(),
+            slot: slot.into(),
+            group: "web".into(),
+            index: 0,
+            task_name: "main".into(),
+            agent_id: "a".into(),
+            hostname: "a".into(),
+            attributes: BTreeMap::new(),
+            role: "*".into(),
+            executor_id: "e".into(),
+            ports: BTreeMap::new(),
+            state: TaskPhase::Unreachable,
+            healthy: None,
+            message: None,
+            launched_at_ms: 0,
+            running_since_ms: None,
+            kill: Some(KillIntent::Unreachable),
+            last_kill_sent_ms: None,
+            unreachable_since_ms: Some(0),
+        }
+    }
 
     const FID: &str = "f";
 
@@ -303,10 +343,10 @@ mod tests {
         let mut c = cluster();
         let mut p = pods(&[("t1", "web-0"), ("t2", "web-0")]);
         run_task(&mut c, "a", "t1");
-        assert_eq!(p.check(&c, FID), Ok(()));
+        assert_eq!(p.check(&c, FID, &StoredState::default()), Ok(()));
         run_task(&mut c, "b", "t2");
         assert!(matches!(
-            p.check(&c, FID),
+            p.check(&c, FID, &StoredState::default()),
             Err(Violation::TwoLivePods { slot, .. }) if slot == "web-0"
         ));
     }
@@ -316,20 +356,39 @@ mod tests {
         let mut c = cluster();
         let mut p = pods(&[("t1", "web-0"), ("t2", "web-0")]);
         run_task(&mut c, "a", "t1");
-        assert_eq!(p.check(&c, FID), Ok(()));
+        assert_eq!(p.check(&c, FID, &StoredState::default()), Ok(()));
         c.agents.get_mut("a").unwrap().reachable = false;
         run_task(&mut c, "b", "t2");
-        assert_eq!(p.check(&c, FID), Ok(()));
+        assert_eq!(p.check(&c, FID, &StoredState::default()), Ok(()));
         // Seen again, the old pod is being killed: still not counted.
         c.agents.get_mut("a").unwrap().reachable = true;
-        assert_eq!(p.check(&c, FID), Ok(()));
+        assert_eq!(p.check(&c, FID, &StoredState::default()), Ok(()));
+    }
+
+    #[test]
+    fn a_replacement_for_a_pod_the_scheduler_gave_up_supersedes_it_even_if_its_agent_is_back() {
+        let mut c = cluster();
+        let mut p = pods(&[("t1", "web-0"), ("t2", "web-0")]);
+        run_task(&mut c, "a", "t1");
+        let mut store = StoredState::default();
+        store.apply(&Change::PutTask(Box::new(given_up("t1", "web-0"))));
+        assert_eq!(p.check(&c, FID, &store), Ok(()));
+        // The agent came back while the replacement's ACCEPT was on its way.
+        run_task(&mut c, "b", "t2");
+        assert_eq!(p.check(&c, FID, &store), Ok(()));
+        // A pod the scheduler still counts is not superseded.
+        let mut p = pods(&[("t1", "web-0"), ("t2", "web-0")]);
+        assert!(matches!(
+            p.check(&c, FID, &StoredState::default()),
+            Err(Violation::TwoLivePods { .. })
+        ));
     }
 
     #[test]
     fn settling_needs_every_wanted_slot_running_and_every_update_acknowledged() {
         let mut c = cluster();
         let p = pods(&[("t1", "web-0")]);
-        let mut store = cartrack_framework::records::StoredState {
+        let mut store = StoredState {
             framework_id: Some(FID.into()),
             ..Default::default()
         };

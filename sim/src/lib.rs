@@ -42,7 +42,8 @@ pub const REGRESSION_SEEDS: &[u64] = &[
     307, 308, 316, 387, //
     72, 238, 246, 332, 503, 651, 759, 984, 1231, 1238, 1336, 1371, 1427, 1473, 1481, 1493, 1545,
     1898, 1900, 1950, 1967, 1969, //
-    894,
+    894,  //
+    5107, 8097, 8578, 10252, 10886, 11091,
 ];
 
 /// A seed that fails because of a bug found and diagnosed but not yet fixed. The sweeps skip

@@ -382,7 +382,7 @@ impl World {
         let result = self
             .handle(ev)
             .and_then(|()| match &self.store.framework_id {
-                Some(fid) => self.pods.check(&self.cluster, fid),
+                Some(fid) => self.pods.check(&self.cluster, fid, &self.store),
                 None => Ok(()),
             });
         let line = std::mem::take(&mut self.line);
