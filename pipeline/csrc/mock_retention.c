@@ -12,18 +12,27 @@
  *     `retain_bytes` (consumed data is kept up to that, for re-reading);
  *   - refuses produce requests to a broker while one of the partitions it leads holds more than
  *     `max_backlog_bytes` not yet consumed, with NOT_ENOUGH_REPLICAS: retriable, "not
- *     persisted", so producers keep the records and retry (backpressure), and nothing is lost.
+ *     persisted", so producers keep the records and retry (backpressure), and nothing is lost;
+ *   - refuses, the same way, an idempotent producer's batch that does not continue its
+ *     sequence on the partition. An idempotent producer keeps several requests in flight; when
+ *     one is refused and a later one accepted, it takes the later acknowledgement as proof the
+ *     refused records were written too (a real broker would have answered "out of order"),
+ *     acknowledges them and never resends them. The mock checks sequences only for
+ *     transactional producers, so this file does it, in a wrapper around the mock's Produce
+ *     handler (the cluster keeps its own, writable, handler table).
  */
+#include <pthread.h>
+
 #include "rdkafka_int.h"
 #include "rdkafka_mock.h"
 #include "rdkafka_mock_int.h"
 #include "rdkafka_op.h"
 #include "rdkafka_queue.h"
 
-/* Refusals queued per check; a check runs every few milliseconds, so far more than enough. */
-#define CARTRACK_REFUSALS 4096
 /* Brokers tracked (the broker runs two). */
 #define CARTRACK_MAX_BROKERS 8
+/* Clusters with a retention rule in one process (tests start several). */
+#define CARTRACK_MAX_CLUSTERS 64
 
 typedef struct cartrack_retention_stats_s {
         uint64_t checks;              /* checks done on the mock thread */
@@ -40,7 +49,27 @@ typedef struct cartrack_retention_stats_s {
         int64_t worst_floor;          /* lowest committed offset, -1 if no group committed */
         int64_t worst_end;            /* end offset */
         uint64_t worst_backlog;
+        uint64_t refused_requests;    /* produce requests refused, for either reason */
+        uint64_t sequence_refusals;   /* of which: a batch out of its producer's sequence */
 } cartrack_retention_stats_t;
+
+/* The sequence an idempotent producer's next batch on a partition must start at. */
+typedef struct cartrack_seq_s {
+        const rd_kafka_mock_partition_t *mpart;
+        int64_t pid;
+        int16_t epoch;
+        int32_t next;
+} cartrack_seq_t;
+
+/* One partition's batch of the produce request being handled. */
+typedef struct cartrack_batch_s {
+        rd_kafka_mock_partition_t *mpart;
+        int64_t end_before; /* its end offset before the request: appended if it moved */
+        int64_t pid;
+        int16_t epoch;
+        int32_t base_seq;
+        int32_t count;
+} cartrack_batch_t;
 
 typedef struct cartrack_retention_s {
         rd_kafka_mock_cluster_t *mcluster;
@@ -49,7 +78,24 @@ typedef struct cartrack_retention_s {
         /* Written on the mock thread under mcluster->lock; read under it too. */
         cartrack_retention_stats_t stats;
         uint64_t queued; /* checks queued (caller's thread only) */
+        /* Mock thread only: brokers refusing produce (bit id - 1), from the last check. */
+        uint32_t refusing;
+        /* Mock thread only: producers' sequences, and a scratch list of a request's batches. */
+        cartrack_seq_t *seqs;
+        size_t seq_cnt, seq_cap;
+        cartrack_batch_t *batches;
+        size_t batch_cap;
 } cartrack_retention_t;
+
+/* The mock's own Produce handler (the same function for every cluster). */
+static int (*cartrack_mock_produce)(rd_kafka_mock_connection_t *mconn,
+                                    rd_kafka_buf_t *rkbuf);
+
+/* Which retention state belongs to which cluster, for the Produce wrapper, which is only
+ * given the connection. Held for the whole of a wrapped request, so a state is never freed
+ * under one. */
+static pthread_mutex_t cartrack_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static cartrack_retention_t *cartrack_registry[CARTRACK_MAX_CLUSTERS];
 
 /* Drops the first message set of a partition, as rd_kafka_mock_msgset_destroy does. */
 static void cartrack_drop_first(rd_kafka_mock_partition_t *mpart) {
@@ -82,36 +128,224 @@ static int64_t cartrack_consumed_floor(const rd_kafka_mock_partition_t *mpart) {
         return floor;
 }
 
-/* Sets the broker's Produce refusals: CARTRACK_REFUSALS of them, or none. */
-static void cartrack_set_refusing(rd_kafka_mock_broker_t *mrkb, rd_bool_t refusing) {
+/* Makes the broker's mock handler refuse the next produce request (the one about to be
+ * handled) with NOT_ENOUGH_REPLICAS. */
+static void cartrack_refuse_next(rd_kafka_mock_cluster_t *mcluster,
+                                 rd_kafka_mock_broker_t *mrkb) {
         rd_kafka_mock_error_stack_t *errstack;
-        size_t i;
 
+        mtx_lock(&mcluster->lock);
         TAILQ_FOREACH(errstack, &mrkb->errstacks, link) {
                 if (errstack->ApiKey == RD_KAFKAP_Produce)
                         break;
         }
         if (!errstack) {
-                if (!refusing)
-                        return;
                 errstack         = rd_calloc(1, sizeof(*errstack));
                 errstack->ApiKey = RD_KAFKAP_Produce;
                 TAILQ_INSERT_TAIL(&mrkb->errstacks, errstack, link);
         }
-        if (!refusing) {
-                errstack->cnt = 0;
-                return;
+        if (errstack->size < 1) {
+                errstack->errs = rd_realloc(errstack->errs, sizeof(*errstack->errs));
+                errstack->size = 1;
         }
-        if (errstack->size < CARTRACK_REFUSALS) {
-                errstack->errs = rd_realloc(
-                    errstack->errs, CARTRACK_REFUSALS * sizeof(*errstack->errs));
-                errstack->size = CARTRACK_REFUSALS;
+        errstack->errs[0].err = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
+        errstack->errs[0].rtt = 0;
+        errstack->cnt         = 1;
+        mtx_unlock(&mcluster->lock);
+}
+
+/* Clears what `cartrack_refuse_next` left if the handler did not take it (a parse error). */
+static void cartrack_refuse_none(rd_kafka_mock_cluster_t *mcluster,
+                                 rd_kafka_mock_broker_t *mrkb) {
+        rd_kafka_mock_error_stack_t *errstack;
+
+        mtx_lock(&mcluster->lock);
+        TAILQ_FOREACH(errstack, &mrkb->errstacks, link) {
+                if (errstack->ApiKey == RD_KAFKAP_Produce)
+                        errstack->cnt = 0;
         }
-        for (i = 0; i < CARTRACK_REFUSALS; i++) {
-                errstack->errs[i].err = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
-                errstack->errs[i].rtt = 0;
+        mtx_unlock(&mcluster->lock);
+}
+
+static cartrack_seq_t *cartrack_seq_find(cartrack_retention_t *st,
+                                         const rd_kafka_mock_partition_t *mpart,
+                                         int64_t pid) {
+        size_t i;
+        for (i = 0; i < st->seq_cnt; i++) {
+                if (st->seqs[i].mpart == mpart && st->seqs[i].pid == pid)
+                        return &st->seqs[i];
         }
-        errstack->cnt = CARTRACK_REFUSALS;
+        return NULL;
+}
+
+static int32_t cartrack_be32(const char *p) {
+        const unsigned char *u = (const unsigned char *)p;
+        return (int32_t)((uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 |
+                         (uint32_t)u[2] << 8 | (uint32_t)u[3]);
+}
+
+/* Reads the request's batches into st->batches (the reader is put back afterwards); returns
+ * their number, or -1 if the request does not parse (the mock's handler then answers it). */
+static int cartrack_read_batches(cartrack_retention_t *st,
+                                 rd_kafka_mock_cluster_t *mcluster,
+                                 rd_kafka_buf_t *rkbuf) {
+        const int log_decode_errors = 0;
+        rd_kafkap_str_t TransactionalId = RD_KAFKAP_STR_INITIALIZER;
+        int16_t Acks;
+        int32_t TimeoutMs, TopicsCnt;
+        int cnt = 0;
+
+        if (rkbuf->rkbuf_reqhdr.ApiVersion >= 3)
+                rd_kafka_buf_read_str(rkbuf, &TransactionalId);
+        rd_kafka_buf_read_i16(rkbuf, &Acks);
+        rd_kafka_buf_read_i32(rkbuf, &TimeoutMs);
+        rd_kafka_buf_read_arraycnt(rkbuf, &TopicsCnt, RD_KAFKAP_TOPICS_MAX);
+        while (TopicsCnt-- > 0) {
+                rd_kafkap_str_t Topic;
+                int32_t PartitionCnt;
+                rd_kafka_mock_topic_t *mtopic;
+
+                rd_kafka_buf_read_str(rkbuf, &Topic);
+                rd_kafka_buf_read_arraycnt(rkbuf, &PartitionCnt,
+                                           RD_KAFKAP_PARTITIONS_MAX);
+                mtopic = rd_kafka_mock_topic_find_by_kstr(mcluster, &Topic);
+                while (PartitionCnt-- > 0) {
+                        int32_t Partition;
+                        rd_kafkap_bytes_t records;
+                        cartrack_batch_t *batch;
+                        rd_kafka_mock_partition_t *mpart = NULL;
+
+                        rd_kafka_buf_read_i32(rkbuf, &Partition);
+                        rd_kafka_buf_read_kbytes(rkbuf, &records);
+                        rd_kafka_buf_skip_tags(rkbuf);
+                        if (mtopic)
+                                mpart = rd_kafka_mock_partition_find(mtopic, Partition);
+                        if (!mpart || RD_KAFKAP_BYTES_LEN(&records) <
+                                          RD_KAFKAP_MSGSET_V2_SIZE)
+                                continue;
+                        if ((size_t)cnt == st->batch_cap) {
+                                st->batch_cap = st->batch_cap ? st->batch_cap * 2 : 16;
+                                st->batches   = rd_realloc(
+                                    st->batches, st->batch_cap * sizeof(*st->batches));
+                        }
+                        batch             = &st->batches[cnt++];
+                        batch->mpart      = mpart;
+                        batch->end_before = mpart->end_offset;
+                        {
+                                const char *d = (const char *)records.data;
+                                batch->pid = (int64_t)((uint64_t)(uint32_t)cartrack_be32(
+                                                           d + RD_KAFKAP_MSGSET_V2_OF_ProducerId)
+                                                           << 32 |
+                                                       (uint32_t)cartrack_be32(
+                                                           d + RD_KAFKAP_MSGSET_V2_OF_ProducerId + 4));
+                                batch->epoch = (int16_t)(
+                                    (unsigned char)d[RD_KAFKAP_MSGSET_V2_OF_ProducerEpoch] << 8 |
+                                    (unsigned char)d[RD_KAFKAP_MSGSET_V2_OF_ProducerEpoch + 1]);
+                                batch->base_seq =
+                                    cartrack_be32(d + RD_KAFKAP_MSGSET_V2_OF_BaseSequence);
+                                batch->count =
+                                    cartrack_be32(d + RD_KAFKAP_MSGSET_V2_OF_RecordCount);
+                        }
+                }
+                rd_kafka_buf_skip_tags(rkbuf);
+        }
+        return cnt;
+
+err_parse:
+        return -1;
+}
+
+/* The Produce handler: the mock's, refusing the whole request (every partition in it) while
+ * its broker is over the backlog bound or when a batch skips ahead of its producer's
+ * sequence, and noting the sequences of what was appended. */
+static int cartrack_handle_Produce(rd_kafka_mock_connection_t *mconn,
+                                   rd_kafka_buf_t *rkbuf) {
+        rd_kafka_mock_broker_t *mrkb      = mconn->broker;
+        rd_kafka_mock_cluster_t *mcluster = mrkb->cluster;
+        cartrack_retention_t *st          = NULL;
+        size_t start                      = rd_slice_offset(&rkbuf->rkbuf_reader);
+        rd_bool_t over_bound = rd_false, out_of_sequence = rd_false;
+        int cnt, i, r;
+
+        pthread_mutex_lock(&cartrack_registry_lock);
+        for (i = 0; i < CARTRACK_MAX_CLUSTERS; i++) {
+                if (cartrack_registry[i] && cartrack_registry[i]->mcluster == mcluster) {
+                        st = cartrack_registry[i];
+                        break;
+                }
+        }
+        if (!st) {
+                pthread_mutex_unlock(&cartrack_registry_lock);
+                return cartrack_mock_produce(mconn, rkbuf);
+        }
+
+        cnt = cartrack_read_batches(st, mcluster, rkbuf);
+        rd_slice_seek(&rkbuf->rkbuf_reader, start);
+
+        over_bound = mrkb->id >= 1 && mrkb->id <= CARTRACK_MAX_BROKERS &&
+                     ((st->refusing >> (mrkb->id - 1)) & 1);
+        for (i = 0; i < cnt; i++) {
+                const cartrack_batch_t *batch = &st->batches[i];
+                const cartrack_seq_t *seq;
+                int32_t expected;
+                if (batch->pid < 0)
+                        continue;
+                seq = cartrack_seq_find(st, batch->mpart, batch->pid);
+                if (!seq)
+                        continue;
+                /* A new epoch restarts the sequence at 0. Ahead of the expected sequence:
+                 * an earlier batch was refused (the producer resends it); behind it: a resend
+                 * of one already written, left to the mock. */
+                expected = seq->epoch == batch->epoch ? seq->next : 0;
+                if ((int32_t)((uint32_t)batch->base_seq - (uint32_t)expected) > 0)
+                        out_of_sequence = rd_true;
+        }
+
+        if (over_bound || out_of_sequence)
+                cartrack_refuse_next(mcluster, mrkb);
+        r = cartrack_mock_produce(mconn, rkbuf);
+        if (over_bound || out_of_sequence) {
+                cartrack_refuse_none(mcluster, mrkb);
+                mtx_lock(&mcluster->lock);
+                st->stats.refused_requests++;
+                if (out_of_sequence)
+                        st->stats.sequence_refusals++;
+                mtx_unlock(&mcluster->lock);
+        }
+        for (i = 0; i < cnt; i++) {
+                const cartrack_batch_t *batch = &st->batches[i];
+                rd_bool_t appended = batch->mpart->end_offset != batch->end_before;
+                cartrack_seq_t *seq;
+                if (batch->pid < 0)
+                        continue;
+                seq = cartrack_seq_find(st, batch->mpart, batch->pid);
+                if (!seq) {
+                        if (st->seq_cnt == st->seq_cap) {
+                                st->seq_cap = st->seq_cap ? st->seq_cap * 2 : 16;
+                                st->seqs    = rd_realloc(st->seqs,
+                                                         st->seq_cap * sizeof(*st->seqs));
+                        }
+                        seq        = &st->seqs[st->seq_cnt++];
+                        seq->mpart = batch->mpart;
+                        seq->pid   = batch->pid;
+                        seq->epoch = batch->epoch;
+                        seq->next  = batch->base_seq;
+                } else if (seq->epoch != batch->epoch) {
+                        seq->epoch = batch->epoch;
+                        seq->next  = 0;
+                }
+                /* Appended: the next batch continues it. Refused as the first batch seen of
+                 * this producer (or epoch) here: the next must be its resend. */
+                if (appended) {
+                        int32_t end = (int32_t)((uint32_t)batch->base_seq +
+                                                (uint32_t)batch->count);
+                        /* A resend behind the sequence does not move it back. */
+                        if ((int32_t)((uint32_t)end - (uint32_t)seq->next) > 0)
+                                seq->next = end;
+                }
+        }
+        pthread_mutex_unlock(&cartrack_registry_lock);
+        return r;
 }
 
 /* One check, on the mock thread. */
@@ -121,7 +355,6 @@ cartrack_check(rd_kafka_t *rk, rd_kafka_q_t *rkq, rd_kafka_op_t *rko) {
             (cartrack_retention_t *)(intptr_t)rko->rko_u.mock.lo;
         rd_kafka_mock_cluster_t *mcluster = st->mcluster;
         rd_kafka_mock_topic_t *mtopic;
-        rd_kafka_mock_broker_t *mrkb;
         uint32_t refusing          = 0;
         uint64_t retained          = 0;
         uint64_t backlog_total     = 0;
@@ -134,6 +367,11 @@ cartrack_check(rd_kafka_t *rk, rd_kafka_q_t *rkq, rd_kafka_op_t *rko) {
         int64_t worst_end          = -1;
         (void)rk;
         (void)rkq;
+
+        if (mcluster->api_handlers[RD_KAFKAP_Produce].cb != cartrack_handle_Produce) {
+                cartrack_mock_produce = mcluster->api_handlers[RD_KAFKAP_Produce].cb;
+                mcluster->api_handlers[RD_KAFKAP_Produce].cb = cartrack_handle_Produce;
+        }
 
         TAILQ_FOREACH(mtopic, &mcluster->topics, link) {
                 int i;
@@ -180,12 +418,8 @@ cartrack_check(rd_kafka_t *rk, rd_kafka_q_t *rkq, rd_kafka_op_t *rko) {
                 }
         }
 
+        st->refusing = refusing;
         mtx_lock(&mcluster->lock);
-        TAILQ_FOREACH(mrkb, &mcluster->brokers, link) {
-                if (mrkb->id >= 1 && mrkb->id <= CARTRACK_MAX_BROKERS)
-                        cartrack_set_refusing(
-                            mrkb, (refusing >> (mrkb->id - 1)) & 1);
-        }
         st->stats.checks++;
         if (refusing)
                 st->stats.refusing_checks++;
@@ -211,9 +445,22 @@ cartrack_retention_t *cartrack_retention_new(rd_kafka_mock_cluster_t *mcluster,
                                              size_t max_backlog_bytes,
                                              size_t retain_bytes) {
         cartrack_retention_t *st = rd_calloc(1, sizeof(*st));
+        int i;
         st->mcluster          = mcluster;
         st->max_backlog_bytes = max_backlog_bytes;
         st->retain_bytes      = retain_bytes;
+        pthread_mutex_lock(&cartrack_registry_lock);
+        for (i = 0; i < CARTRACK_MAX_CLUSTERS; i++) {
+                if (!cartrack_registry[i]) {
+                        cartrack_registry[i] = st;
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&cartrack_registry_lock);
+        if (i == CARTRACK_MAX_CLUSTERS) {
+                rd_free(st);
+                return NULL;
+        }
         return st;
 }
 
@@ -234,5 +481,14 @@ void cartrack_retention_stats(cartrack_retention_t *st,
 }
 
 void cartrack_retention_free(cartrack_retention_t *st) {
+        int i;
+        pthread_mutex_lock(&cartrack_registry_lock);
+        for (i = 0; i < CARTRACK_MAX_CLUSTERS; i++) {
+                if (cartrack_registry[i] == st)
+                        cartrack_registry[i] = NULL;
+        }
+        pthread_mutex_unlock(&cartrack_registry_lock);
+        rd_free(st->seqs);
+        rd_free(st->batches);
         rd_free(st);
 }

@@ -6,7 +6,9 @@
 //! consumed or not; [`Retention`] replaces that rule (see `csrc/mock_retention.c`): a record
 //! stays until every consumer group that committed on its partition has committed past it, and
 //! producers are refused (retriably, so they wait and resend) while a partition holds more than
-//! a stated number of bytes not yet consumed.
+//! a stated number of bytes not yet consumed, and so is an idempotent producer's batch that
+//! skips ahead of its sequence (an earlier one was refused): accepted, it would make the
+//! producer count the refused records as written.
 
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, Producer};
@@ -67,6 +69,13 @@ pub enum BrokerError {
     /// The retention checker's thread could not start.
     #[error("starting the retention thread")]
     Thread(#[source] std::io::Error),
+    /// Too many brokers in one process for the retention rule's table.
+    #[error("too many in-memory brokers in one process")]
+    TooMany,
+    /// The first retention check (which takes over the mock's limits and its Produce handler)
+    /// did not run.
+    #[error("the mock cluster did not run the retention rule")]
+    NotInstalled,
 }
 
 /// The C side of `csrc/mock_retention.c`.
@@ -90,6 +99,8 @@ mod ffi {
         pub worst_floor: i64,
         pub worst_end: i64,
         pub worst_backlog: u64,
+        pub refused_requests: u64,
+        pub sequence_refusals: u64,
     }
 
     impl Default for Stats {
@@ -108,6 +119,8 @@ mod ffi {
                 worst_floor: -1,
                 worst_end: -1,
                 worst_backlog: 0,
+                refused_requests: 0,
+                sequence_refusals: 0,
             }
         }
     }
@@ -131,6 +144,12 @@ pub struct RetentionStats {
     pub checks: u64,
     /// Checks that found a partition over its backlog bound (its producers were refused).
     pub refusing_checks: u64,
+    /// Produce requests refused, over the bound or out of their producer's sequence.
+    pub refused_requests: u64,
+    /// Of those, requests with a batch ahead of its producer's sequence on the partition (an
+    /// earlier one was refused): accepting it would have had the producer take the refused
+    /// records as written.
+    pub sequence_refusals: u64,
     /// Consumed bytes dropped.
     pub trimmed_bytes: u64,
     /// Bytes held now.
@@ -172,9 +191,24 @@ impl Checker {
         let state = unsafe {
             ffi::cartrack_retention_new(handle, retention.max_backlog_bytes, retention.retain_bytes)
         };
-        // The first check lifts the mock's own limits before any client is told the address.
+        if state.is_null() {
+            return Err(BrokerError::TooMany);
+        }
+        // The first check lifts the mock's own limits and wraps its Produce handler; it has run
+        // before any client is told the address.
         // SAFETY: `state` was just created for this live cluster.
         unsafe { ffi::cartrack_retention_check(state) };
+        let mut first = ffi::Stats::default();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while first.checks == 0 {
+            if std::time::Instant::now() > deadline {
+                // Leaked rather than freed: the queued check may still run.
+                return Err(BrokerError::NotInstalled);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            // SAFETY: as above; the call locks the cluster.
+            unsafe { ffi::cartrack_retention_stats(state, &mut first) };
+        }
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let ptr = StatePtr(state);
         let stopping = stop.clone();
@@ -300,6 +334,8 @@ impl LocalBroker {
         RetentionStats {
             checks: stats.checks,
             refusing_checks: stats.refusing_checks,
+            refused_requests: stats.refused_requests,
+            sequence_refusals: stats.sequence_refusals,
             trimmed_bytes: stats.trimmed_bytes,
             retained_bytes: stats.retained_bytes,
             backlog_bytes: stats.backlog_bytes,
@@ -319,6 +355,35 @@ impl LocalBroker {
     /// The address clients connect to.
     pub fn bootstrap_servers(&self) -> &str {
         &self.bootstrap_servers
+    }
+
+    /// Delays every answer of both brokers by `delay`, as a slow network would (for tests:
+    /// a producer then sends further requests before it learns how the first one went).
+    pub fn delay_answers(&self, delay: std::time::Duration) -> Result<(), BrokerError> {
+        let cluster = self
+            .owner
+            .client()
+            .mock_cluster()
+            .ok_or(BrokerError::NoCluster)?;
+        for broker in [POSITIONS_BROKER, OUTPUTS_BROKER] {
+            cluster.broker_round_trip_time(broker, delay)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses the next `count` produce requests retriably, as the backlog bound does (for
+    /// tests: a refusal at a chosen moment).
+    pub fn refuse_produce_requests(&self, count: usize) -> Result<(), BrokerError> {
+        let cluster = self
+            .owner
+            .client()
+            .mock_cluster()
+            .ok_or(BrokerError::NoCluster)?;
+        cluster.request_errors(
+            rdkafka::types::RDKafkaApiKey::Produce,
+            &vec![rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; count],
+        );
+        Ok(())
     }
 }
 
