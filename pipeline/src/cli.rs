@@ -180,6 +180,11 @@ pub struct ProcessArgs {
         value_parser = clap::value_parser!(u64).range(0..=604_800)
     )]
     allowed_lateness_secs: u64,
+    /// Directory for the checkpoint of the processor's state (vehicles, tile windows that can
+    /// still change), written every 5 s; offsets are then committed up to the checkpoint and a
+    /// restart restores it. Without it (or empty), commits wait for the allowed lateness.
+    #[arg(long, env = "CARTRACK_CHECKPOINT_DIR")]
+    checkpoint_dir: Option<PathBuf>,
 }
 
 /// `index` arguments.
@@ -372,6 +377,10 @@ impl Cli {
                     http_host: args.http.http_host,
                     http_port: args.http.port(env)?,
                     processor,
+                    // Empty (e.g. a spec's `${CARTRACK_CHECKPOINT_DIR:-}`): no checkpoint.
+                    checkpoint_dir: args
+                        .checkpoint_dir
+                        .filter(|dir| !dir.as_os_str().is_empty()),
                 })
             }
             Command::Index(args) => {

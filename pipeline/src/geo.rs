@@ -80,7 +80,7 @@ pub fn tile_centre(tile: &str) -> Option<GeoPoint> {
 
 /// A flat east/north frame in metres around a reference point: linear filters need straight
 /// axes, and at city scale the equirectangular projection's error is negligible.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LocalFrame {
     origin: GeoPoint,
     metres_per_degree_lon: f64,

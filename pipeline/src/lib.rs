@@ -10,6 +10,7 @@
 //! `index`, `broker`) are the adapters in [`commands`]. Everything that computes is pure and
 //! takes the time as an argument; the adapters own the I/O.
 
+pub(crate) mod checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod geo;

@@ -6,7 +6,7 @@
 
 use rustc_hash::FxHashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::geo::tile_of;
 use crate::model::{Alert, GeoPoint, Position, Predictions, TileTraffic, VehicleState};
@@ -77,7 +77,7 @@ impl Outputs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VehicleIndex(u32);
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Vehicle {
     state: VehicleState,
     kinematics: Kinematics,
@@ -86,7 +86,7 @@ struct Vehicle {
 }
 
 /// Counters of what the processor did, for metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessorStats {
     /// Positions applied.
     pub applied: u64,
@@ -127,11 +127,18 @@ pub struct Snapshot<'a> {
 }
 
 /// The per-vehicle and per-tile state of the stream.
-#[derive(Debug)]
+///
+/// Serialisable (vehicles, open tile windows, counters; not the configuration), so `process`
+/// can checkpoint it and commit its input past windows that can still change; see
+/// [`Self::restored`].
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Processor {
+    #[serde(skip)]
     config: ProcessorConfig,
     /// Fx hashing: keys are our own vehicle ids, and SipHash's DoS resistance costs a tenth
-    /// of the hot path (measured with `perf`, examples/process_throughput.rs).
+    /// of the hot path (measured with `perf`, examples/process_throughput.rs). Not serialised:
+    /// rebuilt from the vehicles.
+    #[serde(skip)]
     index_of: FxHashMap<String, VehicleIndex>,
     vehicles: Vec<Vehicle>,
     tiles: TileAggregator,
@@ -147,6 +154,29 @@ impl Processor {
             index_of: FxHashMap::default(),
             vehicles: Vec::new(),
             stats: ProcessorStats::default(),
+        }
+    }
+
+    /// This processor's state (as checkpointed and read back) under `config`: it goes on
+    /// exactly as the processor that was checkpointed would have, given the same input.
+    pub fn restored(self, config: ProcessorConfig) -> Self {
+        let Self {
+            vehicles,
+            tiles,
+            stats,
+            ..
+        } = self;
+        let index_of = vehicles
+            .iter()
+            .enumerate()
+            .map(|(index, vehicle)| (vehicle.state.vehicle_id.clone(), VehicleIndex(index as u32)))
+            .collect();
+        Self {
+            tiles: tiles.restored(config.windows),
+            config,
+            index_of,
+            vehicles,
+            stats,
         }
     }
 

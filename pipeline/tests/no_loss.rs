@@ -12,7 +12,7 @@
 
 mod support;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,11 +24,9 @@ use cartrack_pipeline::processor::{Outputs, Processor, ProcessorConfig};
 use cartrack_pipeline::sources::simulator::CityBox;
 use support::*;
 
-/// Positions posted. 2,000,000 with the release build (see examples/no_loss.rs and
-/// BENCHMARKS.md); the debug build the test suite runs is about ten times slower per position,
-/// so CI posts this many to stay well within its time (override with
-/// `CARTRACK_NO_LOSS_POSITIONS`).
-const DEFAULT_POSITIONS: u32 = 400_000;
+/// Positions posted (override with `CARTRACK_NO_LOSS_POSITIONS`; 10,000,000 run in
+/// `examples/no_loss.rs`, BENCHMARKS.md).
+const DEFAULT_POSITIONS: u32 = 2_000_000;
 const VEHICLES: u32 = 1_000;
 /// Lines per request.
 const REQUEST_LINES: usize = 10_000;
@@ -59,35 +57,165 @@ fn partition_of(key: &str) -> usize {
     (!crc as usize) % CLIENTS
 }
 
-/// What the offline core makes of the input.
+/// What the offline core makes of the input: one run gives every vehicle's latest state and
+/// every tile window (as `offline_tiles` computes them).
 struct Offline {
-    history: HashSet<String>,
     vehicles: HashMap<String, VehicleState>,
+    tiles: HashMap<String, TileTraffic>,
+    /// Positions the core did not apply (duplicates, out of order): none in this input.
     skipped: u64,
 }
 
 fn offline(positions: &[Position]) -> Offline {
     let mut processor = Processor::new(ProcessorConfig::with_geofences(Default::default()));
     let mut out = Outputs::default();
-    let mut history = HashSet::with_capacity(positions.len());
-    let mut vehicles = HashMap::new();
     let mut skipped = 0;
     for position in positions {
-        out.clear();
-        let _ = processor.process(position, &mut out);
-        if out.vehicles.is_empty() {
+        if processor.process(position, &mut out).is_err() {
             skipped += 1;
         }
-        for index in &out.vehicles {
-            let state = processor.vehicle(*index);
-            history.insert(format!("{}-{}", state.vehicle_id, state.timestamp_ms));
-            vehicles.insert(state.vehicle_id.clone(), state.clone());
-        }
+        out.vehicles.clear();
+    }
+    let vehicles = processor
+        .snapshot(0)
+        .vehicles
+        .into_iter()
+        .map(|state| (state.vehicle_id.clone(), state.clone()))
+        .collect();
+    // Past the end, then idle long enough for every window to close.
+    let end = positions.iter().map(|p| p.timestamp_ms).max().unwrap_or(0) + 60_000;
+    processor.advance(end, &mut out);
+    processor.advance(end + 60_000, &mut out);
+    let mut tiles = HashMap::new();
+    for tile in out.tiles.drain(..) {
+        assert!(
+            tiles.insert(tile.document_id(), tile).is_none(),
+            "a window emitted twice offline"
+        );
     }
     Offline {
-        history,
         vehicles,
+        tiles,
         skipped,
+    }
+}
+
+/// Rounds `value` to a multiple of 1/`per_unit`: the nearest double to a short decimal.
+fn rounded(value: f64, per_unit: f64) -> f64 {
+    (value * per_unit).round() / per_unit
+}
+
+/// Rounds the fix's numbers (coordinates to 1e-7 degrees, 1 cm; speed and heading to 1e-3) and
+/// returns its JSON line. Each number is then written (Rust's shortest round-trip decimal) with
+/// at most 10 significant digits, which serde_json, what `ingest` parses with, reads back to the
+/// same bits (a short mantissa divided by a power of ten: one correctly rounded division; the
+/// f32 speed and heading as `ingest` gets them, the double cast to f32). So the offline run
+/// takes the fixes as they are instead of parsing every line back (with serde_json's
+/// serialiser, about a minute for 2,000,000 lines in the test's debug build on a loaded
+/// machine); a sample of the lines is parsed back to check it.
+fn posted_line(position: &mut Position) -> String {
+    use std::fmt::Write;
+    assert!(position.attributes.is_empty() && !position.vehicle_id.contains(['"', '\\']));
+    position.lat = rounded(position.lat, 1e7);
+    position.lon = rounded(position.lon, 1e7);
+    let speed = position.speed_mps.map(|v| rounded(f64::from(v), 1e3));
+    let heading = position.heading_deg.map(|v| rounded(f64::from(v), 1e3));
+    position.speed_mps = speed.map(|v| v as f32);
+    position.heading_deg = heading.map(|v| v as f32);
+    let mut line = String::with_capacity(128);
+    let _ = write!(
+        line,
+        r#"{{"vehicle_id":"{}","timestamp_ms":{},"lat":{},"lon":{}"#,
+        position.vehicle_id, position.timestamp_ms, position.lat, position.lon
+    );
+    if let Some(speed) = speed {
+        let _ = write!(line, r#","speed_mps":{speed}"#);
+    }
+    if let Some(heading) = heading {
+        let _ = write!(line, r#","heading_deg":{heading}"#);
+    }
+    line.push_str("}\n");
+    line
+}
+
+/// The history `_id`s the sink holds, against the input's grid of fixes (vehicle `sim-NNNNN`,
+/// one fix a second from `t0_ms`): a bit per fix, not a set of two million strings.
+struct History {
+    t0_ms: i64,
+    vehicles: usize,
+    seconds: usize,
+    seen: Vec<bool>,
+    distinct: usize,
+    lines: u64,
+    unexpected: Vec<String>,
+}
+
+impl History {
+    fn new(t0_ms: i64, vehicles: usize, seconds: usize) -> Self {
+        Self {
+            t0_ms,
+            vehicles,
+            seconds,
+            seen: vec![false; vehicles * seconds],
+            distinct: 0,
+            lines: 0,
+            unexpected: Vec::new(),
+        }
+    }
+
+    /// The fix an id names, if it is one of the input's.
+    fn fix(&self, id: &str) -> Option<usize> {
+        let (vehicle, timestamp) = id.strip_prefix("sim-")?.split_once('-')?;
+        let (vehicle, timestamp): (usize, i64) = (vehicle.parse().ok()?, timestamp.parse().ok()?);
+        let offset = timestamp.checked_sub(self.t0_ms)?;
+        let second = usize::try_from(offset / 1000).ok()?;
+        (offset % 1000 == 0 && vehicle < self.vehicles && second < self.seconds)
+            .then_some(second * self.vehicles + vehicle)
+    }
+
+    fn note(&mut self, id: &str) {
+        self.lines += 1;
+        match self.fix(id) {
+            Some(fix) if !self.seen[fix] => {
+                self.seen[fix] = true;
+                self.distinct += 1;
+            }
+            Some(_) => {} // Written again (re-delivered): the same document id, overwritten.
+            None => self.unexpected.push(id.to_owned()),
+        }
+    }
+}
+
+/// The last line of every id in the NDJSON file at `path`, as far back as needed to find
+/// `wanted` ids: the file's tail holds every vehicle's newest state, so it is read backwards
+/// rather than whole (it has a line per fix).
+fn last_lines(path: &Path, wanted: usize) -> HashMap<String, String> {
+    let mut file = std::fs::File::open(path).unwrap();
+    let size = file.metadata().unwrap().len();
+    let mut tail = 1u64 << 22;
+    loop {
+        let from = size.saturating_sub(tail);
+        file.seek(SeekFrom::Start(from)).unwrap();
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).unwrap();
+        // ASCII (ids and numbers), so a cut cannot split a character.
+        let text = std::str::from_utf8(&bytes).unwrap();
+        let mut lines = text.lines().rev();
+        if from > 0 {
+            lines.next_back(); // The first line read may be cut.
+        }
+        let mut last: HashMap<String, String> = HashMap::new();
+        for line in lines {
+            last.entry(document_id(line).to_owned())
+                .or_insert_with(|| line.to_owned());
+            if last.len() == wanted {
+                return last;
+            }
+        }
+        if from == 0 {
+            return last;
+        }
+        tail *= 4;
     }
 }
 
@@ -166,20 +294,14 @@ fn every_acknowledged_position_reaches_the_index_exactly_once() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(DEFAULT_POSITIONS);
-    let generated = fleet_positions(57, CityBox::MANHATTAN, VEHICLES, count / VEHICLES);
-    // The input is the JSON lines; the offline run reads them back as `ingest` does (JSON
-    // numbers are decimal, so a fix read back may differ from the simulator's in the last bit).
-    let lines: Vec<String> = generated
-        .iter()
-        .map(|position| serde_json::to_string(position).unwrap() + "\n")
-        .collect();
-    drop(generated);
-    let positions: Vec<Position> = lines
-        .iter()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    let expected = offline(&positions);
-    let expected_tiles = offline_tiles(&positions);
+    let seconds = count / VEHICLES;
+    let started = Instant::now();
+    // The input is generated while the processes start.
+    let generating = std::thread::spawn(move || {
+        let mut positions = fleet_positions(57, CityBox::MANHATTAN, VEHICLES, seconds);
+        let lines: Vec<String> = positions.iter_mut().map(posted_line).collect();
+        (positions, lines)
+    });
 
     let sink_dir = tempfile::tempdir().unwrap();
     let sink = sink_dir.path().to_str().unwrap();
@@ -198,12 +320,30 @@ fn every_acknowledged_position_reaches_the_index_exactly_once() {
     let (mut index, _) = group_worker("index", &kafka, &["--ndjson-dir", sink]);
     let (mut ingest, intake) = ingest_http(&kafka, &[]);
 
+    let (positions, lines) = generating.join().unwrap();
+    let generated = started.elapsed();
+    // The lines say what the fixes say, as `ingest` reads them (see `posted_line`).
+    for (position, line) in positions.iter().zip(&lines).step_by(997) {
+        let read: Position = serde_json::from_str(line).unwrap();
+        assert!(
+            read == *position,
+            "{line} reads as {read:?}, not {position:?}"
+        );
+    }
+    let t0_ms = positions[0].timestamp_ms;
     // Each client's requests: its vehicles' lines in time order, 10,000 to a request.
     let mut per_client: Vec<Vec<String>> = vec![Vec::new(); CLIENTS];
     for (position, line) in positions.iter().zip(lines) {
         per_client[partition_of(&position.vehicle_id)].push(line);
     }
-    let started = Instant::now();
+    // The offline run goes on while the pipeline works.
+    let positions = Arc::new(positions);
+    let offline_run = {
+        let positions = Arc::clone(&positions);
+        std::thread::spawn(move || offline(&positions))
+    };
+
+    let posting = Instant::now();
     let refusals = Arc::new(AtomicU64::new(0));
     let clients: Vec<_> = per_client
         .into_iter()
@@ -219,16 +359,17 @@ fn every_acknowledged_position_reaches_the_index_exactly_once() {
     for client in clients {
         client.join().unwrap();
     }
-    let posted = started.elapsed();
+    let posted = posting.elapsed();
 
     // Everything is acknowledged; now it must all come out of the index.
     let history_path = sink_dir.path().join("cartrack-vehicle-history.ndjson");
     let tiles_path = sink_dir.path().join("cartrack-tiles.ndjson");
-    let mut history = HashSet::with_capacity(expected.history.len());
-    let mut history_lines = 0u64;
+    let mut history = History::new(t0_ms, VEHICLES as usize, seconds as usize);
     let mut follower = Follower::default();
     let mut tiles: BTreeMap<String, TileTraffic> = BTreeMap::new();
     let mut tiles_follower = Follower::default();
+    let mut expected: Option<Offline> = None;
+    let mut offline_run = Some(offline_run);
     wait_until(
         Duration::from_secs(100),
         "every position and tile window in the sink",
@@ -236,50 +377,50 @@ fn every_acknowledged_position_reaches_the_index_exactly_once() {
             for child in [&mut broker, &mut process, &mut index, &mut ingest] {
                 child.assert_running();
             }
-            follower.read_new(&history_path, |line| {
-                history_lines += 1;
-                history.insert(document_id(line).to_owned());
-            });
+            follower.read_new(&history_path, |line| history.note(document_id(line)));
             tiles_follower.read_new(&tiles_path, |line| {
                 let hit: serde_json::Value = serde_json::from_str(line).unwrap();
                 let tile: TileTraffic = serde_json::from_value(hit["_source"].clone()).unwrap();
                 // A window re-emitted (late data) overwrites, as in the search store.
                 tiles.insert(tile.document_id(), tile);
             });
-            history.len() >= expected.history.len() && tiles.len() >= expected_tiles.len()
+            if offline_run.as_ref().is_some_and(|run| run.is_finished()) {
+                expected = offline_run.take().map(|run| run.join().unwrap());
+            }
+            let windows = expected.as_ref().map(|offline| offline.tiles.len());
+            history.distinct >= positions.len()
+                && windows.is_some_and(|windows| tiles.len() >= windows)
         },
     );
-    let delivered = started.elapsed();
+    let delivered = posting.elapsed();
+    let expected = expected.unwrap();
     eprintln!(
-        "no_loss: {} positions posted in {:.1} s ({} answers 503), all in the sink after {:.1} s; {} history lines",
+        "no_loss: {} positions generated in {:.1} s, posted in {:.1} s ({} answers 503), all in the sink after {:.1} s; {} history lines",
         positions.len(),
+        generated.as_secs_f64(),
         posted.as_secs_f64(),
         refusals.load(Ordering::Relaxed),
         delivered.as_secs_f64(),
-        history_lines
+        history.lines
     );
 
+    // The offline core applies every fix, so its history is the whole grid of fixes: the
+    // sink must hold each of them, and no other id.
     assert_eq!(
         expected.skipped, 0,
         "the input has no duplicate or out-of-order fix"
     );
-    let missing: Vec<_> = expected.history.difference(&history).take(5).collect();
-    let unexpected: Vec<_> = history.difference(&expected.history).take(5).collect();
     assert!(
-        missing.is_empty() && unexpected.is_empty(),
-        "lost {} positions (e.g. {missing:?}); {} unexpected ids (e.g. {unexpected:?})",
-        expected.history.difference(&history).count(),
-        history.difference(&expected.history).count()
+        history.unexpected.is_empty(),
+        "{} ids not in the input, e.g. {:?}",
+        history.unexpected.len(),
+        &history.unexpected[..history.unexpected.len().min(5)]
     );
-    assert_eq!(history.len(), positions.len());
+    assert_eq!(history.distinct, positions.len());
 
     // The latest state of every vehicle, as the offline core left it.
     let vehicles_path = sink_dir.path().join("cartrack-vehicles.ndjson");
-    let mut last_lines: HashMap<String, String> = HashMap::new();
-    Follower::default().read_new(&vehicles_path, |line| {
-        last_lines.insert(document_id(line).to_owned(), line.to_owned());
-    });
-    let latest: HashMap<String, VehicleState> = last_lines
+    let latest: HashMap<String, VehicleState> = last_lines(&vehicles_path, expected.vehicles.len())
         .into_iter()
         .map(|(id, line)| {
             let hit: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -317,8 +458,8 @@ fn every_acknowledged_position_reaches_the_index_exactly_once() {
 
     // The tile windows of the offline run (mean speeds summed in another order may differ in
     // the last bits).
-    assert_eq!(tiles.len(), expected_tiles.len(), "tile windows");
-    for (id, offline) in &expected_tiles {
+    assert_eq!(tiles.len(), expected.tiles.len(), "tile windows");
+    for (id, offline) in &expected.tiles {
         let online = tiles
             .get(id)
             .unwrap_or_else(|| panic!("window {id} missing"));

@@ -3,11 +3,15 @@
 //!
 //! Offsets are committed only after the outputs derived from those positions are acknowledged
 //! by Kafka, so a crash re-reads rather than loses. Outputs carry deterministic ids, so what is
-//! re-read overwrites rather than duplicates.
+//! re-read overwrites rather than duplicates. Without a checkpoint directory, a commit stops at
+//! the first record of the oldest tile window that can still change (a restart re-reads them
+//! all); with one, the processor's state is checkpointed ([`crate::checkpoint`]) and commits go
+//! up to the checkpoint, whose state a restart restores.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +26,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::checkpoint::{self, CheckpointError, PartitionOffset};
 use crate::http::{base_router, bind, kafka_backoff, readiness_router, BrokerHealth};
 use crate::kafka::{topics, Batcher, Emitter, KafkaConfig, Mark};
 use crate::metrics::Metrics;
@@ -42,6 +47,9 @@ pub struct ProcessSettings {
     pub http_port: u16,
     /// The processing core's settings.
     pub processor: ProcessorConfig,
+    /// Where the processor's state is checkpointed (see [`crate::checkpoint`]); `None`: no
+    /// checkpoints, commits held back to the oldest window that can still change.
+    pub checkpoint_dir: Option<PathBuf>,
 }
 
 /// Why process stopped with an error.
@@ -53,7 +61,14 @@ pub enum ProcessError {
     /// The HTTP port could not be bound.
     #[error("http endpoint")]
     Http(#[source] std::io::Error),
+    /// The checkpoint at start could not be read.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
 }
+
+/// How often the processor's state is checkpointed (when a checkpoint directory is set): how
+/// much input a restart re-reads, at most, besides what was read but not yet checkpointed.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How often windows are closed, deliveries awaited and offsets committed.
 const COMMIT_INTERVAL: Duration = Duration::from_millis(250);
@@ -81,6 +96,8 @@ struct RecoverableOffsets {
 struct PartitionProgress {
     /// One past the last record handled.
     next: i64,
+    /// Records before this offset are in the restored checkpoint's state: skipped if re-read.
+    restored_until: i64,
     /// Per open window start, the first offset read for it.
     first_of_window: BTreeMap<i64, i64>,
     /// The offset last committed.
@@ -88,6 +105,41 @@ struct PartitionProgress {
 }
 
 impl RecoverableOffsets {
+    /// Starts from a restored checkpoint: its records are not handled again, and commits
+    /// resume where it stands.
+    fn resume(&mut self, offsets: &[PartitionOffset]) {
+        for offset in offsets {
+            self.record(&offset.topic, offset.partition, offset.next - 1, None);
+            if let Some((_, _, progress)) = self
+                .partitions
+                .iter_mut()
+                .find(|(t, p, _)| *p == offset.partition && *t == offset.topic)
+            {
+                progress.restored_until = offset.next;
+            }
+        }
+    }
+
+    /// Whether the record is already in the restored checkpoint's state.
+    fn restored(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        self.partitions
+            .iter()
+            .find(|(t, p, _)| *p == partition && t == topic)
+            .is_some_and(|(_, _, progress)| offset < progress.restored_until)
+    }
+
+    /// Where every partition stands: one past the last record handled.
+    fn positions(&self) -> Vec<PartitionOffset> {
+        self.partitions
+            .iter()
+            .map(|(topic, partition, progress)| PartitionOffset {
+                topic: topic.clone(),
+                partition: *partition,
+                next: progress.next,
+            })
+            .collect()
+    }
+
     /// Notes a handled record and the window its fix counted in, if any.
     fn record(&mut self, topic: &str, partition: i32, offset: i64, window_start: Option<i64>) {
         let position = self
@@ -154,9 +206,20 @@ pub async fn run(
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     tracing::info!(kafka = settings.kafka.bootstrap_servers(), group = %settings.group, "processing");
 
-    let mut processor = Processor::new(settings.processor);
+    let (mut checkpoints, restored) = Checkpoints::open(
+        settings.checkpoint_dir.as_deref(),
+        &settings.group,
+        &settings.processor,
+    )?;
+    let mut processor = match restored {
+        Some(restored) if !input_lost(&consumer, &checkpoints.offsets).await => restored,
+        Some(_) => {
+            checkpoints.offsets = RecoverableOffsets::default();
+            Processor::new(settings.processor)
+        }
+        None => Processor::new(settings.processor),
+    };
     let mut outputs = Outputs::default();
-    let mut checkpoints = Checkpoints::default();
     // The positions of one record, reused.
     let mut positions = Vec::new();
     let mut late_reported = 0;
@@ -194,9 +257,12 @@ pub async fn run(
                 let schema = message.headers().and_then(|headers| {
                     headers.iter().find(|header| header.key == SCHEMA_HEADER).and_then(|header| header.value)
                 });
+                let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+                if checkpoints.offsets.restored(topic, partition, offset) {
+                    continue; // Its positions are in the restored state.
+                }
                 positions.clear();
                 let decoded = Position::from_record(schema, message.payload().unwrap_or_default(), &mut positions);
-                let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
                 if let Err(err) = decoded {
                     metrics.record_in(topics::POSITIONS, 1);
                     metrics.reject(err.label());
@@ -217,6 +283,7 @@ pub async fn run(
                             None
                         }
                     };
+                    let window = checkpoints.window(window);
                     checkpoints.offsets.record(topic, partition, offset, window);
                     gathered = outlets.gather(&processor, &mut outputs, &mut emitter).await;
                     if gathered.is_err() {
@@ -267,6 +334,35 @@ pub async fn run(
         .finish(&processor, &mut emitter, &consumer)
         .await?;
     result
+}
+
+/// Whether the broker holds fewer records on a partition than a restored checkpoint had read:
+/// then it is not the input the checkpoint was taken from (e.g. the in-memory `broker` was
+/// restarted and starts its offsets at 0 again), and the checkpoint must not be used. A broker
+/// that does not answer is given the benefit of the doubt.
+async fn input_lost(consumer: &Arc<StreamConsumer>, offsets: &RecoverableOffsets) -> bool {
+    let positions = offsets.positions();
+    let consumer = Arc::clone(consumer);
+    let lost = tokio::task::spawn_blocking(move || {
+        positions.into_iter().find(|position| {
+            consumer
+                .fetch_watermarks(&position.topic, position.partition, Duration::from_secs(5))
+                .is_ok_and(|(_, high)| high < position.next)
+        })
+    })
+    .await;
+    match lost {
+        Ok(Some(position)) => {
+            tracing::warn!(
+                topic = position.topic,
+                partition = position.partition,
+                checkpoint_offset = position.next,
+                "the broker holds fewer records than the checkpoint had read (a new broker?): starting without the checkpoint"
+            );
+            true
+        }
+        _ => false,
+    }
 }
 
 /// The processor's input number for a partition (partitions are never negative).
@@ -363,42 +459,150 @@ impl Outlets {
 /// each checkpoint marks the outputs sent so far and computes the offsets they make safe;
 /// those are committed at a later checkpoint, once every output sent before the mark is
 /// acknowledged. (Waiting for all deliveries in the loop stalled it every 250 ms, which showed
-/// in the p99 latency under load.)
+/// in the p99 latency under load.) With a state file, every [`CHECKPOINT_INTERVAL`] the
+/// processor's state is taken at the mark too, written once the mark is reached (off the
+/// loop), and only then are the offsets it covers committed.
 #[derive(Debug, Default)]
 struct Checkpoints {
     offsets: RecoverableOffsets,
-    /// Offsets computed at a mark, to commit once the mark is reached.
-    pending: Option<(Mark, TopicPartitionList)>,
+    /// Where the processor's state is checkpointed, if anywhere.
+    state: Option<StateFile>,
+    pending: Option<Pending>,
+}
+
+#[derive(Debug)]
+struct StateFile {
+    path: PathBuf,
+    group: String,
+    /// When the last state was taken.
+    taken: Option<Instant>,
+}
+
+#[derive(Debug)]
+enum Pending {
+    /// Offsets computed at a mark (and the state taken then, if any), to commit once every
+    /// output sent before the mark is acknowledged (and the state written).
+    Acknowledgements {
+        mark: Mark,
+        state: Option<Vec<u8>>,
+        safe: TopicPartitionList,
+    },
+    /// The state is being written; then the offsets are committed.
+    Writing {
+        write: tokio::task::JoinHandle<Result<(), CheckpointError>>,
+        safe: TopicPartitionList,
+    },
 }
 
 impl Checkpoints {
-    /// Commits the pending offsets if their outputs are acknowledged, and starts the next
-    /// checkpoint if none is pending. Call after emitting the outputs of everything recorded.
+    /// Checkpoints to `dir` (if any) for `group`, restoring what is there: the restored
+    /// processor, or `None` to start empty.
+    fn open(
+        dir: Option<&std::path::Path>,
+        group: &str,
+        config: &ProcessorConfig,
+    ) -> Result<(Self, Option<Processor>), ProcessError> {
+        let mut checkpoints = Self::default();
+        let Some(dir) = dir else {
+            return Ok((checkpoints, None));
+        };
+        // Made now, so a directory that cannot be made stops `process` at start rather than
+        // failing every checkpoint (and with them every commit) later.
+        std::fs::create_dir_all(dir).map_err(|source| CheckpointError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = checkpoint::path(dir, group);
+        let restored = checkpoint::read(&path, group, config.clone())?;
+        let processor = restored.map(|restored| {
+            tracing::info!(path = %path.display(), offsets = ?restored.offsets, "restored the checkpoint");
+            checkpoints.offsets.resume(&restored.offsets);
+            restored.processor
+        });
+        if processor.is_none() {
+            tracing::info!(path = %path.display(), "no checkpoint: starting empty");
+        }
+        checkpoints.state = Some(StateFile {
+            path,
+            group: group.to_owned(),
+            taken: None,
+        });
+        Ok((checkpoints, processor))
+    }
+
+    /// Where a record's fix counted, as far as commits need to know: with a state file,
+    /// nothing (commits follow the checkpoints, not the windows).
+    fn window(&self, window: Option<i64>) -> Option<i64> {
+        window.filter(|_| self.state.is_none())
+    }
+
+    /// Commits the pending offsets if their outputs are acknowledged (and the state written),
+    /// and starts the next checkpoint if none is pending. Call after emitting the outputs of
+    /// everything recorded.
     fn checkpoint(
         &mut self,
         processor: &Processor,
         emitter: &mut Emitter,
         consumer: &StreamConsumer,
     ) -> Result<(), ProcessError> {
-        if let Some((mark, _)) = &self.pending {
-            if emitter.reached(mark)? {
-                if let Some((_, safe)) = self.pending.take() {
+        match self.pending.take() {
+            Some(Pending::Acknowledgements { mark, state, safe }) => {
+                if !emitter.reached(&mark)? {
+                    self.pending = Some(Pending::Acknowledgements { mark, state, safe });
+                } else if let (Some(bytes), Some(file)) = (state, &self.state) {
+                    let path = file.path.clone();
+                    let write =
+                        tokio::task::spawn_blocking(move || checkpoint::write(&path, &bytes));
+                    self.pending = Some(Pending::Writing { write, safe });
+                } else {
                     commit(consumer, &safe);
                 }
             }
+            Some(Pending::Writing { mut write, safe }) => {
+                match futures::FutureExt::now_or_never(&mut write) {
+                    None => self.pending = Some(Pending::Writing { write, safe }),
+                    Some(written) => commit_if_written(consumer, &safe, written),
+                }
+            }
+            None => {}
         }
         if self.pending.is_none() {
+            let due = self.state.as_ref().map(|file| {
+                file.taken
+                    .is_none_or(|taken| taken.elapsed() >= CHECKPOINT_INTERVAL)
+            });
+            if due == Some(false) {
+                return Ok(());
+            }
             if let Some(mark) = emitter.mark() {
-                let safe = self.offsets.advance(processor.oldest_open_window_ms())?;
+                let (safe, state) = self.take(processor)?;
                 if safe.count() > 0 {
-                    self.pending = Some((mark, safe));
+                    self.pending = Some(Pending::Acknowledgements { mark, state, safe });
                 }
             }
         }
         Ok(())
     }
 
-    /// On the way out: waits for every output, then commits everything they make safe.
+    /// The offsets safe to commit as of now, and with a state file the state that makes them
+    /// safe.
+    fn take(
+        &mut self,
+        processor: &Processor,
+    ) -> Result<(TopicPartitionList, Option<Vec<u8>>), KafkaError> {
+        let Some(file) = &mut self.state else {
+            let safe = self.offsets.advance(processor.oldest_open_window_ms())?;
+            return Ok((safe, None));
+        };
+        file.taken = Some(Instant::now());
+        let state = checkpoint::encode(&file.group, &self.offsets.positions(), processor);
+        // Everything handled is in the state: no window holds commits back.
+        let safe = self.offsets.advance(i64::MAX)?;
+        Ok((safe, Some(state)))
+    }
+
+    /// On the way out: waits for every output, then writes the state (if checkpointing) and
+    /// commits everything that makes safe.
     async fn finish(
         &mut self,
         processor: &Processor,
@@ -406,14 +610,59 @@ impl Checkpoints {
         consumer: &StreamConsumer,
     ) -> Result<(), ProcessError> {
         emitter.settle().await?;
-        if let Some((_, safe)) = self.pending.take() {
-            commit(consumer, &safe);
+        match self.pending.take() {
+            Some(Pending::Acknowledgements { state, safe, .. }) => {
+                self.write_and_commit(state, &safe, consumer).await;
+            }
+            Some(Pending::Writing { write, safe }) => {
+                commit_if_written(consumer, &safe, write.await);
+            }
+            None => {}
         }
-        let safe = self.offsets.advance(processor.oldest_open_window_ms())?;
-        if safe.count() > 0 {
-            commit(consumer, &safe);
-        }
+        let (safe, state) = self.take(processor)?;
+        self.write_and_commit(state, &safe, consumer).await;
         Ok(())
+    }
+
+    /// Writes `state` (if any) and then commits `safe`.
+    async fn write_and_commit(
+        &self,
+        state: Option<Vec<u8>>,
+        safe: &TopicPartitionList,
+        consumer: &StreamConsumer,
+    ) {
+        match (state, &self.state) {
+            (Some(bytes), Some(file)) => {
+                let path = file.path.clone();
+                let written =
+                    tokio::task::spawn_blocking(move || checkpoint::write(&path, &bytes)).await;
+                commit_if_written(consumer, safe, written);
+            }
+            _ if safe.count() > 0 => commit(consumer, safe),
+            _ => {}
+        }
+    }
+}
+
+/// Commits `safe` if the checkpoint covering it was written; a failed write is logged and its
+/// offsets are not committed (the next checkpoint covers them).
+fn commit_if_written(
+    consumer: &StreamConsumer,
+    safe: &TopicPartitionList,
+    written: Result<Result<(), CheckpointError>, tokio::task::JoinError>,
+) {
+    match written {
+        Ok(Ok(())) => {
+            if safe.count() > 0 {
+                commit(consumer, safe);
+            }
+        }
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "checkpoint not written; its offsets stay uncommitted");
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "checkpoint writer failed; its offsets stay uncommitted");
+        }
     }
 }
 
@@ -482,5 +731,28 @@ mod tests {
         assert_eq!(committed(&list, 0), Some(Offset::Offset(4)));
         assert_eq!(committed(&list, 1), Some(Offset::Offset(8)));
         assert_eq!(offsets.advance(20_000).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_restored_checkpoint_skips_its_records_and_commits_from_where_it_stands() {
+        let topic = topics::POSITIONS;
+        let mut offsets = RecoverableOffsets::default();
+        let at = |partition, next| PartitionOffset {
+            topic: topic.into(),
+            partition,
+            next,
+        };
+        offsets.resume(&[at(0, 40), at(2, 7)]);
+        assert!(offsets.restored(topic, 0, 39));
+        assert!(!offsets.restored(topic, 0, 40));
+        assert!(offsets.restored(topic, 2, 0));
+        assert!(!offsets.restored(topic, 1, 0), "partition 1 was not in it");
+        assert_eq!(offsets.positions(), [at(0, 40), at(2, 7)]);
+
+        // With a state file commits follow the handled records, whatever window is open.
+        offsets.record(topic, 0, 40, None);
+        let list = offsets.advance(i64::MAX).unwrap();
+        assert_eq!(committed(&list, 0), Some(Offset::Offset(41)));
+        assert_eq!(committed(&list, 2), Some(Offset::Offset(7)));
     }
 }

@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::geo::tile_centre;
 use crate::model::{GeoPoint, TileTraffic};
@@ -78,7 +78,7 @@ const TOO_LATE_WINDOWS_KEPT: usize = 1024;
 /// Speeds are summed in these units per m/s (micrometres per second): exact integer sums.
 const SPEED_UNITS_PER_MPS: f64 = 1e6;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Accumulator {
     vehicles: FxHashSet<u32>,
     observations: u32,
@@ -98,12 +98,14 @@ pub struct TooLate {
 }
 
 /// One input's progress in event time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct InputClock {
     /// The newest event time read from the input (`i64::MIN`: none yet).
     max_event_ms: i64,
     /// The input's newest event time as of the last `advance`, and the wall time it was first
-    /// seen there: how long the input has been idle.
+    /// seen there: how long the input has been idle. Not checkpointed: a restored input counts
+    /// as active from the first `advance` after the restart, as a newly expected one does.
+    #[serde(skip)]
     noticed: Option<(i64, i64)>,
 }
 
@@ -115,8 +117,12 @@ impl InputClock {
 }
 
 /// The windows of every tile that can still change, and the last emitted window of each tile.
-#[derive(Debug)]
+///
+/// Serialisable, so `process` can checkpoint the windows that can still change and commit its
+/// input past them; the configuration is not part of the state (see [`Self::restored`]).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct TileAggregator {
+    #[serde(skip)]
     config: WindowConfig,
     /// Windows that can still change, by start, then by tile (so a lookup by `&str` needs no
     /// allocation).
@@ -149,6 +155,13 @@ impl TileAggregator {
             latest: FxHashMap::default(),
             too_late: BTreeMap::new(),
         }
+    }
+
+    /// This aggregator's state (as checkpointed) under `config`: the windows are those it had,
+    /// the geometry and lateness those of the current run.
+    pub fn restored(mut self, config: WindowConfig) -> Self {
+        self.config = config;
+        self
     }
 
     /// Declares the inputs fixes will come from (e.g. the partitions assigned to this

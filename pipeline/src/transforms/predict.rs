@@ -51,7 +51,7 @@ impl Default for KalmanConfig {
 
 /// A constant-velocity Kalman filter on one flat axis: position and velocity with their 2x2
 /// covariance.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Axis {
     position: f64,
     velocity: f64,
@@ -97,7 +97,7 @@ impl Axis {
 
 /// A vehicle's Kalman filter: smooths GPS noise out of the velocity estimate, so its
 /// extrapolation does not swing with every jittery fix the way dead reckoning does.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Kalman {
     frame: LocalFrame,
     east: Axis,

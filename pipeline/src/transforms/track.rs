@@ -28,7 +28,7 @@ impl Default for TrackConfig {
 }
 
 /// What is known about a vehicle after its latest fix.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Kinematics {
     /// Time of the fix, ms since the epoch.
     pub timestamp_ms: i64,
