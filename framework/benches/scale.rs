@@ -1,8 +1,8 @@
 //! Scale of the cartrack scheduler on the dev cluster (issue #6, item 6), printed as a table.
 //!
 //! ```sh
-//! CARGO_TARGET_DIR=target/h-devcluster cargo bench -p cartrack-framework --bench scale
-//! # options after `--`: --runs N (default 3), --only scale|recover|rss
+//! cargo bench -p cartrack-framework --bench scale --features cartrack-framework/failpoints
+//! # options after `--`: --runs N (default 3), --only scale|recover|rss, --tmpfs
 //! ```
 //!
 //! Every scenario runs the real `cartrack-scheduler` process (built by this bench) against an
@@ -11,7 +11,8 @@
 //! - `scale`: count 0 -> 1,000 tasks through `PUT /v1/groups/<g>/count`, timed until
 //!   `/metrics` shows 1,000 tasks TASK_RUNNING (checked against `/v1/state` after), as
 //!   1,000 pods x 1 task and as 100 pods x 10 tasks. The phases come from `/metrics` polled
-//!   every 20 ms: first ACCEPT, all pods launched, first and last RUNNING.
+//!   every 20 ms (first ACCEPT, all pods launched, first and last RUNNING) and from the dev
+//!   cluster's log (all RUNNING updates in from the executors, all sent on to the scheduler).
 //! - `recover`: with 1,000 tasks running, `kill -9` the scheduler and start it again on the
 //!   same state dir; timed until `/v1/health` says subscribed with nothing left to reconcile
 //!   and `/metrics` shows the 1,000 tasks RUNNING.
@@ -19,6 +20,12 @@
 //!   the scheduler's own VmRSS/VmHWM from `/proc/<pid>/status`.
 //!
 //! Timing is wall time on whatever machine runs it; repeat (`--runs`) and read the range.
+//!
+//! Each scale run gets its own directory, and all of them are deleted only after the table is
+//! printed: on ext4 without a journal (this project's VM disk) every new inode skips, one by
+//! one, the inodes of its block group freed in the last 30 s or more, so deleting one run's
+//! 5,000 sandbox inodes right before the next run made that run's executors scan them for
+//! each file they create (executor CPU 0.9 s in a first run, 5 s in the following ones).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -31,6 +38,7 @@ use cartrack_devcluster::{ClusterConfig, DevCluster, LogEntry};
 use cartrack_framework::records::{Change, TaskPhase};
 use cartrack_framework::state::{FileStore, Store};
 use cartrack_framework::testkit;
+use mesos_proto::v1::TaskState;
 use support::{executor_bin, Scheduler};
 
 /// Tasks of the scale and recovery scenarios.
@@ -113,14 +121,16 @@ async fn run(opts: Options) {
     eprintln!("executor: {}", executor.display());
     let wants = |s: &str| opts.only.as_deref().is_none_or(|o| o == s);
     let mut rows: Vec<Row> = Vec::new();
+    // Holds every scale run's sandboxes until the table is printed (see the module docs).
+    let series = work_dir(opts.tmpfs);
     if wants("scale") || wants("recover") {
         for (pods, per_pod) in [(TASKS, 1), (TASKS / 10, 10)] {
             let mut scale = Vec::new();
             let mut recover = Vec::new();
             let mut cpu = Vec::new();
             for run in 0..opts.runs {
-                let r =
-                    scale_run(pods, per_pod, wants("recover") && per_pod == 1, opts.tmpfs).await;
+                let dir = series.path().join(format!("{pods}x{per_pod}-{run}"));
+                let r = scale_run(&dir, pods, per_pod, wants("recover") && per_pod == 1).await;
                 eprintln!("scale {pods}x{per_pod} run {run}: {r:?}");
                 scale.push(r.scale);
                 cpu.push(r.cpu);
@@ -186,6 +196,7 @@ async fn run(opts: Options) {
         ));
     }
     print_table(&rows, opts.runs);
+    drop(series);
 }
 
 /// The phases of one scale-up, from the count change.
@@ -197,18 +208,29 @@ struct ScaleTimes {
     all_launched: Duration,
     /// First task RUNNING.
     first_running: Duration,
+    /// Every task's TASK_RUNNING update taken in by its agent (the executors' part is done).
+    updates_in: Duration,
+    /// Every TASK_RUNNING update written to the scheduler's event stream.
+    updates_out: Duration,
     /// All tasks RUNNING.
     total: Duration,
 }
 
 type Phase = (&'static str, fn(&ScaleTimes) -> Duration);
-const PHASES: [Phase; 3] = [
+const PHASES: [Phase; 5] = [
     ("of which: count set -> first ACCEPT", |s| s.first_accept),
     ("of which: count set -> all pods launched", |s| {
         s.all_launched
     }),
     ("of which: count set -> first task RUNNING", |s| {
         s.first_running
+    }),
+    (
+        "of which: count set -> all RUNNING updates at agents",
+        |s| s.updates_in,
+    ),
+    ("of which: count set -> all RUNNING updates sent on", |s| {
+        s.updates_out
     }),
 ];
 
@@ -285,16 +307,51 @@ async fn metrics(scheduler: &Scheduler) -> Option<Metrics> {
     })
 }
 
-/// Polls `/metrics` until `done`, noting when each phase was first seen.
+/// How many TASK_RUNNING updates the agents took in from executors, and how many the master
+/// wrote to the scheduler's stream.
+fn running_updates(cluster: &DevCluster) -> (usize, usize) {
+    let log = cluster.log();
+    let taken_in = log
+        .iter()
+        .filter(|e| {
+            matches!(e, LogEntry::ExecutorCall { call, http_status: 202, .. }
+                if call.update.as_ref().is_some_and(|u| u.status.state() == TaskState::TaskRunning))
+        })
+        .count();
+    let sent_on = log
+        .iter()
+        .filter(|e| {
+            matches!(e, LogEntry::SchedulerEvent { event_type, state: Some(state), .. }
+                if event_type == "UPDATE" && state == "TASK_RUNNING")
+        })
+        .count();
+    (taken_in, sent_on)
+}
+
+/// Polls `/metrics` until `done`, noting when each phase was first seen; with `cluster`, also
+/// when the dev cluster had seen all `TASKS` RUNNING updates come in from the executors and go
+/// out to the scheduler.
 async fn watch<F: Fn(&Metrics) -> bool>(
     scheduler: &Scheduler,
+    cluster: Option<&DevCluster>,
     started: Instant,
     pods: u64,
     done: F,
 ) -> ScaleTimes {
     let mut times = ScaleTimes::default();
     let (mut accept, mut launched, mut running) = (None, None, None);
+    let (mut updates_in, mut updates_out) = (None, None);
     loop {
+        if let Some(cluster) = cluster.filter(|_| updates_out.is_none()) {
+            let (taken_in, sent_on) = running_updates(cluster);
+            let now = started.elapsed();
+            if taken_in >= TASKS {
+                updates_in.get_or_insert(now);
+            }
+            if sent_on >= TASKS {
+                updates_out.get_or_insert(now);
+            }
+        }
         if let Some(m) = metrics(scheduler).await {
             let now = started.elapsed();
             if m.accepted > 0 {
@@ -310,6 +367,8 @@ async fn watch<F: Fn(&Metrics) -> bool>(
                 times.first_accept = accept.unwrap_or(now);
                 times.all_launched = launched.unwrap_or(now);
                 times.first_running = running.unwrap_or(now);
+                times.updates_in = updates_in.unwrap_or(now);
+                times.updates_out = updates_out.unwrap_or(now);
                 times.total = now;
                 return times;
             }
@@ -377,14 +436,16 @@ struct CpuUse {
     cluster: Duration,
 }
 
-async fn scale_run(pods: usize, per_pod: usize, recover: bool, tmpfs: bool) -> ScaleResult {
-    let dir = work_dir(tmpfs);
-    let cluster = dev_cluster(dir.path()).await;
-    let spec = support::write_spec(dir.path(), &spec_text(pods, per_pod, 0));
-    let mut scheduler = Scheduler::start(dir.path(), &cluster.master_url(), &spec, &[]);
+/// One scale-up (and recovery) with its scheduler state and sandboxes in `dir`, which is
+/// left in place for the caller to delete.
+async fn scale_run(dir: &Path, pods: usize, per_pod: usize, recover: bool) -> ScaleResult {
+    std::fs::create_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let cluster = dev_cluster(dir).await;
+    let spec = support::write_spec(dir, &spec_text(pods, per_pod, 0));
+    let mut scheduler = Scheduler::start(dir, &cluster.master_url(), &spec, &[]);
     wait_subscribed(&scheduler, Instant::now()).await;
     let client = reqwest::Client::new();
-    let scheduler_pid = scheduler_pid(&dir.path().join("state"));
+    let scheduler_pid = scheduler_pid(&dir.join("state"));
     let cpu_before = (
         scheduler_pid.map(cpu_time).unwrap_or_default(),
         cpu_time(std::process::id()),
@@ -397,7 +458,7 @@ async fn scale_run(pods: usize, per_pod: usize, recover: bool, tmpfs: bool) -> S
         .await
         .unwrap_or_else(|e| panic!("PUT count: {e}"));
     assert!(put.status().is_success(), "PUT count: {}", put.status());
-    let scale = watch(&scheduler, started, pods as u64, |m| {
+    let scale = watch(&scheduler, Some(&cluster), started, pods as u64, |m| {
         m.running >= TASKS as u64
     })
     .await;
@@ -430,7 +491,7 @@ async fn scale_run(pods: usize, per_pod: usize, recover: bool, tmpfs: bool) -> S
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
         wait_subscribed(&scheduler, started).await;
-        let done = watch(&scheduler, started, 0, |m| {
+        let done = watch(&scheduler, None, started, 0, |m| {
             m.subscribed && m.running >= TASKS as u64
         })
         .await;
