@@ -50,7 +50,9 @@ pub(crate) async fn run<S: Store, C: Caller>(
     mut rounds: mpsc::Receiver<Round>,
 ) -> Result<(), DriverError> {
     let (batches, queued) = mpsc::channel(BATCHES_IN_FLIGHT);
-    let mut sending: JoinHandle<Result<(), DriverError>> = tokio::spawn(
+    // However the persister ends (an error, or the loop aborting it when deposed), the sender
+    // ends with it: no call may go out after that.
+    let mut sending = AbortOnDrop(tokio::spawn(
         Sender {
             caller,
             session: session.clone(),
@@ -59,17 +61,14 @@ pub(crate) async fn run<S: Store, C: Caller>(
             outcomes,
         }
         .run(queued),
-    );
+    ));
     let mut waiting: Vec<Effect> = Vec::new();
     let mut open = true;
     loop {
         tokio::select! {
             round = rounds.recv(), if open => match round {
                 Some(round) => {
-                    if let Err(e) = store.commit(&round.ready.changes).await {
-                        sending.abort();
-                        return Err(e.into());
-                    }
+                    store.commit(&round.ready.changes).await?;
                     if let Some(id) = round.ready.framework_id {
                         session.set_framework_id(id);
                     }
@@ -83,12 +82,21 @@ pub(crate) async fn run<S: Store, C: Caller>(
             Ok(permit) = batches.reserve(), if !waiting.is_empty() => {
                 permit.send(std::mem::take(&mut waiting));
             }
-            ended = &mut sending => return joined(ended),
+            ended = &mut sending.0 => return joined(ended),
         }
         if !open && waiting.is_empty() {
             drop(batches);
-            return joined(sending.await);
+            return joined((&mut sending.0).await);
         }
+    }
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop(JoinHandle<Result<(), DriverError>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
