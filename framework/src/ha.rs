@@ -3,7 +3,8 @@
 //! checked with a ZooKeeper round trip before every batch of Mesos calls and before every
 //! SUBSCRIBE (and every store commit carries the same check inside its transaction), so an
 //! instance that was paused or partitioned past its session timeout wakes up unable to do
-//! anything, and stops.
+//! anything, and stops. A lost connection is waited out while the session may still live:
+//! a ZooKeeper restart does not depose the leader.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,10 +40,14 @@ impl Fence {
         }
     }
 
-    /// Proves leadership with a ZooKeeper round trip (a no-op without ZooKeeper).
+    /// Proves leadership with a ZooKeeper round trip (a no-op without ZooKeeper), waiting
+    /// out a lost connection for as long as the session may still be alive.
     pub async fn confirm(&self) -> Result<(), Deposed> {
         match &self.leadership {
-            Some(l) => l.confirm().await.map_err(|source| Deposed { source }),
+            Some(l) => l
+                .through_disconnections(|| l.confirm())
+                .await
+                .map_err(|source| Deposed { source }),
             None => Ok(()),
         }
     }

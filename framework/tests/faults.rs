@@ -525,10 +525,30 @@ async fn zookeeper_restart_keeps_the_leader_working() {
     // A 5 s session (the test server's longest) outlives the restart.
     let s = f.scheduler_with_session("a", &f.cluster.master_url(), "5");
     s.wait_running(PODS, REACH).await;
+    server.kill();
+    // A write while ZooKeeper is down: its commit and the fence checks wait for the
+    // session to reconnect (what was in flight is tried again). The API may give up
+    // waiting (503) before ZooKeeper is back; the change is the core's and is saved then.
+    let write = tokio::spawn(
+        reqwest::Client::new()
+            .put(format!("{}/v1/groups/processor/count", s.api))
+            .json(&serde_json::json!({ "count": PODS + 1 }))
+            .send(),
+    );
     server.restart().await.expect("ZooKeeper restarts");
-    // The session outlives a quick restart: the same leader goes on writing.
-    set_count(&s, PODS as u32 + 1).await;
+    let status = write
+        .await
+        .expect("write task")
+        .expect("the scheduler outlives the outage")
+        .status();
+    assert!(
+        status.is_success() || status == reqwest::StatusCode::SERVICE_UNAVAILABLE,
+        "{status}"
+    );
     f.assert_settled(&s, PODS + 1).await;
+    // The session outlived the restart: the same leader goes on writing.
+    set_count(&s, PODS as u32 + 2).await;
+    f.assert_settled(&s, PODS + 2).await;
     drop(s);
     f.shutdown().await;
 }

@@ -2,6 +2,7 @@
 //! lowest leads, each candidate watches only its predecessor), plus the fencing a leader needs.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -271,6 +272,48 @@ impl Leadership {
         }
     }
 
+    /// Runs `op` again after every [`ZkError::ConnectionLoss`], once the session has
+    /// reconnected, so a ZooKeeper restart or a dropped connection does not depose a leader
+    /// whose session survives it. Gives up with [`ZkError::NotLeader`] after the negotiated
+    /// session timeout without a connection: by then the server may have expired the session
+    /// and elected another candidate. Every other outcome is returned as is.
+    pub async fn through_disconnections<T, F, Fut>(&self, mut op: F) -> Result<T, ZkError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ZkError>>,
+    {
+        let mut first_loss: Option<Instant> = None;
+        loop {
+            match op().await {
+                Err(ZkError::ConnectionLoss { op, path }) => {
+                    let since = *first_loss.get_or_insert_with(Instant::now);
+                    let left = self
+                        .client
+                        .session_timeout()
+                        .checked_sub(since.elapsed())
+                        .filter(|left| !left.is_zero())
+                        .ok_or_else(|| self.not_leader())?;
+                    tracing::warn!(
+                        op,
+                        %path,
+                        left_ms = left.as_millis() as u64,
+                        "ZooKeeper connection lost; waiting for the session to reconnect"
+                    );
+                    // The standing may not have turned Suspended yet: pause before looking.
+                    pause_before_retry().await;
+                    let mut standing = self.standing.clone();
+                    // Ends on reconnection, on loss or at the deadline; the next attempt says which.
+                    let _ = tokio::time::timeout(
+                        left,
+                        standing.wait_for(|s| *s != Standing::Suspended),
+                    )
+                    .await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Resolves once leadership is lost for good (session expired or closed, node gone). A mere
     /// disconnection does not resolve it; [`Leadership::is_current`] turns false meanwhile.
     pub async fn lost(&self) {
@@ -323,53 +366,49 @@ impl Drop for Leadership {
 /// Follows session state and the node's existence, publishing the standing until it is Lost.
 async fn monitor(client: zkc::Client, node: String, standing: watch::Sender<Standing>) {
     let mut session = client.state_watcher();
+    // Changes before the watcher was made are not reported by it.
+    if client.state() != zkc::SessionState::SyncConnected {
+        standing.send_replace(Standing::Suspended);
+    }
+    // Session changes are followed while the node check waits: a request in flight when the
+    // connection drops may wait for the reconnection rather than fail.
+    let node_gone = node_gone(&client, &node);
+    tokio::pin!(node_gone);
     loop {
-        let watcher = match client.check_and_watch_stat(&node).await {
-            Ok((Some(_), watcher)) => watcher,
-            Ok((None, _)) => break,
-            Err(zkc::Error::ConnectionLoss | zkc::Error::Timeout) => {
-                standing.send_replace(Standing::Suspended);
-                // Wait for the session to come back (or end) before watching again.
-                let mut state = session.state();
-                while state != zkc::SessionState::SyncConnected {
-                    if state.is_terminated() {
-                        break;
-                    }
-                    state = session.changed().await;
+        tokio::select! {
+            () = &mut node_gone => break,
+            state = session.changed() => match state {
+                // A read-only server is cut off from the quorum: no writes, no leading.
+                zkc::SessionState::Disconnected | zkc::SessionState::ConnectedReadOnly => {
+                    standing.send_replace(Standing::Suspended);
                 }
-                if state.is_terminated() {
-                    break;
+                zkc::SessionState::SyncConnected => {
+                    standing.send_replace(Standing::Held);
                 }
-                standing.send_replace(Standing::Held);
-                continue;
-            }
-            Err(_) => break,
-        };
-        let deleted = async {
-            let event = watcher.changed().await;
-            event.event_type == zkc::EventType::NodeDeleted || event.session_state.is_terminated()
-        };
-        tokio::pin!(deleted);
-        let gone = loop {
-            tokio::select! {
-                gone = &mut deleted => break gone,
-                state = session.changed() => match state {
-                    // A read-only server is cut off from the quorum: no writes, no leading.
-                    zkc::SessionState::Disconnected | zkc::SessionState::ConnectedReadOnly => {
-                        standing.send_replace(Standing::Suspended);
-                    }
-                    zkc::SessionState::SyncConnected => {
-                        standing.send_replace(Standing::Held);
-                    }
-                    _ => break true,
-                },
-            }
-        };
-        if gone {
-            break;
+                _ => break,
+            },
         }
-        // Data change or similar on our node: watch again.
     }
     tracing::warn!(%node, "leadership lost");
     standing.send_replace(Standing::Lost);
+}
+
+/// Resolves once `node` is gone or the session that owns it has ended.
+async fn node_gone(client: &zkc::Client, node: &str) {
+    loop {
+        match client.check_and_watch_stat(node).await {
+            Ok((Some(_), watcher)) => {
+                let event = watcher.changed().await;
+                if event.event_type == zkc::EventType::NodeDeleted
+                    || event.session_state.is_terminated()
+                {
+                    return;
+                }
+                // A data change, or a disconnection: look again.
+            }
+            Ok((None, _)) => return,
+            Err(zkc::Error::ConnectionLoss | zkc::Error::Timeout) => pause_before_retry().await,
+            Err(_) => return,
+        }
+    }
 }

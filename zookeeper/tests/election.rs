@@ -243,3 +243,69 @@ async fn resign_hands_over_at_once_and_a_dropped_campaign_withdraws() {
         .await
     );
 }
+
+/// What a request in flight when the connection drops gets (a request made while
+/// disconnected waits for the reconnection instead).
+fn connection_loss() -> ZkError {
+    ZkError::ConnectionLoss {
+        op: "commit",
+        path: "/in-flight".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_leader_rides_out_a_zookeeper_restart_and_steps_down_after_a_long_outage() {
+    // Its own server: this test stops it.
+    let mut server = TestZooKeeper::start().expect("test ZooKeeper");
+    let path = unique_path("rides-out");
+    let session_timeout = Duration::from_secs(5);
+    let zk = session(&server.url(&path), session_timeout).await;
+    let election = Election::new(zk.clone(), format!("{path}/leader"), "solo");
+    let store = NodeStore::new(zk.clone(), format!("{path}/state"));
+    let leader = election.campaign().await.expect("campaign");
+
+    // ZooKeeper goes down while a write's first attempt is in flight, and comes back.
+    server.kill();
+    assert!(
+        wait_until(BOUND, || async { !leader.is_current() }).await,
+        "the leader notices the disconnection"
+    );
+    let ops = [put("k", "1")];
+    let mut attempts = 0;
+    let (written, restarted) = tokio::join!(
+        leader.through_disconnections(|| {
+            attempts += 1;
+            let first = attempts == 1;
+            let (store, ops, leader) = (&store, &ops, &leader);
+            async move {
+                if first {
+                    return Err(connection_loss());
+                }
+                store.commit(ops, Some(leader)).await
+            }
+        }),
+        server.restart(),
+    );
+    restarted.expect("ZooKeeper restarts");
+    written.expect("the write rides out the restart");
+    assert_eq!(attempts, 2, "tried again once reconnected");
+    leader.confirm().await.expect("still the leader");
+    let state = store.load().await.expect("load");
+    assert_eq!(state.get("k").map(Vec::as_slice), Some(&b"1"[..]));
+
+    // Down for longer than the session: it may have expired, so step down.
+    server.kill();
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(
+        BOUND,
+        leader.through_disconnections(|| async { Err::<(), _>(connection_loss()) }),
+    )
+    .await
+    .expect("gives up within the bound");
+    assert_not_leader(outcome, "after a long outage");
+    assert!(
+        started.elapsed() >= session_timeout - Duration::from_millis(500),
+        "waited out the session before giving up: {:?}",
+        started.elapsed()
+    );
+}

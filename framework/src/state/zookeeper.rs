@@ -151,8 +151,10 @@ impl Store for ZkStore {
             return Ok(());
         }
         for batch in batches(node_ops(changes)?) {
-            self.nodes
-                .commit(&batch, Some(&self.leadership))
+            // Retrying after a lost reply is safe: the node store re-plans from what exists.
+            let leadership = &self.leadership;
+            leadership
+                .through_disconnections(|| self.nodes.commit(&batch, Some(leadership)))
                 .await
                 .map_err(|e| self.error(e))?;
         }
