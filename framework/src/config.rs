@@ -1,7 +1,8 @@
 //! Command-line flags (each with its `CARTRACK_*` env var) and their resolution into
 //! [`Settings`], ripgrep-style: clap parses, [`resolve`] validates without I/O (the spec text
-//! and the directory of the binary are passed in; the one exception is reading the secret or
-//! service account key file, so a bad one exits 2 at start), [`crate::service::run`] acts.
+//! and the directory of the binary are passed in; the exceptions are reading the secret,
+//! service account key and ZooKeeper credentials files, so a bad one exits 2 at start),
+//! [`crate::service::run`] acts.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use crate::spec::{
 };
 use crate::tls::{Trust, TrustError};
 use cartrack_webui::basemap::{Basemap, TileUrlError, OPENSTREETMAP_TILES};
-use cartrack_zookeeper::ZkUrl;
+use cartrack_zookeeper::{ZkAuth, ZkUrl};
 
 /// `cartrack-scheduler` flags.
 #[derive(Debug, Clone, Parser)]
@@ -41,6 +42,20 @@ pub struct Args {
     /// leadership before a standby takes over.
     #[arg(long, env = "CARTRACK_ZK_SESSION_TIMEOUT", default_value_t = 10.0)]
     pub zk_session_timeout: f64,
+    /// ZooKeeper credentials, digest:USER:PASSWORD: the scheduler's sessions authenticate
+    /// with them, and the nodes it creates can be read and written by that identity only
+    /// (Mesos' nodes keep their own ACLs). Needs --zk.
+    #[arg(
+        long,
+        env = "CARTRACK_ZK_AUTH",
+        value_name = "digest:USER:PASSWORD",
+        hide_env_values = true,
+        conflicts_with = "zk_auth_file"
+    )]
+    pub zk_auth: Option<String>,
+    /// A file holding the --zk-auth value (e.g. a DC/OS secret given as a file).
+    #[arg(long, env = "CARTRACK_ZK_AUTH_FILE", value_name = "PATH")]
+    pub zk_auth_file: Option<PathBuf>,
     /// The service spec (TOML).
     #[arg(long, env = "CARTRACK_SPEC")]
     pub spec: PathBuf,
@@ -198,6 +213,14 @@ pub enum ConfigError {
         /// What is wrong and how to write it.
         reason: String,
     },
+    /// `--zk-auth` / `--zk-auth-file` unusable.
+    #[error("{origin}: {reason}")]
+    ZooKeeperAuth {
+        /// The flag (and file) the value came from.
+        origin: String,
+        /// What is wrong and how to write it.
+        reason: String,
+    },
     /// `--secret-file` / `--service-account-key` unusable.
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
@@ -217,6 +240,28 @@ pub enum ConfigError {
         /// What is allowed.
         allowed: &'static str,
     },
+}
+
+/// `--zk-auth`, or the contents of `--zk-auth-file` (read here, so a bad one exits 2 at start).
+fn zk_auth(args: &Args) -> Result<Option<ZkAuth>, ConfigError> {
+    let (text, origin) = match (&args.zk_auth, &args.zk_auth_file) {
+        (Some(text), _) => (text.clone(), "--zk-auth".to_string()),
+        (None, Some(path)) => {
+            let origin = format!("--zk-auth-file {}", path.display());
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::ZooKeeperAuth {
+                origin: origin.clone(),
+                reason: format!("cannot read it: {e}"),
+            })?;
+            (text, origin)
+        }
+        (None, None) => return Ok(None),
+    };
+    ZkAuth::parse(&text)
+        .map(Some)
+        .map_err(|e| ConfigError::ZooKeeperAuth {
+            origin,
+            reason: e.to_string(),
+        })
 }
 
 fn positive(flag: &'static str, value: f64) -> Result<f64, ConfigError> {
@@ -318,6 +363,16 @@ pub fn resolve(
             reason: e.to_string(),
         })?),
         None => None,
+    };
+    let zk = match (zk, zk_auth(args)?) {
+        (Some(url), Some(auth)) => Some(url.with_auth(auth)),
+        (None, Some(_)) => {
+            return Err(ConfigError::ZooKeeperAuth {
+                origin: "--zk-auth".into(),
+                reason: "credentials are for the state in ZooKeeper; give --zk too".into(),
+            })
+        }
+        (zk, None) => zk,
     };
     let zk_session_timeout =
         Duration::from_secs_f64(positive("zk-session-timeout", args.zk_session_timeout)?);
@@ -519,6 +574,41 @@ mod tests {
         assert!(err.to_string().contains("--failover-timeout"));
         let err = resolve(&args(&[]), "[[groups]]\nname=1", env(&[]), None).expect_err("bad toml");
         assert!(err.to_string().starts_with("s.toml:"), "{err}");
+    }
+
+    #[test]
+    fn zookeeper_credentials_come_from_the_flag_or_a_file_and_need_zk() {
+        let zk = ["--zk", "zk://127.0.0.1:2181/cartrack"];
+        let with = |extra: &[&str]| {
+            let flags: Vec<&str> = zk.iter().chain(extra).copied().collect();
+            resolve(&args(&flags), SPEC, env(&[]), None)
+        };
+        let settings = with(&["--zk-auth", "digest:cartrack:pw"]).expect("valid");
+        let auth = settings.zk.as_ref().and_then(|url| url.auth());
+        assert_eq!(auth.map(|a| a.user()), Some("cartrack"));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("zk-auth");
+        std::fs::write(&file, "digest:cartrack:from-file\n").expect("write");
+        let file = file.display().to_string();
+        let settings = with(&["--zk-auth-file", &file]).expect("valid file");
+        assert!(settings.zk.as_ref().and_then(|url| url.auth()).is_some());
+
+        let err = with(&["--zk-auth", "cartrack:pw"]).expect_err("no scheme");
+        assert!(
+            err.to_string().starts_with("--zk-auth: it must be digest:"),
+            "{err}"
+        );
+        let missing = dir.path().join("missing").display().to_string();
+        let err = with(&["--zk-auth-file", &missing]).expect_err("no file");
+        assert!(err.to_string().contains("cannot read it"), "{err}");
+        let err = resolve(&args(&["--zk-auth", "digest:u:p"]), SPEC, env(&[]), None)
+            .expect_err("no --zk");
+        assert!(err.to_string().contains("give --zk too"), "{err}");
+        assert!(
+            !format!("{err:?}").contains("u:p"),
+            "the password is never shown"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use cartrack_devcluster::{ClusterConfig, DevCluster, LogEntry};
 use cartrack_zookeeper::testkit::{register_master, unique_path, TestZooKeeper};
+use cartrack_zookeeper::{connect, NodeStore, ZkAuth, ZkUrl};
 use mesos_proto::v1::scheduler::call;
 use support::cases::{self, Adoption};
 use support::invariants::{
@@ -69,21 +70,28 @@ impl Fixture {
     }
 
     fn scheduler_with_session(&self, name: &str, master: &str, session: &str) -> Scheduler {
+        self.scheduler_with_args(name, master, session, &[])
+    }
+
+    fn scheduler_with_args(
+        &self,
+        name: &str,
+        master: &str,
+        session: &str,
+        extra: &[&str],
+    ) -> Scheduler {
         let dir = self.dir.path().join(name);
         std::fs::create_dir_all(&dir).expect("instance dir");
-        Scheduler::start(
-            &dir,
-            master,
-            &self.spec,
-            &[
-                "--zk",
-                &self.zk,
-                "--zk-session-timeout",
-                session,
-                "--unreachable-timeout",
-                "2",
-            ],
-        )
+        let mut args = vec![
+            "--zk",
+            &self.zk,
+            "--zk-session-timeout",
+            session,
+            "--unreachable-timeout",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        Scheduler::start(&dir, master, &self.spec, &args)
     }
 
     /// Waits for `n` RUNNING pods, then asserts every invariant.
@@ -198,6 +206,44 @@ async fn standby_takes_over_after_the_leader_is_killed_and_adopts_its_pods() {
         before + 1,
         "only the new leader subscribed"
     );
+    assert_eq!(launched_pods(&f.cluster), PODS, "adopted, not relaunched");
+    f.assert_settled(&b, PODS).await;
+    drop((a, b));
+    f.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_zookeeper_credentials_only_that_identity_reads_the_state_and_a_standby_takes_over() {
+    let f = Fixture::new(zookeeper(), |_| {}).await;
+    let master = f.cluster.master_url();
+    let credentials = ["--zk-auth", "digest:cartrack:s3cret"];
+    let mut a = f.scheduler_with_args("a", &master, "2", &credentials);
+    a.wait_running(PODS, REACH).await;
+
+    let url = ZkUrl::parse(&f.zk).expect("url");
+    let state = format!("{}/cartrack/state", url.path());
+    for (who, url) in [
+        ("no credentials", url.clone()),
+        (
+            "other credentials",
+            url.clone()
+                .with_auth(ZkAuth::parse("digest:intruder:guess").expect("auth")),
+        ),
+    ] {
+        let zk = connect(&url, Duration::from_secs(5))
+            .await
+            .expect("connect");
+        let read = NodeStore::new(zk, state.clone()).load().await;
+        assert!(
+            format!("{read:?}").contains("NoAuth"),
+            "{who} reads the state: {read:?}"
+        );
+    }
+
+    // A standby with the same credentials reads it and takes over.
+    let b = f.scheduler_with_args("b", &master, "2", &credentials);
+    a.kill9();
+    b.wait_running(PODS, TAKEOVER).await;
     assert_eq!(launched_pods(&f.cluster), PODS, "adopted, not relaunched");
     f.assert_settled(&b, PODS).await;
     drop((a, b));

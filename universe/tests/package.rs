@@ -376,6 +376,7 @@ fn config_json_is_a_draft04_schema_with_a_default_and_description_everywhere() {
         "service.log_level",
         "zookeeper.url",
         "zookeeper.state",
+        "zookeeper.auth_secret_name",
         "kafka.brokers",
         "elasticsearch.url",
     ] {
@@ -610,7 +611,7 @@ fn default_install_renders_the_scheduler_app() {
     assert_eq!(env["CARTRACK_PROCESSOR_CPUS"], "1");
     assert_eq!(env["CARTRACK_PROCESSOR_PLACEMENT"], "hostname:UNIQUE");
     assert!(!env.contains_key("CARTRACK_INGESTER_PLACEMENT"));
-    assert!(app.get("secrets").is_none());
+    assert_eq!(app["secrets"], json!({}), "no secret without a secret name");
 
     let health = app["healthChecks"].as_array().unwrap();
     assert_eq!(health.len(), 1);
@@ -704,6 +705,38 @@ fn options_file_values_reach_the_app_json_escaped_and_not_html_escaped() {
     assert_eq!(app["id"], "/cartrack-eu");
     assert_eq!(app["labels"]["DCOS_SERVICE_NAME"], "cartrack-eu");
     assert_eq!(app["labels"]["DCOS_PACKAGE_FRAMEWORK_NAME"], "cartrack-eu");
+}
+
+#[test]
+fn secrets_render_alone_or_together() {
+    let zk_only = render(&options_file(
+        "zk-auth.json",
+        &json!({ "zookeeper": { "auth_secret_name": "cartrack/zk-auth" } }),
+    ));
+    assert_eq!(
+        env(&zk_only)["CARTRACK_ZK_AUTH"],
+        json!({ "secret": "zookeeperAuth" })
+    );
+    assert_eq!(
+        zk_only["secrets"],
+        json!({ "zookeeperAuth": { "source": "cartrack/zk-auth" } })
+    );
+    assert!(!env(&zk_only).contains_key("DCOS_SERVICE_ACCOUNT_CREDENTIAL"));
+
+    let both = render(&options_file(
+        "both-secrets.json",
+        &json!({
+            "service": { "secret_name": "cartrack/sa-secret" },
+            "zookeeper": { "auth_secret_name": "cartrack/zk-auth" },
+        }),
+    ));
+    assert_eq!(
+        both["secrets"],
+        json!({
+            "serviceCredential": { "source": "cartrack/sa-secret" },
+            "zookeeperAuth": { "source": "cartrack/zk-auth" },
+        })
+    );
 }
 
 #[test]

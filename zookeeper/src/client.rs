@@ -6,11 +6,8 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use zookeeper_client as zkc;
 
+use crate::auth::acls_for;
 use crate::{ZkError, ZkUrl};
-
-/// Options for the plain, world-readable persistent nodes this crate creates.
-pub(crate) const PERSISTENT: zkc::CreateOptions<'static> =
-    zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
 
 /// A cheap-to-clone handle on one ZooKeeper session (clones share it).
 ///
@@ -50,8 +47,12 @@ pub async fn connect(url: &ZkUrl, session_timeout: Duration) -> Result<Zk, ZkErr
 }
 
 async fn open_session(url: &ZkUrl, session_timeout: Duration) -> Result<zkc::Client, ZkError> {
-    zkc::Client::connector()
-        .with_session_timeout(session_timeout)
+    let mut connector = zkc::Client::connector().with_session_timeout(session_timeout);
+    if let Some(auth) = url.auth() {
+        // Sent again on every reconnection of the session.
+        connector = connector.with_auth("digest", &auth.credentials());
+    }
+    connector
         .connect(&url.connect_string())
         .await
         .map_err(|source| ZkError::Unreachable {
@@ -83,9 +84,15 @@ impl Zk {
     pub async fn ensure_path(&self, path: &str) -> Result<(), ZkError> {
         let client = self.client().await?;
         client
-            .mkdir(path, &PERSISTENT)
+            .mkdir(path, &self.create_options(zkc::CreateMode::Persistent))
             .await
             .map_err(|e| ZkError::from_client("ensure_path", path, e))
+    }
+
+    /// Options for the nodes this handle creates: open to anyone, or to its identity only
+    /// when it authenticates (see [`crate::ZkAuth`]).
+    pub(crate) fn create_options(&self, mode: zkc::CreateMode) -> zkc::CreateOptions<'static> {
+        mode.with_acls(acls_for(self.inner.url.auth()))
     }
 
     /// The current session's client, opening a new session if the last one expired or closed.

@@ -124,7 +124,7 @@ impl Election {
         client: &zkc::Client,
         prefix: &str,
     ) -> Result<(String, i32), ZkError> {
-        let options = zkc::CreateMode::EphemeralSequential.with_acls(zkc::Acls::anyone_all());
+        let options = self.zk.create_options(zkc::CreateMode::EphemeralSequential);
         loop {
             match client
                 .create(prefix, self.candidate_id.as_bytes(), &options)

@@ -15,6 +15,7 @@
 //!
 //! With the `testkit` feature, [`testkit::TestZooKeeper`] runs a real ZooKeeper for tests.
 
+mod auth;
 mod client;
 mod election;
 mod error;
@@ -26,6 +27,7 @@ mod url;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use auth::{AuthError, ZkAuth};
 pub use client::{connect, Zk};
 pub use election::{Election, Leadership, CANDIDATE_PREFIX};
 pub use error::ZkError;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 use zookeeper_client as zkc;
 
-use crate::client::PERSISTENT;
 use crate::{Leadership, Zk, ZkError};
 
 /// Largest value one key may hold. ZooKeeper refuses packets over jute.maxbuffer (1 MiB by
@@ -142,6 +141,7 @@ impl NodeStore {
             Some(leadership) => leadership.client().clone(),
             None => self.zk.client().await?,
         };
+        let persistent = self.zk.create_options(zkc::CreateMode::Persistent);
         for _ in 0..MAX_ATTEMPTS {
             let planned = plan(ops, &view.existing);
             if planned.is_empty() && fence.is_none() {
@@ -157,7 +157,7 @@ impl NodeStore {
             for step in &planned {
                 let path = self.path_of(step.key());
                 let added = match step {
-                    Step::Create { value, .. } => writer.add_create(&path, value, &PERSISTENT),
+                    Step::Create { value, .. } => writer.add_create(&path, value, &persistent),
                     Step::Set { value, .. } => writer.add_set_data(&path, value, None),
                     Step::Delete { .. } => writer.add_delete(&path, None),
                 };

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::ZkError;
+use crate::{ZkAuth, ZkError};
 
 /// ZooKeeper's conventional client port, used when a server is given without one.
 pub const DEFAULT_PORT: u16 = 2181;
@@ -34,8 +34,9 @@ pub enum UrlError {
         /// The port text.
         port: String,
     },
-    /// `user:pass@` in the URL: ZooKeeper digest auth is not supported here.
-    #[error("credentials (user:pass@) in ZooKeeper URLs are not supported; remove them")]
+    /// `user:pass@` in the URL: credentials go in their own flag, kept out of URLs that are
+    /// logged and shown.
+    #[error("credentials (user:pass@) in ZooKeeper URLs are not supported; remove them and give --zk-auth digest:USER:PASSWORD instead")]
     Credentials,
     /// No path after the servers, or only `/`.
     #[error("missing path after the servers; add one, e.g. zk://host:2181/mesos (\"/\" alone is not allowed)")]
@@ -53,6 +54,7 @@ pub enum UrlError {
 pub struct ZkUrl {
     servers: Vec<String>,
     path: String,
+    auth: Option<ZkAuth>,
 }
 
 impl ZkUrl {
@@ -82,6 +84,18 @@ impl ZkUrl {
     /// The absolute node path (e.g. `/mesos`), never `/` and never with a trailing `/`.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// The same URL, with sessions authenticated as `auth` and the nodes they create
+    /// restricted to it. Not part of the URL's text.
+    pub fn with_auth(mut self, auth: ZkAuth) -> ZkUrl {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// The credentials sessions authenticate with, if any.
+    pub fn auth(&self) -> Option<&ZkAuth> {
+        self.auth.as_ref()
     }
 
     /// The `host:port,host:port` string the client connects to.
@@ -123,6 +137,7 @@ fn parse(url: &str) -> Result<ZkUrl, UrlError> {
     Ok(ZkUrl {
         servers,
         path: parse_path(path)?,
+        auth: None,
     })
 }
 
