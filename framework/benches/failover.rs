@@ -15,6 +15,7 @@
 //! `--profile dev` reuses the test build: what is measured is Mesos' and the scheduler's
 //! waiting, not their CPU time. Without `CARTRACK_MESOS_HOME` it says it did not run and exits 0.
 
+mod harness;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -49,34 +50,41 @@ struct Options {
     zk_session: Duration,
 }
 
-fn positive(text: &str, what: &str) -> Result<usize, String> {
-    text.parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or(format!("{what} {text}: expected a positive number"))
+fn main() -> ExitCode {
+    harness::main("failover", options, |opts| async move {
+        match MesosHome::from_env() {
+            Ok(_) => {}
+            Err(RealMesosError::NotConfigured) => {
+                println!(
+                    "failover bench: NOT RUN - set {}=<unpacked Mesos 1.12>; command:\n  {COMMAND}",
+                    MesosHome::VAR
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+        let rows = run(&opts).await?;
+        print_table(&opts, &rows);
+        Ok(())
+    })
 }
 
-fn options() -> Result<Options, String> {
+fn options(args: &mut harness::Args) -> Result<Options, String> {
     let mut opts = Options {
         failovers: 5,
         via: Via::ZooKeeper,
         zk_session: Duration::from_secs(10),
     };
     if let Ok(n) = std::env::var("CARTRACK_FAILOVERS") {
-        opts.failovers = positive(&n, "CARTRACK_FAILOVERS")?;
+        opts.failovers = harness::positive(&n, "CARTRACK_FAILOVERS")?;
     }
-    let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--failovers" => {
-                let n = args.next().ok_or("--failovers needs a number")?;
-                opts.failovers = positive(&n, "--failovers")?;
-            }
+            "--failovers" => opts.failovers = args.positive_of("--failovers")?,
             "--zk-session" => {
-                let n = args
-                    .next()
-                    .ok_or("--zk-session needs a number of seconds")?;
-                opts.zk_session = Duration::from_secs(positive(&n, "--zk-session")? as u64);
+                let n = args.value_of("--zk-session", "a number of seconds")?;
+                opts.zk_session =
+                    Duration::from_secs(harness::positive(&n, "--zk-session")? as u64);
             }
             "--via" => {
                 opts.via = match args.next().as_deref() {
@@ -85,56 +93,10 @@ fn options() -> Result<Options, String> {
                     other => return Err(format!("--via {other:?}: expected zk or redirects")),
                 }
             }
-            // `cargo bench` passes `--bench`; other harness flags mean nothing here.
             _ => {}
         }
     }
     Ok(opts)
-}
-
-fn main() -> ExitCode {
-    let opts = match options() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("failover bench: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match MesosHome::from_env() {
-        Ok(_) => {}
-        Err(RealMesosError::NotConfigured) => {
-            println!(
-                "failover bench: NOT RUN - set {}=<unpacked Mesos 1.12>; command:\n  {COMMAND}",
-                MesosHome::VAR
-            );
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("failover bench: {e}");
-            return ExitCode::FAILURE;
-        }
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("failover bench: no tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(&opts)) {
-        Ok(rows) => {
-            print_table(&opts, &rows);
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("failover bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 async fn run(opts: &Options) -> Result<Vec<Failover>, String> {

@@ -27,6 +27,7 @@
 //! 5,000 sandbox inodes right before the next run made that run's executors scan them for
 //! each file they create (executor CPU 0.9 s in a first run, 5 s in the following ones).
 
+mod harness;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -60,59 +61,34 @@ struct Options {
     tmpfs: bool,
 }
 
-fn options() -> Result<Options, String> {
+fn main() -> ExitCode {
+    harness::main("scale", options, |opts| async move {
+        run(opts).await;
+        Ok(())
+    })
+}
+
+fn options(args: &mut harness::Args) -> Result<Options, String> {
     let mut opts = Options {
         runs: 3,
         only: None,
         tmpfs: false,
     };
-    let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--runs" => {
-                let v = args.next().ok_or("--runs needs a number")?;
-                opts.runs = v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or(format!("--runs {v}: expected a positive number"))?;
-            }
+            "--runs" => opts.runs = args.positive_of("--runs")?,
             "--only" => {
-                let v = args.next().ok_or("--only needs scale, recover or rss")?;
+                let v = args.value_of("--only", "scale, recover or rss")?;
                 if !["scale", "recover", "rss"].contains(&v.as_str()) {
                     return Err(format!("--only {v}: expected scale, recover or rss"));
                 }
                 opts.only = Some(v);
             }
             "--tmpfs" => opts.tmpfs = true,
-            // `cargo bench` passes `--bench`; other harness flags mean nothing here.
             _ => {}
         }
     }
     Ok(opts)
-}
-
-fn main() -> ExitCode {
-    let opts = match options() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("scale bench: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("scale bench: no tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(run(opts));
-    ExitCode::SUCCESS
 }
 
 async fn run(opts: Options) {

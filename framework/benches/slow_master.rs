@@ -15,6 +15,7 @@
 //! The scheduler is the real binary of the bench's profile (release); the executor and worker
 //! stand-in are the tests' (see `tests/support`).
 
+mod harness;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -35,52 +36,22 @@ const PACE: Duration = Duration::from_millis(100);
 const DEADLINE: Duration = Duration::from_secs(60);
 const COMMAND: &str = "cargo bench -p cartrack-framework --features cartrack-framework/failpoints --bench slow_master -- --requests 50";
 
-fn requests() -> Result<usize, String> {
-    let mut requests = 50;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--requests" {
-            let n = args.next().ok_or("--requests needs a number")?;
-            requests = n
-                .parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(format!("--requests {n}: expected a positive number"))?;
-        }
-        // `cargo bench` passes `--bench`; other harness flags mean nothing here.
-    }
-    Ok(requests)
+fn main() -> ExitCode {
+    harness::main("slow_master", requests, |requests| async move {
+        let rows = run(requests).await?;
+        print_table(requests, &rows);
+        Ok(())
+    })
 }
 
-fn main() -> ExitCode {
-    let requests = match requests() {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("slow_master bench: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("slow_master bench: no tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(requests)) {
-        Ok(rows) => {
-            print_table(requests, &rows);
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("slow_master bench: {e}");
-            ExitCode::FAILURE
+fn requests(args: &mut harness::Args) -> Result<usize, String> {
+    let mut requests = 50;
+    while let Some(arg) = args.next() {
+        if arg == "--requests" {
+            requests = args.positive_of("--requests")?;
         }
     }
+    Ok(requests)
 }
 
 /// One line of the table: a request while the master answered at once or held back.
