@@ -12,6 +12,8 @@
 //! first produce request is refused as the bound refuses, and answers are delayed so the
 //! producer has sent the next requests meanwhile: every acknowledged record must be in the log.
 
+mod support;
+
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -21,6 +23,7 @@ use cartrack_pipeline::kafka::topics;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
+use support::send_waiting_for_room;
 
 const PARTITIONS: i32 = 2;
 const RECORDS: u64 = 120;
@@ -73,18 +76,10 @@ fn a_refused_request_is_not_overtaken_by_the_next_one_in_flight() {
         .unwrap();
     for id in 0..RECORDS {
         let value = payload(id);
-        let mut record = BaseRecord::<(), _, _>::with_opaque_to(topics::VEHICLES, Box::new(id))
+        let record = BaseRecord::<(), _, _>::with_opaque_to(topics::VEHICLES, Box::new(id))
             .partition((id % PARTITIONS as u64) as i32)
             .payload(&value);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, returned)) => {
-                    record = returned;
-                    producer.poll(Duration::from_millis(1));
-                }
-            }
-        }
+        send_waiting_for_room(&producer, record);
     }
     producer.flush(Duration::from_secs(30)).unwrap();
     let acknowledged = std::mem::take(&mut *producer.context().acknowledged.lock().unwrap());

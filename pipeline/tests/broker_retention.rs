@@ -4,6 +4,8 @@
 //! consumed ones beyond `retain_bytes`, and refuses producers (retriably: they wait and resend)
 //! while a partition holds more than `max_backlog_bytes` not yet consumed.
 
+mod support;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -12,6 +14,7 @@ use cartrack_pipeline::kafka::topics;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
+use support::send_waiting_for_room;
 
 /// Counts acknowledgements and failures.
 #[derive(Default)]
@@ -61,19 +64,11 @@ fn send_all(producer: &ThreadedProducer<Deliveries>, count: u64) {
     for n in 0..count {
         let value = payload(n);
         let key = n.to_string();
-        let mut record = BaseRecord::to(topics::POSITIONS)
+        let record = BaseRecord::to(topics::POSITIONS)
             .partition(0)
             .key(&key)
             .payload(&value);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, returned)) => {
-                    record = returned;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
+        send_waiting_for_room(producer, record);
     }
 }
 

@@ -24,8 +24,12 @@ use prost::Message as _;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Headers, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Headers, OwnedHeaders, ToBytes};
+use rdkafka::producer::{
+    BaseRecord, DefaultProducerContext, Producer, ProducerContext, ThreadedProducer,
+};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 /// The pinned PyPI packages, as CI installs them.
@@ -466,7 +470,7 @@ fn client_config(bootstrap: &str) -> ClientConfig {
 /// Produces `positions` to `cartrack.positions` as `ingest` does (protobuf, keyed by vehicle,
 /// schema header, record timestamp = event time) and waits for every acknowledgement.
 pub fn produce_positions(bootstrap: &str, positions: &[Position]) {
-    let producer: BaseProducer = client_config(bootstrap)
+    let producer: ThreadedProducer<DefaultProducerContext> = client_config(bootstrap)
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .create()
@@ -477,23 +481,36 @@ pub fn produce_positions(bootstrap: &str, positions: &[Position]) {
             key: SCHEMA_HEADER,
             value: Some(POSITION_SCHEMA_V1),
         });
-        let mut record = BaseRecord::to(cartrack_pipeline::kafka::topics::POSITIONS)
+        let record = BaseRecord::to(cartrack_pipeline::kafka::topics::POSITIONS)
             .key(&position.vehicle_id)
             .payload(&payload)
             .timestamp(position.timestamp_ms)
             .headers(headers);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, returned)) => {
-                    record = returned;
-                    producer.poll(Duration::from_millis(10));
-                }
-            }
-        }
-        producer.poll(Duration::ZERO);
+        send_waiting_for_room(&producer, record);
     }
     producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// Sends `record`; while the producer's queue is full, serves its events for a moment
+/// (delivery reports make room) and sends it again. Any other refusal fails the test.
+pub fn send_waiting_for_room<C, K, P>(
+    producer: &ThreadedProducer<C>,
+    mut record: BaseRecord<'_, K, P, C::DeliveryOpaque>,
+) where
+    C: ProducerContext + 'static,
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                record = returned;
+                producer.poll(Duration::from_millis(1));
+            }
+            Err((err, returned)) => panic!("send to {}: {err}", returned.topic),
+        }
+    }
 }
 
 /// Every item on `topic` from the beginning, as (key, value), reading until each partition's
