@@ -3,7 +3,7 @@
 //! launches). Prints a Markdown table for BENCHMARKS.md.
 //!
 //! Run: `cargo build --release -p cartrack-executor --bins --examples &&
-//! target/release/examples/bench` (with your CARGO_TARGET_DIR).
+//! target/release/examples/executor_bench` (with your CARGO_TARGET_DIR).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
