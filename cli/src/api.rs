@@ -178,6 +178,13 @@ pub struct TaskState {
 /// `GET /v1/health`, the parts the CLI reads.
 #[derive(Debug, Default, Deserialize)]
 pub struct Health {
+    /// `standby` on an instance that does not lead (and then `leader` names the one that
+    /// does); `leader` or absent otherwise.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// The leading instance's API, as a standby names it.
+    #[serde(default)]
+    pub leader: Option<String>,
     /// Subscribed to a master: the scheduler can act.
     #[serde(default)]
     pub subscribed: bool,
@@ -267,11 +274,17 @@ pub struct Client {
 /// A request that hangs longer than this is treated as a dead scheduler.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Redirects followed for one request: a standby sends everything to the leader (one hop).
+const MAX_REDIRECTS: usize = 3;
+
 impl Client {
     /// A client for `target`.
     pub fn new(target: ApiTarget) -> Result<Self, ApiError> {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            // Followed by `send`, which keeps the token: reqwest drops `Authorization` when a
+            // redirect changes host or port, as a standby's to the leader does.
+            .redirect(reqwest::redirect::Policy::none())
             .danger_accept_invalid_certs(target.accept_invalid_certs)
             .build()
             .map_err(|source| ApiError::Unreachable {
@@ -280,6 +293,14 @@ impl Client {
                 source,
             })?;
         Ok(Self { http, target })
+    }
+
+    fn unreachable(&self, url: &Url, source: reqwest::Error) -> ApiError {
+        ApiError::Unreachable {
+            url: url.to_string(),
+            hint: self.target.source.hint(),
+            source,
+        }
     }
 
     fn url(&self, path: &str) -> Url {
@@ -295,26 +316,50 @@ impl Client {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<String, ApiError> {
-        let url = self.url(path);
-        let mut request = self.http.request(method.clone(), url.clone());
-        match &self.target.auth {
-            Auth::None => {}
-            Auth::Bearer(token) => request = request.bearer_auth(token),
-            Auth::DcosAcs(token) => {
-                request = request.header(reqwest::header::AUTHORIZATION, format!("token={token}"))
+        self.send_to(self.url(path), method, path, body).await
+    }
+
+    /// Sends to `url`, following a standby's redirects to the leader with the same method,
+    /// body and credentials.
+    async fn send_to(
+        &self,
+        mut url: Url,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<String, ApiError> {
+        let mut hops = 0;
+        let response = loop {
+            let mut request = self.http.request(method.clone(), url.clone());
+            match &self.target.auth {
+                Auth::None => {}
+                Auth::Bearer(token) => request = request.bearer_auth(token),
+                Auth::DcosAcs(token) => {
+                    request =
+                        request.header(reqwest::header::AUTHORIZATION, format!("token={token}"))
+                }
             }
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let unreachable = |source| ApiError::Unreachable {
-            url: url.to_string(),
-            hint: self.target.source.hint(),
-            source,
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|source| self.unreachable(&url, source))?;
+            let next = redirect_target(&response, &url);
+            match next {
+                Some(next) if hops < MAX_REDIRECTS => {
+                    hops += 1;
+                    url = next;
+                }
+                _ => break response,
+            }
         };
-        let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
-        let text = response.text().await.map_err(unreachable)?;
+        let text = response
+            .text()
+            .await
+            .map_err(|source| self.unreachable(&url, source))?;
         if status.is_success() {
             Ok(text)
         } else {
@@ -337,9 +382,20 @@ impl Client {
         self.get("/v1/state").await
     }
 
-    /// `GET /v1/health`.
+    /// `GET /v1/health` of the leading instance: a standby answers for itself and names the
+    /// leader, which is then asked.
     pub async fn health(&self) -> Result<Health, ApiError> {
-        self.get("/v1/health").await
+        const PATH: &str = "/v1/health";
+        let health: Health = self.get(PATH).await?;
+        let leader = match (&health.role, &health.leader) {
+            (Some(role), Some(leader)) if role == "standby" => leader,
+            _ => return Ok(health),
+        };
+        let Ok(url) = Url::parse(&format!("{}{PATH}", leader.trim_end_matches('/'))) else {
+            return Ok(health);
+        };
+        let text = self.send_to(url, Method::GET, PATH, None).await?;
+        parse(&format!("GET {PATH}"), &text)
     }
 
     /// `GET /v1/plan`: each pod's step, with how its last task ended.
@@ -366,6 +422,18 @@ impl Client {
         let text = self.send(Method::POST, &path, None).await?;
         parse_answer(&format!("POST {path}"), &text)
     }
+}
+
+/// Where a 307/308 sends the request, resolved against the URL asked.
+fn redirect_target(response: &reqwest::Response, asked: &Url) -> Option<Url> {
+    if !matches!(
+        response.status(),
+        StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+    ) {
+        return None;
+    }
+    let location = response.headers().get(reqwest::header::LOCATION)?;
+    asked.join(location.to_str().ok()?).ok()
 }
 
 fn parse<T: DeserializeOwned>(request: &str, text: &str) -> Result<T, ApiError> {

@@ -35,16 +35,22 @@ struct Script {
 type Shared = Arc<Mutex<Script>>;
 
 async fn serve(script: Shared) -> SocketAddr {
+    serve_with(move |req| handle(script.clone(), req)).await
+}
+
+/// Serves HTTP/1.1 on a free 127.0.0.1 port with `handler`.
+async fn serve_with<F, Fut>(handler: F) -> SocketAddr
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let script = script.clone();
+        while let Ok((stream, _)) = listener.accept().await {
+            let handler = handler.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| handle(script.clone(), req));
+                let service = hyper::service::service_fn(handler);
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                     .await;
@@ -277,6 +283,49 @@ async fn scale_sends_the_count_with_the_token() {
     assert!(
         requests.contains(&"PUT /v1/groups/processor/count {\"count\":3}".to_string()),
         "{requests:?}"
+    );
+}
+
+/// A standby scheduler: its own health naming the leader, and 307 to the leader for the rest.
+async fn standby_of(leader: SocketAddr) -> SocketAddr {
+    serve_with(move |req: Request<Incoming>| async move {
+        let leader = format!("http://{leader}");
+        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let response = if req.uri().path() == "/v1/health" {
+            let body = json!({"status": "standby", "role": "standby",
+                              "subscribed": false, "leader": leader});
+            Response::new(Full::new(Bytes::from(body.to_string())))
+        } else {
+            Response::builder()
+                .status(StatusCode::TEMPORARY_REDIRECT)
+                .header("location", format!("{leader}{target}"))
+                .body(Full::new(Bytes::from_static(b"{}")))
+                .unwrap()
+        };
+        Ok(response)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn through_a_standby_commands_reach_the_leader_with_the_token() {
+    let (script, leader) = fake(two_groups()).await;
+    script.lock().unwrap().token = Some("s3cret".into());
+    let standby = standby_of(leader).await;
+    let out = cartrack(standby, &["--token", "s3cret", "scale", "processor", "3"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let requests = script.lock().unwrap().requests.clone();
+    assert!(
+        requests.contains(&"PUT /v1/groups/processor/count {\"count\":3}".to_string()),
+        "{requests:?}"
+    );
+    // `status` shows the leader's health, not the standby's.
+    let out = cartrack(standby, &["status"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("master:    http://127.0.0.1:5050 (subscribed)"),
+        "{stdout}"
     );
 }
 

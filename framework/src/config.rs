@@ -105,7 +105,9 @@ pub struct Args {
         default_value = "*"
     )]
     pub roles: Vec<String>,
-    /// Link to this scheduler shown in the Mesos UI [default: http://<--http>].
+    /// Where this scheduler's API and page are reached: the link in the Mesos UI, and where
+    /// standbys send clients while it leads [default: http://<--http>, with $HOST for a
+    /// wildcard address].
     #[arg(long, env = "CARTRACK_WEBUI_URL")]
     pub webui_url: Option<String>,
     /// Raster tiles under the page's map, a URL template with {z}, {x} and {y}; the browser
@@ -164,6 +166,9 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// API address.
     pub http: SocketAddr,
+    /// Where others reach the API (`--webui-url`, else from `--http` and `$HOST`): shown in
+    /// the Mesos UI, and where standbys send clients while this instance leads.
+    pub api_url: String,
     /// API token.
     pub api_token: Option<String>,
     /// FrameworkInfo contents.
@@ -240,6 +245,15 @@ pub enum ConfigError {
         /// What is allowed.
         allowed: &'static str,
     },
+}
+
+/// Where others reach the API listening on `http`: on a wildcard address, the agent's host
+/// that Marathon passes as `$HOST`.
+fn advertised_url(http: SocketAddr, host: Option<&str>) -> String {
+    match host.map(str::trim).filter(|h| !h.is_empty()) {
+        Some(host) if http.ip().is_unspecified() => format!("http://{host}:{}", http.port()),
+        _ => format!("http://{http}"),
+    }
 }
 
 /// `--zk-auth`, or the contents of `--zk-auth-file` (read here, so a bad one exits 2 at start).
@@ -386,6 +400,10 @@ pub fn resolve(
         (None, Some(port)) => SocketAddr::from(([0, 0, 0, 0], port)),
         (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
     };
+    let api_url = args
+        .webui_url
+        .clone()
+        .unwrap_or_else(|| advertised_url(http, lookup("HOST").as_deref()));
     let credentials = Credentials::load(&args.auth, args.principal.as_deref(), lookup)?;
     let trust = Trust::from_flag_or_sandbox(
         args.ca_file.as_deref(),
@@ -425,6 +443,7 @@ pub fn resolve(
         zk_session_timeout,
         state_dir: args.state_dir.clone(),
         http,
+        api_url: api_url.clone(),
         api_token: args.api_token.clone().filter(|t| !t.is_empty()),
         framework: FrameworkSettings {
             user: args
@@ -439,11 +458,7 @@ pub fn resolve(
                 .clone()
                 .or_else(|| credentials.principal().map(String::from)),
             failover_timeout_seconds: failover,
-            webui_url: Some(
-                args.webui_url
-                    .clone()
-                    .unwrap_or_else(|| format!("http://{http}")),
-            ),
+            webui_url: Some(api_url),
         },
         core,
         call_timeout,

@@ -66,22 +66,100 @@ pub fn service_root(zk: &ZkUrl, service_name: &str) -> String {
     format!("{}/{service_name}", zk.path().trim_end_matches('/'))
 }
 
-/// Connects, waits to be elected among the instances of `service_name`, and returns the
-/// fenced store and the fence. `candidate` names this instance in logs (host:port).
-pub async fn lead(
-    url: &ZkUrl,
-    service_name: &str,
-    candidate: &str,
-    session_timeout: Duration,
-) -> Result<(ZkStore, Fence), ZkError> {
-    let zk: Zk = cartrack_zookeeper::connect(url, session_timeout).await?;
-    let root = service_root(url, service_name);
-    let election = Election::new(zk.clone(), format!("{root}/leader"), candidate);
-    if let Ok(Some(leader)) = election.current_leader().await {
-        tracing::info!(%leader, "another instance leads: standing by");
+/// One instance of the service in its election: it can look up who leads, and campaign.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    zk: Zk,
+    root: String,
+    election: Election,
+}
+
+impl Candidate {
+    /// Connects and joins the election of `service_name`'s instances. `api_url` is where this
+    /// instance's API is reached; standbys send clients there while it leads.
+    pub async fn connect(
+        url: &ZkUrl,
+        service_name: &str,
+        api_url: &str,
+        session_timeout: Duration,
+    ) -> Result<Candidate, ZkError> {
+        let zk: Zk = cartrack_zookeeper::connect(url, session_timeout).await?;
+        if let Some(auth) = url.auth() {
+            tracing::info!(
+                user = auth.user(),
+                "ZooKeeper nodes restricted to this identity"
+            );
+        }
+        let root = service_root(url, service_name);
+        let election = Election::new(
+            zk.clone(),
+            format!("{root}/leader"),
+            format!("{service_name}@{api_url}"),
+        );
+        Ok(Candidate { zk, root, election })
     }
-    let leadership = Arc::new(election.campaign().await?);
-    tracing::info!(node = leadership.node(), "elected leader");
-    let store = ZkStore::new(zk, format!("{root}/state"), leadership.clone());
-    Ok((store, Fence::leader(leadership)))
+
+    /// Waits to be elected; returns the fenced store and the fence.
+    pub async fn campaign(self) -> Result<(ZkStore, Fence), ZkError> {
+        if let Some(leader) = self.leader().await {
+            tracing::info!(%leader, "another instance leads: standing by");
+        }
+        let leadership = Arc::new(self.election.campaign().await?);
+        tracing::info!(node = leadership.node(), "elected leader");
+        let store = ZkStore::new(self.zk, format!("{}/state", self.root), leadership.clone());
+        Ok((store, Fence::leader(leadership)))
+    }
+}
+
+/// Where the leading instance's API is, for a standby to send clients there. Asked afresh for
+/// every request: a standby must not send them to a leader that has just failed over.
+pub trait LeaderLookup: Clone + Send + Sync + 'static {
+    /// The leader's API base URL (`http://host:port`), or `None` while nobody leads.
+    fn leader(&self) -> impl std::future::Future<Output = Option<String>> + Send;
+}
+
+impl LeaderLookup for Candidate {
+    async fn leader(&self) -> Option<String> {
+        match self.election.current_leader().await {
+            Ok(leader) => leader.map(|id| leader_api(&id)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read who leads");
+                None
+            }
+        }
+    }
+}
+
+/// The API URL in a candidate id `<service name>@<api url>`; an id of an older instance,
+/// `<service name>@host:port`, gets `http://`.
+fn leader_api(candidate_id: &str) -> String {
+    let api = candidate_id
+        .split_once('@')
+        .map_or(candidate_id, |(_, api)| api);
+    if api.contains("://") {
+        api.to_string()
+    } else {
+        format!("http://{api}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leader_api;
+
+    #[test]
+    fn the_leaders_api_is_read_from_its_candidate_id() {
+        assert_eq!(
+            leader_api("cartrack@http://10.0.0.5:31000"),
+            "http://10.0.0.5:31000"
+        );
+        assert_eq!(
+            leader_api("cartrack@127.0.0.1:8080"),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            leader_api("svc@https://a.example/service/svc"),
+            "https://a.example/service/svc"
+        );
+    }
 }

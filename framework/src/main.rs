@@ -3,13 +3,16 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use cartrack_framework::api::standby;
 use cartrack_framework::config::{self, Args, Settings};
-use cartrack_framework::ha::{self, Fence};
+use cartrack_framework::ha::{Candidate, Fence};
 use cartrack_framework::service;
 use cartrack_framework::state::FileStore;
 use cartrack_runtime::signals::Shutdown;
+use cartrack_runtime::task::AbortOnDrop;
 use cartrack_runtime::tracing::Filter;
 use clap::Parser;
+use tokio::net::TcpListener;
 
 fn main() -> ExitCode {
     match run() {
@@ -83,17 +86,25 @@ async fn run_service(settings: Settings) -> anyhow::Result<()> {
         service::run(settings, store, Fence::none(), stopped(shutdown)).await?;
         return Ok(());
     };
-    let candidate = format!("{}@{}", settings.framework.name, settings.http);
-    let campaign = ha::lead(
+    let candidate = Candidate::connect(
         &zk,
         &settings.framework.name,
-        &candidate,
+        &settings.api_url,
         settings.zk_session_timeout,
-    );
+    )
+    .await
+    .with_context(|| format!("joining the leader election in --zk {zk}"))?;
+    // Until elected, the API address answers as a standby: health, and 307 to the leader.
+    let listener = TcpListener::bind(settings.http)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.http))?;
+    let standby = AbortOnDrop::spawn(standby::serve(listener, candidate.clone()));
     let (store, fence) = tokio::select! {
-        won = campaign => won.with_context(|| format!("leader election in --zk {zk}"))?,
+        won = candidate.campaign() => won.with_context(|| format!("leader election in --zk {zk}"))?,
         _ = shutdown.recv() => return Ok(()),
     };
+    // The leader's API takes the address over.
+    standby.stop().await;
     service::run(settings, store, fence, stopped(shutdown)).await?;
     Ok(())
 }

@@ -185,9 +185,47 @@ async fn standby_takes_over_after_the_leader_is_killed_and_adopts_its_pods() {
     let mut a = f.scheduler("a", &master);
     a.wait_running(PODS, REACH).await;
     let b = f.scheduler("b", &master);
-    // The standby waits: it neither serves nor subscribes.
     let before = subscribes(&f.cluster);
-    assert!(!b.api_up().await, "a standby has no API");
+    // The standby waits without subscribing. Its API says so and names the leader, and sends
+    // every other request there.
+    let health = wait_until(REACH, "the standby's health", || async {
+        let health = b.get("/v1/health").await?;
+        (health["role"] == "standby").then_some(health)
+    })
+    .await;
+    assert_eq!(health["leader"], a.api.as_str(), "{health}");
+    assert_eq!(health["subscribed"], false, "{health}");
+    let own = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let write = own
+        .put(format!("{}/v1/groups/processor/count?why=test", b.api))
+        .json(&serde_json::json!({ "count": PODS }))
+        .send()
+        .await
+        .expect("the standby answers");
+    assert_eq!(write.status(), reqwest::StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(
+        write.headers()[reqwest::header::LOCATION],
+        format!("{}/v1/groups/processor/count?why=test", a.api).as_str()
+    );
+    // A client that follows (method and body kept) gets the leader's answer.
+    let followed: serde_json::Value = reqwest::get(format!("{}/v1/state", b.api))
+        .await
+        .expect("followed to the leader")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        followed["groups"],
+        a.get("/v1/state").await.expect("state")["groups"]
+    );
+    assert!(
+        b.metrics().await.contains("cartrack_leader 0"),
+        "a standby's metrics are its own"
+    );
+    assert!(a.metrics().await.contains("cartrack_leader 1"));
 
     a.kill9();
     let killed = Instant::now();

@@ -155,7 +155,7 @@ async fn master_failover_then_scheduler_kill_9_the_standby_adopts_every_pod() {
         b.log().contains("campaigning for leadership").then_some(())
     })
     .await;
-    assert!(!b.api_up().await, "a standby has no API");
+    assert_eq!(b.role().await.as_deref(), Some("standby"));
     wait_master_runs(&mut f.mesos, &id, pods.task_ids(), REACH).await;
 
     // The leading master dies: the other one leads, and the leading scheduler follows it.
@@ -165,7 +165,11 @@ async fn master_failover_then_scheduler_kill_9_the_standby_adopts_every_pod() {
     report("master failover", &failover);
     pods.assert_adopted(&a, REACH).await;
     wait_master_runs(&mut f.mesos, &id, pods.task_ids(), REACH).await;
-    assert!(!b.api_up().await, "b is still a standby");
+    assert_eq!(
+        b.role().await.as_deref(),
+        Some("standby"),
+        "b is still a standby"
+    );
 
     // The leading scheduler dies: the standby takes the framework over on the new master.
     a.kill9();

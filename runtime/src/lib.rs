@@ -5,6 +5,7 @@
 //! - [`parent_death`]: children that die with the process that spawned them.
 //! - [`tracing`]: the log set-up (filter, format, colour only on a terminal).
 //! - [`clock`]: the wall clock, for timestamps.
+//! - [`task`]: spawned tasks that end with their owner.
 //!
 //! Decisions stay in the crates that make them (their cores take time and randomness as
 //! inputs); this crate is the edge where those inputs are read from the operating system.
@@ -13,4 +14,5 @@ pub mod backoff;
 pub mod clock;
 pub mod parent_death;
 pub mod signals;
+pub mod task;
 pub mod tracing;

@@ -3,6 +3,7 @@
 //! Parsing is pure (no DNS, no connect) so a bad flag is reported before anything starts.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::{ZkAuth, ZkError};
 
@@ -54,7 +55,8 @@ pub enum UrlError {
 pub struct ZkUrl {
     servers: Vec<String>,
     path: String,
-    auth: Option<ZkAuth>,
+    /// Shared: URLs are cloned into every handle and kept in flag structs.
+    auth: Option<Arc<ZkAuth>>,
 }
 
 impl ZkUrl {
@@ -89,13 +91,13 @@ impl ZkUrl {
     /// The same URL, with sessions authenticated as `auth` and the nodes they create
     /// restricted to it. Not part of the URL's text.
     pub fn with_auth(mut self, auth: ZkAuth) -> ZkUrl {
-        self.auth = Some(auth);
+        self.auth = Some(Arc::new(auth));
         self
     }
 
     /// The credentials sessions authenticate with, if any.
     pub fn auth(&self) -> Option<&ZkAuth> {
-        self.auth.as_ref()
+        self.auth.as_deref()
     }
 
     /// The `host:port,host:port` string the client connects to.

@@ -114,6 +114,7 @@ pub(crate) fn render(snapshot: &Snapshot, decisions: &Histogram) -> String {
         "1 while subscribed to a master",
         ConstGauge::new(i64::from(snapshot.subscribed)),
     );
+    register_leader(&mut registry, true);
     registry.register(
         "cartrack_planner_decision_seconds",
         "Time to turn one event into a decision (state update + plan)",
@@ -123,6 +124,25 @@ pub(crate) fn render(snapshot: &Snapshot, decisions: &Histogram) -> String {
     // ok: writing into a String cannot fail.
     let _ = encode(&mut text, &registry);
     text
+}
+
+/// A standby's metrics: only that it does not lead (a scraper asking every instance must not
+/// count the leader's twice).
+pub(crate) fn render_standby() -> String {
+    let mut registry = Registry::default();
+    register_leader(&mut registry, false);
+    let mut text = String::new();
+    // ok: writing into a String cannot fail.
+    let _ = encode(&mut text, &registry);
+    text
+}
+
+fn register_leader(registry: &mut Registry, leads: bool) {
+    registry.register(
+        "cartrack_leader",
+        "1 on the instance that leads, 0 on a standby",
+        ConstGauge::new(i64::from(leads)),
+    );
 }
 
 #[cfg(test)]

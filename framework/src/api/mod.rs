@@ -14,6 +14,7 @@ mod error;
 mod extract;
 mod metrics;
 pub mod page;
+pub mod standby;
 pub mod views;
 
 use std::sync::Arc;

@@ -13,6 +13,8 @@ use crate::records::TaskPhase;
 pub struct HealthView {
     /// `ok` while subscribed, `connecting` otherwise.
     pub status: &'static str,
+    /// `leader` (a standby answers `standby`, naming the leader).
+    pub role: &'static str,
     /// Subscribed to a master.
     pub subscribed: bool,
     /// Our framework id.
@@ -99,6 +101,7 @@ pub fn health(core: &Core, master: Option<String>) -> HealthView {
         } else {
             "connecting"
         },
+        role: "leader",
         subscribed: core.subscribed(),
         framework_id: core.state().framework_id.clone(),
         reconciling: core.reconciling(),

@@ -12,8 +12,8 @@
 
 use std::sync::Arc;
 
+use cartrack_runtime::task::AbortOnDrop;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use super::effect::{Effect, Ready};
 use super::encode::Encoder;
@@ -52,7 +52,7 @@ pub(crate) async fn run<S: Store, C: Caller>(
     let (batches, queued) = mpsc::channel(BATCHES_IN_FLIGHT);
     // However the persister ends (an error, or the loop aborting it when deposed), the sender
     // ends with it: no call may go out after that.
-    let mut sending = AbortOnDrop(tokio::spawn(
+    let mut sending = AbortOnDrop::spawn(
         Sender {
             caller,
             session: session.clone(),
@@ -61,7 +61,7 @@ pub(crate) async fn run<S: Store, C: Caller>(
             outcomes,
         }
         .run(queued),
-    ));
+    );
     let mut waiting: Vec<Effect> = Vec::new();
     let mut open = true;
     loop {
@@ -82,21 +82,12 @@ pub(crate) async fn run<S: Store, C: Caller>(
             Ok(permit) = batches.reserve(), if !waiting.is_empty() => {
                 permit.send(std::mem::take(&mut waiting));
             }
-            ended = &mut sending.0 => return joined(ended),
+            ended = &mut sending => return joined(ended),
         }
         if !open && waiting.is_empty() {
             drop(batches);
-            return joined((&mut sending.0).await);
+            return joined((&mut sending).await);
         }
-    }
-}
-
-/// A task aborted when its handle is dropped.
-struct AbortOnDrop(JoinHandle<Result<(), DriverError>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

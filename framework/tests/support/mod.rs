@@ -261,9 +261,10 @@ impl Scheduler {
         assert!(status.success(), "kill -{name} {pid}");
     }
 
-    /// Whether its API answers `/v1/health` (a standby's API is not up).
-    pub async fn api_up(&self) -> bool {
-        self.get("/v1/health").await.is_some()
+    /// The role its `/v1/health` names (`leader` or `standby`), if it answers.
+    pub async fn role(&self) -> Option<String> {
+        let health = self.get("/v1/health").await?;
+        health["role"].as_str().map(String::from)
     }
 
     /// Starts the same process again with `env` as its extra environment.
@@ -302,7 +303,17 @@ impl Scheduler {
 
     /// `GET path` as JSON, `None` while the API is not up.
     pub async fn get(&self, path: &str) -> Option<Value> {
-        let r = reqwest::get(format!("{}{path}", self.api)).await.ok()?;
+        // This instance's own answer: a standby's 307 to the leader is not followed.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .ok()?;
+        let r = client
+            .get(format!("{}{path}", self.api))
+            .send()
+            .await
+            .ok()?;
         if !r.status().is_success() {
             return None;
         }
