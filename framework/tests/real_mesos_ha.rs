@@ -93,7 +93,9 @@ impl Ha {
         let store = self.zk.url("/cartrack");
         let mut flags = vec!["--unreachable-timeout", "10"];
         if ha {
+            // Our nodes closed to other identities, beside Mesos' open ones.
             flags.extend(["--zk", &store, "--zk-session-timeout", "2"]);
+            flags.extend(["--zk-auth", "digest:cartrack:s3cret"]);
         }
         Scheduler::start(&dir, master, &self.spec, &flags)
     }
@@ -155,7 +157,9 @@ async fn master_failover_then_scheduler_kill_9_the_standby_adopts_every_pod() {
         b.log().contains("campaigning for leadership").then_some(())
     })
     .await;
-    assert_eq!(b.role().await.as_deref(), Some("standby"));
+    let health = b.get("/v1/health").await.expect("the standby answers");
+    assert_eq!(health["role"], "standby", "{health}");
+    assert_eq!(health["leader"], a.api.as_str(), "{health}");
     wait_master_runs(&mut f.mesos, &id, pods.task_ids(), REACH).await;
 
     // The leading master dies: the other one leads, and the leading scheduler follows it.
