@@ -68,6 +68,10 @@ pub struct Args {
     /// Bearer token required on mutating API requests.
     #[arg(long, env = "CARTRACK_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    /// Bearer token required on API reads too (the --api-token is also accepted), but for
+    /// /v1/health and the page's static files; the CLI's --token and the page send it.
+    #[arg(long, env = "CARTRACK_READ_TOKEN", hide_env_values = true)]
+    pub read_token: Option<String>,
     /// URI of the cartrack-executor binary [default: beside this binary].
     #[arg(long, env = "CARTRACK_EXECUTOR_URI")]
     pub executor_uri: Option<String>,
@@ -171,6 +175,8 @@ pub struct Settings {
     pub api_url: String,
     /// API token.
     pub api_token: Option<String>,
+    /// Token needed on reads (`--read-token`).
+    pub read_token: Option<String>,
     /// FrameworkInfo contents.
     pub framework: FrameworkSettings,
     /// What the scheduler presents to the master.
@@ -445,6 +451,7 @@ pub fn resolve(
         http,
         api_url: api_url.clone(),
         api_token: args.api_token.clone().filter(|t| !t.is_empty()),
+        read_token: args.read_token.clone().filter(|t| !t.is_empty()),
         framework: FrameworkSettings {
             user: args
                 .user

@@ -88,7 +88,10 @@ pub async fn run<S: Store + 'static>(
     let decisions = driver::decision_histogram();
     let api = tokio::spawn(crate::api::serve(
         listener,
-        settings.api_token.clone(),
+        crate::api::ApiTokens {
+            write: settings.api_token.clone(),
+            read: settings.read_token.clone(),
+        },
         api_tx,
         crate::api::page::PageSources::new(masters, &settings.trust)
             .with_basemap(settings.basemap.clone()),

@@ -3,19 +3,27 @@
 
 use std::time::{Duration, Instant};
 
-use cartrack_framework::api::{self, page::PageSources, ANSWER_TIMEOUT};
+use cartrack_framework::api::{self, page::PageSources, ApiTokens, ANSWER_TIMEOUT};
 use cartrack_framework::driver::{ApiRequest, RequestError};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-/// Starts the API with `token`; the returned receiver sees what reached the driver.
+/// Starts the API with `token` on writes; the returned receiver sees what reached the driver.
 async fn start(token: Option<&str>) -> (String, mpsc::Receiver<ApiRequest>) {
+    start_with(ApiTokens {
+        write: token.map(String::from),
+        read: None,
+    })
+    .await
+}
+
+async fn start_with(tokens: ApiTokens) -> (String, mpsc::Receiver<ApiRequest>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = mpsc::channel(8);
     tokio::spawn(api::serve(
         listener,
-        token.map(String::from),
+        tokens,
         tx,
         PageSources::new(
             cartrack_framework::mesos::Masters::List(Vec::new()),
@@ -73,6 +81,67 @@ async fn mutations_need_the_bearer_token_and_reads_do_not() {
         503,
         "driver gave no answer"
     );
+}
+
+#[tokio::test]
+async fn with_a_read_token_reads_need_it_but_the_health_check_and_the_page_files() {
+    let (url, mut driver) = start_with(ApiTokens {
+        write: Some("wr1te".into()),
+        read: Some("r3ad".into()),
+    })
+    .await;
+    // The loop answers nothing: a read that reaches it gets 503 after the answer timeout,
+    // one refused at the door 401 at once.
+    tokio::spawn(async move { while driver.recv().await.is_some() {} });
+    let client = reqwest::Client::new();
+    let status = |request: reqwest::RequestBuilder| async move {
+        request.send().await.expect("reply").status().as_u16()
+    };
+    for path in [
+        "/v1/state",
+        "/v1/map",
+        "/v1/debug/offers",
+        "/metrics",
+        "/v1/nope",
+    ] {
+        let url = format!("{url}{path}");
+        assert_eq!(
+            status(client.get(&url)).await,
+            401,
+            "{path} without a token"
+        );
+        assert_eq!(
+            status(client.get(&url).bearer_auth("wrong")).await,
+            401,
+            "{path} with a wrong token"
+        );
+    }
+    for path in ["/", "/app.js", "/style.css"] {
+        assert_eq!(
+            status(client.get(format!("{url}{path}"))).await,
+            200,
+            "{path}"
+        );
+    }
+    // Past the door: the page config needs no loop; the rest waits for the silent loop.
+    for token in ["r3ad", "wr1te"] {
+        assert_eq!(
+            status(
+                client
+                    .get(format!("{url}/v1/page-config"))
+                    .bearer_auth(token)
+            )
+            .await,
+            200,
+            "page config with {token}"
+        );
+    }
+    // The read token does not write.
+    let write = client
+        .put(format!("{url}/v1/groups/processor/count"))
+        .bearer_auth("r3ad")
+        .json(&serde_json::json!({ "count": 2 }));
+    assert_eq!(status(write).await, 401);
 }
 
 #[tokio::test]

@@ -63,13 +63,20 @@ function unanswered(err) {
     : "no answer (the scheduler is stopped or unreachable)";
 }
 
+// The token field's value, sent on every request: a scheduler started with --read-token
+// needs it on reads too.
+function authHeaders() {
+  return tokenInput.value ? { authorization: `Bearer ${tokenInput.value}` } : {};
+}
+
 async function getJson(path) {
   let response;
   try {
-    response = await fetch(path, { cache: "no-store", signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    response = await fetch(path, { cache: "no-store", headers: authHeaders(), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   } catch (err) {
     throw new Error(unanswered(err));
   }
+  if (response.status === 401) throw new Error("the scheduler needs its token to show this: enter it above");
   if (!response.ok) throw new Error(await failure(response));
   return response.json();
 }
@@ -81,8 +88,7 @@ function say(text, kind) {
 }
 
 async function scale(group, count, row) {
-  const headers = { "content-type": "application/json" };
-  if (tokenInput.value) headers.authorization = `Bearer ${tokenInput.value}`;
+  const headers = { "content-type": "application/json", ...authHeaders() };
   say(`Scaling ${group} to ${count}…`, "pending");
   let response;
   try {

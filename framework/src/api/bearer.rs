@@ -1,5 +1,7 @@
-//! The token on mutating requests: with `--api-token`, PUT, POST, DELETE and PATCH need
-//! `Authorization: Bearer <token>`; reads stay open (health checks, dashboards).
+//! Tokens on requests. With `--api-token`, PUT, POST, DELETE and PATCH need
+//! `Authorization: Bearer <token>`. With `--read-token`, reads need it too (that token or the
+//! write token), except the health check Marathon and Mesos ask without credentials and the
+//! page's static files, which hold no data.
 
 use std::sync::Arc;
 
@@ -9,15 +11,28 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use super::ApiTokens;
 
-/// Middleware: refuses a mutating request without the token (401 with
+/// Middleware: refuses a request without the token it needs (401 with
 /// `WWW-Authenticate: Bearer`), on any path, before routing decides 404 or 405.
 pub(crate) async fn require(
-    State(token): State<Arc<str>>,
+    State(tokens): State<Arc<ApiTokens>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if mutating(request.method()) && !authorized(&token, request.headers()) {
+    let given = given_token(request.headers());
+    let allowed = if mutating(request.method()) {
+        tokens.write.as_deref().is_none_or(|t| matches(given, t))
+    } else {
+        open_to_all(request.uri().path())
+            || match (&tokens.read, &tokens.write) {
+                (None, _) => true,
+                (Some(read), write) => {
+                    matches(given, read) || write.as_deref().is_some_and(|w| matches(given, w))
+                }
+            }
+    };
+    if !allowed {
         return ApiError::Unauthorized.into_response();
     }
     next.run(request).await
@@ -30,12 +45,32 @@ fn mutating(method: &Method) -> bool {
     )
 }
 
-fn authorized(token: &str, headers: &HeaderMap) -> bool {
+/// Reads that stay open with a read token: health checks come without credentials, and the
+/// page's files hold no data (the page sends the token on its own requests).
+fn open_to_all(path: &str) -> bool {
+    matches!(
+        path,
+        "/v1/health" | "/" | "/index.html" | "/app.js" | "/style.css"
+    ) || path.starts_with("/vendor/")
+}
+
+fn given_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token)
-        .is_some_and(|given| given == token)
+}
+
+/// Compares in time that does not depend on where the first difference is.
+fn matches(given: Option<&str>, token: &str) -> bool {
+    given.is_some_and(|given| {
+        given.len() == token.len()
+            && given
+                .bytes()
+                .zip(token.bytes())
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0
+    })
 }
 
 /// The token of an `Authorization: Bearer <token>` value. The scheme is matched
@@ -55,5 +90,29 @@ mod tests {
         assert_eq!(bearer_token("bEaReR  t0ken "), Some("t0ken"));
         assert_eq!(bearer_token("Basic t0ken"), None);
         assert_eq!(bearer_token("Bearert0ken"), None);
+    }
+
+    #[test]
+    fn the_health_check_and_the_page_files_stay_open() {
+        for path in ["/v1/health", "/", "/app.js", "/vendor/leaflet/leaflet.js"] {
+            assert!(open_to_all(path), "{path}");
+        }
+        for path in [
+            "/v1/state",
+            "/v1/map",
+            "/metrics",
+            "/v1/health/x",
+            "/vendorx",
+        ] {
+            assert!(!open_to_all(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn tokens_match_only_whole() {
+        assert!(matches(Some("t0ken"), "t0ken"));
+        assert!(!matches(Some("t0ke"), "t0ken"));
+        assert!(!matches(Some("t0kem"), "t0ken"));
+        assert!(!matches(None, "t0ken"));
     }
 }

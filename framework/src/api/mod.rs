@@ -3,8 +3,9 @@
 //! consistent snapshot and every write goes through the same persist-then-act path. A loop
 //! that does not answer within [`ANSWER_TIMEOUT`] costs a 503, not a hung client.
 //!
-//! With a token configured, every mutating request (PUT, POST, DELETE, PATCH) needs
-//! `Authorization: Bearer <token>`; reads stay open (health checks, dashboards).
+//! With `--api-token`, every mutating request (PUT, POST, DELETE, PATCH) needs
+//! `Authorization: Bearer <token>`; with `--read-token`, reads need one too, but for the
+//! health check and the page's static files.
 //! Every refusal is `{"error": "..."}`; a known path asked with another method is
 //! 405 with `Allow`.
 
@@ -16,6 +17,9 @@ mod metrics;
 pub mod page;
 pub mod standby;
 pub mod views;
+
+// Public so the fuzz targets (`fuzz/`) reach the body decoding the count handler uses.
+pub use self::extract::parse_count;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,11 +62,20 @@ struct Api {
     decisions: Histogram,
 }
 
+/// The tokens requests must carry; `None` leaves those requests open.
+#[derive(Debug, Clone, Default)]
+pub struct ApiTokens {
+    /// Needed on mutating requests (`--api-token`); also good for reads.
+    pub write: Option<String>,
+    /// Needed on reads but the health check and the page's files (`--read-token`).
+    pub read: Option<String>,
+}
+
 /// Serves the API on `listener` until the task is dropped/aborted. `decisions` is the
 /// driver's histogram of decision times, shown on `/metrics`.
 pub async fn serve(
     listener: TcpListener,
-    token: Option<String>,
+    tokens: ApiTokens,
     driver: mpsc::Sender<ApiRequest>,
     page: page::PageSources,
     decisions: Histogram,
@@ -72,12 +85,12 @@ pub async fn serve(
         page,
         decisions,
     };
-    if let Err(e) = axum::serve(listener, router(api, token)).await {
+    if let Err(e) = axum::serve(listener, router(api, tokens)).await {
         tracing::error!(error = %e, "the operator API stopped");
     }
 }
 
-fn router(api: Api, token: Option<String>) -> Router {
+fn router(api: Api, tokens: ApiTokens) -> Router {
     let router = Router::new()
         .route("/v1/health", get(health))
         .route("/v1/state", get(state))
@@ -107,13 +120,13 @@ fn router(api: Api, token: Option<String>) -> Router {
         .fallback(|| async { ApiError::NoSuchEndpoint })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(api);
-    match token {
-        Some(token) => router.layer(axum::middleware::from_fn_with_state(
-            Arc::<str>::from(token),
-            bearer::require,
-        )),
-        None => router,
+    if tokens.write.is_none() && tokens.read.is_none() {
+        return router;
     }
+    router.layer(axum::middleware::from_fn_with_state(
+        Arc::new(tokens),
+        bearer::require,
+    ))
 }
 
 async fn health(State(api): State<Api>) -> Result<Json<views::HealthView>, ApiError> {
