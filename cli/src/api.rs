@@ -280,7 +280,11 @@ const MAX_REDIRECTS: usize = 3;
 impl Client {
     /// A client for `target`.
     pub fn new(target: ApiTarget) -> Result<Self, ApiError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        for root in &target.extra_roots {
+            builder = builder.add_root_certificate(root.clone());
+        }
+        let http = builder
             .timeout(REQUEST_TIMEOUT)
             // Followed by `send`, which keeps the token: reqwest drops `Authorization` when a
             // redirect changes host or port, as a standby's to the leader does.

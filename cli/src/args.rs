@@ -29,6 +29,8 @@ pub struct ApiTarget {
     pub auth: Auth,
     /// Accept a self-signed certificate (DC/OS with `DCOS_SSL_VERIFY=false`).
     pub accept_invalid_certs: bool,
+    /// CA certificates to trust besides the public roots (`--ca-file`).
+    pub extra_roots: Vec<reqwest::Certificate>,
     /// Where `base` came from, so a failure names what to fix.
     pub source: AddressSource,
 }
@@ -193,6 +195,7 @@ fn target(flags: &Flags) -> Result<ApiTarget, UsageError> {
             base: parse_url(name, url)?,
             auth: bearer(),
             accept_invalid_certs: false,
+            extra_roots: extra_roots(flags)?,
             source,
         });
     }
@@ -201,6 +204,7 @@ fn target(flags: &Flags) -> Result<ApiTarget, UsageError> {
             base: parse_url("--url", DEFAULT_URL)?,
             auth: bearer(),
             accept_invalid_certs: false,
+            extra_roots: extra_roots(flags)?,
             source: AddressSource::Default,
         });
     };
@@ -228,7 +232,22 @@ fn target(flags: &Flags) -> Result<ApiTarget, UsageError> {
                 .as_deref(),
             Some("false" | "0" | "no")
         ),
+        extra_roots: extra_roots(flags)?,
     })
+}
+
+/// The certificates of `--ca-file`, read now so a bad file exits 2 before any request.
+fn extra_roots(flags: &Flags) -> Result<Vec<reqwest::Certificate>, UsageError> {
+    let Some(path) = &flags.ca_file else {
+        return Ok(Vec::new());
+    };
+    let bad = |why: String| UsageError::new(format!("--ca-file {}: {why}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?;
+    if roots.is_empty() {
+        return Err(bad("no PEM CERTIFICATE in it".into()));
+    }
+    Ok(roots)
 }
 
 fn action(command: Command) -> Result<Action, UsageError> {
@@ -471,6 +490,21 @@ mod tests {
         assert!(err.to_string().contains("--url"), "{err}");
         let err = args(&["--url", "ftp://host", "status"]).unwrap_err();
         assert!(err.to_string().contains("http://"), "{err}");
+    }
+
+    #[test]
+    fn a_ca_file_is_read_at_once_and_a_bad_one_named() {
+        let err = args(&["--ca-file", "/nonexistent/ca.crt", "status"]).unwrap_err();
+        assert!(
+            err.to_string().contains("--ca-file /nonexistent/ca.crt"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.crt");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        let err = args(&["--ca-file", empty.to_str().unwrap(), "status"]).unwrap_err();
+        assert!(err.to_string().contains("no PEM CERTIFICATE"), "{err}");
+        assert!(args(&["status"]).unwrap().target.extra_roots.is_empty());
     }
 
     #[test]

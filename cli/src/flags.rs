@@ -15,8 +15,8 @@ pub struct Flags {
     #[arg(long, env = "CARTRACK_URL", global = true)]
     pub url: Option<String>,
 
-    /// Bearer token for mutating requests, when the scheduler was started with --api-token
-    /// (every command but local).
+    /// Bearer token, when the scheduler was started with --api-token (writes) or
+    /// --read-token (reads too); every command but local.
     #[arg(
         long,
         env = "CARTRACK_API_TOKEN",
@@ -24,6 +24,11 @@ pub struct Flags {
         hide_env_values = true
     )]
     pub token: Option<String>,
+
+    /// PEM file of CA certificates to trust, besides the public roots, when the scheduler
+    /// serves HTTPS with a certificate of its own CA (every command but local).
+    #[arg(long, env = "CARTRACK_CA_FILE", value_name = "PATH", global = true)]
+    pub ca_file: Option<std::path::PathBuf>,
 
     /// Print machine-readable JSON instead of tables and sentences (every command but local).
     #[arg(long, global = true)]

@@ -21,6 +21,8 @@ use crate::tls::{Trust, TrustError};
 use cartrack_webui::basemap::{Basemap, TileUrlError, OPENSTREETMAP_TILES};
 use cartrack_zookeeper::{ZkAuth, ZkUrl};
 
+use crate::api::https::{TlsError, TlsFiles};
+
 /// `cartrack-scheduler` flags.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -68,6 +70,23 @@ pub struct Args {
     /// Bearer token required on mutating API requests.
     #[arg(long, env = "CARTRACK_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    /// PEM certificate chain to serve the API and page over HTTPS (with --tls-key); read
+    /// again when it changes, so a renewed certificate needs no restart.
+    #[arg(
+        long,
+        env = "CARTRACK_TLS_CERT",
+        value_name = "PATH",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "CARTRACK_TLS_KEY",
+        value_name = "PATH",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Bearer token required on API reads too (the --api-token is also accepted), but for
     /// /v1/health and the page's static files; the CLI's --token and the page send it.
     #[arg(long, env = "CARTRACK_READ_TOKEN", hide_env_values = true)]
@@ -177,6 +196,8 @@ pub struct Settings {
     pub api_token: Option<String>,
     /// Token needed on reads (`--read-token`).
     pub read_token: Option<String>,
+    /// The API's certificate and key (`--tls-cert`, `--tls-key`): HTTPS when set.
+    pub tls: Option<TlsFiles>,
     /// FrameworkInfo contents.
     pub framework: FrameworkSettings,
     /// What the scheduler presents to the master.
@@ -224,6 +245,9 @@ pub enum ConfigError {
         /// What is wrong and how to write it.
         reason: String,
     },
+    /// `--tls-cert` / `--tls-key` unusable.
+    #[error("--tls-cert / --tls-key: {0}")]
+    Tls(#[from] TlsError),
     /// `--zk-auth` / `--zk-auth-file` unusable.
     #[error("{origin}: {reason}")]
     ZooKeeperAuth {
@@ -255,10 +279,10 @@ pub enum ConfigError {
 
 /// Where others reach the API listening on `http`: on a wildcard address, the agent's host
 /// that Marathon passes as `$HOST`.
-fn advertised_url(http: SocketAddr, host: Option<&str>) -> String {
+fn advertised_url(scheme: &str, http: SocketAddr, host: Option<&str>) -> String {
     match host.map(str::trim).filter(|h| !h.is_empty()) {
-        Some(host) if http.ip().is_unspecified() => format!("http://{host}:{}", http.port()),
-        _ => format!("http://{http}"),
+        Some(host) if http.ip().is_unspecified() => format!("{scheme}://{host}:{}", http.port()),
+        _ => format!("{scheme}://{http}"),
     }
 }
 
@@ -406,10 +430,23 @@ pub fn resolve(
         (None, Some(port)) => SocketAddr::from(([0, 0, 0, 0], port)),
         (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let files = TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            };
+            // Checked now, so a bad file exits 2 before anything starts.
+            files.load()?;
+            Some(files)
+        }
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let api_url = args
         .webui_url
         .clone()
-        .unwrap_or_else(|| advertised_url(http, lookup("HOST").as_deref()));
+        .unwrap_or_else(|| advertised_url(scheme, http, lookup("HOST").as_deref()));
     let credentials = Credentials::load(&args.auth, args.principal.as_deref(), lookup)?;
     let trust = Trust::from_flag_or_sandbox(
         args.ca_file.as_deref(),
@@ -452,6 +489,7 @@ pub fn resolve(
         api_url: api_url.clone(),
         api_token: args.api_token.clone().filter(|t| !t.is_empty()),
         read_token: args.read_token.clone().filter(|t| !t.is_empty()),
+        tls,
         framework: FrameworkSettings {
             user: args
                 .user

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use cartrack_framework::api::https::{Https, TlsFiles};
 use cartrack_framework::api::{self, page::PageSources, ApiTokens, ANSWER_TIMEOUT};
 use cartrack_framework::driver::{ApiRequest, RequestError};
 use tokio::net::TcpListener;
@@ -18,11 +19,17 @@ async fn start(token: Option<&str>) -> (String, mpsc::Receiver<ApiRequest>) {
 }
 
 async fn start_with(tokens: ApiTokens) -> (String, mpsc::Receiver<ApiRequest>) {
+    start_on(tokens, None).await
+}
+
+async fn start_on(tokens: ApiTokens, https: Option<Https>) -> (String, mpsc::Receiver<ApiRequest>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let scheme = if https.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = mpsc::channel(8);
     tokio::spawn(api::serve(
         listener,
+        https,
         tokens,
         tx,
         PageSources::new(
@@ -393,4 +400,81 @@ async fn refusals_are_json_a_405_names_the_allowed_methods_and_auth_comes_first(
             .and_then(|v| v.to_str().ok()),
         Some("text/html; charset=utf-8")
     );
+}
+
+/// A new CA and a certificate it signed for 127.0.0.1, written as the API's PEM files; the
+/// CA, for a client to trust.
+fn issue(files: &TlsFiles) -> reqwest::Certificate {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
+        .expect("CA certificate");
+    let key = KeyPair::generate().expect("server key");
+    let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("server params")
+        .signed_by(&key, &ca)
+        .expect("server certificate");
+    std::fs::write(&files.key, key.serialize_pem()).expect("write key");
+    std::fs::write(&files.cert, server.pem()).expect("write certificate");
+    reqwest::Certificate::from_pem(ca.pem().as_bytes()).expect("CA")
+}
+
+fn trusting(ca: reqwest::Certificate) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn over_https_a_renewed_certificate_is_served_without_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = TlsFiles {
+        cert: dir.path().join("api.crt"),
+        key: dir.path().join("api.key"),
+    };
+    let first = issue(&files);
+    let https = Https::start(&files).expect("the files load");
+    let (url, _driver) = start_on(ApiTokens::default(), Some(https)).await;
+    assert!(url.starts_with("https://"));
+    let page_config = format!("{url}/v1/page-config");
+    let answer = trusting(first)
+        .get(&page_config)
+        .send()
+        .await
+        .expect("HTTPS");
+    assert_eq!(answer.status(), 200);
+    let plain = reqwest::get(page_config.replacen("https://", "http://", 1)).await;
+    assert!(plain.is_err(), "no plain HTTP on the HTTPS port");
+
+    // Renewed in place (a new CA, so only the new certificate satisfies a client trusting it).
+    let renewed = trusting(issue(&files));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match renewed.get(&page_config).send().await {
+            Ok(answer) => {
+                assert_eq!(answer.status(), 200);
+                break;
+            }
+            Err(e) => assert!(Instant::now() < deadline, "not renewed after 30 s: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[test]
+fn unusable_certificate_files_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = TlsFiles {
+        cert: dir.path().join("api.crt"),
+        key: dir.path().join("api.key"),
+    };
+    let err = files.load().expect_err("no files");
+    assert!(err.to_string().contains("api.crt"), "{err}");
+    issue(&files);
+    std::fs::write(&files.key, "not a key").expect("write");
+    let err = files.load().expect_err("bad key");
+    assert!(err.to_string().contains("api.key"), "{err}");
 }

@@ -13,6 +13,7 @@ mod bearer;
 mod driver_handle;
 mod error;
 mod extract;
+pub mod https;
 mod metrics;
 pub mod page;
 pub mod standby;
@@ -71,10 +72,11 @@ pub struct ApiTokens {
     pub read: Option<String>,
 }
 
-/// Serves the API on `listener` until the task is dropped/aborted. `decisions` is the
-/// driver's histogram of decision times, shown on `/metrics`.
+/// Serves the API on `listener` (over TLS with `https`) until the task is dropped/aborted.
+/// `decisions` is the driver's histogram of decision times, shown on `/metrics`.
 pub async fn serve(
     listener: TcpListener,
+    https: Option<https::Https>,
     tokens: ApiTokens,
     driver: mpsc::Sender<ApiRequest>,
     page: page::PageSources,
@@ -85,9 +87,7 @@ pub async fn serve(
         page,
         decisions,
     };
-    if let Err(e) = axum::serve(listener, router(api, tokens)).await {
-        tracing::error!(error = %e, "the operator API stopped");
-    }
+    https::serve(listener, router(api, tokens), https.as_ref()).await;
 }
 
 fn router(api: Api, tokens: ApiTokens) -> Router {

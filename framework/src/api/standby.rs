@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use super::https::Https;
 use crate::ha::LeaderLookup;
 
 /// `GET /v1/health` of a standby: healthy (it is ready to take over), not subscribed.
@@ -28,16 +29,14 @@ struct Refusal {
     leader: Option<String>,
 }
 
-/// Serves the standby API on `listener` until the task is aborted.
-pub async fn serve<L: LeaderLookup>(listener: TcpListener, leader: L) {
+/// Serves the standby API on `listener` (over TLS with `https`) until the task is aborted.
+pub async fn serve<L: LeaderLookup>(listener: TcpListener, https: Option<Https>, leader: L) {
     let router = Router::new()
         .route("/v1/health", get(health::<L>))
         .route("/metrics", get(metrics))
         .fallback(redirect::<L>)
         .with_state(leader);
-    if let Err(e) = axum::serve(listener, router).await {
-        tracing::error!(error = %e, "the standby API stopped");
-    }
+    super::https::serve(listener, router, https.as_ref()).await;
 }
 
 async fn health<L: LeaderLookup>(State(lookup): State<L>) -> Json<StandbyHealth> {
