@@ -60,6 +60,7 @@ const SCHEDULER_ENV: &[&str] = &[
 /// (`--http ''` is not an address, an empty placement is not a constraint).
 const OPTIONAL_ENV: &[&str] = &[
     "CARTRACK_API_TOKEN",
+    "CARTRACK_READ_TOKEN",
     "CARTRACK_HTTP",
     "CARTRACK_INGESTER_PLACEMENT",
     "CARTRACK_PROCESSOR_PLACEMENT",
@@ -601,6 +602,7 @@ fn default_install_renders_the_scheduler_app() {
         assert!(name.starts_with("CARTRACK_"), "unexpected env {name}");
     }
     assert!(!env.contains_key("CARTRACK_API_TOKEN"));
+    assert!(!env.contains_key("CARTRACK_READ_TOKEN"));
     assert!(!env.contains_key("CARTRACK_HTTP"));
     assert_eq!(env["CARTRACK_MASTER"], "zk://master.mesos:2181/mesos");
     assert_eq!(env["CARTRACK_ZK"], "zk://master.mesos:2181/cartrack");
@@ -665,6 +667,7 @@ fn options_file_values_reach_the_app_json_escaped_and_not_html_escaped() {
                 "name": "cartrack-eu",
                 "secret_name": "cartrack/sa-secret",
                 "api_token": tricky,
+                "read_token": "r3ad",
                 "http": "0.0.0.0:8080",
                 "log_level": "info,cartrack_framework=debug",
             },
@@ -680,6 +683,7 @@ fn options_file_values_reach_the_app_json_escaped_and_not_html_escaped() {
         assert!(env.contains_key(*name), "env lacks {name}");
     }
     assert_eq!(env["CARTRACK_API_TOKEN"], tricky);
+    assert_eq!(env["CARTRACK_READ_TOKEN"], "r3ad");
     assert_eq!(env["CARTRACK_HTTP"], "0.0.0.0:8080");
     assert_eq!(env["CARTRACK_SERVICE_NAME"], "cartrack-eu");
     assert_eq!(env["CARTRACK_LOG_LEVEL"], "info,cartrack_framework=debug");
