@@ -22,7 +22,7 @@ use crate::http::{base_router, bind, kafka_backoff, readiness_router, BrokerHeal
 use crate::kafka::{topics, KafkaConfig, PendingOffsets};
 use crate::metrics::Metrics;
 use crate::model::SCHEMA_HEADER;
-use crate::sinks::{route_record, Document, Sink, SinkError, Unroutable};
+use crate::sinks::{coalesce_latest_states, route_record, Document, Sink, SinkError, Unroutable};
 
 /// When a batch is flushed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +201,7 @@ async fn flush(
 ) -> Result<(), IndexError> {
     let mut held: Vec<OwnedMessage> = Vec::new();
     if !pending.documents.is_empty() {
+        coalesce_latest_states(&mut pending.documents);
         let write = sink.write(&pending.documents);
         tokio::pin!(write);
         let slow = tokio::time::sleep(SLOW_WRITE);
