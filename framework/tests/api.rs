@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+mod support;
+
 use cartrack_framework::api::https::{Https, TlsFiles};
 use cartrack_framework::api::{self, page::PageSources, ApiTokens, ANSWER_TIMEOUT};
 use cartrack_framework::driver::{ApiRequest, RequestError};
@@ -405,19 +407,10 @@ async fn refusals_are_json_a_405_names_the_allowed_methods_and_auth_comes_first(
 /// A new CA and a certificate it signed for 127.0.0.1, written as the API's PEM files; the
 /// CA, for a client to trust.
 fn issue(files: &TlsFiles) -> reqwest::Certificate {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
-        .expect("CA certificate");
-    let key = KeyPair::generate().expect("server key");
-    let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .expect("server params")
-        .signed_by(&key, &ca)
-        .expect("server certificate");
-    std::fs::write(&files.key, key.serialize_pem()).expect("write key");
-    std::fs::write(&files.cert, server.pem()).expect("write certificate");
-    reqwest::Certificate::from_pem(ca.pem().as_bytes()).expect("CA")
+    let issued = support::certs::issue_for_localhost();
+    std::fs::write(&files.key, &issued.key).expect("write key");
+    std::fs::write(&files.cert, &issued.cert).expect("write certificate");
+    reqwest::Certificate::from_pem(issued.ca.as_bytes()).expect("CA")
 }
 
 fn trusting(ca: reqwest::Certificate) -> reqwest::Client {

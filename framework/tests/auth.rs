@@ -1,4 +1,4 @@
-//! Authentication to the master (issue #6 item 4): HTTP Basic against a dev cluster that
+//! Authentication to the master: HTTP Basic against a dev cluster that
 //! requires it (the real scheduler process), and the DC/OS service account login against a
 //! fake IAM login endpoint that verifies the signed login token with the fixture's public key
 //! and a fake master that checks `Authorization: token=...`; both fakes also serve HTTPS
@@ -155,27 +155,21 @@ where
 /// A test CA and a server certificate it signed for 127.0.0.1: the CA's PEM file (what
 /// `--ca-file` takes) and an acceptor serving the certificate.
 fn test_ca(dir: &Path) -> (PathBuf, TlsAcceptor) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
     use tokio_rustls::rustls;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
-        .expect("CA certificate");
-    let server_key = KeyPair::generate().expect("server key");
-    let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .expect("server params")
-        .signed_by(&server_key, &ca)
-        .expect("server certificate");
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let issued = support::certs::issue_for_localhost();
     let ca_pem = dir.join("test-ca.crt");
-    std::fs::write(&ca_pem, ca.pem()).expect("write CA");
-    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(server_key.serialize_der());
+    std::fs::write(&ca_pem, &issued.ca).expect("write CA");
+    let cert = rustls::pki_types::CertificateDer::from_pem_slice(issued.cert.as_bytes())
+        .expect("certificate");
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(issued.key.as_bytes()).expect("key");
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .expect("TLS versions")
     .with_no_client_auth()
-    .with_single_cert(vec![server.der().clone()], key.into())
+    .with_single_cert(vec![cert], key)
     .expect("server config");
     (ca_pem, TlsAcceptor::from(Arc::new(config)))
 }
