@@ -1,4 +1,4 @@
-//! End to end on the dev cluster (issue #4, point 4): a tiny scheduler launches task groups
+//! End to end on the dev cluster: a tiny scheduler launches task groups
 //! into the real `cartrack-executor` binary through LAUNCH_GROUP, as the cartrack scheduler
 //! will on Mesos. The cases shared with `real_mesos.rs` are in `support/cases.rs`; the ones
 //! below them need the dev cluster's fault injection and event log.

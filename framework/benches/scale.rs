@@ -1,4 +1,4 @@
-//! Scale of the cartrack scheduler on the dev cluster (issue #6, item 6), printed as a table.
+//! Scale of the cartrack scheduler on the dev cluster, printed as a table.
 //!
 //! ```sh
 //! cargo bench -p cartrack-framework --bench scale --features cartrack-framework/failpoints
