@@ -70,6 +70,10 @@ pub struct Args {
     /// Bearer token required on mutating API requests.
     #[arg(long, env = "CARTRACK_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    /// Bearer token the pipeline workers require on `/metrics` and `/v1/snapshot`: passed to
+    /// every task (as CARTRACK_WORKER_READ_TOKEN) and sent by the scheduler for `/v1/map`.
+    #[arg(long, env = "CARTRACK_WORKER_READ_TOKEN", hide_env_values = true)]
+    pub worker_read_token: Option<String>,
     /// PEM certificate chain to serve the API and page over HTTPS (with --tls-key); read
     /// again when it changes, so a renewed certificate needs no restart.
     #[arg(
@@ -196,6 +200,8 @@ pub struct Settings {
     pub api_token: Option<String>,
     /// Token needed on reads (`--read-token`).
     pub read_token: Option<String>,
+    /// Token the workers need on their reads (`--worker-read-token`).
+    pub worker_read_token: Option<String>,
     /// The API's certificate and key (`--tls-cert`, `--tls-key`): HTTPS when set.
     pub tls: Option<TlsFiles>,
     /// FrameworkInfo contents.
@@ -489,6 +495,7 @@ pub fn resolve(
         api_url: api_url.clone(),
         api_token: args.api_token.clone().filter(|t| !t.is_empty()),
         read_token: args.read_token.clone().filter(|t| !t.is_empty()),
+        worker_read_token: args.worker_read_token.clone().filter(|t| !t.is_empty()),
         tls,
         framework: FrameworkSettings {
             user: args

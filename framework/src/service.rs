@@ -17,6 +17,9 @@ use crate::ha::Fence;
 use crate::mesos::{spawn_subscription, HttpCaller, Masters, Session, SubscribeConfig};
 use crate::state::{Store, StoreError};
 
+/// The variable the pipeline workers read their `--read-token` from.
+const WORKER_READ_TOKEN_ENV: &str = "CARTRACK_WORKER_READ_TOKEN";
+
 /// Why the scheduler could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -100,7 +103,8 @@ pub async fn run<S: Store + 'static>(
         },
         api_tx,
         crate::api::page::PageSources::new(masters, &settings.trust)
-            .with_basemap(settings.basemap.clone()),
+            .with_basemap(settings.basemap.clone())
+            .with_worker_read_token(settings.worker_read_token.as_deref()),
         decisions.clone(),
     ));
     let caller = HttpCaller::new(
@@ -109,7 +113,13 @@ pub async fn run<S: Store + 'static>(
         &settings.trust,
         settings.call_timeout,
     );
-    let encoder = driver::Encoder::new(settings.spec.clone(), settings.core.binaries.clone());
+    let task_env = settings
+        .worker_read_token
+        .iter()
+        .map(|token| (WORKER_READ_TOKEN_ENV.to_string(), token.clone()))
+        .collect();
+    let encoder = driver::Encoder::new(settings.spec.clone(), settings.core.binaries.clone())
+        .with_task_env(task_env);
     let result = driver::run_loop(
         core,
         store,

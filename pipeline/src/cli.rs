@@ -76,6 +76,16 @@ pub struct HttpArgs {
     /// Address of the HTTP endpoint.
     #[arg(long, env = "CARTRACK_HTTP_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST), global = true)]
     pub http_host: IpAddr,
+    /// Bearer token required on every request of the HTTP endpoint but /v1/health,
+    /// /v1/ready and the intake's POST /v1/positions (/metrics and /v1/snapshot tell where
+    /// every vehicle is); the scheduler passes its --worker-read-token. Empty: none.
+    #[arg(
+        long,
+        env = "CARTRACK_WORKER_READ_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub read_token: Option<String>,
 }
 
 /// `ingest` arguments.
@@ -311,6 +321,10 @@ impl KafkaArgs {
 }
 
 impl HttpArgs {
+    fn read_token(&self) -> Option<String> {
+        self.read_token.clone().filter(|token| !token.is_empty())
+    }
+
     fn port(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<u16, PortError> {
         resolve_port(self.http_port, env(SCHEDULER_PORT_ENV), env(USER_PORT_ENV))
     }
@@ -345,6 +359,7 @@ impl Cli {
                     kafka: args.kafka.validate()?,
                     http_host: args.http.http_host,
                     http_port: args.http.port(env)?,
+                    read_token: args.http.read_token(),
                     source,
                     limits: Limits::default(),
                     max_body_bytes: args.max_body_bytes,
@@ -376,6 +391,7 @@ impl Cli {
                     group: args.group,
                     http_host: args.http.http_host,
                     http_port: args.http.port(env)?,
+                    read_token: args.http.read_token(),
                     processor,
                     // Empty (e.g. a spec's `${CARTRACK_CHECKPOINT_DIR:-}`): no checkpoint.
                     checkpoint_dir: args
@@ -405,6 +421,7 @@ impl Cli {
                         group: args.group,
                         http_host: args.http.http_host,
                         http_port: args.http.port(env)?,
+                        read_token: args.http.read_token(),
                         batch,
                     },
                     sink,

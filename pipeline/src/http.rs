@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use cartrack_runtime::backoff::{Backoff, Schedule};
+use cartrack_runtime::bearer::{bearer_token, same_token};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use serde::Serialize;
@@ -63,6 +64,52 @@ pub async fn bind(host: IpAddr, port: u16) -> std::io::Result<TcpListener> {
     let listener = TcpListener::bind(SocketAddr::new(host, port)).await?;
     println!("http: {}", listener.local_addr()?);
     Ok(listener)
+}
+
+/// Serves `app` on `listener` in a task of its own. With `read_token`, every request but the
+/// health and readiness checks (which Mesos and Marathon ask without credentials) and the
+/// intake (whose callers are devices, not readers) needs `Authorization: Bearer <token>`:
+/// `/metrics` and `/v1/snapshot` tell where every vehicle is.
+pub fn spawn_server(
+    listener: TcpListener,
+    app: Router,
+    read_token: Option<String>,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    let app = match read_token {
+        Some(token) => app.layer(axum::middleware::from_fn_with_state(
+            Arc::<str>::from(token),
+            require_read_token,
+        )),
+        None => app,
+    };
+    tokio::spawn(async move { axum::serve(listener, app).await })
+}
+
+/// Paths open without the read token.
+const OPEN_PATHS: [&str; 3] = ["/v1/health", "/v1/ready", "/v1/positions"];
+
+async fn require_read_token(
+    axum::extract::State(token): axum::extract::State<Arc<str>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let given = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(bearer_token);
+    if OPEN_PATHS.contains(&request.uri().path()) || given.is_some_and(|g| same_token(g, &token)) {
+        return next.run(request).await;
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+        Json(serde_json::json!({
+            "error": "missing or wrong `Authorization: Bearer <token>` (the worker's --read-token)"
+        })),
+    )
+        .into_response()
 }
 
 /// A router with `GET /metrics` and `GET /v1/health` (the scheduler's HTTP health check);
@@ -251,6 +298,37 @@ pub fn readiness_router(health: BrokerHealth) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn with_a_read_token_only_the_checks_and_the_intake_are_open() {
+        let app = base_router(Metrics::new("process", &[]))
+            .route("/v1/snapshot", get(|| async { "{}" }))
+            .route("/v1/ready", get(|| async { "ready" }))
+            .route("/v1/positions", axum::routing::post(|| async { "{}" }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let server = spawn_server(listener, app, Some("r3ad".into()));
+        let client = reqwest::Client::new();
+        let status = |request: reqwest::RequestBuilder| async move {
+            request.send().await.expect("answer").status().as_u16()
+        };
+        for path in ["/metrics", "/v1/snapshot"] {
+            let url = format!("{base}{path}");
+            assert_eq!(status(client.get(&url)).await, 401, "{path}");
+            assert_eq!(status(client.get(&url).bearer_auth("wrong")).await, 401);
+            assert_eq!(status(client.get(&url).bearer_auth("r3ad")).await, 200);
+        }
+        for path in ["/v1/health", "/v1/ready"] {
+            assert_eq!(
+                status(client.get(format!("{base}{path}"))).await,
+                200,
+                "{path}"
+            );
+        }
+        let intake = client.post(format!("{base}/v1/positions"));
+        assert_eq!(status(intake).await, 200);
+        server.abort();
+    }
 
     #[test]
     fn readiness_follows_the_broker_and_the_gauge_with_it() {

@@ -73,6 +73,7 @@ async fn emits_keyed_vehicles_tiles_and_alerts() {
         group: "process-outputs-test".into(),
         http_host: [127, 0, 0, 1].into(),
         http_port: 0,
+        read_token: None,
         processor: ProcessorConfig::with_geofences(fences),
         checkpoint_dir: None,
     };

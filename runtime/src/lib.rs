@@ -6,11 +6,13 @@
 //! - [`tracing`]: the log set-up (filter, format, colour only on a terminal).
 //! - [`clock`]: the wall clock, for timestamps.
 //! - [`task`]: spawned tasks that end with their owner.
+//! - [`bearer`]: the `Authorization: Bearer` check of every HTTP server.
 //!
 //! Decisions stay in the crates that make them (their cores take time and randomness as
 //! inputs); this crate is the edge where those inputs are read from the operating system.
 
 pub mod backoff;
+pub mod bearer;
 pub mod clock;
 pub mod parent_death;
 pub mod signals;

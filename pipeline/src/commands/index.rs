@@ -18,7 +18,7 @@ use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
-use crate::http::{base_router, bind, kafka_backoff, readiness_router, BrokerHealth};
+use crate::http::{base_router, bind, kafka_backoff, readiness_router, spawn_server, BrokerHealth};
 use crate::kafka::{topics, KafkaConfig, PendingOffsets};
 use crate::metrics::Metrics;
 use crate::model::SCHEMA_HEADER;
@@ -46,6 +46,8 @@ pub struct IndexSettings {
     pub http_host: IpAddr,
     /// Port of the HTTP endpoint (0: any free one).
     pub http_port: u16,
+    /// Token the HTTP endpoint requires (`--read-token`).
+    pub read_token: Option<String>,
     /// Batching.
     pub batch: BatchSettings,
 }
@@ -136,7 +138,7 @@ pub async fn run(
         .await
         .map_err(IndexError::Http)?;
     let app = base_router(metrics.clone()).merge(readiness_router(health.clone()));
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let server = spawn_server(listener, app, settings.read_token.clone());
     tracing::info!(kafka = settings.kafka.bootstrap_servers(), group = %settings.group, "indexing");
 
     let mut pending = Pending {

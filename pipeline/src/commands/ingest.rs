@@ -9,7 +9,7 @@ use std::time::Duration;
 use rdkafka::error::KafkaError;
 use tokio::sync::mpsc;
 
-use crate::http::{base_router, bind};
+use crate::http::{base_router, bind, spawn_server};
 use crate::kafka::{topics, Batcher, Emitter, KafkaConfig};
 use crate::metrics::Metrics;
 use crate::model::{PositionBatch, POSITION_SCHEMA_V2};
@@ -51,6 +51,8 @@ pub struct IngestSettings {
     pub http_host: IpAddr,
     /// Port of the HTTP endpoint (0: any free one).
     pub http_port: u16,
+    /// Token the HTTP endpoint requires (`--read-token`).
+    pub read_token: Option<String>,
     /// The source.
     pub source: SourceSettings,
     /// Validation bounds.
@@ -108,7 +110,7 @@ pub async fn run(
         max_body_bytes: settings.max_body_bytes,
         delivery_wait: settings.delivery_wait,
     }));
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let server = spawn_server(listener, app, settings.read_token.clone());
 
     let limits = settings.limits;
     let source = match settings.source {

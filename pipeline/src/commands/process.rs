@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::checkpoint::{self, CheckpointError, PartitionOffset};
-use crate::http::{base_router, bind, kafka_backoff, readiness_router, BrokerHealth};
+use crate::http::{base_router, bind, kafka_backoff, readiness_router, spawn_server, BrokerHealth};
 use crate::kafka::{topics, Batcher, Emitter, KafkaConfig, Mark};
 use crate::metrics::Metrics;
 use crate::model::{Position, OUTPUT_SCHEMA_V2, SCHEMA_HEADER};
@@ -45,6 +45,8 @@ pub struct ProcessSettings {
     pub http_host: IpAddr,
     /// Port of the HTTP endpoint (0: any free one).
     pub http_port: u16,
+    /// Token the HTTP endpoint requires (`--read-token`).
+    pub read_token: Option<String>,
     /// The processing core's settings.
     pub processor: ProcessorConfig,
     /// Where the processor's state is checkpointed (see [`crate::checkpoint`]); `None`: no
@@ -203,7 +205,7 @@ pub async fn run(
                 .route("/v1/snapshot", get(snapshot))
                 .with_state(snapshots),
         );
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let server = spawn_server(listener, app, settings.read_token.clone());
     tracing::info!(kafka = settings.kafka.bootstrap_servers(), group = %settings.group, "processing");
 
     let (mut checkpoints, restored) = Checkpoints::open(

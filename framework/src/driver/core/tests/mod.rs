@@ -78,7 +78,8 @@ struct Encoded {
 }
 
 fn take(core: &mut Core) -> Encoded {
-    let encoder = Encoder::new(core.spec.clone(), core.config.binaries.clone());
+    let encoder = Encoder::new(core.spec.clone(), core.config.binaries.clone())
+        .with_task_env(vec![("CARTRACK_WORKER_READ_TOKEN".into(), "w0rker".into())]);
     let framework_id = core.state.framework_id.clone().unwrap_or_default();
     let ready = core.take_ready();
     Encoded {
@@ -179,6 +180,7 @@ fn offers_become_an_accept_whose_intent_is_persisted_in_the_same_ready() {
     assert_eq!(get("PORT_HTTP").as_deref(), Some("31000"));
     assert_eq!(get("PORT0").as_deref(), Some("31000"));
     assert_eq!(get("CARTRACK_SLOT").as_deref(), Some("ingester-0"));
+    assert_eq!(get("CARTRACK_WORKER_READ_TOKEN").as_deref(), Some("w0rker"));
     assert_eq!(accept.filters.and_then(|f| f.refuse_seconds), Some(3600.0));
 }
 
