@@ -50,7 +50,7 @@ impl<S: Send + Sync> FromRequest<S> for CountBody {
 const EXPECTED: &str = "body must be the JSON object {\"count\": N} with N a whole number >= 0";
 
 /// The count of a `{"count": N}` body, or what is wrong with it.
-fn parse_count(body: &[u8]) -> Result<u32, String> {
+pub fn parse_count(body: &[u8]) -> Result<u32, String> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Count {
