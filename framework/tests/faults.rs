@@ -302,6 +302,13 @@ async fn a_paused_leader_is_replaced_and_does_nothing_when_it_wakes() {
     let took = paused.elapsed();
     eprintln!("takeover after SIGSTOP: {took:?}");
     assert!(took < TAKEOVER, "takeover took {took:?}");
+    // Its API shows the stored pods RUNNING before its SUBSCRIBE is answered: wait for that,
+    // so the count below holds the new leader's SUBSCRIBE.
+    wait_until(REACH, "the new leader subscribed", || async {
+        let health = b.get("/v1/health").await?;
+        (health["subscribed"] == true).then_some(())
+    })
+    .await;
     let subscribed = subscribes(&f.cluster);
     let calls_before_wake = calls(&f.cluster).len();
 
