@@ -80,6 +80,10 @@ declare -A verdict=(
   ["pipeline/README.md: \$B ingest &"]="run: pipeline_quick_start"
   ["pipeline/README.md: \$B process --http-port 8080 &"]="run: pipeline_quick_start"
   ["pipeline/README.md: \$B index --ndjson-dir ./cartrack-data &"]="run: pipeline_quick_start"
+  ["pipeline/README.md: \$B keys new --name fleet-north --vehicle-prefix north- --rate-per-second 2000 >> keys.toml"]="covered: pipeline/tests/ingest_keys.rs runs \`keys new\` with these flags and loads the entry it prints"
+  ["pipeline/README.md: \$B ingest --ingest-keys keys.toml http &"]="covered: pipeline/tests/ingest_keys.rs runs \`ingest --ingest-keys FILE http\` and posts with its keys"
+  ["pipeline/README.md: \$B ingest --ingest-keys keys.toml --tls-cert intake.crt --tls-key intake.key http &"]="covered: pipeline/tests/ingest_tls.rs runs \`ingest --ingest-keys FILE --tls-cert --tls-key http\` with a test CA"
+  ["pipeline/README.md: curl --cacert ca.crt -H \"Authorization: Bearer \$KEY\" --data-binary @positions.jsonl https://intake.example:8443/v1/positions"]="skip: needs a host with that name and certificate; pipeline/tests/ingest_tls.rs posts over HTTPS with a device key"
   ["universe/README.md: dcos package install cartrack"]="skip: needs a DC/OS cluster"
   ["universe/README.md: dcos package install cartrack --options=options.json"]="skip: needs a DC/OS cluster"
 )

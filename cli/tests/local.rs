@@ -63,6 +63,40 @@ async fn local_run_tracks_vehicles_scales_and_stops_cleanly() {
     })
     .await;
 
+    // The ingesters' intake is open on one machine: a post without a device key is taken.
+    let state = get(&http, &format!("{base}/v1/state"))
+        .await
+        .expect("state");
+    let ingester = state["tasks"]
+        .as_array()
+        .and_then(|tasks| {
+            tasks.iter().find(|t| {
+                t["slot"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("ingester"))
+            })
+        })
+        .cloned()
+        .expect("an ingester task");
+    let intake = format!(
+        "http://{}:{}/v1/positions",
+        ingester["hostname"].as_str().expect("hostname"),
+        ingester["ports"]["http"]
+    );
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let posted = http
+        .post(&intake)
+        .body(format!(
+            "{{\"vehicle_id\":\"walk-in\",\"timestamp_ms\":{now_ms},\"lat\":40.75,\"lon\":-73.98}}\n"
+        ))
+        .send()
+        .await
+        .expect("the intake answers");
+    assert_eq!(posted.status(), 200, "{intake}");
+
     // Simulated vehicles reach the page's data within 30 s of the start.
     let vehicles = wait_for(
         "vehicles on /v1/map",

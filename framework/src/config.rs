@@ -1,7 +1,7 @@
 //! Command-line flags (each with its `CARTRACK_*` env var) and their resolution into
 //! [`Settings`], ripgrep-style: clap parses, [`resolve`] validates without I/O (the spec text
 //! and the directory of the binary are passed in; the exceptions are reading the secret,
-//! service account key and ZooKeeper credentials files, so a bad one exits 2 at start),
+//! service account key, ZooKeeper credentials and TLS files, so a bad one exits 2 at start),
 //! [`crate::service::run`] acts.
 
 use std::net::SocketAddr;
@@ -18,10 +18,9 @@ use crate::spec::{
     self, Override, ServiceSpec, SpecErrors, SpecParseError, UnknownGroupVariable, ValidatedSpec,
 };
 use crate::tls::{Trust, TrustError};
+use cartrack_http::{Https, TlsError, TlsFiles};
 use cartrack_webui::basemap::{Basemap, TileUrlError, OPENSTREETMAP_TILES};
 use cartrack_zookeeper::{ZkAuth, ZkUrl};
-
-use crate::api::https::{TlsError, TlsFiles};
 
 /// `cartrack-scheduler` flags.
 #[derive(Debug, Clone, Parser)]
@@ -202,8 +201,9 @@ pub struct Settings {
     pub read_token: Option<String>,
     /// Token the workers need on their reads (`--worker-read-token`).
     pub worker_read_token: Option<String>,
-    /// The API's certificate and key (`--tls-cert`, `--tls-key`): HTTPS when set.
-    pub tls: Option<TlsFiles>,
+    /// The API's certificate and key (`--tls-cert`, `--tls-key`), read once: HTTPS when set,
+    /// for the standby's answers and the leader's API alike.
+    pub tls: Option<Https>,
     /// FrameworkInfo contents.
     pub framework: FrameworkSettings,
     /// What the scheduler presents to the master.
@@ -251,8 +251,8 @@ pub enum ConfigError {
         /// What is wrong and how to write it.
         reason: String,
     },
-    /// `--tls-cert` / `--tls-key` unusable.
-    #[error("--tls-cert / --tls-key: {0}")]
+    /// `--tls-cert` / `--tls-key` unusable (the message names which).
+    #[error(transparent)]
     Tls(#[from] TlsError),
     /// `--zk-auth` / `--zk-auth-file` unusable.
     #[error("{origin}: {reason}")]
@@ -437,15 +437,11 @@ pub fn resolve(
         (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            let files = TlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-            };
-            // Checked now, so a bad file exits 2 before anything starts.
-            files.load()?;
-            Some(files)
-        }
+        // Read now, so a bad file exits 2 before anything is served.
+        (Some(cert), Some(key)) => Some(Https::load(&TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        })?),
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use cartrack_framework::api::https::Https;
 use cartrack_framework::api::standby;
 use cartrack_framework::config::{self, Args, Settings};
 use cartrack_framework::ha::{Candidate, Fence};
@@ -99,13 +98,11 @@ async fn run_service(settings: Settings) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.http)
         .await
         .with_context(|| format!("cannot listen on {}", settings.http))?;
-    let https = settings
-        .tls
-        .as_ref()
-        .map(Https::start)
-        .transpose()
-        .context("serving the standby API over HTTPS")?;
-    let standby = AbortOnDrop::spawn(standby::serve(listener, https, candidate.clone()));
+    let standby = AbortOnDrop::spawn(standby::serve(
+        listener,
+        settings.tls.clone(),
+        candidate.clone(),
+    ));
     let (store, fence) = tokio::select! {
         won = candidate.campaign() => won.with_context(|| format!("leader election in --zk {zk}"))?,
         _ = shutdown.recv() => return Ok(()),

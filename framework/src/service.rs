@@ -9,7 +9,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::api::https::{Https, TlsError};
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::driver::{self, Core, DriverError};
@@ -37,9 +36,6 @@ pub enum RunError {
     /// The driver stopped on an error.
     #[error(transparent)]
     Driver(#[from] DriverError),
-    /// `--tls-cert` / `--tls-key` cannot be served (they changed since the start checked them).
-    #[error("--tls-cert / --tls-key: {0}")]
-    Tls(#[from] TlsError),
     /// `--master zk://...`: Mesos' ZooKeeper cannot be reached.
     #[error("cannot read the leading master from ZooKeeper")]
     MasterDetection(#[source] cartrack_zookeeper::ZkError),
@@ -93,10 +89,9 @@ pub async fn run<S: Store + 'static>(
         stream_tx,
     );
     let decisions = driver::decision_histogram();
-    let https = settings.tls.as_ref().map(Https::start).transpose()?;
     let api = tokio::spawn(crate::api::serve(
         listener,
-        https,
+        settings.tls.clone(),
         crate::api::ApiTokens {
             write: settings.api_token.clone(),
             read: settings.read_token.clone(),

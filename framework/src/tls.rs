@@ -169,8 +169,8 @@ mod tests {
         let bundle = sandbox.path().join(DCOS_SANDBOX_CA_BUNDLE);
         std::fs::write(&bundle, "garbage").expect("write");
         assert!(Trust::from_flag_or_sandbox(None, Some(sandbox.path())).is_err());
-        let ca = rcgen::generate_simple_self_signed(vec!["dcos-ca".to_string()]).expect("CA");
-        std::fs::write(&bundle, ca.cert.pem()).expect("write");
+        let ca = cartrack_http::test_certs::issue_for_localhost().expect("CA");
+        std::fs::write(&bundle, ca.ca).expect("write");
         let trust = Trust::from_flag_or_sandbox(None, Some(sandbox.path())).expect("bundle");
         assert_eq!(trust.source(), Some(bundle.as_path()));
         assert_eq!(trust.certificates.len(), 1);

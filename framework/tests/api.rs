@@ -3,11 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-mod support;
-
-use cartrack_framework::api::https::{Https, TlsFiles};
 use cartrack_framework::api::{self, page::PageSources, ApiTokens, ANSWER_TIMEOUT};
 use cartrack_framework::driver::{ApiRequest, RequestError};
+use cartrack_http::{Https, TlsFiles};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -407,9 +405,8 @@ async fn refusals_are_json_a_405_names_the_allowed_methods_and_auth_comes_first(
 /// A new CA and a certificate it signed for 127.0.0.1, written as the API's PEM files; the
 /// CA, for a client to trust.
 fn issue(files: &TlsFiles) -> reqwest::Certificate {
-    let issued = support::certs::issue_for_localhost();
-    std::fs::write(&files.key, &issued.key).expect("write key");
-    std::fs::write(&files.cert, &issued.cert).expect("write certificate");
+    let issued = cartrack_http::test_certs::issue_for_localhost().expect("test certificate");
+    issued.write(files).expect("write the files");
     reqwest::Certificate::from_pem(issued.ca.as_bytes()).expect("CA")
 }
 
@@ -429,7 +426,7 @@ async fn over_https_a_renewed_certificate_is_served_without_a_restart() {
         key: dir.path().join("api.key"),
     };
     let first = issue(&files);
-    let https = Https::start(&files).expect("the files load");
+    let https = Https::load(&files).expect("the files load");
     let (url, _driver) = start_on(ApiTokens::default(), Some(https)).await;
     assert!(url.starts_with("https://"));
     let page_config = format!("{url}/v1/page-config");
@@ -455,19 +452,4 @@ async fn over_https_a_renewed_certificate_is_served_without_a_restart() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-#[test]
-fn unusable_certificate_files_are_refused_naming_the_file() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let files = TlsFiles {
-        cert: dir.path().join("api.crt"),
-        key: dir.path().join("api.key"),
-    };
-    let err = files.load().expect_err("no files");
-    assert!(err.to_string().contains("api.crt"), "{err}");
-    issue(&files);
-    std::fs::write(&files.key, "not a key").expect("write");
-    let err = files.load().expect_err("bad key");
-    assert!(err.to_string().contains("api.key"), "{err}");
 }

@@ -157,7 +157,7 @@ where
 fn test_ca(dir: &Path) -> (PathBuf, TlsAcceptor) {
     use tokio_rustls::rustls;
     use tokio_rustls::rustls::pki_types::pem::PemObject;
-    let issued = support::certs::issue_for_localhost();
+    let issued = cartrack_http::test_certs::issue_for_localhost().expect("test certificate");
     let ca_pem = dir.join("test-ca.crt");
     std::fs::write(&ca_pem, &issued.ca).expect("write CA");
     let cert = rustls::pki_types::CertificateDer::from_pem_slice(issued.cert.as_bytes())

@@ -40,6 +40,38 @@ fn unknown_keys_and_missing_files_exit_2() {
 }
 
 #[test]
+fn unusable_tls_files_exit_2_naming_the_flag_the_file_and_why() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/cartrack.toml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (dir.path().join("api.crt"), dir.path().join("api.key"));
+    let (cert, key) = (cert.to_str().expect("utf8"), key.to_str().expect("utf8"));
+    let flags = [
+        "--spec",
+        example,
+        "--check",
+        "--tls-cert",
+        cert,
+        "--tls-key",
+        key,
+    ];
+    let (code, err) = run(&flags);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&format!("--tls-cert {cert}: ")), "{err}");
+    let issued = cartrack_http::test_certs::issue_for_localhost().expect("test certificate");
+    std::fs::write(cert, &issued.cert).expect("write");
+    std::fs::write(key, "not a key").expect("write");
+    let (code, err) = run(&flags);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("--tls-key {key}: no usable private key")),
+        "{err}"
+    );
+    std::fs::write(key, &issued.key).expect("write");
+    let (code, err) = run(&flags);
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
 fn the_example_spec_is_valid_and_env_overrides_are_checked() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/cartrack.toml");
     let (code, err) = run(&["--spec", example, "--check"]);

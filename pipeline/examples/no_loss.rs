@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use cartrack_pipeline::kafka::partition_of;
+use cartrack_pipeline::keys::{hash_hex, hash_key};
 use cartrack_pipeline::model::Position;
 use cartrack_pipeline::sources::simulator::{CityBox, Fleet, SimulatorConfig};
 
@@ -38,17 +39,22 @@ mod worker;
 
 use worker::Worker;
 
+/// The device key the clients post with, as devices do; the ingester's keys file lists it.
+const DEVICE_KEY: &str = "ck_no-loss-clients";
+
 /// One HTTP/1.0 POST of positions: (status, body).
 fn post(address: &str, body: &str) -> anyhow::Result<(u16, String)> {
-    request(address, "POST /v1/positions", body)
+    let key = format!("Authorization: Bearer {DEVICE_KEY}\r\n");
+    request(address, "POST /v1/positions", &key, body)
 }
 
-/// One HTTP/1.0 request (`line` is method and path): (status, body).
-fn request(address: &str, line: &str, body: &str) -> anyhow::Result<(u16, String)> {
+/// One HTTP/1.0 request (`line` is method and path, `headers` end in CRLF each): (status,
+/// body).
+fn request(address: &str, line: &str, headers: &str, body: &str) -> anyhow::Result<(u16, String)> {
     let mut stream = TcpStream::connect(address)?;
     write!(
         stream,
-        "{line} HTTP/1.0\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{line} HTTP/1.0\r\nHost: {address}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut response = String::new();
@@ -119,10 +125,29 @@ fn run() -> anyhow::Result<()> {
         Worker::start_in_group(&binary, "process", &kafka, &process_args)?;
     let index_args = [&["--ndjson-dir", sink_dir][..], &earliest].concat();
     let (mut index, index_http) = Worker::start_in_group(&binary, "index", &kafka, &index_args)?;
+    let keys_dir = tempfile::tempdir()?;
+    let keys = keys_dir.path().join("ingest-keys.toml");
+    std::fs::write(
+        &keys,
+        format!(
+            "[[keys]]\nname = \"no-loss\"\nsha256 = \"{}\"\n",
+            hash_hex(&hash_key(DEVICE_KEY))
+        ),
+    )?;
+    let keys = keys.to_str().context("keys file path")?;
     let mut ingest = Worker::start(
         &binary,
         "ingest",
-        &["ingest", "--kafka", &kafka, "--http-port", "0", "http"],
+        &[
+            "ingest",
+            "--kafka",
+            &kafka,
+            "--http-port",
+            "0",
+            "--ingest-keys",
+            keys,
+            "http",
+        ],
     )?;
     let intake = ingest.announced("http:")?;
 
@@ -273,7 +298,7 @@ fn run() -> anyhow::Result<()> {
     if lost > 0 || unexpected > 0 {
         // Where they went: each worker's counters of what it read, wrote and refused.
         for address in [&intake, &process_http, &index_http] {
-            let (_, metrics) = request(address, "GET /metrics", "")?;
+            let (_, metrics) = request(address, "GET /metrics", "", "")?;
             for line in metrics.lines().filter(|line| line.starts_with("cartrack_")) {
                 eprintln!("{line}");
             }

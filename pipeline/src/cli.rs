@@ -8,14 +8,17 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cartrack_http::{Https, TlsError, TlsFiles};
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::broker::BrokerSettings;
 use crate::commands::index::{BatchSettings, IndexSettings};
+use crate::commands::ingest::IntakeAccess;
 use crate::commands::ingest::{IngestSettings, SourceSettings};
 use crate::commands::process::ProcessSettings;
 use crate::http::{resolve_port, PortError, SCHEDULER_PORT_ENV, USER_PORT_ENV};
 use crate::kafka::{KafkaConfig, KafkaConfigError};
+use crate::keys::{KeysError, KeysFileError, NewKey};
 use crate::processor::ProcessorConfig;
 use crate::sinks::elasticsearch::config::ElasticsearchConfigError;
 use crate::sinks::elasticsearch::ElasticsearchConfig;
@@ -47,6 +50,43 @@ pub enum Command {
     Index(IndexArgs),
     /// Run an in-memory Kafka-protocol broker for local runs (librdkafka's mock cluster).
     Broker(BrokerArgs),
+    /// Device keys for POST /v1/positions.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a device key: prints the key once (give it to the devices) and the entry to
+    /// append to the ingesters' --ingest-keys file (which holds only its hash).
+    New(NewKeyArgs),
+}
+
+/// `keys new` arguments.
+#[derive(Debug, Args)]
+pub struct NewKeyArgs {
+    /// The key's name in metrics and logs (a fleet or gateway); unique in the file.
+    #[arg(long)]
+    name: String,
+    /// A vehicle-id prefix the key may send; repeatable. None: any vehicle.
+    #[arg(long = "vehicle-prefix")]
+    vehicle_prefixes: Vec<String>,
+    /// Positions per second the key may send, sustained. None: no limit.
+    #[arg(long)]
+    rate_per_second: Option<f64>,
+    /// Positions the key may send at once after a quiet spell [default: one second's worth].
+    #[arg(long, requires = "rate_per_second")]
+    burst: Option<f64>,
+}
+
+/// Who may post positions to the intake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IngestAuthMode {
+    /// Devices send `Authorization: Bearer <key>`, checked against --ingest-keys.
+    Keys,
+    /// Anyone who reaches the port: only on a trusted network (what `cartrack local` uses).
+    None,
 }
 
 /// Where Kafka is.
@@ -86,6 +126,26 @@ pub struct HttpArgs {
         global = true
     )]
     pub read_token: Option<String>,
+    /// PEM certificate chain: the HTTP endpoint is served over HTTPS only (with --tls-key);
+    /// read again within 5 s of a change. Meant for ingesters: the scheduler reads the
+    /// processors' /v1/snapshot over plain HTTP.
+    #[arg(
+        long,
+        env = "CARTRACK_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key",
+        global = true
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "CARTRACK_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert",
+        global = true
+    )]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `ingest` arguments.
@@ -113,6 +173,14 @@ pub struct IngestArgs {
         value_parser = clap::value_parser!(u64).range(1..=300)
     )]
     delivery_wait_secs: u64,
+    /// Who may POST /v1/positions: `keys` (a device key from --ingest-keys in
+    /// `Authorization: Bearer`) or `none` (anyone who reaches the port).
+    #[arg(long, env = "CARTRACK_INGEST_AUTH", value_enum, default_value_t = IngestAuthMode::Keys)]
+    ingest_auth: IngestAuthMode,
+    /// The device keys file (hashes only, see `keys new`), read again when it changes.
+    /// Without it (or empty) and with --ingest-auth keys, every post is refused.
+    #[arg(long, env = "CARTRACK_INGEST_KEYS")]
+    ingest_keys: Option<PathBuf>,
     /// The source; the simulator with its defaults if omitted. POST /v1/positions is always on.
     #[command(subcommand)]
     source: Option<SourceCommand>,
@@ -263,6 +331,8 @@ pub enum Settings {
     Index(IndexSettings, SinkSettings),
     /// `broker`.
     Broker(BrokerSettings),
+    /// `keys new`.
+    NewKey(NewKey),
 }
 
 /// A bad setting, named, with the fix.
@@ -274,6 +344,9 @@ pub enum ConfigError {
     /// HTTP port.
     #[error(transparent)]
     Port(#[from] PortError),
+    /// `--tls-cert` / `--tls-key` unusable (the message names which, the file and why).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// Elasticsearch settings.
     #[error(transparent)]
     Elasticsearch(#[from] ElasticsearchConfigError),
@@ -296,6 +369,20 @@ pub enum ConfigError {
         /// What is wrong.
         source: GeofenceError,
     },
+    /// The keys file cannot be used.
+    #[error("--ingest-keys {0}")]
+    IngestKeys(#[from] KeysFileError),
+    /// Keys given but authentication off.
+    #[error(
+        "--ingest-keys is given with --ingest-auth none, which lets anyone post: drop one of them"
+    )]
+    KeysWithoutAuth,
+    /// An intake-only ingester that nobody could post to.
+    #[error("`ingest http` takes positions only from devices, and has no device keys: give --ingest-keys FILE (make keys with `cartrack-worker keys new`), or --ingest-auth none on a trusted network")]
+    HttpWithoutKeys,
+    /// `keys new` with a bad name or rate.
+    #[error("keys new: {0}")]
+    NewKey(#[source] KeysError),
     /// A number that must be positive is not.
     #[error("--{option} {value}: must be a positive number")]
     NotPositive {
@@ -304,6 +391,28 @@ pub enum ConfigError {
         /// Its value.
         value: f64,
     },
+}
+
+/// Who may post, with the keys file read (so a bad one exits before serving).
+fn intake_access(
+    mode: IngestAuthMode,
+    keys: Option<PathBuf>,
+    source: &SourceSettings,
+) -> Result<IntakeAccess, ConfigError> {
+    // Empty, as a spec's `${CARTRACK_INGEST_KEYS:-}` gives it: no file.
+    let keys = keys.filter(|path| !path.as_os_str().is_empty());
+    match (mode, keys) {
+        (IngestAuthMode::None, None) => Ok(IntakeAccess::Open),
+        (IngestAuthMode::None, Some(_)) => Err(ConfigError::KeysWithoutAuth),
+        (IngestAuthMode::Keys, None) if *source == SourceSettings::Http => {
+            Err(ConfigError::HttpWithoutKeys)
+        }
+        (IngestAuthMode::Keys, None) => Ok(IntakeAccess::Closed),
+        (IngestAuthMode::Keys, Some(path)) => {
+            let ring = crate::keys::load(&path)?;
+            Ok(IntakeAccess::Keys { path, ring })
+        }
+    }
 }
 
 fn positive(option: &'static str, value: f64) -> Result<f64, ConfigError> {
@@ -328,6 +437,19 @@ impl HttpArgs {
     fn port(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<u16, PortError> {
         resolve_port(self.http_port, env(SCHEDULER_PORT_ENV), env(USER_PORT_ENV))
     }
+
+    /// The endpoint's TLS, its files read now so a bad one exits before anything is served.
+    fn https(&self) -> Result<Option<Https>, TlsError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Https::load(&TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+            .map(Some),
+            // clap requires both or neither.
+            _ => Ok(None),
+        }
+    }
 }
 
 impl Cli {
@@ -337,6 +459,16 @@ impl Cli {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Settings, ConfigError> {
         Ok(match self.command {
+            Command::Keys(KeysCommand::New(args)) => {
+                let request = NewKey {
+                    name: args.name,
+                    vehicle_prefixes: args.vehicle_prefixes,
+                    rate_per_second: args.rate_per_second,
+                    burst: args.burst,
+                };
+                request.check().map_err(ConfigError::NewKey)?;
+                Settings::NewKey(request)
+            }
             Command::Broker(args) => Settings::Broker(BrokerSettings {
                 partitions: positive("partitions", f64::from(args.partitions))? as i32,
                 retention: crate::commands::broker::Retention {
@@ -355,15 +487,18 @@ impl Cli {
                     },
                     Some(SourceCommand::Http) => SourceSettings::Http,
                 };
+                let auth = intake_access(args.ingest_auth, args.ingest_keys, &source)?;
                 Settings::Ingest(IngestSettings {
                     kafka: args.kafka.validate()?,
                     http_host: args.http.http_host,
                     http_port: args.http.port(env)?,
                     read_token: args.http.read_token(),
+                    https: args.http.https()?,
                     source,
                     limits: Limits::default(),
                     max_body_bytes: args.max_body_bytes,
                     delivery_wait: std::time::Duration::from_secs(args.delivery_wait_secs),
+                    auth,
                 })
             }
             Command::Process(args) => {
@@ -392,6 +527,7 @@ impl Cli {
                     http_host: args.http.http_host,
                     http_port: args.http.port(env)?,
                     read_token: args.http.read_token(),
+                    https: args.http.https()?,
                     processor,
                     // Empty (e.g. a spec's `${CARTRACK_CHECKPOINT_DIR:-}`): no checkpoint.
                     checkpoint_dir: args
@@ -422,6 +558,7 @@ impl Cli {
                         http_host: args.http.http_host,
                         http_port: args.http.port(env)?,
                         read_token: args.http.read_token(),
+                        https: args.http.https()?,
                         batch,
                     },
                     sink,
@@ -519,6 +656,46 @@ mod tests {
         );
         let es = settings(&["index", "--kafka", "k:1", "--elasticsearch", "es:9200"]).unwrap_err();
         assert!(es.to_string().contains("http://"), "{es}");
+    }
+
+    #[test]
+    fn tls_takes_both_files_for_every_server_and_a_bad_one_is_named_with_its_flag() {
+        let half = Cli::try_parse_from(["cartrack-worker", "process", "--tls-cert", "/x.crt"])
+            .unwrap_err()
+            .to_string();
+        assert!(half.contains("--tls-key"), "{half}");
+        let tls = [
+            "--tls-cert",
+            "/nonexistent/x.crt",
+            "--tls-key",
+            "/nonexistent/x.key",
+        ];
+        let missing = settings(&[&["process", "--kafka", "k:1"][..], &tls].concat())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.starts_with("--tls-cert /nonexistent/x.crt: "),
+            "{missing}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let files = TlsFiles {
+            cert: dir.path().join("x.crt"),
+            key: dir.path().join("x.key"),
+        };
+        let issued = cartrack_http::test_certs::issue_for_localhost().unwrap();
+        issued.write(&files).unwrap();
+        let (cert, key) = (files.cert.to_str().unwrap(), files.key.to_str().unwrap());
+        let tls = ["--tls-cert", cert, "--tls-key", key];
+        // After the source subcommand too: the flags are global.
+        let ingest = settings(&[&["ingest", "--kafka", "k:1", "simulator"][..], &tls].concat());
+        assert!(matches!(ingest, Ok(Settings::Ingest(s)) if s.https.is_some()));
+        let process = settings(&[&["process", "--kafka", "k:1"][..], &tls].concat());
+        assert!(matches!(process, Ok(Settings::Process(s)) if s.https.is_some()));
+        let index = settings(&[&["index", "--kafka", "k:1"][..], &tls].concat());
+        assert!(matches!(index, Ok(Settings::Index(s, _)) if s.https.is_some()));
+        let plain = settings(&["process", "--kafka", "k:1"]);
+        assert!(matches!(plain, Ok(Settings::Process(s)) if s.https.is_none()));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The HTTP endpoint every subcommand serves (metrics, and per subcommand the snapshot or the
-//! position intake), and where its port comes from.
+//! position intake), over HTTPS with `--tls-cert`, and where its port comes from.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use cartrack_http::Https;
 use cartrack_runtime::backoff::{Backoff, Schedule};
 use cartrack_runtime::bearer::{bearer_token, same_token};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -66,15 +67,16 @@ pub async fn bind(host: IpAddr, port: u16) -> std::io::Result<TcpListener> {
     Ok(listener)
 }
 
-/// Serves `app` on `listener` in a task of its own. With `read_token`, every request but the
-/// health and readiness checks (which Mesos and Marathon ask without credentials) and the
-/// intake (whose callers are devices, not readers) needs `Authorization: Bearer <token>`:
-/// `/metrics` and `/v1/snapshot` tell where every vehicle is.
+/// Serves `app` on `listener` in a task of its own, over TLS with `https`. With `read_token`,
+/// every request but the health and readiness checks (which Mesos and Marathon ask without
+/// credentials) and the intake (whose callers are devices, not readers) needs
+/// `Authorization: Bearer <token>`: `/metrics` and `/v1/snapshot` tell where every vehicle is.
 pub fn spawn_server(
     listener: TcpListener,
     app: Router,
     read_token: Option<String>,
-) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    https: Option<Https>,
+) -> tokio::task::JoinHandle<()> {
     let app = match read_token {
         Some(token) => app.layer(axum::middleware::from_fn_with_state(
             Arc::<str>::from(token),
@@ -82,7 +84,13 @@ pub fn spawn_server(
         )),
         None => app,
     };
-    tokio::spawn(async move { axum::serve(listener, app).await })
+    let scheme = if https.is_some() { "https" } else { "http" };
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(%address, scheme, "serving the HTTP endpoint");
+    tokio::spawn(async move { cartrack_http::serve(listener, app, https.as_ref()).await })
 }
 
 /// Paths open without the read token.
@@ -299,16 +307,44 @@ pub fn readiness_router(health: BrokerHealth) -> Router {
 mod tests {
     use super::*;
 
+    /// A client trusting only a new test CA, and HTTPS with a certificate it signed.
+    fn test_https(dir: &std::path::Path) -> (reqwest::Client, Https) {
+        let issued = cartrack_http::test_certs::issue_for_localhost().expect("test certificate");
+        let files = cartrack_http::TlsFiles {
+            cert: dir.join("server.crt"),
+            key: dir.join("server.key"),
+        };
+        issued.write(&files).expect("write the files");
+        let ca = reqwest::Certificate::from_pem(issued.ca.as_bytes()).expect("CA");
+        let client = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .build()
+            .expect("client");
+        (client, Https::load(&files).expect("the files load"))
+    }
+
     #[tokio::test]
     async fn with_a_read_token_only_the_checks_and_the_intake_are_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (https_client, https) = test_https(dir.path());
+        for (client, https) in [(reqwest::Client::new(), None), (https_client, Some(https))] {
+            read_token_guards_all_but_the_checks_and_the_intake(client, https).await;
+        }
+    }
+
+    async fn read_token_guards_all_but_the_checks_and_the_intake(
+        client: reqwest::Client,
+        https: Option<Https>,
+    ) {
         let app = base_router(Metrics::new("process", &[]))
             .route("/v1/snapshot", get(|| async { "{}" }))
             .route("/v1/ready", get(|| async { "ready" }))
             .route("/v1/positions", axum::routing::post(|| async { "{}" }));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        let server = spawn_server(listener, app, Some("r3ad".into()));
-        let client = reqwest::Client::new();
+        let scheme = if https.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://{}", listener.local_addr().expect("address"));
+        let server = spawn_server(listener, app, Some("r3ad".into()), https);
         let status = |request: reqwest::RequestBuilder| async move {
             request.send().await.expect("answer").status().as_u16()
         };

@@ -16,6 +16,7 @@ pub mod commands;
 pub mod geo;
 pub mod http;
 pub mod kafka;
+pub mod keys;
 pub mod metrics;
 pub mod model;
 pub mod processor;

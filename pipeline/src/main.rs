@@ -40,6 +40,15 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         let shutdown = shutdown.requested();
         match settings {
             Settings::Broker(settings) => broker::run(settings, shutdown).await.context("broker"),
+            Settings::NewKey(request) => {
+                let (key, entry) = request.issue(&mut rand::rng()).context("keys new")?;
+                // The key to the terminal, the entry to stdout: `>> keys.toml` keeps no key.
+                eprintln!(
+                    "device key (shown only now; send it as `Authorization: Bearer <key>`):\n{key}"
+                );
+                print!("{entry}");
+                Ok(())
+            }
             Settings::Ingest(settings) => ingest::run(settings, shutdown).await.context("ingest"),
             Settings::Process(settings) => {
                 process::run(settings, shutdown).await.context("process")

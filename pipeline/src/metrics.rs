@@ -23,6 +23,88 @@ pub struct Reason {
     pub reason: &'static str,
 }
 
+/// Labels naming a device key: its name in the keys file, never the key.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeyName {
+    /// The key's `name`.
+    pub key: String,
+}
+
+/// The intake's authentication counters (`ingest` only): requests refused by reason,
+/// positions accepted and rate-limited requests by key, keys loaded, failed reloads.
+#[derive(Debug, Clone, Default)]
+pub struct IntakeAuthMetrics {
+    refused: Family<Reason, Counter>,
+    accepted: Family<KeyName, Counter>,
+    rate_limited: Family<KeyName, Counter>,
+    keys: Gauge,
+    reload_failures: Counter,
+}
+
+impl IntakeAuthMetrics {
+    /// Reasons a request is refused before its body is read, each shown from zero.
+    pub const REFUSALS: [&'static str; 4] =
+        ["missing_key", "unknown_key", "revoked_key", "no_keys"];
+
+    /// Counts a request refused for `reason` (one of [`Self::REFUSALS`]).
+    pub fn refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&Reason { reason }).inc();
+    }
+
+    /// Counts `count` positions of `key` acknowledged by Kafka.
+    pub fn accepted(&self, key: &str, count: u64) {
+        self.accepted.get_or_create(&key_name(key)).inc_by(count);
+    }
+
+    /// Counts a request of `key` stopped by its rate limit.
+    pub fn rate_limited(&self, key: &str) {
+        self.rate_limited.get_or_create(&key_name(key)).inc();
+    }
+
+    /// Sets the number of keys loaded from the file.
+    pub fn set_keys(&self, count: usize) {
+        self.keys.set(count as i64);
+    }
+
+    /// Counts a change of the keys file that did not load (the keys before it stay).
+    pub fn reload_failed(&self) {
+        self.reload_failures.inc();
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        for reason in Self::REFUSALS {
+            let _ = self.refused.get_or_create(&Reason { reason });
+        }
+        registry.register(
+            "intake_auth_refused",
+            "POST /v1/positions requests refused before reading, by reason",
+            self.refused.clone(),
+        );
+        registry.register(
+            "intake_accepted",
+            "Positions acknowledged by Kafka, by device key",
+            self.accepted.clone(),
+        );
+        registry.register(
+            "intake_rate_limited",
+            "Requests stopped by their key's rate limit (429), by device key",
+            self.rate_limited.clone(),
+        );
+        registry.register("intake_keys", "Device keys loaded", self.keys.clone());
+        registry.register(
+            "intake_keys_reload_failures",
+            "Changes of the keys file that did not load (the previous keys stay)",
+            self.reload_failures.clone(),
+        );
+    }
+}
+
+fn key_name(key: &str) -> KeyName {
+    KeyName {
+        key: key.to_owned(),
+    }
+}
+
 /// Counters of one family already looked up, by endpoint: the hot paths count every record,
 /// and building the label (a `String`) for each lookup would allocate per record.
 #[derive(Debug, Default)]
@@ -118,6 +200,20 @@ impl Metrics {
             metrics.kafka_errors = Some(errors);
         }
         metrics
+    }
+
+    /// [`Self::new`] plus the intake's authentication counters ([`IntakeAuthMetrics`]).
+    pub fn with_intake_auth(
+        subcommand: &str,
+        reasons: &[&'static str],
+    ) -> (Self, IntakeAuthMetrics) {
+        let mut metrics = Self::new(subcommand, reasons);
+        let auth = IntakeAuthMetrics::default();
+        // The registry was created above and not shared yet.
+        if let Some(registry) = Arc::get_mut(&mut metrics.registry) {
+            auth.register(registry);
+        }
+        (metrics, auth)
     }
 
     /// Counts a Kafka client error that is retried (if this subcommand watches the broker).

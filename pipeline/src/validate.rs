@@ -42,11 +42,14 @@ pub enum Reject {
     /// Heading outside [0, 360].
     #[error("the heading is outside [0, 360]")]
     HeadingOutOfRange,
+    /// The device key that sent it may not send this vehicle's positions.
+    #[error("the device key may not send this vehicle id (see its vehicle_prefixes)")]
+    VehicleNotAllowed,
 }
 
 impl Reject {
     /// Every reason, so metrics can show zero counts before the first reject.
-    pub const ALL: [Reject; 12] = [
+    pub const ALL: [Reject; 13] = [
         Reject::Malformed,
         Reject::FieldCount,
         Reject::BadTimestamp,
@@ -59,6 +62,7 @@ impl Reject {
         Reject::TooOld,
         Reject::SpeedOutOfRange,
         Reject::HeadingOutOfRange,
+        Reject::VehicleNotAllowed,
     ];
 
     /// A stable snake_case label for metrics and logs.
@@ -76,6 +80,7 @@ impl Reject {
             Reject::TooOld => "too_old",
             Reject::SpeedOutOfRange => "speed_out_of_range",
             Reject::HeadingOutOfRange => "heading_out_of_range",
+            Reject::VehicleNotAllowed => "vehicle_not_allowed",
         }
     }
 }

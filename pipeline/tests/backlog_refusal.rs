@@ -48,7 +48,7 @@ fn post(address: &str, body: &str) -> (u16, Option<String>, String) {
     let mut stream = TcpStream::connect(address).unwrap_or_else(|err| panic!("{address}: {err}"));
     write!(
         stream,
-        "POST /v1/positions HTTP/1.0\r\nHost: {address}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /v1/positions HTTP/1.0\r\nHost: {address}\r\nAuthorization: Bearer {DEVICE_KEY}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();

@@ -101,6 +101,7 @@ async fn commits_only_after_the_sink_wrote_and_survives_a_slow_sink() {
         http_host: [127, 0, 0, 1].into(),
         http_port: 0,
         read_token: None,
+        https: None,
         batch: BatchSettings {
             max_documents: 1000,
             max_bytes: 1 << 20,

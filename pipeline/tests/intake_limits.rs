@@ -11,7 +11,9 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use cartrack_pipeline::kafka::topics;
-use support::{http, ingest_http, read_topic, wait_until, BrokerKind, ChildGuard, ExternalBroker};
+use support::{
+    http, ingest_http, read_topic, wait_until, BrokerKind, ChildGuard, ExternalBroker, DEVICE_KEY,
+};
 
 /// One position line; every line as long as the others for the same `width` of ids.
 fn line(number: usize, now_ms: i64) -> String {
@@ -86,7 +88,7 @@ fn a_line_that_is_not_text_is_answered_400_naming_it() {
     let mut stream = TcpStream::connect(&address).unwrap();
     write!(
         stream,
-        "POST /v1/positions HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n",
+        "POST /v1/positions HTTP/1.0\r\nHost: {address}\r\nAuthorization: Bearer {DEVICE_KEY}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .unwrap();
@@ -121,7 +123,7 @@ fn a_large_body_streamed_in_chunks_is_accepted_whole() {
     let mut stream = TcpStream::connect(&address).unwrap();
     write!(
         stream,
-        "POST /v1/positions HTTP/1.1\r\nHost: {address}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        "POST /v1/positions HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {DEVICE_KEY}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     for chunk in body.as_bytes().chunks(64 * 1024) {

@@ -74,6 +74,7 @@ async fn emits_keyed_vehicles_tiles_and_alerts() {
         http_host: [127, 0, 0, 1].into(),
         http_port: 0,
         read_token: None,
+        https: None,
         processor: ProcessorConfig::with_geofences(fences),
         checkpoint_dir: None,
     };

@@ -7,6 +7,7 @@
 //! - [`clock`]: the wall clock, for timestamps.
 //! - [`task`]: spawned tasks that end with their owner.
 //! - [`bearer`]: the `Authorization: Bearer` check of every HTTP server.
+//! - [`watch`]: files read again when they change.
 //!
 //! Decisions stay in the crates that make them (their cores take time and randomness as
 //! inputs); this crate is the edge where those inputs are read from the operating system.
@@ -18,3 +19,4 @@ pub mod parent_death;
 pub mod signals;
 pub mod task;
 pub mod tracing;
+pub mod watch;

@@ -63,6 +63,7 @@ const OPTIONAL_ENV: &[&str] = &[
     "CARTRACK_READ_TOKEN",
     "CARTRACK_HTTP",
     "CARTRACK_INGESTER_PLACEMENT",
+    "CARTRACK_INGEST_KEYS",
     "CARTRACK_PROCESSOR_PLACEMENT",
     "CARTRACK_INDEXER_PLACEMENT",
 ];
@@ -671,7 +672,7 @@ fn options_file_values_reach_the_app_json_escaped_and_not_html_escaped() {
                 "http": "0.0.0.0:8080",
                 "log_level": "info,cartrack_framework=debug",
             },
-            "ingester": { "count": 5, "placement": "zone:GROUP_BY" },
+            "ingester": { "count": 5, "placement": "zone:GROUP_BY", "keys_file": "/etc/cartrack/ingest-keys.toml" },
             "indexer": { "cpus": 0.25, "placement": "hostname:UNIQUE" },
             "kafka": { "brokers": "k1:9092,k2:9092" },
             "elasticsearch": { "url": "https://es.example.invalid:9200" },
@@ -689,6 +690,10 @@ fn options_file_values_reach_the_app_json_escaped_and_not_html_escaped() {
     assert_eq!(env["CARTRACK_LOG_LEVEL"], "info,cartrack_framework=debug");
     assert_eq!(env["CARTRACK_INGESTER_COUNT"], "5");
     assert_eq!(env["CARTRACK_INGESTER_PLACEMENT"], "zone:GROUP_BY");
+    assert_eq!(
+        env["CARTRACK_INGEST_KEYS"],
+        "/etc/cartrack/ingest-keys.toml"
+    );
     assert_eq!(env["CARTRACK_INDEXER_CPUS"], "0.25");
     // Untouched keys keep their defaults (deep merge, not replace).
     assert_eq!(env["CARTRACK_INGESTER_MEM"], "512");

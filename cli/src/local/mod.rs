@@ -231,8 +231,10 @@ fn check_ports_free(args: &LocalArgs) -> Result<(), UsageError> {
 /// The `CARTRACK_*` variables of this shell the scheduler inherits (it reads its settings
 /// from them, as Marathon passes them): named in the banner, so none acts unnoticed.
 fn inherited_settings() -> Vec<String> {
-    const SET_HERE: [&str; 4] = [
+    const SET_HERE: [&str; 6] = [
         "CARTRACK_KAFKA",
+        "CARTRACK_INGEST_AUTH",
+        "CARTRACK_INGEST_KEYS",
         "CARTRACK_RELEASE_URI",
         "CARTRACK_EXECUTOR_URI",
         "CARTRACK_WORKER_URI",
@@ -288,7 +290,12 @@ async fn start_all(
     let master = match (&args.cluster, devcluster) {
         (Cluster::Dev(dev), Some(devcluster)) => {
             let mut cluster = Command::new(devcluster);
+            // The pods inherit the dev cluster's environment: a scheduler certificate set in
+            // the user's shell must not turn the processors to HTTPS (the page reads them
+            // over HTTP).
             cluster
+                .env_remove("CARTRACK_TLS_CERT")
+                .env_remove("CARTRACK_TLS_KEY")
                 .arg("--agents")
                 .arg(dev.agents.to_string())
                 .arg("--resources")
@@ -324,9 +331,13 @@ async fn start_all(
     std::fs::write(&spec_path, EXAMPLE_SPEC)
         .with_context(|| format!("cannot write {}", spec_path.display()))?;
     let mut command = Command::new(scheduler);
-    // The example spec gives every pod `${CARTRACK_KAFKA}` from the scheduler's environment.
+    // The example spec gives every pod `${CARTRACK_KAFKA}` from the scheduler's environment,
+    // and the ingesters `${CARTRACK_INGEST_AUTH}`: on one machine the intake is open (the
+    // banner says so), as devices with keys are a cluster's concern.
     command
         .env("CARTRACK_KAFKA", &kafka)
+        .env("CARTRACK_INGEST_AUTH", "none")
+        .env_remove("CARTRACK_INGEST_KEYS")
         .arg("--master")
         .arg(&master)
         .arg("--spec")
@@ -369,7 +380,9 @@ async fn start_all(
     };
     let banner = format!(
         "cartrack is running on this machine:\n  page and operator API: http://{}/\n{master_line}\n  \
-         kafka (in memory):     {kafka}\n  logs:                  {}\n{inherited}\
+         kafka (in memory):     {kafka}\n  \
+         device intake:         open, no device keys (--ingest-auth none)\n  \
+         logs:                  {}\n{inherited}\
          Scale with `cartrack scale processor 3 --wait`. Press Ctrl-C to stop everything.\n",
         args.http,
         logs.display()

@@ -13,7 +13,6 @@ mod bearer;
 mod driver_handle;
 mod error;
 mod extract;
-pub mod https;
 mod metrics;
 pub mod page;
 pub mod standby;
@@ -30,6 +29,7 @@ use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use axum::{Json, Router};
+use cartrack_http::Https;
 use cartrack_webui::basemap::PageConfig;
 use cartrack_webui::cluster::ClusterView;
 use cartrack_webui::map::MapView;
@@ -76,7 +76,7 @@ pub struct ApiTokens {
 /// `decisions` is the driver's histogram of decision times, shown on `/metrics`.
 pub async fn serve(
     listener: TcpListener,
-    https: Option<https::Https>,
+    https: Option<Https>,
     tokens: ApiTokens,
     driver: mpsc::Sender<ApiRequest>,
     page: page::PageSources,
@@ -87,7 +87,7 @@ pub async fn serve(
         page,
         decisions,
     };
-    https::serve(listener, router(api, tokens), https.as_ref()).await;
+    cartrack_http::serve(listener, router(api, tokens), https.as_ref()).await;
 }
 
 fn router(api: Api, tokens: ApiTokens) -> Router {

@@ -7,10 +7,10 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use cartrack_http::Https;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
-use super::https::Https;
 use crate::ha::LeaderLookup;
 
 /// `GET /v1/health` of a standby: healthy (it is ready to take over), not subscribed.
@@ -36,7 +36,7 @@ pub async fn serve<L: LeaderLookup>(listener: TcpListener, https: Option<Https>,
         .route("/metrics", get(metrics))
         .fallback(redirect::<L>)
         .with_state(leader);
-    super::https::serve(listener, router, https.as_ref()).await;
+    cartrack_http::serve(listener, router, https.as_ref()).await;
 }
 
 async fn health<L: LeaderLookup>(State(lookup): State<L>) -> Json<StandbyHealth> {

@@ -10,7 +10,6 @@
 #![allow(dead_code)]
 
 pub mod cases;
-pub mod certs;
 pub mod invariants;
 pub mod real_ha;
 pub mod slow_master;

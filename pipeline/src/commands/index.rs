@@ -48,6 +48,8 @@ pub struct IndexSettings {
     pub http_port: u16,
     /// Token the HTTP endpoint requires (`--read-token`).
     pub read_token: Option<String>,
+    /// The endpoint's TLS (`--tls-cert`, `--tls-key`); plain HTTP without.
+    pub https: Option<cartrack_http::Https>,
     /// Batching.
     pub batch: BatchSettings,
 }
@@ -138,7 +140,12 @@ pub async fn run(
         .await
         .map_err(IndexError::Http)?;
     let app = base_router(metrics.clone()).merge(readiness_router(health.clone()));
-    let server = spawn_server(listener, app, settings.read_token.clone());
+    let server = spawn_server(
+        listener,
+        app,
+        settings.read_token.clone(),
+        settings.https.clone(),
+    );
     tracing::info!(kafka = settings.kafka.bootstrap_servers(), group = %settings.group, "indexing");
 
     let mut pending = Pending {

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::http::{base_router, bind, spawn_server};
 use crate::kafka::{topics, Batcher, Emitter, KafkaConfig};
+use crate::keys::{IntakeAuth, KeyRing, KeyStore};
 use crate::metrics::Metrics;
 use crate::model::{PositionBatch, POSITION_SCHEMA_V2};
 use crate::sources::replay::{detect_schema, parse_record, CsvSchema, Restamp};
@@ -53,6 +54,8 @@ pub struct IngestSettings {
     pub http_port: u16,
     /// Token the HTTP endpoint requires (`--read-token`).
     pub read_token: Option<String>,
+    /// The endpoint's TLS (`--tls-cert`, `--tls-key`); plain HTTP without.
+    pub https: Option<cartrack_http::Https>,
     /// The source.
     pub source: SourceSettings,
     /// Validation bounds.
@@ -62,6 +65,24 @@ pub struct IngestSettings {
     /// How long a `POST /v1/positions` batch waits for Kafka's acknowledgement before the
     /// request is answered 503.
     pub delivery_wait: Duration,
+    /// Who may post to `POST /v1/positions`.
+    pub auth: IntakeAccess,
+}
+
+/// Who may post positions, as configured.
+#[derive(Debug, Clone)]
+pub enum IntakeAccess {
+    /// `--ingest-auth none`.
+    Open,
+    /// Keys required, no keys file: every post is refused.
+    Closed,
+    /// The keys of `path`, as read at start; read again when it changes.
+    Keys {
+        /// The file.
+        path: PathBuf,
+        /// Its keys.
+        ring: KeyRing,
+    },
 }
 
 /// Why ingest stopped with an error.
@@ -96,7 +117,24 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), IngestError> {
     let reasons: Vec<_> = Reject::ALL.iter().map(|reject| reject.label()).collect();
-    let metrics = Metrics::new("ingest", &reasons);
+    let (metrics, auth_metrics) = Metrics::with_intake_auth("ingest", &reasons);
+    // The reload task lives as long as the intake.
+    let (auth, _reload) = match settings.auth {
+        IntakeAccess::Open => {
+            tracing::warn!("--ingest-auth none: anyone who reaches the port may post positions");
+            (IntakeAuth::Open, None)
+        }
+        IntakeAccess::Closed => {
+            tracing::warn!("no --ingest-keys: POST /v1/positions refuses every request");
+            (IntakeAuth::Closed, None)
+        }
+        IntakeAccess::Keys { path, ring } => {
+            tracing::info!(path = %path.display(), keys = ring.len(), "device keys loaded");
+            let store = KeyStore::new(ring, auth_metrics);
+            let reload = store.reload_on_change(path);
+            (IntakeAuth::Keys(store), Some(reload))
+        }
+    };
     let mut emitter = settings.kafka.patient_emitter(metrics.clone())?;
     let (batches, mut incoming) = mpsc::channel::<Batch>(64);
 
@@ -109,8 +147,14 @@ pub async fn run(
         metrics: metrics.clone(),
         max_body_bytes: settings.max_body_bytes,
         delivery_wait: settings.delivery_wait,
+        auth,
     }));
-    let server = spawn_server(listener, app, settings.read_token.clone());
+    let server = spawn_server(
+        listener,
+        app,
+        settings.read_token.clone(),
+        settings.https.clone(),
+    );
 
     let limits = settings.limits;
     let source = match settings.source {

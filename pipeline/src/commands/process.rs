@@ -47,6 +47,8 @@ pub struct ProcessSettings {
     pub http_port: u16,
     /// Token the HTTP endpoint requires (`--read-token`).
     pub read_token: Option<String>,
+    /// The endpoint's TLS (`--tls-cert`, `--tls-key`); plain HTTP without.
+    pub https: Option<cartrack_http::Https>,
     /// The processing core's settings.
     pub processor: ProcessorConfig,
     /// Where the processor's state is checkpointed (see [`crate::checkpoint`]); `None`: no
@@ -205,7 +207,12 @@ pub async fn run(
                 .route("/v1/snapshot", get(snapshot))
                 .with_state(snapshots),
         );
-    let server = spawn_server(listener, app, settings.read_token.clone());
+    let server = spawn_server(
+        listener,
+        app,
+        settings.read_token.clone(),
+        settings.https.clone(),
+    );
     tracing::info!(kafka = settings.kafka.bootstrap_servers(), group = %settings.group, "processing");
 
     let (mut checkpoints, restored) = Checkpoints::open(

@@ -6,13 +6,19 @@
 //! batch, whatever the body's size. The body is bounded by `--max-body-bytes` and each line by
 //! [`MAX_LINE_BYTES`]; past a bound the intake stops reading and answers what it did with the
 //! lines before it (they are produced, never dropped) and why it stopped.
+//!
+//! Unless the intake is open (`--ingest-auth none`), a request needs a device key
+//! (`Authorization: Bearer <key>`, see [`crate::keys`]): without a known one it is answered 401
+//! before its body is read; a key limited to vehicle-id prefixes has the other vehicles'
+//! lines rejected (`vehicle_not_allowed`); a key past its rate is stopped at the line where its
+//! tokens ran out, answered 429 with `Retry-After`, the lines before it produced.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -22,6 +28,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{admit, count_unparsable, Batch, NotDelivered};
+use crate::keys::{Allowance, Device, IntakeAuth, Unauthorized};
 use crate::metrics::Metrics;
 use crate::model::Position;
 use crate::validate::{Limits, Reject};
@@ -64,6 +71,8 @@ pub struct Intake {
     pub max_body_bytes: usize,
     /// How long each batch waits for Kafka's acknowledgement before the request is answered 503.
     pub delivery_wait: Duration,
+    /// Who may post.
+    pub auth: IntakeAuth,
 }
 
 /// Why the intake stopped reading a body before its end (or Kafka did not take it).
@@ -97,13 +106,23 @@ pub enum Refusal {
         /// The line being read (1-based).
         line: usize,
     },
+    /// The device key's rate limit was reached.
+    #[error("the device key's rate limit is reached at line {line}: it and the lines after it were not read; send them again after {retry_after_s} s")]
+    RateLimited {
+        /// The first line not taken (1-based).
+        line: usize,
+        /// When the key may send again, seconds.
+        retry_after_s: u64,
+    },
 }
 
 impl Refusal {
-    /// The status that answers it: 413 for the body limit, 400 for the rest.
+    /// The status that answers it: 413 for the body limit, 429 for the rate limit, 400 for
+    /// the rest.
     pub fn status(&self) -> StatusCode {
         match self {
             Refusal::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -115,6 +134,7 @@ impl Refusal {
             Refusal::LineTooLong { .. } => "line_too_long",
             Refusal::InvalidUtf8 { .. } => "invalid_utf8",
             Refusal::BodyUnreadable { .. } => "body_unreadable",
+            Refusal::RateLimited { .. } => "rate_limited",
         }
     }
 
@@ -122,7 +142,9 @@ impl Refusal {
         let (line, limit_bytes) = match *self {
             Refusal::BodyTooLarge { limit_bytes, line } => (line, Some(limit_bytes)),
             Refusal::LineTooLong { line, limit_bytes } => (line, Some(limit_bytes)),
-            Refusal::InvalidUtf8 { line } | Refusal::BodyUnreadable { line } => (line, None),
+            Refusal::InvalidUtf8 { line }
+            | Refusal::BodyUnreadable { line }
+            | Refusal::RateLimited { line, .. } => (line, None),
         };
         RefusalDetail {
             reason: self.label(),
@@ -136,8 +158,9 @@ impl Refusal {
 /// The `error` of an answer: why lines from `line` on were not taken.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RefusalDetail {
-    /// `body_too_large`, `line_too_long`, `invalid_utf8`, `body_unreadable`, `kafka_backlog`
-    /// or `kafka_unavailable`.
+    /// `body_too_large`, `line_too_long`, `invalid_utf8`, `body_unreadable`, `rate_limited`,
+    /// `kafka_backlog` or `kafka_unavailable`; before the body is read (401) `missing_key`,
+    /// `unknown_key`, `revoked_key` or `no_keys`.
     pub reason: &'static str,
     /// The first line not taken (1-based); 0 when it is not about a line.
     pub line: usize,
@@ -322,6 +345,12 @@ struct Undelivered {
 }
 
 impl Delivery<'_> {
+    /// Counts a line read and turned away.
+    fn reject(&mut self, reject: Reject) {
+        count_unparsable(&self.intake.metrics, SOURCE, reject);
+        *self.report.rejected.entry(reject.label()).or_default() += 1;
+    }
+
     /// Validates the parsed positions (lines up to `last_line`) and hands the valid ones to the
     /// producer.
     async fn send(&mut self, last_line: usize) {
@@ -408,7 +437,35 @@ impl Delivery<'_> {
     }
 }
 
-async fn receive(State(intake): State<Intake>, body: Body) -> Response {
+/// The 401 of a request without a usable device key; its body is not read.
+fn unauthorized(refusal: &Unauthorized) -> Response {
+    tracing::debug!(%refusal, "intake request refused");
+    let report = IntakeReport {
+        error: Some(RefusalDetail {
+            reason: refusal.label(),
+            line: 0,
+            limit_bytes: None,
+            message: refusal.to_string(),
+        }),
+        ..IntakeReport::default()
+    };
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        Json(report),
+    )
+        .into_response()
+}
+
+async fn receive(State(intake): State<Intake>, headers: HeaderMap, body: Body) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let device = match intake.auth.authenticate(authorization) {
+        Ok(device) => device,
+        Err(refusal) => return unauthorized(&refusal),
+    };
+    let mut allowance = Allowance::new(device.clone());
     let mut chunks = body.into_data_stream();
     let mut reader = LineReader::new(intake.max_body_bytes, MAX_LINE_BYTES);
     let mut delivery = Delivery {
@@ -442,16 +499,17 @@ async fn receive(State(intake): State<Intake>, body: Body) -> Response {
                 reader.next_line()
             };
             let parsed = match line {
-                Ok(Some((number, line))) => parse_line(number, &line),
+                Ok(Some((number, line))) => parse_line(number, &line)
+                    .and_then(|parsed| charge(&mut allowance, number, parsed)),
                 Ok(None) => break,
                 Err(stop) => Err(stop),
             };
             match parsed {
-                Ok(Some(Ok(position))) => delivery.parsed.push(position),
-                Ok(Some(Err(reject))) => {
-                    count_unparsable(&intake.metrics, SOURCE, reject);
-                    *delivery.report.rejected.entry(reject.label()).or_default() += 1;
+                Ok(Some(Ok(position))) if permitted(&device, &position) => {
+                    delivery.parsed.push(position)
                 }
+                Ok(Some(Ok(_))) => delivery.reject(Reject::VehicleNotAllowed),
+                Ok(Some(Err(reject))) => delivery.reject(reject),
                 Ok(None) => {}
                 Err(stop) => {
                     refusal = Some(stop);
@@ -475,6 +533,9 @@ async fn receive(State(intake): State<Intake>, body: Body) -> Response {
     }
     let failure = delivery.wait().await;
     let mut report = delivery.report;
+    if let Some(device) = &device {
+        device.accepted(report.accepted);
+    }
     if let Some(Undelivered { first_line, why }) = failure {
         let accepted = report.accepted;
         let (reason, message) = match why {
@@ -521,12 +582,47 @@ async fn receive(State(intake): State<Intake>, body: Body) -> Response {
             .into_response();
     }
     match refusal {
+        Some(refusal @ Refusal::RateLimited { retry_after_s, .. }) => {
+            report.error = Some(refusal.detail());
+            let retry_after = retry_after_s.to_string();
+            (
+                refusal.status(),
+                [(header::RETRY_AFTER, retry_after)],
+                Json(report),
+            )
+                .into_response()
+        }
         Some(refusal) => {
             report.error = Some(refusal.detail());
             (refusal.status(), Json(report)).into_response()
         }
         None => (StatusCode::OK, Json(report)).into_response(),
     }
+}
+
+/// Takes a token for a line that holds something (a position or a reject) from the request's
+/// allowance: past the key's rate, the line is refused.
+fn charge(
+    allowance: &mut Allowance,
+    line: usize,
+    parsed: Option<Result<Position, Reject>>,
+) -> Result<Option<Result<Position, Reject>>, Refusal> {
+    if parsed.is_some() {
+        allowance
+            .take_one()
+            .map_err(|retry_after_s| Refusal::RateLimited {
+                line,
+                retry_after_s,
+            })?;
+    }
+    Ok(parsed)
+}
+
+/// Whether the device's key may send `position` (any position when the intake is open).
+fn permitted(device: &Option<Device>, position: &Position) -> bool {
+    device
+        .as_ref()
+        .is_none_or(|device| device.allows(&position.vehicle_id))
 }
 
 /// Reads and discards the rest of a refused body for at most [`DRAIN_TIMEOUT`].
@@ -558,6 +654,16 @@ mod tests {
         outcome: Result<(), NotDelivered>,
         max_body_bytes: usize,
     ) -> (String, mpsc::UnboundedReceiver<Vec<Position>>) {
+        serve_with(answered, outcome, max_body_bytes, IntakeAuth::Open).await
+    }
+
+    /// Like [`serve_answering`], with `auth` deciding who may post.
+    async fn serve_with(
+        answered: usize,
+        outcome: Result<(), NotDelivered>,
+        max_body_bytes: usize,
+        auth: IntakeAuth,
+    ) -> (String, mpsc::UnboundedReceiver<Vec<Position>>) {
         let (batches, mut incoming) = mpsc::channel::<Batch>(4);
         let (seen, received) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -575,17 +681,27 @@ mod tests {
                 }
             }
         });
-        (listen(batches, max_body_bytes).await, received)
+        (listen_with(batches, max_body_bytes, auth).await, received)
     }
 
-    /// Serves an intake handing its batches to `batches`, with a 1 s delivery wait; its address.
+    /// Serves an open intake handing its batches to `batches`, with a 1 s delivery wait; its
+    /// address.
     async fn listen(batches: mpsc::Sender<Batch>, max_body_bytes: usize) -> String {
+        listen_with(batches, max_body_bytes, IntakeAuth::Open).await
+    }
+
+    async fn listen_with(
+        batches: mpsc::Sender<Batch>,
+        max_body_bytes: usize,
+        auth: IntakeAuth,
+    ) -> String {
         let intake = Intake {
             batches,
             limits: Limits::default(),
             metrics: Metrics::new("ingest", &[]),
             max_body_bytes,
             delivery_wait: Duration::from_secs(1),
+            auth,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
@@ -630,6 +746,114 @@ mod tests {
             ids.extend(batch.into_iter().map(|p| p.vehicle_id));
         }
         ids
+    }
+
+    /// An intake with keys `k-nyc` (vehicles `nyc-*`, 5 positions then 1 per 100 s), `k-any`
+    /// and `k-old` (revoked); its address, what it produced, and its metrics.
+    async fn serve_keyed() -> (String, mpsc::UnboundedReceiver<Vec<Position>>, Metrics) {
+        use crate::keys::{hash_hex, hash_key, KeyRing, KeyStore};
+        let entry = |name: &str, key: &str, extra: &str| {
+            format!(
+                "[[keys]]\nname = \"{name}\"\nsha256 = \"{}\"\n{extra}\n",
+                hash_hex(&hash_key(key))
+            )
+        };
+        let text = entry(
+            "nyc",
+            "k-nyc",
+            "vehicle_prefixes = [\"nyc-\"]\nrate_per_second = 0.01\nburst = 5",
+        ) + &entry("any", "k-any", "")
+            + &entry("old", "k-old", "revoked = true");
+        let (metrics, auth_metrics) = Metrics::with_intake_auth("ingest", &[]);
+        let store = KeyStore::new(KeyRing::parse(&text).unwrap(), auth_metrics);
+        let (address, received) = serve_with(
+            usize::MAX,
+            Ok(()),
+            DEFAULT_MAX_BODY_BYTES,
+            IntakeAuth::Keys(store),
+        )
+        .await;
+        (address, received, metrics)
+    }
+
+    async fn post_with_key(address: &str, key: Option<&str>, body: String) -> reqwest::Response {
+        let request = reqwest::Client::new()
+            .post(format!("http://{address}/v1/positions"))
+            .body(body);
+        let request = match key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        };
+        request.send().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn without_a_known_key_nothing_is_read_and_the_refusal_is_counted() {
+        let (address, mut received, metrics) = serve_keyed().await;
+        let body = position_lines(3, wall_clock_ms());
+        for (key, reason) in [
+            (None, "missing_key"),
+            (Some("k-typo"), "unknown_key"),
+            (Some("k-old"), "revoked_key"),
+        ] {
+            let response = post_with_key(&address, key, body.clone()).await;
+            assert_eq!(response.status(), 401, "{key:?}");
+            assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+            let report: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(report["error"]["reason"], reason, "{report}");
+            assert_eq!(report["lines_read"], 0, "{report}");
+            let counted =
+                format!("cartrack_ingest_intake_auth_refused_total{{reason=\"{reason}\"}} 1");
+            assert!(metrics.render().contains(&counted), "{counted}");
+        }
+        let response = post_with_key(&address, Some("k-any"), body).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(produced(&mut received), ["v0", "v1", "v2"]);
+        assert!(metrics
+            .render()
+            .contains("cartrack_ingest_intake_accepted_total{key=\"any\"} 3"));
+    }
+
+    #[tokio::test]
+    async fn a_key_sends_only_its_vehicles_and_only_at_its_rate() {
+        let (address, mut received, metrics) = serve_keyed().await;
+        let now = wall_clock_ms();
+        let line = |vehicle: &str| {
+            format!("{{\"vehicle_id\":\"{vehicle}\",\"timestamp_ms\":{now},\"lat\":40.7,\"lon\":-73.9}}\n")
+        };
+        // Lines 1-5 take the burst (one of them another fleet's vehicle); line 6 is refused.
+        let body: String = [
+            "nyc-1", "bos-1", "nyc-2", "nyc-3", "nyc-4", "nyc-5", "nyc-6",
+        ]
+        .into_iter()
+        .map(line)
+        .collect();
+        let response = post_with_key(&address, Some("k-nyc"), body).await;
+        assert_eq!(response.status(), 429);
+        let retry_after: u64 = response.headers()[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=100).contains(&retry_after), "{retry_after}");
+        let report: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(report["accepted"], 4, "{report}");
+        assert_eq!(report["rejected"]["vehicle_not_allowed"], 1, "{report}");
+        assert_eq!(report["error"]["reason"], "rate_limited", "{report}");
+        assert_eq!(report["error"]["line"], 6, "{report}");
+        assert_eq!(
+            produced(&mut received),
+            ["nyc-1", "nyc-2", "nyc-3", "nyc-4"]
+        );
+        // The bucket is empty: the next request is refused at its first line.
+        let response = post_with_key(&address, Some("k-nyc"), line("nyc-6")).await;
+        assert_eq!(response.status(), 429);
+        let report: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(report["accepted"], 0, "{report}");
+        assert_eq!(report["error"]["line"], 1, "{report}");
+        assert!(metrics
+            .render()
+            .contains("cartrack_ingest_intake_rate_limited_total{key=\"nyc\"} 2"));
     }
 
     #[tokio::test]

@@ -393,9 +393,14 @@ pub fn hits(body: &serde_json::Value) -> HashMap<String, serde_json::Value> {
 pub fn http(address: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     let mut stream = TcpStream::connect(address).unwrap_or_else(|err| panic!("{address}: {err}"));
     let body = body.unwrap_or("");
+    let key = if path == "/v1/positions" {
+        format!("Authorization: Bearer {DEVICE_KEY}\r\n")
+    } else {
+        String::new()
+    };
     write!(
         stream,
-        "{method} {path} HTTP/1.0\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.0\r\nHost: {address}\r\n{key}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -447,10 +452,45 @@ pub fn group_worker(role: &str, kafka: &str, extra: &[&str]) -> (ChildGuard, Str
     (worker, address)
 }
 
-/// `cartrack-worker ingest` on `kafka` with its HTTP port on any free one, then `args` (a
-/// source and its flags, ingest flags before it).
+/// The device key the test ingesters take: [`keys_file`] lists it, and [`http`] sends it with
+/// every `POST /v1/positions`.
+pub const DEVICE_KEY: &str = "ck_test-fleet";
+
+/// A keys file listing [`DEVICE_KEY`] without limits, written once per test process.
+pub fn keys_file() -> PathBuf {
+    static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        use cartrack_pipeline::keys::{hash_hex, hash_key};
+        let path =
+            std::env::temp_dir().join(format!("cartrack-test-keys-{}.toml", std::process::id()));
+        let entry = format!(
+            "[[keys]]\nname = \"test-fleet\"\nsha256 = \"{}\"\n",
+            hash_hex(&hash_key(DEVICE_KEY))
+        );
+        std::fs::write(&path, entry).unwrap();
+        path
+    })
+    .clone()
+}
+
+/// `cartrack-worker ingest` on `kafka` with its HTTP port on any free one and the devices of
+/// [`keys_file`], then `args` (a source and its flags, ingest flags before it).
 pub fn ingest_worker(kafka: &str, args: &[&str]) -> ChildGuard {
-    let args = [&["ingest", "--kafka", kafka, "--http-port", "0"][..], args].concat();
+    let keys = keys_file();
+    let keys = keys.to_str().unwrap();
+    let args = [
+        &[
+            "ingest",
+            "--kafka",
+            kafka,
+            "--http-port",
+            "0",
+            "--ingest-keys",
+            keys,
+        ][..],
+        args,
+    ]
+    .concat();
     ChildGuard::worker("ingest", &args)
 }
 
