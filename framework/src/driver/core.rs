@@ -239,6 +239,11 @@ impl Core {
         !self.ready.is_empty()
     }
 
+    /// Changes and effects collected and not taken yet.
+    pub fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
     /// Takes what the shell must do now.
     pub fn take_ready(&mut self) -> Ready {
         std::mem::take(&mut self.ready)

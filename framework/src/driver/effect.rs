@@ -133,4 +133,9 @@ impl Ready {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty() && self.framework_id.is_none() && self.effects.is_empty()
     }
+
+    /// Changes and effects held: what its size in memory grows with.
+    pub fn len(&self) -> usize {
+        self.changes.len() + self.effects.len()
+    }
 }

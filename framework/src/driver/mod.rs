@@ -17,8 +17,10 @@ mod encode;
 mod input;
 mod launch;
 mod sender;
+#[cfg(test)]
+mod tests;
 
-use sender::Round;
+use sender::{Backlog, Round};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +44,13 @@ const MAX_EVENTS_PER_ROUND: usize = 512;
 /// Rounds waiting for the sender. When they are all taken (a slow master or store), the
 /// core keeps collecting into one `Ready`, so the queue's bound costs no input.
 const ROUNDS_IN_FLIGHT: usize = 4;
+
+/// Changes and effects that may wait (collected by the core, or saved and not yet sent)
+/// before the loop stops taking the master's events, which make more of them. The master's
+/// stream then waits in the subscription's channel and TCP (its heartbeat watch counts only
+/// time spent waiting for bytes), and the agents resend unacknowledged updates; operator
+/// requests, call outcomes and ticks are still taken.
+const MAX_WAITING: usize = 4096;
 
 /// The longest the loop waits for the sender to finish its queue when asked to stop.
 const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -169,6 +178,7 @@ pub async fn run_loop<S: Store + 'static, C: Caller>(
     } = channels;
     let (queue, queued) = mpsc::channel(ROUNDS_IN_FLIGHT);
     let (outcomes_tx, mut outcomes) = mpsc::channel(64);
+    let backlog = Backlog::default();
     let mut sender = tokio::spawn(sender::run(
         store,
         caller,
@@ -177,7 +187,9 @@ pub async fn run_loop<S: Store + 'static, C: Caller>(
         encoder,
         outcomes_tx,
         queued,
+        backlog.clone(),
     ));
+    let mut taking_events = true;
     // Operator writes the core took, answered once the round holding them is saved.
     let mut saved = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -186,6 +198,15 @@ pub async fn run_loop<S: Store + 'static, C: Caller>(
     // Changes made while starting (spec, desired counts) are the sender's first round.
     let stop = loop {
         let pending = core.has_ready() || !saved.is_empty();
+        let waiting = core.ready_len() + backlog.len();
+        if taking_events != (waiting < MAX_WAITING) {
+            taking_events = !taking_events;
+            if taking_events {
+                tracing::info!(waiting, "the master takes calls again: taking its events");
+            } else {
+                tracing::warn!(waiting, "{MAX_WAITING}+ changes and calls wait for a slow master or store: not taking the master's events until they are done");
+            }
+        }
         tokio::select! {
             () = &mut shutdown => break Stop::Shutdown,
             () = fence.lost() => break Stop::Deposed,
@@ -197,7 +218,7 @@ pub async fn run_loop<S: Store + 'static, C: Caller>(
                 ready: core.take_ready(),
                 saved: std::mem::take(&mut saved),
             }),
-            input = stream.recv() => {
+            input = stream.recv(), if taking_events => {
                 let Some(input) = input else {
                     // The subscription stopped: because this instance was deposed (an
                     // error, so the process exits 1 and restarts as a standby) or on shutdown.

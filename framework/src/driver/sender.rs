@@ -8,8 +8,10 @@
 //!
 //! A slow master holds up only the sender: the persister keeps saving (and answering writes)
 //! and collects the effects that wait, so nothing is acted on before it is saved and nothing
-//! saved is dropped.
+//! saved is dropped. The effects waiting are counted ([`Backlog`]) so the loop can stop taking
+//! the master's events, which make more of them, until the sender catches up.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use cartrack_runtime::task::AbortOnDrop;
@@ -35,6 +37,25 @@ pub(crate) struct Round {
 /// Batches of saved effects waiting for the sender.
 const BATCHES_IN_FLIGHT: usize = 4;
 
+/// Effects saved and not yet sent (or given up on); cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Backlog(Arc<AtomicUsize>);
+
+impl Backlog {
+    /// How many wait.
+    pub(crate) fn len(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, count: usize) {
+        self.0.fetch_add(count, Ordering::Relaxed);
+    }
+
+    fn done(&self, count: usize) {
+        self.0.fetch_sub(count, Ordering::Relaxed);
+    }
+}
+
 /// Runs the persister and the sender until the loop closes its queue (then the effects
 /// already saved are still sent) or one of them fails: a failed commit or a lost fence ends
 /// both with the error, since the scheduler must not act on what it could not save, nor act
@@ -48,6 +69,7 @@ pub(crate) async fn run<S: Store, C: Caller>(
     encoder: Encoder,
     outcomes: mpsc::Sender<Input>,
     mut rounds: mpsc::Receiver<Round>,
+    backlog: Backlog,
 ) -> Result<(), DriverError> {
     let (batches, queued) = mpsc::channel(BATCHES_IN_FLIGHT);
     // However the persister ends (an error, or the loop aborting it when deposed), the sender
@@ -59,6 +81,7 @@ pub(crate) async fn run<S: Store, C: Caller>(
             fence,
             encoder,
             outcomes,
+            backlog: backlog.clone(),
         }
         .run(queued),
     );
@@ -75,6 +98,7 @@ pub(crate) async fn run<S: Store, C: Caller>(
                     for reply in round.saved {
                         let _ = reply.send(Ok(()));
                     }
+                    backlog.add(round.ready.effects.len());
                     waiting.extend(round.ready.effects);
                 }
                 None => open = false,
@@ -105,6 +129,8 @@ struct Sender<C> {
     encoder: Encoder,
     /// Outcomes the core must hear about.
     outcomes: mpsc::Sender<Input>,
+    /// Counted down as each effect is done with.
+    backlog: Backlog,
 }
 
 impl<C: Caller> Sender<C> {
@@ -115,10 +141,12 @@ impl<C: Caller> Sender<C> {
                 // The core acts only once it has a framework id, published before its
                 // effects were passed on.
                 tracing::warn!(effects = effects.len(), "no framework id: effects not sent");
+                self.backlog.done(effects.len());
                 continue;
             };
             for effect in effects {
                 self.send(effect, &framework_id).await;
+                self.backlog.done(1);
             }
         }
         Ok(())
