@@ -2,7 +2,7 @@
 //! streams, the executor processes and the clock tick, and carries out the core's effects.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -69,8 +69,9 @@ pub(crate) struct Inner {
 }
 
 /// A running dev cluster: a master (plus a standby listener), agents and their executors, all
-/// on 127.0.0.1. Start with [`DevCluster::start`], stop with [`DevCluster::shutdown`]; dropping
-/// it kills every executor process too.
+/// on 127.0.0.1 (agents on 127.0.0.2, 127.0.0.3, ... with [`ClusterConfig::distinct_hosts`]).
+/// Start with [`DevCluster::start`], stop with [`DevCluster::shutdown`]; dropping it kills every
+/// executor process too.
 pub struct DevCluster {
     inner: Arc<Inner>,
     tasks: Vec<JoinHandle<()>>,
@@ -311,6 +312,14 @@ impl Inner {
                 process::mesos_duration(grace),
             ),
         ];
+        if self.config.distinct_hosts {
+            // So tasks can bind their agent's own address; the cartrack worker reads its
+            // `--http-host` from CARTRACK_HTTP_HOST.
+            if let Some(agent) = shared.core.agents.get(&spec.agent_id) {
+                env.push(("HOST".to_string(), agent.hostname.clone()));
+                env.push(("CARTRACK_HTTP_HOST".to_string(), agent.hostname.clone()));
+            }
+        }
         if spec.checkpoint {
             env.push((
                 "MESOS_RECOVERY_TIMEOUT".to_string(),
@@ -576,7 +585,8 @@ fn safe(id: &str) -> String {
 
 impl DevCluster {
     /// Starts the master listeners (leader and standby), the agents' executor endpoints and the
-    /// clock. Everything binds 127.0.0.1.
+    /// clock. Everything binds 127.0.0.1, but for the agents' endpoints with
+    /// [`ClusterConfig::distinct_hosts`], which bind each agent's own address.
     pub async fn start(config: ClusterConfig) -> Result<DevCluster, DevClusterError> {
         let total = Resources::parse(&config.agent_resources).map_err(|source| {
             DevClusterError::Resources {
@@ -595,16 +605,16 @@ impl DevCluster {
             what: format!("creating work dir {}", config.work_dir.display()),
             source,
         })?;
-        let bind = |port: u16| async move {
-            TcpListener::bind(("127.0.0.1", port))
+        let bind = |host: Ipv4Addr, port: u16| async move {
+            TcpListener::bind((host, port))
                 .await
                 .map_err(|source| DevClusterError::Io {
-                    what: format!("binding 127.0.0.1:{port}"),
+                    what: format!("binding {host}:{port}"),
                     source,
                 })
         };
-        let leader_listener = bind(config.master_port).await?;
-        let standby_listener = bind(0).await?;
+        let leader_listener = bind(Ipv4Addr::LOCALHOST, config.master_port).await?;
+        let standby_listener = bind(Ipv4Addr::LOCALHOST, 0).await?;
         let local = |l: &TcpListener| {
             l.local_addr().map_err(|source| DevClusterError::Io {
                 what: "reading a listener's address".to_string(),
@@ -618,19 +628,26 @@ impl DevCluster {
         let mut agent_addrs = HashMap::new();
         for i in 0..config.agents {
             let id = format!("{epoch}-S{i}");
-            let listener = bind(0).await?;
+            let host = config
+                .agent_host(i)
+                .ok_or(DevClusterError::TooManyDistinctHosts {
+                    agents: config.agents,
+                })?;
+            let listener = bind(host, 0).await?;
             agent_addrs.insert(id.clone(), local(&listener)?);
             let attributes = config
                 .agent_attributes
                 .get(i)
                 .map(|a| parse_attributes(a))
                 .unwrap_or_default();
-            agents.push(Agent::new(
+            let mut agent = Agent::new(
                 id.clone(),
                 total.with_range_share(i, config.agents),
                 tenant_load.clone(),
                 attributes,
-            ));
+            );
+            agent.hostname = host.to_string();
+            agents.push(agent);
             agent_listeners.push((id, listener));
         }
         let core = Core::new(

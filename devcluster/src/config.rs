@@ -1,5 +1,6 @@
 //! What a dev cluster looks like: agents, their resources, tenants' load, timeouts.
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -35,6 +36,29 @@ pub struct ClusterConfig {
     /// Keep only this many recent log entries (0 = all, the default). **Warning**: with a limit,
     /// `wait_for_log` cannot see entries that were dropped.
     pub log_limit: usize,
+    /// Give agent `i` its own loopback address 127.0.0.(i + 2) as hostname and executor
+    /// endpoint, and its executors `HOST` / `CARTRACK_HTTP_HOST` set to it, so placement rules
+    /// on `hostname` can be tested. Off (the default): every agent is 127.0.0.1. At most 253
+    /// agents (127.0.0.2 to 127.0.0.254).
+    pub distinct_hosts: bool,
+}
+
+/// Most agents with [`ClusterConfig::distinct_hosts`]: 127.0.0.2 to 127.0.0.254.
+pub(crate) const MAX_DISTINCT_HOSTS: usize = 253;
+
+impl ClusterConfig {
+    /// The address agent `index` lives on: its own with `distinct_hosts` (`None` past
+    /// [`MAX_DISTINCT_HOSTS`]), else the shared 127.0.0.1.
+    pub(crate) fn agent_host(&self, index: usize) -> Option<Ipv4Addr> {
+        if !self.distinct_hosts {
+            return Some(Ipv4Addr::LOCALHOST);
+        }
+        if index >= MAX_DISTINCT_HOSTS {
+            return None;
+        }
+        let last = u8::try_from(index + 2).ok()?;
+        Some(Ipv4Addr::new(127, 0, 0, last))
+    }
 }
 
 impl Default for ClusterConfig {
@@ -52,6 +76,30 @@ impl Default for ClusterConfig {
             agent_unreachable_timeout: Duration::from_secs(75),
             require_basic_auth: None,
             log_limit: 0,
+            distinct_hosts: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agents_share_127_0_0_1_unless_each_gets_its_own_address_from_127_0_0_2() {
+        let shared = ClusterConfig::default();
+        assert_eq!(shared.agent_host(0), Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(shared.agent_host(500), Some(Ipv4Addr::LOCALHOST));
+        let distinct = ClusterConfig {
+            distinct_hosts: true,
+            ..ClusterConfig::default()
+        };
+        assert_eq!(distinct.agent_host(0), Some(Ipv4Addr::new(127, 0, 0, 2)));
+        assert_eq!(distinct.agent_host(2), Some(Ipv4Addr::new(127, 0, 0, 4)));
+        assert_eq!(
+            distinct.agent_host(252),
+            Some(Ipv4Addr::new(127, 0, 0, 254))
+        );
+        assert_eq!(distinct.agent_host(253), None);
     }
 }

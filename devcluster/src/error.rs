@@ -22,6 +22,16 @@ pub enum DevClusterError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// [`crate::ClusterConfig::distinct_hosts`] with more agents than 127.0.0.2 to
+    /// 127.0.0.254 can hold (253). Not retryable.
+    #[error(
+        "{agents} agents with distinct hosts: at most {} fit on 127.0.0.2 to 127.0.0.254",
+        crate::config::MAX_DISTINCT_HOSTS
+    )]
+    TooManyDistinctHosts {
+        /// The agents asked for.
+        agents: usize,
+    },
     /// No agent has this id; use one of [`crate::DevCluster::agent_ids`].
     #[error("no agent '{0}' in this dev cluster")]
     UnknownAgent(String),

@@ -84,6 +84,10 @@ struct Args {
     /// Require HTTP Basic on scheduler calls, as 'principal:secret'.
     #[arg(long, env = "DEVCLUSTER_BASIC_AUTH")]
     basic_auth: Option<String>,
+    /// Give agent N its own loopback address 127.0.0.(N+2) as hostname (tasks get it as HOST
+    /// and CARTRACK_HTTP_HOST and must bind it), to test placement rules on `hostname`.
+    #[arg(long, env = "DEVCLUSTER_DISTINCT_HOSTS")]
+    distinct_hosts: bool,
 }
 
 /// Whether a duration flag may be 0: a zero heartbeat, status-update retry or registration
@@ -150,6 +154,7 @@ fn config(args: Args) -> anyhow::Result<ClusterConfig> {
         )?,
         require_basic_auth,
         log_limit: args.log_limit,
+        distinct_hosts: args.distinct_hosts,
     })
 }
 

@@ -205,9 +205,10 @@ impl Resources {
     }
 
     /// These resources with every range resource (`ports`) cut to slice `part` of `parts`
-    /// disjoint, nearly equal slices. Dev cluster agents all live on 127.0.0.1, where real
-    /// agents would be separate hosts: disjoint port slices keep two tasks on different
-    /// agents from being offered, and binding, the same port.
+    /// disjoint, nearly equal slices. Dev cluster agents all live on one machine (on 127.0.0.1
+    /// unless each has its own loopback address), where real agents would be separate hosts:
+    /// disjoint port slices keep two tasks on different agents from being offered, and
+    /// binding, the same port, even when they bind every address.
     pub fn with_range_share(&self, part: usize, parts: usize) -> Resources {
         let mut out = Resources {
             scalars: self.scalars.clone(),

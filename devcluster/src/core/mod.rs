@@ -210,7 +210,7 @@ impl Framework {
 pub struct Agent {
     /// Its id.
     pub id: String,
-    /// Its hostname (always 127.0.0.1 here).
+    /// Its hostname: 127.0.0.1 unless the cluster gives each agent its own loopback address.
     pub hostname: String,
     /// Total resources.
     pub total: Resources,
