@@ -308,7 +308,9 @@ fn local(flags: LocalFlags) -> Result<LocalArgs, UsageError> {
     })?;
     // clap already refused --master with a dev cluster flag, and --release-uri with the others.
     let cluster = match flags.master {
-        Some(master) => Cluster::Existing(ExistingMaster::parse(&master).map_err(UsageError::new)?),
+        Some(master) => Cluster::Existing(
+            ExistingMaster::parse(&master).map_err(|e| UsageError::new(e.to_string()))?,
+        ),
         None => {
             // The dev cluster's own range (`cartrack-devcluster --agents`).
             if !(1..=100).contains(&flags.agents) {

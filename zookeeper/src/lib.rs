@@ -20,6 +20,7 @@ mod client;
 mod election;
 mod error;
 mod master;
+mod master_source;
 mod sequence;
 mod store;
 mod url;
@@ -35,5 +36,6 @@ pub use master::{
     leading_master, parse_master_info, MasterAddress, MasterDetector, MasterInfoError,
     MASTER_INFO_PREFIX,
 };
+pub use master_source::{parse_masters, MasterListError, MasterSource};
 pub use store::{validate_key, NodeOp, NodeStore, MAX_TRANSACTION_BYTES, MAX_VALUE_BYTES};
 pub use url::{UrlError, ZkUrl, DEFAULT_PORT};

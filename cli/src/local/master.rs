@@ -10,8 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cartrack_zookeeper::{MasterDetector, ZkUrl};
-use reqwest::Url;
+use cartrack_zookeeper::{parse_masters, MasterDetector, MasterListError, MasterSource};
 
 /// How long one request to the scheduler or to a master may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,54 +24,16 @@ const ZK_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExistingMaster {
     text: String,
-    source: Source,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Source {
-    /// Tried in turn; a master that does not lead redirects to the one that does.
-    List(Vec<String>),
-    /// The leader is read from ZooKeeper.
-    ZooKeeper(ZkUrl),
+    source: MasterSource,
 }
 
 impl ExistingMaster {
-    /// Parses `--master`; the error says what is wrong and how to write it.
-    pub fn parse(text: &str) -> Result<ExistingMaster, String> {
-        let text = text.trim();
-        if text.starts_with("zk://") {
-            let url = ZkUrl::parse(text).map_err(|e| format!("--master {text:?}: {e}"))?;
-            return Ok(ExistingMaster {
-                text: text.to_string(),
-                source: Source::ZooKeeper(url),
-            });
-        }
-        let mut masters = Vec::new();
-        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let base = entry.trim_end_matches('/');
-            let valid = Url::parse(base).is_ok_and(|url| {
-                matches!(url.scheme(), "http" | "https")
-                    && url.host_str().is_some()
-                    && url.path() == "/"
-                    && url.query().is_none()
-            });
-            if !valid {
-                return Err(format!(
-                    "--master entry {entry:?} is not http://HOST:PORT or https://HOST:PORT; \
-                     give a master, a comma list of masters, or zk://HOST:PORT[,HOST:PORT]/mesos"
-                ));
-            }
-            masters.push(base.to_string());
-        }
-        if masters.is_empty() {
-            return Err(
-                "--master is empty; give http://HOST:PORT, a comma list, or zk://HOST:PORT/mesos"
-                    .into(),
-            );
-        }
+    /// Parses `--master` as the scheduler does; the error says what is wrong and how to write
+    /// it.
+    pub fn parse(text: &str) -> Result<ExistingMaster, MasterListError> {
         Ok(ExistingMaster {
-            text: text.to_string(),
-            source: Source::List(masters),
+            text: text.trim().to_string(),
+            source: parse_masters(text)?,
         })
     }
 
@@ -84,8 +45,8 @@ impl ExistingMaster {
     /// Masters to send a call to, in turn: the list, or the leader ZooKeeper names now.
     async fn candidates(&self) -> anyhow::Result<Vec<String>> {
         match &self.source {
-            Source::List(list) => Ok(list.clone()),
-            Source::ZooKeeper(url) => {
+            MasterSource::List(list) => Ok(list.clone()),
+            MasterSource::ZooKeeper(url) => {
                 let zk = cartrack_zookeeper::connect(url, ZK_SESSION_TIMEOUT)
                     .await
                     .with_context(|| format!("cannot reach ZooKeeper {}", self.text))?;
@@ -185,10 +146,10 @@ mod tests {
         assert_eq!(list.as_str(), "http://a:5050/, https://b:5050");
         assert_eq!(
             list.source,
-            Source::List(vec!["http://a:5050".into(), "https://b:5050".into()])
+            MasterSource::List(vec!["http://a:5050".into(), "https://b:5050".into()])
         );
         let zk = ExistingMaster::parse("zk://z1:2181,z2:2181/mesos").unwrap();
-        assert!(matches!(zk.source, Source::ZooKeeper(ref url) if url.path() == "/mesos"));
+        assert!(matches!(zk.source, MasterSource::ZooKeeper(ref url) if url.path() == "/mesos"));
         for bad in [
             "",
             "127.0.0.1:5050",
@@ -196,7 +157,7 @@ mod tests {
             "http://a:5050/path",
             "zk://",
         ] {
-            let err = ExistingMaster::parse(bad).unwrap_err();
+            let err = ExistingMaster::parse(bad).unwrap_err().to_string();
             assert!(err.contains("--master"), "{bad:?}: {err}");
         }
     }

@@ -15,7 +15,8 @@ pub mod subscription;
 
 pub use backoff::Backoff;
 pub use caller::{CallError, Caller, HttpCaller};
+pub use cartrack_zookeeper::{parse_masters, MasterListError, MasterSource};
 pub use classify::{classify, Disposition};
-pub use masters::{parse_masters, MasterListError, MasterSource, Masters};
+pub use masters::Masters;
 pub use session::Session;
 pub use subscription::{spawn_subscription, StreamEvent, SubscribeConfig};
