@@ -402,20 +402,12 @@ async fn refusals_are_json_a_405_names_the_allowed_methods_and_auth_comes_first(
     );
 }
 
-/// A new CA and a certificate it signed for 127.0.0.1, written as the API's PEM files; the
-/// CA, for a client to trust.
-fn issue(files: &TlsFiles) -> reqwest::Certificate {
+/// A new CA and a certificate it signed for 127.0.0.1, written as the API's PEM files; a
+/// client trusting only that CA.
+fn issue(files: &TlsFiles) -> reqwest::Client {
     let issued = cartrack_http::test_certs::issue_for_localhost().expect("test certificate");
     issued.write(files).expect("write the files");
-    reqwest::Certificate::from_pem(issued.ca.as_bytes()).expect("CA")
-}
-
-fn trusting(ca: reqwest::Certificate) -> reqwest::Client {
-    reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca)
-        .build()
-        .expect("client")
+    issued.client().expect("client")
 }
 
 #[tokio::test]
@@ -430,17 +422,13 @@ async fn over_https_a_renewed_certificate_is_served_without_a_restart() {
     let (url, _driver) = start_on(ApiTokens::default(), Some(https)).await;
     assert!(url.starts_with("https://"));
     let page_config = format!("{url}/v1/page-config");
-    let answer = trusting(first)
-        .get(&page_config)
-        .send()
-        .await
-        .expect("HTTPS");
+    let answer = first.get(&page_config).send().await.expect("HTTPS");
     assert_eq!(answer.status(), 200);
     let plain = reqwest::get(page_config.replacen("https://", "http://", 1)).await;
     assert!(plain.is_err(), "no plain HTTP on the HTTPS port");
 
     // Renewed in place (a new CA, so only the new certificate satisfies a client trusting it).
-    let renewed = trusting(issue(&files));
+    let renewed = issue(&files);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match renewed.get(&page_config).send().await {

@@ -36,4 +36,13 @@ impl Issued {
         std::fs::write(&files.key, &self.key)?;
         std::fs::write(&files.cert, &self.cert)
     }
+
+    /// A client trusting this CA only (not the public roots), so it takes exactly the
+    /// certificates this CA signed.
+    pub fn client(&self) -> reqwest::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca.as_bytes())?)
+            .build()
+    }
 }

@@ -21,11 +21,7 @@ fn files_in(dir: &std::path::Path) -> TlsFiles {
 /// A new CA and a certificate it signed; a client trusting only that CA.
 fn issue() -> (Issued, reqwest::Client) {
     let issued = issue_for_localhost().expect("test certificate");
-    let client = reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(issued.ca.as_bytes()).expect("CA"))
-        .build()
-        .expect("client");
+    let client = issued.client().expect("client");
     (issued, client)
 }
 

@@ -315,12 +315,7 @@ mod tests {
             key: dir.join("server.key"),
         };
         issued.write(&files).expect("write the files");
-        let ca = reqwest::Certificate::from_pem(issued.ca.as_bytes()).expect("CA");
-        let client = reqwest::Client::builder()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(ca)
-            .build()
-            .expect("client");
+        let client = issued.client().expect("client");
         (client, Https::load(&files).expect("the files load"))
     }
 

@@ -19,12 +19,7 @@ use support::{
 /// A new CA and a certificate it signed for 127.0.0.1; a client trusting only that CA.
 fn issue() -> (Issued, reqwest::Client) {
     let issued = issue_for_localhost().expect("test certificate");
-    let ca = reqwest::Certificate::from_pem(issued.ca.as_bytes()).expect("CA");
-    let client = reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca)
-        .build()
-        .expect("client");
+    let client = issued.client().expect("client");
     (issued, client)
 }
 
