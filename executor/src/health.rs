@@ -10,10 +10,13 @@
 //!   first counted failure `healthy = false`);
 //! - `consecutive_failures` counted failures in a row kill the task.
 //!
-//! HTTP checks `GET http://127.0.0.1:<port><path>` and pass on a status in `statuses`, or
-//! 200..=399 when empty; `https` is not supported and fails. Command checks run through the
-//! process adapter with the task's directory and environment.
+//! HTTP checks `GET http://<address>:<port><path>` and pass on a status in `statuses`, or
+//! 200..=399 when empty; `https` is not supported and fails. TCP checks connect to
+//! `<address>:<port>`. The address is 127.0.0.1, as Mesos' checker uses, unless the task was
+//! told to bind another (`CARTRACK_HTTP_HOST`, as agents with hosts of their own set it).
+//! Command checks run through the process adapter with the task's directory and environment.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -123,6 +126,23 @@ pub struct CheckContext {
     pub env: Vec<(String, String)>,
 }
 
+/// The variable naming the address a cartrack worker binds.
+const BIND_ENV: &str = "CARTRACK_HTTP_HOST";
+
+impl CheckContext {
+    /// Where the task's ports are reached: the address it was told to bind, else loopback
+    /// (also for a wildcard, which loopback reaches).
+    fn address(&self) -> IpAddr {
+        self.env
+            .iter()
+            .rev()
+            .find(|(name, _)| name == BIND_ENV)
+            .and_then(|(_, value)| value.trim().parse::<IpAddr>().ok())
+            .filter(|address| !address.is_unspecified())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+}
+
 /// Runs `check` for a task until the returned handle is aborted or a kill verdict is sent.
 pub fn spawn_checker(
     check: HealthCheck,
@@ -157,11 +177,11 @@ pub fn spawn_checker(
 async fn run_once(check: &HealthCheck, context: &CheckContext) -> bool {
     match check.r#type() {
         health_check::Type::Http => match &check.http {
-            Some(http) => http_check(http).await,
+            Some(http) => http_check(http, context.address()).await,
             None => false,
         },
         health_check::Type::Tcp => match check.tcp.as_ref().and_then(|tcp| port(tcp.port)) {
-            Some(port) => TcpStream::connect(("127.0.0.1", port)).await.is_ok(),
+            Some(port) => TcpStream::connect((context.address(), port)).await.is_ok(),
             None => false,
         },
         health_check::Type::Command => match &check.command {
@@ -176,7 +196,7 @@ fn port(value: u32) -> Option<u16> {
     u16::try_from(value).ok().filter(|port| *port != 0)
 }
 
-async fn http_check(http: &health_check::HttpCheckInfo) -> bool {
+async fn http_check(http: &health_check::HttpCheckInfo, address: IpAddr) -> bool {
     if http
         .scheme
         .as_deref()
@@ -188,7 +208,8 @@ async fn http_check(http: &health_check::HttpCheckInfo) -> bool {
         return false;
     };
     let path = http.path.clone().unwrap_or_else(|| "/".to_string());
-    let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await else {
+    let target = SocketAddr::new(address, port);
+    let Ok(stream) = TcpStream::connect(target).await else {
         return false;
     };
     let Ok((mut sender, connection)) =
@@ -198,7 +219,7 @@ async fn http_check(http: &health_check::HttpCheckInfo) -> bool {
     };
     tokio::spawn(connection);
     let Ok(request) = http::Request::get(&path)
-        .header(http::header::HOST, format!("127.0.0.1:{port}"))
+        .header(http::header::HOST, target.to_string())
         .body(Empty::<Bytes>::new())
     else {
         return false;
@@ -329,16 +350,53 @@ mod tests {
             path: Some(path.into()),
             ..Default::default()
         };
-        assert!(http_check(&info("/ok")).await);
-        assert!(!http_check(&info("/bad")).await);
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert!(http_check(&info("/ok"), loopback).await);
+        assert!(!http_check(&info("/bad"), loopback).await);
         let mut listed = info("/bad");
         listed.statuses = vec![503];
-        assert!(http_check(&listed).await);
+        assert!(http_check(&listed, loopback).await);
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let closed_port = closed.local_addr().unwrap().port();
         drop(closed);
         let mut gone = info("/ok");
         gone.port = u32::from(closed_port);
-        assert!(!http_check(&gone).await);
+        assert!(!http_check(&gone, loopback).await);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn checks_reach_the_address_the_task_was_told_to_bind() {
+        let own = Ipv4Addr::new(127, 0, 0, 3);
+        let listener = tokio::net::TcpListener::bind((own, 0)).await.unwrap();
+        let port = u32::from(listener.local_addr().unwrap().port());
+        let tcp = HealthCheck {
+            r#type: Some(health_check::Type::Tcp as i32),
+            tcp: Some(health_check::TcpCheckInfo {
+                port,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let context = |env: &[(&str, &str)]| CheckContext {
+            sandbox: std::env::temp_dir(),
+            task_id: "t".into(),
+            env: env
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+        };
+        let bound_there = context(&[(BIND_ENV, "127.0.0.3")]);
+        assert_eq!(bound_there.address(), IpAddr::V4(own));
+        assert!(run_once(&tcp, &bound_there).await);
+        // Nothing listens on loopback's 127.0.0.1 at that port.
+        assert!(!run_once(&tcp, &context(&[])).await);
+        for wildcard_or_name in ["0.0.0.0", "agent-7.example"] {
+            let address = context(&[(BIND_ENV, wildcard_or_name)]).address();
+            assert_eq!(
+                address,
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                "{wildcard_or_name}"
+            );
+        }
     }
 }
