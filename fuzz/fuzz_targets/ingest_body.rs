@@ -110,6 +110,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Some(Refusal::InvalidUtf8 { .. }) => {}
         Some(Refusal::BodyUnreadable { .. }) => panic!("no body broke off here"),
+        Some(Refusal::RateLimited { .. }) => panic!("no device key, so no rate limit, here"),
     }
 
     // What `ingest` produces for the admitted positions reads back as the same positions.
