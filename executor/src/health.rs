@@ -12,8 +12,9 @@
 //!
 //! HTTP checks `GET http://<address>:<port><path>` and pass on a status in `statuses`, or
 //! 200..=399 when empty; `https` is not supported and fails. TCP checks connect to
-//! `<address>:<port>`. The address is 127.0.0.1, as Mesos' checker uses, unless the task was
-//! told to bind another (`CARTRACK_HTTP_HOST`, as agents with hosts of their own set it).
+//! `<address>:<port>`. The address is the one the task was told to bind (`CARTRACK_HTTP_HOST`,
+//! the agent's address unless set otherwise, see [`sandbox`]), else 127.0.0.1 as Mesos'
+//! checker uses.
 //! Command checks run through the process adapter with the task's directory and environment.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -29,7 +30,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
 use crate::process;
-use crate::sandbox;
+use crate::sandbox::{self, BIND_ENV};
 use crate::supervisor::Event;
 
 /// The timing and thresholds of one check, with Mesos' defaults filled in.
@@ -125,9 +126,6 @@ pub struct CheckContext {
     /// The environment the task got (command checks inherit it).
     pub env: Vec<(String, String)>,
 }
-
-/// The variable naming the address a cartrack worker binds.
-const BIND_ENV: &str = "CARTRACK_HTTP_HOST";
 
 impl CheckContext {
     /// Where the task's ports are reached: the address it was told to bind, else loopback

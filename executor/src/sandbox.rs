@@ -10,13 +10,17 @@
 //!   `PATH` also starts with the executor sandbox, so `cartrack-worker` works too.
 //! - Environment: the executor's own, without `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`, plus
 //!   `MESOS_SANDBOX` = the task directory, `MESOS_TASK_ID`, `CARTRACK_EXECUTOR_SANDBOX` = the
-//!   executor sandbox, then `CommandInfo.environment` on top (so the scheduler's port variables
-//!   and any `PATH` it sets win).
+//!   executor sandbox, `CARTRACK_HTTP_HOST` = the agent's address (the host of
+//!   `MESOS_AGENT_ENDPOINT`) unless the executor's environment has one, so a cartrack worker
+//!   listens where other hosts reach the agent (and, on a dev cluster on loopback, only
+//!   there), then `CommandInfo.environment` on top (so the scheduler's port variables, any
+//!   `PATH` and any address it sets win).
 //! - `shell` (the default) runs `sh -c <value>`; otherwise `value` is the program and
 //!   `arguments` its argv, `arguments[0]` being argv[0] as in Mesos.
 //!
 //! [`launch_spec`] is pure; [`prepare`] makes the directory and links.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use mesos_proto::v1::{environment::variable, CommandInfo};
@@ -27,6 +31,10 @@ pub const TASKS_DIR: &str = "tasks";
 const NOT_LINKED: [&str; 3] = [TASKS_DIR, "stdout", "stderr"];
 /// `PATH` when the executor itself has none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The address a cartrack worker binds (its `--http-host`).
+pub const BIND_ENV: &str = "CARTRACK_HTTP_HOST";
+/// Where the agent is, as Mesos tells its executors.
+const AGENT_ENDPOINT_ENV: &str = "MESOS_AGENT_ENDPOINT";
 
 /// Everything needed to start one command, decided before any process exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +112,7 @@ pub fn launch_spec(
         .find(|(name, _)| name == "PATH")
         .map(|(_, value)| value.clone())
         .unwrap_or_else(|| DEFAULT_PATH.to_string());
+    let bind_address = agent_address(&env);
     let mut set = |name: &str, value: String| {
         env.retain(|(existing, _)| existing != name);
         env.push((name.to_string(), value));
@@ -112,6 +121,9 @@ pub fn launch_spec(
     set("MESOS_SANDBOX", dir.display().to_string());
     set("MESOS_TASK_ID", task_id.to_string());
     set("CARTRACK_EXECUTOR_SANDBOX", sandbox.display().to_string());
+    if let Some(address) = bind_address {
+        set(BIND_ENV, address);
+    }
     for variable in command
         .environment
         .iter()
@@ -140,6 +152,22 @@ pub fn launch_spec(
         output: Some((dir.join("stdout"), dir.join("stderr"))),
         dir,
     })
+}
+
+/// The agent's IP address, when the environment names no bind address of its own and the
+/// agent's endpoint is a specific one.
+fn agent_address(env: &[(String, String)]) -> Option<String> {
+    let value = |wanted: &str| {
+        env.iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, value)| value.as_str())
+    };
+    if value(BIND_ENV).is_some() {
+        return None;
+    }
+    let endpoint: SocketAddr = value(AGENT_ENDPOINT_ENV)?.trim().parse().ok()?;
+    let ip = endpoint.ip();
+    (!ip.is_unspecified()).then(|| ip.to_string())
 }
 
 /// Makes the task directory and links the executor sandbox's entries into it.
@@ -238,6 +266,48 @@ mod tests {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.clone())
+    }
+
+    fn inherited(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn tasks_bind_the_agents_address_unless_told_another() {
+        let agent = [("MESOS_AGENT_ENDPOINT", "10.0.4.7:5051")];
+        let spec = launch_spec(Path::new("/sb"), "t1", &command("x"), inherited(&agent)).unwrap();
+        assert_eq!(env_of(&spec, BIND_ENV).as_deref(), Some("10.0.4.7"));
+        // The agent (or its operator) named one: kept.
+        let named = [
+            ("MESOS_AGENT_ENDPOINT", "10.0.4.7:5051"),
+            (BIND_ENV, "0.0.0.0"),
+        ];
+        let spec = launch_spec(Path::new("/sb"), "t1", &command("x"), inherited(&named)).unwrap();
+        assert_eq!(env_of(&spec, BIND_ENV).as_deref(), Some("0.0.0.0"));
+        // The scheduler's task environment wins over both.
+        let mut info = command("x");
+        info.environment = Some(Environment {
+            variables: vec![Variable {
+                name: BIND_ENV.into(),
+                value: Some("127.0.0.1".into()),
+                ..Default::default()
+            }],
+        });
+        let spec = launch_spec(Path::new("/sb"), "t1", &info, inherited(&agent)).unwrap();
+        assert_eq!(env_of(&spec, BIND_ENV).as_deref(), Some("127.0.0.1"));
+        // No usable endpoint: nothing set, the worker's own default (127.0.0.1) holds.
+        for endpoint in [
+            &[][..],
+            &[("MESOS_AGENT_ENDPOINT", "0.0.0.0:5051")],
+            &[("MESOS_AGENT_ENDPOINT", "agent:5051")],
+        ] {
+            let spec =
+                launch_spec(Path::new("/sb"), "t1", &command("x"), inherited(endpoint)).unwrap();
+            assert_eq!(env_of(&spec, BIND_ENV), None, "{endpoint:?}");
+        }
     }
 
     #[test]
