@@ -120,6 +120,16 @@ async fn local_run_tracks_vehicles_scales_and_stops_cleanly() {
         .expect("cluster view");
     let agents = cluster["agents"].as_array().expect("agents");
     assert_eq!(agents.len(), 3, "{cluster}");
+    // Each agent on a loopback address of its own, as hosts of a cluster.
+    let hostnames: std::collections::BTreeSet<&str> = agents
+        .iter()
+        .filter_map(|a| a["hostname"].as_str())
+        .collect();
+    assert_eq!(
+        hostnames,
+        ["127.0.0.2", "127.0.0.3", "127.0.0.4"].into(),
+        "{cluster}"
+    );
     assert!(
         agents.iter().all(|a| a["other_frameworks"]
             .as_array()

@@ -296,6 +296,9 @@ async fn start_all(
             cluster
                 .env_remove("CARTRACK_TLS_CERT")
                 .env_remove("CARTRACK_TLS_KEY")
+                // Each agent on an address of its own, as on a cluster: pods of different
+                // agents do not share one, and hostname placement rules mean something.
+                .arg("--distinct-hosts")
                 .arg("--agents")
                 .arg(dev.agents.to_string())
                 .arg("--resources")
