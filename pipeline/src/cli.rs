@@ -178,7 +178,7 @@ pub struct IngestArgs {
     #[arg(long, env = "CARTRACK_INGEST_AUTH", value_enum, default_value_t = IngestAuthMode::Keys)]
     ingest_auth: IngestAuthMode,
     /// The device keys file (hashes only, see `keys new`), read again when it changes.
-    /// Without it (or empty) and with --ingest-auth keys, every post is refused.
+    /// Without it and with --ingest-auth keys, every post is refused.
     #[arg(long, env = "CARTRACK_INGEST_KEYS")]
     ingest_keys: Option<PathBuf>,
     /// The source; the simulator with its defaults if omitted. POST /v1/positions is always on.
@@ -399,8 +399,6 @@ fn intake_access(
     keys: Option<PathBuf>,
     source: &SourceSettings,
 ) -> Result<IntakeAccess, ConfigError> {
-    // Empty, as a spec's `${CARTRACK_INGEST_KEYS:-}` gives it: no file.
-    let keys = keys.filter(|path| !path.as_os_str().is_empty());
     match (mode, keys) {
         (IngestAuthMode::None, None) => Ok(IntakeAccess::Open),
         (IngestAuthMode::None, Some(_)) => Err(ConfigError::KeysWithoutAuth),
@@ -706,5 +704,34 @@ mod tests {
             panic!("not index")
         };
         assert!(matches!(sink, SinkSettings::Ndjson(dir) if dir == std::path::Path::new("/tmp/x")));
+    }
+
+    #[test]
+    fn the_intake_is_closed_without_keys_open_only_when_asked_and_never_both() {
+        let access = |args: &[&str]| match settings(args) {
+            Ok(Settings::Ingest(ingest)) => Ok(ingest.auth),
+            Ok(_) => panic!("not ingest"),
+            Err(e) => Err(e.to_string()),
+        };
+        let kafka = ["ingest", "--kafka", "k:1"];
+        assert!(matches!(access(&kafka), Ok(IntakeAccess::Closed)));
+        let open = [&kafka[..], &["--ingest-auth", "none", "http"]].concat();
+        assert!(matches!(access(&open), Ok(IntakeAccess::Open)));
+        let http_alone = [&kafka[..], &["http"]].concat();
+        assert!(access(&http_alone)
+            .unwrap_err()
+            .contains("--ingest-keys FILE"));
+        let both = [
+            &kafka[..],
+            &["--ingest-auth", "none", "--ingest-keys", "k.toml"],
+        ]
+        .concat();
+        assert!(access(&both).unwrap_err().contains("drop one"));
+        let missing = [&kafka[..], &["--ingest-keys", "/nonexistent/keys.toml"]].concat();
+        let err = access(&missing).unwrap_err();
+        assert!(
+            err.starts_with("--ingest-keys /nonexistent/keys.toml:"),
+            "{err}"
+        );
     }
 }
