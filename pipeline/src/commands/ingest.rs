@@ -126,7 +126,7 @@ pub async fn run(
         }
         IntakeAccess::Closed => {
             tracing::warn!("no --ingest-keys: POST /v1/positions refuses every request");
-            (IntakeAuth::Closed, None)
+            (IntakeAuth::Closed(auth_metrics), None)
         }
         IntakeAccess::Keys { path, ring } => {
             tracing::info!(path = %path.display(), keys = ring.len(), "device keys loaded");

@@ -60,8 +60,9 @@ pub fn load(path: &Path) -> Result<KeyRing, KeysFileError> {
 pub enum IntakeAuth {
     /// `--ingest-auth none`: anyone who reaches the port.
     Open,
-    /// Keys are required but none are configured: every post is refused, saying so.
-    Closed,
+    /// Keys are required but none are configured: every post is refused, saying so, and
+    /// counted here.
+    Closed(IntakeAuthMetrics),
     /// The keys of a file.
     Keys(KeyStore),
 }
@@ -105,16 +106,15 @@ impl IntakeAuth {
         &self,
         authorization: Option<&str>,
     ) -> Result<Option<Device>, Unauthorized> {
-        match self {
-            IntakeAuth::Open => Ok(None),
-            IntakeAuth::Closed => Err(Unauthorized::NoKeys),
-            IntakeAuth::Keys(store) => store.authenticate(authorization).map(Some),
-        }
-        .inspect_err(|refusal| {
-            if let IntakeAuth::Keys(store) = self {
-                store.inner.metrics.refused(refusal.label());
-            }
-        })
+        let (outcome, metrics) = match self {
+            IntakeAuth::Open => return Ok(None),
+            IntakeAuth::Closed(metrics) => (Err(Unauthorized::NoKeys), metrics),
+            IntakeAuth::Keys(store) => (
+                store.authenticate(authorization).map(Some),
+                &store.inner.metrics,
+            ),
+        };
+        outcome.inspect_err(|refusal| metrics.refused(refusal.label()))
     }
 }
 
@@ -324,12 +324,16 @@ mod tests {
         let device = auth.authenticate(Some("bearer k1")).unwrap().unwrap();
         assert_eq!(device.name(), "nyc");
         assert!(IntakeAuth::Open.authenticate(None).unwrap().is_none());
+        let (metrics, auth_metrics) = crate::metrics::Metrics::with_intake_auth("ingest", &[]);
         assert_eq!(
-            IntakeAuth::Closed
+            IntakeAuth::Closed(auth_metrics)
                 .authenticate(Some("Bearer k1"))
                 .unwrap_err(),
             Unauthorized::NoKeys
         );
+        assert!(metrics
+            .render()
+            .contains("cartrack_ingest_intake_auth_refused_total{reason=\"no_keys\"} 1"));
     }
 
     #[test]
