@@ -10,7 +10,7 @@ use cartrack_runtime::bearer::bearer_token;
 use cartrack_runtime::task::AbortOnDrop;
 use cartrack_runtime::watch::Watched;
 
-use super::limiter::Bucket;
+use super::limiter::{Bucket, Rate};
 use super::ring::{KeyPolicy, KeyRing, KeysError};
 use crate::metrics::IntakeAuthMetrics;
 use crate::wall_clock_ms;
@@ -223,8 +223,13 @@ impl Device {
             .accepted(&self.policy.name, count as u64);
     }
 
-    fn with_bucket<T>(&self, now_ms: i64, use_bucket: impl FnOnce(&mut Bucket) -> T) -> Option<T> {
-        let rate = self.policy.rate?;
+    /// Runs `use_bucket` on the key's bucket (a full one at its first use).
+    fn with_bucket<T>(
+        &self,
+        rate: Rate,
+        now_ms: i64,
+        use_bucket: impl FnOnce(&mut Bucket) -> T,
+    ) -> T {
         let mut buckets = self
             .store
             .inner
@@ -234,7 +239,7 @@ impl Device {
         let bucket = buckets
             .entry(self.policy.name.clone())
             .or_insert_with(|| Bucket::full(rate, now_ms));
-        Some(use_bucket(bucket))
+        use_bucket(bucket)
     }
 }
 
@@ -255,39 +260,44 @@ impl Allowance {
     /// Takes one position's token; when the key's bucket is empty, the seconds until it has
     /// one again (and the refusal is counted).
     pub fn take_one(&mut self) -> Result<(), u64> {
-        if self.held == 0 {
-            let Some(device) = &self.device else {
-                return Ok(());
-            };
-            let Some(rate) = device.policy.rate else {
-                return Ok(());
-            };
-            let outcome = device.with_bucket(wall_clock_ms(), |bucket| {
-                match bucket.take(rate, TOKENS_AT_ONCE, wall_clock_ms()) {
-                    0 => Err(bucket.retry_after_s(rate)),
-                    taken => Ok(taken),
-                }
-            });
-            match outcome {
-                Some(Ok(taken)) => self.held = taken,
-                Some(Err(retry_after_s)) => {
-                    device.store.inner.metrics.rate_limited(device.name());
-                    return Err(retry_after_s);
-                }
-                None => return Ok(()),
+        if self.held > 0 {
+            self.held -= 1;
+            return Ok(());
+        }
+        let Some((device, rate)) = self.limited() else {
+            return Ok(());
+        };
+        let now_ms = wall_clock_ms();
+        let taken = device.with_bucket(rate, now_ms, |bucket| {
+            match bucket.take(rate, TOKENS_AT_ONCE, now_ms) {
+                0 => Err(bucket.retry_after_s(rate)),
+                taken => Ok(taken),
+            }
+        });
+        match taken {
+            Ok(taken) => {
+                self.held = taken - 1;
+                Ok(())
+            }
+            Err(retry_after_s) => {
+                device.store.inner.metrics.rate_limited(device.name());
+                Err(retry_after_s)
             }
         }
-        self.held -= 1;
-        Ok(())
+    }
+
+    /// The device and its rate, when its key has one.
+    fn limited(&self) -> Option<(&Device, Rate)> {
+        let device = self.device.as_ref()?;
+        Some((device, device.policy.rate?))
     }
 }
 
 impl Drop for Allowance {
     fn drop(&mut self) {
-        if let (Some(device), held @ 1..) = (&self.device, self.held) {
-            if let Some(rate) = device.policy.rate {
-                device.with_bucket(wall_clock_ms(), |bucket| bucket.give_back(rate, held));
-            }
+        let held = self.held;
+        if let (Some((device, rate)), 1..) = (self.limited(), held) {
+            device.with_bucket(rate, wall_clock_ms(), |bucket| bucket.give_back(rate, held));
         }
     }
 }
