@@ -4,13 +4,11 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
 use cartrack_pipeline::keys::{hash_hex, hash_key};
-use support::{counter, wait_until, BrokerKind, ChildGuard, ExternalBroker};
+use support::{counter, http_with_key, wait_until, BrokerKind, ChildGuard, ExternalBroker};
 
 /// A keys-file entry for `key`.
 fn entry(name: &str, key: &str, extra: &str) -> String {
@@ -26,18 +24,8 @@ fn post(address: &str, key: &str, vehicle: &str) -> (u16, serde_json::Value) {
     let body = format!(
         "{{\"vehicle_id\":\"{vehicle}\",\"timestamp_ms\":{now},\"lat\":40.75,\"lon\":-73.98}}\n"
     );
-    let mut stream = TcpStream::connect(address).unwrap();
-    write!(
-        stream,
-        "POST /v1/positions HTTP/1.0\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(body).unwrap())
+    let (status, answer) = http_with_key(address, "POST", "/v1/positions", Some(key), Some(&body));
+    (status, serde_json::from_str(&answer).unwrap())
 }
 
 #[test]

@@ -389,15 +389,25 @@ pub fn hits(body: &serde_json::Value) -> HashMap<String, serde_json::Value> {
         .collect()
 }
 
-/// A one-shot HTTP/1.0 request: (status, body).
+/// A one-shot HTTP/1.0 request: (status, body). A `POST /v1/positions` carries [`DEVICE_KEY`].
 pub fn http(address: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let key = (path == "/v1/positions").then_some(DEVICE_KEY);
+    http_with_key(address, method, path, key, body)
+}
+
+/// [`http`] with `key` (if any) as `Authorization: Bearer`.
+pub fn http_with_key(
+    address: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(address).unwrap_or_else(|err| panic!("{address}: {err}"));
     let body = body.unwrap_or("");
-    let key = if path == "/v1/positions" {
-        format!("Authorization: Bearer {DEVICE_KEY}\r\n")
-    } else {
-        String::new()
-    };
+    let key = key.map_or(String::new(), |key| {
+        format!("Authorization: Bearer {key}\r\n")
+    });
     write!(
         stream,
         "{method} {path} HTTP/1.0\r\nHost: {address}\r\n{key}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
