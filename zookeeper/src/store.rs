@@ -209,6 +209,21 @@ impl NodeStore {
         })
     }
 
+    /// Deletes the root node once its records are gone (the end of an uninstall); a root
+    /// already gone is fine, one that still holds records is [`ZkError`] `NotEmpty`.
+    pub async fn remove_root(&self) -> Result<(), ZkError> {
+        let mut view = self.view.lock().await;
+        let client = self.zk.client().await?;
+        match client.delete(&self.root, None).await {
+            Ok(()) | Err(zkc::Error::NoNode) => {
+                view.root_exists = false;
+                view.existing.clear();
+                Ok(())
+            }
+            Err(e) => Err(ZkError::from_client("delete", &self.root, e)),
+        }
+    }
+
     async fn ensure_root(&self, view: &mut View) -> Result<(), ZkError> {
         if !view.root_exists {
             self.zk.ensure_path(&self.root).await?;

@@ -173,3 +173,34 @@ async fn many_records_load_in_one_pass() {
     assert_eq!(loaded.len(), 500);
     assert_eq!(loaded["task-0499"], b"state 499");
 }
+
+#[tokio::test]
+async fn the_root_goes_once_its_records_are_gone() {
+    let parent = unique_path("remove");
+    let root = format!("{parent}/state");
+    let zk = session(&root).await;
+    let store = NodeStore::new(zk.clone(), root.clone());
+    store
+        .commit(&[put("a", "1"), put("b", "2")], None)
+        .await
+        .expect("commit");
+    assert!(
+        store.remove_root().await.is_err(),
+        "a root holding records stays"
+    );
+    store
+        .commit(&[delete("a"), delete("b")], None)
+        .await
+        .expect("delete every record");
+    store.remove_root().await.expect("remove the empty root");
+    store.remove_root().await.expect("again: already gone");
+    let above = NodeStore::new(zk, parent);
+    assert!(
+        !above
+            .load()
+            .await
+            .expect("load the parent")
+            .contains_key("state"),
+        "the root node is gone"
+    );
+}
