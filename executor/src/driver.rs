@@ -11,7 +11,8 @@
 //!      once;
 //!   2. `Update`: record in the ledger under a fresh v4 uuid, then send if subscribed (if
 //!      not, the next SUBSCRIBE carries it);
-//!   3. `Signal`, `StartGraceTimer`, `Start/StopHealthCheck`: hand to the adapters;
+//!   3. `Signal`, `StartGraceTimer`, `Start/StopHealthCheck`, `Start/StopCheck`: hand to the
+//!      adapters;
 //!   4. `Exit`: flush queued calls, stop.
 //!
 //! SIGTERM (or SIGINT) is handled as SHUTDOWN, so an executor stopped by its agent or an operator still
@@ -83,6 +84,7 @@ pub async fn run(config: Config, guard: Option<Guard>) -> Outcome {
         supervisor: Supervisor::new(),
         processes: ProcessTable::new(events_tx.clone(), guard),
         checkers: HashMap::new(),
+        health_checkers: HashMap::new(),
         task_env: HashMap::new(),
         events_tx,
         calls_tx,
@@ -99,6 +101,9 @@ struct Driver {
     ledger: Ledger,
     supervisor: Supervisor,
     processes: ProcessTable,
+    /// Health check loops by task.
+    health_checkers: HashMap<String, JoinHandle<()>>,
+    /// Check loops by task.
     checkers: HashMap<String, JoinHandle<()>>,
     task_env: HashMap<String, Vec<(String, String)>>,
     events_tx: mpsc::UnboundedSender<Event>,
@@ -132,7 +137,7 @@ impl Driver {
                 else => break,
             }
         }
-        for (_, checker) in self.checkers.drain() {
+        for (_, checker) in self.health_checkers.drain().chain(self.checkers.drain()) {
             checker.abort();
         }
         if self.subscribed {
@@ -276,29 +281,37 @@ impl Driver {
                 None
             }
             Action::StartGraceTimer { task_id, after } => {
-                let events = self.events_tx.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(after).await;
-                    let _ = events.send(Event::GraceExpired { task_id });
-                });
+                self.feed_after(after, Event::GraceExpired { task_id });
+                None
+            }
+            Action::StartIdleTimer { generation, after } => {
+                self.feed_after(after, Event::IdleExpired { generation });
                 None
             }
             Action::StartHealthCheck { task_id, check } => {
-                let context = CheckContext {
-                    sandbox: self.config.sandbox.clone(),
-                    task_id: task_id.clone(),
-                    env: self.task_env.get(&task_id).cloned().unwrap_or_default(),
-                };
-                let handle = health::spawn_checker(*check, context, self.events_tx.clone());
-                if let Some(old) = self.checkers.insert(task_id, handle) {
-                    old.abort();
-                }
+                let handle = health::spawn_checker(
+                    *check,
+                    self.check_context(&task_id),
+                    self.events_tx.clone(),
+                );
+                replace_loop(&mut self.health_checkers, task_id, handle);
                 None
             }
             Action::StopHealthCheck { task_id } => {
-                if let Some(handle) = self.checkers.remove(&task_id) {
-                    handle.abort();
-                }
+                stop_loop(&mut self.health_checkers, &task_id);
+                None
+            }
+            Action::StartCheck { task_id, check } => {
+                let handle = health::spawn_check(
+                    *check,
+                    self.check_context(&task_id),
+                    self.events_tx.clone(),
+                );
+                replace_loop(&mut self.checkers, task_id, handle);
+                None
+            }
+            Action::StopCheck { task_id } => {
+                stop_loop(&mut self.checkers, &task_id);
                 None
             }
             Action::Exit => {
@@ -306,6 +319,25 @@ impl Driver {
                 None
             }
         }
+    }
+
+    /// Where the task's checks run: its directory and the environment it was started with.
+    fn check_context(&self, task_id: &str) -> CheckContext {
+        CheckContext {
+            sandbox: self.config.sandbox.clone(),
+            task_id: task_id.to_string(),
+            env: self.task_env.get(task_id).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Feeds `event` back to the loop after `delay` (a timer the supervisor asked for).
+    fn feed_after(&self, delay: Duration, event: Event) {
+        let events = self.events_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            // A closed channel means the executor is exiting: the timer no longer matters.
+            let _ = events.send(event);
+        });
     }
 
     fn spawn(&mut self, task: &mesos_proto::v1::TaskInfo) -> Event {
@@ -329,6 +361,22 @@ impl Driver {
             Ok(()) => Event::Spawned { task_id },
             Err(error) => Event::SpawnFailed { task_id, error },
         }
+    }
+}
+
+fn replace_loop(
+    loops: &mut HashMap<String, JoinHandle<()>>,
+    task_id: String,
+    handle: JoinHandle<()>,
+) {
+    if let Some(old) = loops.insert(task_id, handle) {
+        old.abort();
+    }
+}
+
+fn stop_loop(loops: &mut HashMap<String, JoinHandle<()>>, task_id: &str) {
+    if let Some(handle) = loops.remove(task_id) {
+        handle.abort();
     }
 }
 

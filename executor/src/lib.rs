@@ -10,7 +10,7 @@
 //! - [`supervisor`]: the pure state machine per task and task group (events in, actions out);
 //! - [`process`]: the one adapter that spawns, signals and reaps;
 //! - [`sandbox`]: where and how a task's command runs (directory, argv, environment);
-//! - [`health`]: HTTP, TCP and command health checks;
+//! - [`health`]: HTTP, TCP and command health checks and checks;
 //! - [`driver`]: the loop that wires them together.
 
 #![warn(missing_docs)]

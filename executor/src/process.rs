@@ -1,5 +1,5 @@
-//! The one adapter that spawns, signals and reaps processes: task commands and health check
-//! commands alike.
+//! The one adapter that spawns, signals and reaps processes: task commands and (health)
+//! check commands alike.
 //!
 //! # Rules
 //! - **Process groups.** Every command starts in a new process group whose id is its pid;
@@ -198,20 +198,20 @@ pub fn run_guard(input: impl std::io::BufRead) {
     }
 }
 
-/// Runs a health check command to completion: true when it exits 0 within `timeout`. On
-/// timeout its group is killed and reaped before returning.
-pub async fn run_check(spec: &LaunchSpec, timeout: Duration) -> io::Result<bool> {
+/// Runs a check command to completion: how it ended, or `None` when it outlived `timeout`, in
+/// which case its group is killed and reaped before returning.
+pub async fn run_check(spec: &LaunchSpec, timeout: Duration) -> io::Result<Option<ExitStatus>> {
     let mut child = start(spec)?;
     let pgid = child
         .id()
         .and_then(|pid| i32::try_from(pid).ok())
         .ok_or_else(|| io::Error::other("check command has no pid"))?;
     match tokio::time::timeout(timeout, reap(&mut child, pgid)).await {
-        Ok(status) => Ok(status == ExitStatus::Code(0)),
+        Ok(status) => Ok(Some(status)),
         Err(_) => {
             signal_group(pgid, Signal::Kill);
             reap(&mut child, pgid).await;
-            Ok(false)
+            Ok(None)
         }
     }
 }
@@ -415,10 +415,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut check = spec(dir.path(), "exit 0");
         check.output = None;
-        assert!(run_check(&check, Duration::from_secs(10)).await.unwrap());
+        let ten = Duration::from_secs(10);
+        assert_eq!(
+            run_check(&check, ten).await.unwrap(),
+            Some(ExitStatus::Code(0))
+        );
         check.args[1] = "exit 1".into();
-        assert!(!run_check(&check, Duration::from_secs(10)).await.unwrap());
+        assert_eq!(
+            run_check(&check, ten).await.unwrap(),
+            Some(ExitStatus::Code(1))
+        );
         check.args[1] = "sleep 300".into();
-        assert!(!run_check(&check, Duration::from_millis(100)).await.unwrap());
+        assert_eq!(
+            run_check(&check, Duration::from_millis(100)).await.unwrap(),
+            None
+        );
     }
 }

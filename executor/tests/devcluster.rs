@@ -57,6 +57,11 @@ async fn command_health_checks_report_healthy_and_kill_when_failures_run_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_check_reports_its_exit_code_when_it_changes() {
+    cases::a_command_check_reports_its_exit_code_when_it_changes(Backend::Dev).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpointing_executor_survives_an_agent_restart() {
     cases::a_checkpointing_executor_survives_an_agent_restart(Backend::Dev).await;
 }

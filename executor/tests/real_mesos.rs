@@ -46,6 +46,12 @@ async fn command_health_checks_report_healthy_and_kill_when_failures_run_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
+async fn a_command_check_reports_its_exit_code_when_it_changes() {
+    cases::a_command_check_reports_its_exit_code_when_it_changes(Backend::Real).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
 async fn executor_kill_9_leaves_no_child_and_the_tasks_end_terminal() {
     cases::executor_kill_9_leaves_no_child_and_the_tasks_end_terminal(Backend::Real).await;
 }

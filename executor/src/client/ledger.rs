@@ -63,6 +63,7 @@ impl Ledger {
             timestamp: Some(timestamp),
             uuid: Some(uuid.to_vec()),
             healthy: update.healthy,
+            check_status: update.check_status,
             ..Default::default()
         };
         let seq = self.seq();
@@ -151,6 +152,7 @@ mod tests {
             message: None,
             reason: None,
             healthy: None,
+            check_status: None,
         }
     }
 

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use mesos_proto::v1::{task_status::Reason, HealthCheck, TaskInfo, TaskState};
+use mesos_proto::v1::{
+    task_status::Reason, CheckInfo, CheckStatusInfo, HealthCheck, TaskInfo, TaskState,
+};
 
 /// How a task's main process ended, as reaped by the process adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,10 +65,23 @@ pub enum Event {
         /// The task failed `consecutive_failures` checks in a row and must be killed.
         kill: bool,
     },
+    /// The result of one run of the task's check (see `crate::health::spawn_check`), changed
+    /// or not.
+    Check {
+        /// Which task.
+        task_id: String,
+        /// The result.
+        status: CheckStatusInfo,
+    },
     /// SUBSCRIBED told us whether the framework understands TASK_KILLING.
     Capabilities {
         /// The framework has `TASK_KILLING_STATE`.
         task_killing_state: bool,
+    },
+    /// A timer started by [`Action::StartIdleTimer`] ran out.
+    IdleExpired {
+        /// The timer's generation: only the latest counts.
+        generation: u64,
     },
     /// SHUTDOWN from the agent, or the agent is gone for good: kill everything, then exit.
     Shutdown {
@@ -97,6 +112,8 @@ pub struct StatusUpdate {
     pub reason: Option<Reason>,
     /// The last known health, once a health check has run.
     pub healthy: Option<bool>,
+    /// The last check result, for a task with a check.
+    pub check_status: Option<CheckStatusInfo>,
 }
 
 /// What the supervisor wants done, in order.
@@ -132,6 +149,26 @@ pub enum Action {
         /// Which task.
         task_id: String,
     },
-    /// Every task is done after a shutdown: flush the updates and exit.
+    /// Start running the task's check.
+    StartCheck {
+        /// Which task.
+        task_id: String,
+        /// The task's check.
+        check: Box<CheckInfo>,
+    },
+    /// Stop running the task's check.
+    StopCheck {
+        /// Which task.
+        task_id: String,
+    },
+    /// Feed [`Event::IdleExpired`] back after `after`.
+    StartIdleTimer {
+        /// Which timer.
+        generation: u64,
+        /// How long to wait.
+        after: Duration,
+    },
+    /// Every task is done after a shutdown, or none came while idle: flush the updates and
+    /// exit.
     Exit,
 }

@@ -17,16 +17,29 @@
 //!   the others down (a member that finishes with 0 does not).
 //! - SHUTDOWN kills every task with at most three quarters of the executor's shutdown grace
 //!   period, then asks to exit once all are reaped.
+//! - A task with a check (`TaskInfo.check`) is checked from RUNNING until a kill starts or it
+//!   exits. RUNNING carries the check's empty status; each result that differs from the last
+//!   one reported (and the first result) is reported as TASK_RUNNING with
+//!   REASON_TASK_CHECK_STATUS_UPDATED; every later update of the task carries the last
+//!   result. A check never kills.
 //! - A task is forgotten once it and every member of its group have exited.
+//! - An executor left without tasks asks to exit after [`IDLE_EXIT`], unless a launch came
+//!   meanwhile: executors are per config, so one whose pods were all replaced by a rolling
+//!   update goes away instead of holding its resources.
 
 mod event;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use mesos_proto::v1::{task_status::Reason, TaskInfo, TaskState};
+use mesos_proto::v1::{task_status::Reason, CheckStatusInfo, TaskInfo, TaskState};
+
+use crate::health::{self, Reading};
 
 pub use event::{Action, Event, ExitStatus, Signal, StatusUpdate};
+
+/// How long an executor without tasks waits for another launch before it exits.
+pub const IDLE_EXIT: Duration = Duration::from_secs(5);
 
 /// Mesos' default kill grace period when neither KILL nor the task carries a kill policy.
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
@@ -77,6 +90,12 @@ struct Task {
     cause: Option<KillCause>,
     healthy: Option<bool>,
     health_checked: bool,
+    /// The last check result reported (the empty status until the first result).
+    check_status: Option<CheckStatusInfo>,
+    /// A check result was reported since RUNNING.
+    check_reported: bool,
+    /// The check runs.
+    checking: bool,
 }
 
 /// The tasks of one executor and the rules that move them; see the module docs.
@@ -88,6 +107,11 @@ pub struct Supervisor {
     task_killing_state: bool,
     shutdown_grace: Option<Duration>,
     exit_requested: bool,
+    /// Bumped by every launch and every idle timer: a timer of an earlier generation is
+    /// stale.
+    idle_generation: u64,
+    /// An idle timer runs.
+    idle_timer: bool,
 }
 
 impl Supervisor {
@@ -161,8 +185,15 @@ impl Supervisor {
                 changed,
                 kill,
             } => self.health(&task_id, changed, kill, &mut actions),
+            Event::Check { task_id, status } => self.check(&task_id, status, &mut actions),
             Event::Capabilities { task_killing_state } => {
                 self.task_killing_state = task_killing_state;
+            }
+            Event::IdleExpired { generation } => {
+                if generation == self.idle_generation && self.live_tasks() == 0 {
+                    self.exit_requested = true;
+                    actions.push(Action::Exit);
+                }
             }
             Event::Shutdown { grace } => {
                 self.shutdown_grace = Some(grace);
@@ -175,6 +206,15 @@ impl Supervisor {
         if self.shutting_down() && !self.exit_requested && self.live_tasks() == 0 {
             self.exit_requested = true;
             actions.push(Action::Exit);
+        }
+        if self.live_tasks() > 0 {
+            self.idle_timer = false;
+        } else if !self.exit_requested && !self.idle_timer && self.idle_generation > 0 {
+            self.idle_timer = true;
+            actions.push(Action::StartIdleTimer {
+                generation: self.idle_generation,
+                after: IDLE_EXIT,
+            });
         }
         actions
     }
@@ -196,6 +236,8 @@ impl Supervisor {
     }
 
     fn launch(&mut self, tasks: Vec<TaskInfo>, group: bool, actions: &mut Vec<Action>) {
+        self.idle_generation += 1;
+        self.idle_timer = false;
         let problem = if self.shutting_down() {
             Some("the executor is shutting down".to_string())
         } else {
@@ -230,6 +272,7 @@ impl Supervisor {
                     message: Some(format!("Refused to launch: {problem}")),
                     reason: Some(reason),
                     healthy: None,
+                    check_status: None,
                 }));
             }
             return;
@@ -249,6 +292,7 @@ impl Supervisor {
                 message: None,
                 reason: None,
                 healthy: None,
+                check_status: None,
             }));
             actions.push(Action::Spawn(Box::new(info.clone())));
             self.tasks.insert(
@@ -260,6 +304,9 @@ impl Supervisor {
                     cause: None,
                     healthy: None,
                     health_checked: false,
+                    check_status: None,
+                    check_reported: false,
+                    checking: false,
                 },
             );
         }
@@ -273,16 +320,29 @@ impl Supervisor {
             return;
         }
         task.phase = Phase::Running;
+        task.check_status = task
+            .info
+            .check
+            .as_ref()
+            .map(|check| health::check_status(check.r#type(), Reading::Nothing));
         actions.push(Action::Update(StatusUpdate {
             task_id: task_id.to_string(),
             state: TaskState::TaskRunning,
             message: None,
             reason: None,
             healthy: None,
+            check_status: task.check_status,
         }));
         if let Some(check) = task.info.health_check.clone() {
             task.health_checked = true;
             actions.push(Action::StartHealthCheck {
+                task_id: task_id.to_string(),
+                check: Box::new(check),
+            });
+        }
+        if let Some(check) = task.info.check.clone() {
+            task.checking = true;
+            actions.push(Action::StartCheck {
                 task_id: task_id.to_string(),
                 check: Box::new(check),
             });
@@ -333,12 +393,14 @@ impl Supervisor {
                 task_id: task_id.to_string(),
             });
         }
+        stop_check(task_id, task, actions);
         actions.push(Action::Update(StatusUpdate {
             task_id: task_id.to_string(),
             state,
             message: Some(message),
             reason,
             healthy: task.healthy,
+            check_status: task.check_status,
         }));
         let members = self.group_of(task_id);
         if state != TaskState::TaskFinished {
@@ -413,6 +475,7 @@ impl Supervisor {
         }
         task.phase = Phase::Killing { escalated: false };
         task.cause = Some(cause);
+        stop_check(task_id, task, actions);
         if task_killing_state {
             actions.push(Action::Update(StatusUpdate {
                 task_id: task_id.to_string(),
@@ -420,6 +483,7 @@ impl Supervisor {
                 message: None,
                 reason: None,
                 healthy: task.healthy,
+                check_status: task.check_status,
             }));
         }
         if grace.is_zero() {
@@ -461,6 +525,7 @@ impl Supervisor {
                 message: None,
                 reason: Some(Reason::TaskHealthCheckStatusUpdated),
                 healthy: Some(healthy),
+                check_status: task.check_status,
             }));
         }
         if kill {
@@ -473,6 +538,37 @@ impl Supervisor {
                 self.kill(&member, None, cause, actions);
             }
         }
+    }
+
+    fn check(&mut self, task_id: &str, status: CheckStatusInfo, actions: &mut Vec<Action>) {
+        let Some(task) = self.tasks.get_mut(task_id) else {
+            return;
+        };
+        if task.phase != Phase::Running || !task.checking {
+            return;
+        }
+        if task.check_reported && task.check_status.as_ref() == Some(&status) {
+            return;
+        }
+        task.check_reported = true;
+        task.check_status = Some(status);
+        actions.push(Action::Update(StatusUpdate {
+            task_id: task_id.to_string(),
+            state: TaskState::TaskRunning,
+            message: None,
+            reason: Some(Reason::TaskCheckStatusUpdated),
+            healthy: task.healthy,
+            check_status: task.check_status,
+        }));
+    }
+}
+
+/// Stops the task's check if it runs: a task being killed or gone is not checked.
+fn stop_check(task_id: &str, task: &mut Task, actions: &mut Vec<Action>) {
+    if std::mem::take(&mut task.checking) {
+        actions.push(Action::StopCheck {
+            task_id: task_id.to_string(),
+        });
     }
 }
 

@@ -7,7 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use mesos_proto::v1::task_status::{Reason, Source};
-use mesos_proto::v1::{command_info, health_check, scheduler, Environment, HealthCheck, TaskState};
+use mesos_proto::v1::{
+    check_info, command_info, health_check, scheduler, CheckInfo, CommandInfo, Environment,
+    HealthCheck, TaskState,
+};
 
 use super::backend::{executor, find_file, Backend, Env, EXECUTOR, T};
 use super::framework;
@@ -221,6 +224,63 @@ pub async fn command_health_checks_report_healthy_and_kill_when_failures_run_out
     env.shutdown().await;
 }
 
+/// A command check that fails until the task creates `ready` (about a second after it
+/// starts), then passes: the scheduler hears exactly two check results, non-zero then 0, and
+/// the failing check never harms the task.
+pub async fn a_command_check_reports_its_exit_code_when_it_changes(backend: Backend) {
+    let env = Env::start(backend, false, false).await;
+    let mut task = framework::task("c", "sleep 1; touch ready; exec sleep 300", &env.agent_id);
+    task.check = Some(CheckInfo {
+        r#type: Some(check_info::Type::Command as i32),
+        command: Some(check_info::Command {
+            command: CommandInfo {
+                value: Some("test -f ready".into()),
+                ..Default::default()
+            },
+        }),
+        delay_seconds: Some(0.0),
+        interval_seconds: Some(0.1),
+        timeout_seconds: Some(10.0),
+        ..Default::default()
+    });
+    env.launch(vec![task]).await;
+    let exit_code = |status: &mesos_proto::v1::TaskStatus| {
+        status
+            .check_status
+            .as_ref()
+            .and_then(|check| check.command.as_ref())
+            .and_then(|command| command.exit_code)
+    };
+    env.framework
+        .wait_event(T, |e| {
+            e.update
+                .as_ref()
+                .is_some_and(|u| u.status.task_id.value == "c" && exit_code(&u.status) == Some(0))
+        })
+        .await;
+    let check_updates: Vec<_> = env
+        .framework
+        .updates()
+        .into_iter()
+        .filter(|s| s.task_id.value == "c" && s.reason() == Reason::TaskCheckStatusUpdated)
+        .collect();
+    let codes: Vec<_> = check_updates.iter().map(exit_code).collect();
+    assert_eq!(codes.len(), 2, "{check_updates:?}");
+    assert!(matches!(codes[0], Some(code) if code != 0), "{codes:?}");
+    assert_eq!(codes[1], Some(0));
+    for update in &check_updates {
+        assert_eq!(update.state(), TaskState::TaskRunning);
+        assert_eq!(
+            update.check_status.as_ref().map(|c| c.r#type()),
+            Some(check_info::Type::Command)
+        );
+    }
+    assert!(!states_of(&env, "c")
+        .iter()
+        .any(|state| TaskState::is_terminal(*state)));
+    env.shutdown().await;
+}
+
 /// `kill -9` of the executor: the guard takes every task process (grandchildren too) down,
 /// the agent fails the tasks and reports the executor's end.
 pub async fn executor_kill_9_leaves_no_child_and_the_tasks_end_terminal(backend: Backend) {
@@ -427,7 +487,8 @@ pub async fn without_checkpointing_an_agent_restart_ends_the_executor_and_its_ta
     let lost = env.framework.wait_update(T, "a", TaskState::TaskLost).await;
     assert_eq!(lost.source(), Source::Master, "{lost:?}");
     assert_eq!(lost.reason(), Reason::AgentDisconnected, "{lost:?}");
-    assert_eq!(lost.message(), "Agent 127.0.0.1 disconnected", "{lost:?}");
+    let disconnected = format!("Agent {} disconnected", env.offer.hostname);
+    assert_eq!(lost.message(), disconnected, "{lost:?}");
     env.shutdown().await;
 }
 

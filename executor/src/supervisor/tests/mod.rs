@@ -1,7 +1,10 @@
 //! One test per rule or transition of the supervisor.
 
 use super::*;
-use mesos_proto::v1::{CommandInfo, DurationInfo, HealthCheck, KillPolicy, TaskId};
+use mesos_proto::v1::{
+    check_info, check_status_info, CheckInfo, CommandInfo, DurationInfo, HealthCheck, KillPolicy,
+    TaskId,
+};
 
 fn task(id: &str) -> TaskInfo {
     TaskInfo {
@@ -541,4 +544,196 @@ fn health_verdicts_for_tasks_not_running_are_ignored() {
             kill: false
         })
         .is_empty());
+}
+
+fn idle_timer(actions: &[Action]) -> Option<u64> {
+    actions.iter().find_map(|a| match a {
+        Action::StartIdleTimer { generation, after } => {
+            assert_eq!(*after, IDLE_EXIT);
+            Some(*generation)
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn an_executor_left_without_tasks_exits_unless_a_launch_comes_first() {
+    let mut sup = running(&["a"], false);
+    let ended = sup.handle(Event::ChildExited {
+        task_id: s("a"),
+        status: ExitStatus::Code(0),
+    });
+    let first = idle_timer(&ended).expect("idle timer started");
+    // A launch within the idle time makes that timer stale.
+    sup.handle(Event::Launch {
+        tasks: vec![task("b")],
+        group: false,
+    });
+    sup.handle(Event::Spawned { task_id: s("b") });
+    assert!(sup
+        .handle(Event::IdleExpired { generation: first })
+        .is_empty());
+    let ended = sup.handle(Event::ChildExited {
+        task_id: s("b"),
+        status: ExitStatus::Code(0),
+    });
+    let second = idle_timer(&ended).expect("idle timer started again");
+    assert_ne!(first, second);
+    assert_eq!(
+        sup.handle(Event::IdleExpired { generation: second }),
+        vec![Action::Exit]
+    );
+}
+
+#[test]
+fn a_fresh_executor_starts_no_idle_timer_before_its_first_launch() {
+    let mut sup = Supervisor::new();
+    let actions = sup.handle(Event::Capabilities {
+        task_killing_state: true,
+    });
+    assert_eq!(idle_timer(&actions), None);
+}
+
+/// A supervisor with task `a` (with a command check) running, and the actions of its spawn.
+fn running_with_check() -> (Supervisor, Vec<Action>) {
+    let mut info = task("a");
+    info.check = Some(CheckInfo {
+        r#type: Some(check_info::Type::Command as i32),
+        command: Some(check_info::Command {
+            command: CommandInfo {
+                value: Some("test -f ready".into()),
+                ..Default::default()
+            },
+        }),
+        ..Default::default()
+    });
+    info.health_check = Some(HealthCheck::default());
+    let mut sup = Supervisor::new();
+    sup.handle(Event::Launch {
+        tasks: vec![info],
+        group: false,
+    });
+    let actions = sup.handle(Event::Spawned { task_id: s("a") });
+    (sup, actions)
+}
+
+fn exited_with(code: Option<i32>) -> CheckStatusInfo {
+    CheckStatusInfo {
+        r#type: Some(check_info::Type::Command as i32),
+        command: Some(check_status_info::Command { exit_code: code }),
+        ..Default::default()
+    }
+}
+
+fn check_result(code: Option<i32>) -> Event {
+    Event::Check {
+        task_id: s("a"),
+        status: exited_with(code),
+    }
+}
+
+#[test]
+fn check_starts_with_the_task_and_running_carries_its_empty_status() {
+    let (_, actions) = running_with_check();
+    let running = update_of(&actions, "a");
+    assert_eq!(running.state, TaskState::TaskRunning);
+    assert_eq!(running.check_status, Some(exited_with(None)));
+    assert!(actions.iter().any(
+        |a| matches!(a, Action::StartCheck { task_id, check } if task_id == "a" && check.r#type() == check_info::Type::Command)
+    ));
+}
+
+#[test]
+fn check_results_are_reported_when_they_change_and_once_first() {
+    let (mut sup, _) = running_with_check();
+    // The first result is reported even when it equals the empty status of RUNNING.
+    let first = sup.handle(check_result(None));
+    let update = update_of(&first, "a");
+    assert_eq!(update.state, TaskState::TaskRunning);
+    assert_eq!(update.reason, Some(Reason::TaskCheckStatusUpdated));
+    assert_eq!(update.check_status, Some(exited_with(None)));
+    let failed = sup.handle(check_result(Some(1)));
+    assert_eq!(
+        update_of(&failed, "a").check_status,
+        Some(exited_with(Some(1)))
+    );
+    assert!(sup.handle(check_result(Some(1))).is_empty());
+    let passed = sup.handle(check_result(Some(0)));
+    assert_eq!(
+        update_of(&passed, "a").check_status,
+        Some(exited_with(Some(0)))
+    );
+    assert!(sup.handle(check_result(Some(0))).is_empty());
+}
+
+#[test]
+fn check_updates_keep_the_health_and_later_updates_keep_the_check() {
+    let (mut sup, _) = running_with_check();
+    sup.handle(Event::Health {
+        task_id: s("a"),
+        changed: Some(true),
+        kill: false,
+    });
+    let actions = sup.handle(check_result(Some(0)));
+    assert_eq!(update_of(&actions, "a").healthy, Some(true));
+    let actions = sup.handle(Event::Health {
+        task_id: s("a"),
+        changed: Some(false),
+        kill: false,
+    });
+    assert_eq!(
+        update_of(&actions, "a").check_status,
+        Some(exited_with(Some(0)))
+    );
+    let actions = sup.handle(Event::ChildExited {
+        task_id: s("a"),
+        status: ExitStatus::Code(0),
+    });
+    let finished = update_of(&actions, "a");
+    assert_eq!(finished.state, TaskState::TaskFinished);
+    assert_eq!(finished.check_status, Some(exited_with(Some(0))));
+    assert!(actions.contains(&Action::StopCheck { task_id: s("a") }));
+}
+
+#[test]
+fn a_failing_check_never_kills() {
+    let (mut sup, _) = running_with_check();
+    for code in [1, 2, 1, 2, 1, 2] {
+        let actions = sup.handle(check_result(Some(code)));
+        assert!(signals(&actions).is_empty(), "{actions:?}");
+    }
+    assert_eq!(sup.phase("a"), Some(Phase::Running));
+}
+
+#[test]
+fn a_kill_stops_the_check_and_later_results_are_ignored() {
+    let (mut sup, _) = running_with_check();
+    let actions = sup.handle(Event::Kill {
+        task_id: s("a"),
+        grace: None,
+    });
+    assert!(actions.contains(&Action::StopCheck { task_id: s("a") }));
+    assert!(sup.handle(check_result(Some(0))).is_empty());
+    let actions = sup.handle(Event::ChildExited {
+        task_id: s("a"),
+        status: ExitStatus::Signal(15),
+    });
+    // Stopped once, not again at the exit.
+    assert!(!actions.contains(&Action::StopCheck { task_id: s("a") }));
+    assert_eq!(update_of(&actions, "a").state, TaskState::TaskKilled);
+}
+
+#[test]
+fn tasks_without_a_check_carry_no_check_status() {
+    let mut sup = Supervisor::new();
+    sup.handle(Event::Launch {
+        tasks: vec![task("a")],
+        group: false,
+    });
+    let actions = sup.handle(Event::Spawned { task_id: s("a") });
+    assert_eq!(update_of(&actions, "a").check_status, None);
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::StartCheck { .. })));
+    assert!(sup.handle(check_result(Some(0))).is_empty());
 }
