@@ -1,6 +1,7 @@
 //! What a real test cluster looks like. Every timeout is a few seconds, so that a test of
 //! agent loss or master failover ends well inside the test runner's per-test limit.
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 /// How to start a [`crate::RealMesos`]. `Default`: one master, one agent, no ZooKeeper.
@@ -8,7 +9,8 @@ use std::time::Duration;
 pub struct RealMesosConfig {
     /// Masters; more than one needs `zookeeper` (they elect a leader there).
     pub masters: usize,
-    /// Agents, all on 127.0.0.1 with ports of their own.
+    /// Agents, agent `i` on a loopback address of its own, 127.0.0.(i + 2), as its IP and
+    /// hostname; at most 253.
     pub agents: usize,
     /// `127.0.0.1:PORT` of a ZooKeeper server: masters run with `--zk` and agents find the
     /// leader there.
@@ -16,7 +18,7 @@ pub struct RealMesosConfig {
     /// The ZooKeeper path of the masters' group.
     pub zookeeper_path: String,
     /// Every agent's resources without `ports`: each agent gets `ports_per_agent` ports of its
-    /// own, since all agents share 127.0.0.1.
+    /// own, so that a task binding every address (or 127.0.0.1) collides with no other agent's.
     pub agent_resources: String,
     /// Size of each agent's slice of the cluster's port block (1,000 ports from a base in
     /// 10000-29999).
@@ -68,7 +70,37 @@ impl RealMesosConfig {
     }
 }
 
+/// Most agents of a cluster: one loopback address each, 127.0.0.2 to 127.0.0.254.
+pub(crate) const MAX_AGENTS: usize = 253;
+
+/// The address agent `index` lives on: its own loopback address 127.0.0.(index + 2) as its
+/// `--ip` and `--hostname`, so that placement rules on `hostname` see one host per agent
+/// (`None` past [`MAX_AGENTS`]). The masters stay on 127.0.0.1.
+pub(crate) fn agent_ip(index: usize) -> Option<Ipv4Addr> {
+    if index >= MAX_AGENTS {
+        return None;
+    }
+    let last = u8::try_from(index + 2).ok()?;
+    Some(Ipv4Addr::new(127, 0, 0, last))
+}
+
 /// Mesos' duration syntax.
 pub(crate) fn mesos_duration(d: Duration) -> String {
     format!("{}ms", d.as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_i_lives_on_127_0_0_i_plus_2_up_to_127_0_0_254() {
+        assert_eq!(agent_ip(0), Some(Ipv4Addr::new(127, 0, 0, 2)));
+        assert_eq!(agent_ip(2), Some(Ipv4Addr::new(127, 0, 0, 4)));
+        assert_eq!(
+            agent_ip(MAX_AGENTS - 1),
+            Some(Ipv4Addr::new(127, 0, 0, 254))
+        );
+        assert_eq!(agent_ip(MAX_AGENTS), None);
+    }
 }

@@ -1,5 +1,7 @@
-//! Real Apache Mesos for tests: masters and agents on 127.0.0.1 started from the Mesos install
-//! that `CARTRACK_MESOS_HOME` names ([`MesosHome`]), each cluster in a run folder of its own.
+//! Real Apache Mesos for tests: masters on 127.0.0.1 and agents each on a loopback address of
+//! its own (agent `i` on 127.0.0.(i + 2), also its hostname, so placement rules on `hostname`
+//! see one host per agent), started from the Mesos install that `CARTRACK_MESOS_HOME` names
+//! ([`MesosHome`]), each cluster in a run folder of its own.
 //!
 //! A [`RealMesos`] ends every process it started when it is stopped or dropped — masters and
 //! agents by pid, and then every process whose working directory is under the run folder

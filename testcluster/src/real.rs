@@ -1,6 +1,7 @@
 //! Real masters and agents as child processes of the test, in one run folder per cluster.
 
 use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::config::mesos_duration;
+use crate::config::{agent_ip, mesos_duration, MAX_AGENTS};
 use crate::sweep::{kill_all_under, processes_under};
 use crate::{MesosHome, RealMesosConfig};
 
@@ -41,6 +42,12 @@ pub enum RealMesosError {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+    /// More agents than there are loopback addresses for them.
+    #[error("real Mesos: {agents} agents: at most {MAX_AGENTS} fit on 127.0.0.2 to 127.0.0.254")]
+    TooManyAgents {
+        /// The agents asked for.
+        agents: usize,
     },
     /// A condition was not reached in time.
     #[error("real Mesos: {what} not reached after {waited:?}; logs in {logs}")]
@@ -75,6 +82,8 @@ struct Daemon {
     name: String,
     program: PathBuf,
     args: Vec<String>,
+    /// The address it listens on (`--ip`).
+    ip: IpAddr,
     port: u16,
     work_dir: PathBuf,
     log: PathBuf,
@@ -82,8 +91,13 @@ struct Daemon {
 }
 
 impl Daemon {
+    /// `IP:PORT`, as Mesos names it in flags and pids.
+    fn address(&self) -> String {
+        format!("{}:{}", self.ip, self.port)
+    }
+
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}", self.address())
     }
 
     /// Starts the process with a clean environment: Mesos reads every `MESOS_*`,
@@ -128,8 +142,9 @@ impl Daemon {
     }
 }
 
-/// A real Mesos cluster on 127.0.0.1: masters and agents as child processes, everything they
-/// write under one run folder. Stopped on drop (see the crate docs).
+/// A real Mesos cluster on loopback: masters on 127.0.0.1, agent `i` on 127.0.0.(i + 2), as
+/// child processes, everything they write under one run folder. Stopped on drop (see the
+/// crate docs).
 #[derive(Debug)]
 pub struct RealMesos {
     home: MesosHome,
@@ -178,6 +193,9 @@ impl RealMesos {
         let daemon = |kind: &str, i: usize, program: PathBuf, args: Vec<String>| Daemon {
             name: format!("{kind}-{i}"),
             program,
+            ip: flag_value(&args, "ip")
+                .and_then(|ip| ip.parse().ok())
+                .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             port: flag_value(&args, "port")
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(0),
@@ -245,13 +263,14 @@ impl RealMesos {
     }
 
     fn master_daemon(&self, i: usize) -> Result<Daemon, RealMesosError> {
-        let port = free_port()?;
+        let ip = Ipv4Addr::LOCALHOST;
+        let port = free_port(ip)?;
         let work_dir = self.run_dir.join(format!("master-{i}"));
         let c = &self.config;
         let mut args = vec![
-            "--ip=127.0.0.1".to_string(),
+            format!("--ip={ip}"),
             format!("--port={port}"),
-            "--hostname=127.0.0.1".into(),
+            format!("--hostname={ip}"),
             format!("--work_dir={}", work_dir.display()),
             "--registry=in_memory".into(),
             format!("--webui_dir={}", self.home.webui_dir().display()),
@@ -284,6 +303,7 @@ impl RealMesos {
             name: format!("master-{i}"),
             program: self.home.master(),
             args,
+            ip: IpAddr::V4(ip),
             port,
             log: self.run_dir.join("logs").join(format!("master-{i}.log")),
             work_dir,
@@ -292,21 +312,27 @@ impl RealMesos {
     }
 
     fn agent_daemon(&self, i: usize) -> Result<Daemon, RealMesosError> {
-        let port = free_port()?;
+        let ip = agent_ip(i).ok_or(RealMesosError::TooManyAgents {
+            agents: self.config.agents,
+        })?;
+        let port = free_port(ip)?;
         let c = &self.config;
         let work_dir = self.run_dir.join(format!("agent-{i}"));
         let master = match c.zk_url() {
             Some(zk) => zk,
-            None => format!("127.0.0.1:{}", self.masters.first().map_or(0, |m| m.port)),
+            None => self
+                .masters
+                .first()
+                .map_or_else(|| "127.0.0.1:0".to_string(), Daemon::address),
         };
         let first_port = u32::from(self.port_base)
             + u32::from(c.ports_per_agent) * u32::try_from(i).unwrap_or(0);
         let last_port = first_port + u32::from(c.ports_per_agent) - 1;
         let mut args = vec![
             format!("--master={master}"),
-            "--ip=127.0.0.1".into(),
+            format!("--ip={ip}"),
             format!("--port={port}"),
-            "--hostname=127.0.0.1".into(),
+            format!("--hostname={ip}"),
             format!("--work_dir={}", work_dir.display()),
             format!(
                 "--runtime_dir={}",
@@ -347,6 +373,7 @@ impl RealMesos {
             name: format!("agent-{i}"),
             program: self.home.agent(),
             args,
+            ip: IpAddr::V4(ip),
             port,
             log: self.run_dir.join("logs").join(format!("agent-{i}.log")),
             work_dir,
@@ -391,7 +418,7 @@ impl RealMesos {
         self.agent_ids.clone()
     }
 
-    /// `http://127.0.0.1:PORT` of the agent with this id.
+    /// `http://IP:PORT` of the agent with this id (agent `i`'s IP is 127.0.0.(i + 2)).
     pub fn agent_endpoint(&self, agent_id: &str) -> Option<String> {
         let i = self.agent_ids.iter().position(|id| id == agent_id)?;
         self.agents.get(i).map(Daemon::url)
@@ -490,7 +517,7 @@ impl RealMesos {
             .agents
             .iter()
             .map(|agent| {
-                let pid_suffix = format!("@127.0.0.1:{}", agent.port);
+                let pid_suffix = format!("@{}", agent.address());
                 slaves
                     .iter()
                     .find(|s| s["pid"].as_str().is_some_and(|p| p.ends_with(&pid_suffix)))
@@ -649,9 +676,9 @@ fn flag_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter().find_map(|a| a.strip_prefix(&prefix))
 }
 
-/// A port that was free a moment ago.
-fn free_port() -> Result<u16, RealMesosError> {
-    std::net::TcpListener::bind("127.0.0.1:0")
+/// A port that was free on `ip` a moment ago.
+fn free_port(ip: Ipv4Addr) -> Result<u16, RealMesosError> {
+    std::net::TcpListener::bind((ip, 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(io_error("find a free port"))

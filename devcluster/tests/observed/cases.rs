@@ -528,6 +528,7 @@ pub async fn agent_process_death_loses_the_tasks_of_frameworks_that_do_not_check
         })
         .await;
     aware.until_state("b", TaskState::TaskRunning).await;
+    let hostname = cluster.agent_hostname(&agent).await;
     cluster.kill_agent(&agent).await;
     for (s, id) in [(&mut plain, "a"), (&mut aware, "b")] {
         let lost = s
@@ -535,7 +536,7 @@ pub async fn agent_process_death_loses_the_tasks_of_frameworks_that_do_not_check
             .await;
         assert_eq!(lost.state(), TaskState::TaskLost, "{lost:?}");
         assert_eq!(lost.reason(), Reason::AgentDisconnected, "{lost:?}");
-        assert_eq!(lost.message(), "Agent 127.0.0.1 disconnected");
+        assert_eq!(lost.message(), format!("Agent {hostname} disconnected"));
         assert_eq!(lost.source(), mesos_proto::v1::task_status::Source::Master);
         assert_eq!(
             lost.agent_id.as_ref().map(|a| a.value.as_str()),

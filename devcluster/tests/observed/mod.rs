@@ -245,6 +245,20 @@ impl Cluster {
         }
     }
 
+    /// The hostname the master's `/master/state` gives agent `agent_id` (the dev cluster's
+    /// agents share 127.0.0.1; real ones each have a loopback address of their own).
+    pub async fn agent_hostname(&self, agent_id: &str) -> String {
+        let state = self.master_state().await;
+        state["slaves"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["id"] == agent_id)
+            .and_then(|s| s["hostname"].as_str())
+            .unwrap_or_else(|| panic!("agent {agent_id} with a hostname in {state}"))
+            .to_string()
+    }
+
     /// The leading master's `/master/state`.
     pub async fn master_state(&self) -> Value {
         get_json(&format!("{}/master/state", self.master_url()))
