@@ -53,6 +53,7 @@ declare -A verdict=(
   ["README.md: ./dist/cartrack-scheduler --master zk://127.0.0.1:2181/mesos --zk zk://127.0.0.1:2181/cartrack --spec examples/cartrack.toml --executor-uri /opt/cartrack/cartrack-executor --worker-uri /opt/cartrack/cartrack-worker"]="skip: needs the Docker Compose cluster above; framework/tests/real_mesos_ha.rs runs the scheduler on zk:// masters"
   ["README.md: dcos package install cartrack --options=cartrack-options.json"]="skip: needs a DC/OS cluster; universe/ tests check the package against the official schemas"
   ["README.md: dcos package install cartrack --cli"]="skip: needs a DC/OS cluster"
+  ["README.md: dcos package uninstall cartrack"]="skip: needs a DC/OS cluster; framework/tests/uninstall.rs runs the SDK_UNINSTALL contract it drives"
   ["README.md: dcos cartrack status"]="skip: needs a DC/OS cluster; cli/tests/operator_api.rs runs the plugin against a stand-in service path"
   ["README.md: dcos cartrack scale ingester 5 --wait"]="skip: needs a DC/OS cluster"
   ["README.md: CARTRACK_MESOS_HOME=/path/to/mesos-1.12.0 cargo nextest run --workspace --features cartrack-framework/failpoints --test 'real_mesos*' --run-ignored only"]="covered: test.sh runs it with CARTRACK_MESOS_HOME set"

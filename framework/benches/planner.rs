@@ -104,6 +104,8 @@ fn place_10k(c: &mut Criterion) {
         offers: &offers,
         now_ms: 1,
         launches_allowed: true,
+        current: &BTreeMap::new(),
+        deployment: None,
     };
     let config = PlannerConfig::default();
     let check = plan(

@@ -15,7 +15,7 @@ use crate::driver::{Binaries, CoreConfig};
 use crate::mesos::calls::FrameworkSettings;
 use crate::mesos::{parse_masters, MasterListError, MasterSource};
 use crate::spec::{
-    self, Override, ServiceSpec, SpecErrors, SpecParseError, UnknownGroupVariable, ValidatedSpec,
+    self, ServiceSpec, SpecErrors, SpecParseError, UnknownGroupVariable, ValidatedSpec,
 };
 use crate::tls::{Trust, TrustError};
 use cartrack_http::{Https, TlsError, TlsFiles};
@@ -175,6 +175,11 @@ pub struct Args {
     /// Validate the spec (with overrides) and exit.
     #[arg(long)]
     pub check: bool,
+    /// Uninstall the service: kill every pod, TEARDOWN the framework, delete the stored state,
+    /// then serve only the finished plan. DC/OS asks for this with SDK_UNINSTALL=true, which
+    /// is read too. Cannot be undone; a restart in this mode finishes an interrupted one.
+    #[arg(long, env = "CARTRACK_UNINSTALL")]
+    pub uninstall: bool,
 }
 
 /// Everything the scheduler needs, validated.
@@ -216,6 +221,8 @@ pub struct Settings {
     pub call_timeout: Duration,
     /// The page's basemap (`--map-tiles`); `None` for none.
     pub basemap: Option<Basemap>,
+    /// Uninstall mode (`--uninstall`, or `SDK_UNINSTALL=true` as DC/OS sets it).
+    pub uninstall: bool,
     /// `CARTRACK_<GROUP>_<KEY>` variables naming no group of the spec (likely typos): not
     /// errors (see [`UnknownGroupVariable`]), so the binary logs them, and `--check` prints them.
     pub unknown_group_variables: Vec<UnknownGroupVariable>,
@@ -353,6 +360,14 @@ fn flag_env_vars() -> Vec<String> {
         .collect()
 }
 
+/// `SDK_UNINSTALL`'s values that mean yes (DC/OS's Cosmos sets `true`).
+fn is_true(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "true" | "1" | "yes" | "on"
+    )
+}
+
 fn beside(dir: Option<&Path>, name: &str) -> String {
     dir.map_or_else(|| name.to_string(), |d| d.join(name).display().to_string())
 }
@@ -366,7 +381,7 @@ pub fn resolve(
     exe_dir: Option<&Path>,
 ) -> Result<Settings, ConfigError> {
     let path = args.spec.clone();
-    let mut parsed = ServiceSpec::parse(spec_text).map_err(|source| ConfigError::Parse {
+    let parsed = ServiceSpec::parse(spec_text).map_err(|source| ConfigError::Parse {
         path: path.clone(),
         source,
     })?;
@@ -385,27 +400,13 @@ pub fn resolve(
             .collect();
         spec::unknown_group_variables(&parsed, names.iter().map(String::as_str))
     };
-    spec::interpolate_env(&mut parsed, env.clone()).map_err(spec_error)?;
-    spec::apply_env_overrides(&mut parsed, env.clone()).map_err(spec_error)?;
-    let mut sets = Vec::new();
-    let mut bad_sets = Vec::new();
-    for text in &args.set {
-        match Override::from_flag(text) {
-            Ok(o) => sets.push(o),
-            Err(e) => bad_sets.push(e),
-        }
-    }
-    if !bad_sets.is_empty() {
-        return Err(spec_error(SpecErrors(bad_sets)));
-    }
-    spec::apply_overrides(&mut parsed, &sets).map_err(spec_error)?;
     let roles: Vec<String> = args
         .roles
         .iter()
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty())
         .collect();
-    let spec = spec::validate(&parsed, &roles).map_err(spec_error)?;
+    let spec = spec::prepare(parsed, env.clone(), &args.set, &roles).map_err(spec_error)?;
     let masters = parse_masters(&args.master)?;
     let zk = match args.zk.as_deref().map(str::trim).filter(|z| !z.is_empty()) {
         Some(url) => Some(ZkUrl::parse(url).map_err(|e| ConfigError::ZooKeeper {
@@ -482,6 +483,7 @@ pub fn resolve(
     core.planner.decline_refuse_seconds = decline;
     core.implicit_reconcile_ms = (implicit * 1000.0) as u64;
     core.unreachable_timeout_ms = (unreachable * 1000.0) as u64;
+    core.roles = roles.clone();
     Ok(Settings {
         masters,
         zk,
@@ -511,6 +513,7 @@ pub fn resolve(
         core,
         call_timeout,
         basemap,
+        uninstall: args.uninstall || lookup("SDK_UNINSTALL").is_some_and(|v| is_true(&v)),
         unknown_group_variables,
         spec,
         credentials,
@@ -726,6 +729,20 @@ mod tests {
             "/w",
         ]);
         assert!(both.is_err(), "--release-uri and --worker-uri conflict");
+    }
+
+    #[test]
+    fn uninstall_mode_comes_from_the_flag_or_sdk_uninstall() {
+        let mode = |flags: &[&str], vars: &[(&str, &str)]| {
+            resolve(&args(flags), SPEC, env(vars), None)
+                .expect("valid")
+                .uninstall
+        };
+        assert!(!mode(&[], &[]));
+        assert!(mode(&["--uninstall"], &[]));
+        assert!(mode(&[], &[("SDK_UNINSTALL", "true")]));
+        assert!(mode(&[], &[("SDK_UNINSTALL", "TRUE")]));
+        assert!(!mode(&[], &[("SDK_UNINSTALL", "false")]));
     }
 
     #[test]

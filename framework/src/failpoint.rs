@@ -5,7 +5,9 @@
 //! The points sit where a crash hurts most (see `driver::execute`):
 //! - `crash-before-accept`: intent persisted, ACCEPT not sent;
 //! - `crash-after-accept`: ACCEPT sent, no update for it handled yet;
-//! - `crash-before-acknowledge`: update persisted, ACKNOWLEDGE not sent.
+//! - `crash-before-acknowledge`: update persisted, ACKNOWLEDGE not sent;
+//! - `crash-after-kill`: a KILL sent (during an uninstall: killing persisted, not finished);
+//! - `crash-after-teardown`: TEARDOWN sent, the state not deleted yet.
 
 /// Reads `FAILPOINTS` once at start; keep the guard alive for the process' life.
 #[cfg(feature = "failpoints")]

@@ -5,6 +5,7 @@
 //! [`config::resolve`] and calls it). The parts, by layer:
 //! - [`spec`]: the service spec (TOML), env/flag overrides, pure validation.
 //! - [`planner`]: the pure decision function `plan(spec, tasks, offers, now) -> Plan`.
+//! - [`target`]: the target configuration as numbered, content-hashed versions.
 //! - [`records`]: what must survive a restart (plain data); [`state`]: the stores keeping it,
 //!   behind the [`state::Store`] trait.
 //! - [`mesos`]: the v1 scheduler API client (subscribe stream, calls, leader redirects).
@@ -30,6 +31,7 @@ pub mod resources;
 pub mod service;
 pub mod spec;
 pub mod state;
+pub mod target;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod tls;

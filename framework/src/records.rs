@@ -1,11 +1,12 @@
 //! The persisted records and the [`Change`]s that edit them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use mesos_proto::v1::TaskState;
 use serde::{Deserialize, Serialize};
 
 use crate::spec::ServiceSpec;
+use crate::target::ConfigVersion;
 
 /// A Mesos task state, as persisted and shown by the API (`TASK_RUNNING`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,6 +129,10 @@ pub enum KillIntent {
     /// UNREACHABLE (or UNKNOWN) for longer than `--unreachable-timeout`: a replacement took
     /// its slot, so it is killed if its agent ever comes back.
     Unreachable,
+    /// The service is being uninstalled: every task is killed and none relaunched.
+    Uninstall,
+    /// It runs an outdated config version: a rolling update relaunches its slot.
+    Upgrade,
 }
 
 impl KillIntent {
@@ -136,6 +141,20 @@ impl KillIntent {
     pub fn counts_as_failure(self) -> bool {
         matches!(self, KillIntent::StagingTimeout)
     }
+}
+
+/// What makes a task ready during a rolling update, fixed at launch from its version's spec
+/// (an update must not judge old pods by checks they were launched without).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadyWhen {
+    /// Its readiness check passes.
+    Check,
+    /// Its health check passes.
+    Healthy,
+    /// It has been RUNNING for the group's `min_ready_seconds`.
+    #[default]
+    Running,
 }
 
 /// One task the scheduler launched (or is about to: written before the ACCEPT).
@@ -170,6 +189,12 @@ pub struct TaskRecord {
     /// Last health result, if it has a check.
     #[serde(default)]
     pub healthy: Option<bool>,
+    /// Last readiness result, if it has a readiness check.
+    #[serde(default)]
+    pub ready: Option<bool>,
+    /// What makes it ready, as its version's spec said at launch.
+    #[serde(default)]
+    pub ready_when: ReadyWhen,
     /// Last status message.
     #[serde(default)]
     pub message: Option<String>,
@@ -187,6 +212,14 @@ pub struct TaskRecord {
     /// When it was first reported UNREACHABLE or UNKNOWN (cleared when heard from again).
     #[serde(default)]
     pub unreachable_since_ms: Option<u64>,
+    /// The config version it was launched with (records written before versions existed
+    /// ran what became version 1).
+    #[serde(default = "first_version")]
+    pub config: u32,
+}
+
+fn first_version() -> u32 {
+    1
 }
 
 impl TaskRecord {
@@ -219,19 +252,111 @@ pub struct SlotRecord {
     pub last_failed: bool,
 }
 
+/// A rolling update from one config version to another: what `pause`, `continue` and
+/// `abort` steer. Which pods remain is not stored: it follows from the tasks' versions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The target before (what `abort` returns to).
+    pub from: Option<u32>,
+    /// The target it rolls out.
+    pub to: u32,
+    /// When it started (ms since the epoch).
+    pub started_ms: u64,
+    /// The groups whose pods change.
+    #[serde(default)]
+    pub groups: BTreeSet<String>,
+    /// No new step starts; started ones finish.
+    #[serde(default)]
+    pub paused: bool,
+    /// An `abort` turned it into a rollback to `from` (no canary steps).
+    #[serde(default)]
+    pub rollback: bool,
+    /// Per group, the canary steps let go by `continue`.
+    #[serde(default)]
+    pub continued: BTreeMap<String, u32>,
+    /// When every group was done.
+    #[serde(default)]
+    pub completed_ms: Option<u64>,
+}
+
+impl Deployment {
+    /// A deployment of `to`, replacing `from`, starting at `started_ms`.
+    pub fn new(from: Option<u32>, to: u32, started_ms: u64) -> Deployment {
+        Deployment {
+            from,
+            to,
+            started_ms,
+            groups: BTreeSet::new(),
+            paused: false,
+            rollback: false,
+            continued: BTreeMap::new(),
+            completed_ms: None,
+        }
+    }
+
+    /// Whether it still changes the pods of `group`.
+    pub fn is_active_for(&self, group: &str) -> bool {
+        self.completed_ms.is_none() && self.groups.contains(group)
+    }
+}
+
 /// Everything the scheduler persists.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StoredState {
     /// The id the master gave on the first SUBSCRIBED; re-used on every re-subscription.
     pub framework_id: Option<String>,
-    /// The spec in force when last saved.
+    /// The start-up spec of schedulers from before config versions; read once to make
+    /// version 1, never written.
+    #[serde(default)]
     pub spec: Option<ServiceSpec>,
+    /// Config versions by id: the last few, and any a live pod runs.
+    #[serde(default)]
+    pub configs: BTreeMap<u32, ConfigVersion>,
+    /// The version pods should run.
+    #[serde(default)]
+    pub target: Option<u32>,
+    /// Hash of the start-up config (the scheduler's own spec and flags) last seen: a start
+    /// with the same one keeps the target an update set.
+    #[serde(default)]
+    pub startup: Option<String>,
+    /// The last rolling update (kept once complete, for display).
+    #[serde(default)]
+    pub deployment: Option<Deployment>,
     /// Desired pod count per group (the operator API changes it).
     pub desired: BTreeMap<String, u32>,
     /// Tasks by task id (terminal tasks are removed once handled).
     pub tasks: BTreeMap<String, TaskRecord>,
     /// Slot memory by slot name.
     pub slots: BTreeMap<String, SlotRecord>,
+    /// Set once an uninstall started; it is never cleared (the uninstall ends by deleting
+    /// everything stored), so a restart finishes it.
+    #[serde(default)]
+    pub uninstall: Option<UninstallRecord>,
+}
+
+/// How far an uninstall got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UninstallStage {
+    /// Killing every task and waiting for each to end.
+    KillingTasks,
+    /// No task is left: TEARDOWN is being sent, then the state is deleted.
+    TearingDown,
+    /// Torn down; the state is being deleted (what a read sees until the scheduler serves
+    /// only the finished plan).
+    Done,
+}
+
+/// The persisted progress of an uninstall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UninstallRecord {
+    /// When it was asked for (ms since the epoch).
+    pub started_at_ms: u64,
+    /// Where it is.
+    pub stage: UninstallStage,
+    /// When TEARDOWN was last sent (re-sent until it is known to have happened).
+    #[serde(default)]
+    pub teardown_sent_ms: Option<u64>,
 }
 
 /// One edit of [`StoredState`].
@@ -239,8 +364,16 @@ pub struct StoredState {
 pub enum Change {
     /// Remember the framework id.
     FrameworkId(String),
-    /// Remember the spec.
-    Spec(Box<ServiceSpec>),
+    /// Store a config version.
+    PutConfig(Box<ConfigVersion>),
+    /// Forget a config version.
+    RemoveConfig(u32),
+    /// Make a version the target.
+    Target(u32),
+    /// Remember the start-up config's hash.
+    Startup(String),
+    /// Record the rolling update.
+    Deployment(Box<Deployment>),
     /// Set a group's desired count.
     Desired(String, u32),
     /// Insert or replace a task record.
@@ -251,6 +384,8 @@ pub enum Change {
     PutSlot(String, SlotRecord),
     /// Forget a slot.
     RemoveSlot(String),
+    /// Record the uninstall's progress.
+    Uninstall(UninstallRecord),
 }
 
 impl StoredState {
@@ -258,7 +393,15 @@ impl StoredState {
     pub fn apply(&mut self, change: &Change) {
         match change {
             Change::FrameworkId(id) => self.framework_id = Some(id.clone()),
-            Change::Spec(spec) => self.spec = Some((**spec).clone()),
+            Change::PutConfig(version) => {
+                self.configs.insert(version.id, (**version).clone());
+            }
+            Change::RemoveConfig(id) => {
+                self.configs.remove(id);
+            }
+            Change::Target(id) => self.target = Some(*id),
+            Change::Startup(hash) => self.startup = Some(hash.clone()),
+            Change::Deployment(d) => self.deployment = Some((**d).clone()),
             Change::Desired(group, count) => {
                 self.desired.insert(group.clone(), *count);
             }
@@ -274,6 +417,7 @@ impl StoredState {
             Change::RemoveSlot(name) => {
                 self.slots.remove(name);
             }
+            Change::Uninstall(record) => self.uninstall = Some(*record),
         }
     }
 }

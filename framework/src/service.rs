@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::driver::{self, Core, DriverError};
+use crate::driver::{self, Core, DriverError, Request, Stopped};
 use crate::ha::Fence;
 use crate::mesos::{spawn_subscription, HttpCaller, Masters, Session, SubscribeConfig};
 use crate::state::{Store, StoreError};
@@ -44,6 +44,10 @@ pub enum RunError {
 /// Runs the scheduler until `shutdown` resolves or `fence` is lost. Shutting down does not
 /// tear the framework down: tasks keep running for `failover_timeout` and are adopted on
 /// the next start (or by the next leader).
+///
+/// In uninstall mode (`settings.uninstall`) the driver takes the service apart; once it has
+/// (or when the store holds no framework id to begin with) the process never subscribes
+/// again and serves only the finished plan until `shutdown`.
 pub async fn run<S: Store + 'static>(
     settings: Settings,
     mut store: S,
@@ -51,9 +55,6 @@ pub async fn run<S: Store + 'static>(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let stored = store.load().await?;
-    let masters = Masters::start(&settings.masters, settings.zk_session_timeout)
-        .await
-        .map_err(RunError::MasterDetection)?;
     let listener = TcpListener::bind(settings.http)
         .await
         .map_err(|source| RunError::Bind {
@@ -62,17 +63,54 @@ pub async fn run<S: Store + 'static>(
         })?;
     let api_addr = listener.local_addr().unwrap_or(settings.http);
     tracing::info!(%api_addr, "operator API listening");
+    let tokens = crate::api::ApiTokens {
+        write: settings.api_token.clone(),
+        read: settings.read_token.clone(),
+    };
+    if settings.uninstall && stored.framework_id.is_none() {
+        // Finished before (Marathon restarted us before removing the app), or never
+        // registered: subscribing now would register a new framework.
+        tracing::info!(
+            "uninstall mode and no framework id stored: not subscribing; serving the finished plan"
+        );
+        store.clear().await?;
+        let started = stored.uninstall.map_or(0, |u| u.started_at_ms);
+        serve_uninstalled(listener, &settings, tokens, started, shutdown).await;
+        return Ok(());
+    }
+    // The API's socket, kept to serve the finished plan after an uninstall without a moment
+    // of refused connections.
+    let (listener, kept) = listener
+        .into_std()
+        .and_then(|l| {
+            let kept = l.try_clone()?;
+            Ok((TcpListener::from_std(l)?, kept))
+        })
+        .map_err(|source| RunError::Bind {
+            addr: settings.http,
+            source,
+        })?;
+    let masters = Masters::start(&settings.masters, settings.zk_session_timeout)
+        .await
+        .map_err(RunError::MasterDetection)?;
     let session = Arc::new(Session::new(stored.framework_id.clone()));
     if let Some(path) = settings.trust.source() {
         tracing::info!(ca_file = %path.display(), "trusting this file's CAs besides the public roots");
     }
     let auth = Authenticator::new(&settings.credentials, &settings.trust);
-    let core = Core::new(
+    let mut core = Core::new(
         settings.spec.clone(),
         stored,
         settings.core.clone(),
         uuid::Uuid::new_v4().simple().to_string(),
+        driver::now_ms(),
     );
+    if settings.uninstall {
+        // Persisted with the loop's first round; a no-op when resuming one.
+        if let Err(e) = core.apply(Request::Uninstall.into(), driver::now_ms()) {
+            tracing::warn!(error = %e, "uninstall refused");
+        }
+    }
     let (stream_tx, stream_rx) = mpsc::channel(1024);
     let (api_tx, api_rx) = mpsc::channel(64);
     let subscription = spawn_subscription(
@@ -92,15 +130,16 @@ pub async fn run<S: Store + 'static>(
     let api = tokio::spawn(crate::api::serve(
         listener,
         settings.tls.clone(),
-        crate::api::ApiTokens {
-            write: settings.api_token.clone(),
-            read: settings.read_token.clone(),
-        },
+        tokens.clone(),
         api_tx,
         crate::api::page::PageSources::new(masters, &settings.trust)
             .with_basemap(settings.basemap.clone())
             .with_worker_read_token(settings.worker_read_token.as_deref()),
         decisions.clone(),
+        crate::api::UpdateContext {
+            roles: settings.framework.roles.clone(),
+            env: std::env::vars().collect(),
+        },
     ));
     let caller = HttpCaller::new(
         session.clone(),
@@ -113,8 +152,8 @@ pub async fn run<S: Store + 'static>(
         .iter()
         .map(|token| (WORKER_READ_TOKEN_ENV.to_string(), token.clone()))
         .collect();
-    let encoder = driver::Encoder::new(settings.spec.clone(), settings.core.binaries.clone())
-        .with_task_env(task_env);
+    let encoder = driver::Encoder::new().with_task_env(task_env);
+    tokio::pin!(shutdown);
     let result = driver::run_loop(
         core,
         store,
@@ -127,10 +166,37 @@ pub async fn run<S: Store + 'static>(
             requests: api_rx,
             decisions,
         },
-        shutdown,
+        &mut shutdown,
     )
     .await;
     subscription.abort();
     api.abort();
-    Ok(result?)
+    if result? == Stopped::Uninstalled {
+        let listener = TcpListener::from_std(kept).map_err(|source| RunError::Bind {
+            addr: settings.http,
+            source,
+        })?;
+        serve_uninstalled(listener, &settings, tokens, driver::now_ms(), shutdown).await;
+    }
+    Ok(())
+}
+
+/// Serves the finished uninstall until `shutdown`: DC/OS removes the scheduler once it sees
+/// the plan COMPLETE, and must not see it fail meanwhile (Marathon would restart it).
+async fn serve_uninstalled(
+    listener: TcpListener,
+    settings: &Settings,
+    tokens: crate::api::ApiTokens,
+    started_at_ms: u64,
+    shutdown: impl Future<Output = ()>,
+) {
+    tracing::info!("uninstalled: serving only the finished plan until stopped");
+    let api = tokio::spawn(crate::api::uninstalled::serve(
+        listener,
+        settings.tls.clone(),
+        tokens,
+        started_at_ms,
+    ));
+    shutdown.await;
+    api.abort();
 }

@@ -163,11 +163,14 @@ pub fn task(group: &str, index: u32, agent: usize, state: TaskPhase) -> TaskReco
         ports: BTreeMap::new(),
         state,
         healthy: None,
+        ready: None,
+        ready_when: crate::records::ReadyWhen::Running,
         message: None,
         launched_at_ms: 0,
         running_since_ms: None,
         kill: None,
         last_kill_sent_ms: None,
         unreachable_since_ms: None,
+        config: 1,
     }
 }

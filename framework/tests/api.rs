@@ -37,6 +37,7 @@ async fn start_on(tokens: ApiTokens, https: Option<Https>) -> (String, mpsc::Rec
             &cartrack_framework::tls::Trust::default(),
         ),
         cartrack_framework::driver::decision_histogram(),
+        api::UpdateContext::default(),
     ));
     (url, rx)
 }

@@ -91,7 +91,7 @@ impl Fixture {
             "2",
         ];
         args.extend_from_slice(extra);
-        Scheduler::start(&dir, master, &self.spec, &args)
+        Scheduler::start_sharing(&dir, self.dir.path(), master, &self.spec, &args)
     }
 
     /// Waits for `n` RUNNING pods, then asserts every invariant.

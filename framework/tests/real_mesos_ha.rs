@@ -97,7 +97,7 @@ impl Ha {
             flags.extend(["--zk", &store, "--zk-session-timeout", "2"]);
             flags.extend(["--zk-auth", "digest:cartrack:s3cret"]);
         }
-        Scheduler::start(&dir, master, &self.spec, &flags)
+        Scheduler::start_sharing(&dir, self.dir.path(), master, &self.spec, &flags)
     }
 }
 

@@ -208,6 +208,20 @@ async fn example_spec_runs_the_real_pipeline_and_data_flows() {
             .then_some(())
     })
     .await;
+    // It answers where the scheduler recorded it: its agent's own address, its `http` port.
+    let processor = state["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["slot"] == "processor-0")
+        .expect("processor-0");
+    let health = format!(
+        "http://{}:{}/v1/health",
+        processor["hostname"].as_str().unwrap_or_default(),
+        processor["ports"]["http"]
+    );
+    let reply = reqwest::get(&health).await.expect("the processor answers");
+    assert!(reply.status().is_success(), "{health}: {}", reply.status());
 
     // The master agrees: three RUNNING tasks of ours, and, suppressed and declined, we hold
     // no offer.
@@ -263,15 +277,91 @@ async fn kill_9_and_restart_adopts_the_running_tasks() {
 async fn scale_up_and_down_honours_max_per_and_needs_the_token() {
     let mesos = mesos(2).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    // Real agents here all share the hostname 127.0.0.1 and testcluster gives every agent the
-    // same flags (no per-agent attribute), so the rule caps processors per hostname.
+    // Each real agent has a hostname of its own (testcluster), so the rule admits two
+    // processors on each of the two.
     let spread = cases::Spread {
-        rule: "hostname:MAX_PER:3",
+        rule: "hostname:MAX_PER:2",
         one_per_agent: false,
-        max: 3,
+        max: 4,
     };
     cases::scale_up_and_down(dir.path(), &mesos.master_url(), spread).await;
     drop(mesos);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
+async fn hostname_unique_runs_one_pod_per_agent_and_a_fourth_waits_with_the_rule_named() {
+    let mut mesos = mesos(3).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = write_spec(
+        dir.path(),
+        "[[groups]]\nname = \"processor\"\ncount = 3\nplacement = [\"hostname:UNIQUE\"]\n[[groups.tasks]]\nname = \"main\"\ncommand = \"./cartrack-worker\"\nargs = [\"process\"]\ncpus = 0.1\nmem = 32\ndisk = 8\n",
+    );
+    let scheduler = Scheduler::start(dir.path(), &mesos.master_url(), &spec, &[]);
+    let state = scheduler.wait_running(3, T).await;
+
+    // Three pods on three hostnames, each the one the master gives the pod's agent.
+    let master = master_state(&mut mesos).await;
+    let agent_hosts: BTreeMap<&str, &str> = master["slaves"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .filter_map(|a| Some((a["id"].as_str()?, a["hostname"].as_str()?)))
+        .collect();
+    let tasks = state["tasks"].as_array().expect("tasks");
+    for t in tasks {
+        let agent = t["agent_id"].as_str().unwrap_or_default();
+        assert_eq!(
+            agent_hosts.get(agent).copied(),
+            t["hostname"].as_str(),
+            "the pod's hostname is its agent's: {t}"
+        );
+    }
+    let hostnames: BTreeSet<&str> = tasks
+        .iter()
+        .filter_map(|t| t["hostname"].as_str())
+        .collect();
+    assert_eq!(hostnames.len(), 3, "three distinct hostnames: {state}");
+
+    // A fourth pod fits on no hostname: it waits, and the scheduler names the rule.
+    let reply = reqwest::Client::new()
+        .put(format!("{}/v1/groups/processor/count", scheduler.api))
+        .json(&serde_json::json!({ "count": 4 }))
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(reply.status(), 200);
+    let why = support::wait_until(T, "an offer explained against processor-3", || async {
+        let offers = scheduler.get("/v1/debug/offers").await?;
+        offers["offers"]
+            .as_array()?
+            .iter()
+            .flat_map(|o| o["pods"].as_array().cloned().unwrap_or_default())
+            .find(|p| p["slot"] == "processor-3")
+    })
+    .await;
+    assert!(
+        why["reasons"].to_string().contains("hostname:UNIQUE"),
+        "{why}"
+    );
+    let plan = scheduler.get("/v1/plan").await.expect("plan");
+    let step = plan["phases"][0]["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["name"] == "processor-3")
+        .unwrap_or_else(|| panic!("a step for processor-3: {plan}"));
+    assert_eq!(step["status"], "PENDING", "{plan}");
+    let state = scheduler.get("/v1/state").await.expect("state");
+    assert_eq!(
+        (
+            state["groups"][0]["count"].as_u64(),
+            state["groups"][0]["running"].as_u64()
+        ),
+        (Some(4), Some(3)),
+        "{state}"
+    );
+    drop(scheduler);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -519,4 +609,69 @@ async fn a_partitioned_agent_s_pods_are_replaced_and_killed_when_it_returns() {
         BTreeSet::from(["TASK_KILLED".to_string()])
     );
     assert_eq!(r.scheduler["groups"][0]["failed"], 0, "{}", r.scheduler);
+}
+
+/// `GET /v1/plans/deploy` of `s` once it is the uninstall plan, COMPLETE and answered 200 (what
+/// DC/OS's Cosmos waits for before it deletes the scheduler's Marathon app).
+async fn wait_uninstall_complete(s: &Scheduler) {
+    support::wait_until(T, "the uninstall plan COMPLETE (200)", || async {
+        let r = reqwest::get(format!("{}/v1/plans/deploy", s.api))
+            .await
+            .ok()?;
+        let ok = r.status() == reqwest::StatusCode::OK;
+        let plan: Value = r.json().await.ok()?;
+        (ok && plan["name"] == "uninstall" && plan["status"] == "COMPLETE").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Mesos (CARTRACK_MESOS_HOME)"]
+async fn sdk_uninstall_leaves_no_framework_or_task_and_a_restart_registers_none() {
+    const SDK_UNINSTALL: (&str, &str) = ("SDK_UNINSTALL", "true");
+    let mut mesos = mesos(2).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut scheduler = Scheduler::start(dir.path(), &mesos.master_url(), &example_spec(), &[]);
+    scheduler.wait_running(3, T).await;
+    let id = framework_id(&scheduler.get("/v1/state").await.expect("state"));
+    // As `dcos package uninstall`: the scheduler restarted with SDK_UNINSTALL=true.
+    scheduler.restart_with_env(&[SDK_UNINSTALL]);
+    wait_uninstall_complete(&scheduler).await;
+    let master = master_state(&mut mesos).await;
+    assert!(
+        framework(&master, &id).is_none(),
+        "torn down, not registered: {master}"
+    );
+    let frameworks = master["frameworks"].as_array().cloned().unwrap_or_default();
+    assert!(frameworks.is_empty(), "no framework at all: {frameworks:?}");
+    let completed = master["completed_frameworks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ours = completed
+        .iter()
+        .find(|f| f["id"] == id)
+        .expect("among the completed frameworks");
+    let ended = ours["completed_tasks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        ours["tasks"].as_array().is_none_or(|t| t.is_empty()) && ended.len() >= 3,
+        "every task ended: {ours}"
+    );
+    assert!(
+        !dir.path().join("state").join("state.json").exists(),
+        "the state file is deleted"
+    );
+    // Marathon restarting it before the app is removed: nothing is registered again.
+    scheduler.restart_with_env(&[SDK_UNINSTALL]);
+    wait_uninstall_complete(&scheduler).await;
+    let master = master_state(&mut mesos).await;
+    let frameworks = master["frameworks"].as_array().cloned().unwrap_or_default();
+    assert!(
+        frameworks.is_empty(),
+        "a restart in uninstall mode registers nothing: {frameworks:?}\n{}",
+        scheduler.log()
+    );
 }

@@ -53,6 +53,10 @@ pub(crate) fn slot_of(task: &TaskInfo) -> Option<String> {
 }
 
 /// Whether the call is an ACCEPT.
+pub(crate) fn is_teardown(call: &Call) -> bool {
+    call.r#type == Some(mesos_proto::v1::scheduler::call::Type::Teardown as i32)
+}
+
 pub(crate) fn is_accept(call: &Call) -> bool {
     call.r#type() == call::Type::Accept
 }

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// One scheduled input.
@@ -64,6 +64,73 @@ pub enum Operator {
         /// Anywhere (`replace`) or on the same agent.
         replace: bool,
     },
+    /// `POST /v1/uninstall`, or DC/OS relaunching the scheduler with `SDK_UNINSTALL=true`:
+    /// every later start of the scheduler is in uninstall mode too. The run then ends with
+    /// nothing of the framework left (see `World::unconverged`).
+    Uninstall,
+    /// `PUT /v1/config`: the `web` group's env set to `SIM_VERSION = version`, which
+    /// replaces its pods by a rolling update.
+    Update {
+        /// The value.
+        version: u32,
+    },
+    /// `POST /v1/plans/deploy/<action>`.
+    Steer(Steer),
+}
+
+/// The deploy-plan actions the simulation takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steer {
+    /// No new step starts.
+    Pause,
+    /// Steps start again.
+    Resume,
+    /// Back to the version before.
+    Abort,
+}
+
+/// Seeds that deploy, out of every this many.
+const DEPLOY_ONE_IN: u64 = 4;
+
+/// The deployment `seed`'s run goes through, as (step, operator) in step order: an update,
+/// then maybe a pause and a resume, and maybe an abort. Drawn from an RNG of its own, so the
+/// schedule of every seed that does not deploy stays as it was.
+pub fn deploy_steps(seed: u64, steps: usize) -> Vec<(usize, Operator)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6465_706c_6f79);
+    if rng.random_range(0..DEPLOY_ONE_IN) != 0 || steps < 4 {
+        return Vec::new();
+    }
+    let update = rng.random_range(0..steps / 2);
+    let mut ops = vec![(
+        update,
+        Operator::Update {
+            version: rng.random_range(2..100),
+        },
+    )];
+    if rng.random_bool(0.5) {
+        let pause = rng.random_range(update..steps - 1);
+        let resume = rng.random_range(pause + 1..steps);
+        ops.push((pause, Operator::Steer(Steer::Pause)));
+        ops.push((resume, Operator::Steer(Steer::Resume)));
+    }
+    if rng.random_bool(0.3) {
+        ops.push((
+            rng.random_range(update..steps),
+            Operator::Steer(Steer::Abort),
+        ));
+    }
+    ops.sort_by_key(|(step, _)| *step);
+    ops
+}
+
+/// Seeds that uninstall, out of every this many.
+const UNINSTALL_ONE_IN: u64 = 8;
+
+/// The step at which `seed`'s run uninstalls, if it does: drawn from an RNG of its own, so
+/// the schedule of every other input (and every seed that does not uninstall) stays as it was.
+pub fn uninstall_step(seed: u64, steps: usize) -> Option<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x756e_696e_7374_616c);
+    (rng.random_range(0..UNINSTALL_ONE_IN) == 0 && steps > 0).then(|| rng.random_range(0..steps))
 }
 
 impl Input {

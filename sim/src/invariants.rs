@@ -253,12 +253,15 @@ mod tests {
             ports: BTreeMap::new(),
             state: TaskPhase::Unreachable,
             healthy: None,
+            ready: None,
+            ready_when: cartrack_framework::records::ReadyWhen::Running,
             message: None,
             launched_at_ms: 0,
             running_since_ms: None,
             kill: Some(KillIntent::Unreachable),
             last_kill_sent_ms: None,
             unreachable_since_ms: Some(0),
+            config: 1,
         }
     }
 

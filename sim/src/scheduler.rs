@@ -81,7 +81,7 @@ impl Setup {
         config.unreachable_timeout_ms = 30_000;
         config.implicit_reconcile_ms = 120_000;
         Ok(Setup {
-            encoder: Encoder::new(spec.clone(), config.binaries.clone()),
+            encoder: Encoder::new(),
             spec,
             config,
             framework: FrameworkSettings {
@@ -136,7 +136,7 @@ impl Scheduler {
     }
 
     /// Starts a new run from the stored state, as `service::run` does.
-    pub(crate) fn boot(&mut self, setup: &Setup, stored: &StoredState) {
+    pub(crate) fn boot(&mut self, setup: &Setup, stored: &StoredState, now_ms: u64) {
         self.incarnation += 1;
         self.framework_id = stored.framework_id.clone();
         self.link = Link::Down;
@@ -147,6 +147,7 @@ impl Scheduler {
             setup.config.clone(),
             // Task ids must be unique across runs: the run number is part of each.
             format!("r{}", self.incarnation),
+            now_ms,
         ));
     }
 

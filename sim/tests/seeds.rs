@@ -4,7 +4,10 @@
 //! More seeds: `CARTRACK_SIM_SEEDS=100000 cargo test -p cartrack-sim --release --test seeds
 //! -- --ignored many_seeds --nocapture` (optionally `CARTRACK_SIM_FIRST_SEED=N`).
 
-use cartrack_sim::{run, Failure, SimConfig, OPEN_FINDINGS, REGRESSION_SEEDS};
+use cartrack_sim::{
+    deploy_steps, run, uninstall_step, Failure, Operator, SimConfig, OPEN_FINDINGS,
+    REGRESSION_SEEDS,
+};
 
 const SEEDS_PER_CASE: u64 = 100;
 
@@ -48,6 +51,48 @@ sweep_cases! {
     seeds_05 = 5; seeds_06 = 6; seeds_07 = 7; seeds_08 = 8; seeds_09 = 9;
     seeds_10 = 10; seeds_11 = 11; seeds_12 = 12; seeds_13 = 13; seeds_14 = 14;
     seeds_15 = 15; seeds_16 = 16; seeds_17 = 17; seeds_18 = 18; seeds_19 = 19;
+}
+
+/// Seeds that uninstall midway pass only once nothing of the framework is left (no task,
+/// executor, registration or stored state); the sweeps hold about one in eight of them.
+#[test]
+fn uninstalling_seeds_leave_nothing() {
+    let steps = SimConfig::default().steps;
+    let seeds: Vec<u64> = (0..)
+        .filter(|s| uninstall_step(*s, steps).is_some())
+        .take(20)
+        .collect();
+    assert!(
+        seeds.iter().all(|s| *s < 400),
+        "about one in eight: {seeds:?}"
+    );
+    sweep(seeds.into_iter());
+}
+
+/// Seeds that roll a new config out midway (some pausing and resuming it, some aborting it)
+/// pass only once the deployment completed with every pod on the target and no slot ever ran
+/// two pods; the sweeps hold about one in four of them.
+#[test]
+fn deploying_seeds_finish_their_rollout() {
+    let steps = SimConfig::default().steps;
+    let seeds: Vec<u64> = (0..)
+        .filter(|s| !deploy_steps(*s, steps).is_empty())
+        .take(20)
+        .collect();
+    assert!(
+        seeds.iter().all(|s| *s < 200),
+        "about one in four: {seeds:?}"
+    );
+    let aborts = seeds
+        .iter()
+        .filter(|s| {
+            deploy_steps(**s, steps)
+                .iter()
+                .any(|(_, op)| matches!(op, Operator::Steer(cartrack_sim::Steer::Abort)))
+        })
+        .count();
+    assert!(aborts > 0, "some seeds abort");
+    sweep(seeds.into_iter());
 }
 
 #[test]

@@ -194,8 +194,15 @@ fn subscribe(inner: &Arc<Inner>, call: Call, stream_id: Option<String>) -> Respo
                 .unwrap_or_default();
             let event = crate::core::error_event(&message);
             inner.send_framework_event(&tx, &framework_id, &event);
-            drop(tx); // the stream ends right after the ERROR event
-            stream_response(rx)
+            // The stream ends right after the ERROR event.
+            drop(tx);
+            // Mesos names a stream id before it knows the SUBSCRIBE fails, so a scheduler
+            // reads the ERROR as it reads any stream.
+            let mut response = stream_response(rx);
+            if let Ok(v) = uuid::Uuid::new_v4().to_string().parse() {
+                response.headers_mut().insert(STREAM_ID_HEADER, v);
+            }
+            response
         }
     };
     drop(shared);

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use super::deploy::PLAN_ACTIONS;
 use super::{ANSWER_TIMEOUT, MAX_BODY, POD_ACTIONS};
 use crate::driver::RequestError;
 
@@ -16,8 +17,12 @@ pub(crate) enum ApiError {
     #[error("missing or wrong `Authorization: Bearer <token>`")]
     Unauthorized,
     /// No route matched the path.
-    #[error("no such endpoint; see GET /, /v1/health, /v1/state, /v1/cluster, /v1/map, /v1/page-config, /v1/plan, /v1/debug/offers, /metrics, PUT /v1/groups/{{group}}/count, POST /v1/pods/{{slot}}/restart|replace")]
+    #[error("no such endpoint; see GET /, /v1/health, /v1/state, /v1/cluster, /v1/map, /v1/page-config, /v1/plan, /v1/plans[/deploy|recovery], /v1/configs[/{{id}}], /v1/state/frameworkId, /v1/debug/offers, /metrics, POST /v1/uninstall, POST /v1/plans/deploy/<action>, PUT /v1/config, PUT /v1/groups/{{group}}/count, POST /v1/pods/{{slot}}/restart|replace")]
     NoSuchEndpoint,
+    /// `GET /v1/state/frameworkId` with none stored: the uninstall finished (what DC/OS's
+    /// Cosmos reads as "ready to be removed"), or the scheduler never registered.
+    #[error("no framework id is stored: uninstalled, or never registered")]
+    NoFrameworkId,
     /// Under `/vendor/`, a file the page does not have.
     #[error("no such page asset")]
     NoSuchAsset,
@@ -36,6 +41,15 @@ pub(crate) enum ApiError {
     /// A body over [`MAX_BODY`]: the client's size, not its syntax.
     #[error("body larger than the limit of {MAX_BODY} bytes (64 KiB)")]
     BodyTooLarge,
+    /// `PUT /v1/config` with a config that cannot run; every reason, one per line.
+    #[error("the config was refused, nothing changed:\n{}", .0.join("\n"))]
+    InvalidConfig(Vec<String>),
+    /// `GET /v1/configs/{id}` of a version not kept.
+    #[error("no config version {0}; GET /v1/configs lists the kept ones")]
+    NoSuchConfig(u32),
+    /// `POST /v1/plans/deploy/<action>` with an action that does not exist.
+    #[error("no plan action {0:?}; actions: {PLAN_ACTIONS}")]
+    NoSuchPlanAction(String),
     /// The driver refused the request (no such group or pod, count too large).
     #[error(transparent)]
     Refused(#[from] RequestError),
@@ -58,17 +72,26 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::NoSuchEndpoint | Self::NoSuchAsset | Self::NoSuchPodAction(_) => {
-                StatusCode::NOT_FOUND
-            }
+            Self::NoSuchEndpoint
+            | Self::NoSuchAsset
+            | Self::NoSuchPodAction(_)
+            | Self::NoSuchConfig(_)
+            | Self::NoSuchPlanAction(_)
+            | Self::NoFrameworkId => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadPath(rejection) => rejection.status(),
             Self::BadBody(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidConfig(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Refused(RequestError::UnknownGroup { .. } | RequestError::NoSuchPod(_)) => {
                 StatusCode::NOT_FOUND
             }
             Self::Refused(RequestError::CountTooLarge(_)) => StatusCode::BAD_REQUEST,
+            Self::Refused(
+                RequestError::NoDeployment
+                | RequestError::NoRollback(_)
+                | RequestError::Uninstalling,
+            ) => StatusCode::CONFLICT,
             Self::DriverGone | Self::TimedOut | Self::TimedOutQueued => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -36,15 +36,34 @@ impl<S: Send + Sync> FromRequest<S> for CountBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let body =
-            Bytes::from_request(request, state)
-                .await
-                .map_err(|rejection| match rejection.status() {
-                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge,
-                    _ => ApiError::BadBody(format!("cannot read body: {}", rejection.body_text())),
-                })?;
+        let body = read_body(request, state).await?;
         parse_count(&body).map(Self).map_err(ApiError::BadBody)
     }
+}
+
+/// A JSON body of type `T`, within the router's body limit; what is wrong with it is a 400
+/// naming the field.
+#[derive(Debug)]
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let body = read_body(request, state).await?;
+        serde_json::from_slice(&body).map(Self).map_err(|e| {
+            ApiError::BadBody(format!("body is not the JSON this endpoint takes: {e}"))
+        })
+    }
+}
+
+async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge,
+            _ => ApiError::BadBody(format!("cannot read body: {}", rejection.body_text())),
+        })
 }
 
 const EXPECTED: &str = "body must be the JSON object {\"count\": N} with N a whole number >= 0";

@@ -10,16 +10,19 @@
 //! 405 with `Allow`.
 
 mod bearer;
+mod deploy;
 mod driver_handle;
 mod error;
 mod extract;
 mod metrics;
 pub mod page;
 pub mod standby;
+pub mod uninstalled;
 pub mod views;
 
 // Public so the fuzz targets (`fuzz/`) reach the body decoding the count handler uses.
 pub use self::extract::parse_count;
+pub use deploy::UpdateContext;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +64,7 @@ struct Api {
     driver: DriverHandle,
     page: page::PageSources,
     decisions: Histogram,
+    update: Arc<UpdateContext>,
 }
 
 /// The tokens requests must carry; `None` leaves those requests open.
@@ -81,11 +85,13 @@ pub async fn serve(
     driver: mpsc::Sender<ApiRequest>,
     page: page::PageSources,
     decisions: Histogram,
+    update: UpdateContext,
 ) {
     let api = Api {
         driver: DriverHandle::new(driver),
         page,
         decisions,
+        update: Arc::new(update),
     };
     cartrack_http::serve(listener, router(api, tokens), https.as_ref()).await;
 }
@@ -95,6 +101,15 @@ fn router(api: Api, tokens: ApiTokens) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/state", get(state))
         .route("/v1/plan", get(plan))
+        .route("/v1/plans", get(deploy::plans))
+        .route("/v1/plans/deploy", get(deploy_plan))
+        .route("/v1/plans/recovery", get(deploy::recovery))
+        .route("/v1/plans/deploy/{action}", post(deploy::steer))
+        .route("/v1/configs", get(deploy::configs))
+        .route("/v1/configs/{id}", get(deploy::config))
+        .route("/v1/config", put(deploy::update))
+        .route("/v1/state/frameworkId", get(framework_id))
+        .route("/v1/uninstall", post(uninstall))
         .route("/v1/debug/offers", get(debug_offers))
         .route("/metrics", get(metrics))
         .route("/v1/groups/{group}/count", put(set_count))
@@ -120,6 +135,11 @@ fn router(api: Api, tokens: ApiTokens) -> Router {
         .fallback(|| async { ApiError::NoSuchEndpoint })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(api);
+    guarded(router, tokens)
+}
+
+/// `router` behind the tokens' checks, if any is set.
+fn guarded(router: Router, tokens: ApiTokens) -> Router {
     if tokens.write.is_none() && tokens.read.is_none() {
         return router;
     }
@@ -147,6 +167,65 @@ async fn plan(State(api): State<Api>) -> Result<Json<PlanView>, ApiError> {
         .read(|core, cx| views::plan(core, cx.now_ms))
         .await?;
     Ok(Json(view))
+}
+
+/// `GET /v1/plans/deploy`: while uninstalling, the uninstall plan (as dcos-commons serves
+/// it, and DC/OS's Cosmos polls it); otherwise the deploy plan. 200 once complete, 202 while
+/// in progress: Cosmos removes an uninstalling scheduler once it answers 200.
+async fn deploy_plan(State(api): State<Api>) -> Result<(StatusCode, Response), ApiError> {
+    let (complete, body) = api
+        .driver
+        .read(|core, cx| match core.uninstall_plan() {
+            Some(plan) => (plan.is_complete(), Json(plan).into_response()),
+            None => {
+                let plan = views::plan(core, cx.now_ms);
+                (plan.status == "COMPLETE", Json(plan).into_response())
+            }
+        })
+        .await?;
+    Ok((progress_status(complete), body))
+}
+
+/// 200 for a complete plan, 202 for one in progress.
+fn progress_status(complete: bool) -> StatusCode {
+    if complete {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    }
+}
+
+/// `GET /v1/state/frameworkId`: `["<id>"]`, or 404 when none is stored (as dcos-commons).
+async fn framework_id(State(api): State<Api>) -> Result<Json<Vec<String>>, ApiError> {
+    let id = api
+        .driver
+        .read(|core, _| core.state().framework_id.clone())
+        .await?;
+    id.map(|id| Json(vec![id])).ok_or(ApiError::NoFrameworkId)
+}
+
+/// The answer to `POST /v1/uninstall`.
+#[derive(Debug, Serialize)]
+struct UninstallAnswer {
+    uninstall: &'static str,
+    /// Where its progress is.
+    plan: &'static str,
+}
+
+/// `POST /v1/uninstall`: starts the uninstall (202 once that is saved; again is a no-op).
+async fn uninstall(
+    State(api): State<Api>,
+) -> Result<(StatusCode, Json<UninstallAnswer>), ApiError> {
+    api.driver
+        .write(|reply| ApiRequest::Uninstall { reply })
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(UninstallAnswer {
+            uninstall: "started",
+            plan: "/v1/plans/deploy",
+        }),
+    ))
 }
 
 async fn debug_offers(State(api): State<Api>) -> Result<Json<views::DebugOffersView>, ApiError> {

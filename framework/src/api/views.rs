@@ -175,7 +175,16 @@ pub fn state(core: &Core) -> StateView {
 /// Builds the plan view.
 pub fn plan(core: &Core, now_ms: u64) -> PlanView {
     let st = core.state();
-    planner::progress(core.spec(), &st.desired, &st.tasks, &st.slots, now_ms)
+    planner::progress(&planner::ProgressInput {
+        spec: core.spec(),
+        desired: &st.desired,
+        tasks: &st.tasks,
+        slots: &st.slots,
+        current: core.current(),
+        deployment: st.deployment.as_ref(),
+        target: core.target().id(),
+        now_ms,
+    })
 }
 
 /// Explains the recent offers against the pods pending now (at most 50 pods each).

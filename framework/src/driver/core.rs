@@ -8,9 +8,10 @@
 //! ids are the run id it was given and a counter).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use mesos_proto::v1::scheduler::{event, Event};
-use mesos_proto::v1::{Offer, TaskStatus};
+use mesos_proto::v1::{CheckStatusInfo, Offer, TaskStatus};
 use serde::Serialize;
 
 use super::effect::{Effect, Launch, PodLaunch, Ready};
@@ -19,8 +20,11 @@ use super::launch::Binaries;
 use crate::planner::{
     self, OfferLaunch, OfferMemory, PlanInput, PlannerConfig, PodPlacement, TokenBucket,
 };
-use crate::records::{Change, KillIntent, SlotRecord, StoredState, TaskPhase, TaskRecord};
-use crate::spec::{executor_id, ValidatedSpec};
+use crate::records::{
+    Change, KillIntent, ReadyWhen, SlotRecord, StoredState, TaskPhase, TaskRecord,
+};
+use crate::spec::ValidatedSpec;
+use crate::target::{ConfigVersion, Origin, Target};
 
 /// Launch backoff: 1 s, x1.15 per failure in a row, at most 300 s (Marathon's defaults).
 pub fn launch_backoff_ms(failures: u32) -> u64 {
@@ -41,8 +45,10 @@ const RECENT_OFFERS: usize = 32;
 pub struct CoreConfig {
     /// Planner tunables.
     pub planner: PlannerConfig,
-    /// Executor and worker URIs.
+    /// Executor and worker URIs at start-up.
     pub binaries: Binaries,
+    /// The framework's roles (groups without a role use the first).
+    pub roles: Vec<String>,
     /// Implicit reconciliation period.
     pub implicit_reconcile_ms: u64,
     /// First retry of an unanswered explicit reconciliation (doubles up to 60 s).
@@ -61,6 +67,7 @@ impl CoreConfig {
         CoreConfig {
             planner: PlannerConfig::default(),
             binaries,
+            roles: vec!["*".to_string()],
             implicit_reconcile_ms: 15 * 60 * 1000,
             reconcile_retry_ms: 3000,
             revive_capacity: 3,
@@ -137,11 +144,22 @@ pub enum RequestError {
     /// Count above the validation limit.
     #[error("count {0} is above the limit 100000")]
     CountTooLarge(u32),
+    /// `pause`, `continue`, `abort` ... with no deployment running.
+    #[error("no deployment is running")]
+    NoDeployment,
+    /// The service is being uninstalled: nothing else is done.
+    #[error("the service is being uninstalled; nothing else can change")]
+    Uninstalling,
+    /// `abort` cannot roll back; the message says why.
+    #[error("cannot roll back: {0}")]
+    NoRollback(String),
 }
 
 /// The scheduler's state machine.
 pub struct Core {
-    spec: ValidatedSpec,
+    target: Arc<Target>,
+    /// Per group, the stored versions whose pods run what the target wants.
+    current: BTreeMap<String, BTreeSet<u32>>,
     state: StoredState,
     config: CoreConfig,
     memory: OfferMemory,
@@ -180,19 +198,24 @@ impl std::fmt::Debug for Core {
 }
 
 impl Core {
-    /// Starts from the stored state and the spec in force. Desired counts the operator changed
-    /// survive a restart unless the spec's count for that group changed since. `run_id` must
-    /// differ from every earlier run's (a fresh uuid): task ids are made from it.
+    /// Starts from the stored state and the start-up config (`spec` and the binaries of
+    /// `config`). The start-up config becomes a new target only if it differs from the last
+    /// one seen, so a restart keeps what an update set; desired counts the operator changed
+    /// survive unless the target's count for that group changed. `run_id` must differ from
+    /// every earlier run's (a fresh uuid): task ids are made from it.
     pub fn new(
         spec: ValidatedSpec,
         stored: StoredState,
         config: CoreConfig,
         run_id: String,
+        now_ms: u64,
     ) -> Core {
         let bucket = TokenBucket::new(config.revive_capacity, config.revive_refill_ms);
+        let startup = Target::new(0, spec, config.binaries.clone(), Origin::Startup, now_ms);
         let mut core = Core {
             memory: OfferMemory::new(bucket),
-            spec,
+            target: Arc::new(startup.clone()),
+            current: BTreeMap::new(),
             state: stored,
             config,
             subscribed: false,
@@ -206,32 +229,74 @@ impl Core {
             },
             ready: Ready::default(),
         };
-        let previous: BTreeMap<String, u32> = core
-            .state
-            .spec
-            .as_ref()
-            .map(|s| s.groups.iter().map(|g| (g.name.clone(), g.count)).collect())
-            .unwrap_or_default();
-        let groups: Vec<(String, u32)> = core
-            .spec
-            .groups
-            .iter()
-            .map(|g| (g.name.clone(), g.count))
-            .collect();
-        for (name, count) in groups {
-            let keep = previous.get(&name) == Some(&count);
-            let desired = match core.state.desired.get(&name) {
-                Some(d) if keep => *d,
-                _ => count,
-            };
-            if core.state.desired.get(&name) != Some(&desired) {
-                core.change(Change::Desired(name, desired));
+        core.migrate(now_ms);
+        let stored_target = core.stored_target();
+        let hash = startup.version.sha256.clone();
+        match stored_target {
+            Some(target) if core.state.startup.as_deref() == Some(hash.as_str()) => {
+                core.target = Arc::new(target);
+                core.refresh_current();
+            }
+            _ => {
+                let id = core.next_version_id();
+                let target = Target {
+                    version: ConfigVersion {
+                        id,
+                        ..startup.version
+                    },
+                    spec: startup.spec,
+                };
+                core.set_target(target, now_ms);
+                core.change(Change::Startup(hash));
             }
         }
-        if core.state.spec.as_ref() != Some(&core.spec.source) {
-            core.change(Change::Spec(Box::new(core.spec.source.clone())));
-        }
         core
+    }
+
+    /// A state written before config versions holds the last start-up spec: it becomes
+    /// version 1, which every task record without a version ran.
+    fn migrate(&mut self, now_ms: u64) {
+        if !self.state.configs.is_empty() {
+            return;
+        }
+        let Some(mut spec) = self.state.spec.clone() else {
+            return;
+        };
+        let default_role = self.config.roles.first().cloned().unwrap_or("*".into());
+        for group in &mut spec.groups {
+            group.role.get_or_insert_with(|| default_role.clone());
+        }
+        let version = ConfigVersion::new(
+            1,
+            spec,
+            self.config.binaries.clone(),
+            Origin::Startup,
+            now_ms,
+        );
+        tracing::info!(sha256 = %version.sha256, "state from before config versions: its spec is version 1");
+        self.change(Change::Startup(version.sha256.clone()));
+        self.change(Change::PutConfig(Box::new(version)));
+        self.change(Change::Target(1));
+    }
+
+    /// The stored target, validated again; `None` (logged) when there is none or it no
+    /// longer validates (the framework's roles changed).
+    fn stored_target(&self) -> Option<Target> {
+        let version = self
+            .state
+            .target
+            .and_then(|id| self.state.configs.get(&id))?;
+        match Target::from_version(version.clone(), &self.config.roles) {
+            Ok(target) => Some(target),
+            Err(errors) => {
+                tracing::error!(version = version.id, %errors, "the stored target no longer validates: the start-up config replaces it");
+                None
+            }
+        }
+    }
+
+    fn next_version_id(&self) -> u32 {
+        self.state.configs.keys().next_back().map_or(1, |id| id + 1)
     }
 
     /// Whether there is something for the shell to do.
@@ -263,9 +328,19 @@ impl Core {
         &self.state
     }
 
-    /// The validated spec.
+    /// The validated spec of the target.
     pub fn spec(&self) -> &ValidatedSpec {
-        &self.spec
+        &self.target.spec
+    }
+
+    /// The target config version.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Per group, the stored versions whose pods run what the target wants.
+    pub fn current(&self) -> &BTreeMap<String, BTreeSet<u32>> {
+        &self.current
     }
 
     /// Whether a SUBSCRIBED was received on the current stream.
@@ -300,12 +375,25 @@ impl Core {
             Input::Event(event) => self.on_event(*event, now_ms),
             Input::Tick => self.on_tick(now_ms),
             Input::CallFailed { task_ids } => self.reconcile_tasks(task_ids, now_ms),
+            // Once started, an uninstall cannot be taken back: changes to the service would
+            // be accepted and silently do nothing.
+            Input::Request(request)
+                if self.state.uninstall.is_some() && request != Request::Uninstall =>
+            {
+                return Err(RequestError::Uninstalling);
+            }
             Input::Request(Request::SetCount { group, count }) => {
                 return self.set_count(&group, count, now_ms)
             }
             Input::Request(Request::Restart { slot, replace }) => {
                 return self.restart(&slot, replace, now_ms)
             }
+            Input::Request(Request::Update { spec, binaries }) => {
+                self.update(*spec, binaries, now_ms);
+            }
+            Input::Request(Request::Steer(steer)) => return self.steer(steer, now_ms),
+            Input::Request(Request::Uninstall) => self.start_uninstall(now_ms),
+            Input::Teardown(outcome) => self.on_teardown(outcome),
         }
         Ok(())
     }
@@ -351,6 +439,7 @@ impl Core {
             Some(event::Type::Error) => {
                 let message = event.error.map(|e| e.message).unwrap_or_default();
                 tracing::error!(%message, "master sent ERROR");
+                self.on_master_error(&message);
             }
             Some(event::Type::InverseOffers) => {
                 tracing::debug!("inverse offers ignored (maintenance is not handled in part 1)")
@@ -456,6 +545,9 @@ impl Core {
                 task.state = phase;
                 if status.healthy.is_some() {
                     task.healthy = status.healthy;
+                }
+                if let Some(check) = &status.check_status {
+                    task.ready = Some(check_passed(check));
                 }
                 if status.message.is_some() {
                     task.message = status.message.clone();
@@ -586,16 +678,23 @@ impl Core {
         if self.state.framework_id.is_none() || !self.subscribed {
             return;
         }
+        // Nothing is launched while uninstalling.
+        if self.uninstalling() {
+            return self.uninstall_step(offers, now_ms);
+        }
         let input = PlanInput {
-            spec: &self.spec,
+            spec: &self.target.spec,
             desired: &self.state.desired,
             tasks: &self.state.tasks,
             slots: &self.state.slots,
             offers,
             now_ms,
             launches_allowed: self.reconciliation.waiting.is_empty(),
+            current: &self.current,
+            deployment: self.state.deployment.as_ref(),
         };
         let plan = planner::plan(&input, &self.config.planner, &mut self.memory);
+        self.check_deployment(&plan.rollouts, now_ms);
         self.counters.evaluations += plan.evaluations;
         for offer in plan.launches {
             let launch = self.launch(offer, plan.accept_refuse_seconds, now_ms);
@@ -647,13 +746,13 @@ impl Core {
     fn launch(&mut self, offer: OfferLaunch, refuse_seconds: f64, now_ms: u64) -> Launch {
         let mut pods = Vec::with_capacity(offer.pods.len());
         for placement in offer.pods.iter().cloned() {
-            let group = &self.spec.groups[placement.group];
+            let group = &self.target.spec.groups[placement.group];
             let task_ids: Vec<String> = group
                 .tasks
                 .iter()
                 .map(|task| self.ids.next(&placement.slot, &task.name))
                 .collect();
-            for record in task_records(&self.spec, &offer, &placement, &task_ids, now_ms) {
+            for record in task_records(&self.target, &offer, &placement, &task_ids, now_ms) {
                 self.put_task(record);
             }
             if let Some(slot) = self.state.slots.get(&placement.slot) {
@@ -677,14 +776,21 @@ impl Core {
             role: offer.role,
             pods,
             refuse_seconds,
+            target: self.target.clone(),
         }
     }
 
     fn set_count(&mut self, group: &str, count: u32, now_ms: u64) -> Result<(), RequestError> {
-        if self.spec.group(group).is_none() {
+        if self.target.spec.group(group).is_none() {
             return Err(RequestError::UnknownGroup {
                 group: group.to_string(),
-                known: self.spec.groups.iter().map(|g| g.name.clone()).collect(),
+                known: self
+                    .target
+                    .spec
+                    .groups
+                    .iter()
+                    .map(|g| g.name.clone())
+                    .collect(),
             });
         }
         if count > 100_000 {
@@ -734,15 +840,23 @@ impl Core {
     }
 }
 
+/// Whether a readiness check's result passes: exit code 0, HTTP 2xx/3xx, or a TCP connect.
+fn check_passed(check: &CheckStatusInfo) -> bool {
+    let command = check.command.as_ref().and_then(|c| c.exit_code);
+    let http = check.http.as_ref().and_then(|h| h.status_code);
+    let tcp = check.tcp.as_ref().and_then(|t| t.succeeded);
+    command == Some(0) || http.is_some_and(|code| (200..400).contains(&code)) || tcp == Some(true)
+}
+
 /// The records of a pod's tasks as launched: what is persisted before its ACCEPT is sent.
 fn task_records(
-    spec: &ValidatedSpec,
+    target: &Target,
     offer: &OfferLaunch,
     pod: &PodPlacement,
     task_ids: &[String],
     now_ms: u64,
 ) -> Vec<TaskRecord> {
-    let group = &spec.groups[pod.group];
+    let group = &target.spec.groups[pod.group];
     group
         .tasks
         .iter()
@@ -758,7 +872,7 @@ fn task_records(
             hostname: offer.hostname.clone(),
             attributes: offer.attributes.clone(),
             role: offer.role.clone(),
-            executor_id: executor_id(&offer.role),
+            executor_id: group.executor_id.clone(),
             ports: task
                 .ports
                 .iter()
@@ -767,15 +881,29 @@ fn task_records(
                 .collect(),
             state: TaskPhase::Staging,
             healthy: None,
+            ready: None,
+            ready_when: if task.readiness.is_some() {
+                ReadyWhen::Check
+            } else if task.health.is_some() {
+                ReadyWhen::Healthy
+            } else {
+                ReadyWhen::Running
+            },
             message: None,
             launched_at_ms: now_ms,
             running_since_ms: None,
             kill: None,
             last_kill_sent_ms: None,
             unreachable_since_ms: None,
+            config: target.id(),
         })
         .collect()
 }
+
+mod deploy;
+mod uninstall;
+
+pub use uninstall::{UninstallPhase, UninstallPlan, UninstallStep};
 
 #[cfg(test)]
 mod tests;

@@ -3,8 +3,11 @@
 
 use std::fmt;
 
+use std::sync::Arc;
+
 use crate::planner::PodPlacement;
 use crate::records::Change;
+use crate::target::Target;
 
 /// Something to send to the master.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +46,9 @@ pub enum Effect {
     Revive,
     /// SUPPRESS offers for all our roles.
     Suppress,
+    /// TEARDOWN the framework (the end of an uninstall): its outcome comes back as an
+    /// [`Input::Teardown`](super::Input::Teardown).
+    Teardown,
 }
 
 /// An offer taken: the pods placed on it, each with the ids its tasks were given.
@@ -58,6 +64,8 @@ pub struct Launch {
     pub pods: Vec<PodLaunch>,
     /// How long the unused rest of the offer is filtered.
     pub refuse_seconds: f64,
+    /// The config version the pods are launched with.
+    pub target: Arc<Target>,
 }
 
 /// One pod of a [`Launch`].
@@ -89,6 +97,7 @@ impl Effect {
             Effect::Reconcile { .. } => "RECONCILE",
             Effect::Revive => "REVIVE",
             Effect::Suppress => "SUPPRESS",
+            Effect::Teardown => "TEARDOWN",
         }
     }
 }
@@ -112,7 +121,7 @@ impl fmt::Display for Effect {
             }
             Effect::Reconcile { tasks } => write!(f, "{name} {} tasks", tasks.len()),
             Effect::Decline { offer_ids, .. } => write!(f, "{name} {} offers", offer_ids.len()),
-            Effect::Revive | Effect::Suppress => f.write_str(name),
+            Effect::Revive | Effect::Suppress | Effect::Teardown => f.write_str(name),
         }
     }
 }
@@ -126,12 +135,18 @@ pub struct Ready {
     pub framework_id: Option<String>,
     /// 3. Then send these.
     pub effects: Vec<Effect>,
+    /// 4. Then delete everything stored: the uninstall is over (the framework is torn down),
+    ///    and nothing is persisted or sent after this.
+    pub delete_state: bool,
 }
 
 impl Ready {
     /// Nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.framework_id.is_none() && self.effects.is_empty()
+        self.changes.is_empty()
+            && self.framework_id.is_none()
+            && self.effects.is_empty()
+            && !self.delete_state
     }
 
     /// Changes and effects held: what its size in memory grows with.

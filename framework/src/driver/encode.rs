@@ -3,26 +3,19 @@
 use mesos_proto::v1::scheduler::Call;
 
 use super::effect::Effect;
-use super::launch::{launch_group, Binaries};
+use super::launch::launch_group;
 use crate::mesos::calls;
-use crate::spec::ValidatedSpec;
 
-/// What encoding needs besides the effect: the spec and binaries the pods are launched with.
-#[derive(Debug, Clone)]
+/// What encoding needs besides the effect (a launch carries its config version).
+#[derive(Debug, Clone, Default)]
 pub struct Encoder {
-    spec: ValidatedSpec,
-    binaries: Binaries,
     task_env: Vec<(String, String)>,
 }
 
 impl Encoder {
-    /// An encoder for the pods of `spec`, started from `binaries`.
-    pub fn new(spec: ValidatedSpec, binaries: Binaries) -> Encoder {
-        Encoder {
-            spec,
-            binaries,
-            task_env: Vec::new(),
-        }
+    /// An encoder adding nothing to the effects.
+    pub fn new() -> Encoder {
+        Encoder::default()
     }
 
     /// Every task also gets these environment variables (settings of the scheduler's, such as
@@ -40,14 +33,7 @@ impl Encoder {
                     .pods
                     .iter()
                     .map(|pod| {
-                        launch_group(
-                            &self.spec,
-                            &self.binaries,
-                            &self.task_env,
-                            framework_id,
-                            launch,
-                            pod,
-                        )
+                        launch_group(&launch.target, &self.task_env, framework_id, launch, pod)
                     })
                     .collect();
                 calls::accept(
@@ -70,6 +56,7 @@ impl Encoder {
             Effect::Reconcile { tasks } => calls::reconcile(framework_id, tasks),
             Effect::Revive => calls::revive(framework_id),
             Effect::Suppress => calls::suppress(framework_id),
+            Effect::Teardown => calls::teardown(framework_id),
         }
     }
 }

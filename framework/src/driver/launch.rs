@@ -5,36 +5,17 @@
 use std::collections::BTreeMap;
 
 use mesos_proto::v1::{
-    command_info::Uri, environment, executor_info, health_check, offer, resource::AllocationInfo,
-    value, AgentId, CommandInfo, DurationInfo, Environment, ExecutorId, ExecutorInfo, FrameworkId,
-    HealthCheck, KillPolicy, Resource, TaskGroupInfo, TaskId, TaskInfo,
+    check_info, command_info::Uri, environment, executor_info, health_check, offer,
+    resource::AllocationInfo, value, AgentId, CheckInfo, CommandInfo, DurationInfo, Environment,
+    ExecutorId, ExecutorInfo, FrameworkId, HealthCheck, KillPolicy, Resource, TaskGroupInfo,
+    TaskId, TaskInfo,
 };
 
 use super::effect::{Launch, PodLaunch};
 use crate::resources::Scalars;
-use crate::spec::executor_id;
-use crate::spec::{GroupPlan, Probe, ValidatedSpec};
-
-/// Where executors get their binaries: the agent's fetcher puts `cartrack-executor` and
-/// `cartrack-worker` at the top of every executor sandbox either way, so commands stay
-/// `./cartrack-executor` and `./cartrack-worker`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Binaries {
-    /// Each binary fetched by itself: a development build, or files already on the agents.
-    Files {
-        /// URI of `cartrack-executor`.
-        executor_uri: String,
-        /// URI of `cartrack-worker`.
-        worker_uri: String,
-    },
-    /// The release tarball, unpacked by the fetcher: one download per executor, and the
-    /// executor and worker always come from the same release.
-    Release {
-        /// URI of the tarball: an archive the Mesos fetcher unpacks
-        /// ([`mesos_proto::fetcher::unpacks`]).
-        uri: String,
-    },
-}
+use crate::spec::{GroupPlan, Probe, Readiness};
+pub use crate::target::Binaries;
+use crate::target::Target;
 
 impl Binaries {
     fn uris(&self) -> Vec<Uri> {
@@ -89,18 +70,16 @@ fn executable(value: &str, output_file: &str) -> Uri {
     }
 }
 
-/// The ExecutorInfo of the executor for `role`: identical for every pod on every agent (Mesos
-/// requires a running executor's info to match exactly).
-pub fn executor_info(
-    spec: &ValidatedSpec,
-    binaries: &Binaries,
-    framework_id: &str,
-    role: &str,
-) -> ExecutorInfo {
+/// The ExecutorInfo of the executor for the pods of `group` under `target`: identical for
+/// every pod of its executor id on every agent (Mesos requires a running executor's info to
+/// match exactly; the id names the executor settings, so a change starts a new executor).
+pub fn executor_info(target: &Target, framework_id: &str, group: &GroupPlan) -> ExecutorInfo {
+    let role = &group.role;
+    let binaries = &target.version.binaries;
     ExecutorInfo {
         r#type: Some(executor_info::Type::Custom as i32),
         executor_id: ExecutorId {
-            value: executor_id(role),
+            value: group.executor_id.clone(),
         },
         framework_id: Some(FrameworkId {
             value: framework_id.into(),
@@ -113,7 +92,7 @@ pub fn executor_info(
             arguments: vec!["cartrack-executor".into()],
             ..CommandInfo::default()
         }),
-        resources: scalars(spec.executor, role),
+        resources: scalars(target.spec.executor, role),
         ..ExecutorInfo::default()
     }
 }
@@ -165,17 +144,51 @@ fn health_check(health: &crate::spec::Health, ports: &[u16]) -> HealthCheck {
     check
 }
 
+/// A readiness check as the task's Mesos `check` (reported in `check_status`, never kills).
+fn readiness_check(readiness: &Readiness, ports: &[u16]) -> CheckInfo {
+    let mut check = CheckInfo {
+        delay_seconds: Some(readiness.delay_seconds),
+        interval_seconds: Some(readiness.interval_seconds),
+        timeout_seconds: Some(readiness.timeout_seconds),
+        ..CheckInfo::default()
+    };
+    let port = |i: usize| u32::from(ports.get(i).copied().unwrap_or(0));
+    match &readiness.probe {
+        Probe::Http { port: i, path } => {
+            check.r#type = Some(check_info::Type::Http as i32);
+            check.http = Some(check_info::Http {
+                port: port(*i),
+                path: Some(path.clone()),
+            });
+        }
+        Probe::Tcp { port: i } => {
+            check.r#type = Some(check_info::Type::Tcp as i32);
+            check.tcp = Some(check_info::Tcp { port: port(*i) });
+        }
+        Probe::Command { command } => {
+            check.r#type = Some(check_info::Type::Command as i32);
+            check.command = Some(check_info::Command {
+                command: CommandInfo {
+                    value: Some(command.clone()),
+                    shell: Some(true),
+                    ..CommandInfo::default()
+                },
+            });
+        }
+    }
+    check
+}
+
 /// The LAUNCH_GROUP operation for one pod of `launch`.
 pub fn launch_group(
-    spec: &ValidatedSpec,
-    binaries: &Binaries,
+    target: &Target,
     task_env: &[(String, String)],
     framework_id: &str,
     launch: &Launch,
     pod: &PodLaunch,
 ) -> offer::Operation {
     let placement = &pod.placement;
-    let group: &GroupPlan = &spec.groups[placement.group];
+    let group: &GroupPlan = &target.spec.groups[placement.group];
     let infos = group
         .tasks
         .iter()
@@ -250,6 +263,7 @@ pub fn launch_group(
                     ..CommandInfo::default()
                 }),
                 health_check: task.health.as_ref().map(|h| health_check(h, ports)),
+                check: task.readiness.as_ref().map(|r| readiness_check(r, ports)),
                 kill_policy: group.kill_grace_ms.map(|ms| KillPolicy {
                     grace_period: Some(DurationInfo {
                         nanoseconds: (ms as i64).saturating_mul(1_000_000),
@@ -262,7 +276,7 @@ pub fn launch_group(
     offer::Operation {
         r#type: Some(offer::operation::Type::LaunchGroup as i32),
         launch_group: Some(offer::operation::LaunchGroup {
-            executor: executor_info(spec, binaries, framework_id, &group.role),
+            executor: executor_info(target, framework_id, group),
             task_group: TaskGroupInfo { tasks: infos },
         }),
         ..offer::Operation::default()
@@ -272,11 +286,13 @@ pub fn launch_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::Origin;
     use crate::testkit::{group_toml, spec};
 
     fn command_of(binaries: &Binaries) -> CommandInfo {
         let spec = spec(&group_toml("ingester", 1, 0.1, 64.0, &["http"], &[]));
-        executor_info(&spec, binaries, "fw-1", "*")
+        let target = Target::new(1, spec, binaries.clone(), Origin::Startup, 0);
+        executor_info(&target, "fw-1", &target.spec.groups[0])
             .command
             .unwrap_or_default()
     }

@@ -20,7 +20,7 @@ mod sender;
 #[cfg(test)]
 mod tests;
 
-use sender::{Backlog, Round};
+use sender::{Backlog, Ended, Round};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,10 +28,13 @@ use std::time::{Duration, Instant};
 use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{mpsc, oneshot};
 
-pub use self::core::{launch_backoff_ms, Core, CoreConfig, Counters, RecentOffer, RequestError};
+pub use self::core::{
+    launch_backoff_ms, Core, CoreConfig, Counters, RecentOffer, RequestError, UninstallPhase,
+    UninstallPlan, UninstallStep,
+};
 pub use effect::{Effect, Launch, PodLaunch, Ready};
 pub use encode::Encoder;
-pub use input::{Input, Request};
+pub use input::{Input, Request, Steer, TeardownOutcome};
 pub use launch::{executor_info, Binaries};
 
 use crate::ha::{Deposed, Fence};
@@ -73,6 +76,13 @@ pub type Read = Box<dyn FnOnce(&Core, &ReadContext) + Send>;
 
 /// A request from the operator API.
 pub enum ApiRequest {
+    /// A change: answered once saved, or refused with the reason.
+    Write {
+        /// What to change.
+        request: Request,
+        /// Answer.
+        reply: oneshot::Sender<Result<(), RequestError>>,
+    },
     /// `GET` anything: a consistent snapshot taken between two inputs.
     Read(Read),
     /// `PUT /v1/groups/{group}/count`.
@@ -93,12 +103,18 @@ pub enum ApiRequest {
         /// Answer.
         reply: oneshot::Sender<Result<(), RequestError>>,
     },
+    /// `POST /v1/uninstall`.
+    Uninstall {
+        /// Answer (once the start of the uninstall is saved).
+        reply: oneshot::Sender<Result<(), RequestError>>,
+    },
 }
 
 impl std::fmt::Debug for ApiRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ApiRequest::Read(_) => f.write_str("Read"),
+            ApiRequest::Write { request, .. } => f.debug_tuple("Write").field(request).finish(),
             ApiRequest::SetCount { group, count, .. } => f
                 .debug_struct("SetCount")
                 .field("group", group)
@@ -109,6 +125,7 @@ impl std::fmt::Debug for ApiRequest {
                 .field("slot", slot)
                 .field("replace", replace)
                 .finish(),
+            ApiRequest::Uninstall { .. } => f.write_str("Uninstall"),
         }
     }
 }
@@ -126,6 +143,25 @@ pub enum DriverError {
     /// The sender task died (a bug): stopping is all that is safe.
     #[error("the task sending calls to the master died: {0}")]
     Sender(String),
+}
+
+/// How the loop ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Asked to stop, or the subscription stopped: the framework stays registered.
+    Shutdown,
+    /// The uninstall finished: the framework is torn down and the state deleted. The process
+    /// must not subscribe again (that would register a new framework).
+    Uninstalled,
+}
+
+impl From<Ended> for Stopped {
+    fn from(ended: Ended) -> Stopped {
+        match ended {
+            Ended::Closed => Stopped::Shutdown,
+            Ended::Uninstalled => Stopped::Uninstalled,
+        }
+    }
 }
 
 /// What the loop listens to and shares besides the core, store and caller.
@@ -168,7 +204,7 @@ pub async fn run_loop<S: Store + 'static, C: Caller>(
     encoder: Encoder,
     channels: Channels,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), DriverError> {
+) -> Result<Stopped, DriverError> {
     let Channels {
         session,
         fence,
@@ -211,8 +247,11 @@ pub async fn run_loop<S: Store + 'static, C: Caller>(
             () = &mut shutdown => break Stop::Shutdown,
             () = fence.lost() => break Stop::Deposed,
             ended = &mut sender => {
-                // The sender only ends early on a failed commit or a lost fence.
-                return ended.unwrap_or_else(|e| Err(DriverError::Sender(e.to_string())));
+                // The sender only ends early on a failed commit, a lost fence, or once the
+                // state is deleted at the end of an uninstall.
+                return ended
+                    .unwrap_or_else(|e| Err(DriverError::Sender(e.to_string())))
+                    .map(Stopped::from);
             }
             Ok(permit) = queue.reserve(), if pending => permit.send(Round {
                 ready: core.take_ready(),
@@ -251,10 +290,10 @@ pub async fn run_loop<S: Store + 'static, C: Caller>(
             // What is queued gets a moment to finish; an unsent round costs what a crash
             // costs (nothing unpersisted was acted on).
             match tokio::time::timeout(STOP_GRACE, &mut sender).await {
-                Ok(Ok(result)) => result,
+                Ok(Ok(result)) => result.map(Stopped::from),
                 _ => {
                     sender.abort();
-                    Ok(())
+                    Ok(Stopped::Shutdown)
                 }
             }
         }
@@ -263,7 +302,8 @@ pub async fn run_loop<S: Store + 'static, C: Caller>(
                 tracing::error!("leadership lost: stopping without another call or write");
             }
             sender.abort();
-            fence.confirm().await.map_err(DriverError::from)
+            fence.confirm().await.map_err(DriverError::from)?;
+            Ok(Stopped::Shutdown)
         }
     }
 }
@@ -295,6 +335,7 @@ fn answer(core: &mut Core, request: ApiRequest, session: &Session, saved: &mut V
             };
             return read(core, &context);
         }
+        ApiRequest::Write { request, reply } => (request, reply),
         ApiRequest::SetCount {
             group,
             count,
@@ -305,6 +346,7 @@ fn answer(core: &mut Core, request: ApiRequest, session: &Session, saved: &mut V
             replace,
             reply,
         } => (Request::Restart { slot, replace }, reply),
+        ApiRequest::Uninstall { reply } => (Request::Uninstall, reply),
     };
     // A write is answered once it is saved; a refusal changed nothing and is answered now.
     match core.apply(Input::Request(request), now_ms()) {

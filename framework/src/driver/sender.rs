@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::effect::{Effect, Ready};
 use super::encode::Encoder;
-use super::input::Input;
+use super::input::{Input, TeardownOutcome};
 use super::DriverError;
 use crate::failpoint::crash_point;
 use crate::ha::Fence;
@@ -56,10 +56,20 @@ impl Backlog {
     }
 }
 
+/// How the persister and the sender ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The loop closed its queue.
+    Closed,
+    /// A round asked for the state to be deleted, and it was: the uninstall is over, and
+    /// nothing is persisted after it.
+    Uninstalled,
+}
+
 /// Runs the persister and the sender until the loop closes its queue (then the effects
-/// already saved are still sent) or one of them fails: a failed commit or a lost fence ends
-/// both with the error, since the scheduler must not act on what it could not save, nor act
-/// after another instance took over.
+/// already saved are still sent), the state is deleted at the end of an uninstall, or one of
+/// them fails: a failed commit or a lost fence ends both with the error, since the scheduler
+/// must not act on what it could not save, nor act after another instance took over.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<S: Store, C: Caller>(
     mut store: S,
@@ -70,7 +80,7 @@ pub(crate) async fn run<S: Store, C: Caller>(
     outcomes: mpsc::Sender<Input>,
     mut rounds: mpsc::Receiver<Round>,
     backlog: Backlog,
-) -> Result<(), DriverError> {
+) -> Result<Ended, DriverError> {
     let (batches, queued) = mpsc::channel(BATCHES_IN_FLIGHT);
     // However the persister ends (an error, or the loop aborting it when deposed), the sender
     // ends with it: no call may go out after that.
@@ -87,6 +97,7 @@ pub(crate) async fn run<S: Store, C: Caller>(
     );
     let mut waiting: Vec<Effect> = Vec::new();
     let mut open = true;
+    let mut ended = Ended::Closed;
     loop {
         tokio::select! {
             round = rounds.recv(), if open => match round {
@@ -100,17 +111,23 @@ pub(crate) async fn run<S: Store, C: Caller>(
                     }
                     backlog.add(round.ready.effects.len());
                     waiting.extend(round.ready.effects);
+                    if round.ready.delete_state {
+                        store.clear().await?;
+                        tracing::info!("uninstall complete: the stored state is deleted");
+                        ended = Ended::Uninstalled;
+                        open = false;
+                    }
                 }
                 None => open = false,
             },
             Ok(permit) = batches.reserve(), if !waiting.is_empty() => {
                 permit.send(std::mem::take(&mut waiting));
             }
-            ended = &mut sending => return joined(ended),
+            done = &mut sending => return joined(done).map(|()| ended),
         }
         if !open && waiting.is_empty() {
             drop(batches);
-            return joined((&mut sending).await);
+            return joined((&mut sending).await).map(|()| ended);
         }
     }
 }
@@ -163,7 +180,23 @@ impl<C: Caller> Sender<C> {
             _ => {}
         }
         let call = self.encoder.call(&effect, framework_id);
-        match self.caller.call(call).await {
+        let sent = self.caller.call(call).await;
+        match &effect {
+            Effect::Kill { .. } => crash_point("crash-after-kill"),
+            Effect::Teardown => crash_point("crash-after-teardown"),
+            _ => {}
+        }
+        if matches!(effect, Effect::Teardown) {
+            let outcome = match &sent {
+                Ok(()) => TeardownOutcome::Done,
+                Err(e) => TeardownOutcome::Failed {
+                    reason: e.to_string(),
+                },
+            };
+            // As for a failed ACCEPT below: the loop drains outcomes, so this ends.
+            let _ = self.outcomes.send(Input::Teardown(outcome)).await;
+        }
+        match sent {
             Ok(()) => {
                 tracing::debug!(call = name, "sent");
                 if matches!(effect, Effect::Launch(_)) {

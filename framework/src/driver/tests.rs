@@ -54,6 +54,7 @@ async fn a_master_taking_no_calls_stops_the_events_at_the_bound_and_none_is_lost
         stored,
         CoreConfig::new(binaries.clone()),
         "run".into(),
+        0,
     );
     let master = GatedMaster {
         permits: Arc::new(Semaphore::new(0)),
@@ -66,7 +67,7 @@ async fn a_master_taking_no_calls_stops_the_events_at_the_bound_and_none_is_lost
         core,
         MemoryStore::default(),
         master.clone(),
-        Encoder::new(spec, binaries),
+        Encoder::new(),
         Channels {
             session,
             fence: Fence::none(),

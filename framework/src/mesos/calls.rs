@@ -176,6 +176,12 @@ pub fn suppress(framework_id: &str) -> Call {
     }
 }
 
+/// TEARDOWN: the master kills every task and executor of the framework and forgets it; the
+/// framework id can never subscribe again.
+pub fn teardown(framework_id: &str) -> Call {
+    base(Some(framework_id), call::Type::Teardown)
+}
+
 /// The call type's Mesos name, for logs and metrics.
 pub fn type_name(call: &Call) -> &'static str {
     call.r#type

@@ -19,6 +19,7 @@ mod pending;
 mod placement;
 mod progress;
 mod revive;
+mod rollout;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -27,11 +28,12 @@ use mesos_proto::v1::Offer;
 pub use explain::{explain, OfferExplanation, PodFit};
 pub use offer::{attribute_text, OfferView};
 pub use pending::{pending_pods, Pending, PendingPod};
-pub use placement::{ConstraintMisfit, Fields, PlacementIndex, StoredPlace};
-pub use progress::{progress, PhaseView, PlanView, StepView};
+pub use placement::{unplaceable, ConstraintMisfit, Fields, PlacementIndex, StoredPlace};
+pub use progress::{progress, PhaseView, PlanView, ProgressInput, StepView};
 pub use revive::TokenBucket;
+pub use rollout::{pod_ready, rollouts, GroupRollout, Hold};
 
-use crate::records::{KillIntent, SlotRecord, TaskRecord};
+use crate::records::{Deployment, KillIntent, SlotRecord, TaskRecord};
 use crate::resources::Scalars;
 use crate::spec::{GroupPlan, PlacementStrategy, ValidatedSpec};
 
@@ -80,6 +82,11 @@ pub struct PlanInput<'a> {
     pub now_ms: u64,
     /// False while explicit reconciliation runs: offers are declined shortly, nothing launched.
     pub launches_allowed: bool,
+    /// Per group, the config versions whose pods run what the target wants; pods of other
+    /// versions are replaced by a rolling update.
+    pub current: &'a BTreeMap<String, BTreeSet<u32>>,
+    /// The rolling update being steered, if any.
+    pub deployment: Option<&'a Deployment>,
 }
 
 /// What the planner remembers between runs for SUPPRESS/REVIVE (volatile: reset on every
@@ -182,6 +189,8 @@ pub struct Plan {
     pub delayed: usize,
     /// Offer x pod fit checks made (for benchmarks and metrics).
     pub evaluations: u64,
+    /// Each group's rolling update, in spec order.
+    pub rollouts: Vec<GroupRollout>,
 }
 
 /// Why a pod does not fit an offer (data only; [`explain`] renders it).
@@ -351,6 +360,7 @@ fn kills(
     input: &PlanInput<'_>,
     config: &PlannerConfig,
     desired: &dyn Fn(&str) -> Option<u32>,
+    replace: &BTreeSet<&str>,
 ) -> Vec<KillOrder> {
     let mut orders: Vec<(u32, KillOrder)> = Vec::new();
     // No KILL goes to a task while it is unreachable: its agent cannot act on it. It is
@@ -361,6 +371,8 @@ fn kills(
             let wanted = desired(&task.group).is_some_and(|count| task.index < count);
             if !wanted {
                 Some(KillIntent::ScaleDown)
+            } else if replace.contains(task.slot.as_str()) {
+                Some(KillIntent::Upgrade)
             } else if task.state.is_starting()
                 && input.now_ms.saturating_sub(task.launched_at_ms) > input.spec.staging_timeout_ms
             {
@@ -432,16 +444,36 @@ fn place(
 /// Decides everything for one run. `memory` carries SUPPRESS/REVIVE state between runs.
 pub fn plan(input: &PlanInput<'_>, config: &PlannerConfig, memory: &mut OfferMemory) -> Plan {
     let spec = input.spec;
+    let rollouts = rollouts(
+        spec,
+        input.desired,
+        input.tasks,
+        input.current,
+        input.deployment,
+        input.now_ms,
+    );
+    // Surge slots count as wanted while their group's update runs.
+    let mut wanted = input.desired.clone();
+    for (group, rollout) in spec.groups.iter().zip(&rollouts) {
+        if rollout.surge > 0 {
+            let count = wanted.entry(group.name.clone()).or_insert(group.count);
+            *count += rollout.surge;
+        }
+    }
     let desired = |group: &str| -> Option<u32> {
         spec.group(group)
-            .map(|g| input.desired.get(group).copied().unwrap_or(g.count))
+            .map(|g| wanted.get(group).copied().unwrap_or(g.count))
     };
+    let replace: BTreeSet<&str> = rollouts
+        .iter()
+        .flat_map(|r| r.replace.iter().map(String::as_str))
+        .collect();
     let mut plan = Plan {
-        kills: kills(input, config, &desired),
+        kills: kills(input, config, &desired, &replace),
         ..Plan::default()
     };
     let Pending { ready, delayed } =
-        pending_pods(spec, input.desired, input.tasks, input.slots, input.now_ms);
+        pending_pods(spec, &wanted, input.tasks, input.slots, input.now_ms);
     plan.delayed = delayed.len();
 
     let mut views: Vec<OfferView> = input.offers.iter().map(OfferView::from_offer).collect();
@@ -615,6 +647,7 @@ pub fn plan(input: &PlanInput<'_>, config: &PlannerConfig, memory: &mut OfferMem
         memory.suppressed = true;
     }
     memory.last_waiting = waiting;
+    plan.rollouts = rollouts;
     plan
 }
 

@@ -132,3 +132,28 @@ impl PlacementIndex {
         }
     }
 }
+
+/// Why `spec`'s hostname rules cannot all be met on `hosts` distinct agents, counting each
+/// group's surge pods (an update runs them beside the old ones): one line per group that
+/// would wait forever. Attribute rules are not checked: agents' attributes are only known
+/// from their offers.
+pub fn unplaceable(groups: &[GroupPlan], hosts: usize) -> Vec<String> {
+    let mut refusals = Vec::new();
+    for group in groups {
+        let pods = group.count + group.rollout.max_surge;
+        for constraint in group.constraints.iter().filter(|c| c.field == "hostname") {
+            let needed = match constraint.kind {
+                ConstraintKind::Unique => pods,
+                ConstraintKind::MaxPer(n) => pods.div_ceil(n.max(1)),
+                ConstraintKind::GroupBy => continue,
+            } as usize;
+            if needed > hosts {
+                refusals.push(format!(
+                    "group {}: {constraint} needs {needed} agents for count {} + max_surge {}; the cluster has {hosts}",
+                    group.name, group.count, group.rollout.max_surge
+                ));
+            }
+        }
+    }
+    refusals
+}

@@ -1,6 +1,6 @@
 //! One test per planner rule.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 use crate::records::{SlotRecord, TaskPhase, TaskRecord};
@@ -15,12 +15,20 @@ struct World {
     memory: OfferMemory,
     now_ms: u64,
     launches_allowed: bool,
+    /// Every pod runs the target (version 1, as the test kit records them).
+    current: BTreeMap<String, BTreeSet<u32>>,
 }
 
 impl World {
     fn new(spec_text: &str) -> World {
+        let spec = spec(spec_text);
         World {
-            spec: spec(spec_text),
+            current: spec
+                .groups
+                .iter()
+                .map(|g| (g.name.clone(), [1].into_iter().collect()))
+                .collect(),
+            spec,
             desired: BTreeMap::new(),
             tasks: BTreeMap::new(),
             slots: BTreeMap::new(),
@@ -43,6 +51,8 @@ impl World {
             offers,
             now_ms: self.now_ms,
             launches_allowed: self.launches_allowed,
+            current: &self.current,
+            deployment: None,
         };
         plan(&input, &PlannerConfig::default(), &mut self.memory)
     }
@@ -462,7 +472,16 @@ fn progress_shows_phase_per_group_and_step_per_pod() {
     let mut w = World::new(&group_toml("ingester", 2, 0.1, 64.0, &[], &[]));
     w.add(task("ingester", 0, 1, TaskPhase::Running));
     w.add(task("ingester", 3, 1, TaskPhase::Running));
-    let view = progress(&w.spec, &w.desired, &w.tasks, &w.slots, w.now_ms);
+    let view = progress(&ProgressInput {
+        spec: &w.spec,
+        desired: &w.desired,
+        tasks: &w.tasks,
+        slots: &w.slots,
+        current: &w.current,
+        deployment: None,
+        target: 1,
+        now_ms: w.now_ms,
+    });
     let steps: Vec<(&str, &str)> = view.phases[0]
         .steps
         .iter()

@@ -19,8 +19,8 @@ pub use overrides::{
     apply_env_overrides, apply_overrides, unknown_group_variables, Override, UnknownGroupVariable,
 };
 pub use validate::{
-    executor_id, validate, Constraint, ConstraintKind, GroupPlan, Health, Probe, SpecError,
-    SpecErrors, TaskPlan, ValidatedSpec,
+    executor_id, validate, Constraint, ConstraintKind, GroupPlan, Health, Probe, Readiness,
+    Rollout, SpecError, SpecErrors, TaskPlan, ValidatedSpec,
 };
 
 /// The whole service as written in the spec file.
@@ -113,8 +113,48 @@ pub struct GroupSpec {
     /// Seconds between SIGTERM and SIGKILL when a task is killed.
     #[serde(default)]
     pub kill_grace_seconds: Option<f64>,
+    /// How a change of the group's pods is rolled out (not part of the pods: changing it
+    /// replaces nothing).
+    #[serde(default)]
+    pub deploy: DeploySpec,
     /// The tasks of one pod, launched together as one task group.
     pub tasks: Vec<TaskSpec>,
+}
+
+/// The rolling-update rules of a group: `deploy = { max_unavailable = 1, ... }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploySpec {
+    /// Pods of the group that may be unready at once during an update (below the count).
+    #[serde(default = "default_max_unavailable")]
+    pub max_unavailable: u32,
+    /// Extra pods an update may run above the count, in slots of their own.
+    #[serde(default)]
+    pub max_surge: u32,
+    /// For pods without a health check: seconds RUNNING before a pod counts as ready.
+    #[serde(default = "default_min_ready_seconds")]
+    pub min_ready_seconds: f64,
+    /// Steps of an update that each wait for `continue` before they start (canaries).
+    #[serde(default)]
+    pub canary_steps: u32,
+}
+
+fn default_max_unavailable() -> u32 {
+    1
+}
+fn default_min_ready_seconds() -> f64 {
+    10.0
+}
+
+impl Default for DeploySpec {
+    fn default() -> Self {
+        DeploySpec {
+            max_unavailable: default_max_unavailable(),
+            max_surge: 0,
+            min_ready_seconds: default_min_ready_seconds(),
+            canary_steps: 0,
+        }
+    }
 }
 
 /// One process of a pod, run by the cartrack executor from its sandbox.
@@ -144,6 +184,40 @@ pub struct TaskSpec {
     /// A health check the executor runs.
     #[serde(default)]
     pub health: Option<HealthSpec>,
+    /// A readiness check the executor runs (never kills): during an update the next pod is
+    /// replaced only once this one passes.
+    #[serde(default)]
+    pub readiness: Option<ReadinessSpec>,
+}
+
+/// A readiness check as written: the probe of a [`HealthSpec`], without kills.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadinessSpec {
+    /// `http`, `tcp` or `command`.
+    pub kind: String,
+    /// For `http`/`tcp`: the name of one of the task's ports.
+    #[serde(default)]
+    pub port: Option<String>,
+    /// For `http`: the path, starting with `/`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// For `command`: a shell command; exit 0 = ready.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Seconds between checks.
+    #[serde(default = "default_readiness_interval")]
+    pub interval_seconds: f64,
+    /// Seconds one check may take.
+    #[serde(default = "default_health_timeout")]
+    pub timeout_seconds: f64,
+    /// Seconds after start before the first check.
+    #[serde(default)]
+    pub delay_seconds: f64,
+}
+
+fn default_readiness_interval() -> f64 {
+    2.0
 }
 
 /// A health check as written; `kind` decides which other fields matter.
@@ -201,4 +275,31 @@ impl ServiceSpec {
     pub fn parse(text: &str) -> Result<Self, SpecParseError> {
         Ok(toml::from_str(text)?)
     }
+}
+
+/// Steps two to four on a parsed spec: `${NAME}` from `env`, `CARTRACK_<GROUP>_<KEY>` from
+/// `env`, then the `--set` flags `sets` (each `path=value`), then validation against the
+/// framework's `roles`. The one path to a [`ValidatedSpec`], at start-up and for
+/// `cartrack update`; every broken rule is reported at once.
+pub fn prepare(
+    mut spec: ServiceSpec,
+    env: impl IntoIterator<Item = (String, String)> + Clone,
+    sets: &[String],
+    roles: &[String],
+) -> Result<ValidatedSpec, SpecErrors> {
+    interpolate_env(&mut spec, env.clone())?;
+    apply_env_overrides(&mut spec, env)?;
+    let mut overrides = Vec::new();
+    let mut bad = Vec::new();
+    for text in sets {
+        match Override::from_flag(text) {
+            Ok(o) => overrides.push(o),
+            Err(e) => bad.push(e),
+        }
+    }
+    if !bad.is_empty() {
+        return Err(SpecErrors(bad));
+    }
+    apply_overrides(&mut spec, &overrides)?;
+    validate(&spec, roles)
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::{HealthSpec, PlacementStrategy, ServiceSpec};
+use super::{HealthSpec, PlacementStrategy, ReadinessSpec, ServiceSpec};
 use crate::resources::Scalars;
 
 /// One broken rule: the key (`groups[1].tasks[0].cpus`), the value found and what is allowed.
@@ -86,6 +86,21 @@ pub struct GroupPlan {
     pub demand: Scalars,
     /// Ports one pod needs.
     pub port_count: u32,
+    /// How an update replaces its pods.
+    pub rollout: Rollout,
+}
+
+/// A group's validated rolling-update rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rollout {
+    /// Pods that may be unready at once, below the count.
+    pub max_unavailable: u32,
+    /// Extra pods above the count.
+    pub max_surge: u32,
+    /// RUNNING this long makes a pod without a health check ready.
+    pub min_ready_ms: u64,
+    /// Steps that wait for `continue`.
+    pub canary_steps: u32,
 }
 
 /// A validated task of a pod.
@@ -105,6 +120,21 @@ pub struct TaskPlan {
     pub env: BTreeMap<String, String>,
     /// Health check, if any.
     pub health: Option<Health>,
+    /// Readiness check, if any.
+    pub readiness: Option<Readiness>,
+}
+
+/// A validated readiness check (the executor runs it as the task's Mesos `check`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Readiness {
+    /// What to probe.
+    pub probe: Probe,
+    /// Seconds between checks.
+    pub interval_seconds: f64,
+    /// Seconds one check may take.
+    pub timeout_seconds: f64,
+    /// Seconds before the first.
+    pub delay_seconds: f64,
 }
 
 /// A validated health check; ports are indexes into the task's `ports`.
@@ -350,6 +380,27 @@ pub fn validate(spec: &ServiceSpec, roles: &[String]) -> Result<ValidatedSpec, S
             Some(s) => Some((s * 1000.0).round() as u64),
             None => None,
         };
+        let deploy = &group.deploy;
+        if deploy.max_unavailable == 0 && deploy.max_surge == 0 {
+            report.push(
+                format!("{gkey}.deploy"),
+                "max_unavailable = 0, max_surge = 0",
+                "max_unavailable >= 1 or max_surge >= 1 (else an update could never replace a pod)",
+            );
+        }
+        let min_ready_ms = report.scalar(
+            format!("{gkey}.deploy.min_ready_seconds"),
+            deploy.min_ready_seconds,
+            0.0,
+            true,
+            "seconds",
+        ) as u64;
+        let rollout = Rollout {
+            max_unavailable: deploy.max_unavailable,
+            max_surge: deploy.max_surge,
+            min_ready_ms,
+            canary_steps: deploy.canary_steps,
+        };
         if group.tasks.is_empty() {
             report.push(
                 format!("{gkey}.tasks"),
@@ -408,6 +459,9 @@ pub fn validate(spec: &ServiceSpec, roles: &[String]) -> Result<ValidatedSpec, S
             let health = task.health.as_ref().and_then(|h| {
                 validate_health(h, &task.ports, &format!("{tkey}.health"), &mut report)
             });
+            let readiness = task.readiness.as_ref().and_then(|r| {
+                validate_readiness(r, &task.ports, &format!("{tkey}.readiness"), &mut report)
+            });
             tasks.push(TaskPlan {
                 name: task.name.clone(),
                 command: task.command.clone(),
@@ -416,6 +470,7 @@ pub fn validate(spec: &ServiceSpec, roles: &[String]) -> Result<ValidatedSpec, S
                 ports: task.ports.clone(),
                 env,
                 health,
+                readiness,
             });
         }
         groups.push(GroupPlan {
@@ -428,6 +483,7 @@ pub fn validate(spec: &ServiceSpec, roles: &[String]) -> Result<ValidatedSpec, S
             tasks,
             demand,
             port_count,
+            rollout,
         });
     }
     if !report.0.is_empty() {
@@ -442,6 +498,47 @@ pub fn validate(spec: &ServiceSpec, roles: &[String]) -> Result<ValidatedSpec, S
     })
 }
 
+/// The probe fields health and readiness checks share.
+struct ProbeFields<'a> {
+    kind: &'a str,
+    port: Option<&'a String>,
+    path: Option<&'a String>,
+    command: Option<&'a String>,
+    interval_seconds: f64,
+    timeout_seconds: f64,
+}
+
+fn validate_readiness(
+    r: &ReadinessSpec,
+    ports: &[String],
+    key: &str,
+    report: &mut Report,
+) -> Option<Readiness> {
+    let before = report.0.len();
+    let fields = ProbeFields {
+        kind: &r.kind,
+        port: r.port.as_ref(),
+        path: r.path.as_ref(),
+        command: r.command.as_ref(),
+        interval_seconds: r.interval_seconds,
+        timeout_seconds: r.timeout_seconds,
+    };
+    let probe = validate_probe(&fields, ports, key, report)?;
+    if !(r.delay_seconds.is_finite() && r.delay_seconds >= 0.0) {
+        report.push(
+            format!("{key}.delay_seconds"),
+            r.delay_seconds,
+            "a number >= 0 (seconds)",
+        );
+    }
+    (report.0.len() == before).then_some(Readiness {
+        probe,
+        interval_seconds: r.interval_seconds,
+        timeout_seconds: r.timeout_seconds,
+        delay_seconds: r.delay_seconds,
+    })
+}
+
 fn validate_health(
     h: &HealthSpec,
     ports: &[String],
@@ -449,8 +546,44 @@ fn validate_health(
     report: &mut Report,
 ) -> Option<Health> {
     let before = report.0.len();
+    let fields = ProbeFields {
+        kind: &h.kind,
+        port: h.port.as_ref(),
+        path: h.path.as_ref(),
+        command: h.command.as_ref(),
+        interval_seconds: h.interval_seconds,
+        timeout_seconds: h.timeout_seconds,
+    };
+    let probe = validate_probe(&fields, ports, key, report)?;
+    if !(h.grace_period_seconds.is_finite() && h.grace_period_seconds >= 0.0) {
+        report.push(
+            format!("{key}.grace_period_seconds"),
+            h.grace_period_seconds,
+            "a number >= 0 (seconds)",
+        );
+    }
+    if h.consecutive_failures == 0 {
+        report.push(format!("{key}.consecutive_failures"), 0, "an integer >= 1");
+    }
+    (report.0.len() == before).then_some(Health {
+        probe,
+        interval_seconds: h.interval_seconds,
+        timeout_seconds: h.timeout_seconds,
+        grace_period_seconds: h.grace_period_seconds,
+        consecutive_failures: h.consecutive_failures,
+    })
+}
+
+/// The probe of a check, and its interval and timeout checked; `None` when the probe itself
+/// cannot be built (reported).
+fn validate_probe(
+    h: &ProbeFields<'_>,
+    ports: &[String],
+    key: &str,
+    report: &mut Report,
+) -> Option<Probe> {
     let port_index = |report: &mut Report| -> usize {
-        match &h.port {
+        match h.port {
             Some(name) => match ports.iter().position(|p| p == name) {
                 Some(i) => i,
                 None => {
@@ -472,10 +605,10 @@ fn validate_health(
             }
         }
     };
-    let probe = match h.kind.as_str() {
+    let probe = match h.kind {
         "http" => {
             let port = port_index(report);
-            let path = h.path.clone().unwrap_or_else(|| "/".to_string());
+            let path = h.path.cloned().unwrap_or_else(|| "/".to_string());
             if !path.starts_with('/') {
                 report.push(format!("{key}.path"), &path, "a path starting with '/'");
             }
@@ -484,7 +617,7 @@ fn validate_health(
         "tcp" => Probe::Tcp {
             port: port_index(report),
         },
-        "command" => match &h.command {
+        "command" => match h.command {
             Some(c) if !c.trim().is_empty() => Probe::Command { command: c.clone() },
             other => {
                 report.push(
@@ -512,23 +645,7 @@ fn validate_health(
             report.push(format!("{key}.{name}"), value, "a number > 0 (seconds)");
         }
     }
-    if !(h.grace_period_seconds.is_finite() && h.grace_period_seconds >= 0.0) {
-        report.push(
-            format!("{key}.grace_period_seconds"),
-            h.grace_period_seconds,
-            "a number >= 0 (seconds)",
-        );
-    }
-    if h.consecutive_failures == 0 {
-        report.push(format!("{key}.consecutive_failures"), 0, "an integer >= 1");
-    }
-    (report.0.len() == before).then_some(Health {
-        probe,
-        interval_seconds: h.interval_seconds,
-        timeout_seconds: h.timeout_seconds,
-        grace_period_seconds: h.grace_period_seconds,
-        consecutive_failures: h.consecutive_failures,
-    })
+    Some(probe)
 }
 
 /// The executor id of the one cartrack executor per (agent, role).
@@ -654,6 +771,37 @@ mod tests {
         let errors = errors_of(&with("port = \"http\"", "port = \"admin\""));
         assert_eq!(errors[0].key, "groups[0].tasks[0].health.port");
         assert!(errors[0].allowed.contains("http"));
+    }
+
+    #[test]
+    fn a_readiness_check_is_validated_like_a_probe_and_never_kills() {
+        let health = "health = { kind = \"http\", port = \"http\", path = \"/v1/health\" }";
+        let ready = with(health, "readiness = { kind = \"http\", port = \"http\", path = \"/v1/ready\", delay_seconds = 1 }");
+        let spec = validate(&ServiceSpec::parse(&ready).expect("parses"), &roles()).expect("valid");
+        let readiness = spec.groups[0].tasks[0]
+            .readiness
+            .clone()
+            .expect("readiness");
+        assert_eq!(
+            readiness.probe,
+            Probe::Http {
+                port: 0,
+                path: "/v1/ready".into()
+            }
+        );
+        assert_eq!(readiness.delay_seconds, 1.0);
+        let errors = errors_of(&with(
+            health,
+            "readiness = { kind = \"command\", delay_seconds = -1 }",
+        ));
+        assert_eq!(errors[0].key, "groups[0].tasks[0].readiness.command");
+        // Readiness never kills: the health check's kill settings are not its keys.
+        let killing = with(
+            health,
+            "readiness = { kind = \"tcp\", port = \"http\", consecutive_failures = 3 }",
+        );
+        let refused = ServiceSpec::parse(&killing).err().map(|e| e.to_string());
+        assert!(refused.is_some_and(|e| e.contains("consecutive_failures")));
     }
 
     #[test]

@@ -113,6 +113,31 @@ impl Store for FileStore {
         self.poisoned = written.is_err();
         written
     }
+
+    async fn clear(&mut self) -> Result<(), StoreError> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || remove_files(&dir))
+            .await
+            .map_err(|e| io(&self.dir)(std::io::Error::other(e.to_string())))??;
+        self.current = StoredState::default();
+        self.poisoned = false;
+        Ok(())
+    }
+}
+
+/// Blocking: removes the state file (one file, so the framework id goes with the rest) and a
+/// leftover temp file, and makes the removal durable. The directory itself stays: it is the
+/// operator's (`--state-dir`), and may hold other files.
+fn remove_files(dir: &Path) -> Result<(), StoreError> {
+    for name in [format!("{FILE_NAME}.tmp"), FILE_NAME.to_string()] {
+        let path = dir.join(name);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&path)(e)),
+        }
+    }
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
 #[cfg(test)]
@@ -136,6 +161,23 @@ mod tests {
         assert_eq!(state.framework_id.as_deref(), Some("fw-1"));
         assert_eq!(state.desired["processor"], 3);
         assert!(!dir.path().join("state.json.tmp").exists());
+    }
+
+    #[tokio::test]
+    async fn clear_removes_the_file_and_is_idempotent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = FileStore::open(dir.path()).expect("open");
+        store.load().await.expect("load");
+        store
+            .commit(&[Change::FrameworkId("fw-1".into())])
+            .await
+            .expect("commit");
+        assert!(store.path().exists());
+        store.clear().await.expect("clear");
+        assert!(!store.path().exists(), "state file deleted");
+        store.clear().await.expect("clearing again is no error");
+        let mut again = FileStore::open(dir.path()).expect("reopen");
+        assert_eq!(again.load().await.expect("load"), StoredState::default());
     }
 
     #[tokio::test]

@@ -30,4 +30,11 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+
+    async fn clear(&mut self) -> Result<(), StoreError> {
+        if let Ok(mut state) = self.state.lock() {
+            *state = StoredState::default();
+        }
+        Ok(())
+    }
 }

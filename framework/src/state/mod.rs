@@ -63,4 +63,9 @@ pub trait Store: Send {
     /// Applies the changes durably, all or nothing.
     fn commit(&mut self, changes: &[Change])
         -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes everything stored (the end of an uninstall): afterwards [`Store::load`] gives
+    /// an empty state. The framework id goes last, so a crash midway leaves either a state
+    /// that still names the framework (the uninstall is resumed) or leftovers without one
+    /// (deleted on the next start in uninstall mode). Deleting an empty store is no error.
+    fn clear(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -2,8 +2,9 @@
 //! a commit writes only what changed, and every commit is fenced on the scheduler's
 //! leadership: a deposed leader's write fails as a whole.
 //!
-//! Keys: `framework_id`, `spec`, `desired.<group>`, `task.<task id>`, `slot.<slot>`; values
-//! are JSON.
+//! Keys: `framework_id`, `config.<id>`, `target`, `startup`, `deployment`, `desired.<group>`, `task.<task id>`, `slot.<slot>`, `uninstall`; values
+//! are JSON. A `spec` node, written by schedulers from before config versions, is read once to
+//! make version 1.
 //! A commit too large for one ZooKeeper transaction (about 1 MB: thousands of launches at
 //! once) is written as several, in order; a crash between them leaves task records whose
 //! ACCEPT was never sent, which the restart's reconciliation answers GONE — the same as a
@@ -18,12 +19,18 @@ use serde::Serialize;
 
 use super::{Store, StoreError};
 use crate::records::{Change, StoredState};
+use crate::target::ConfigVersion;
 
 const FRAMEWORK_ID: &str = "framework_id";
 const SPEC: &str = "spec";
+const CONFIG: &str = "config.";
+const TARGET: &str = "target";
+const STARTUP: &str = "startup";
+const DEPLOYMENT: &str = "deployment";
 const DESIRED: &str = "desired.";
 const TASK: &str = "task.";
 const SLOT: &str = "slot.";
+const UNINSTALL: &str = "uninstall";
 
 /// A [`Store`] in ZooKeeper, writing only while `leadership` holds.
 #[derive(Debug)]
@@ -72,7 +79,13 @@ fn node_ops(changes: &[Change]) -> Result<Vec<NodeOp>, StoreError> {
     for change in changes {
         let op = match change {
             Change::FrameworkId(id) => put(FRAMEWORK_ID.into(), id)?,
-            Change::Spec(spec) => put(SPEC.into(), spec)?,
+            Change::PutConfig(version) => put(format!("{CONFIG}{}", version.id), version)?,
+            Change::RemoveConfig(id) => NodeOp::Delete {
+                key: format!("{CONFIG}{id}"),
+            },
+            Change::Target(id) => put(TARGET.into(), id)?,
+            Change::Startup(hash) => put(STARTUP.into(), hash)?,
+            Change::Deployment(d) => put(DEPLOYMENT.into(), d)?,
             Change::Desired(group, count) => put(format!("{DESIRED}{group}"), count)?,
             Change::PutTask(task) => put(format!("{TASK}{}", task.task_id), task)?,
             Change::RemoveTask(id) => NodeOp::Delete {
@@ -82,6 +95,7 @@ fn node_ops(changes: &[Change]) -> Result<Vec<NodeOp>, StoreError> {
             Change::RemoveSlot(name) => NodeOp::Delete {
                 key: format!("{SLOT}{name}"),
             },
+            Change::Uninstall(record) => put(UNINSTALL.into(), record)?,
         };
         let key = op.key().to_string();
         if latest.insert(key.clone(), op).is_none() {
@@ -127,6 +141,21 @@ impl Store for ZkStore {
                 state.framework_id = Some(decode(&root, key, bytes)?);
             } else if key == SPEC {
                 state.spec = Some(decode(&root, key, bytes)?);
+            } else if key == TARGET {
+                state.target = Some(decode(&root, key, bytes)?);
+            } else if key == UNINSTALL {
+                state.uninstall = Some(decode(&root, key, bytes)?);
+            } else if key == STARTUP {
+                state.startup = Some(decode(&root, key, bytes)?);
+            } else if key == DEPLOYMENT {
+                state.deployment = Some(decode(&root, key, bytes)?);
+            } else if let Some(id) = key.strip_prefix(CONFIG) {
+                let version: ConfigVersion = decode(&root, key, bytes)?;
+                if id != version.id.to_string() {
+                    tracing::warn!(%root, %key, "config node named after another id: ignored");
+                    continue;
+                }
+                state.configs.insert(version.id, version);
             } else if let Some(group) = key.strip_prefix(DESIRED) {
                 state
                     .desired
@@ -150,7 +179,27 @@ impl Store for ZkStore {
         if changes.is_empty() {
             return Ok(());
         }
-        for batch in batches(node_ops(changes)?) {
+        self.write(node_ops(changes)?).await
+    }
+
+    async fn clear(&mut self) -> Result<(), StoreError> {
+        let keys = self.nodes.load().await.map_err(|e| self.error(e))?;
+        let (last, rest): (Vec<String>, Vec<String>) =
+            keys.into_keys().partition(|key| key == FRAMEWORK_ID);
+        let deletes = rest
+            .into_iter()
+            .chain(last)
+            .map(|key| NodeOp::Delete { key });
+        self.write(deletes.collect()).await?;
+        // The records are gone: their parent node goes too, so nothing of the state is left.
+        self.nodes.remove_root().await.map_err(|e| self.error(e))
+    }
+}
+
+impl ZkStore {
+    /// Writes `ops` in order, in as many fenced transactions as their size needs.
+    async fn write(&self, ops: Vec<NodeOp>) -> Result<(), StoreError> {
+        for batch in batches(ops) {
             // Retrying after a lost reply is safe: the node store re-plans from what exists.
             let leadership = &self.leadership;
             leadership

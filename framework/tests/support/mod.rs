@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod cases;
+pub mod deploy;
 pub mod invariants;
 pub mod real_ha;
 pub mod slow_master;
@@ -155,6 +156,16 @@ pub struct Scheduler {
     log: PathBuf,
 }
 
+/// The flags that launch pods from the real executor and the worker stand-in in `dir`.
+fn binaries(dir: &Path) -> [String; 4] {
+    [
+        "--executor-uri".to_string(),
+        executor_bin().display().to_string(),
+        "--worker-uri".to_string(),
+        fake_worker(dir).display().to_string(),
+    ]
+}
+
 impl Scheduler {
     /// Starts `cartrack-scheduler` with its state in `dir/state`, API on a free port.
     pub fn start(dir: &Path, master: &str, spec: &Path, extra: &[&str]) -> Scheduler {
@@ -169,13 +180,20 @@ impl Scheduler {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Scheduler {
-        let binaries = [
-            "--executor-uri".to_string(),
-            executor_bin().display().to_string(),
-            "--worker-uri".to_string(),
-            fake_worker(dir).display().to_string(),
-        ];
-        Scheduler::launch(dir, master, spec, &binaries, extra, env)
+        Scheduler::launch(dir, master, spec, &binaries(dir), extra, env)
+    }
+
+    /// [`Scheduler::start`] with the worker stand-in of `shared`: instances of one service
+    /// (a leader and its standbys) must launch the same binaries, or each would be a new
+    /// config version for the other.
+    pub fn start_sharing(
+        dir: &Path,
+        shared: &Path,
+        master: &str,
+        spec: &Path,
+        extra: &[&str],
+    ) -> Scheduler {
+        Scheduler::launch(dir, master, spec, &binaries(shared), extra, &[])
     }
 
     /// Starts it with `--release-uri tarball` instead of the single binaries.

@@ -3,10 +3,11 @@
 use rand::Rng;
 
 use super::{Ev, World};
-use cartrack_framework::driver::Request;
+use cartrack_framework::driver::{Request, Steer as DeploySteer};
+use cartrack_framework::spec::validate;
 
 use crate::executor::ExecKey;
-use crate::input::{Fault, Input, Operator};
+use crate::input::{Fault, Input, Operator, Steer};
 use crate::invariants::Violation;
 
 impl World {
@@ -78,6 +79,16 @@ impl World {
                     }
                 }
             },
+            Input::Operator(Operator::Uninstall) => {
+                // Every later start is in uninstall mode, as DC/OS relaunches it.
+                self.uninstall_asked = true;
+                if let Some(core) = self.scheduler.core.as_mut() {
+                    if let Err(e) = core.apply(Request::Uninstall.into(), now_ms) {
+                        self.note(format!("refused: {e}"));
+                    }
+                    self.execute(None)?;
+                }
+            }
             Input::Operator(op) => {
                 let Some(core) = self.scheduler.core.as_mut() else {
                     return Ok(());
@@ -95,6 +106,32 @@ impl World {
                         let slot = format!("{}-{index}", self.setup.spec.groups[group].name);
                         core.apply(Request::Restart { slot, replace }.into(), now_ms)
                     }
+                    Operator::Update { version } => {
+                        let mut source = self.setup.spec.source.clone();
+                        source.groups[0]
+                            .env
+                            .insert("SIM_VERSION".into(), version.to_string());
+                        match validate(&source, &self.setup.framework.roles) {
+                            Ok(spec) => core.apply(
+                                Request::Update {
+                                    spec: Box::new(spec),
+                                    binaries: None,
+                                }
+                                .into(),
+                                now_ms,
+                            ),
+                            Err(e) => return Err(Violation::Setup(e.to_string())),
+                        }
+                    }
+                    Operator::Steer(action) => {
+                        let steer = match action {
+                            Steer::Pause => DeploySteer::Pause,
+                            Steer::Resume => DeploySteer::Resume,
+                            Steer::Abort => DeploySteer::Abort,
+                        };
+                        core.apply(Request::Steer(steer).into(), now_ms)
+                    }
+                    Operator::Uninstall => Ok(()),
                 };
                 if let Err(e) = result {
                     self.note(format!("refused: {e}"));

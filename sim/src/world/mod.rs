@@ -18,12 +18,12 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::adapter;
 use crate::executor::{ExecKey, Process, Timer};
-use crate::input::Input;
+use crate::input::{Input, Operator};
 use crate::invariants::{Pods, Violation};
 use crate::queue::{Fifo, Millis, Queue};
 use crate::scheduler::{Feed, Scheduler, Setup};
 use crate::trace::Trace;
-use cartrack_framework::driver::Input as CoreInput;
+use cartrack_framework::driver::{Input as CoreInput, Request, TeardownOutcome};
 
 /// The scheduler's clock reads milliseconds since the epoch: virtual time 0 is this instant.
 const EPOCH_MS: u64 = 1_700_000_000_000;
@@ -176,6 +176,10 @@ enum Ev {
         stream_id: String,
     },
     SchedulerRestart,
+    /// The master took run `run`'s TEARDOWN: the caller's `Ok` reaches the loop.
+    TeardownTaken {
+        run: u64,
+    },
     ExecutorStarted {
         key: ExecKey,
         container: String,
@@ -224,7 +228,21 @@ pub fn run(seed: u64, config: &SimConfig) -> Result<Outcome, Failure> {
         trace: Vec::new(),
     })?;
     world.start();
+    let uninstall_at = crate::input::uninstall_step(seed, config.steps);
+    let mut deploy = crate::input::deploy_steps(seed, config.steps)
+        .into_iter()
+        .peekable();
     while world.step < config.steps {
+        if Some(world.step) == uninstall_at {
+            world.note(format!("{}", Input::Operator(Operator::Uninstall)));
+            let applied = world.apply_input(Input::Operator(Operator::Uninstall));
+            applied.map_err(|v| world.failure(v))?;
+        }
+        while let Some((_, op)) = deploy.next_if(|(step, _)| *step == world.step) {
+            let input = Input::Operator(op);
+            world.note(format!("{input}"));
+            world.apply_input(input).map_err(|v| world.failure(v))?;
+        }
         world.advance()?;
     }
     let calm_at = world.queue.now();
@@ -268,6 +286,11 @@ struct World {
     partitioned_until: Millis,
     connections: u64,
     pods: Pods,
+    /// The operator asked for an uninstall: every start is in uninstall mode.
+    uninstall_asked: bool,
+    /// The uninstall finished: the store is empty and the process only serves the finished
+    /// plan (it never subscribes again).
+    uninstalled: bool,
     trace: Trace,
     step: usize,
     /// What the current step did, in words.
@@ -334,6 +357,8 @@ impl World {
             partitioned_until: 0,
             connections: 0,
             pods: Pods::default(),
+            uninstall_asked: false,
+            uninstalled: false,
             trace: Trace::new(config.trace_steps),
             step: 0,
             line: String::new(),
@@ -402,6 +427,9 @@ impl World {
     }
 
     fn unconverged(&self) -> Option<String> {
+        if self.uninstall_asked {
+            return self.not_uninstalled();
+        }
         let core = match &self.scheduler.core {
             Some(core) if core.subscribed() => core,
             Some(_) => return Some("scheduler not subscribed".into()),
@@ -410,8 +438,40 @@ impl World {
         if core.reconciling() > 0 {
             return Some(format!("{} tasks reconciling", core.reconciling()));
         }
+        // A rolling update that may go on must finish: every pod on the target.
+        if let Some(d) = &self.store.deployment {
+            if d.completed_ms.is_none() && !d.paused {
+                return Some(format!("deployment of version {} not complete", d.to));
+            }
+        }
         self.pods
             .unconverged(&self.cluster, &self.store, &self.setup.group_names())
+    }
+
+    /// What is left of an uninstall the operator asked for: it must end with the state
+    /// deleted, the framework unknown to the master, and no task or executor of it on any
+    /// agent.
+    fn not_uninstalled(&self) -> Option<String> {
+        if !self.uninstalled {
+            return Some("uninstalling".into());
+        }
+        if self.store != StoredState::default() {
+            return Some("uninstalled, yet state remains".into());
+        }
+        // Never registered: nothing can be left on the cluster.
+        let fid = self.scheduler.framework_id.as_deref()?;
+        if self.cluster.frameworks.contains_key(fid) {
+            return Some(format!("framework {fid} still registered"));
+        }
+        for agent in self.cluster.agents.values() {
+            if let Some(((_, task), _)) = agent.tasks.iter().find(|((f, _), _)| f == fid) {
+                return Some(format!("task {task} of {fid} left on {}", agent.id));
+            }
+            if let Some((_, executor)) = agent.executors.keys().find(|(f, _)| f == fid) {
+                return Some(format!("executor {executor} of {fid} left on {}", agent.id));
+            }
+        }
+        None
     }
 
     fn note(&mut self, text: String) {
@@ -508,13 +568,35 @@ impl World {
                 self.apply_effects();
             }
             Ev::SchedulerRestart => {
-                if self.scheduler.core.is_none() {
-                    self.scheduler.boot(&self.setup, &self.store);
+                if self.uninstalled {
+                    self.note("uninstalled scheduler restarts: serves the finished plan".into());
+                } else if self.uninstall_asked && self.store.framework_id.is_none() {
+                    // As `service::run`: no framework id in uninstall mode, never subscribe.
+                    self.note("scheduler starts uninstalling with no framework id: done".into());
+                    self.store = StoredState::default();
+                    self.uninstalled = true;
+                } else if self.scheduler.core.is_none() {
+                    self.scheduler.boot(&self.setup, &self.store, self.now_ms());
                     let run = self.scheduler.incarnation;
                     self.note(format!("scheduler run {run} starts from its store"));
+                    if self.uninstall_asked {
+                        let now = self.now_ms();
+                        if let Some(core) = self.scheduler.core.as_mut() {
+                            core.feed(Request::Uninstall.into(), now);
+                        }
+                    }
                     self.execute(None)?;
                     let wait = self.rng.random_range(1..1000);
                     self.queue.after(wait, Ev::Subscribe { run });
+                }
+            }
+            Ev::TeardownTaken { run } => {
+                let now = self.now_ms();
+                if run == self.scheduler.incarnation {
+                    if let Some(core) = self.scheduler.core.as_mut() {
+                        core.feed(CoreInput::Teardown(TeardownOutcome::Done), now);
+                        self.execute(None)?;
+                    }
                 }
             }
             Ev::ExecutorStarted { key, container } => self.executor_started(key, container),

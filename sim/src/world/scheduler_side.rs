@@ -1,8 +1,10 @@
 //! The scheduler's side of the harness: subscription, the driver's round (persist, then
 //! send), calls reaching the master, crashes.
 
+use cartrack_devcluster::core::error_event;
 use cartrack_framework::driver::{Effect, Input};
 use cartrack_framework::mesos::calls;
+use cartrack_framework::records::StoredState;
 use mesos_proto::v1::scheduler::Call;
 use mesos_proto::v1::FrameworkInfo;
 use rand::Rng;
@@ -82,6 +84,13 @@ impl World {
             Err(message) => {
                 self.note(format!("master refuses SUBSCRIBE: {message}"));
                 self.scheduler.link = Link::Down;
+                // The master answers with an ERROR event on the stream before closing it.
+                let now = self.now_ms();
+                if let Some(core) = self.scheduler.core.as_mut() {
+                    core.feed(Input::Event(Box::new(error_event(&message))), now);
+                    // A refusal only ends an uninstall, which sends no call it could check.
+                    let _ = self.execute(None);
+                }
                 let wait = self.rng.random_range(2_000..5_000);
                 self.queue.after(wait, Ev::Subscribe { run });
             }
@@ -214,6 +223,16 @@ impl World {
         for change in &ready.changes {
             self.store.apply(change);
         }
+        if ready.delete_state {
+            // The persister deletes the state right after this commit and stops; the
+            // process then serves only the finished plan.
+            self.note("scheduler deletes its state: uninstalled".into());
+            self.store = StoredState::default();
+            self.uninstalled = true;
+            self.scheduler.core = None;
+            self.scheduler.link = Link::Down;
+            return Ok(());
+        }
         if let Some(id) = ready.framework_id {
             self.scheduler.framework_id = Some(id);
         }
@@ -273,6 +292,7 @@ impl World {
     pub(super) fn call_arrives(&mut self, run: u64, stream_id: &str, call: Call) {
         let lose = call.acknowledge.is_some() && self.chance(self.noise.lose_ack);
         let desc = adapter::describe(&call);
+        let teardown = adapter::is_teardown(&call);
         let failed = if adapter::is_accept(&call) {
             accepted_ids(&call)
         } else {
@@ -283,7 +303,13 @@ impl World {
             Ok(()) if lose => {
                 self.note(format!("master takes {desc}, the agent never hears of it"))
             }
-            Ok(()) => self.note(format!("master takes {desc}")),
+            Ok(()) => {
+                self.note(format!("master takes {desc}"));
+                if teardown {
+                    let latency = self.latency();
+                    self.queue.after(latency, Ev::TeardownTaken { run });
+                }
+            }
             Err(e) => {
                 self.note(format!("master refuses {desc}: {e}"));
                 if !failed.is_empty() {

@@ -7,6 +7,9 @@ use super::*;
 use crate::driver::Encoder;
 use crate::testkit::{group_toml, offer, spec, task, OfferShape};
 
+mod deploy;
+mod uninstall;
+
 const NOW: u64 = 10_000_000;
 
 fn core_with(stored: StoredState, spec_text: &str) -> Core {
@@ -19,6 +22,7 @@ fn core_with(stored: StoredState, spec_text: &str) -> Core {
         stored,
         CoreConfig::new(binaries),
         "run".into(),
+        NOW,
     )
 }
 
@@ -78,8 +82,8 @@ struct Encoded {
 }
 
 fn take(core: &mut Core) -> Encoded {
-    let encoder = Encoder::new(core.spec.clone(), core.config.binaries.clone())
-        .with_task_env(vec![("CARTRACK_WORKER_READ_TOKEN".into(), "w0rker".into())]);
+    let encoder =
+        Encoder::new().with_task_env(vec![("CARTRACK_WORKER_READ_TOKEN".into(), "w0rker".into())]);
     let framework_id = core.state.framework_id.clone().unwrap_or_default();
     let ready = core.take_ready();
     Encoded {
@@ -111,7 +115,10 @@ fn one_ingester() -> String {
 fn first_subscribe_persists_the_framework_id_before_anything_relies_on_it() {
     let mut core = core_with(StoredState::default(), &one_ingester());
     let start = take(&mut core);
-    assert!(start.changes.iter().any(|c| matches!(c, Change::Spec(_))));
+    assert!(start
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::PutConfig(_))));
     core.feed(subscribed("fw-1"), NOW);
     let ready = take(&mut core);
     assert_eq!(
@@ -153,7 +160,16 @@ fn offers_become_an_accept_whose_intent_is_persisted_in_the_same_ready() {
         Some(mesos_proto::v1::offer::operation::Type::LaunchGroup as i32)
     );
     let group = op.launch_group.as_ref().expect("launch group");
-    assert_eq!(group.executor.executor_id.value, "cartrack-executor._");
+    assert!(
+        group
+            .executor
+            .executor_id
+            .value
+            .starts_with("cartrack-executor._."),
+        "the executor id names the executor settings"
+    );
+    assert_eq!(staged[0].executor_id, group.executor.executor_id.value);
+    assert_eq!(staged[0].config, 1);
     let uris: Vec<&str> = group
         .executor
         .command
