@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::args::{ApiTarget, Auth, PodActionKind};
+use crate::args::{ApiTarget, Auth, PlanAction, PodActionKind};
 
 /// Why a request to the operator API failed.
 #[derive(Debug, thiserror::Error)]
@@ -193,17 +193,57 @@ pub struct Health {
     pub master: Option<String>,
 }
 
-/// `GET /v1/plan`, the parts the CLI reads.
+/// `GET /v1/plan` and `/v1/plans/deploy`, the parts the CLI reads.
 #[derive(Debug, Default, Deserialize)]
 pub struct Plan {
+    /// The plan's name where it gives one (`uninstall`); the deploy plan gives none.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `COMPLETE`, `IN_PROGRESS`, `WAITING` or `ERROR`.
+    #[serde(default)]
+    pub status: String,
+    /// The rolling update, while one runs or after the last one ended.
+    #[serde(default)]
+    pub deployment: Option<Deployment>,
     /// A phase per group.
     #[serde(default)]
     pub phases: Vec<PlanPhase>,
 }
 
+/// A rolling update from one config version to another.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Deployment {
+    /// The version it replaces.
+    #[serde(default)]
+    pub from: Option<u32>,
+    /// The version it rolls out.
+    pub to: u32,
+    /// When it started (ms since the epoch).
+    #[serde(default)]
+    pub started_ms: u64,
+    /// No new step starts until `resume`.
+    #[serde(default)]
+    pub paused: bool,
+    /// An `abort` made it: it rolls back to `to`, the version before `from`.
+    #[serde(default)]
+    pub rollback: bool,
+    /// When every group was done.
+    #[serde(default)]
+    pub completed_ms: Option<u64>,
+}
+
 /// One group's phase.
 #[derive(Debug, Deserialize)]
 pub struct PlanPhase {
+    /// The group.
+    #[serde(default)]
+    pub name: String,
+    /// The worst of its steps' statuses.
+    #[serde(default)]
+    pub status: String,
+    /// Why it looks as it does, when the scheduler says.
+    #[serde(default)]
+    pub message: Option<String>,
     /// A step per pod.
     #[serde(default)]
     pub steps: Vec<PlanStep>,
@@ -226,6 +266,88 @@ pub struct PlanStep {
     /// How long until a `DELAYED` pod may launch again.
     #[serde(default)]
     pub relaunch_in_ms: Option<u64>,
+    /// The config version its pod runs.
+    #[serde(default)]
+    pub version: Option<u32>,
+}
+
+/// `GET /v1/configs`: the kept config versions.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConfigList {
+    /// The target version's id.
+    pub target: u32,
+    /// Every kept version, oldest first.
+    #[serde(default)]
+    pub versions: Vec<ConfigSummary>,
+}
+
+/// One kept version in [`ConfigList`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConfigSummary {
+    /// 1, 2, ...: never reused.
+    pub id: u32,
+    /// SHA-256 of the spec and binaries, hex.
+    #[serde(default)]
+    pub sha256: String,
+    /// When it was made (ms since the epoch).
+    #[serde(default)]
+    pub created_ms: u64,
+    /// `startup`, `update` or `rollback`.
+    #[serde(default)]
+    pub origin: String,
+    /// Live pods launched from it.
+    #[serde(default)]
+    pub pods: u64,
+}
+
+impl ConfigList {
+    /// The newest kept version older than `id`.
+    pub fn before(&self, id: u32) -> Option<u32> {
+        self.versions.iter().map(|v| v.id).filter(|&v| v < id).max()
+    }
+
+    /// Ids of the kept versions, for messages.
+    pub fn ids(&self) -> Vec<String> {
+        self.versions.iter().map(|v| v.id.to_string()).collect()
+    }
+}
+
+/// `GET /v1/configs/{id}`: one version in full. `spec` and `binaries` stay JSON: the CLI
+/// renders them, and `--json` prints them unchanged.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ConfigVersion {
+    /// Its id.
+    pub id: u32,
+    /// SHA-256 of the spec and binaries, hex.
+    #[serde(default)]
+    pub sha256: String,
+    /// When it was made (ms since the epoch).
+    #[serde(default)]
+    pub created_ms: u64,
+    /// `startup`, `update` or `rollback`.
+    #[serde(default)]
+    pub origin: String,
+    /// The spec after interpolation and overrides.
+    #[serde(default)]
+    pub spec: serde_json::Value,
+    /// Where executors get their binaries (`{"kind": "release", "uri": ...}` or `files`).
+    #[serde(default)]
+    pub binaries: serde_json::Value,
+    /// Whatever else the scheduler sent, kept for `--json`.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The answer to `PUT /v1/config`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct UpdateAnswer {
+    /// The target version now.
+    pub target: u32,
+    /// Whether that is a new version (false: the config was the target already).
+    pub changed: bool,
+    /// Where the rollout shows.
+    #[serde(default)]
+    pub plan: String,
 }
 
 impl Plan {
@@ -405,6 +527,56 @@ impl Client {
     /// `GET /v1/plan`: each pod's step, with how its last task ended.
     pub async fn plan(&self) -> Result<Plan, ApiError> {
         self.get("/v1/plan").await
+    }
+
+    /// `GET /v1/plans/deploy`: the uninstall plan while uninstalling (or once uninstalled),
+    /// else the deploy plan.
+    pub async fn deploy_plan(&self) -> Result<serde_json::Value, ApiError> {
+        self.get("/v1/plans/deploy").await
+    }
+
+    /// `POST /v1/uninstall`; the scheduler's answer.
+    pub async fn uninstall(&self) -> Result<serde_json::Value, ApiError> {
+        const PATH: &str = "/v1/uninstall";
+        let text = self.send(Method::POST, PATH, None).await?;
+        parse_answer(&format!("POST {PATH}"), &text)
+    }
+
+    /// `GET /v1/configs`.
+    pub async fn configs(&self) -> Result<ConfigList, ApiError> {
+        self.get("/v1/configs").await
+    }
+
+    /// `GET /v1/configs/{id}`.
+    pub async fn config(&self, id: u32) -> Result<ConfigVersion, ApiError> {
+        self.get(&format!("/v1/configs/{id}")).await
+    }
+
+    /// `PUT /v1/config`: a new target config from a spec file's TOML, `path=value`
+    /// overrides and optionally a new release tarball. A config the scheduler refuses (422)
+    /// changes nothing and comes back as [`ApiError::Refused`] with every reason.
+    pub async fn update(
+        &self,
+        spec: &str,
+        set: &[String],
+        release_uri: Option<&str>,
+    ) -> Result<UpdateAnswer, ApiError> {
+        const PATH: &str = "/v1/config";
+        let body = serde_json::json!({ "spec": spec, "set": set, "release_uri": release_uri });
+        let text = self.send(Method::PUT, PATH, Some(body)).await?;
+        parse(&format!("PUT {PATH}"), &text)
+    }
+
+    /// `POST /v1/plans/deploy/{action}[?phase=|?step=]`; the scheduler's answer. 409 when no
+    /// deployment runs.
+    pub async fn steer(&self, action: &PlanAction) -> Result<serde_json::Value, ApiError> {
+        let path = format!("/v1/plans/deploy/{}", action.as_str());
+        let mut url = self.url(&path);
+        if let Some((key, value)) = action.query() {
+            url.query_pairs_mut().append_pair(key, value);
+        }
+        let text = self.send_to(url, Method::POST, &path, None).await?;
+        parse_answer(&format!("POST {path}"), &text)
     }
 
     /// `PUT /v1/groups/{group}/count`; the scheduler's answer (`{"count": N}`).

@@ -6,7 +6,9 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::error::UsageError;
-use crate::flags::{Command, DebugCommand, Flags, LocalFlags, PlanCommand, PodsCommand};
+use crate::flags::{
+    Command, ConfigCommand, DebugCommand, Flags, LocalFlags, PlanCommand, PodsCommand, UpdateFlags,
+};
 use crate::local::{Binaries, Cluster, DevCluster, ExistingMaster, LocalArgs};
 
 /// Everything a command needs to run, already checked.
@@ -123,8 +125,28 @@ pub enum Action {
     },
     /// `cartrack plan show`
     PlanShow,
+    /// `cartrack plan pause|resume|continue|abort|restart|force-complete`
+    Plan(PlanAction),
+    /// `cartrack update --spec FILE ...`
+    Update(UpdateArgs),
+    /// `cartrack config show [ID]`: `None` is the target.
+    ConfigShow(Option<u32>),
+    /// `cartrack config diff [A] [B]`
+    ConfigDiff {
+        /// The older version; `None`: the newest kept one before `b`.
+        a: Option<u32>,
+        /// The newer version; `None`: the target.
+        b: Option<u32>,
+    },
     /// `cartrack debug offers`
     DebugOffers,
+    /// `cartrack uninstall [--yes] [--wait --timeout D]`
+    Uninstall {
+        /// Confirmed on the command line.
+        yes: bool,
+        /// `Some(timeout)` with --wait.
+        wait: Option<Duration>,
+    },
     /// `cartrack local`
     Local(LocalArgs),
     /// `cartrack --info`: the DC/OS CLI's plugin description.
@@ -152,6 +174,62 @@ impl PodActionKind {
             Self::Replace { .. } => "replace",
         }
     }
+}
+
+/// A request that steers the running deployment (`POST /v1/plans/deploy/<action>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanAction {
+    /// Start no new step.
+    Pause,
+    /// Go on after a pause.
+    Resume,
+    /// Let the waiting canary step of one group (or of every group) go.
+    Continue {
+        /// The group; `None`: every group.
+        phase: Option<String>,
+    },
+    /// Roll back to the version before.
+    Abort,
+    /// Restart one step's pod in place.
+    Restart(String),
+    /// Take one step's pod as up to date.
+    ForceComplete(String),
+}
+
+impl PlanAction {
+    /// The API path segment and the verb shown to people.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Continue { .. } => "continue",
+            Self::Abort => "abort",
+            Self::Restart(_) => "restart",
+            Self::ForceComplete(_) => "force-complete",
+        }
+    }
+
+    /// The request's query: `phase=<group>` or `step=<slot>`.
+    pub fn query(&self) -> Option<(&'static str, &str)> {
+        match self {
+            Self::Continue { phase: Some(group) } => Some(("phase", group)),
+            Self::Restart(step) | Self::ForceComplete(step) => Some(("step", step)),
+            _ => None,
+        }
+    }
+}
+
+/// `cartrack update`, its spec file already read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateArgs {
+    /// The spec file's text, sent as it is: the scheduler parses and validates it.
+    pub spec: String,
+    /// `path=value` overrides, in order.
+    pub set: Vec<String>,
+    /// A new release tarball.
+    pub release_uri: Option<String>,
+    /// `Some(timeout)` with --wait.
+    pub wait: Option<Duration>,
 }
 
 impl TryFrom<Flags> for Args {
@@ -280,7 +358,28 @@ fn action(command: Command) -> Result<Action, UsageError> {
             },
         },
         Command::Plan(PlanCommand::Show) => Action::PlanShow,
+        Command::Plan(PlanCommand::Pause) => Action::Plan(PlanAction::Pause),
+        Command::Plan(PlanCommand::Resume) => Action::Plan(PlanAction::Resume),
+        Command::Plan(PlanCommand::Continue { phase }) => {
+            Action::Plan(PlanAction::Continue { phase })
+        }
+        Command::Plan(PlanCommand::Abort) => Action::Plan(PlanAction::Abort),
+        Command::Plan(PlanCommand::Restart { step }) => Action::Plan(PlanAction::Restart(step)),
+        Command::Plan(PlanCommand::ForceComplete { step }) => {
+            Action::Plan(PlanAction::ForceComplete(step))
+        }
+        Command::Update(flags) => Action::Update(update(flags)?),
+        Command::Config(ConfigCommand::Show { id }) => Action::ConfigShow(id),
+        Command::Config(ConfigCommand::Diff { a, b }) => Action::ConfigDiff { a, b },
         Command::Debug(DebugCommand::Offers) => Action::DebugOffers,
+        Command::Uninstall { yes, wait, timeout } => Action::Uninstall {
+            yes,
+            wait: if wait {
+                Some(parse_timeout(&timeout)?)
+            } else {
+                None
+            },
+        },
         Command::Local(flags) => Action::Local(local(flags)?),
     })
 }
@@ -346,6 +445,35 @@ fn local(flags: LocalFlags) -> Result<LocalArgs, UsageError> {
         binaries,
         work_dir: flags.work_dir,
         map_tiles: flags.map_tiles,
+    })
+}
+
+/// Reads the spec file now, so a missing one exits 2 before any request.
+fn update(flags: UpdateFlags) -> Result<UpdateArgs, UsageError> {
+    let spec = std::fs::read_to_string(&flags.spec)
+        .map_err(|e| UsageError::new(format!("--spec {}: {e}", flags.spec.display())))?;
+    for set in &flags.set {
+        if set
+            .split_once('=')
+            .is_none_or(|(path, _)| path.trim().is_empty())
+        {
+            return Err(UsageError::new(format!(
+                "--set {set:?} is not PATH=VALUE; write e.g. --set processor.count=3"
+            )));
+        }
+    }
+    Ok(UpdateArgs {
+        spec,
+        set: flags.set,
+        release_uri: flags
+            .release_uri
+            .map(|uri| non_empty("--release-uri", uri))
+            .transpose()?,
+        wait: if flags.wait {
+            Some(parse_timeout(&flags.timeout)?)
+        } else {
+            None
+        },
     })
 }
 
@@ -616,6 +744,101 @@ mod tests {
         assert!(err.to_string().contains("--master"), "{err}");
         let err = args(&["local", "--worker-uri", " "]).unwrap_err();
         assert!(err.to_string().contains("--worker-uri"), "{err}");
+    }
+
+    #[test]
+    fn update_reads_the_spec_and_keeps_overrides_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = dir.path().join("cartrack.toml");
+        std::fs::write(&spec, "[[groups]]\nname = \"web\"\n").unwrap();
+        let path = spec.to_str().unwrap();
+        let parsed = args(&[
+            "update",
+            "--spec",
+            path,
+            "--set",
+            "web.count=3",
+            "--set",
+            "web.mem=64",
+            "--wait",
+            "--timeout",
+            "90s",
+        ])
+        .unwrap();
+        assert_eq!(
+            parsed.action,
+            Action::Update(UpdateArgs {
+                spec: "[[groups]]\nname = \"web\"\n".into(),
+                set: vec!["web.count=3".into(), "web.mem=64".into()],
+                release_uri: None,
+                wait: Some(Duration::from_secs(90)),
+            })
+        );
+        let Action::Update(update) = args(&["update", "--spec", path]).unwrap().action else {
+            panic!("not update")
+        };
+        assert_eq!(update.wait, None);
+    }
+
+    #[test]
+    fn validate_rejects_a_missing_spec_or_a_set_without_a_path() {
+        let err = args(&["update", "--spec", "/nonexistent/cartrack.toml"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--spec /nonexistent/cartrack.toml"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let spec = dir.path().join("cartrack.toml");
+        std::fs::write(&spec, "").unwrap();
+        let path = spec.to_str().unwrap();
+        for bad in ["web.count", "=3"] {
+            let err = args(&["update", "--spec", path, "--set", bad]).unwrap_err();
+            assert!(err.to_string().contains("is not PATH=VALUE"), "{err}");
+        }
+        let err = args(&["update", "--spec", path, "--release-uri", ""]).unwrap_err();
+        assert!(err.to_string().contains("--release-uri is empty"), "{err}");
+    }
+
+    #[test]
+    fn plan_actions_carry_their_phase_or_step_as_the_query() {
+        let action = |argv: &[&str]| match args(argv).map(|a| a.action) {
+            Ok(Action::Plan(action)) => action,
+            other => panic!("not a plan action: {other:?}"),
+        };
+        assert_eq!(action(&["plan", "pause"]).query(), None);
+        let go = action(&["plan", "continue", "--phase", "web"]);
+        assert_eq!(
+            (go.as_str(), go.query()),
+            ("continue", Some(("phase", "web")))
+        );
+        assert_eq!(action(&["plan", "continue"]).query(), None);
+        let force = action(&["plan", "force-complete", "web-1"]);
+        assert_eq!(
+            (force.as_str(), force.query()),
+            ("force-complete", Some(("step", "web-1")))
+        );
+        assert_eq!(
+            action(&["plan", "restart", "web-0"]),
+            PlanAction::Restart("web-0".into())
+        );
+    }
+
+    #[test]
+    fn config_versions_are_optional_numbers() {
+        assert_eq!(
+            args(&["config", "show"]).unwrap().action,
+            Action::ConfigShow(None)
+        );
+        assert_eq!(
+            args(&["config", "diff", "3"]).unwrap().action,
+            Action::ConfigDiff {
+                a: Some(3),
+                b: None
+            }
+        );
+        let refused = Flags::try_parse_from(["cartrack", "config", "show", "latest"]);
+        assert!(refused.is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-/// Operate a running cartrack service: status, scaling, pods, plans.
+/// Operate a running cartrack service: status, scaling, pods, config updates and their plans.
 #[derive(Debug, Parser)]
 #[command(name = "cartrack", version, propagate_version = true)]
 pub struct Flags {
@@ -113,12 +113,31 @@ pub enum Command {
     /// List, inspect, restart or replace pods.
     #[command(subcommand)]
     Pods(PodsCommand),
-    /// Show the deployment plan.
+    /// Show the deployment plan, or steer the running deployment.
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// Roll out a new config (spec file, overrides, release); with --wait, follow the
+    /// deployment until every pod runs it.
+    Update(UpdateFlags),
+    /// Show or compare the stored config versions.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Debugging views of the scheduler.
     #[command(subcommand)]
     Debug(DebugCommand),
+    /// Uninstall the service: kill every pod, tear the framework down and delete the
+    /// scheduler's stored state. Cannot be undone.
+    Uninstall {
+        /// Do not ask for confirmation (needed when stdin is not a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// Wait until the uninstall is complete, showing progress.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits (e.g. 120s, 5m).
+        #[arg(long, default_value = "300s")]
+        timeout: String,
+    },
     /// Run cartrack on this machine with nothing installed: a dev cluster (or an existing Mesos
     /// with --master), an in-memory Kafka broker, the scheduler and its pipeline pods. Ctrl-C
     /// stops everything.
@@ -195,8 +214,68 @@ pub enum PodsCommand {
 /// `cartrack plan ...`
 #[derive(Debug, Subcommand)]
 pub enum PlanCommand {
-    /// Phases per group, steps per pod, and their status.
+    /// The deploy plan as a tree: phases per group, steps per pod, each with its status and why.
     Show,
+    /// Start no new step until `resume` (started ones finish).
+    Pause,
+    /// Go on after `pause`.
+    Resume,
+    /// Let the waiting canary step go.
+    Continue {
+        /// Only this group's canary (default: every group's).
+        #[arg(long, value_name = "GROUP")]
+        phase: Option<String>,
+    },
+    /// Roll the deployment back to the version before, by the same rolling rules.
+    Abort,
+    /// Restart one step's pod in place.
+    Restart {
+        /// The step: a pod slot, `<group>-<index>`.
+        step: String,
+    },
+    /// Take one step's pod as up to date without replacing it.
+    ForceComplete {
+        /// The step: a pod slot, `<group>-<index>`.
+        step: String,
+    },
+}
+
+/// `cartrack update ...`
+#[derive(Debug, clap::Args)]
+pub struct UpdateFlags {
+    /// The service spec file (TOML), as the scheduler's --spec takes it.
+    #[arg(long, value_name = "FILE")]
+    pub spec: std::path::PathBuf,
+    /// Override a spec key, `<path>=<value>` (e.g. processor.count=3), after the scheduler's
+    /// environment; repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// A release tarball for the executors and workers (default: the binaries of the target).
+    #[arg(long, value_name = "URI")]
+    pub release_uri: Option<String>,
+    /// Follow the deployment until it is complete, printing each step's changes.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits (e.g. 300s, 10m).
+    #[arg(long, default_value = "10m")]
+    pub timeout: String,
+}
+
+/// `cartrack config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// One config version: id, origin, time, hash, binaries, and the spec as TOML.
+    Show {
+        /// The version's id [default: the target].
+        id: Option<u32>,
+    },
+    /// The lines that differ between two versions' specs, and their binaries.
+    Diff {
+        /// The older version [default: the newest kept one before B].
+        a: Option<u32>,
+        /// The newer version [default: the target].
+        b: Option<u32>,
+    },
 }
 
 /// `cartrack debug ...`

@@ -24,7 +24,7 @@ struct Script {
     count_limit: Option<u64>,
     /// A replaced pod is not relaunched: no offer fits.
     no_offer_fits: bool,
-    /// `GET /v1/plan`'s answer (None: every phase complete).
+    /// `GET /v1/plan`'s and `/v1/plans/deploy`'s answer (None: every phase complete).
     plan: Option<Value>,
     /// The scheduler reaches no Mesos master (`/v1/health` says `subscribed: false`).
     master_unreachable: bool,
@@ -67,6 +67,7 @@ async fn handle(
     let method = req.method().clone();
     // Behind DC/OS Admin Router the API lives under /service/<name>.
     let raw_path = req.uri().path().to_string();
+    let req_query = req.uri().query().map(str::to_string);
     let path = raw_path.trim_start_matches("/service/cartrack").to_string();
     let auth = req
         .headers()
@@ -75,8 +76,9 @@ async fn handle(
         .map(str::to_string);
     let body = req.into_body().collect().await.unwrap().to_bytes();
     let mut s = script.lock().unwrap();
+    let query = req_query.map(|q| format!("?{q}")).unwrap_or_default();
     s.requests.push(format!(
-        "{method} {raw_path} {}",
+        "{method} {raw_path}{query} {}",
         String::from_utf8_lossy(&body)
     ));
     let authorized = match &s.token {
@@ -104,7 +106,7 @@ async fn handle(
                    "subscribed": !s.master_unreachable, "framework_id": "fw-1",
                    "reconciling": 0, "master": "http://127.0.0.1:5050"}),
         ),
-        ("GET", "/v1/plan") => (
+        ("GET", "/v1/plan" | "/v1/plans/deploy") => (
             StatusCode::OK,
             s.plan.clone().unwrap_or_else(
                 || json!({"phases": [{"name": "processor", "status": "COMPLETE"}]}),
@@ -131,6 +133,11 @@ async fn handle(
                 }
             }
         }
+        ("POST", p) if p.starts_with("/v1/plans/deploy/") => (
+            // As the scheduler with no deployment running.
+            StatusCode::CONFLICT,
+            json!({"error": "no deployment is running"}),
+        ),
         ("POST", p) if p.starts_with("/v1/pods/") => {
             // As the scheduler: 404 with its reason when the slot has no live pod.
             let (slot, action) = p.trim_start_matches("/v1/pods/").split_once('/').unwrap();
@@ -412,8 +419,31 @@ async fn plan_show_prints_the_plan_as_a_tree() {
     assert!(out.status.success());
     assert_eq!(
         text(&out.stdout),
-        "plan: IN_PROGRESS\nprocessor  IN_PROGRESS\n  processor-0  DELAYED  failed 4x, relaunch in 2 s  \
-         (Command exited with status 1; stderr ends: Error: cannot reach Kafka)\n"
+        "deploy (IN_PROGRESS)\n└─ processor (IN_PROGRESS)\n   └─ processor-0 (DELAYED)  failed 4x, \
+         relaunch in 2 s, Command exited with status 1; stderr ends: Error: cannot reach Kafka\n"
+    );
+}
+
+#[tokio::test]
+async fn plan_actions_send_their_phase_or_step_and_a_conflict_exits_2() {
+    let (script, addr) = fake(two_groups()).await;
+    let out = cartrack(addr, &["plan", "continue", "--phase", "processor"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "cartrack: cannot continue processor: no deployment is running
+"
+    );
+    let out = cartrack(addr, &["plan", "force-complete", "processor-0"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let requests = script.lock().unwrap().requests.clone();
+    assert!(
+        requests.contains(&"POST /v1/plans/deploy/continue?phase=processor ".to_string()),
+        "{requests:?}"
+    );
+    assert!(
+        requests.contains(&"POST /v1/plans/deploy/force-complete?step=processor-0 ".to_string()),
+        "{requests:?}"
     );
 }
 
@@ -768,5 +798,88 @@ async fn status_with_the_master_unreachable_says_so_and_exits_1() {
     assert!(
         stdout.contains("processor-0"),
         "the last known pods still show: {stdout}"
+    );
+}
+
+/// A scheduler that takes `POST /v1/uninstall` and reports its uninstall plan in progress for
+/// `reads_in_progress` reads of `/v1/plans/deploy` (202), then complete (200); it records
+/// every request.
+async fn uninstalling(reads_in_progress: usize) -> (Arc<Mutex<Vec<String>>>, SocketAddr) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let addr = serve_with(move |req: Request<Incoming>| {
+        let log = log.clone();
+        async move {
+            let line = format!("{} {}", req.method(), req.uri().path());
+            let reads = {
+                let mut log = log.lock().unwrap();
+                log.push(line.clone());
+                log.iter().filter(|l| l.starts_with("GET ")).count()
+            };
+            let (status, body) = match line.as_str() {
+                "POST /v1/uninstall" => (
+                    StatusCode::ACCEPTED,
+                    json!({"uninstall": "started", "plan": "/v1/plans/deploy"}),
+                ),
+                "GET /v1/plans/deploy" if reads <= reads_in_progress => (
+                    StatusCode::ACCEPTED,
+                    json!({"name": "uninstall", "status": "IN_PROGRESS", "phases": [
+                        {"name": "kill-tasks", "status": "IN_PROGRESS", "steps": [{"name": "t1"}]},
+                        {"name": "unreserve-resources", "status": "PENDING", "steps": []},
+                        {"name": "deregister-service", "status": "PENDING", "steps": []}
+                    ]}),
+                ),
+                "GET /v1/plans/deploy" => (
+                    StatusCode::OK,
+                    json!({"name": "uninstall", "status": "COMPLETE", "phases": []}),
+                ),
+                _ => (StatusCode::NOT_FOUND, json!({"error": "no such endpoint"})),
+            };
+            let response = Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body.to_string())))
+                .unwrap();
+            Ok::<_, Infallible>(response)
+        }
+    })
+    .await;
+    (seen, addr)
+}
+
+#[tokio::test]
+async fn uninstall_without_yes_and_no_terminal_exits_2_and_sends_nothing() {
+    let (seen, addr) = uninstalling(0).await;
+    let out = cartrack(addr, &["uninstall"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--yes"), "{}", text(&out.stderr));
+    assert!(seen.lock().unwrap().is_empty(), "nothing was asked");
+}
+
+#[tokio::test]
+async fn uninstall_yes_wait_follows_the_plan_until_complete() {
+    let (seen, addr) = uninstalling(2).await;
+    let out = cartrack(addr, &["uninstall", "--yes", "--wait", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(plan["status"], "COMPLETE");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen[0], "POST /v1/uninstall");
+    assert_eq!(
+        seen.len(),
+        4,
+        "posted once, then read until complete: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn uninstall_wait_times_out_with_exit_1_naming_the_tasks_left() {
+    let (_, addr) = uninstalling(usize::MAX).await;
+    let out = cartrack(addr, &["uninstall", "--yes", "--wait", "--timeout", "1s"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("kill-tasks: 1 tasks left"),
+        "{}",
+        text(&out.stderr)
     );
 }

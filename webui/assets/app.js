@@ -1,6 +1,6 @@
-// The cartrack page: polls the scheduler's /v1/state, /v1/cluster and /v1/map about once a
-// second and draws the groups (with scale controls), the shared agents, and the fleet on a
-// Leaflet map. Everything but the basemap's tiles is served by the scheduler; tiles come from
+// The cartrack page: polls the scheduler's /v1/state, /v1/cluster, /v1/map and
+// /v1/plans/deploy about once a second and draws the groups (with scale controls), the running
+// deployment's steps, the shared agents, and the fleet on a Leaflet map. Everything but the basemap's tiles is served by the scheduler; tiles come from
 // the server /v1/page-config names, and the page works without them.
 "use strict";
 
@@ -13,7 +13,10 @@ const REQUEST_TIMEOUT_MS = 4000;
 const page = {
   state: null, cluster: null, map: null, config: null, groupColour: {},
   // Per view: when it last answered, and why its last fetch failed (null when it answered).
-  views: { state: { ok: null, error: null }, cluster: { ok: null, error: null }, map: { ok: null, error: null } },
+  views: {
+    state: { ok: null, error: null }, cluster: { ok: null, error: null }, map: { ok: null, error: null },
+    deploy: { ok: null, error: null },
+  },
   tiles: { loaded: 0, failed: 0 },
   fitted: false,
 };
@@ -140,6 +143,29 @@ function drawGroups(state) {
   for (const row of [...body.querySelectorAll("tr")]) {
     if (!seen.has(row.dataset.group)) row.remove();
   }
+}
+
+// The running deployment (a rolling update, or an abort's rollback) with a table of steps per
+// group it changes; hidden when none runs. While uninstalling, the deploy plan is the
+// uninstall plan, which has no deployment.
+function drawDeployment(plan) {
+  const d = plan.deployment;
+  const panel = $("deploy-panel");
+  panel.hidden = !d || d.completed_ms != null;
+  if (panel.hidden) return;
+  $("deploy-summary").textContent = `${d.rollback ? "rollback" : "version"} ${d.from ?? "–"} → ${d.to} · ${plan.status}`
+    + (d.paused ? " · paused" : "");
+  const changing = new Set(d.groups || []);
+  $("deploy-phases").replaceChildren(...plan.phases.filter((p) => changing.has(p.name)).map((p) => el("table", { "data-phase": p.name }, [
+    el("caption", { text: `${p.name} · ${p.status}` }),
+    el("tbody", {}, p.steps.map((s) => el("tr", { "data-step": s.name, class: s.status.toLowerCase() }, [
+      el("td", { text: s.name }),
+      el("td", { class: "status", text: s.status }),
+      el("td", { text: s.version == null ? "" : `v${s.version}` }),
+      // A complete step's message is how an earlier pod of the slot ended: no longer news.
+      el("td", { class: "why", text: s.status === "COMPLETE" ? "" : s.message || "" }),
+    ]))),
+  ])));
 }
 
 const round = (n) => +n.toFixed(2);
@@ -352,22 +378,25 @@ async function refresh() {
       setBasemap(page.config.basemap);
     } catch (_) { /* retried on the next poll; the banner tells why */ }
   }
-  const draw = { state: drawGroups, cluster: drawAgents, map: drawMap };
-  const names = Object.keys(draw);
-  const answers = await Promise.allSettled(names.map((name) => getJson(`/v1/${name}`)));
+  const views = {
+    state: ["/v1/state", drawGroups], cluster: ["/v1/cluster", drawAgents], map: ["/v1/map", drawMap],
+    deploy: ["/v1/plans/deploy", drawDeployment],
+  };
+  const names = Object.keys(views);
+  const answers = await Promise.allSettled(names.map((name) => getJson(views[name][0])));
   answers.forEach((answer, i) => {
-    const name = names[i], view = page.views[name];
+    const name = names[i], view = page.views[name], [path, draw] = views[name];
     if (answer.status === "rejected") {
       view.error = answer.reason.message;
       return;
     }
     page[name] = answer.value;
     try {
-      draw[name](answer.value);
+      draw(answer.value);
       view.ok = Date.now();
       view.error = null;
     } catch (err) {
-      view.error = `cannot draw /v1/${name}: ${err.message}`;
+      view.error = `cannot draw ${path}: ${err.message}`;
     }
   });
   drawStatus();

@@ -1,10 +1,14 @@
 //! One module per command; `run` dispatches a validated [`Args`]. Commands print on stdout only
 //! through [`crate::stdout`], which turns a closed pipe into a quiet end.
 
+mod config;
 mod diagnosis;
+mod plan;
 mod pods;
 mod scale;
 mod status;
+mod uninstall;
+mod update;
 mod views;
 
 use std::process::ExitCode;
@@ -25,8 +29,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Action::PodsList => pods::list(&client, output).await,
         Action::PodStatus(slot) => pods::status(&client, output, &slot).await,
         Action::PodAction { slot, kind } => pods::act(&client, output, &slot, kind).await,
-        Action::PlanShow => views::show(&client, output, views::View::Plan).await,
+        Action::PlanShow => plan::show(&client, output).await,
+        Action::Plan(action) => plan::steer(&client, output, &action).await,
+        Action::Update(update) => update::run(&client, output, &update).await,
+        Action::ConfigShow(id) => config::show(&client, output, id).await,
+        Action::ConfigDiff { a, b } => config::diff(&client, output, a, b).await,
         Action::DebugOffers => views::show(&client, output, views::View::DebugOffers).await,
+        Action::Uninstall { yes, wait } => uninstall::run(&client, output, yes, wait).await,
         Action::Local(local) => crate::local::run(local).await,
         Action::Info => {
             stdout::line(crate::PLUGIN_INFO)?;

@@ -1,9 +1,8 @@
-//! `cartrack plan show` and `cartrack debug offers`: views the scheduler computes, printed for
-//! people (or unchanged with --json).
+//! `cartrack debug offers`: a view the scheduler computes, printed for people (or unchanged
+//! with --json).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::Value;
 
@@ -14,21 +13,18 @@ use crate::stdout;
 /// Which view, and how it reads for people.
 #[derive(Debug, Clone, Copy)]
 pub enum View {
-    Plan,
     DebugOffers,
 }
 
 impl View {
     fn path(self) -> &'static str {
         match self {
-            View::Plan => "/v1/plan",
             View::DebugOffers => "/v1/debug/offers",
         }
     }
 
     fn render(self, view: &Value) -> String {
         match self {
-            View::Plan => plan_text(view),
             View::DebugOffers => offers_text(view),
         }
     }
@@ -54,35 +50,6 @@ fn items<'a>(value: &'a Value, key: &str) -> &'a [Value] {
         .map_or(&[], Vec::as_slice)
 }
 
-/// The plan as a tree: the plan's status, a line per group, a line per pod with why it is not
-/// complete.
-fn plan_text(plan: &Value) -> String {
-    let mut out = format!("plan: {}\n", str_of(plan, "status"));
-    for phase in items(plan, "phases") {
-        let _ = writeln!(
-            out,
-            "{}  {}",
-            str_of(phase, "name"),
-            str_of(phase, "status")
-        );
-        for step in items(phase, "steps") {
-            let mut line = format!("  {}  {}", str_of(step, "name"), str_of(step, "status"));
-            let failures = step.get("failures").and_then(Value::as_u64).unwrap_or(0);
-            if failures > 0 {
-                let _ = write!(line, "  failed {failures}x");
-            }
-            if let Some(ms) = step.get("relaunch_in_ms").and_then(Value::as_u64) {
-                let _ = write!(line, ", relaunch in {} s", ms.div_ceil(1000));
-            }
-            if let Some(message) = step.get("message").and_then(Value::as_str) {
-                let _ = write!(line, "  ({message})");
-            }
-            let _ = writeln!(out, "{line}");
-        }
-    }
-    out
-}
-
 /// A paragraph per recent offer: when (UTC), what became of it, the agent, the resources, and
 /// for each pod pending now whether it fits and why not.
 fn offers_text(view: &Value) -> String {
@@ -95,11 +62,7 @@ fn offers_text(view: &Value) -> String {
         let when = offer
             .get("received_ms")
             .and_then(Value::as_u64)
-            .map(|ms| {
-                humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms))
-                    .to_string()
-            })
-            .unwrap_or_else(|| "-".to_string());
+            .map_or_else(|| "-".to_string(), crate::render::utc);
         let number = |key: &str| {
             offer
                 .get(key)
@@ -144,21 +107,6 @@ fn offers_text(view: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn the_plan_reads_as_a_tree_with_why_a_pod_is_not_complete() {
-        let plan = json!({"status": "IN_PROGRESS", "phases": [{"name": "processor", "status": "IN_PROGRESS",
-        "steps": [
-            {"name": "processor-0", "status": "COMPLETE"},
-            {"name": "processor-1", "status": "DELAYED", "failures": 3, "relaunch_in_ms": 1500,
-             "message": "Command exited with status 1"}
-        ]}]});
-        assert_eq!(
-            plan_text(&plan),
-            "plan: IN_PROGRESS\nprocessor  IN_PROGRESS\n  processor-0  COMPLETE\n  \
-             processor-1  DELAYED  failed 3x, relaunch in 2 s  (Command exited with status 1)\n"
-        );
-    }
 
     #[test]
     fn offers_read_with_dates_units_and_verdicts() {
