@@ -254,7 +254,18 @@ fn package_json_values_are_allowed() {
     }
     for field in ["upgradesFrom", "downgradesTo"] {
         assert!(pkg[field].is_array(), "package.json sets {field}");
+        assert!(
+            !pkg[field].as_array().unwrap().is_empty(),
+            "{field} empty: no version could be changed to another"
+        );
     }
+    assert!(
+        pkg["postUninstallNotes"]
+            .as_str()
+            .unwrap()
+            .contains("nothing is left"),
+        "the uninstall notes say what an uninstall leaves"
+    );
     for field in ["scm", "website"] {
         assert!(is_http_url(pkg[field].as_str().unwrap()), "{field}");
     }
@@ -635,6 +646,8 @@ fn default_install_renders_the_scheduler_app() {
             "MARATHON_SINGLE_INSTANCE_APP": "true",
             "DCOS_SERVICE_PORT_INDEX": "0",
             "DCOS_SERVICE_SCHEME": "http",
+            "DCOS_COMMONS_API_VERSION": "v1",
+            "DCOS_COMMONS_UNINSTALL": "true",
         })
     );
 }
