@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use cartrack_framework::api::{self, page::PageSources, ApiTokens, ANSWER_TIMEOUT};
-use cartrack_framework::driver::{ApiRequest, RequestError};
+use cartrack_framework::driver::{ApiRequest, Request, RequestError};
 use cartrack_http::{Https, TlsFiles};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -68,9 +68,8 @@ async fn mutations_need_the_bearer_token_and_reads_do_not() {
         .await
         .expect("in time")
     {
-        Some(ApiRequest::Restart {
-            slot,
-            replace,
+        Some(ApiRequest::Write {
+            request: Request::Restart { slot, replace },
             reply,
         }) => {
             assert_eq!((slot.as_str(), replace), ("ingester-0", true));
@@ -187,9 +186,8 @@ async fn bad_bodies_unknown_paths_and_methods_are_refused() {
             .send(),
     );
     match driver.recv().await {
-        Some(ApiRequest::SetCount {
-            group,
-            count,
+        Some(ApiRequest::Write {
+            request: Request::SetCount { group, count },
             reply,
         }) => {
             assert_eq!((group.as_str(), count), ("ingester", 3));
@@ -211,7 +209,10 @@ async fn accept_restart(driver: &mut mpsc::Receiver<ApiRequest>) {
         .await
         .expect("in time")
     {
-        Some(ApiRequest::Restart { reply, .. }) => {
+        Some(ApiRequest::Write {
+            request: Request::Restart { .. },
+            reply,
+        }) => {
             let _ = reply.send(Ok(()));
         }
         other => panic!("unexpected {other:?}"),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::extract::{JsonBody, Param};
 use super::{views, Api};
-use crate::driver::{ApiRequest, Request, Steer};
+use crate::driver::{Request, Steer};
 use crate::planner::PlanView;
 use crate::spec::ServiceSpec;
 use crate::target::{Binaries, ConfigVersion, Origin};
@@ -153,9 +153,7 @@ pub(super) async fn update(
         spec: Box::new(spec),
         binaries,
     };
-    api.driver
-        .write(|reply| ApiRequest::Write { request, reply })
-        .await?;
+    api.driver.write(request).await?;
     let target = api.driver.read(|core, _| core.target().id()).await?;
     Ok(Json(UpdateAnswer {
         target,
@@ -268,9 +266,7 @@ pub(super) async fn steer(
         "force-complete" => Request::Steer(Steer::ForceComplete { slot: step()? }),
         _ => return Err(ApiError::NoSuchPlanAction(action)),
     };
-    api.driver
-        .write(|reply| ApiRequest::Write { request, reply })
-        .await?;
+    api.driver.write(request).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(SteerAnswer {

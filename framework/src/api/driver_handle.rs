@@ -6,7 +6,7 @@ use tokio::time::{timeout_at, Instant};
 
 use super::error::ApiError;
 use super::ANSWER_TIMEOUT;
-use crate::driver::{ApiRequest, Core, ReadContext, RequestError};
+use crate::driver::{ApiRequest, Core, ReadContext, Request};
 
 /// The API's end of the driver's request channel.
 #[derive(Debug, Clone)]
@@ -39,13 +39,10 @@ impl DriverHandle {
             })
     }
 
-    /// Sends the write `make` builds and waits for the loop's verdict.
-    pub(crate) async fn write(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<(), RequestError>>) -> ApiRequest,
-    ) -> Result<(), ApiError> {
+    /// Sends the change `request` and waits for the loop's verdict.
+    pub(crate) async fn write(&self, request: Request) -> Result<(), ApiError> {
         let (reply, answer) = oneshot::channel();
-        self.ask(make(reply), answer)
+        self.ask(ApiRequest::Write { request, reply }, answer)
             .await?
             .map_err(ApiError::Refused)
     }

@@ -44,7 +44,7 @@ use tokio::sync::mpsc;
 use self::driver_handle::DriverHandle;
 use self::error::ApiError;
 use self::extract::{CountBody, Param};
-use crate::driver::ApiRequest;
+use crate::driver::{ApiRequest, Request};
 use crate::planner::PlanView;
 
 /// Largest request body accepted.
@@ -216,9 +216,7 @@ struct UninstallAnswer {
 async fn uninstall(
     State(api): State<Api>,
 ) -> Result<(StatusCode, Json<UninstallAnswer>), ApiError> {
-    api.driver
-        .write(|reply| ApiRequest::Uninstall { reply })
-        .await?;
+    api.driver.write(Request::Uninstall).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(UninstallAnswer {
@@ -250,13 +248,7 @@ async fn set_count(
     Param(group): Param<String>,
     CountBody(count): CountBody,
 ) -> Result<Json<CountAnswer>, ApiError> {
-    api.driver
-        .write(|reply| ApiRequest::SetCount {
-            group,
-            count,
-            reply,
-        })
-        .await?;
+    api.driver.write(Request::SetCount { group, count }).await?;
     Ok(Json(CountAnswer { count }))
 }
 
@@ -290,10 +282,9 @@ async fn pod_action(
 ) -> Result<(StatusCode, Json<PodActionAnswer>), ApiError> {
     let replace = matches!(action, PodAction::Replace);
     api.driver
-        .write(|reply| ApiRequest::Restart {
+        .write(Request::Restart {
             slot: slot.clone(),
             replace,
-            reply,
         })
         .await?;
     Ok((StatusCode::ACCEPTED, Json(PodActionAnswer { slot, action })))

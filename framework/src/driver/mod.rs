@@ -85,29 +85,6 @@ pub enum ApiRequest {
     },
     /// `GET` anything: a consistent snapshot taken between two inputs.
     Read(Read),
-    /// `PUT /v1/groups/{group}/count`.
-    SetCount {
-        /// Group.
-        group: String,
-        /// New count.
-        count: u32,
-        /// Answer.
-        reply: oneshot::Sender<Result<(), RequestError>>,
-    },
-    /// `POST /v1/pods/{slot}/restart|replace`.
-    Restart {
-        /// Slot.
-        slot: String,
-        /// Anywhere (`replace`) or same agent (`restart`).
-        replace: bool,
-        /// Answer.
-        reply: oneshot::Sender<Result<(), RequestError>>,
-    },
-    /// `POST /v1/uninstall`.
-    Uninstall {
-        /// Answer (once the start of the uninstall is saved).
-        reply: oneshot::Sender<Result<(), RequestError>>,
-    },
 }
 
 impl std::fmt::Debug for ApiRequest {
@@ -115,17 +92,6 @@ impl std::fmt::Debug for ApiRequest {
         match self {
             ApiRequest::Read(_) => f.write_str("Read"),
             ApiRequest::Write { request, .. } => f.debug_tuple("Write").field(request).finish(),
-            ApiRequest::SetCount { group, count, .. } => f
-                .debug_struct("SetCount")
-                .field("group", group)
-                .field("count", count)
-                .finish(),
-            ApiRequest::Restart { slot, replace, .. } => f
-                .debug_struct("Restart")
-                .field("slot", slot)
-                .field("replace", replace)
-                .finish(),
-            ApiRequest::Uninstall { .. } => f.write_str("Uninstall"),
         }
     }
 }
@@ -336,17 +302,6 @@ fn answer(core: &mut Core, request: ApiRequest, session: &Session, saved: &mut V
             return read(core, &context);
         }
         ApiRequest::Write { request, reply } => (request, reply),
-        ApiRequest::SetCount {
-            group,
-            count,
-            reply,
-        } => (Request::SetCount { group, count }, reply),
-        ApiRequest::Restart {
-            slot,
-            replace,
-            reply,
-        } => (Request::Restart { slot, replace }, reply),
-        ApiRequest::Uninstall { reply } => (Request::Uninstall, reply),
     };
     // A write is answered once it is saved; a refusal changed nothing and is answered now.
     match core.apply(Input::Request(request), now_ms()) {
