@@ -38,6 +38,14 @@ pub fn task_of(state: &Value, slot: &str) -> (String, String) {
     )
 }
 
+/// Whether a task of a master's `/state` may run: not terminal, not unreachable.
+pub fn is_live(task: &Value) -> bool {
+    matches!(
+        task["state"].as_str().unwrap_or_default(),
+        "TASK_STAGING" | "TASK_STARTING" | "TASK_RUNNING" | "TASK_KILLING"
+    )
+}
+
 /// Task ids a Mesos master's `/state` (the dev cluster's or a real one's) shows live (not
 /// terminal, not unreachable), by (slot, task name).
 pub fn live_in_master_state(state: &Value) -> BTreeMap<(String, String), Vec<String>> {
@@ -48,12 +56,8 @@ pub fn live_in_master_state(state: &Value) -> BTreeMap<(String, String), Vec<Str
         .flatten()
         .flat_map(|f| f["tasks"].as_array().cloned().unwrap_or_default());
     for task in tasks {
-        let live_state = matches!(
-            task["state"].as_str().unwrap_or_default(),
-            "TASK_STAGING" | "TASK_STARTING" | "TASK_RUNNING" | "TASK_KILLING"
-        );
         let id = task["id"].as_str().unwrap_or_default().to_string();
-        if let (true, Some(key)) = (live_state, slot_and_task(&id)) {
+        if let (true, Some(key)) = (is_live(&task), slot_and_task(&id)) {
             live.entry(key).or_default().push(id);
         }
     }

@@ -108,6 +108,15 @@ pub struct Watched {
     pub plan: Value,
 }
 
+/// Panics naming a slot the master's state shows with two live pods.
+pub fn no_slot_twice(state: &Value) {
+    let doubled: Vec<_> = live_in_master_state(state)
+        .into_iter()
+        .filter(|(_, ids)| ids.len() > 1)
+        .collect();
+    assert!(doubled.is_empty(), "a slot runs two pods: {doubled:?}");
+}
+
 /// Watches until `done(plan)` holds: every 100 ms the fewest ready pods are noted, and the
 /// master's state (`master_state`: the dev cluster's `/state`, a real master's
 /// `/master/state`) is checked for a slot with two live pods (a panic names it). Panics with
@@ -116,6 +125,17 @@ pub async fn watch_until(
     s: &Scheduler,
     master_state: &str,
     what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Watched {
+    watch_checking(s, master_state, what, no_slot_twice, done).await
+}
+
+/// [`watch_until`] with `check` run on every master state instead of [`no_slot_twice`].
+pub async fn watch_checking(
+    s: &Scheduler,
+    master_state: &str,
+    what: &str,
+    check: impl Fn(&Value),
     done: impl Fn(&Value) -> bool,
 ) -> Watched {
     let deadline = Instant::now() + ROLLOUT;
@@ -129,11 +149,7 @@ pub async fn watch_until(
         }
         if let Ok(r) = client().get(master_state).send().await {
             if let Ok(state) = r.json::<Value>().await {
-                let doubled: Vec<_> = live_in_master_state(&state)
-                    .into_iter()
-                    .filter(|(_, ids)| ids.len() > 1)
-                    .collect();
-                assert!(doubled.is_empty(), "a slot runs two pods: {doubled:?}");
+                check(&state);
             }
         }
         if let Some(plan) = s.get("/v1/plans/deploy").await {
