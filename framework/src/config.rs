@@ -161,6 +161,9 @@ pub struct Args {
     /// old task is killed if its agent comes back).
     #[arg(long, env = "CARTRACK_UNREACHABLE_TIMEOUT", default_value_t = 300.0)]
     pub unreachable_timeout: f64,
+    /// Seconds between two readings of autoscaled groups' load from their pods' /metrics.
+    #[arg(long, env = "CARTRACK_AUTOSCALE_INTERVAL", default_value_t = 5.0)]
+    pub autoscale_interval: f64,
     /// Seconds the master has to answer one call (ACCEPT, KILL, ...). An ACCEPT without an
     /// answer in time is not sent again (it may have been taken): its tasks are reconciled.
     #[arg(long, env = "CARTRACK_CALL_TIMEOUT", default_value_t = 10.0)]
@@ -206,6 +209,8 @@ pub struct Settings {
     pub read_token: Option<String>,
     /// Token the workers need on their reads (`--worker-read-token`).
     pub worker_read_token: Option<String>,
+    /// Between two load readings of autoscaled groups.
+    pub autoscale_interval: Duration,
     /// The API's certificate and key (`--tls-cert`, `--tls-key`), read once: HTTPS when set,
     /// for the standby's answers and the leader's API alike.
     pub tls: Option<Https>,
@@ -463,6 +468,8 @@ pub fn resolve(
     )?;
     let unreachable = positive("unreachable-timeout", args.unreachable_timeout)?;
     let call_timeout = Duration::from_secs_f64(positive("call-timeout", args.call_timeout)?);
+    let autoscale_interval =
+        Duration::from_secs_f64(positive("autoscale-interval", args.autoscale_interval)?);
     let basemap = Basemap::from_flag(&args.map_tiles)?;
     let binaries = match &args.release_uri {
         Some(uri) => Binaries::Release {
@@ -494,6 +501,7 @@ pub fn resolve(
         api_token: args.api_token.clone().filter(|t| !t.is_empty()),
         read_token: args.read_token.clone().filter(|t| !t.is_empty()),
         worker_read_token: args.worker_read_token.clone().filter(|t| !t.is_empty()),
+        autoscale_interval,
         tls,
         framework: FrameworkSettings {
             user: args

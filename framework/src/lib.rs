@@ -20,6 +20,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod autoscale;
 pub mod config;
 pub mod driver;
 pub mod failpoint;
@@ -35,3 +36,4 @@ pub mod target;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod tls;
+pub mod workers;

@@ -322,8 +322,12 @@ pub struct StoredState {
     /// The last rolling update (kept once complete, for display).
     #[serde(default)]
     pub deployment: Option<Deployment>,
-    /// Desired pod count per group (the operator API changes it).
+    /// Desired pod count per group (the operator API and autoscaling change it).
     pub desired: BTreeMap<String, u32>,
+    /// Autoscaled groups whose count an operator set: autoscaling leaves them alone until
+    /// resumed.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub autoscale_pinned: BTreeSet<String>,
     /// Tasks by task id (terminal tasks are removed once handled).
     pub tasks: BTreeMap<String, TaskRecord>,
     /// Slot memory by slot name.
@@ -376,6 +380,8 @@ pub enum Change {
     Deployment(Box<Deployment>),
     /// Set a group's desired count.
     Desired(String, u32),
+    /// Pin (`true`) or release a group's count from autoscaling.
+    AutoscalePin(String, bool),
     /// Insert or replace a task record.
     PutTask(Box<TaskRecord>),
     /// Forget a task.
@@ -402,6 +408,12 @@ impl StoredState {
             Change::Target(id) => self.target = Some(*id),
             Change::Startup(hash) => self.startup = Some(hash.clone()),
             Change::Deployment(d) => self.deployment = Some((**d).clone()),
+            Change::AutoscalePin(group, true) => {
+                self.autoscale_pinned.insert(group.clone());
+            }
+            Change::AutoscalePin(group, false) => {
+                self.autoscale_pinned.remove(group);
+            }
             Change::Desired(group, count) => {
                 self.desired.insert(group.clone(), *count);
             }

@@ -127,6 +127,11 @@ pub async fn run<S: Store + 'static>(
         stream_tx,
     );
     let decisions = driver::decision_histogram();
+    let sampler = tokio::spawn(crate::autoscale::sampler::run(
+        driver::Handle::new(api_tx.clone()),
+        crate::workers::client(settings.worker_read_token.as_deref()),
+        settings.autoscale_interval,
+    ));
     let api = tokio::spawn(crate::api::serve(
         listener,
         settings.tls.clone(),
@@ -170,6 +175,7 @@ pub async fn run<S: Store + 'static>(
     )
     .await;
     subscription.abort();
+    sampler.abort();
     api.abort();
     if result? == Stopped::Uninstalled {
         let listener = TcpListener::from_std(kept).map_err(|source| RunError::Bind {

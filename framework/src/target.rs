@@ -133,6 +133,7 @@ impl ConfigVersion {
                     group: GroupSpec {
                         count: 0,
                         deploy: DeploySpec::default(),
+                        autoscale: None,
                         ..group.clone()
                     },
                     executor: &spec.executor,

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::deploy::PLAN_ACTIONS;
 use super::{ANSWER_TIMEOUT, MAX_BODY, POD_ACTIONS};
-use crate::driver::RequestError;
+use crate::driver::{AskError, RequestError};
 
 /// Why a request was not served; its message is the body's `error`.
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +17,7 @@ pub(crate) enum ApiError {
     #[error("missing or wrong `Authorization: Bearer <token>`")]
     Unauthorized,
     /// No route matched the path.
-    #[error("no such endpoint; see GET /, /v1/health, /v1/state, /v1/cluster, /v1/map, /v1/page-config, /v1/plan, /v1/plans[/deploy|recovery], /v1/configs[/{{id}}], /v1/state/frameworkId, /v1/debug/offers, /metrics, POST /v1/uninstall, POST /v1/plans/deploy/<action>, PUT /v1/config, PUT /v1/groups/{{group}}/count, POST /v1/pods/{{slot}}/restart|replace")]
+    #[error("no such endpoint; see GET /, /v1/health, /v1/state, /v1/cluster, /v1/map, /v1/page-config, /v1/plan, /v1/plans[/deploy|recovery], /v1/configs[/{{id}}], /v1/state/frameworkId, /v1/debug/offers, /v1/autoscale, /metrics, POST /v1/uninstall, POST /v1/autoscale/{{group}}/resume, POST /v1/plans/deploy/<action>, PUT /v1/config, PUT /v1/groups/{{group}}/count, POST /v1/pods/{{slot}}/restart|replace")]
     NoSuchEndpoint,
     /// `GET /v1/state/frameworkId` with none stored: the uninstall finished (what DC/OS's
     /// Cosmos reads as "ready to be removed"), or the scheduler never registered.
@@ -68,6 +68,17 @@ pub(crate) enum ApiError {
     Upstream(String),
 }
 
+impl From<AskError> for ApiError {
+    fn from(err: AskError) -> Self {
+        match err {
+            AskError::Refused(refused) => Self::Refused(refused),
+            AskError::Gone => Self::DriverGone,
+            AskError::TimedOut => Self::TimedOut,
+            AskError::TimedOutQueued => Self::TimedOutQueued,
+        }
+    }
+}
+
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
@@ -90,6 +101,7 @@ impl ApiError {
             Self::Refused(
                 RequestError::NoDeployment
                 | RequestError::NoRollback(_)
+                | RequestError::NotAutoscaled { .. }
                 | RequestError::Uninstalling,
             ) => StatusCode::CONFLICT,
             Self::DriverGone | Self::TimedOut | Self::TimedOutQueued => {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
@@ -26,6 +26,10 @@ pub(crate) struct Snapshot {
     /// Known tasks by state name; states without a task are left out.
     tasks: BTreeMap<&'static str, u64>,
     subscribed: bool,
+    /// Per autoscaled group: (desired, running).
+    autoscaled: BTreeMap<String, (u32, u32)>,
+    /// Autoscaling decisions taken, per (group, direction).
+    decisions: BTreeMap<(String, &'static str), u64>,
 }
 
 impl Snapshot {
@@ -35,10 +39,25 @@ impl Snapshot {
         for task in core.state().tasks.values() {
             *tasks.entry(task.state.name()).or_insert(0) += 1;
         }
+        let autoscaled = core
+            .spec()
+            .groups
+            .iter()
+            .filter(|g| g.autoscale.is_some())
+            .map(|g| {
+                let counts = (
+                    core.desired_count(&g.name),
+                    core.pod_counts(&g.name).running,
+                );
+                (g.name.clone(), counts)
+            })
+            .collect();
         Self {
             counters: core.counters().clone(),
             tasks,
             subscribed: core.subscribed(),
+            autoscaled,
+            decisions: core.autoscaler().taken.clone(),
         }
     }
 }
@@ -46,6 +65,17 @@ impl Snapshot {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TaskState {
     state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupLabel {
+    group: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    group: String,
+    direction: &'static str,
 }
 
 /// Renders every metric. Counters are registered without `_total` and help texts without a
@@ -109,6 +139,7 @@ pub(crate) fn render(snapshot: &Snapshot, decisions: &Histogram) -> String {
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
     registry.register("cartrack_tasks", "Known tasks by state", tasks);
+    register_autoscale(&mut registry, snapshot);
     registry.register(
         "cartrack_subscribed",
         "1 while subscribed to a master",
@@ -124,6 +155,48 @@ pub(crate) fn render(snapshot: &Snapshot, decisions: &Histogram) -> String {
     // ok: writing into a String cannot fail.
     let _ = encode(&mut text, &registry);
     text
+}
+
+/// Desired and running pods of autoscaled groups, and the decisions taken.
+fn register_autoscale(registry: &mut Registry, snapshot: &Snapshot) {
+    let desired = Family::<GroupLabel, Gauge>::default();
+    let actual = Family::<GroupLabel, Gauge>::default();
+    let decisions = Family::<DecisionLabels, Counter>::default();
+    for (group, &(wanted, running)) in &snapshot.autoscaled {
+        let label = GroupLabel {
+            group: group.clone(),
+        };
+        desired.get_or_create(&label).set(i64::from(wanted));
+        actual.get_or_create(&label).set(i64::from(running));
+        for direction in ["up", "down"] {
+            let taken = snapshot
+                .decisions
+                .get(&(group.clone(), direction))
+                .copied()
+                .unwrap_or(0);
+            decisions
+                .get_or_create(&DecisionLabels {
+                    group: group.clone(),
+                    direction,
+                })
+                .inc_by(taken);
+        }
+    }
+    registry.register(
+        "cartrack_autoscale_desired",
+        "Desired pods of an autoscaled group",
+        desired,
+    );
+    registry.register(
+        "cartrack_autoscale_actual",
+        "Running pods of an autoscaled group",
+        actual,
+    );
+    registry.register(
+        "cartrack_autoscale_decisions",
+        "Autoscaling decisions taken, by direction",
+        decisions,
+    );
 }
 
 /// A standby's metrics: only that it does not lead (a scraper asking every instance must not
@@ -159,6 +232,8 @@ mod tests {
             },
             tasks: BTreeMap::from([("TASK_RUNNING", 3), ("TASK_STAGING", 1)]),
             subscribed: true,
+            autoscaled: BTreeMap::from([("processor".to_string(), (3, 2))]),
+            decisions: BTreeMap::from([(("processor".to_string(), "up"), 2)]),
         };
         let decisions = crate::driver::decision_histogram();
         decisions.observe(0.002);
@@ -172,6 +247,10 @@ mod tests {
             "cartrack_tasks{state=\"TASK_STAGING\"} 1",
             "cartrack_subscribed 1",
             "cartrack_planner_decision_seconds_count 1",
+            "cartrack_autoscale_desired{group=\"processor\"} 3",
+            "cartrack_autoscale_actual{group=\"processor\"} 2",
+            "cartrack_autoscale_decisions_total{group=\"processor\",direction=\"up\"} 2",
+            "cartrack_autoscale_decisions_total{group=\"processor\",direction=\"down\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

@@ -9,9 +9,9 @@
 //! Every refusal is `{"error": "..."}`; a known path asked with another method is
 //! 405 with `Allow`.
 
+mod autoscale;
 mod bearer;
 mod deploy;
-mod driver_handle;
 mod error;
 mod extract;
 mod metrics;
@@ -25,7 +25,6 @@ pub use self::extract::parse_count;
 pub use deploy::UpdateContext;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode, Uri};
@@ -41,19 +40,16 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use self::driver_handle::DriverHandle;
 use self::error::ApiError;
 use self::extract::{CountBody, Param};
-use crate::driver::{ApiRequest, Request};
+use crate::driver::{ApiRequest, Handle, Request};
 use crate::planner::PlanView;
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 64 * 1024;
 
-/// The longest a handler waits for the driver's loop (queueing plus answer) before it
-/// answers 503. The loop never waits on the network, so only a bug or an overloaded machine
-/// makes it this slow.
-pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a handler waits for the driver's loop before it answers 503.
+pub use crate::driver::ANSWER_TIMEOUT;
 
 /// Pod actions of `POST /v1/pods/{slot}/<action>`, for the 404 an unknown one gets.
 const POD_ACTIONS: &str = "restart, replace";
@@ -61,7 +57,7 @@ const POD_ACTIONS: &str = "restart, replace";
 /// What every handler shares.
 #[derive(Debug, Clone)]
 struct Api {
-    driver: DriverHandle,
+    driver: Handle,
     page: page::PageSources,
     decisions: Histogram,
     update: Arc<UpdateContext>,
@@ -88,7 +84,7 @@ pub async fn serve(
     update: UpdateContext,
 ) {
     let api = Api {
-        driver: DriverHandle::new(driver),
+        driver: Handle::new(driver),
         page,
         decisions,
         update: Arc::new(update),
@@ -111,6 +107,8 @@ fn router(api: Api, tokens: ApiTokens) -> Router {
         .route("/v1/state/frameworkId", get(framework_id))
         .route("/v1/uninstall", post(uninstall))
         .route("/v1/debug/offers", get(debug_offers))
+        .route("/v1/autoscale", get(autoscale::show))
+        .route("/v1/autoscale/{group}/resume", post(autoscale::resume))
         .route("/metrics", get(metrics))
         .route("/v1/groups/{group}/count", put(set_count))
         .route(

@@ -12,7 +12,6 @@ use cartrack_webui::assets;
 use cartrack_webui::basemap::{Basemap, PageConfig};
 use cartrack_webui::cluster::{self, ClusterView};
 use cartrack_webui::map::{self, MapView};
-use reqwest::header::{HeaderMap, HeaderValue};
 
 use super::error::ApiError;
 use super::views::StateView;
@@ -46,17 +45,7 @@ impl PageSources {
 
     /// Snapshots are asked with `Authorization: Bearer <token>` (`--worker-read-token`).
     pub fn with_worker_read_token(mut self, token: Option<&str>) -> Self {
-        let header = token.and_then(|token| {
-            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
-            value.set_sensitive(true);
-            Some(value)
-        });
-        if let Some(value) = header {
-            let headers = HeaderMap::from_iter([(reqwest::header::AUTHORIZATION, value)]);
-            if let Ok(client) = reqwest::Client::builder().default_headers(headers).build() {
-                self.workers = client;
-            }
-        }
+        self.workers = crate::workers::client(token);
         self
     }
 

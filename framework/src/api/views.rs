@@ -1,12 +1,11 @@
 //! The JSON bodies of the operator API, built from the driver's [`Core`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::driver::Core;
 use crate::planner::{self, OfferExplanation, PlanView};
-use crate::records::TaskPhase;
 
 /// `GET /v1/health`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -112,40 +111,29 @@ pub fn health(core: &Core, master: Option<String>) -> HealthView {
 /// Builds the state view.
 pub fn state(core: &Core) -> StateView {
     let st = core.state();
-    let mut by_slot: BTreeMap<&str, Vec<TaskPhase>> = BTreeMap::new();
-    for t in st.tasks.values().filter(|t| t.holds_slot()) {
-        by_slot.entry(t.slot.as_str()).or_default().push(t.state);
-    }
+    let held: BTreeSet<&str> = st
+        .tasks
+        .values()
+        .filter(|t| t.holds_slot())
+        .map(|t| t.slot.as_str())
+        .collect();
     let groups = core
         .spec()
         .groups
         .iter()
         .map(|g| {
-            let count = st.desired.get(&g.name).copied().unwrap_or(g.count);
-            let prefix = format!("{}-", g.name);
-            let mine = by_slot.iter().filter(|(slot, _)| {
-                slot.strip_prefix(&prefix)
-                    .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit()))
-            });
-            let (mut running, mut staging) = (0, 0);
-            for (_, states) in mine {
-                if states.len() == g.tasks.len() && states.iter().all(|s| *s == TaskPhase::Running)
-                {
-                    running += 1;
-                } else {
-                    staging += 1;
-                }
-            }
+            let count = core.desired_count(&g.name);
+            let pods = core.pod_counts(&g.name);
             let failed = (0..count)
                 .map(|i| format!("{}-{i}", g.name))
-                .filter(|slot| !by_slot.contains_key(slot.as_str()))
+                .filter(|slot| !held.contains(slot.as_str()))
                 .filter(|slot| st.slots.get(slot).is_some_and(|s| s.last_failed))
                 .count();
             GroupView {
                 name: g.name.clone(),
                 count,
-                running,
-                staging,
+                running: pods.running as usize,
+                staging: pods.staging as usize,
                 failed,
             }
         })

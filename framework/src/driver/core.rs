@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::effect::{Effect, Launch, PodLaunch, Ready};
 use super::input::{Input, Request};
 use super::launch::Binaries;
+use crate::autoscale::Autoscaler;
 use crate::planner::{
     self, OfferLaunch, OfferMemory, PlanInput, PlannerConfig, PodPlacement, TokenBucket,
 };
@@ -153,6 +154,14 @@ pub enum RequestError {
     /// `abort` cannot roll back; the message says why.
     #[error("cannot roll back: {0}")]
     NoRollback(String),
+    /// `autoscale resume` of a group without `autoscale` in the target spec.
+    #[error("group {group:?} is not autoscaled; autoscaled groups: {autoscaled:?}")]
+    NotAutoscaled {
+        /// Asked for.
+        group: String,
+        /// The groups with `autoscale`.
+        autoscaled: Vec<String>,
+    },
 }
 
 /// The scheduler's state machine.
@@ -170,6 +179,7 @@ pub struct Core {
     counters: Counters,
     ids: TaskIds,
     ready: Ready,
+    autoscaler: Autoscaler,
 }
 
 /// Task ids: `<slot>-<task>__<run>-<n>`, unique across runs because every run of the
@@ -228,6 +238,7 @@ impl Core {
                 issued: 0,
             },
             ready: Ready::default(),
+            autoscaler: Autoscaler::default(),
         };
         core.migrate(now_ms);
         let stored_target = core.stored_target();
@@ -393,6 +404,10 @@ impl Core {
             }
             Input::Request(Request::Steer(steer)) => return self.steer(steer, now_ms),
             Input::Request(Request::Uninstall) => self.start_uninstall(now_ms),
+            Input::Request(Request::ResumeAutoscale { group }) => {
+                return self.resume_autoscale(&group)
+            }
+            Input::Load(sample) => self.on_load(sample, now_ms),
             Input::Teardown(outcome) => self.on_teardown(outcome),
         }
         Ok(())
@@ -796,6 +811,19 @@ impl Core {
         if count > 100_000 {
             return Err(RequestError::CountTooLarge(count));
         }
+        let autoscaled = self
+            .target
+            .spec
+            .group(group)
+            .is_some_and(|g| g.autoscale.is_some());
+        if autoscaled && !self.autoscale_pinned(group) {
+            tracing::info!(
+                group,
+                count,
+                "count set by the operator: autoscaling paused until `cartrack autoscale resume`"
+            );
+            self.change(Change::AutoscalePin(group.to_string(), true));
+        }
         self.change(Change::Desired(group.to_string(), count));
         self.plan_now(&[], now_ms);
         Ok(())
@@ -900,9 +928,11 @@ fn task_records(
         .collect()
 }
 
+mod autoscale;
 mod deploy;
 mod uninstall;
 
+pub use autoscale::PodCounts;
 pub use uninstall::{UninstallPhase, UninstallPlan, UninstallStep};
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use mesos_proto::v1::scheduler::Event;
 
+use crate::autoscale::LoadSample;
 use crate::spec::ValidatedSpec;
 use crate::target::Binaries;
 
@@ -34,6 +35,8 @@ pub enum Input {
     Request(Request),
     /// How the TEARDOWN of an uninstall went.
     Teardown(TeardownOutcome),
+    /// A group's load, measured by the sampler.
+    Load(LoadSample),
 }
 
 /// The outcome of an [`Effect::Teardown`](super::Effect::Teardown).
@@ -76,6 +79,12 @@ pub enum Request {
     },
     /// `POST /v1/plans/deploy/{pause,resume,continue,abort}` and per-step `force-complete`.
     Steer(Steer),
+    /// `POST /v1/autoscale/{group}/resume`: autoscaling follows the load again after an
+    /// operator set the count.
+    ResumeAutoscale {
+        /// The group.
+        group: String,
+    },
     /// `POST /v1/uninstall`, or a start with `SDK_UNINSTALL=true`: kill every task, then
     /// TEARDOWN and delete the stored state. Cannot be taken back; asking again is a no-op.
     Uninstall,

@@ -14,6 +14,7 @@
 mod core;
 mod effect;
 mod encode;
+mod handle;
 mod input;
 mod launch;
 mod sender;
@@ -29,14 +30,16 @@ use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{mpsc, oneshot};
 
 pub use self::core::{
-    launch_backoff_ms, Core, CoreConfig, Counters, RecentOffer, RequestError, UninstallPhase,
-    UninstallPlan, UninstallStep,
+    launch_backoff_ms, Core, CoreConfig, Counters, PodCounts, RecentOffer, RequestError,
+    UninstallPhase, UninstallPlan, UninstallStep,
 };
 pub use effect::{Effect, Launch, PodLaunch, Ready};
 pub use encode::Encoder;
+pub use handle::{AskError, Handle, ANSWER_TIMEOUT};
 pub use input::{Input, Request, Steer, TeardownOutcome};
 pub use launch::{executor_info, Binaries};
 
+use crate::autoscale::LoadSample;
 use crate::ha::{Deposed, Fence};
 use crate::mesos::{Caller, Session, StreamEvent};
 use crate::state::{Store, StoreError};
@@ -74,7 +77,7 @@ pub struct ReadContext {
 /// its own. The API renders its views inside it, so the driver knows nothing of them.
 pub type Read = Box<dyn FnOnce(&Core, &ReadContext) + Send>;
 
-/// A request from the operator API.
+/// A request from the scheduler's other tasks: the operator API and the load sampler.
 pub enum ApiRequest {
     /// A change: answered once saved, or refused with the reason.
     Write {
@@ -85,12 +88,15 @@ pub enum ApiRequest {
     },
     /// `GET` anything: a consistent snapshot taken between two inputs.
     Read(Read),
+    /// A group's load, measured: autoscaling decides on it; nothing is answered.
+    Observe(LoadSample),
 }
 
 impl std::fmt::Debug for ApiRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ApiRequest::Read(_) => f.write_str("Read"),
+            ApiRequest::Observe(sample) => f.debug_tuple("Observe").field(sample).finish(),
             ApiRequest::Write { request, .. } => f.debug_tuple("Write").field(request).finish(),
         }
     }
@@ -302,6 +308,7 @@ fn answer(core: &mut Core, request: ApiRequest, session: &Session, saved: &mut V
             return read(core, &context);
         }
         ApiRequest::Write { request, reply } => (request, reply),
+        ApiRequest::Observe(sample) => return apply(core, Input::Load(sample)),
     };
     // A write is answered once it is saved; a refusal changed nothing and is answered now.
     match core.apply(Input::Request(request), now_ms()) {

@@ -6,6 +6,7 @@
 //! [`validate`] turns it into a [`ValidatedSpec`] — a pure step with no I/O that reports every
 //! broken rule at once, each naming the key, the value and what is allowed.
 
+pub mod autoscale;
 pub mod interpolate;
 pub mod overrides;
 pub mod validate;
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use autoscale::{Autoscale, AutoscaleSpec, LoadMetric};
 pub use interpolate::interpolate_env;
 pub use overrides::{
     apply_env_overrides, apply_overrides, unknown_group_variables, Override, UnknownGroupVariable,
@@ -117,6 +119,10 @@ pub struct GroupSpec {
     /// replaces nothing).
     #[serde(default)]
     pub deploy: DeploySpec,
+    /// Autoscaling of the count (not part of the pods either: it changes counts only).
+    /// Skipped when absent, so specs without it keep their hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<AutoscaleSpec>,
     /// The tasks of one pod, launched together as one task group.
     pub tasks: Vec<TaskSpec>,
 }

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use super::autoscale::{self, Autoscale};
 use super::{HealthSpec, PlacementStrategy, ReadinessSpec, ServiceSpec};
 use crate::resources::Scalars;
 
@@ -88,6 +89,8 @@ pub struct GroupPlan {
     pub port_count: u32,
     /// How an update replaces its pods.
     pub rollout: Rollout,
+    /// How the count follows the load, if it does.
+    pub autoscale: Option<Autoscale>,
 }
 
 /// A group's validated rolling-update rules.
@@ -212,10 +215,14 @@ const CONSTRAINT_RULE: &str =
     "`<field>:UNIQUE`, `<field>:MAX_PER:<n>` (n >= 1) or `<field>:GROUP_BY`, field = `hostname` or an attribute name";
 
 /// Collects errors so a user sees every problem in one run.
-struct Report(Vec<SpecError>);
+pub(super) struct Report(Vec<SpecError>);
 
 impl Report {
-    fn push(&mut self, key: String, value: impl fmt::Debug, allowed: impl Into<String>) {
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(super) fn push(&mut self, key: String, value: impl fmt::Debug, allowed: impl Into<String>) {
         self.0.push(SpecError {
             key,
             value: format!("{value:?}"),
@@ -223,7 +230,14 @@ impl Report {
         });
     }
 
-    fn scalar(&mut self, key: String, value: f64, min: f64, inclusive: bool, unit: &str) -> i64 {
+    pub(super) fn scalar(
+        &mut self,
+        key: String,
+        value: f64,
+        min: f64,
+        inclusive: bool,
+        unit: &str,
+    ) -> i64 {
         let ok = value.is_finite() && if inclusive { value >= min } else { value > min };
         if !ok {
             let op = if inclusive { ">=" } else { ">" };
@@ -484,6 +498,10 @@ pub fn validate(spec: &ServiceSpec, roles: &[String]) -> Result<ValidatedSpec, S
             demand,
             port_count,
             rollout,
+            autoscale: group
+                .autoscale
+                .as_ref()
+                .and_then(|a| autoscale::validate(a, group, &spec.groups, &gkey, &mut report)),
         });
     }
     if !report.0.is_empty() {
@@ -841,5 +859,58 @@ mod tests {
             .any(|e| e.key == "groups[0].tasks[0].ports[0]"));
         let errors = errors_of(&with("CARTRACK_KAFKA", "\"1BAD\""));
         assert!(errors.iter().any(|e| e.key.starts_with("groups[0].env.")));
+    }
+
+    #[test]
+    fn validate_accepts_autoscale_with_defaults_and_the_source_named() {
+        let text = with(
+            "count = 2\n",
+            "count = 2\nautoscale = { min = 1, max = 4, metric = \"lag\", target = 50000 }\n",
+        );
+        let v = validate(&ServiceSpec::parse(&text).expect("parses"), &roles()).expect("valid");
+        let a = v.groups[0].autoscale.clone().expect("autoscaled");
+        assert_eq!((a.min, a.max, a.step), (1, 4, 1));
+        assert_eq!(
+            (a.up_after_ms, a.down_after_ms, a.cooldown_ms),
+            (30_000, 120_000, 60_000)
+        );
+        assert_eq!((a.source.as_str(), a.port.as_str()), ("processor", "http"));
+    }
+
+    #[test]
+    fn validate_rejects_autoscale_rules_naming_each_key() {
+        let text = with(
+            "count = 2\n",
+            "count = 5\nautoscale = { min = 0, max = 3, metric = \"ingest_rate\", target = -1, step = 0, cooldown_s = -2, source = \"nope\" }\n",
+        );
+        let keys: Vec<String> = errors_of(&text).into_iter().map(|e| e.key).collect();
+        for key in [
+            "groups[0].autoscale.min",
+            "groups[0].count",
+            "groups[0].autoscale.step",
+            "groups[0].autoscale.target",
+            "groups[0].autoscale.cooldown_s",
+            "groups[0].autoscale.source",
+        ] {
+            assert!(keys.iter().any(|k| k == key), "{key} not in {keys:?}");
+        }
+        let text = with(
+            "count = 2\n",
+            "count = 2\nautoscale = { min = 1, max = 3, metric = \"lag\", target = 10, port = \"metrics\" }\n",
+        );
+        let errors = errors_of(&text);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].key, "groups[0].autoscale.port");
+        assert!(errors[0].allowed.contains("processor"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn an_unknown_metric_is_a_parse_error_naming_it() {
+        let text = with(
+            "count = 2\n",
+            "count = 2\nautoscale = { min = 1, max = 3, metric = \"cpu\", target = 10 }\n",
+        );
+        let err = ServiceSpec::parse(&text).expect_err("unknown metric");
+        assert!(err.to_string().contains("cpu"), "{err}");
     }
 }

@@ -28,6 +28,8 @@ const TARGET: &str = "target";
 const STARTUP: &str = "startup";
 const DEPLOYMENT: &str = "deployment";
 const DESIRED: &str = "desired.";
+/// `pinned.<group>`: an operator set the count of this autoscaled group.
+const PINNED: &str = "pinned.";
 const TASK: &str = "task.";
 const SLOT: &str = "slot.";
 const UNINSTALL: &str = "uninstall";
@@ -87,6 +89,10 @@ fn node_ops(changes: &[Change]) -> Result<Vec<NodeOp>, StoreError> {
             Change::Startup(hash) => put(STARTUP.into(), hash)?,
             Change::Deployment(d) => put(DEPLOYMENT.into(), d)?,
             Change::Desired(group, count) => put(format!("{DESIRED}{group}"), count)?,
+            Change::AutoscalePin(group, true) => put(format!("{PINNED}{group}"), &true)?,
+            Change::AutoscalePin(group, false) => NodeOp::Delete {
+                key: format!("{PINNED}{group}"),
+            },
             Change::PutTask(task) => put(format!("{TASK}{}", task.task_id), task)?,
             Change::RemoveTask(id) => NodeOp::Delete {
                 key: format!("{TASK}{id}"),
@@ -160,6 +166,8 @@ impl Store for ZkStore {
                 state
                     .desired
                     .insert(group.to_string(), decode(&root, key, bytes)?);
+            } else if let Some(group) = key.strip_prefix(PINNED) {
+                state.autoscale_pinned.insert(group.to_string());
             } else if let Some(id) = key.strip_prefix(TASK) {
                 state
                     .tasks

@@ -177,7 +177,8 @@ impl Core {
         count.saturating_sub(outdated.len() as u32)
     }
 
-    fn desired_count(&self, group: &str) -> u32 {
+    /// The desired count of `group`: what the operator or autoscaling set, else the target's.
+    pub fn desired_count(&self, group: &str) -> u32 {
         self.state
             .desired
             .get(group)

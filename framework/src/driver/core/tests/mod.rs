@@ -7,6 +7,7 @@ use super::*;
 use crate::driver::Encoder;
 use crate::testkit::{group_toml, offer, spec, task, OfferShape};
 
+mod autoscale;
 mod deploy;
 mod uninstall;
 
