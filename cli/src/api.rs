@@ -587,6 +587,13 @@ impl Client {
         parse_answer(&format!("PUT {path}"), &text)
     }
 
+    /// `POST /v1/autoscale/{group}/resume`; the scheduler's answer (`{"group", "pinned"}`).
+    pub async fn resume_autoscale(&self, group: &str) -> Result<serde_json::Value, ApiError> {
+        let path = format!("/v1/autoscale/{group}/resume");
+        let text = self.send(Method::POST, &path, None).await?;
+        parse_answer(&format!("POST {path}"), &text)
+    }
+
     /// `POST /v1/pods/{slot}/restart` or `/replace`; the scheduler's answer
     /// (`{"slot": ..., "action": ...}`).
     pub async fn pod_action(

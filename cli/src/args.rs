@@ -7,7 +7,8 @@ use reqwest::Url;
 
 use crate::error::UsageError;
 use crate::flags::{
-    Command, ConfigCommand, DebugCommand, Flags, LocalFlags, PlanCommand, PodsCommand, UpdateFlags,
+    AutoscaleCommand, Command, ConfigCommand, DebugCommand, Flags, LocalFlags, PlanCommand,
+    PodsCommand, UpdateFlags,
 };
 use crate::local::{Binaries, Cluster, DevCluster, ExistingMaster, LocalArgs};
 
@@ -140,6 +141,10 @@ pub enum Action {
     },
     /// `cartrack debug offers`
     DebugOffers,
+    /// `cartrack autoscale show`
+    AutoscaleShow,
+    /// `cartrack autoscale resume <group>`
+    AutoscaleResume(String),
     /// `cartrack uninstall [--yes] [--wait --timeout D]`
     Uninstall {
         /// Confirmed on the command line.
@@ -372,6 +377,8 @@ fn action(command: Command) -> Result<Action, UsageError> {
         Command::Config(ConfigCommand::Show { id }) => Action::ConfigShow(id),
         Command::Config(ConfigCommand::Diff { a, b }) => Action::ConfigDiff { a, b },
         Command::Debug(DebugCommand::Offers) => Action::DebugOffers,
+        Command::Autoscale(AutoscaleCommand::Show) => Action::AutoscaleShow,
+        Command::Autoscale(AutoscaleCommand::Resume { group }) => Action::AutoscaleResume(group),
         Command::Uninstall { yes, wait, timeout } => Action::Uninstall {
             yes,
             wait: if wait {

@@ -122,6 +122,10 @@ pub enum Command {
     /// Show or compare the stored config versions.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Show autoscaling (rules, readings, decisions), or let it follow the load again after
+    /// `scale` pinned a group.
+    #[command(subcommand)]
+    Autoscale(AutoscaleCommand),
     /// Debugging views of the scheduler.
     #[command(subcommand)]
     Debug(DebugCommand),
@@ -275,6 +279,19 @@ pub enum ConfigCommand {
         a: Option<u32>,
         /// The newer version [default: the target].
         b: Option<u32>,
+    },
+}
+
+/// `cartrack autoscale ...`
+#[derive(Debug, Subcommand)]
+pub enum AutoscaleCommand {
+    /// Each autoscaled group's rules, pods, last reading and why its count stays, then the
+    /// last decisions.
+    Show,
+    /// Let autoscaling set the group's count again (after `cartrack scale` pinned it).
+    Resume {
+        /// The autoscaled group.
+        group: String,
     },
 }
 

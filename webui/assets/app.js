@@ -1,6 +1,6 @@
 // The cartrack page: polls the scheduler's /v1/state, /v1/cluster, /v1/map and
-// /v1/plans/deploy about once a second and draws the groups (with scale controls), the running
-// deployment's steps, the shared agents, and the fleet on a Leaflet map. Everything but the basemap's tiles is served by the scheduler; tiles come from
+// /v1/plans/deploy and /v1/autoscale about once a second and draws the groups (with scale
+// controls), the running deployment's steps, autoscaling, the shared agents, and the fleet on a Leaflet map. Everything but the basemap's tiles is served by the scheduler; tiles come from
 // the server /v1/page-config names, and the page works without them.
 "use strict";
 
@@ -15,7 +15,7 @@ const page = {
   // Per view: when it last answered, and why its last fetch failed (null when it answered).
   views: {
     state: { ok: null, error: null }, cluster: { ok: null, error: null }, map: { ok: null, error: null },
-    deploy: { ok: null, error: null },
+    deploy: { ok: null, error: null }, autoscale: { ok: null, error: null },
   },
   tiles: { loaded: 0, failed: 0 },
   fitted: false,
@@ -166,6 +166,43 @@ function drawDeployment(plan) {
       el("td", { class: "why", text: s.status === "COMPLETE" ? "" : s.message || "" }),
     ]))),
   ])));
+}
+
+// Why an autoscaled group's count stays, in words (the API's `hold`).
+function holdText(g) {
+  const h = g.hold;
+  if (g.pinned) return "paused: count set by an operator";
+  if (!h) return "no reading yet";
+  const s = (ms) => Math.ceil(ms / 1000);
+  switch (h.kind) {
+    case "steady": return "steady";
+    case "deploying": return "waiting for the deployment";
+    case "no_metric": return "no pod answered";
+    case "partial_metric": return `${h.reporting} of ${h.asked} pods answered`;
+    case "starting": return `pods starting (${h.running} of ${h.desired})`;
+    case "waiting": return `${h.wanted} wanted, in ${s(h.remaining_ms)} s if it lasts`;
+    case "cooling_down": return `cooling down, ${s(h.remaining_ms)} s`;
+    case "at_max": return "more wanted, at max";
+    default: return h.kind;
+  }
+}
+
+// Autoscaled groups (pods, range, last reading, why the count stays) and the last five
+// decisions; hidden when no group is autoscaled.
+function drawAutoscale(view) {
+  const panel = $("autoscale-panel");
+  panel.hidden = view.groups.length === 0;
+  if (panel.hidden) return;
+  $("autoscale").querySelector("tbody").replaceChildren(...view.groups.map((g) => el("tr", { "data-group": g.group }, [
+    el("td", { text: g.group }),
+    el("td", { class: "pods", text: `${g.running}/${g.desired}` }),
+    el("td", { text: `${g.min}–${g.max}` }),
+    el("td", { class: "load", text: g.value == null ? "–" : `${g.metric} ${Math.round(g.value)} (${g.target}/pod)` }),
+    el("td", { class: "status", text: holdText(g) }),
+  ])));
+  $("autoscale-decisions").replaceChildren(...view.decisions.slice(0, 5).map((d) => el("li", {
+    text: `${clock(d.at_ms)} ${d.group} ${d.from} → ${d.to}: ${d.reason}`,
+  })));
 }
 
 const round = (n) => +n.toFixed(2);
@@ -380,7 +417,7 @@ async function refresh() {
   }
   const views = {
     state: ["/v1/state", drawGroups], cluster: ["/v1/cluster", drawAgents], map: ["/v1/map", drawMap],
-    deploy: ["/v1/plans/deploy", drawDeployment],
+    deploy: ["/v1/plans/deploy", drawDeployment], autoscale: ["/v1/autoscale", drawAutoscale],
   };
   const names = Object.keys(views);
   const answers = await Promise.allSettled(names.map((name) => getJson(views[name][0])));

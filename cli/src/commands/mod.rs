@@ -1,6 +1,7 @@
 //! One module per command; `run` dispatches a validated [`Args`]. Commands print on stdout only
 //! through [`crate::stdout`], which turns a closed pipe into a quiet end.
 
+mod autoscale;
 mod config;
 mod diagnosis;
 mod plan;
@@ -35,6 +36,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Action::ConfigShow(id) => config::show(&client, output, id).await,
         Action::ConfigDiff { a, b } => config::diff(&client, output, a, b).await,
         Action::DebugOffers => views::show(&client, output, views::View::DebugOffers).await,
+        Action::AutoscaleShow => views::show(&client, output, views::View::Autoscale).await,
+        Action::AutoscaleResume(group) => autoscale::resume(&client, output, &group).await,
         Action::Uninstall { yes, wait } => uninstall::run(&client, output, yes, wait).await,
         Action::Local(local) => crate::local::run(local).await,
         Action::Info => {

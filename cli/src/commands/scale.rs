@@ -17,6 +17,21 @@ use crate::args::Output;
 use crate::error::UsageError;
 use crate::stdout;
 
+/// Whether `group` is autoscaled and now pinned (a scheduler without autoscaling says no).
+async fn autoscale_paused(client: &Client, group: &str) -> bool {
+    let Ok(view) = client.get_json("/v1/autoscale").await else {
+        return false;
+    };
+    view.get("groups")
+        .and_then(Value::as_array)
+        .is_some_and(|groups| {
+            groups.iter().any(|g| {
+                g.get("group").and_then(Value::as_str) == Some(group)
+                    && g.get("pinned") == Some(&Value::Bool(true))
+            })
+        })
+}
+
 /// How often --wait asks the scheduler; a person watching wants about this.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -35,9 +50,21 @@ pub async fn run(
         .set_count(group, count)
         .await
         .with_context(|| format!("cannot scale {group} to {count}"))?;
+    let paused = autoscale_paused(client, group).await;
+    if paused && output == Output::Human {
+        stdout::line(&format!(
+            "{group} is autoscaled: autoscaling is paused for it until `cartrack autoscale resume {group}`"
+        ))?;
+    }
     let Some(timeout) = wait else {
         match output {
-            Output::Json => stdout::json(&json!({ "group": group, "count": count }))?,
+            Output::Json => {
+                let mut printed = json!({ "group": group, "count": count });
+                if paused {
+                    printed["autoscale_paused"] = Value::Bool(true);
+                }
+                stdout::json(&printed)?
+            }
             Output::Human => stdout::line(&format!(
                 "{group}: scaling to {count} pods (follow with `cartrack status`)"
             ))?,

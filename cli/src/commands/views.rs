@@ -1,5 +1,5 @@
-//! `cartrack debug offers`: a view the scheduler computes, printed for people (or unchanged
-//! with --json).
+//! `cartrack debug offers` and `cartrack autoscale show`: views the scheduler computes, printed
+//! for people (or unchanged with --json).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -14,18 +14,21 @@ use crate::stdout;
 #[derive(Debug, Clone, Copy)]
 pub enum View {
     DebugOffers,
+    Autoscale,
 }
 
 impl View {
     fn path(self) -> &'static str {
         match self {
             View::DebugOffers => "/v1/debug/offers",
+            View::Autoscale => "/v1/autoscale",
         }
     }
 
     fn render(self, view: &Value) -> String {
         match self {
             View::DebugOffers => offers_text(view),
+            View::Autoscale => super::autoscale::text(view),
         }
     }
 }
@@ -39,11 +42,11 @@ pub async fn show(client: &Client, output: Output, view: View) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
+pub(super) fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
     value.get(key).and_then(Value::as_str).unwrap_or("-")
 }
 
-fn items<'a>(value: &'a Value, key: &str) -> &'a [Value] {
+pub(super) fn items<'a>(value: &'a Value, key: &str) -> &'a [Value] {
     value
         .get(key)
         .and_then(Value::as_array)
