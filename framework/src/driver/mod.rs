@@ -35,7 +35,7 @@ pub use self::core::{
 pub use effect::{Effect, Launch, PodLaunch, Ready};
 pub use encode::Encoder;
 pub use input::{Input, Request, Steer, TeardownOutcome};
-pub use launch::{executor_info, Binaries};
+pub use launch::{executor_info, scalars, Binaries};
 
 use crate::ha::{Deposed, Fence};
 use crate::mesos::{Caller, Session, StreamEvent};
