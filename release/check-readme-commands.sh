@@ -85,6 +85,10 @@ declare -A verdict=(
   ["pipeline/README.md: \$B ingest --ingest-keys keys.toml http &"]="covered: pipeline/tests/ingest_keys.rs runs \`ingest --ingest-keys FILE http\` and posts with its keys"
   ["pipeline/README.md: \$B ingest --ingest-keys keys.toml --tls-cert intake.crt --tls-key intake.key http &"]="covered: pipeline/tests/ingest_tls.rs runs \`ingest --ingest-keys FILE --tls-cert --tls-key http\` with a test CA"
   ["pipeline/README.md: curl --cacert ca.crt -H \"Authorization: Bearer \$KEY\" --data-binary @positions.jsonl https://intake.example:8443/v1/positions"]="skip: needs a host with that name and certificate; pipeline/tests/ingest_tls.rs posts over HTTPS with a device key"
+  ["tenant/README.md: cargo build --release -p cartrack-devcluster -p cartrack-tenant"]="skip: a release build of both; tenant/tests/devcluster.rs runs the test build's cartrack-tenant on a dev cluster"
+  ["tenant/README.md: ./target/release/cartrack-devcluster --agents 3 --port 5050 &"]="covered: devcluster_start runs the dev cluster's own README command with these flags"
+  ["tenant/README.md: ./target/release/cartrack-tenant --master http://127.0.0.1:5050 --curve tenant/examples/day.toml --time-scale 1440"]="covered: tenant/tests/devcluster.rs runs cartrack-tenant with --master, --curve and --time-scale on a dev cluster; the curve module's tests parse examples/day.toml"
+  ["tenant/README.md: curl -s http://127.0.0.1:5050/master/state | jq '.frameworks[] | {name, tasks: (.tasks | length)}'"]="covered: tenant/tests/devcluster.rs reads the tenant's tasks from the master's /master/state"
   ["universe/README.md: dcos package install cartrack"]="skip: needs a DC/OS cluster"
   ["universe/README.md: dcos package install cartrack --options=options.json"]="skip: needs a DC/OS cluster"
 )

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 bin_dir=${1:-target/debug}
 readme=${2:-README.md}
-binaries=(cartrack-scheduler cartrack-executor cartrack-worker cartrack cartrack-devcluster)
+binaries=(cartrack-scheduler cartrack-executor cartrack-worker cartrack cartrack-devcluster cartrack-tenant)
 
 [ -r "$readme" ] || { echo "error: cannot read $readme" >&2; exit 2; }
 

@@ -12,7 +12,7 @@ check=$here/check-readme-flags.sh
 # Stand-ins: cartrack-worker has a subcommand `run` with its own flag and variable; the others
 # have one flag each. `$FAIL_HELP` makes `cartrack-worker run --help` fail.
 mkdir -p "$work/bin"
-for binary in cartrack-scheduler cartrack-executor cartrack cartrack-devcluster; do
+for binary in cartrack-scheduler cartrack-executor cartrack cartrack-devcluster cartrack-tenant; do
   printf '#!/bin/sh\ncat <<HELP\nUsage: %s [OPTIONS]\n\nOptions:\n      --%s-flag <X>  Something [env: %s_VAR=] [default: 1]\n  -h, --help         Print help\nHELP\n' \
     "$binary" "$binary" "$(echo "$binary" | tr 'a-z-' 'A-Z_')" >"$work/bin/$binary"
 done
@@ -51,7 +51,7 @@ chmod +x "$work/bin"/*
 write_readme() {
   {
     echo "# x"; echo "## Configuration reference"
-    for binary in cartrack-scheduler cartrack-executor cartrack cartrack-devcluster; do
+    for binary in cartrack-scheduler cartrack-executor cartrack cartrack-devcluster cartrack-tenant; do
       printf '### `%s`\n| `--%s-flag` | `%s_VAR` |\n' "$binary" "$binary" "$(echo "$binary" | tr 'a-z-' 'A-Z_')"
     done
     echo '### `cartrack-worker`'

@@ -52,7 +52,9 @@ fn scalar(name: &str, milli: i64, role: &str) -> Resource {
     }
 }
 
-fn scalars(s: Scalars, role: &str) -> Vec<Resource> {
+/// `s` as the cpus, mem and (when above 0) disk resources of a task or executor, allocated
+/// to `role`.
+pub fn scalars(s: Scalars, role: &str) -> Vec<Resource> {
     let mut out = vec![scalar("cpus", s.cpus, role), scalar("mem", s.mem, role)];
     if s.disk > 0 {
         out.push(scalar("disk", s.disk, role));

@@ -37,7 +37,7 @@ pub use effect::{Effect, Launch, PodLaunch, Ready};
 pub use encode::Encoder;
 pub use handle::{AskError, Handle, ANSWER_TIMEOUT};
 pub use input::{Input, Request, Steer, TeardownOutcome};
-pub use launch::{executor_info, Binaries};
+pub use launch::{executor_info, scalars, Binaries};
 
 use crate::autoscale::LoadSample;
 use crate::ha::{Deposed, Fence};
