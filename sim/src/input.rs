@@ -1,6 +1,6 @@
 //! What the seeded schedule injects: faults and operator requests. Each kind is one variant;
-//! new operations (deployments, autoscaling) are added as variants here, picked in
-//! [`Input::pick`] and carried out in `World::apply_input`.
+//! operations that follow a plan of their own (deployments, uninstall, autoscaling readings)
+//! are drawn by their own functions here; all are carried out in `World::apply_input`.
 
 use std::fmt;
 
@@ -76,6 +76,12 @@ pub enum Operator {
     },
     /// `POST /v1/plans/deploy/<action>`.
     Steer(Steer),
+    /// The load sampler's reading of the autoscaled `web` group: its pods' summed lag, or
+    /// `None` when no pod answered.
+    Load {
+        /// The lag.
+        value: Option<f64>,
+    },
 }
 
 /// The deploy-plan actions the simulation takes.
@@ -121,6 +127,36 @@ pub fn deploy_steps(seed: u64, steps: usize) -> Vec<(usize, Operator)> {
     }
     ops.sort_by_key(|(step, _)| *step);
     ops
+}
+
+/// Seeds that autoscale, out of every this many.
+const AUTOSCALE_ONE_IN: u64 = 4;
+
+/// The load readings `seed`'s run feeds the autoscaled `web` group, as (step, operator) in
+/// step order: every few steps from a random start, a burst (3 to 9 pods' worth at the
+/// spec's target of 100), then quiet, some readings missing. Drawn from an RNG of its own, so
+/// the schedule of every other input stays as it was.
+pub fn autoscale_steps(seed: u64, steps: usize) -> Vec<(usize, Operator)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6175_746f_7363_616c);
+    if rng.random_range(0..AUTOSCALE_ONE_IN) != 0 || steps < 10 {
+        return Vec::new();
+    }
+    let start = rng.random_range(0..steps / 2);
+    let quiet_from = rng.random_range(start..steps);
+    let burst = rng.random_range(300.0..900.0);
+    (start..steps)
+        .step_by(5)
+        .map(|step| {
+            let value = if rng.random_bool(0.1) {
+                None
+            } else if step < quiet_from {
+                Some(burst)
+            } else {
+                Some(rng.random_range(0.0..50.0))
+            };
+            (step, Operator::Load { value })
+        })
+        .collect()
 }
 
 /// Seeds that uninstall, out of every this many.

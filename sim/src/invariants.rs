@@ -31,6 +31,10 @@ pub enum Violation {
     /// An ACCEPT left the scheduler for a task its store does not hold.
     #[error("ACCEPT sent for task {0} that the store does not hold: its launch intent would be lost in a crash")]
     LaunchIntentNotPersisted(String),
+    /// Autoscaling changed a count it must not have: beyond `min ..= max`, while an operator
+    /// pinned it, or while a deployment of the group ran.
+    #[error("autoscaling: {0}")]
+    Autoscale(String),
     /// The simulation could not be set up (its built-in spec or resources do not parse).
     #[error("setup: {0}")]
     Setup(String),

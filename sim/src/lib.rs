@@ -21,7 +21,7 @@ mod scheduler;
 mod trace;
 mod world;
 
-pub use input::{deploy_steps, uninstall_step, Fault, Input, Operator, Steer};
+pub use input::{autoscale_steps, deploy_steps, uninstall_step, Fault, Input, Operator, Steer};
 pub use invariants::Violation;
 pub use scheduler::SpecError;
 pub use world::{run, Failure, Outcome, SimConfig};

@@ -7,8 +7,8 @@ use cartrack_framework::mesos::calls::FrameworkSettings;
 use cartrack_framework::records::StoredState;
 use cartrack_framework::spec::{validate, ServiceSpec, ValidatedSpec};
 
-/// The spec the simulation runs: one group of single-task pods, one of two-task pods, and a
-/// small one; sizes such that every group at the largest scale fits the agents.
+/// The spec the simulation runs: one autoscaled group of single-task pods, one of two-task
+/// pods, and a small one; sizes such that every group at the largest scale fits the agents.
 const SPEC: &str = r#"
 placement_strategy = "spread"
 
@@ -20,6 +20,7 @@ disk = 16
 [[groups]]
 name = "web"
 count = 2
+autoscale = { min = 1, max = 4, metric = "lag", target = 100, scale_up_after_s = 1, scale_down_after_s = 2, cooldown_s = 1 }
   [[groups.tasks]]
   name = "main"
   command = "./cartrack-worker"

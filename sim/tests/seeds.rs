@@ -5,8 +5,8 @@
 //! -- --ignored many_seeds --nocapture` (optionally `CARTRACK_SIM_FIRST_SEED=N`).
 
 use cartrack_sim::{
-    deploy_steps, run, uninstall_step, Failure, Operator, SimConfig, OPEN_FINDINGS,
-    REGRESSION_SEEDS,
+    autoscale_steps, deploy_steps, run, uninstall_step, Failure, Operator, SimConfig,
+    OPEN_FINDINGS, REGRESSION_SEEDS,
 };
 
 const SEEDS_PER_CASE: u64 = 100;
@@ -93,6 +93,31 @@ fn deploying_seeds_finish_their_rollout() {
         .count();
     assert!(aborts > 0, "some seeds abort");
     sweep(seeds.into_iter());
+}
+
+/// Seeds that feed the autoscaled group load readings (a burst, then quiet, some readings
+/// missing) pass only if every count autoscaling set stayed within `min ..= max` and none
+/// changed while an operator pinned the group or its deployment ran; some do change counts.
+#[test]
+fn autoscaling_seeds_keep_their_rules() {
+    let steps = SimConfig::default().steps;
+    let seeds: Vec<u64> = (0..)
+        .filter(|s| !autoscale_steps(*s, steps).is_empty())
+        .filter(|s| !is_open_finding(*s))
+        .take(20)
+        .collect();
+    assert!(
+        seeds.iter().all(|s| *s < 200),
+        "about one in four: {seeds:?}"
+    );
+    sweep(seeds.iter().copied());
+    let config = SimConfig::default();
+    let changed: usize = seeds
+        .iter()
+        .filter_map(|seed| run(*seed, &config).ok())
+        .map(|outcome| outcome.autoscaled)
+        .sum();
+    assert!(changed > 0, "no seed's readings changed a count");
 }
 
 #[test]

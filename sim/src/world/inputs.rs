@@ -3,7 +3,8 @@
 use rand::Rng;
 
 use super::{Ev, World};
-use cartrack_framework::driver::{Request, Steer as DeploySteer};
+use cartrack_framework::autoscale::LoadSample;
+use cartrack_framework::driver::{Input as CoreInput, Request, Steer as DeploySteer};
 use cartrack_framework::spec::validate;
 
 use crate::executor::ExecKey;
@@ -89,6 +90,48 @@ impl World {
                     self.execute(None)?;
                 }
             }
+            Input::Operator(Operator::Load { value }) => {
+                let Some(core) = self.scheduler.core.as_mut() else {
+                    return Ok(());
+                };
+                let before = core.desired_count("web");
+                let pinned = core.autoscale_pinned("web");
+                let deploying = core
+                    .state()
+                    .deployment
+                    .as_ref()
+                    .is_some_and(|d| d.is_active_for("web"));
+                let sample = LoadSample {
+                    group: "web".into(),
+                    value,
+                    reporting: u32::from(value.is_some()),
+                    asked: 1,
+                };
+                core.apply(CoreInput::Load(sample), now_ms)
+                    .map_err(|e| Violation::Autoscale(format!("a reading was refused: {e}")))?;
+                let after = core.desired_count("web");
+                if after != before {
+                    let rules = self.setup.spec.groups[0].autoscale.clone();
+                    let (min, max) = rules.map_or((0, 0), |r| (r.min, r.max));
+                    let why = if pinned {
+                        Some("the operator pinned it")
+                    } else if deploying {
+                        Some("its deployment runs")
+                    } else if !(min..=max).contains(&after) {
+                        Some("outside min ..= max")
+                    } else {
+                        None
+                    };
+                    if let Some(why) = why {
+                        return Err(Violation::Autoscale(format!(
+                            "web went {before} -> {after} although {why}"
+                        )));
+                    }
+                    self.note(format!("autoscaled web {before} -> {after}"));
+                    self.autoscaled += 1;
+                }
+                self.execute(None)?;
+            }
             Input::Operator(op) => {
                 let Some(core) = self.scheduler.core.as_mut() else {
                     return Ok(());
@@ -131,7 +174,7 @@ impl World {
                         };
                         core.apply(Request::Steer(steer).into(), now_ms)
                     }
-                    Operator::Uninstall => Ok(()),
+                    Operator::Uninstall | Operator::Load { .. } => Ok(()),
                 };
                 if let Err(e) = result {
                     self.note(format!("refused: {e}"));

@@ -71,6 +71,8 @@ pub struct Outcome {
     pub settled_ms: Millis,
     /// Digest of every step: equal for two runs of one seed.
     pub digest: u64,
+    /// Counts autoscaling changed, each within its rules (see [`Violation::Autoscale`]).
+    pub autoscaled: usize,
 }
 
 /// A run that broke an invariant: enough to read what happened and to replay it.
@@ -229,9 +231,11 @@ pub fn run(seed: u64, config: &SimConfig) -> Result<Outcome, Failure> {
     })?;
     world.start();
     let uninstall_at = crate::input::uninstall_step(seed, config.steps);
-    let mut deploy = crate::input::deploy_steps(seed, config.steps)
-        .into_iter()
-        .peekable();
+    let mut planned = crate::input::deploy_steps(seed, config.steps);
+    planned.extend(crate::input::autoscale_steps(seed, config.steps));
+    // Stable: at one step, a deployment's operation goes before a reading.
+    planned.sort_by_key(|(step, _)| *step);
+    let mut deploy = planned.into_iter().peekable();
     while world.step < config.steps {
         if Some(world.step) == uninstall_at {
             world.note(format!("{}", Input::Operator(Operator::Uninstall)));
@@ -264,6 +268,7 @@ pub fn run(seed: u64, config: &SimConfig) -> Result<Outcome, Failure> {
         virtual_ms: world.queue.now(),
         settled_ms: world.queue.now() - calm_at,
         digest: world.trace.digest(),
+        autoscaled: world.autoscaled,
     })
 }
 
@@ -295,6 +300,8 @@ struct World {
     step: usize,
     /// What the current step did, in words.
     line: String,
+    /// Counts autoscaling changed.
+    autoscaled: usize,
 }
 
 impl World {
@@ -362,6 +369,7 @@ impl World {
             trace: Trace::new(config.trace_steps),
             step: 0,
             line: String::new(),
+            autoscaled: 0,
         })
     }
 
