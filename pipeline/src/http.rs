@@ -143,6 +143,9 @@ pub fn base_router(metrics: Metrics) -> Router {
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a probe waits for the answer before the broker counts as unreachable.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Every this many probes, the consumer's lag is measured too (one watermark request per
+/// partition it holds).
+const LAG_EVERY_PROBES: u32 = 5;
 
 /// The wait before a consumer reads again after an error, and between other retries of a
 /// Kafka call: 0.1 s doubling to 5 s (librdkafka reconnects by itself; the wait keeps an outage
@@ -253,6 +256,8 @@ impl BrokerHealth {
     /// Asks the broker for the metadata of `topic` every [`PROBE_INTERVAL`] through
     /// `consumer`'s own connections, until the returned task is aborted. A frozen or
     /// partitioned broker sends no error, only silence, so silence is what this measures.
+    /// Every few probes that were answered, it also measures the consumer's lag for the
+    /// `consumer_lag_records` gauge.
     pub fn watch(
         &self,
         consumer: Arc<StreamConsumer>,
@@ -262,14 +267,25 @@ impl BrokerHealth {
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(PROBE_INTERVAL);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut probes = 0u32;
             loop {
                 ticker.tick().await;
                 let consumer = Arc::clone(&consumer);
+                let measure_lag = probes.is_multiple_of(LAG_EVERY_PROBES);
+                probes = probes.wrapping_add(1);
+                let metrics = health.metrics.clone();
                 let probe = tokio::task::spawn_blocking(move || {
                     consumer
                         .client()
                         .fetch_metadata(Some(topic), PROBE_TIMEOUT)
-                        .map(drop)
+                        .map(drop)?;
+                    if measure_lag {
+                        match crate::kafka::lag(&consumer, PROBE_TIMEOUT) {
+                            Ok(records) => metrics.set_consumer_lag(records),
+                            Err(err) => tracing::debug!(error = %err, "lag not measured"),
+                        }
+                    }
+                    Ok::<(), KafkaError>(())
                 })
                 .await;
                 match probe {

@@ -18,8 +18,10 @@ use crate::metrics::Metrics;
 use crate::model::SCHEMA_HEADER;
 
 mod batcher;
+mod lag;
 
 pub use batcher::{partition_of, Batcher};
+pub use lag::lag;
 
 /// The topics of the pipeline.
 pub mod topics {

@@ -140,6 +140,8 @@ pub struct Metrics {
     broker_reachable: Option<Gauge>,
     /// `kafka_errors_total`, beside it.
     kafka_errors: Option<Counter>,
+    /// `consumer_lag_records`, beside it.
+    consumer_lag: Option<Gauge>,
 }
 
 impl Metrics {
@@ -173,17 +175,20 @@ impl Metrics {
             out_handles: Arc::default(),
             broker_reachable: None,
             kafka_errors: None,
+            consumer_lag: None,
         }
     }
 
     /// [`Self::new`] plus the gauge `cartrack_<subcommand>_broker_reachable` (1 while the
-    /// Kafka broker answers, 0 while it does not; 0 until it first answers) and the counter
+    /// Kafka broker answers, 0 while it does not; 0 until it first answers), the counter
     /// `..._kafka_errors_total` (client errors retried), for the consumers that ride out broker
-    /// outages and report them on `/v1/ready`.
+    /// outages and report them on `/v1/ready`, and the gauge `..._consumer_lag_records`
+    /// (records on the partitions this consumer holds that it has not read yet).
     pub fn with_broker(subcommand: &str, reasons: &[&'static str]) -> Self {
         let mut metrics = Self::new(subcommand, reasons);
         let gauge = Gauge::default();
         let errors = Counter::default();
+        let lag = Gauge::default();
         // The registry was created above and not shared yet.
         if let Some(registry) = Arc::get_mut(&mut metrics.registry) {
             registry.register(
@@ -196,8 +201,14 @@ impl Metrics {
                 "Kafka client errors retried (transport failures, timeouts, brokers down)",
                 errors.clone(),
             );
+            registry.register(
+                "consumer_lag_records",
+                "Records on the partitions this consumer holds that it has not read yet",
+                lag.clone(),
+            );
             metrics.broker_reachable = Some(gauge);
             metrics.kafka_errors = Some(errors);
+            metrics.consumer_lag = Some(lag);
         }
         metrics
     }
@@ -227,6 +238,13 @@ impl Metrics {
     pub fn set_broker_reachable(&self, reachable: bool) {
         if let Some(gauge) = &self.broker_reachable {
             gauge.set(i64::from(reachable));
+        }
+    }
+
+    /// Sets the `consumer_lag_records` gauge (if this subcommand has it).
+    pub fn set_consumer_lag(&self, records: u64) {
+        if let Some(gauge) = &self.consumer_lag {
+            gauge.set(i64::try_from(records).unwrap_or(i64::MAX));
         }
     }
 

@@ -104,6 +104,10 @@ fn simulated_positions_flow_from_ingest_to_the_ndjson_sink() {
         metrics.contains("cartrack_process_records_in_total"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("# TYPE cartrack_process_consumer_lag_records gauge"),
+        "{metrics}"
+    );
 }
 
 #[test]
