@@ -95,10 +95,6 @@ async fn the_tenant_and_cartrack_compete_for_one_agent() {
         executor.display().to_string(),
         "--worker-uri".into(),
         worker.display().to_string(),
-        // Freed resources come back within a second, not after the default hour's filter
-        // (or the next periodic REVIVE).
-        "--decline-refuse-seconds".into(),
-        "1".into(),
     ])
     .expect("scheduler flags");
     let settings = config::resolve(&args, SPEC, Vec::new(), None).expect("settings");

@@ -33,7 +33,11 @@ impl Core {
                 .frameworks
                 .values()
                 .filter(|f| f.stream_id.is_some() && !f.suppressed)
-                .filter(|f| f.refused.get(&agent_id).is_none_or(|until| *until <= now))
+                .filter(|f| {
+                    f.refused
+                        .get(&agent_id)
+                        .is_none_or(|refusal| !refusal.filters(&available, now))
+                })
                 .map(|f| f.id.clone())
                 .collect();
             if candidates.is_empty() {

@@ -134,8 +134,8 @@ pub struct Framework {
     pub stream_id: Option<String>,
     /// When it lost its stream (failover timer start).
     pub disconnected_since: Option<Instant>,
-    /// Agent id -> refused until (DECLINE / ACCEPT filters).
-    pub refused: HashMap<String, Instant>,
+    /// Agent id -> what was refused, until when (DECLINE / ACCEPT filters).
+    pub refused: HashMap<String, Refusal>,
     /// SUPPRESS was called and no REVIVE since.
     pub suppressed: bool,
     /// When it first subscribed to this master (`registered_time` in `/state`).
@@ -298,6 +298,24 @@ pub struct OutstandingOffer {
     pub resources: Resources,
     /// The role it was allocated to.
     pub role: String,
+}
+
+/// A DECLINE's (or what an ACCEPT left unused) filter, as Mesos keeps it: the agent's
+/// resources are not offered to the framework again until `until` while they fit inside
+/// `resources`. Once more is free there (another framework's task ended), they are offered.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// When the filter ends.
+    pub until: Instant,
+    /// What was refused.
+    pub resources: Resources,
+}
+
+impl Refusal {
+    /// Whether `available` on the agent stays withheld at `now`.
+    pub fn filters(&self, available: &Resources, now: Instant) -> bool {
+        now < self.until && self.resources.contains(available)
+    }
 }
 
 /// The whole cluster's state. See the module docs.

@@ -7,7 +7,7 @@ use mesos_proto::v1::{
     executor, offer, task_status, FrameworkId, FrameworkInfo, TaskId, TaskState,
 };
 
-use super::{master_status, update_event, validation, Core, Effect, Framework, Task};
+use super::{master_status, update_event, validation, Core, Effect, Framework, Refusal, Task};
 use crate::resources::Resources;
 
 /// A scheduler call the master refuses, with the HTTP status Mesos answers.
@@ -327,16 +327,26 @@ impl Core {
             return;
         }
         let agent_id = offer.agent_id.clone();
+        let resources = offer.resources.clone();
         self.offers.remove(offer_id);
         self.spent_offers.insert(offer_id.to_string());
-        self.refuse(framework_id, &agent_id, refuse, now);
+        self.refuse(framework_id, &agent_id, resources, refuse, now);
     }
 
-    fn refuse(&mut self, framework_id: &str, agent_id: &str, refuse: f64, now: Instant) {
+    /// Filters `resources` of `agent_id` from the framework's offers for `refuse` seconds.
+    fn refuse(
+        &mut self,
+        framework_id: &str,
+        agent_id: &str,
+        resources: Resources,
+        refuse: f64,
+        now: Instant,
+    ) {
         if let Some(f) = self.frameworks.get_mut(framework_id) {
             if refuse > 0.0 && refuse.is_finite() {
                 let until = now + Duration::from_secs_f64(refuse.min(1.0e9));
-                f.refused.insert(agent_id.to_string(), until);
+                f.refused
+                    .insert(agent_id.to_string(), Refusal { until, resources });
             } else {
                 f.refused.remove(agent_id);
             }
@@ -480,7 +490,7 @@ impl Core {
             .filters
             .and_then(|f| f.refuse_seconds)
             .unwrap_or(DEFAULT_REFUSE_SECONDS);
-        self.refuse(framework_id, &agent_id, refuse, now);
+        self.refuse(framework_id, &agent_id, available, refuse, now);
     }
 
     /// Places validated tasks on the agent and hands them to their (maybe new) executor.

@@ -209,6 +209,47 @@ pub async fn decline_refuse_3600_keeps_the_agent_out_of_offers_until_revive(back
     assert_eq!(back.agent_id.value, declined_agent);
 }
 
+/// A filter withholds the refused resources only: once another framework's task on the agent
+/// ends, more is free there than was declined, and the agent is offered again long before the
+/// filter's hour.
+pub async fn a_decline_filter_lapses_once_another_frameworks_task_frees_resources(
+    backend: Backend,
+) {
+    let cluster = Cluster::start(backend, Some(1)).await;
+    let mut holder =
+        TestScheduler::subscribe(&cluster.master_url(), framework("holder", &[])).await;
+    holder
+        .launch_on_next_offer(|agent| {
+            let mut t = task("sleeper", agent, "", None);
+            t.resources = small(0.5, 64.0, 0.0);
+            t.command = Some(CommandInfo {
+                value: Some("sleep 1000".into()),
+                shell: Some(true),
+                ..Default::default()
+            });
+            vec![launch(vec![t])]
+        })
+        .await;
+    holder.until_state("sleeper", TaskState::TaskRunning).await;
+    // The holder wants nothing more: what it frees goes to the other framework only.
+    assert_eq!(holder.simple(call::Type::Suppress).await, 202);
+
+    let mut other = TestScheduler::subscribe(&cluster.master_url(), framework("other", &[])).await;
+    let rest = other.offer().await;
+    assert_eq!(other.decline(&rest.id, 3600.0).await, 202);
+    assert!(
+        other
+            .try_wait(Duration::from_secs(2), |e| e.offers.is_some())
+            .await
+            .is_none(),
+        "the declined resources were offered again within the filter"
+    );
+    assert_eq!(holder.kill("sleeper").await, 202);
+    holder.until_state("sleeper", TaskState::TaskKilled).await;
+    let again = other.offer().await;
+    assert_eq!(again.agent_id, rest.agent_id);
+}
+
 pub async fn launch_group_to_a_custom_executor_is_accepted_and_arrives_as_launch_group(
     backend: Backend,
 ) {

@@ -34,6 +34,7 @@ macro_rules! observed_cases {
             call_for_known_framework_whose_stream_is_gone_is_403,
             explicit_reconcile_of_never_seen_task_is_task_lost_reconciliation_without_uuid,
             decline_refuse_3600_keeps_the_agent_out_of_offers_until_revive,
+            a_decline_filter_lapses_once_another_frameworks_task_frees_resources,
             launch_group_to_a_custom_executor_is_accepted_and_arrives_as_launch_group,
             agent_fetches_only_the_executor_uris_into_the_executor_sandbox,
             tasks_and_executor_must_share_one_allocation_role,
