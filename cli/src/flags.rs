@@ -138,6 +138,9 @@ pub enum Command {
         #[arg(long, default_value = "300s")]
         timeout: String,
     },
+    /// Reports on the shared cluster, from the scheduler's samples of it.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Run cartrack on this machine with nothing installed: a dev cluster (or an existing Mesos
     /// with --master), an in-memory Kafka broker, the scheduler and its pipeline pods. Ctrl-C
     /// stops everything.
@@ -275,6 +278,18 @@ pub enum ConfigCommand {
         a: Option<u32>,
         /// The newer version [default: the target].
         b: Option<u32>,
+    },
+}
+
+/// `cartrack report ...`
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// The multiplexing report: each service's peak and average allocation, the agents the
+    /// services would need siloed versus multiplexed, and the average utilisation.
+    Utilisation {
+        /// Only the last this long (e.g. 1h, 30m) [default: every sample the scheduler keeps].
+        #[arg(long)]
+        since: Option<String>,
     },
 }
 

@@ -127,6 +127,18 @@ pub async fn run<S: Store + 'static>(
         stream_tx,
     );
     let decisions = driver::decision_histogram();
+    let samples = crate::report::Samples::default();
+    let sampler = crate::report::sampler::spawn(
+        crate::report::sampler::SamplerConfig {
+            interval: settings.report_interval,
+            timeout: settings.call_timeout,
+            masters: masters.clone(),
+            auth: auth.clone(),
+        },
+        &settings.trust,
+        api_tx.clone(),
+        samples.clone(),
+    );
     let api = tokio::spawn(crate::api::serve(
         listener,
         settings.tls.clone(),
@@ -134,7 +146,8 @@ pub async fn run<S: Store + 'static>(
         api_tx,
         crate::api::page::PageSources::new(masters, &settings.trust)
             .with_basemap(settings.basemap.clone())
-            .with_worker_read_token(settings.worker_read_token.as_deref()),
+            .with_worker_read_token(settings.worker_read_token.as_deref())
+            .with_report(samples),
         decisions.clone(),
         crate::api::UpdateContext {
             roles: settings.framework.roles.clone(),
@@ -170,6 +183,7 @@ pub async fn run<S: Store + 'static>(
     )
     .await;
     subscription.abort();
+    sampler.abort();
     api.abort();
     if result? == Stopped::Uninstalled {
         let listener = TcpListener::from_std(kept).map_err(|source| RunError::Bind {

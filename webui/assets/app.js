@@ -1,6 +1,7 @@
-// The cartrack page: polls the scheduler's /v1/state, /v1/cluster, /v1/map and
-// /v1/plans/deploy about once a second and draws the groups (with scale controls), the running
-// deployment's steps, the shared agents, and the fleet on a Leaflet map. Everything but the basemap's tiles is served by the scheduler; tiles come from
+// The cartrack page: polls the scheduler's /v1/state, /v1/cluster, /v1/map, /v1/plans/deploy
+// and /v1/report/utilisation about once a second and draws the groups (with scale controls),
+// the running deployment's steps, the shared agents with the multiplexing report above them,
+// and the fleet on a Leaflet map. Everything but the basemap's tiles is served by the scheduler; tiles come from
 // the server /v1/page-config names, and the page works without them.
 "use strict";
 
@@ -11,11 +12,11 @@ const POLL_MS = 1000;
 const REQUEST_TIMEOUT_MS = 4000;
 
 const page = {
-  state: null, cluster: null, map: null, config: null, groupColour: {},
+  state: null, cluster: null, map: null, report: null, config: null, groupColour: {},
   // Per view: when it last answered, and why its last fetch failed (null when it answered).
   views: {
     state: { ok: null, error: null }, cluster: { ok: null, error: null }, map: { ok: null, error: null },
-    deploy: { ok: null, error: null },
+    deploy: { ok: null, error: null }, report: { ok: null, error: null },
   },
   tiles: { loaded: 0, failed: 0 },
   fitted: false,
@@ -201,6 +202,49 @@ function drawAgents(cluster) {
   ])));
 }
 
+// The multiplexing report: agents needed siloed vs multiplexed vs there, average utilisation,
+// and per service a sparkline of its cpus over time against the cluster's capacity.
+function sparkline(values, max) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 100 20");
+  svg.setAttribute("preserveAspectRatio", "none");
+  const line = document.createElementNS(ns, "polyline");
+  const step = values.length > 1 ? 100 / (values.length - 1) : 0;
+  line.setAttribute("points", values.map((v, i) => `${round(i * step)},${round(20 - (20 * v) / (max || 1))}`).join(" "));
+  line.setAttribute("fill", "none");
+  line.setAttribute("stroke", "#5a6b8c");
+  line.setAttribute("vector-effect", "non-scaling-stroke");
+  svg.appendChild(line);
+  return svg;
+}
+
+function drawUtilisation(r) {
+  const number = (key, value) => el("span", { class: "number", "data-number": key, text: String(value) });
+  const text = (t) => document.createTextNode(t);
+  const pct = (ratio) => `${(100 * ratio).toFixed(1)}%`;
+  if (!r.period.samples) {
+    $("utilisation-summary").replaceChildren(text("No sample of the cluster yet."));
+    $("utilisation-services").replaceChildren();
+    return;
+  }
+  $("utilisation-summary").replaceChildren(
+    text("Agents needed siloed "), number("siloed", r.siloed_agents),
+    text(", multiplexed "), number("multiplexed", r.multiplexed_agents),
+    text(", in the cluster "), number("actual", r.cluster.agents),
+    text(" · average use cpus "), number("cpus", pct(r.cluster.avg_utilisation.cpus)),
+    text(", mem "), number("mem", pct(r.cluster.avg_utilisation.mem)),
+  );
+  const capacity = Math.max(0, ...r.series.map((p) => p.capacity.cpus));
+  $("utilisation-services").replaceChildren(...r.services.map((s, i) => el("div", {
+    class: "util-service", "data-service": s.name, "data-kind": s.kind,
+    title: `${s.name} (${s.kind}): peak ${round(s.peak.cpus)} cpu, ${round(s.peak.mem)} MB; average ${round(s.avg.cpus)} cpu, ${round(s.avg.mem)} MB; ${s.siloed_agents} agent(s) on its own`,
+  }, [
+    el("span", { text: `${s.name} · peak ${round(s.peak.cpus)} cpu · ${s.siloed_agents} siloed` }),
+    sparkline(r.series.map((p) => p.allocated[i].cpus), capacity),
+  ])));
+}
+
 // ---- the map ----
 
 const leaflet = L.map("map", { zoomSnap: 0.5 }).setView(MANHATTAN, 12);
@@ -380,7 +424,7 @@ async function refresh() {
   }
   const views = {
     state: ["/v1/state", drawGroups], cluster: ["/v1/cluster", drawAgents], map: ["/v1/map", drawMap],
-    deploy: ["/v1/plans/deploy", drawDeployment],
+    deploy: ["/v1/plans/deploy", drawDeployment], report: ["/v1/report/utilisation", drawUtilisation],
   };
   const names = Object.keys(views);
   const answers = await Promise.allSettled(names.map((name) => getJson(views[name][0])));

@@ -5,6 +5,7 @@ mod config;
 mod diagnosis;
 mod plan;
 mod pods;
+mod report;
 mod scale;
 mod status;
 mod uninstall;
@@ -36,6 +37,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Action::ConfigDiff { a, b } => config::diff(&client, output, a, b).await,
         Action::DebugOffers => views::show(&client, output, views::View::DebugOffers).await,
         Action::Uninstall { yes, wait } => uninstall::run(&client, output, yes, wait).await,
+        Action::ReportUtilisation { since } => report::utilisation(&client, output, since).await,
         Action::Local(local) => crate::local::run(local).await,
         Action::Info => {
             stdout::line(crate::PLUGIN_INFO)?;

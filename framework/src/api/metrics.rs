@@ -1,10 +1,12 @@
-//! `GET /metrics` in the Prometheus text format: counters from the core, task gauges, and
-//! the histogram of planner decision time (one event in, one decision out).
+//! `GET /metrics` in the Prometheus text format: counters from the core, task gauges, the
+//! multiplexing report's agent counts and utilisation, and the histogram of planner decision
+//! time (one event in, one decision out).
 //!
 //! The core's [`Counters`] are the source of truth, so each scrape copies them on the loop
 //! ([`Snapshot::of`], cheap) and builds a registry from the copy off the loop ([`render`]).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -15,6 +17,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::driver::{Core, Counters};
+use crate::report::Report;
 
 /// `Content-Type` of the exposition, as the pipeline's workers serve theirs.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -26,6 +29,18 @@ pub(crate) struct Snapshot {
     /// Known tasks by state name; states without a task are left out.
     tasks: BTreeMap<&'static str, u64>,
     subscribed: bool,
+    /// The multiplexing report over every kept sample.
+    report: Option<ReportGauges>,
+}
+
+/// What `/metrics` shows of the multiplexing report.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ReportGauges {
+    siloed: u64,
+    multiplexed: u64,
+    actual: u64,
+    utilisation_cpus: f64,
+    utilisation_mem: f64,
 }
 
 impl Snapshot {
@@ -39,13 +54,66 @@ impl Snapshot {
             counters: core.counters().clone(),
             tasks,
             subscribed: core.subscribed(),
+            report: None,
         }
+    }
+
+    /// Adds the report's agent counts and utilisation.
+    pub(crate) fn with_report(mut self, report: &Report) -> Self {
+        self.report = Some(ReportGauges {
+            siloed: report.siloed_agents,
+            multiplexed: report.multiplexed_agents,
+            actual: report.cluster.agents as u64,
+            utilisation_cpus: report.cluster.avg_utilisation.cpus,
+            utilisation_mem: report.cluster.avg_utilisation.mem,
+        });
+        self
     }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TaskState {
     state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AgentKind {
+    kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResourceLabel {
+    resource: &'static str,
+}
+
+fn register_report(registry: &mut Registry, report: &ReportGauges) {
+    let agents = Family::<AgentKind, Gauge>::default();
+    for (kind, n) in [
+        ("siloed", report.siloed),
+        ("multiplexed", report.multiplexed),
+        ("actual", report.actual),
+    ] {
+        agents
+            .get_or_create(&AgentKind { kind })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    registry.register(
+        "cartrack_report_agents",
+        "Agents the services need siloed and multiplexed (the multiplexing report over every kept sample), and the agents there are",
+        agents,
+    );
+    let ratio = Family::<ResourceLabel, Gauge<f64, AtomicU64>>::default();
+    for (resource, value) in [
+        ("cpus", report.utilisation_cpus),
+        ("mem", report.utilisation_mem),
+    ] {
+        ratio.get_or_create(&ResourceLabel { resource }).set(value);
+    }
+    registry.register(
+        "cartrack_utilisation_ratio",
+        "Average allocated over capacity of the cluster's agents, over every kept sample",
+        ratio,
+    );
 }
 
 /// Renders every metric. Counters are registered without `_total` and help texts without a
@@ -115,6 +183,9 @@ pub(crate) fn render(snapshot: &Snapshot, decisions: &Histogram) -> String {
         ConstGauge::new(i64::from(snapshot.subscribed)),
     );
     register_leader(&mut registry, true);
+    if let Some(report) = &snapshot.report {
+        register_report(&mut registry, report);
+    }
     registry.register(
         "cartrack_planner_decision_seconds",
         "Time to turn one event into a decision (state update + plan)",
@@ -159,6 +230,13 @@ mod tests {
             },
             tasks: BTreeMap::from([("TASK_RUNNING", 3), ("TASK_STAGING", 1)]),
             subscribed: true,
+            report: Some(ReportGauges {
+                siloed: 5,
+                multiplexed: 3,
+                actual: 4,
+                utilisation_cpus: 0.25,
+                utilisation_mem: 0.5,
+            }),
         };
         let decisions = crate::driver::decision_histogram();
         decisions.observe(0.002);
@@ -172,6 +250,11 @@ mod tests {
             "cartrack_tasks{state=\"TASK_STAGING\"} 1",
             "cartrack_subscribed 1",
             "cartrack_planner_decision_seconds_count 1",
+            "cartrack_report_agents{kind=\"siloed\"} 5",
+            "cartrack_report_agents{kind=\"multiplexed\"} 3",
+            "cartrack_report_agents{kind=\"actual\"} 4",
+            "cartrack_utilisation_ratio{resource=\"cpus\"} 0.25",
+            "cartrack_utilisation_ratio{resource=\"mem\"} 0.5",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

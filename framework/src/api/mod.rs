@@ -16,6 +16,7 @@ mod error;
 mod extract;
 mod metrics;
 pub mod page;
+mod report;
 pub mod standby;
 pub mod uninstalled;
 pub mod views;
@@ -111,6 +112,7 @@ fn router(api: Api, tokens: ApiTokens) -> Router {
         .route("/v1/state/frameworkId", get(framework_id))
         .route("/v1/uninstall", post(uninstall))
         .route("/v1/debug/offers", get(debug_offers))
+        .route("/v1/report/utilisation", get(report::utilisation))
         .route("/metrics", get(metrics))
         .route("/v1/groups/{group}/count", put(set_count))
         .route(
@@ -238,7 +240,8 @@ async fn metrics(State(api): State<Api>) -> Result<Response, ApiError> {
     let snapshot = api
         .driver
         .read(|core, _| metrics::Snapshot::of(core))
-        .await?;
+        .await?
+        .with_report(&api.page.report().report(None, crate::driver::now_ms()));
     let text = metrics::render(&snapshot, &api.decisions);
     Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
 }
