@@ -8,6 +8,9 @@
 const GROUP_COLOURS = ["#1f6feb", "#2f9e44", "#e8590c", "#9c36b5", "#0c8599", "#c2255c"];
 const MANHATTAN = [40.78, -73.97];
 const POLL_MS = 1000;
+// The utilisation report changes with each sample (every 10 s by default) and costs the
+// scheduler a pass over every kept sample: asked less often.
+const REPORT_POLL_MS = 10000;
 // A scheduler that accepts connections but does not answer counts as gone after this long.
 const REQUEST_TIMEOUT_MS = 4000;
 
@@ -424,8 +427,12 @@ async function refresh() {
   }
   const views = {
     state: ["/v1/state", drawGroups], cluster: ["/v1/cluster", drawAgents], map: ["/v1/map", drawMap],
-    deploy: ["/v1/plans/deploy", drawDeployment], report: ["/v1/report/utilisation", drawUtilisation],
+    deploy: ["/v1/plans/deploy", drawDeployment],
   };
+  const report = page.views.report;
+  if (report.ok === null || report.error || Date.now() - report.ok >= REPORT_POLL_MS) {
+    views.report = ["/v1/report/utilisation", drawUtilisation];
+  }
   const names = Object.keys(views);
   const answers = await Promise.allSettled(names.map((name) => getJson(views[name][0])));
   answers.forEach((answer, i) => {

@@ -237,11 +237,14 @@ async fn debug_offers(State(api): State<Api>) -> Result<Json<views::DebugOffersV
 }
 
 async fn metrics(State(api): State<Api>) -> Result<Response, ApiError> {
-    let snapshot = api
+    let mut snapshot = api
         .driver
         .read(|core, _| metrics::Snapshot::of(core))
-        .await?
-        .with_report(&api.page.report().report(None, crate::driver::now_ms()));
+        .await?;
+    let now_ms = crate::driver::now_ms();
+    if let Some(report) = api.page.report().report_blocking(None, now_ms).await {
+        snapshot = snapshot.with_report(&report);
+    }
     let text = metrics::render(&snapshot, &api.decisions);
     Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
 }

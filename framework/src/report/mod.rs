@@ -74,6 +74,16 @@ impl Samples {
     pub fn report(&self, from_ms: Option<u64>, now_ms: u64) -> Report {
         self.with(|ring| compute::report(ring.iter(), from_ms, now_ms))
     }
+
+    /// [`Samples::report`] on a thread for blocking work: over a full ring of a large cluster
+    /// it takes milliseconds, which must not hold up the runtime's other tasks. `None` if that
+    /// thread failed.
+    pub async fn report_blocking(&self, from_ms: Option<u64>, now_ms: u64) -> Option<Report> {
+        let samples = self.clone();
+        tokio::task::spawn_blocking(move || samples.report(from_ms, now_ms))
+            .await
+            .ok()
+    }
 }
 
 #[cfg(test)]
