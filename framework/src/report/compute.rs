@@ -211,7 +211,10 @@ pub fn report<'a>(
             sums.present += 1;
             sums.capacity_sum += agent.capacity;
             for (service, amount) in &agent.allocated {
-                per_service[index[service]] += *amount;
+                // Every service of the window is indexed: collected from the same samples.
+                if let Some(&i) = index.get(service) {
+                    per_service[i] += *amount;
+                }
                 sums.allocated_sum += *amount;
                 *sums.by_service.entry(service).or_default() += *amount;
             }
