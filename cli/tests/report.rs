@@ -144,4 +144,10 @@ async fn the_cli_and_the_page_show_the_report_of_the_shared_cluster() {
         ]),
         "{shown}"
     );
+    let png = browser.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG"), "screenshot is a PNG");
+    let artifact =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cartrack-utilisation.png");
+    std::fs::write(&artifact, png).unwrap();
+    eprintln!("page screenshot: {}", artifact.display());
 }

@@ -207,16 +207,19 @@ function drawAgents(cluster) {
 
 // The multiplexing report: agents needed siloed vs multiplexed vs there, average utilisation,
 // and per service a sparkline of its cpus over time against the cluster's capacity.
-function sparkline(values, max) {
+function sparkline(values, max, colour) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("viewBox", "0 0 100 20");
   svg.setAttribute("preserveAspectRatio", "none");
   const line = document.createElementNS(ns, "polyline");
-  const step = values.length > 1 ? 100 / (values.length - 1) : 0;
-  line.setAttribute("points", values.map((v, i) => `${round(i * step)},${round(20 - (20 * v) / (max || 1))}`).join(" "));
+  // One sample is a level line across.
+  const points = values.length === 1 ? [values[0], values[0]] : values;
+  const step = points.length > 1 ? 100 / (points.length - 1) : 0;
+  line.setAttribute("points", points.map((v, i) => `${round(i * step)},${round(19 - (18 * v) / (max || 1))}`).join(" "));
   line.setAttribute("fill", "none");
-  line.setAttribute("stroke", "#5a6b8c");
+  line.setAttribute("stroke", colour);
+  line.setAttribute("stroke-width", "1.5");
   line.setAttribute("vector-effect", "non-scaling-stroke");
   svg.appendChild(line);
   return svg;
@@ -238,14 +241,22 @@ function drawUtilisation(r) {
     text(" · average use cpus "), number("cpus", pct(r.cluster.avg_utilisation.cpus)),
     text(", mem "), number("mem", pct(r.cluster.avg_utilisation.mem)),
   );
+  // Groups in their colour, other frameworks grey, as on the agents below.
   const capacity = Math.max(0, ...r.series.map((p) => p.capacity.cpus));
-  $("utilisation-services").replaceChildren(...r.services.map((s, i) => el("div", {
-    class: "util-service", "data-service": s.name, "data-kind": s.kind,
-    title: `${s.name} (${s.kind}): peak ${round(s.peak.cpus)} cpu, ${round(s.peak.mem)} MB; average ${round(s.avg.cpus)} cpu, ${round(s.avg.mem)} MB; ${s.siloed_agents} agent(s) on its own`,
-  }, [
-    el("span", { text: `${s.name} · peak ${round(s.peak.cpus)} cpu · ${s.siloed_agents} siloed` }),
-    sparkline(r.series.map((p) => p.allocated[i].cpus), capacity),
-  ])));
+  $("utilisation-services").replaceChildren(...r.services.map((s, i) => {
+    const group = s.kind === "cartrack-group";
+    const colour = group ? colourOf(s.name) : "#9aa3b2";
+    return el("div", {
+      class: "util-service", "data-service": s.name, "data-kind": s.kind,
+      title: `${s.name} (${s.kind}): peak ${round(s.peak.cpus)} cpu, ${round(s.peak.mem)} MB; average ${round(s.avg.cpus)} cpu, ${round(s.avg.mem)} MB; ${s.siloed_agents} agent(s) on its own. The line: its cpus over time, against the cluster's.`,
+    }, [
+      el("span", {}, [
+        el("span", { class: group ? "task" : "task other", style: group ? `background:${colour}` : "", text: s.name }),
+        text(` peak ${round(s.peak.cpus)} cpu · ${s.siloed_agents} siloed`),
+      ]),
+      sparkline(r.series.map((p) => p.allocated[i].cpus), capacity, colour),
+    ]);
+  }));
 }
 
 // ---- the map ----
