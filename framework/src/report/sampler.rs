@@ -198,3 +198,61 @@ async fn master_state(
         return response.json().await.map_err(|e| failed(describe(&e)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Credentials, Secret};
+    use axum::http::{header, HeaderMap, StatusCode};
+
+    /// A master whose `/master/state` needs HTTP Basic `cartrack:s3cret`.
+    async fn master() -> (String, tokio::task::JoinHandle<()>) {
+        let app = axum::Router::new().route(
+            "/master/state",
+            axum::routing::get(|headers: HeaderMap| async move {
+                // base64("cartrack:s3cret")
+                match headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()) {
+                    Some(b"Basic Y2FydHJhY2s6czNjcmV0") => {
+                        Ok(axum::Json(serde_json::json!({"slaves": []})))
+                    }
+                    _ => Err(StatusCode::UNAUTHORIZED),
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (url, server)
+    }
+
+    #[tokio::test]
+    async fn the_master_state_is_asked_with_the_schedulers_credentials() {
+        let (url, server) = master().await;
+        let http = reqwest::Client::new();
+        let basic = Authenticator::new(
+            &Credentials::Basic {
+                principal: "cartrack".into(),
+                secret: Secret::new("s3cret".into()),
+            },
+            &Trust::default(),
+        );
+        let state = master_state(&http, &basic, &format!("{url}/"))
+            .await
+            .expect("answered");
+        assert_eq!(state, serde_json::json!({"slaves": []}));
+        let refused = master_state(&http, &Authenticator::none(), &url)
+            .await
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            refused.contains(&format!("GET {url}/master/state: 401"))
+                && refused.contains("--principal"),
+            "{refused}"
+        );
+        server.abort();
+    }
+}
