@@ -152,14 +152,14 @@ fn largest(samples: &[&Sample]) -> CpusMem {
         .unwrap_or_default()
 }
 
-#[derive(Default)]
 struct AgentSums<'a> {
-    hostname: Option<&'a Arc<str>>,
+    hostname: &'a Arc<str>,
     capacity: CpusMem,
     present: usize,
     capacity_sum: CpusMem,
     allocated_sum: CpusMem,
-    by_service: BTreeMap<&'a Service, CpusMem>,
+    /// By index into the window's services; `None` for those never here.
+    by_service: Vec<Option<CpusMem>>,
 }
 
 /// The report over the samples taken at `from_ms` or later (all of them with `None`), made at
@@ -180,6 +180,7 @@ pub fn report<'a>(
         to_ms: now_ms,
         samples: window.len(),
     };
+    // Groups first, then frameworks, each by name.
     let services: Vec<&Service> = window
         .iter()
         .copied()
@@ -205,8 +206,15 @@ pub fn report<'a>(
         let mut capacity = CpusMem::default();
         for agent in &sample.agents {
             capacity += agent.capacity;
-            let sums = agents.entry(&agent.id).or_default();
-            sums.hostname = Some(&agent.hostname);
+            let sums = agents.entry(&agent.id).or_insert_with(|| AgentSums {
+                hostname: &agent.hostname,
+                capacity: CpusMem::default(),
+                present: 0,
+                capacity_sum: CpusMem::default(),
+                allocated_sum: CpusMem::default(),
+                by_service: vec![None; services.len()],
+            });
+            sums.hostname = &agent.hostname;
             sums.capacity = agent.capacity;
             sums.present += 1;
             sums.capacity_sum += agent.capacity;
@@ -214,9 +222,11 @@ pub fn report<'a>(
                 // Every service of the window is indexed: collected from the same samples.
                 if let Some(&i) = index.get(service) {
                     per_service[i] += *amount;
+                    if let Some(here) = sums.by_service.get_mut(i) {
+                        *here.get_or_insert_with(CpusMem::default) += *amount;
+                    }
                 }
                 sums.allocated_sum += *amount;
-                *sums.by_service.entry(service).or_default() += *amount;
             }
         }
         let total = per_service
@@ -238,7 +248,7 @@ pub fn report<'a>(
 
     let n = window.len() as f64;
     let avg_capacity = capacity_sum.per(n);
-    let services: Vec<ServiceReport> = services
+    let reports: Vec<ServiceReport> = services
         .iter()
         .enumerate()
         .map(|(i, service)| ServiceReport {
@@ -256,13 +266,12 @@ pub fn report<'a>(
             let present = sums.present as f64;
             AgentReport {
                 id: id.to_string(),
-                hostname: sums
-                    .hostname
-                    .map_or_else(|| id.to_string(), |h| h.to_string()),
+                hostname: sums.hostname.to_string(),
                 capacity: sums.capacity,
-                avg_allocated_by_service: sums
-                    .by_service
+                avg_allocated_by_service: services
                     .iter()
+                    .zip(&sums.by_service)
+                    .filter_map(|(service, amount)| Some((service, (*amount)?)))
                     .map(|(service, amount)| {
                         let avg = amount.per(present);
                         ServiceAmount {
@@ -292,9 +301,9 @@ pub fn report<'a>(
             }),
             avg_utilisation: allocated_sum.ratio(capacity_sum),
         },
-        siloed_agents: services.iter().map(|s| s.siloed_agents).sum(),
+        siloed_agents: reports.iter().map(|s| s.siloed_agents).sum(),
         multiplexed_agents: agents_for(peak_total, agent_size),
-        services,
+        services: reports,
         agents,
         series: downsample(points, MAX_SERIES_POINTS),
     }
