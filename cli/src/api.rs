@@ -579,6 +579,21 @@ impl Client {
         parse_answer(&format!("POST {path}"), &text)
     }
 
+    /// `GET /v1/report/utilisation[?since=<seconds>]`, the JSON as it came.
+    pub async fn utilisation(
+        &self,
+        since: Option<std::time::Duration>,
+    ) -> Result<serde_json::Value, ApiError> {
+        let path = "/v1/report/utilisation";
+        let mut url = self.url(path);
+        if let Some(since) = since {
+            url.query_pairs_mut()
+                .append_pair("since", &since.as_secs().to_string());
+        }
+        let text = self.send_to(url, Method::GET, path, None).await?;
+        parse(&format!("GET {path}"), &text)
+    }
+
     /// `PUT /v1/groups/{group}/count`; the scheduler's answer (`{"count": N}`).
     pub async fn set_count(&self, group: &str, count: u32) -> Result<serde_json::Value, ApiError> {
         let path = format!("/v1/groups/{group}/count");

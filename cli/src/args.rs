@@ -8,7 +8,7 @@ use reqwest::Url;
 use crate::error::UsageError;
 use crate::flags::{
     AutoscaleCommand, Command, ConfigCommand, DebugCommand, Flags, LocalFlags, PlanCommand,
-    PodsCommand, UpdateFlags,
+    PodsCommand, ReportCommand, UpdateFlags,
 };
 use crate::local::{Binaries, Cluster, DevCluster, ExistingMaster, LocalArgs};
 
@@ -151,6 +151,11 @@ pub enum Action {
         yes: bool,
         /// `Some(timeout)` with --wait.
         wait: Option<Duration>,
+    },
+    /// `cartrack report utilisation [--since D]`: `None` is every kept sample.
+    ReportUtilisation {
+        /// How far back.
+        since: Option<Duration>,
     },
     /// `cartrack local`
     Local(LocalArgs),
@@ -387,6 +392,9 @@ fn action(command: Command) -> Result<Action, UsageError> {
                 None
             },
         },
+        Command::Report(ReportCommand::Utilisation { since }) => Action::ReportUtilisation {
+            since: since.as_deref().map(parse_since).transpose()?,
+        },
         Command::Local(flags) => Action::Local(local(flags)?),
     })
 }
@@ -535,6 +543,19 @@ fn parse_count(raw: &str) -> Result<u32, UsageError> {
         Ok(count) if count <= MAX_COUNT => Ok(count),
         _ => Err(UsageError::new(format!(
             "count {digits} is above the scheduler's limit of {MAX_COUNT} pods per group"
+        ))),
+    }
+}
+
+/// `report utilisation --since`: a duration of at least a second (the API counts seconds).
+fn parse_since(raw: &str) -> Result<Duration, UsageError> {
+    match humantime::parse_duration(raw) {
+        Ok(d) if d >= Duration::from_secs(1) => Ok(d),
+        Ok(_) => Err(UsageError::new(format!(
+            "--since {raw:?} must be at least 1s, e.g. 1h or 30m"
+        ))),
+        Err(err) => Err(UsageError::new(format!(
+            "--since {raw:?} is not a duration ({err}); write e.g. 1h or 30m"
         ))),
     }
 }
@@ -846,6 +867,30 @@ mod tests {
         );
         let refused = Flags::try_parse_from(["cartrack", "config", "show", "latest"]);
         assert!(refused.is_err());
+    }
+
+    #[test]
+    fn report_since_is_a_duration_of_a_second_or_more() {
+        assert_eq!(
+            args(&["report", "utilisation"]).unwrap().action,
+            Action::ReportUtilisation { since: None }
+        );
+        assert_eq!(
+            args(&["report", "utilisation", "--since", "1h"])
+                .unwrap()
+                .action,
+            Action::ReportUtilisation {
+                since: Some(Duration::from_secs(3600))
+            }
+        );
+        let err = args(&["report", "utilisation", "--since", "soon"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--since \"soon\" is not a duration"),
+            "{err}"
+        );
+        let err = args(&["report", "utilisation", "--since", "0s"]).unwrap_err();
+        assert!(err.to_string().contains("at least 1s"), "{err}");
     }
 
     #[test]

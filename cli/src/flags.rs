@@ -142,6 +142,9 @@ pub enum Command {
         #[arg(long, default_value = "300s")]
         timeout: String,
     },
+    /// Reports on the shared cluster, from the scheduler's samples of it.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Run cartrack on this machine with nothing installed: a dev cluster (or an existing Mesos
     /// with --master), an in-memory Kafka broker, the scheduler and its pipeline pods. Ctrl-C
     /// stops everything.
@@ -292,6 +295,18 @@ pub enum AutoscaleCommand {
     Resume {
         /// The autoscaled group.
         group: String,
+    },
+}
+
+/// `cartrack report ...`
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// The multiplexing report: each service's peak and average allocation, the agents the
+    /// services would need siloed versus multiplexed, and the average utilisation.
+    Utilisation {
+        /// Only the last this long (e.g. 1h, 30m) [default: every sample the scheduler keeps].
+        #[arg(long)]
+        since: Option<String>,
     },
 }
 

@@ -8,18 +8,13 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, Command};
 
-use support::process::{
-    alive, assert_siblings_built, bin_dir, free_port, get, interrupt, wait_for,
-};
+use support::process::{assert_siblings_built, get, wait_for};
+use support::scheduler::{cartrack, dev_cluster, json_of, scheduler, text, Stopped};
 
 /// A group `web` of 2 pods that sleep, greeting with `greeting`; a pod is ready after 1 s
 /// RUNNING, so the rollout takes seconds. `deploy` adds to the group's `deploy` table, `extra`
@@ -42,119 +37,12 @@ mem = 32
     )
 }
 
-/// A child stopped with SIGINT when dropped (it stops what it started), killed if it has not
-/// after 10 s.
-struct Stopped(Child);
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        let Some(pid) = self.0.id() else { return };
-        interrupt(pid);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::time::Instant::now() < deadline && self.0.try_wait().ok().flatten().is_none() {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if alive(pid) {
-            let _ = self.0.start_kill();
-        }
-    }
-}
-
-/// `cartrack-devcluster` with 2 agents on addresses of their own; its master's URL.
-async fn dev_cluster(work: &Path) -> (Stopped, String) {
-    let mut child = Command::new(bin_dir().join("cartrack-devcluster"))
-        .args([
-            "--distinct-hosts",
-            "--agents",
-            "2",
-            "--port",
-            "0",
-            "--work-dir",
-        ])
-        .arg(work.join("cluster"))
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(work.join("devcluster.log")).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("cartrack-devcluster starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let master = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("master: ") {
-                return url.to_string();
-            }
-        }
-        panic!("the dev cluster ended without a master: line");
-    })
-    .await
-    .expect("the dev cluster announces its master within 30 s");
-    (Stopped(child), master)
-}
-
-/// `cartrack-scheduler` for `spec` on `master`, its state and log in `work`; its API's URL.
-fn scheduler(work: &Path, master: &str, spec: &Path) -> (Stopped, String) {
-    let worker = work.join("worker.sh");
-    std::fs::write(&worker, "#!/bin/sh\nexec sleep 600\n").unwrap();
-    std::fs::set_permissions(&worker, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let http = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(bin_dir().join("cartrack-scheduler"))
-        .env_remove("CARTRACK_RELEASE_URI")
-        .env_remove("CARTRACK_API_TOKEN")
-        .env_remove("CARTRACK_READ_TOKEN")
-        .env_remove("CARTRACK_TLS_CERT")
-        .env_remove("CARTRACK_TLS_KEY")
-        .arg("--master")
-        .arg(master)
-        .arg("--spec")
-        .arg(spec)
-        .arg("--state-dir")
-        .arg(work.join("state"))
-        .arg("--http")
-        .arg(&http)
-        .arg("--executor-uri")
-        .arg(bin_dir().join("cartrack-executor"))
-        .arg("--worker-uri")
-        .arg(&worker)
-        // No basemap: the page's test loads nothing from outside.
-        .arg("--map-tiles")
-        .arg("")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(work.join("scheduler.log")).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("cartrack-scheduler starts");
-    (Stopped(child), format!("http://{http}"))
-}
-
-async fn cartrack(api: &str, args: &[&str]) -> Output {
-    let run = Command::new(env!("CARGO_BIN_EXE_cartrack"))
-        .env_remove("CARTRACK_API_TOKEN")
-        .env_remove("DCOS_URL")
-        .arg("--url")
-        .arg(api)
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("cartrack finished within 60 s")
-        .expect("cartrack ran")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)))
-}
-
 /// The dev cluster and the scheduler with `web` running its 2 pods of version 1.
 async fn running_web(work: &Path) -> (Stopped, Stopped, String) {
-    let (cluster, master) = dev_cluster(work).await;
+    let (cluster, master) = dev_cluster(work, &[]).await;
     let spec = work.join("web.toml");
     std::fs::write(&spec, web_spec("hello", "", "")).unwrap();
-    let (scheduler, api) = scheduler(work, &master, &spec);
+    let (scheduler, api) = scheduler(work, &master, &spec, &[]);
     let http = reqwest::Client::new();
     wait_for("both web pods running", Duration::from_secs(60), || async {
         let state = get(&http, &format!("{api}/v1/state")).await?;

@@ -168,6 +168,10 @@ pub struct Args {
     /// answer in time is not sent again (it may have been taken): its tasks are reconciled.
     #[arg(long, env = "CARTRACK_CALL_TIMEOUT", default_value_t = 10.0)]
     pub call_timeout: f64,
+    /// Seconds between two utilisation samples of the cluster (the multiplexing report,
+    /// GET /v1/report/utilisation); the last 8640 are kept, in memory only.
+    #[arg(long, env = "CARTRACK_REPORT_INTERVAL", default_value_t = 10.0)]
+    pub report_interval: f64,
     /// Log filter (tracing env-filter syntax), e.g. info or cartrack_framework=debug.
     #[arg(long, env = "CARTRACK_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -224,6 +228,8 @@ pub struct Settings {
     pub core: CoreConfig,
     /// How long the master has to answer one call.
     pub call_timeout: Duration,
+    /// Time between two utilisation samples (`--report-interval`).
+    pub report_interval: Duration,
     /// The page's basemap (`--map-tiles`); `None` for none.
     pub basemap: Option<Basemap>,
     /// Uninstall mode (`--uninstall`, or `SDK_UNINSTALL=true` as DC/OS sets it).
@@ -470,6 +476,8 @@ pub fn resolve(
     let call_timeout = Duration::from_secs_f64(positive("call-timeout", args.call_timeout)?);
     let autoscale_interval =
         Duration::from_secs_f64(positive("autoscale-interval", args.autoscale_interval)?);
+    let report_interval =
+        Duration::from_secs_f64(positive("report-interval", args.report_interval)?);
     let basemap = Basemap::from_flag(&args.map_tiles)?;
     let binaries = match &args.release_uri {
         Some(uri) => Binaries::Release {
@@ -520,6 +528,7 @@ pub fn resolve(
         },
         core,
         call_timeout,
+        report_interval,
         basemap,
         uninstall: args.uninstall || lookup("SDK_UNINSTALL").is_some_and(|v| is_true(&v)),
         unknown_group_variables,
@@ -817,5 +826,21 @@ mod tests {
         .expect("write");
         let err = resolve(&args(&[]), SPEC, under_marathon, None).expect_err("bad bundle");
         assert!(err.to_string().contains(".ssl/ca-bundle.crt"), "{err}");
+    }
+
+    #[test]
+    fn the_report_interval_defaults_to_10_s_and_must_be_positive() {
+        let resolved = |extra: &[&str]| resolve(&args(extra), SPEC, env(&[]), None);
+        let s = resolved(&[]).expect("valid");
+        assert_eq!(s.report_interval, Duration::from_secs(10));
+        let s = resolved(&["--report-interval", "0.5"]).expect("valid");
+        assert_eq!(s.report_interval, Duration::from_millis(500));
+        for bad in ["0", "-1", "1e30", "NaN"] {
+            let err = resolved(&[&format!("--report-interval={bad}")])
+                .expect_err("refused")
+                .to_string();
+            assert!(err.starts_with("--report-interval = "), "{err}");
+            assert!(err.contains("seconds > 0"), "{err}");
+        }
     }
 }

@@ -13,6 +13,8 @@
 //!   CAs trusted on HTTPS (`--ca-file`, DC/OS Enterprise's cluster CA).
 //! - [`driver`]: the loop: event -> state update -> plan -> persist -> calls.
 //! - [`api`]: the operator HTTP API and Prometheus metrics.
+//! - [`report`]: the multiplexing report (utilisation samples of the shared cluster, and the
+//!   agents its services would need siloed versus multiplexed).
 //! - [`resources`]: scalars in Mesos' thousandths; `testkit` (feature `testkit`, on in this
 //!   crate's tests and benchmarks): fixtures that panic on bad input, never in the scheduler.
 
@@ -28,6 +30,7 @@ pub mod ha;
 pub mod mesos;
 pub mod planner;
 pub mod records;
+pub mod report;
 pub mod resources;
 pub mod service;
 pub mod spec;

@@ -127,11 +127,23 @@ pub async fn run<S: Store + 'static>(
         stream_tx,
     );
     let decisions = driver::decision_histogram();
-    let sampler = tokio::spawn(crate::autoscale::sampler::run(
+    let load_sampler = tokio::spawn(crate::autoscale::sampler::run(
         driver::Handle::new(api_tx.clone()),
         crate::workers::client(settings.worker_read_token.as_deref()),
         settings.autoscale_interval,
     ));
+    let samples = crate::report::Samples::default();
+    let report_sampler = crate::report::sampler::spawn(
+        crate::report::sampler::SamplerConfig {
+            interval: settings.report_interval,
+            timeout: settings.call_timeout,
+            masters: masters.clone(),
+            auth: auth.clone(),
+        },
+        &settings.trust,
+        api_tx.clone(),
+        samples.clone(),
+    );
     let api = tokio::spawn(crate::api::serve(
         listener,
         settings.tls.clone(),
@@ -139,7 +151,8 @@ pub async fn run<S: Store + 'static>(
         api_tx,
         crate::api::page::PageSources::new(masters, &settings.trust)
             .with_basemap(settings.basemap.clone())
-            .with_worker_read_token(settings.worker_read_token.as_deref()),
+            .with_worker_read_token(settings.worker_read_token.as_deref())
+            .with_report(samples),
         decisions.clone(),
         crate::api::UpdateContext {
             roles: settings.framework.roles.clone(),
@@ -175,7 +188,8 @@ pub async fn run<S: Store + 'static>(
     )
     .await;
     subscription.abort();
-    sampler.abort();
+    load_sampler.abort();
+    report_sampler.abort();
     api.abort();
     if result? == Stopped::Uninstalled {
         let listener = TcpListener::from_std(kept).map_err(|source| RunError::Bind {

@@ -108,6 +108,7 @@ async fn with_a_read_token_reads_need_it_but_the_health_check_and_the_page_files
         "/v1/state",
         "/v1/map",
         "/v1/debug/offers",
+        "/v1/report/utilisation",
         "/metrics",
         "/v1/nope",
     ] {
@@ -130,18 +131,16 @@ async fn with_a_read_token_reads_need_it_but_the_health_check_and_the_page_files
             "{path}"
         );
     }
-    // Past the door: the page config needs no loop; the rest waits for the silent loop.
+    // Past the door: the page config and the utilisation report need no loop; the rest waits
+    // for the silent loop.
     for token in ["r3ad", "wr1te"] {
-        assert_eq!(
-            status(
-                client
-                    .get(format!("{url}/v1/page-config"))
-                    .bearer_auth(token)
-            )
-            .await,
-            200,
-            "page config with {token}"
-        );
+        for path in ["/v1/page-config", "/v1/report/utilisation"] {
+            assert_eq!(
+                status(client.get(format!("{url}{path}")).bearer_auth(token)).await,
+                200,
+                "{path} with {token}"
+            );
+        }
     }
     // The read token does not write.
     let write = client

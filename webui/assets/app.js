@@ -1,21 +1,26 @@
-// The cartrack page: polls the scheduler's /v1/state, /v1/cluster, /v1/map and
-// /v1/plans/deploy and /v1/autoscale about once a second and draws the groups (with scale
-// controls), the running deployment's steps, autoscaling, the shared agents, and the fleet on a Leaflet map. Everything but the basemap's tiles is served by the scheduler; tiles come from
+// The cartrack page: polls the scheduler's /v1/state, /v1/cluster, /v1/map, /v1/plans/deploy
+// and /v1/autoscale about once a second (and /v1/report/utilisation every 10 s) and draws the
+// groups (with scale controls), the running deployment's steps, autoscaling, the shared agents
+// with the multiplexing report above them, and the fleet on a Leaflet map. Everything but the basemap's tiles is served by the scheduler; tiles come from
 // the server /v1/page-config names, and the page works without them.
 "use strict";
 
 const GROUP_COLOURS = ["#1f6feb", "#2f9e44", "#e8590c", "#9c36b5", "#0c8599", "#c2255c"];
 const MANHATTAN = [40.78, -73.97];
 const POLL_MS = 1000;
+// The utilisation report changes with each sample (every 10 s by default) and costs the
+// scheduler a pass over every kept sample: asked less often.
+const REPORT_POLL_MS = 10000;
 // A scheduler that accepts connections but does not answer counts as gone after this long.
 const REQUEST_TIMEOUT_MS = 4000;
 
 const page = {
-  state: null, cluster: null, map: null, config: null, groupColour: {},
+  state: null, cluster: null, map: null, report: null, config: null, groupColour: {},
   // Per view: when it last answered, and why its last fetch failed (null when it answered).
   views: {
     state: { ok: null, error: null }, cluster: { ok: null, error: null }, map: { ok: null, error: null },
     deploy: { ok: null, error: null }, autoscale: { ok: null, error: null },
+    report: { ok: null, error: null },
   },
   tiles: { loaded: 0, failed: 0 },
   fitted: false,
@@ -238,6 +243,60 @@ function drawAgents(cluster) {
   ])));
 }
 
+// The multiplexing report: agents needed siloed vs multiplexed vs there, average utilisation,
+// and per service a sparkline of its cpus over time against the cluster's capacity.
+function sparkline(values, max, colour) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 100 20");
+  svg.setAttribute("preserveAspectRatio", "none");
+  const line = document.createElementNS(ns, "polyline");
+  // One sample is a level line across.
+  const points = values.length === 1 ? [values[0], values[0]] : values;
+  const step = points.length > 1 ? 100 / (points.length - 1) : 0;
+  line.setAttribute("points", points.map((v, i) => `${round(i * step)},${round(19 - (18 * v) / (max || 1))}`).join(" "));
+  line.setAttribute("fill", "none");
+  line.setAttribute("stroke", colour);
+  line.setAttribute("stroke-width", "1.5");
+  line.setAttribute("vector-effect", "non-scaling-stroke");
+  svg.appendChild(line);
+  return svg;
+}
+
+function drawUtilisation(r) {
+  const number = (key, value) => el("span", { class: "number", "data-number": key, text: String(value) });
+  const text = (t) => document.createTextNode(t);
+  const pct = (ratio) => `${(100 * ratio).toFixed(1)}%`;
+  if (!r.period.samples) {
+    $("utilisation-summary").replaceChildren(text("No sample of the cluster yet."));
+    $("utilisation-services").replaceChildren();
+    return;
+  }
+  $("utilisation-summary").replaceChildren(
+    text("Agents needed siloed "), number("siloed", r.siloed_agents),
+    text(", multiplexed "), number("multiplexed", r.multiplexed_agents),
+    text(", in the cluster "), number("actual", r.cluster.agents),
+    text(" · average use cpus "), number("cpus", pct(r.cluster.avg_utilisation.cpus)),
+    text(", mem "), number("mem", pct(r.cluster.avg_utilisation.mem)),
+  );
+  // Groups in their colour, other frameworks grey, as on the agents below.
+  const capacity = Math.max(0, ...r.series.map((p) => p.capacity.cpus));
+  $("utilisation-services").replaceChildren(...r.services.map((s, i) => {
+    const group = s.kind === "cartrack-group";
+    const colour = group ? colourOf(s.name) : "#9aa3b2";
+    return el("div", {
+      class: "util-service", "data-service": s.name, "data-kind": s.kind,
+      title: `${s.name} (${s.kind}): peak ${round(s.peak.cpus)} cpu, ${round(s.peak.mem)} MB; average ${round(s.avg.cpus)} cpu, ${round(s.avg.mem)} MB; ${s.siloed_agents} agent(s) on its own. The line: its cpus over time, against the cluster's.`,
+    }, [
+      el("span", {}, [
+        el("span", { class: group ? "task" : "task other", style: group ? `background:${colour}` : "", text: s.name }),
+        text(` peak ${round(s.peak.cpus)} cpu · ${s.siloed_agents} siloed`),
+      ]),
+      sparkline(r.series.map((p) => p.allocated[i].cpus), capacity, colour),
+    ]);
+  }));
+}
+
 // ---- the map ----
 
 const leaflet = L.map("map", { zoomSnap: 0.5 }).setView(MANHATTAN, 12);
@@ -419,6 +478,10 @@ async function refresh() {
     state: ["/v1/state", drawGroups], cluster: ["/v1/cluster", drawAgents], map: ["/v1/map", drawMap],
     deploy: ["/v1/plans/deploy", drawDeployment], autoscale: ["/v1/autoscale", drawAutoscale],
   };
+  const report = page.views.report;
+  if (report.ok === null || report.error || Date.now() - report.ok >= REPORT_POLL_MS) {
+    views.report = ["/v1/report/utilisation", drawUtilisation];
+  }
   const names = Object.keys(views);
   const answers = await Promise.allSettled(names.map((name) => getJson(views[name][0])));
   answers.forEach((answer, i) => {

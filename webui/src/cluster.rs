@@ -38,6 +38,17 @@ pub struct AgentView {
     /// Every other framework's live tasks on this agent, one entry per framework, in natural
     /// order of name.
     pub other_frameworks: Vec<FrameworkLoad>,
+    /// The calling scheduler's executors here: their own resources, besides their tasks'.
+    pub executors: Vec<ExecutorView>,
+}
+
+/// One of the calling scheduler's executors on an agent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExecutorView {
+    /// Its executor id.
+    pub id: String,
+    /// Its own resources (its tasks' are theirs).
+    pub resources: Scalars,
 }
 
 /// One other framework's share of an agent.
@@ -105,6 +116,7 @@ pub fn from_master_state(state: &Value, our_framework: Option<&str>) -> ClusterV
             used: scalars(agent.get("used_resources")),
             tasks: Vec::new(),
             other_frameworks: Vec::new(),
+            executors: Vec::new(),
         })
         .collect();
     // Per agent, per other framework id: its name and load.
@@ -112,6 +124,17 @@ pub fn from_master_state(state: &Value, our_framework: Option<&str>) -> ClusterV
     for framework in list(state, "frameworks") {
         let framework_id = text(framework, "id");
         let ours = our_framework == Some(framework_id.as_str());
+        if ours {
+            for executor in list(framework, "executors") {
+                let agent_id = text(executor, "slave_id");
+                if let Some(agent) = agents.iter_mut().find(|a| a.id == agent_id) {
+                    agent.executors.push(ExecutorView {
+                        id: text(executor, "executor_id"),
+                        resources: scalars(executor.get("resources")),
+                    });
+                }
+            }
+        }
         for task in list(framework, "tasks") {
             let state = text(task, "state");
             if is_terminal(&state) {
@@ -213,7 +236,10 @@ mod tests {
                  "used_resources": {"cpus": 1.25, "mem": 2112.0, "disk": 16.0}}
             ],
             "frameworks": [
-                {"id": "fw-cartrack", "name": "cartrack", "tasks": [
+                {"id": "fw-cartrack", "name": "cartrack", "executors": [
+                    {"executor_id": "cartrack-executor.*", "slave_id": "a1",
+                     "resources": {"cpus": 0.1, "mem": 32.0, "disk": 10.0}}
+                 ], "tasks": [
                     {"id": "processor-10-main__z", "name": "processor-10-main", "slave_id": "a1",
                      "state": "TASK_STAGING", "resources": {"cpus": 0.25, "mem": 64.0, "disk": 16.0}},
                     {"id": "processor-0-main__x", "name": "processor-0-main", "slave_id": "a1",
@@ -289,6 +315,25 @@ mod tests {
         let names: Vec<&str> = load(&view, 0).iter().map(|(name, ..)| *name).collect();
         assert_eq!(names, ["cartrack", "other tenants", "spark"]);
         assert_eq!(load(&view, 0)[0].1, 3, "the killed task is not counted");
+    }
+
+    #[test]
+    fn our_executors_are_listed_with_their_own_resources() {
+        let view = from_master_state(&master_state(), Some("fw-cartrack"));
+        assert_eq!(
+            view.agents[0].executors,
+            [ExecutorView {
+                id: "cartrack-executor.*".into(),
+                resources: Scalars {
+                    cpus: 0.1,
+                    mem: 32.0,
+                    disk: 10.0
+                }
+            }]
+        );
+        assert!(view.agents[1].executors.is_empty());
+        let before = from_master_state(&master_state(), None);
+        assert!(before.agents.iter().all(|a| a.executors.is_empty()));
     }
 
     #[test]

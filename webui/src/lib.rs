@@ -5,7 +5,8 @@
 //! - [`basemap`]: the raster tiles under the map (`--map-tiles`), handed to the page by
 //!   `GET /v1/page-config`.
 //! - [`cluster`]: the master's `/state` reduced to what the page shows — agents, their
-//!   resources, cartrack's tasks on them, and one summary per other framework.
+//!   resources, cartrack's tasks and executors on them, and one summary per other framework
+//!   (also what the scheduler's utilisation samples are read from).
 //! - [`map`]: the running processors' `/v1/snapshot`s merged into one fleet view
 //!   (`GET /v1/map`).
 //!

@@ -6,6 +6,7 @@ mod config;
 mod diagnosis;
 mod plan;
 mod pods;
+mod report;
 mod scale;
 mod status;
 mod uninstall;
@@ -39,6 +40,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Action::AutoscaleShow => views::show(&client, output, views::View::Autoscale).await,
         Action::AutoscaleResume(group) => autoscale::resume(&client, output, &group).await,
         Action::Uninstall { yes, wait } => uninstall::run(&client, output, yes, wait).await,
+        Action::ReportUtilisation { since } => report::utilisation(&client, output, since).await,
         Action::Local(local) => crate::local::run(local).await,
         Action::Info => {
             stdout::line(crate::PLUGIN_INFO)?;

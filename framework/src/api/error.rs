@@ -17,7 +17,7 @@ pub(crate) enum ApiError {
     #[error("missing or wrong `Authorization: Bearer <token>`")]
     Unauthorized,
     /// No route matched the path.
-    #[error("no such endpoint; see GET /, /v1/health, /v1/state, /v1/cluster, /v1/map, /v1/page-config, /v1/plan, /v1/plans[/deploy|recovery], /v1/configs[/{{id}}], /v1/state/frameworkId, /v1/debug/offers, /v1/autoscale, /metrics, POST /v1/uninstall, POST /v1/autoscale/{{group}}/resume, POST /v1/plans/deploy/<action>, PUT /v1/config, PUT /v1/groups/{{group}}/count, POST /v1/pods/{{slot}}/restart|replace")]
+    #[error("no such endpoint; see GET /, /v1/health, /v1/state, /v1/cluster, /v1/map, /v1/page-config, /v1/plan, /v1/plans[/deploy|recovery], /v1/configs[/{{id}}], /v1/state/frameworkId, /v1/debug/offers, /v1/autoscale, /v1/report/utilisation, /metrics, POST /v1/uninstall, POST /v1/autoscale/{{group}}/resume, POST /v1/plans/deploy/<action>, PUT /v1/config, PUT /v1/groups/{{group}}/count, POST /v1/pods/{{slot}}/restart|replace")]
     NoSuchEndpoint,
     /// `GET /v1/state/frameworkId` with none stored: the uninstall finished (what DC/OS's
     /// Cosmos reads as "ready to be removed"), or the scheduler never registered.

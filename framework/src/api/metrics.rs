@@ -1,10 +1,12 @@
-//! `GET /metrics` in the Prometheus text format: counters from the core, task gauges, and
-//! the histogram of planner decision time (one event in, one decision out).
+//! `GET /metrics` in the Prometheus text format: counters from the core, task gauges, the
+//! multiplexing report's agent counts and utilisation, and the histogram of planner decision
+//! time (one event in, one decision out).
 //!
 //! The core's [`Counters`] are the source of truth, so each scrape copies them on the loop
 //! ([`Snapshot::of`], cheap) and builds a registry from the copy off the loop ([`render`]).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -15,6 +17,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::driver::{Core, Counters};
+use crate::report::Report;
 
 /// `Content-Type` of the exposition, as the pipeline's workers serve theirs.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -30,6 +33,18 @@ pub(crate) struct Snapshot {
     autoscaled: BTreeMap<String, (u32, u32)>,
     /// Autoscaling decisions taken, per (group, direction).
     decisions: BTreeMap<(String, &'static str), u64>,
+    /// The multiplexing report over every kept sample.
+    report: Option<ReportGauges>,
+}
+
+/// What `/metrics` shows of the multiplexing report.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ReportGauges {
+    siloed: u64,
+    multiplexed: u64,
+    actual: u64,
+    utilisation_cpus: f64,
+    utilisation_mem: f64,
 }
 
 impl Snapshot {
@@ -58,7 +73,20 @@ impl Snapshot {
             subscribed: core.subscribed(),
             autoscaled,
             decisions: core.autoscaler().taken.clone(),
+            report: None,
         }
+    }
+
+    /// Adds the report's agent counts and utilisation.
+    pub(crate) fn with_report(mut self, report: &Report) -> Self {
+        self.report = Some(ReportGauges {
+            siloed: report.siloed_agents,
+            multiplexed: report.multiplexed_agents,
+            actual: report.cluster.agents as u64,
+            utilisation_cpus: report.cluster.avg_utilisation.cpus,
+            utilisation_mem: report.cluster.avg_utilisation.mem,
+        });
+        self
     }
 }
 
@@ -76,6 +104,46 @@ struct GroupLabel {
 struct DecisionLabels {
     group: String,
     direction: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AgentKind {
+    kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResourceLabel {
+    resource: &'static str,
+}
+
+fn register_report(registry: &mut Registry, report: &ReportGauges) {
+    let agents = Family::<AgentKind, Gauge>::default();
+    for (kind, n) in [
+        ("siloed", report.siloed),
+        ("multiplexed", report.multiplexed),
+        ("actual", report.actual),
+    ] {
+        agents
+            .get_or_create(&AgentKind { kind })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    registry.register(
+        "cartrack_report_agents",
+        "Agents the services need siloed and multiplexed (the multiplexing report over every kept sample), and the agents there are",
+        agents,
+    );
+    let ratio = Family::<ResourceLabel, Gauge<f64, AtomicU64>>::default();
+    for (resource, value) in [
+        ("cpus", report.utilisation_cpus),
+        ("mem", report.utilisation_mem),
+    ] {
+        ratio.get_or_create(&ResourceLabel { resource }).set(value);
+    }
+    registry.register(
+        "cartrack_utilisation_ratio",
+        "Average allocated over capacity of the cluster's agents, over every kept sample",
+        ratio,
+    );
 }
 
 /// Renders every metric. Counters are registered without `_total` and help texts without a
@@ -146,6 +214,9 @@ pub(crate) fn render(snapshot: &Snapshot, decisions: &Histogram) -> String {
         ConstGauge::new(i64::from(snapshot.subscribed)),
     );
     register_leader(&mut registry, true);
+    if let Some(report) = &snapshot.report {
+        register_report(&mut registry, report);
+    }
     registry.register(
         "cartrack_planner_decision_seconds",
         "Time to turn one event into a decision (state update + plan)",
@@ -234,6 +305,13 @@ mod tests {
             subscribed: true,
             autoscaled: BTreeMap::from([("processor".to_string(), (3, 2))]),
             decisions: BTreeMap::from([(("processor".to_string(), "up"), 2)]),
+            report: Some(ReportGauges {
+                siloed: 5,
+                multiplexed: 3,
+                actual: 4,
+                utilisation_cpus: 0.25,
+                utilisation_mem: 0.5,
+            }),
         };
         let decisions = crate::driver::decision_histogram();
         decisions.observe(0.002);
@@ -251,6 +329,11 @@ mod tests {
             "cartrack_autoscale_actual{group=\"processor\"} 2",
             "cartrack_autoscale_decisions_total{group=\"processor\",direction=\"up\"} 2",
             "cartrack_autoscale_decisions_total{group=\"processor\",direction=\"down\"} 0",
+            "cartrack_report_agents{kind=\"siloed\"} 5",
+            "cartrack_report_agents{kind=\"multiplexed\"} 3",
+            "cartrack_report_agents{kind=\"actual\"} 4",
+            "cartrack_utilisation_ratio{resource=\"cpus\"} 0.25",
+            "cartrack_utilisation_ratio{resource=\"mem\"} 0.5",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

@@ -16,6 +16,7 @@ mod error;
 mod extract;
 mod metrics;
 pub mod page;
+mod report;
 pub mod standby;
 pub mod uninstalled;
 pub mod views;
@@ -109,6 +110,7 @@ fn router(api: Api, tokens: ApiTokens) -> Router {
         .route("/v1/debug/offers", get(debug_offers))
         .route("/v1/autoscale", get(autoscale::show))
         .route("/v1/autoscale/{group}/resume", post(autoscale::resume))
+        .route("/v1/report/utilisation", get(report::utilisation))
         .route("/metrics", get(metrics))
         .route("/v1/groups/{group}/count", put(set_count))
         .route(
@@ -233,10 +235,14 @@ async fn debug_offers(State(api): State<Api>) -> Result<Json<views::DebugOffersV
 }
 
 async fn metrics(State(api): State<Api>) -> Result<Response, ApiError> {
-    let snapshot = api
+    let mut snapshot = api
         .driver
         .read(|core, _| metrics::Snapshot::of(core))
         .await?;
+    let now_ms = crate::driver::now_ms();
+    if let Some(report) = api.page.report().report_blocking(None, now_ms).await {
+        snapshot = snapshot.with_report(&report);
+    }
     let text = metrics::render(&snapshot, &api.decisions);
     Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
 }

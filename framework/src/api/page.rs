@@ -2,8 +2,8 @@
 //! `/v1/page-config` (the basemap of `--map-tiles`), and the two views it polls besides
 //! `/v1/state`: `/v1/cluster` (the master's `/state`, reduced to agents, cartrack's tasks and a
 //! summary per other framework) and `/v1/map` (the running processors' `/v1/snapshot`s,
-//! merged). The page and the merges live in `cartrack-webui`; this module only finds what to
-//! fetch.
+//! merged), and the utilisation report's samples (`/v1/report/utilisation`). The page and the
+//! merges live in `cartrack-webui`; this module only finds what to fetch.
 
 use axum::body::Bytes;
 use axum::http::header;
@@ -16,6 +16,7 @@ use cartrack_webui::map::{self, MapView};
 use super::error::ApiError;
 use super::views::StateView;
 use crate::mesos::Masters;
+use crate::report::Samples;
 use crate::tls::Trust;
 
 /// The port name processors serve `/v1/snapshot` on (the spec's named port).
@@ -29,6 +30,8 @@ pub struct PageSources {
     /// For the workers' snapshots: it carries their read token, which masters must not see.
     workers: reqwest::Client,
     config: PageConfig,
+    /// The utilisation samples behind `/v1/report/utilisation` and its panel.
+    report: Samples,
 }
 
 impl PageSources {
@@ -40,6 +43,7 @@ impl PageSources {
             http: trust.client().build().unwrap_or_default(),
             workers: reqwest::Client::new(),
             config: PageConfig::default(),
+            report: Samples::default(),
         }
     }
 
@@ -54,6 +58,17 @@ impl PageSources {
     pub fn with_basemap(mut self, basemap: Option<Basemap>) -> Self {
         self.config.basemap = basemap;
         self
+    }
+
+    /// The utilisation report reads `samples` (the sampler's).
+    pub fn with_report(mut self, samples: Samples) -> Self {
+        self.report = samples;
+        self
+    }
+
+    /// The samples the utilisation report reads.
+    pub(crate) fn report(&self) -> &Samples {
+        &self.report
     }
 
     /// `GET /v1/page-config`.
