@@ -12,8 +12,9 @@
 //! by Kafka, so a crash re-reads rather than loses. Outputs carry deterministic ids, so what is
 //! re-read overwrites rather than duplicates. Without a checkpoint directory, a commit stops at
 //! the first record of the oldest tile window that can still change (a restart re-reads them
-//! all); with one, the processor's state is checkpointed ([`crate::checkpoint`]) and commits go
-//! up to the checkpoint, whose state a restart restores.
+//! all); with one, the processor's state is checkpointed ([`crate::checkpoint`]) and, while
+//! this processor has every partition, commits go up to the checkpoint, whose state a restart
+//! restores.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
