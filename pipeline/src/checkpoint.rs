@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::processor::{Processor, ProcessorConfig};
 
 /// Bumped when the layout changes; a checkpoint of another version is refused, not guessed at.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// Why a checkpoint could not be written or read.
 #[derive(Debug, thiserror::Error)]

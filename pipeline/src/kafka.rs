@@ -33,8 +33,11 @@ pub mod topics {
     pub const TILES: &str = "cartrack.tiles";
     /// Geofence crossings, partitioned by vehicle id (JSON lines).
     pub const ALERTS: &str = "cartrack.alerts";
+    /// Internal to `process`: the parts of tile windows (per input partition) that processors
+    /// emit and merge, partitioned by `<geohash>-<window start>` (JSON lines).
+    pub const TILE_PARTS: &str = "cartrack.tile-parts";
     /// Every topic, for a broker to create up front.
-    pub const ALL: [&str; 4] = [POSITIONS, VEHICLES, TILES, ALERTS];
+    pub const ALL: [&str; 5] = [POSITIONS, VEHICLES, TILES, ALERTS, TILE_PARTS];
 }
 
 /// What is wrong with the Kafka settings, and how to fix it.
@@ -316,8 +319,10 @@ impl Emitter {
         Ok(reached)
     }
 
-    /// Adds the acknowledgements counted so far to the records-out metric.
-    fn count_acknowledged(&self) {
+    /// Adds the acknowledgements counted so far to the records-out metric (also done every
+    /// so many sends, at [`Self::reached`] and [`Self::settle`]; call it where outputs may go
+    /// quiet with none of those coming, so the metric does not lag).
+    pub fn count_acknowledged(&self) {
         let counter = self.producer.context();
         for (slot, topic) in self.topics.iter().enumerate().take(MAX_TOPICS) {
             let acknowledged = counter.acknowledged[slot].swap(0, Ordering::Relaxed);

@@ -30,6 +30,10 @@ pub const OUTPUT_SCHEMA_V1: &str = "cartrack.Output/v1+json";
 /// always in the same partition, in order.
 pub const OUTPUT_SCHEMA_V2: &str = "cartrack.Output/v2+ndjson";
 
+/// The schema of `cartrack.tile-parts` records (internal to `process`): one [`TileParts`] as
+/// JSON per line; no key.
+pub const TILE_PARTS_SCHEMA_V1: &str = "cartrack.TileParts/v1+ndjson";
+
 /// One fix reported by (or simulated for) a vehicle: the pipeline's unit of input.
 ///
 /// Field numbers are the wire contract: add new fields with new numbers, never reuse one.
@@ -271,6 +275,83 @@ pub struct TileTraffic {
 impl TileTraffic {
     /// The document id: deterministic, so re-emitting a window after a restart overwrites
     /// rather than double-counts.
+    pub fn document_id(&self) -> String {
+        format!("{}-{}", self.tile, self.window_start_ms)
+    }
+
+    /// The window of `tile` from `start_ms` to `end_ms` with these totals, `speed_sum` in
+    /// [`SPEED_UNITS_PER_MPS`]: the one place the mean is computed, so a window aggregated in
+    /// one piece and one merged from parts with the same totals have the same bits.
+    pub fn from_totals(tile: &str, start_ms: i64, end_ms: i64, totals: PartTotals) -> Self {
+        Self {
+            location: crate::geo::tile_centre(tile).unwrap_or(GeoPoint { lat: 0.0, lon: 0.0 }),
+            tile: tile.to_owned(),
+            window_start_ms: start_ms,
+            window_end_ms: end_ms,
+            vehicles: totals.vehicles,
+            observations: totals.observations,
+            mean_speed_mps: totals.speed_sum as f64
+                / SPEED_UNITS_PER_MPS
+                / f64::from(totals.observations.max(1)),
+        }
+    }
+}
+
+/// Speeds are summed in these units per m/s (micrometres per second): exact integer sums.
+pub const SPEED_UNITS_PER_MPS: f64 = 1e6;
+
+/// Additive totals of a tile window, or of a part of one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartTotals {
+    /// Distinct vehicles (additive across parts: a vehicle lives in one input partition).
+    pub vehicles: u32,
+    /// Fixes.
+    pub observations: u32,
+    /// Sum of the fixes' speeds in [`SPEED_UNITS_PER_MPS`].
+    pub speed_sum: i64,
+}
+
+impl PartTotals {
+    /// These totals plus `other`'s.
+    pub fn plus(self, other: PartTotals) -> PartTotals {
+        PartTotals {
+            vehicles: self.vehicles.saturating_add(other.vehicles),
+            observations: self.observations.saturating_add(other.observations),
+            speed_sum: self.speed_sum.saturating_add(other.speed_sum),
+        }
+    }
+}
+
+/// What one input partition's fixes add to a tile window: the whole state of (tile, window,
+/// partition) as one processor has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TilePart {
+    /// The `cartrack.positions` partition.
+    pub partition: u32,
+    /// The offset of the newest position folded into the part: of two parts of one partition,
+    /// the one with the higher offset has seen more (a later owner's re-read part, or a late
+    /// fix), so a stale one never replaces it.
+    pub offset: i64,
+    /// The partition's totals in the window.
+    #[serde(flatten)]
+    pub totals: PartTotals,
+}
+
+/// The parts of one tile window that one processor emits at once (all of them the first
+/// time, the changed ones on late data): the `cartrack.tile-parts` item, partitioned by
+/// [`Self::document_id`], so every part of a window reaches one merger, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TileParts {
+    /// The geohash of the tile.
+    pub tile: String,
+    /// Window start, ms since the epoch.
+    pub window_start_ms: i64,
+    /// One per input partition that had fixes in the window.
+    pub parts: Vec<TilePart>,
+}
+
+impl TileParts {
+    /// The merged window's document id, `<geohash>-<window_start_ms>`.
     pub fn document_id(&self) -> String {
         format!("{}-{}", self.tile, self.window_start_ms)
     }

@@ -9,9 +9,10 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::geo::tile_of;
-use crate::model::{Alert, GeoPoint, Position, Predictions, TileTraffic, VehicleState};
+use crate::model::{Alert, GeoPoint, Position, Predictions, TileParts, TileTraffic, VehicleState};
 use crate::transforms::aggregate::{LateFix, TileAggregator, TooLate, WindowConfig};
 use crate::transforms::geofence::{Geofences, Membership};
+use crate::transforms::merge::LateParts;
 use crate::transforms::predict::{dead_reckoning, tile_speed, Kalman, KalmanConfig};
 use crate::transforms::track::{self, Kinematics, Stale, TrackConfig};
 
@@ -58,8 +59,11 @@ pub struct Outputs {
     /// Vehicles whose state changed, by [`VehicleIndex`], in processing order.
     pub vehicles: Vec<VehicleIndex>,
     /// Tile windows emitted for the first time, or again because late positions changed them
-    /// (same document id).
+    /// (same document id), as far as this processor's inputs make them.
     pub tiles: Vec<TileTraffic>,
+    /// The parts (per input) of those windows: all of a window's the first time, the changed
+    /// ones after. Merged with other processors' parts, they make the whole windows.
+    pub parts: Vec<TileParts>,
     /// Geofence crossings.
     pub alerts: Vec<Alert>,
 }
@@ -69,16 +73,20 @@ impl Outputs {
     pub fn clear(&mut self) {
         self.vehicles.clear();
         self.tiles.clear();
+        self.parts.clear();
         self.alerts.clear();
     }
 }
 
-/// A vehicle's slot in the processor; stable for the processor's life.
+/// A vehicle's slot in the processor; stable until inputs are dropped
+/// ([`Processor::drop_inputs`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VehicleIndex(u32);
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Vehicle {
+    /// The input (partition) its positions come from.
+    input: u32,
     state: VehicleState,
     kinematics: Kinematics,
     kalman: Kalman,
@@ -108,10 +116,16 @@ pub struct LateReport {
     pub open_windows: usize,
     /// The most recent windows that had positions beyond the lateness, newest first.
     pub windows_beyond_lateness: Vec<TooLate>,
+    /// Parts of tile windows (from this or another processor) that reached this processor's
+    /// merger after it had dropped their window, since the start (see
+    /// [`crate::transforms::merge`]).
+    pub parts_beyond_lateness: u64,
+    /// The most recent windows that had such parts, newest first.
+    pub part_windows_beyond_lateness: Vec<LateParts>,
 }
 
-/// How many windows with positions beyond the lateness the snapshot lists.
-const SNAPSHOT_TOO_LATE_WINDOWS: usize = 100;
+/// How many windows with positions (or parts) beyond the lateness the snapshot lists.
+pub const SNAPSHOT_TOO_LATE_WINDOWS: usize = 100;
 
 /// The current picture, as served to the map page.
 #[derive(Debug, Serialize)]
@@ -166,11 +180,7 @@ impl Processor {
             stats,
             ..
         } = self;
-        let index_of = vehicles
-            .iter()
-            .enumerate()
-            .map(|(index, vehicle)| (vehicle.state.vehicle_id.clone(), VehicleIndex(index as u32)))
-            .collect();
+        let index_of = index_of(&vehicles);
         Self {
             tiles: tiles.restored(config.windows),
             config,
@@ -184,19 +194,21 @@ impl Processor {
     /// checks the geofences. For a single, event-time ordered input; see [`Self::process_from`]
     /// for several.
     pub fn process(&mut self, position: &Position, out: &mut Outputs) -> Result<(), Skip> {
-        self.process_from(0, position, out)
+        self.process_from(0, 0, position, out)
     }
 
-    /// [`Self::process`] for a position read from `input` (the Kafka partition): tile windows
-    /// close only once every active input has passed them, so inputs read at different paces
-    /// (a backlog after a restart) do not make each other's fixes late.
+    /// [`Self::process`] for a position read from `input` (the Kafka partition) at `offset`:
+    /// tile windows close only once every active input has passed them, so inputs read at
+    /// different paces (a backlog after a restart) do not make each other's fixes late; and
+    /// each window's part of `input` carries the offset of its newest fix.
     pub fn process_from(
         &mut self,
         input: u32,
+        offset: i64,
         position: &Position,
         out: &mut Outputs,
     ) -> Result<(), Skip> {
-        let result = self.apply(input, position, out);
+        let result = self.apply(input, offset, position, out);
         match result {
             Ok(()) => self.stats.applied += 1,
             Err(Skip::Stale(_)) => self.stats.stale += 1,
@@ -205,7 +217,13 @@ impl Processor {
         result
     }
 
-    fn apply(&mut self, input: u32, position: &Position, out: &mut Outputs) -> Result<(), Skip> {
+    fn apply(
+        &mut self,
+        input: u32,
+        offset: i64,
+        position: &Position,
+        out: &mut Outputs,
+    ) -> Result<(), Skip> {
         let point = GeoPoint {
             lat: position.lat,
             lon: position.lon,
@@ -224,8 +242,9 @@ impl Processor {
                 index
             }
         };
-        if self.tiles.observe(
+        if self.tiles.observe_at(
             input,
+            offset,
             &tile,
             index.0,
             kinematics.speed_mps,
@@ -290,6 +309,7 @@ impl Processor {
                 vehicle.fences = fences_after;
             }
             None => self.vehicles.push(Vehicle {
+                input,
                 state: VehicleState {
                     vehicle_id: position.vehicle_id.clone(),
                     timestamp_ms: position.timestamp_ms,
@@ -316,11 +336,25 @@ impl Processor {
         self.tiles.expect_inputs(inputs, now_ms);
     }
 
+    /// Forgets everything read from `inputs` (partitions revoked from this consumer): their
+    /// vehicles and their parts of the tile windows, which the inputs' next reader rebuilds.
+    /// Changes [`VehicleIndex`]es: call it with no vehicle outputs pending.
+    pub fn drop_inputs(&mut self, inputs: &[u32]) {
+        if inputs.is_empty() {
+            return;
+        }
+        self.tiles.drop_inputs(inputs);
+        self.vehicles
+            .retain(|vehicle| !inputs.contains(&vehicle.input));
+        self.index_of = index_of(&self.vehicles);
+    }
+
     /// Lets time pass: emits the tile windows the watermark (event time, or `now_ms` once the
     /// stream has been idle) has passed, re-emits those changed by late positions, and drops
     /// those past their allowed lateness.
     pub fn advance(&mut self, now_ms: i64, out: &mut Outputs) {
-        self.tiles.advance(now_ms, &mut out.tiles);
+        self.tiles
+            .advance_with_parts(now_ms, &mut out.tiles, &mut out.parts);
     }
 
     /// Start of the tile window `timestamp_ms` falls in.
@@ -369,9 +403,20 @@ impl Processor {
                     .too_late()
                     .take(SNAPSHOT_TOO_LATE_WINDOWS)
                     .collect(),
+                parts_beyond_lateness: 0,
+                part_windows_beyond_lateness: Vec::new(),
             },
         }
     }
+}
+
+/// Each vehicle's slot, by id.
+fn index_of(vehicles: &[Vehicle]) -> FxHashMap<String, VehicleIndex> {
+    vehicles
+        .iter()
+        .enumerate()
+        .map(|(index, vehicle)| (vehicle.state.vehicle_id.clone(), VehicleIndex(index as u32)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -507,5 +552,66 @@ mod tests {
             snapshot["late"]["windows_beyond_lateness"][0]["window_start_ms"],
             T0
         );
+    }
+
+    #[test]
+    fn a_dropped_input_is_forgotten_and_its_reread_parts_are_those_of_before() {
+        let fixes = |vehicle: &str| -> Vec<Position> {
+            (0..30)
+                .map(|second| {
+                    let point = destination(START, 90.0, 8.0 * second as f64);
+                    let mut position = fix(vehicle, T0 + second * 1000, point);
+                    position.speed_mps = Some(8.0);
+                    position
+                })
+                .collect()
+        };
+        let (first, second) = (fixes("cab-0"), fixes("cab-1"));
+        let run = |processor: &mut Processor, input: u32, fixes: &[Position]| {
+            let mut out = Outputs::default();
+            for (offset, position) in fixes.iter().enumerate() {
+                processor
+                    .process_from(input, offset as i64, position, &mut out)
+                    .unwrap();
+            }
+        };
+        let parts_of = |processor: &mut Processor, input: u32| {
+            let mut out = Outputs::default();
+            processor.advance(T0 + 600_000, &mut out);
+            let mut parts: Vec<_> = out
+                .parts
+                .iter()
+                .flat_map(|line| {
+                    line.parts
+                        .iter()
+                        .filter(|part| part.partition == input)
+                        .map(|part| (line.document_id(), *part))
+                })
+                .collect();
+            parts.sort_by(|a, b| a.0.cmp(&b.0));
+            parts
+        };
+
+        let mut straight = processor();
+        run(&mut straight, 0, &first);
+        run(&mut straight, 1, &second);
+        let expected = parts_of(&mut straight, 1);
+        assert!(!expected.is_empty());
+
+        let mut moved = processor();
+        run(&mut moved, 0, &first);
+        run(&mut moved, 1, &second[..20]);
+        moved.drop_inputs(&[1]);
+        let ids: Vec<_> = moved
+            .snapshot(0)
+            .vehicles
+            .iter()
+            .map(|state| state.vehicle_id.clone())
+            .collect();
+        assert_eq!(ids, ["cab-0"], "input 1's vehicle is forgotten");
+        // Input 1 comes back (re-read from the group's commit): its parts are rebuilt whole,
+        // with the same newest offsets.
+        run(&mut moved, 1, &second);
+        assert_eq!(parts_of(&mut moved, 1), expected);
     }
 }

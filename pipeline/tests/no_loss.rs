@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cartrack_pipeline::kafka::partition_of;
 use cartrack_pipeline::model::{Position, TileTraffic, VehicleState};
 use cartrack_pipeline::processor::{Outputs, Processor, ProcessorConfig};
 use cartrack_pipeline::sources::simulator::CityBox;
@@ -39,23 +40,6 @@ const CLIENTS: usize = PARTITIONS as usize;
 /// allowed lateness), so a bound below that much input would stop the pipeline rather than
 /// slow it (`tests/broker_retention.rs` exercises refusals).
 const RETAIN_BYTES: &str = "65536";
-
-/// librdkafka's default partitioner for keyed records: CRC-32 (IEEE) of the key, modulo the
-/// partition count.
-fn partition_of(key: &str) -> usize {
-    let mut crc = !0u32;
-    for byte in key.bytes() {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    (!crc as usize) % CLIENTS
-}
 
 /// What the offline core makes of the input: one run gives every vehicle's latest state and
 /// every tile window (as `offline_tiles` computes them).
@@ -98,44 +82,6 @@ fn offline(positions: &[Position]) -> Offline {
         tiles,
         skipped,
     }
-}
-
-/// Rounds `value` to a multiple of 1/`per_unit`: the nearest double to a short decimal.
-fn rounded(value: f64, per_unit: f64) -> f64 {
-    (value * per_unit).round() / per_unit
-}
-
-/// Rounds the fix's numbers (coordinates to 1e-7 degrees, 1 cm; speed and heading to 1e-3) and
-/// returns its JSON line. Each number is then written (Rust's shortest round-trip decimal) with
-/// at most 10 significant digits, which serde_json, what `ingest` parses with, reads back to the
-/// same bits (a short mantissa divided by a power of ten: one correctly rounded division; the
-/// f32 speed and heading as `ingest` gets them, the double cast to f32). So the offline run
-/// takes the fixes as they are instead of parsing every line back (with serde_json's
-/// serialiser, about a minute for 2,000,000 lines in the test's debug build on a loaded
-/// machine); a sample of the lines is parsed back to check it.
-fn posted_line(position: &mut Position) -> String {
-    use std::fmt::Write;
-    assert!(position.attributes.is_empty() && !position.vehicle_id.contains(['"', '\\']));
-    position.lat = rounded(position.lat, 1e7);
-    position.lon = rounded(position.lon, 1e7);
-    let speed = position.speed_mps.map(|v| rounded(f64::from(v), 1e3));
-    let heading = position.heading_deg.map(|v| rounded(f64::from(v), 1e3));
-    position.speed_mps = speed.map(|v| v as f32);
-    position.heading_deg = heading.map(|v| v as f32);
-    let mut line = String::with_capacity(128);
-    let _ = write!(
-        line,
-        r#"{{"vehicle_id":"{}","timestamp_ms":{},"lat":{},"lon":{}"#,
-        position.vehicle_id, position.timestamp_ms, position.lat, position.lon
-    );
-    if let Some(speed) = speed {
-        let _ = write!(line, r#","speed_mps":{speed}"#);
-    }
-    if let Some(heading) = heading {
-        let _ = write!(line, r#","heading_deg":{heading}"#);
-    }
-    line.push_str("}\n");
-    line
 }
 
 /// The history `_id`s the sink holds, against the input's grid of fixes (vehicle `sim-NNNNN`,
@@ -219,75 +165,6 @@ fn last_lines(path: &Path, wanted: usize) -> HashMap<String, String> {
     }
 }
 
-/// Follows a growing NDJSON sink file, reading only what was appended since the last call.
-#[derive(Default)]
-struct Follower {
-    offset: u64,
-    partial: Vec<u8>,
-}
-
-impl Follower {
-    fn read_new(&mut self, path: &Path, mut line: impl FnMut(&str)) {
-        let Ok(mut file) = std::fs::File::open(path) else {
-            return;
-        };
-        file.seek(SeekFrom::Start(self.offset)).unwrap();
-        let mut bytes = std::mem::take(&mut self.partial);
-        let read = file.read_to_end(&mut bytes).unwrap();
-        self.offset += read as u64;
-        let complete = bytes
-            .iter()
-            .rposition(|b| *b == b'\n')
-            .map_or(0, |end| end + 1);
-        self.partial = bytes.split_off(complete);
-        for text in std::str::from_utf8(&bytes).unwrap().lines() {
-            line(text);
-        }
-    }
-}
-
-/// The `_id` of a sink line (`{"_id":"…","_source":…}`), without parsing the document.
-fn document_id(line: &str) -> &str {
-    let rest = line
-        .strip_prefix("{\"_id\":\"")
-        .unwrap_or_else(|| panic!("unexpected sink line {line}"));
-    &rest[..rest.find('"').unwrap()]
-}
-
-/// Posts `lines` as one request until all of it is taken, resending after each 503 the lines
-/// it says were not accepted (the accepted ones are a prefix: batches are acknowledged in
-/// order). Returns the number of 503s.
-fn post_all(address: &str, lines: &[String]) -> u64 {
-    let mut from = 0;
-    let mut refusals = 0;
-    let deadline = Instant::now() + Duration::from_secs(100);
-    while from < lines.len() {
-        assert!(Instant::now() < deadline, "ingest never took the request");
-        let body = lines[from..].concat();
-        let (status, answer) = http(address, "POST", "/v1/positions", Some(&body));
-        let report: serde_json::Value = serde_json::from_str(&answer).unwrap_or_else(|err| {
-            panic!("{status} with a body that is not JSON ({err}): {answer}")
-        });
-        let accepted = report["accepted"].as_u64().unwrap_or(0) as usize;
-        let rejected: u64 = report["rejected"].as_object().map_or(0, |reasons| {
-            reasons.values().filter_map(|n| n.as_u64()).sum()
-        });
-        match status {
-            200 => {
-                assert_eq!(rejected, 0, "valid positions rejected: {answer}");
-                assert_eq!(accepted, lines.len() - from, "{answer}");
-                from = lines.len();
-            }
-            503 => {
-                refusals += 1;
-                from += accepted;
-            }
-            _ => panic!("unexpected answer {status}: {answer}"),
-        }
-    }
-    refusals
-}
-
 #[test]
 fn every_acknowledged_position_reaches_the_index_exactly_once() {
     let count: u32 = std::env::var("CARTRACK_NO_LOSS_POSITIONS")
@@ -334,7 +211,7 @@ fn every_acknowledged_position_reaches_the_index_exactly_once() {
     // Each client's requests: its vehicles' lines in time order, 10,000 to a request.
     let mut per_client: Vec<Vec<String>> = vec![Vec::new(); CLIENTS];
     for (position, line) in positions.iter().zip(lines) {
-        per_client[partition_of(&position.vehicle_id)].push(line);
+        per_client[partition_of(position.vehicle_id.as_bytes(), PARTITIONS) as usize].push(line);
     }
     // The offline run goes on while the pipeline works.
     let positions = Arc::new(positions);

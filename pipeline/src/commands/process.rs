@@ -1,14 +1,22 @@
 //! `process`: consumes `cartrack.positions` in a consumer group, runs the [`Processor`] and
 //! produces its outputs; serves the current picture on `GET /v1/snapshot`.
 //!
+//! Tile windows take two stages, so that several processors in the group (each reading some
+//! partitions) emit whole windows: the processor emits each window's parts (one per input
+//! partition) to `cartrack.tile-parts`, which the same group also consumes (one subscription
+//! to both topics: one group membership, one assignment to follow, one commit path), and a
+//! [`TileMerger`] merges the parts of the windows whose tile-parts partitions it has into the
+//! windows sent to `cartrack.tiles`.
+//!
 //! Offsets are committed only after the outputs derived from those positions are acknowledged
 //! by Kafka, so a crash re-reads rather than loses. Outputs carry deterministic ids, so what is
 //! re-read overwrites rather than duplicates. Without a checkpoint directory, a commit stops at
 //! the first record of the oldest tile window that can still change (a restart re-reads them
-//! all); with one, the processor's state is checkpointed ([`crate::checkpoint`]) and commits go
-//! up to the checkpoint, whose state a restart restores.
+//! all); with one, the processor's state is checkpointed ([`crate::checkpoint`]) and, while
+//! this processor has every partition, commits go up to the checkpoint, whose state a restart
+//! restores.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -30,8 +38,9 @@ use crate::checkpoint::{self, CheckpointError, PartitionOffset};
 use crate::http::{base_router, bind, kafka_backoff, readiness_router, spawn_server, BrokerHealth};
 use crate::kafka::{topics, Batcher, Emitter, KafkaConfig, Mark};
 use crate::metrics::Metrics;
-use crate::model::{Position, OUTPUT_SCHEMA_V2, SCHEMA_HEADER};
-use crate::processor::{Outputs, Processor, ProcessorConfig, Skip};
+use crate::model::{Position, TileParts, OUTPUT_SCHEMA_V2, SCHEMA_HEADER, TILE_PARTS_SCHEMA_V1};
+use crate::processor::{Outputs, Processor, ProcessorConfig, Skip, SNAPSHOT_TOO_LATE_WINDOWS};
+use crate::transforms::merge::{Receipt, TileMerger};
 use crate::wall_clock_ms;
 
 /// Everything `process` needs.
@@ -77,19 +86,22 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
 /// How often windows are closed, deliveries awaited and offsets committed.
 const COMMIT_INTERVAL: Duration = Duration::from_millis(250);
 
-const REASONS: [&str; 5] = [
+const REASONS: [&str; 6] = [
     "unknown_schema",
     "undecodable",
     "stale",
     "no_tile",
     "late_for_window",
+    "late_part",
 ];
 
 type SnapshotRequest = oneshot::Sender<Vec<u8>>;
 
 /// The offsets `process` may commit: per partition, no further than the first record of the
-/// oldest tile window still open, so a restart re-reads every fix of every unfinished window
-/// and emits it complete (the vehicle and alert outputs it re-emits carry the same ids).
+/// oldest tile window still open, so a restart (or the partition's next owner) re-reads every
+/// fix of every unfinished window and emits it complete (the vehicle and alert outputs it
+/// re-emits carry the same ids); on `cartrack.tile-parts`, every part of every window the
+/// merger still holds.
 #[derive(Debug, Default)]
 struct RecoverableOffsets {
     /// By topic and partition; a list, scanned without allocating (a handful of partitions).
@@ -132,10 +144,12 @@ impl RecoverableOffsets {
             .is_some_and(|(_, _, progress)| offset < progress.restored_until)
     }
 
-    /// Where every partition stands: one past the last record handled.
+    /// Where every `cartrack.positions` partition stands: one past the last record handled
+    /// (what a checkpoint covers; the merger's state is not checkpointed).
     fn positions(&self) -> Vec<PartitionOffset> {
         self.partitions
             .iter()
+            .filter(|(topic, _, _)| topic == topics::POSITIONS)
             .map(|(topic, partition, progress)| PartitionOffset {
                 topic: topic.clone(),
                 partition: *partition,
@@ -163,11 +177,30 @@ impl RecoverableOffsets {
         }
     }
 
-    /// The offsets to commit now that every window before `oldest_open_ms` is emitted; only
-    /// partitions whose safe offset moved.
-    fn advance(&mut self, oldest_open_ms: i64) -> Result<TopicPartitionList, KafkaError> {
+    /// The partitions of `topic` with records handled.
+    fn partitions_of(&self, topic: &str) -> Vec<i32> {
+        self.partitions
+            .iter()
+            .filter(|(t, _, _)| t == topic)
+            .map(|(_, partition, _)| *partition)
+            .collect()
+    }
+
+    /// Forgets `partitions` of `topic` (revoked): nothing of them is skipped or committed.
+    fn forget(&mut self, topic: &str, partitions: &[i32]) {
+        self.partitions
+            .retain(|(t, p, _)| !(t == topic && partitions.contains(p)));
+    }
+
+    /// The offsets to commit now that, per topic and partition, every window before
+    /// `oldest_open_ms(topic, partition)` is emitted; only partitions whose safe offset moved.
+    fn advance(
+        &mut self,
+        oldest_open_ms: impl Fn(&str, i32) -> i64,
+    ) -> Result<TopicPartitionList, KafkaError> {
         let mut list = TopicPartitionList::new();
         for (topic, partition, progress) in &mut self.partitions {
+            let oldest_open_ms = oldest_open_ms(topic, *partition);
             progress.first_of_window = progress.first_of_window.split_off(&oldest_open_ms);
             let safe = progress
                 .first_of_window
@@ -191,7 +224,7 @@ pub async fn run(
 ) -> Result<(), ProcessError> {
     let metrics = Metrics::with_broker("process", &REASONS);
     let consumer = Arc::new(settings.kafka.consumer(&settings.group)?);
-    consumer.subscribe(&[topics::POSITIONS])?;
+    consumer.subscribe(&[topics::POSITIONS, topics::TILE_PARTS])?;
     let health = BrokerHealth::new(metrics.clone());
     let probe = health.watch(Arc::clone(&consumer), topics::POSITIONS);
     let mut emitter = settings.kafka.emitter(metrics.clone())?;
@@ -220,6 +253,7 @@ pub async fn run(
         &settings.group,
         &settings.processor,
     )?;
+    let mut merger = TileMerger::new(settings.processor.windows);
     let mut processor = match restored {
         Some(restored) if !input_lost(&consumer, &checkpoints.offsets).await => restored,
         Some(_) => {
@@ -228,23 +262,44 @@ pub async fn run(
         }
         None => Processor::new(settings.processor),
     };
+    // A partition another processor read past the checkpoint since (the group's commit is
+    // beyond it) is not this checkpoint's any more: its state goes, and it is read from the
+    // group's commit like any partition the checkpoint does not hold.
+    let moved = moved_on(&consumer, &settings.group, &checkpoints.offsets).await;
+    if !moved.is_empty() {
+        tracing::info!(partitions = ?moved, "the group read past the checkpoint on these partitions: their checkpointed state is dropped");
+        processor.drop_inputs(&moved.iter().map(|&p| input_of(p)).collect::<Vec<_>>());
+        checkpoints.offsets.forget(topics::POSITIONS, &moved);
+    }
+    // The positions partitions this processor holds state for: those of the checkpoint at
+    // first; each assignment that lacks some of them drops theirs.
+    let mut held: BTreeSet<i32> = checkpoints
+        .offsets
+        .positions()
+        .iter()
+        .map(|position| position.partition)
+        .collect();
     let mut outputs = Outputs::default();
     // The positions of one record, reused.
     let mut positions = Vec::new();
     let mut late_reported = 0;
+    let mut late_parts_reported = 0;
     let mut ticker = tokio::time::interval(COMMIT_INTERVAL);
     // After a consumer error: when to read again, and how long the next wait is.
     let mut backoff = kafka_backoff();
     let mut read_again_at: Option<Instant> = None;
     tokio::pin!(shutdown);
-    let mut outlets = tokio::select! {
+    let outlets = tokio::select! {
         _ = &mut shutdown => {
             server.abort();
             probe.abort();
             return Ok(());
         }
-        outlets = Outlets::new(&emitter) => outlets,
+        learnt = async {
+            (Outlets::new(&emitter).await, emitter.partitions(topics::POSITIONS).await)
+        } => learnt,
     };
+    let (mut outlets, positions_partitions) = (outlets.0, outlets.1 as usize);
     let result: Result<(), ProcessError> = loop {
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
@@ -267,6 +322,10 @@ pub async fn run(
                     headers.iter().find(|header| header.key == SCHEMA_HEADER).and_then(|header| header.value)
                 });
                 let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+                if topic == topics::TILE_PARTS {
+                    merge_parts(schema, message.payload().unwrap_or_default(), (partition, offset), &mut merger, &mut checkpoints.offsets, &metrics);
+                    continue;
+                }
                 if checkpoints.offsets.restored(topic, partition, offset) {
                     continue; // Its positions are in the restored state.
                 }
@@ -281,7 +340,7 @@ pub async fn run(
                 metrics.record_in(topics::POSITIONS, positions.len() as u64);
                 let mut gathered = Ok(());
                 for position in &positions {
-                    let window = match processor.process_from(input_of(partition), position, &mut outputs) {
+                    let window = match processor.process_from(input_of(partition), offset, position, &mut outputs) {
                         Ok(()) => Some(processor.window_of(position.timestamp_ms)),
                         Err(Skip::Stale(_)) => {
                             metrics.reject("stale");
@@ -292,7 +351,6 @@ pub async fn run(
                             None
                         }
                     };
-                    let window = checkpoints.window(window);
                     checkpoints.offsets.record(topic, partition, offset, window);
                     gathered = outlets.gather(&processor, &mut outputs, &mut emitter).await;
                     if gathered.is_err() {
@@ -310,37 +368,72 @@ pub async fn run(
                 let now_ms = wall_clock_ms();
                 // Windows close only once every assigned partition has passed them.
                 if let Ok(assignment) = consumer.assignment() {
-                    let partitions: Vec<u32> = assignment
-                        .elements_for_topic(topics::POSITIONS)
-                        .iter()
-                        .map(|element| input_of(element.partition()))
-                        .collect();
-                    processor.expect_inputs(&partitions, now_ms);
+                    let partitions_of = |topic| -> BTreeSet<i32> {
+                        assignment.elements_for_topic(topic).iter().map(|element| element.partition()).collect()
+                    };
+                    let positions = partitions_of(topics::POSITIONS);
+                    let inputs: Vec<u32> = positions.iter().map(|&p| input_of(p)).collect();
+                    processor.expect_inputs(&inputs, now_ms);
+                    // An empty assignment is a rebalance under way (or none yet), not a
+                    // revocation to act on: the partitions kept come back, the others go
+                    // with the next assignment.
+                    if assignment.count() > 0 {
+                        let revoked: Vec<i32> = held.difference(&positions).copied().collect();
+                        if !revoked.is_empty() {
+                            tracing::info!(partitions = ?revoked, "cartrack.positions partitions revoked: their vehicles and tile-window parts are dropped");
+                            processor.drop_inputs(&revoked.iter().map(|&p| input_of(p)).collect::<Vec<_>>());
+                            checkpoints.offsets.forget(topics::POSITIONS, &revoked);
+                        }
+                        checkpoints.sole = positions.len() == positions_partitions;
+                        held = positions;
+                        let parts: Vec<u32> = partitions_of(topics::TILE_PARTS).iter().map(|&p| input_of(p)).collect();
+                        merger.retain_partitions(&parts);
+                        let revoked_parts: Vec<i32> = checkpoints.offsets.partitions_of(topics::TILE_PARTS)
+                            .into_iter()
+                            .filter(|p| !parts.contains(&input_of(*p)))
+                            .collect();
+                        checkpoints.offsets.forget(topics::TILE_PARTS, &revoked_parts);
+                    }
                 }
                 processor.advance(now_ms, &mut outputs);
+                // This processor's view of the windows (its partitions' parts) stays here: the
+                // windows merged from every processor's parts go out.
+                outputs.tiles.clear();
+                merger.emit(&mut outputs.tiles);
                 let late = processor.stats().late_for_window;
                 metrics.reject_many("late_for_window", late - late_reported);
                 late_reported = late;
+                let late_parts = merger.stats().late;
+                metrics.reject_many("late_part", late_parts - late_parts_reported);
+                late_parts_reported = late_parts;
                 if let Err(err) = outlets.emit(&processor, &mut outputs, &mut emitter).await {
                     break Err(err.into());
                 }
-                if let Err(err) = checkpoints.checkpoint(&processor, &mut emitter, &consumer) {
+                if let Err(err) = checkpoints.checkpoint(&processor, &merger, &mut emitter, &consumer) {
                     break Err(err);
                 }
+                // Merged windows go out a tick after the parts that made them, often with no
+                // commit left to wait for: their acknowledgements are counted here.
+                emitter.count_acknowledged();
             }
             Some(reply) = snapshot_requests.recv() => {
-                let body = to_json(&processor.snapshot(wall_clock_ms()));
-                let _ = reply.send(body);
+                let mut snapshot = processor.snapshot(wall_clock_ms());
+                snapshot.late.parts_beyond_lateness = merger.stats().late;
+                snapshot.late.part_windows_beyond_lateness =
+                    merger.too_late().take(SNAPSHOT_TOO_LATE_WINDOWS).collect();
+                let _ = reply.send(to_json(&snapshot));
             }
         }
     };
     server.abort();
     probe.abort();
-    // Open windows are not emitted: they are incomplete, and the next run re-reads their input.
+    // Open windows are not emitted: they are incomplete, and the next run re-reads their input
+    // (and their parts).
     outputs.tiles.clear();
+    outputs.parts.clear();
     outlets.emit(&processor, &mut outputs, &mut emitter).await?;
     checkpoints
-        .finish(&processor, &mut emitter, &consumer)
+        .finish(&processor, &merger, &mut emitter, &consumer)
         .await?;
     result
 }
@@ -374,6 +467,81 @@ async fn input_lost(consumer: &Arc<StreamConsumer>, offsets: &RecoverableOffsets
     }
 }
 
+/// Merges the parts in a `cartrack.tile-parts` record (at `offset` of `partition`) and notes
+/// the windows they belong to, which hold its commit back while open.
+fn merge_parts(
+    schema: Option<&[u8]>,
+    payload: &[u8],
+    (partition, offset): (i32, i64),
+    merger: &mut TileMerger,
+    offsets: &mut RecoverableOffsets,
+    metrics: &Metrics,
+) {
+    offsets.record(topics::TILE_PARTS, partition, offset, None);
+    if schema != Some(TILE_PARTS_SCHEMA_V1.as_bytes()) {
+        metrics.record_in(topics::TILE_PARTS, 1);
+        metrics.reject("unknown_schema");
+        return;
+    }
+    let mut lines = 0;
+    for line in payload
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+    {
+        lines += 1;
+        let Ok(parts) = serde_json::from_slice::<TileParts>(line) else {
+            metrics.reject("undecodable");
+            continue;
+        };
+        if merger.receive(input_of(partition), &parts) == Receipt::Open {
+            let window = Some(parts.window_start_ms);
+            offsets.record(topics::TILE_PARTS, partition, offset, window);
+        }
+    }
+    metrics.record_in(topics::TILE_PARTS, lines);
+}
+
+/// The partitions of a restored checkpoint on which the group has committed past the
+/// checkpoint (another processor read them since). A broker that does not answer is given the
+/// benefit of the doubt.
+async fn moved_on(
+    consumer: &Arc<StreamConsumer>,
+    group: &str,
+    offsets: &RecoverableOffsets,
+) -> Vec<i32> {
+    let positions = offsets.positions();
+    if positions.is_empty() {
+        return Vec::new();
+    }
+    let consumer = Arc::clone(consumer);
+    let group = group.to_owned();
+    let moved = tokio::task::spawn_blocking(move || {
+        let mut list = TopicPartitionList::new();
+        for position in &positions {
+            list.add_partition(&position.topic, position.partition);
+        }
+        let committed = match consumer.committed_offsets(list, Duration::from_secs(5)) {
+            Ok(committed) => committed,
+            Err(err) => {
+                tracing::warn!(error = %err, %group, "could not read the group's committed offsets: trusting the checkpoint");
+                return Vec::new();
+            }
+        };
+        positions
+            .iter()
+            .filter(|position| {
+                let at = committed
+                    .find_partition(&position.topic, position.partition)
+                    .map(|element| element.offset());
+                matches!(at, Some(Offset::Offset(at)) if at > position.next)
+            })
+            .map(|position| position.partition)
+            .collect()
+    })
+    .await;
+    moved.unwrap_or_default()
+}
+
 /// The processor's input number for a partition (partitions are never negative).
 fn input_of(partition: i32) -> u32 {
     u32::try_from(partition).unwrap_or(0)
@@ -399,6 +567,9 @@ struct Outlets {
     vehicles: Batcher,
     tiles: Batcher,
     alerts: Batcher,
+    /// `cartrack.tile-parts`: [`TILE_PARTS_SCHEMA_V1`], all of a window's parts in one
+    /// partition, in order.
+    parts: Batcher,
 }
 
 impl Outlets {
@@ -409,6 +580,11 @@ impl Outlets {
             vehicles: batcher(topics::VEHICLES, emitter.partitions(topics::VEHICLES).await),
             tiles: batcher(topics::TILES, emitter.partitions(topics::TILES).await),
             alerts: batcher(topics::ALERTS, emitter.partitions(topics::ALERTS).await),
+            parts: Batcher::new(
+                topics::TILE_PARTS,
+                TILE_PARTS_SCHEMA_V1,
+                emitter.partitions(topics::TILE_PARTS).await,
+            ),
         }
     }
 
@@ -422,6 +598,7 @@ impl Outlets {
         self.gather(processor, outputs, emitter).await?;
         self.vehicles.flush(emitter).await?;
         self.tiles.flush(emitter).await?;
+        self.parts.flush(emitter).await?;
         self.alerts.flush(emitter).await
     }
 
@@ -451,6 +628,14 @@ impl Outlets {
                 })
                 .await?;
         }
+        for parts in &outputs.parts {
+            let id = parts.document_id();
+            self.parts
+                .add(emitter, id.as_bytes(), parts.window_start_ms, |value| {
+                    write_json_line(parts, value);
+                })
+                .await?;
+        }
         for alert in &outputs.alerts {
             let key = alert.vehicle_id.as_bytes();
             self.alerts
@@ -474,6 +659,10 @@ impl Outlets {
 #[derive(Debug, Default)]
 struct Checkpoints {
     offsets: RecoverableOffsets,
+    /// Whether this processor has every `cartrack.positions` partition (as of the last
+    /// assignment): with a state file, only then do commits pass the open windows (see
+    /// [`Self::take`]).
+    sole: bool,
     /// Where the processor's state is checkpointed, if anywhere.
     state: Option<StateFile>,
     pending: Option<Pending>,
@@ -539,18 +728,13 @@ impl Checkpoints {
         Ok((checkpoints, processor))
     }
 
-    /// Where a record's fix counted, as far as commits need to know: with a state file,
-    /// nothing (commits follow the checkpoints, not the windows).
-    fn window(&self, window: Option<i64>) -> Option<i64> {
-        window.filter(|_| self.state.is_none())
-    }
-
     /// Commits the pending offsets if their outputs are acknowledged (and the state written),
     /// and starts the next checkpoint if none is pending. Call after emitting the outputs of
     /// everything recorded.
     fn checkpoint(
         &mut self,
         processor: &Processor,
+        merger: &TileMerger,
         emitter: &mut Emitter,
         consumer: &StreamConsumer,
     ) -> Result<(), ProcessError> {
@@ -584,7 +768,7 @@ impl Checkpoints {
                 return Ok(());
             }
             if let Some(mark) = emitter.mark() {
-                let (safe, state) = self.take(processor)?;
+                let (safe, state) = self.take(processor, merger)?;
                 if safe.count() > 0 {
                     self.pending = Some(Pending::Acknowledgements { mark, state, safe });
                 }
@@ -595,18 +779,35 @@ impl Checkpoints {
 
     /// The offsets safe to commit as of now, and with a state file the state that makes them
     /// safe.
+    ///
+    /// Tile-parts commits stay at the first part of the merger's oldest open window (its state
+    /// is not checkpointed). Positions commits stay at the first fix of the oldest window that
+    /// can still change, except with a state file while this processor has every partition:
+    /// then everything handled is in the state, and commits pass the open windows. With other
+    /// processors in the group a partition may move to one of them, which has only the group's
+    /// commit to start from, so commits are held back then, state file or not.
     fn take(
         &mut self,
         processor: &Processor,
+        merger: &TileMerger,
     ) -> Result<(TopicPartitionList, Option<Vec<u8>>), KafkaError> {
+        let sole_with_state = self.state.is_some() && self.sole;
+        let oldest_open = |topic: &str, partition: i32| {
+            if topic == topics::TILE_PARTS {
+                merger.oldest_open_window_ms(input_of(partition))
+            } else if sole_with_state {
+                i64::MAX
+            } else {
+                processor.oldest_open_window_ms()
+            }
+        };
         let Some(file) = &mut self.state else {
-            let safe = self.offsets.advance(processor.oldest_open_window_ms())?;
+            let safe = self.offsets.advance(oldest_open)?;
             return Ok((safe, None));
         };
         file.taken = Some(Instant::now());
         let state = checkpoint::encode(&file.group, &self.offsets.positions(), processor);
-        // Everything handled is in the state: no window holds commits back.
-        let safe = self.offsets.advance(i64::MAX)?;
+        let safe = self.offsets.advance(oldest_open)?;
         Ok((safe, Some(state)))
     }
 
@@ -615,6 +816,7 @@ impl Checkpoints {
     async fn finish(
         &mut self,
         processor: &Processor,
+        merger: &TileMerger,
         emitter: &mut Emitter,
         consumer: &StreamConsumer,
     ) -> Result<(), ProcessError> {
@@ -628,7 +830,7 @@ impl Checkpoints {
             }
             None => {}
         }
-        let (safe, state) = self.take(processor)?;
+        let (safe, state) = self.take(processor, merger)?;
         self.write_and_commit(state, &safe, consumer).await;
         Ok(())
     }
@@ -718,7 +920,7 @@ mod tests {
         offsets.record(topic, 1, 7, Some(10_000));
 
         // Nothing emitted yet: each partition re-reads from its first windowed record.
-        let none_closed = offsets.advance(0).unwrap();
+        let none_closed = offsets.advance(|_, _| 0).unwrap();
         assert_eq!(
             committed(&none_closed, 0),
             None,
@@ -727,7 +929,7 @@ mod tests {
         assert_eq!(committed(&none_closed, 1), Some(Offset::Offset(7)));
 
         // Window 0 emitted: partition 0 may skip to window 10 000's first record.
-        let list = offsets.advance(10_000).unwrap();
+        let list = offsets.advance(|_, _| 10_000).unwrap();
         assert_eq!(committed(&list, 0), Some(Offset::Offset(1)));
         assert_eq!(
             committed(&list, 1),
@@ -736,10 +938,10 @@ mod tests {
         );
 
         // Everything emitted: commit one past the last record; then nothing new to commit.
-        let list = offsets.advance(20_000).unwrap();
+        let list = offsets.advance(|_, _| 20_000).unwrap();
         assert_eq!(committed(&list, 0), Some(Offset::Offset(4)));
         assert_eq!(committed(&list, 1), Some(Offset::Offset(8)));
-        assert_eq!(offsets.advance(20_000).unwrap().count(), 0);
+        assert_eq!(offsets.advance(|_, _| 20_000).unwrap().count(), 0);
     }
 
     #[test]
@@ -760,8 +962,58 @@ mod tests {
 
         // With a state file commits follow the handled records, whatever window is open.
         offsets.record(topic, 0, 40, None);
-        let list = offsets.advance(i64::MAX).unwrap();
+        let list = offsets.advance(|_, _| i64::MAX).unwrap();
         assert_eq!(committed(&list, 0), Some(Offset::Offset(41)));
         assert_eq!(committed(&list, 2), Some(Offset::Offset(7)));
+    }
+
+    #[test]
+    fn with_a_state_file_commits_pass_open_windows_only_while_this_processor_has_every_partition() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ProcessorConfig::default();
+        let mut checkpoints = Checkpoints::open(Some(dir.path()), "g", &config).unwrap().0;
+        let processor = Processor::new(config.clone());
+        let mut merger = TileMerger::new(config.windows);
+        // Nothing is final: windows 0 and 10 000 are open on both topics.
+        let positions = topics::POSITIONS;
+        checkpoints.offsets.record(positions, 0, 5, Some(0));
+        checkpoints.offsets.record(positions, 0, 6, Some(10_000));
+        let line = |start| TileParts {
+            tile: "dr5ru6".into(),
+            window_start_ms: start,
+            parts: Vec::new(),
+        };
+        for (offset, start) in [(3, 0), (4, 10_000)] {
+            assert_eq!(merger.receive(0, &line(start)), Receipt::Open);
+            let parts = topics::TILE_PARTS;
+            checkpoints.offsets.record(parts, 0, offset, Some(start));
+        }
+        let tile_parts_committed = |list: &TopicPartitionList| {
+            list.find_partition(topics::TILE_PARTS, 0)
+                .map(|element| element.offset())
+        };
+
+        // Another processor has some partitions: held back to the first record of window 0.
+        checkpoints.sole = false;
+        let (safe, state) = checkpoints.take(&processor, &merger).unwrap();
+        assert!(state.is_some(), "the state is still checkpointed");
+        assert_eq!(committed(&safe, 0), Some(Offset::Offset(5)));
+        assert_eq!(tile_parts_committed(&safe), Some(Offset::Offset(3)));
+
+        // Alone: everything handled is in the state, so positions commits pass the open
+        // windows; the merger's state is not checkpointed, so tile-parts commits stay.
+        checkpoints.sole = true;
+        let (safe, _) = checkpoints.take(&processor, &merger).unwrap();
+        assert_eq!(committed(&safe, 0), Some(Offset::Offset(7)));
+        assert_eq!(tile_parts_committed(&safe), None, "still offset 3");
+        assert_eq!(
+            checkpoints.offsets.positions(),
+            [PartitionOffset {
+                topic: positions.into(),
+                partition: 0,
+                next: 7
+            }],
+            "the checkpoint covers positions only"
+        );
     }
 }

@@ -17,14 +17,19 @@
 //! Speeds are summed as integers (micrometres per second), so a window's mean speed does not
 //! depend on the order its fixes were read in: a re-emission, or an offline run over the same
 //! input, gives the same bits.
+//!
+//! Each window is kept per input, as parts: a vehicle's fixes all come from one input (Kafka
+//! partitions by vehicle id), so the distinct vehicles, fixes and speed sums of a window are the
+//! sums over its parts. Alongside the window (this aggregator's view), [`TileAggregator::advance`]
+//! emits the parts themselves, which processors that each read some of the inputs send to a
+//! merger ([`crate::transforms::merge`]) to make the whole window.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
-use crate::geo::tile_centre;
-use crate::model::{GeoPoint, TileTraffic};
+use crate::model::{PartTotals, TilePart, TileParts, TileTraffic, SPEED_UNITS_PER_MPS};
 
 /// Window geometry.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,18 +80,31 @@ pub struct LateFix;
 /// the snapshot); the oldest are forgotten first.
 const TOO_LATE_WINDOWS_KEPT: usize = 1024;
 
-/// Speeds are summed in these units per m/s (micrometres per second): exact integer sums.
-const SPEED_UNITS_PER_MPS: f64 = 1e6;
-
+/// One input's part of one tile window.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Accumulator {
     vehicles: FxHashSet<u32>,
     observations: u32,
     /// Sum of the fixes' speeds in [`SPEED_UNITS_PER_MPS`].
     speed_sum: i64,
+    /// The offset (in its input) of the newest fix counted.
+    last_offset: i64,
     /// Changed since it was last emitted (only set once the window has been emitted).
     dirty: bool,
 }
+
+impl Accumulator {
+    fn totals(&self) -> PartTotals {
+        PartTotals {
+            vehicles: self.vehicles.len() as u32,
+            observations: self.observations,
+            speed_sum: self.speed_sum,
+        }
+    }
+}
+
+/// A tile window's parts, one per input that had fixes in it (a handful: a list).
+type Parts = Vec<(u32, Accumulator)>;
 
 /// Fixes beyond the allowed lateness for one window start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -125,8 +143,8 @@ pub struct TileAggregator {
     #[serde(skip)]
     config: WindowConfig,
     /// Windows that can still change, by start, then by tile (so a lookup by `&str` needs no
-    /// allocation).
-    open: BTreeMap<i64, FxHashMap<String, Accumulator>>,
+    /// allocation), then by input.
+    open: BTreeMap<i64, FxHashMap<String, Parts>>,
     /// Starts of emitted windows with changes not emitted yet.
     dirty: BTreeSet<i64>,
     /// Every window ending at or before this has been emitted at least once.
@@ -162,6 +180,26 @@ impl TileAggregator {
     pub fn restored(mut self, config: WindowConfig) -> Self {
         self.config = config;
         self
+    }
+
+    /// Forgets the parts of `inputs` (partitions revoked from this consumer): their windows
+    /// are no longer this aggregator's to emit, and the input's next reader re-reads them.
+    pub fn drop_inputs(&mut self, inputs: &[u32]) {
+        if inputs.is_empty() {
+            return;
+        }
+        for tiles in self.open.values_mut() {
+            tiles.retain(|_, parts| {
+                parts.retain(|(input, _)| !inputs.contains(input));
+                !parts.is_empty()
+            });
+        }
+        self.open.retain(|_, tiles| !tiles.is_empty());
+        for &input in inputs {
+            if let Some(clock) = self.inputs.get_mut(input as usize) {
+                *clock = None;
+            }
+        }
     }
 
     /// Declares the inputs fixes will come from (e.g. the partitions assigned to this
@@ -204,6 +242,20 @@ impl TileAggregator {
         speed_mps: f64,
         timestamp_ms: i64,
     ) -> Result<(), LateFix> {
+        self.observe_at(input, 0, tile, vehicle, speed_mps, timestamp_ms)
+    }
+
+    /// [`Self::observe`] for a fix at `offset` in its input (the Kafka offset): the part it
+    /// counts in carries the newest such offset.
+    pub fn observe_at(
+        &mut self,
+        input: u32,
+        offset: i64,
+        tile: &str,
+        vehicle: u32,
+        speed_mps: f64,
+        timestamp_ms: i64,
+    ) -> Result<(), LateFix> {
         let start = self.config.window_start(timestamp_ms);
         let end = start.saturating_add(self.config.length_ms);
         if end <= self.final_until_ms {
@@ -214,10 +266,19 @@ impl TileAggregator {
         let clock = self.input_mut(input).get_or_insert(InputClock::UNSEEN);
         clock.max_event_ms = clock.max_event_ms.max(timestamp_ms);
         let tiles = self.open.entry(start).or_default();
-        let accumulator = match tiles.get_mut(tile) {
-            Some(accumulator) => accumulator,
+        let parts = match tiles.get_mut(tile) {
+            Some(parts) => parts,
             None => tiles.entry(tile.to_owned()).or_default(),
         };
+        let at = match parts.iter().position(|(of, _)| *of == input) {
+            Some(at) => at,
+            None => {
+                parts.push((input, Accumulator::default()));
+                parts.len() - 1
+            }
+        };
+        let accumulator = &mut parts[at].1;
+        accumulator.last_offset = accumulator.last_offset.max(offset);
         accumulator.vehicles.insert(vehicle);
         accumulator.observations += 1;
         // Saturating float-to-int cast (NaN counts as 0); speeds are at most 100 m/s.
@@ -252,6 +313,17 @@ impl TileAggregator {
     /// `now_ms` is the wall clock, which emits windows (never finalises them) when every input
     /// is idle.
     pub fn advance(&mut self, now_ms: i64, out: &mut Vec<TileTraffic>) {
+        self.advance_with_parts(now_ms, out, &mut Vec::new());
+    }
+
+    /// [`Self::advance`], also emitting into `parts` the parts of each window emitted: all of
+    /// them the first time, the changed ones after.
+    pub fn advance_with_parts(
+        &mut self,
+        now_ms: i64,
+        out: &mut Vec<TileTraffic>,
+        parts: &mut Vec<TileParts>,
+    ) {
         if self.max_event_ms == i64::MIN {
             return; // Nothing seen yet: nothing to close, and no reason to refuse a backlog.
         }
@@ -302,23 +374,38 @@ impl TileAggregator {
             };
             let whole = start.saturating_add(length) > emitted_before;
             let first_of_window = out.len();
-            for (tile, accumulator) in tiles.iter_mut() {
-                if !(whole || accumulator.dirty) {
+            let first_parts = parts.len();
+            for (tile, tile_parts) in tiles.iter_mut() {
+                if !(whole || tile_parts.iter().any(|(_, part)| part.dirty)) {
                     continue;
                 }
-                accumulator.dirty = false;
-                out.push(TileTraffic {
-                    location: tile_centre(tile).unwrap_or(GeoPoint { lat: 0.0, lon: 0.0 }),
+                let mut totals = PartTotals::default();
+                let mut emitted = Vec::with_capacity(tile_parts.len());
+                for (input, part) in tile_parts.iter_mut() {
+                    totals = totals.plus(part.totals());
+                    if whole || part.dirty {
+                        emitted.push(TilePart {
+                            partition: *input,
+                            offset: part.last_offset,
+                            totals: part.totals(),
+                        });
+                    }
+                    part.dirty = false;
+                }
+                emitted.sort_unstable_by_key(|part| part.partition);
+                parts.push(TileParts {
                     tile: tile.clone(),
                     window_start_ms: start,
-                    window_end_ms: start.saturating_add(length),
-                    vehicles: accumulator.vehicles.len() as u32,
-                    observations: accumulator.observations,
-                    mean_speed_mps: accumulator.speed_sum as f64
-                        / SPEED_UNITS_PER_MPS
-                        / f64::from(accumulator.observations.max(1)),
+                    parts: emitted,
                 });
+                out.push(TileTraffic::from_totals(
+                    tile,
+                    start,
+                    start.saturating_add(length),
+                    totals,
+                ));
             }
+            parts[first_parts..].sort_unstable_by(|a, b| a.tile.cmp(&b.tile));
             let window = &mut out[first_of_window..];
             window.sort_unstable_by(|a, b| a.tile.cmp(&b.tile));
             for traffic in window.iter() {

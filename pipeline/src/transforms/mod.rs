@@ -3,5 +3,6 @@
 
 pub mod aggregate;
 pub mod geofence;
+pub mod merge;
 pub mod predict;
 pub mod track;
