@@ -130,12 +130,14 @@ impl KafkaConfig {
     }
 
     /// A consumer in `group` that commits only when told to (after its outputs are safe) and
-    /// fetches with little delay. New groups start at the latest records: this is live data.
+    /// fetches with little delay. A partition where the group has no offset yet is read from
+    /// its earliest record (as Kafka Streams does): what was ingested before the group first
+    /// got the partition (its processors were still starting) is read, not skipped.
     pub fn consumer(&self, group: &str) -> Result<StreamConsumer, KafkaError> {
         self.client_config(&[
             ("group.id", group),
             ("enable.auto.commit", "false"),
-            ("auto.offset.reset", "latest"),
+            ("auto.offset.reset", "earliest"),
             ("fetch.wait.max.ms", "20"),
             ("session.timeout.ms", "10000"),
             ("heartbeat.interval.ms", "1000"),

@@ -33,10 +33,14 @@ async fn lag_counts_the_unread_records_of_held_partitions_and_falls_to_zero_once
         .expect("config")
         .consumer("lag-test")
         .expect("consumer");
-    // Holding partition 0 only: its 60 records are the lag, not partition 1's.
+    // Holding partition 0 only, where the group committed offset 0: its 60 records are the
+    // lag, not partition 1's.
     let mut held = TopicPartitionList::new();
-    held.add_partition_offset(topics::POSITIONS, 0, Offset::Beginning)
+    held.add_partition_offset(topics::POSITIONS, 0, Offset::Offset(0))
         .expect("partition");
+    consumer
+        .commit(&held, rdkafka::consumer::CommitMode::Sync)
+        .expect("committed");
     consumer.assign(&held).expect("assigned");
     let measure = |consumer| tokio::task::block_in_place(|| lag(consumer, T));
     assert_eq!(measure(&consumer).expect("measured"), 60);

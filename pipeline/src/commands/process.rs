@@ -116,8 +116,10 @@ struct PartitionProgress {
     restored_until: i64,
     /// Per open window start, the first offset read for it.
     first_of_window: BTreeMap<i64, i64>,
-    /// The offset last committed.
-    committed: i64,
+    /// The offset last committed; `None` until the first commit. A partition this process
+    /// starts reading is committed at once where it starts: its group then has an offset
+    /// there, and the broker keeps the partition's records for the group from it on.
+    committed: Option<i64>,
 }
 
 impl RecoverableOffsets {
@@ -208,9 +210,9 @@ impl RecoverableOffsets {
                 .min()
                 .copied()
                 .unwrap_or(progress.next);
-            if safe > progress.committed {
+            if progress.committed.is_none_or(|committed| safe > committed) {
                 list.add_partition_offset(topic, *partition, Offset::Offset(safe))?;
-                progress.committed = safe;
+                progress.committed = Some(safe);
             }
         }
         Ok(list)
@@ -923,8 +925,8 @@ mod tests {
         let none_closed = offsets.advance(|_, _| 0).unwrap();
         assert_eq!(
             committed(&none_closed, 0),
-            None,
-            "offset 0 is where it starts anyway"
+            Some(Offset::Offset(0)),
+            "committed where it starts, at once"
         );
         assert_eq!(committed(&none_closed, 1), Some(Offset::Offset(7)));
 
