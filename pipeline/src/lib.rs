@@ -22,6 +22,8 @@ pub mod model;
 pub mod processor;
 pub mod sinks;
 pub mod sources;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod transforms;
 pub mod validate;
 

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use cartrack_pipeline::model::Position;
 use cartrack_pipeline::processor::{Outputs, Processor, ProcessorConfig};
 use cartrack_pipeline::sources::simulator::CityBox;
+use cartrack_pipeline::testkit::fleet_positions;
 use support::*;
 
 const VEHICLES: u32 = 200;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use cartrack_pipeline::model::{Position, TileTraffic, VehicleState};
 use cartrack_pipeline::processor::{Outputs, Processor, ProcessorConfig};
 use cartrack_pipeline::sources::simulator::{CityBox, Fleet, SimulatorConfig};
+use cartrack_pipeline::testkit::offline_tiles;
 use support::*;
 
 const VEHICLES: u32 = 30;

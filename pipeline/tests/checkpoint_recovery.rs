@@ -14,6 +14,7 @@ use cartrack_pipeline::kafka::topics;
 use cartrack_pipeline::model::{GeoPoint, Position, VehicleState};
 use cartrack_pipeline::processor::{Outputs, Processor, ProcessorConfig};
 use cartrack_pipeline::sources::simulator::CityBox;
+use cartrack_pipeline::testkit::{fleet_positions, offline_tiles};
 use support::*;
 
 const GROUP: &str = "checkpoint-process";

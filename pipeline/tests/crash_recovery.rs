@@ -11,6 +11,7 @@ use std::time::Duration;
 use cartrack_pipeline::kafka::topics;
 use cartrack_pipeline::model::{Position, TileTraffic};
 use cartrack_pipeline::sources::simulator::CityBox;
+use cartrack_pipeline::testkit::{fleet_positions, offline_tiles};
 use support::*;
 
 const BROKER: BrokerKind = BrokerKind::Embedded;

@@ -14,6 +14,7 @@ use std::time::Duration;
 use cartrack_pipeline::geo::haversine_m;
 use cartrack_pipeline::model::GeoPoint;
 use cartrack_pipeline::sources::simulator::CityBox;
+use cartrack_pipeline::testkit::fleet_positions;
 use serde_json::json;
 use support::*;
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use cartrack_pipeline::kafka::topics;
 use cartrack_pipeline::model::{Position, TileTraffic};
 use cartrack_pipeline::sources::simulator::CityBox;
+use cartrack_pipeline::testkit::{fleet_positions, offline_tiles};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::*;

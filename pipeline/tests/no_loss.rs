@@ -23,6 +23,7 @@ use cartrack_pipeline::kafka::partition_of;
 use cartrack_pipeline::model::{Position, TileTraffic, VehicleState};
 use cartrack_pipeline::processor::{Outputs, Processor, ProcessorConfig};
 use cartrack_pipeline::sources::simulator::CityBox;
+use cartrack_pipeline::testkit::fleet_positions;
 use support::*;
 
 /// Positions posted (override with `CARTRACK_NO_LOSS_POSITIONS`; 10,000,000 run in

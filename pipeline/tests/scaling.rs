@@ -15,6 +15,7 @@ use std::time::Duration;
 use cartrack_pipeline::kafka::{partition_of, topics};
 use cartrack_pipeline::model::Position;
 use cartrack_pipeline::sources::simulator::CityBox;
+use cartrack_pipeline::testkit::{fleet_positions, offline_tiles};
 use support::*;
 
 const VEHICLES: u32 = 300;
