@@ -16,7 +16,8 @@ pub use policy::{Counts, Decision, GroupState, Hold, Holds, LoadSample, Outcome}
 pub const KEPT_DECISIONS: usize = 100;
 
 /// Every autoscaled group's state, and the last [`KEPT_DECISIONS`] decisions. In memory
-/// only: a new leader starts with an empty log and a cool-down.
+/// only: a new leader starts with an empty log, and its first decision waits, as any, until
+/// the load asked for it long enough.
 #[derive(Debug, Clone, Default)]
 pub struct Autoscaler {
     /// Per autoscaled group.
@@ -28,11 +29,9 @@ pub struct Autoscaler {
 }
 
 impl Autoscaler {
-    /// The state of `group`, made (its cool-down starting) at `now_ms` on first use.
-    pub fn group(&mut self, group: &str, now_ms: u64) -> &mut GroupState {
-        self.groups
-            .entry(group.to_string())
-            .or_insert_with(|| GroupState::starting(now_ms))
+    /// The state of `group`, made on first use.
+    pub fn group(&mut self, group: &str) -> &mut GroupState {
+        self.groups.entry(group.to_string()).or_default()
     }
 
     /// Records `decision` in the log (dropping the oldest beyond the bound) and the counts.

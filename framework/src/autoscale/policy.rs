@@ -133,15 +133,6 @@ pub struct GroupState {
 }
 
 impl GroupState {
-    /// A state whose cool-down starts at `now_ms` (a new leader does not decide at once on
-    /// samples it has only begun to see).
-    pub fn starting(now_ms: u64) -> GroupState {
-        GroupState {
-            last_decision_ms: Some(now_ms),
-            ..GroupState::default()
-        }
-    }
-
     /// Decides on `sample` at `now_ms`.
     pub fn decide(
         &mut self,
@@ -573,34 +564,5 @@ mod tests {
         assert_eq!(wanted(&rules, 2150.0, 2), 2);
         assert_eq!(wanted(&rules, 2300.0, 2), 3);
         assert_eq!(wanted(&rules, 1e12, 1), 1_000_000_000, "asks beyond max");
-    }
-
-    #[test]
-    fn a_new_state_cools_down_first() {
-        let rules = rules();
-        let mut state = GroupState::starting(0);
-        let counts = Counts {
-            desired: 1,
-            running: 1,
-        };
-        let outcomes: Vec<Outcome> = (0..5)
-            .map(|i| {
-                state.decide(
-                    &rules,
-                    &sample(Some(9000.0)),
-                    counts,
-                    Holds::default(),
-                    i * 5000,
-                )
-            })
-            .collect();
-        assert!(
-            matches!(
-                outcomes[3],
-                Outcome::Hold(Hold::CoolingDown { remaining_ms: 5000 })
-            ),
-            "{outcomes:?}"
-        );
-        assert!(matches!(outcomes[4], Outcome::Scale(_)), "{outcomes:?}");
     }
 }

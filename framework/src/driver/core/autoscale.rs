@@ -84,7 +84,7 @@ impl Core {
         };
         let outcome = self
             .autoscaler
-            .group(&group, now_ms)
+            .group(&group)
             .decide(&rules, &sample, counts, holds, now_ms);
         if let Outcome::Scale(decision) = outcome {
             tracing::info!(
