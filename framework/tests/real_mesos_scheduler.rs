@@ -8,13 +8,12 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cartrack_testcluster::{RealMesos, RealMesosConfig};
 use serde_json::Value;
 use support::cases::{self, Adoption, T};
-use support::{example_spec, write_spec, Broker, Scheduler};
+use support::{example_spec, files_named, write_spec, Broker, Scheduler};
 
 /// Every agent's ports come from the cluster's block in 10000-29999 (testcluster).
 const AGENT_PORTS: std::ops::RangeInclusive<u64> = 10_000..=29_999;
@@ -89,28 +88,6 @@ fn framework_id(state: &Value) -> String {
         .as_str()
         .expect("framework id")
         .to_string()
-}
-
-/// Files called `name` under `root` (symlinks not followed).
-fn files_named(root: &Path, name: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                pending.push(entry.path());
-            } else if kind.is_file() && entry.file_name() == name {
-                found.push(entry.path());
-            }
-        }
-    }
-    found
 }
 
 /// Per status update uuid the agents' status update managers took (from executors or made up

@@ -456,3 +456,25 @@ impl Scheduler {
         Scheduler::launch(dir, master, spec, &binaries, extra, env)
     }
 }
+
+/// Files called `name` under `root` (symlinks not followed).
+pub fn files_named(root: &Path, name: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() && entry.file_name() == name {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}
