@@ -344,6 +344,18 @@ fn positive(flag: &'static str, value: f64) -> Result<f64, ConfigError> {
     }
 }
 
+/// A flag's seconds as a duration: positive, and one a `Duration` holds (1e30 is refused,
+/// not a panic).
+fn seconds(flag: &'static str, value: f64) -> Result<Duration, ConfigError> {
+    positive(flag, value).and_then(|value| {
+        Duration::try_from_secs_f64(value).map_err(|_| ConfigError::Flag {
+            flag,
+            value: value.to_string(),
+            allowed: "a number of seconds > 0",
+        })
+    })
+}
+
 /// The agents' fetcher unpacks only what its file name says is an archive; anything else would
 /// land in the sandbox as one file and every executor would fail to start.
 fn release_tarball(uri: &str) -> Result<String, ConfigError> {
@@ -436,8 +448,7 @@ pub fn resolve(
         }
         (zk, None) => zk,
     };
-    let zk_session_timeout =
-        Duration::from_secs_f64(positive("zk-session-timeout", args.zk_session_timeout)?);
+    let zk_session_timeout = seconds("zk-session-timeout", args.zk_session_timeout)?;
     let env: Vec<(String, String)> = env.into_iter().collect();
     let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let http = match (
@@ -473,11 +484,9 @@ pub fn resolve(
         args.implicit_reconcile_interval,
     )?;
     let unreachable = positive("unreachable-timeout", args.unreachable_timeout)?;
-    let call_timeout = Duration::from_secs_f64(positive("call-timeout", args.call_timeout)?);
-    let autoscale_interval =
-        Duration::from_secs_f64(positive("autoscale-interval", args.autoscale_interval)?);
-    let report_interval =
-        Duration::from_secs_f64(positive("report-interval", args.report_interval)?);
+    let call_timeout = seconds("call-timeout", args.call_timeout)?;
+    let autoscale_interval = seconds("autoscale-interval", args.autoscale_interval)?;
+    let report_interval = seconds("report-interval", args.report_interval)?;
     let basemap = Basemap::from_flag(&args.map_tiles)?;
     let binaries = match &args.release_uri {
         Some(uri) => Binaries::Release {
