@@ -141,7 +141,7 @@ pub async fn run<S: Store + 'static>(
             auth: auth.clone(),
         },
         &settings.trust,
-        api_tx.clone(),
+        driver::Handle::new(api_tx.clone()),
         samples.clone(),
     );
     let api = tokio::spawn(crate::api::serve(

@@ -6,13 +6,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::sample::{self, Interner, OurTask, Records};
 use super::Samples;
 use crate::auth::Authenticator;
-use crate::driver::{ApiRequest, Core, ReadContext};
+use crate::driver::{Core, Handle, ReadContext};
 use crate::mesos::Masters;
 use crate::tls::{describe, Trust};
 
@@ -21,7 +20,7 @@ use crate::tls::{describe, Trust};
 pub struct SamplerConfig {
     /// Time between two samples (`--report-interval`).
     pub interval: Duration,
-    /// How long a master has to answer; also how long the loop has to give the records.
+    /// How long a master has to answer.
     pub timeout: Duration,
     /// The masters to ask when the session names no leader.
     pub masters: Masters,
@@ -75,7 +74,7 @@ fn known(core: &Core, cx: &ReadContext) -> Known {
 pub fn spawn(
     config: SamplerConfig,
     trust: &Trust,
-    driver: mpsc::Sender<ApiRequest>,
+    driver: Handle,
     samples: Samples,
 ) -> JoinHandle<()> {
     let http = trust
@@ -112,10 +111,10 @@ pub fn spawn(
 async fn take(
     config: &SamplerConfig,
     http: &reqwest::Client,
-    driver: &mpsc::Sender<ApiRequest>,
+    driver: &Handle,
     names: &mut Interner,
 ) -> Result<sample::Sample, SampleError> {
-    let known = read_records(driver, config.timeout).await?;
+    let known = driver.read(known).await.map_err(|_| SampleError::Records)?;
     let mut masters: Vec<String> = known.leader.into_iter().collect();
     for master in config.masters.known() {
         if !masters.contains(&master) {
@@ -141,27 +140,6 @@ async fn take(
         }
     }
     Err(last)
-}
-
-/// Our records, read on the loop between two inputs.
-async fn read_records(
-    driver: &mpsc::Sender<ApiRequest>,
-    timeout: Duration,
-) -> Result<Known, SampleError> {
-    let (reply, answer) = oneshot::channel();
-    let read = Box::new(move |core: &Core, cx: &ReadContext| {
-        // A dropped receiver means this sample timed out: nothing to do.
-        drop(reply.send(known(core, cx)));
-    });
-    let asked = async {
-        driver.send(ApiRequest::Read(read)).await.ok()?;
-        answer.await.ok()
-    };
-    tokio::time::timeout(timeout, asked)
-        .await
-        .ok()
-        .flatten()
-        .ok_or(SampleError::Records)
 }
 
 /// `GET <master>/master/state` as JSON, with our `Authorization` (one fresh login after a 401
