@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+pub mod autoscale;
 pub mod binaries;
 pub mod cases;
 pub mod deploy;
