@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::extract::Param;
 use super::Api;
-use crate::autoscale::{Decision, Hold};
 use crate::driver::{Core, Request};
+use crate::planner::autoscale::{Decision, Hold};
 
 /// One autoscaled group.
 #[derive(Debug, Clone, Serialize)]

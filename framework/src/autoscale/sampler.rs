@@ -10,8 +10,8 @@ use futures::future::join_all;
 use tokio::time::Instant;
 
 use super::scrape::sum_by_suffix;
-use super::LoadSample;
 use crate::driver::{Core, Handle};
+use crate::planner::autoscale::LoadSample;
 use crate::records::TaskPhase;
 use crate::spec::LoadMetric;
 

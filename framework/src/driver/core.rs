@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::effect::{Effect, Launch, PodLaunch, Ready};
 use super::input::{Input, Request};
 use super::launch::Binaries;
-use crate::autoscale::Autoscaler;
+use crate::planner::autoscale::Autoscaler;
 use crate::planner::{
     self, OfferLaunch, OfferMemory, PlanInput, PlannerConfig, PodPlacement, TokenBucket,
 };

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout_at, Instant};
 
 use super::{ApiRequest, Core, ReadContext, Request, RequestError};
-use crate::autoscale::LoadSample;
+use crate::planner::autoscale::LoadSample;
 
 /// The longest an asker waits for the driver's loop (queueing plus answer). The loop never
 /// waits on the network, so only a bug or an overloaded machine makes it this slow.

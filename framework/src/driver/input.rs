@@ -3,7 +3,7 @@
 
 use mesos_proto::v1::scheduler::Event;
 
-use crate::autoscale::LoadSample;
+use crate::planner::autoscale::LoadSample;
 use crate::spec::ValidatedSpec;
 use crate::target::Binaries;
 

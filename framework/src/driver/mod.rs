@@ -39,9 +39,9 @@ pub use handle::{AskError, Handle, ANSWER_TIMEOUT};
 pub use input::{Input, Request, Steer, TeardownOutcome};
 pub use launch::{executor_info, scalars, Binaries};
 
-use crate::autoscale::LoadSample;
 use crate::ha::{Deposed, Fence};
 use crate::mesos::{Caller, Session, StreamEvent};
+use crate::planner::autoscale::LoadSample;
 use crate::state::{Store, StoreError};
 
 /// Most stream events applied before their changes are handed to the sender.

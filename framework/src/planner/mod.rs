@@ -13,6 +13,7 @@
 //!
 //! Reasons an offer did not fit a pod are computed only on demand, by [`explain`].
 
+pub mod autoscale;
 mod explain;
 mod offer;
 mod pending;

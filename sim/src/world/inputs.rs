@@ -3,8 +3,8 @@
 use rand::Rng;
 
 use super::{Ev, World};
-use cartrack_framework::autoscale::LoadSample;
 use cartrack_framework::driver::{Input as CoreInput, Request, Steer as DeploySteer};
+use cartrack_framework::planner::autoscale::LoadSample;
 use cartrack_framework::spec::validate;
 
 use crate::executor::ExecKey;

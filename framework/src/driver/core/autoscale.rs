@@ -3,7 +3,7 @@
 //! until `resume`; a deployment of the group holds it.
 
 use super::{Core, RequestError};
-use crate::autoscale::{Autoscaler, Counts, GroupState, Holds, LoadSample, Outcome};
+use crate::planner::autoscale::{Autoscaler, Counts, GroupState, Holds, LoadSample, Outcome};
 use crate::records::{Change, TaskPhase};
 
 /// A group's pods by how far they got.

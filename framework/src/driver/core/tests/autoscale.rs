@@ -2,8 +2,8 @@
 //! pins it until resumed, a deployment of the group holds it.
 
 use super::*;
-use crate::autoscale::{Hold, LoadSample};
 use crate::driver::Steer;
+use crate::planner::autoscale::{Hold, LoadSample};
 
 const WEB: &str = r#"
 [[groups]]

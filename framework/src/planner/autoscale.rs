@@ -1,11 +1,15 @@
-//! The autoscaling decision, pure: fed a group's rules, its load samples, counts and what
-//! holds it (an operator pin, a deployment), it says whether to change the count and why.
+//! Autoscaling's decision, pure: fed a group's rules, its load samples, counts and what holds
+//! it (an operator pin, a deployment), it says whether to change the count and why; and
+//! [`Autoscaler`], every group's state and the decision log. The sampler that measures the
+//! load is the adapter `crate::autoscale`.
 //!
 //! The rule is the one Kubernetes' HPA and KEDA use: the pods wanted are
 //! `ceil(value / target)` within `min ..= max`. It acts only once the want has lasted: up after
 //! `up_after` (beyond a 10 % tolerance), down after `down_after` (to the largest want seen in
 //! that time, so a dip does not shed pods a rebound needs), by at most `step` pods, and not
 //! within `cooldown` of the last decision. A missing sample never counts as zero load.
+
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
@@ -296,6 +300,46 @@ pub fn wanted(rules: &Autoscale, value: f64, desired: u32) -> u32 {
         raw
     };
     (raw.min(f64::from(u32::MAX)) as u32).max(rules.min)
+}
+
+/// Decisions kept for `GET /v1/autoscale`.
+pub const KEPT_DECISIONS: usize = 100;
+
+/// Every autoscaled group's state, and the last [`KEPT_DECISIONS`] decisions. In memory
+/// only: a new leader starts with an empty log, and its first decision waits, as any, until
+/// the load asked for it long enough.
+#[derive(Debug, Clone, Default)]
+pub struct Autoscaler {
+    /// Per autoscaled group.
+    pub groups: BTreeMap<String, GroupState>,
+    /// Oldest first.
+    pub decisions: VecDeque<Decision>,
+    /// Decisions taken, per group and direction (`up`, `down`), for `/metrics`.
+    pub taken: BTreeMap<(String, &'static str), u64>,
+}
+
+impl Autoscaler {
+    /// The state of `group`, made on first use.
+    pub fn group(&mut self, group: &str) -> &mut GroupState {
+        self.groups.entry(group.to_string()).or_default()
+    }
+
+    /// Records `decision` in the log (dropping the oldest beyond the bound) and the counts.
+    pub fn record(&mut self, decision: Decision) {
+        let direction = if decision.to > decision.from {
+            "up"
+        } else {
+            "down"
+        };
+        *self
+            .taken
+            .entry((decision.group.clone(), direction))
+            .or_default() += 1;
+        if self.decisions.len() == KEPT_DECISIONS {
+            self.decisions.pop_front();
+        }
+        self.decisions.push_back(decision);
+    }
 }
 
 #[cfg(test)]
