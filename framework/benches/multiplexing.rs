@@ -81,8 +81,8 @@ const RUSH_HOUR: &[(f64, f64)] = &[
 /// Positions per second one processor is sized for (the autoscaler's `target`): 3 at the
 /// peak, 1 at night and at midday.
 const PER_PROCESSOR: f64 = 7_000.0;
-/// Every agent, as the dev cluster's default.
-const AGENT: &str = "cpus:4;mem:8192;disk:20000;ports:[31000-32999]";
+/// Every agent's cpus and mem, as the dev cluster's default; ports come from [`agent_resources`].
+const AGENT: &str = "cpus:4;mem:8192;disk:20000";
 /// Vehicles of the simulated fleet; each round of fixes is one per vehicle.
 const VEHICLES: u32 = 2_000;
 /// How often the feeder posts (what is due since the last post, in one request).
@@ -341,6 +341,18 @@ env = {{ CARTRACK_KAFKA = "{bootstrap}" }}
     )
 }
 
+/// [`AGENT`] with 1,000 ports from a base picked per replay in 10000..30000 (below Linux's
+/// ephemeral ports): the tests' dev clusters offer 31000-32999 on the same 127.0.0.x
+/// addresses, and a pod of theirs on a port offered here would make ours fail to bind.
+fn agent_resources() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let base = 10_000 + (nanos % 20) * 1_000;
+    format!("{AGENT};ports:[{base}-{}]", base + 999)
+}
+
 /// One day replayed on `agents` agents.
 async fn replay(opts: &Options, agents: usize) -> Result<Run, String> {
     eprintln!(
@@ -351,7 +363,7 @@ async fn replay(opts: &Options, agents: usize) -> Result<Run, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let broker = Broker::start();
     let mut config = test_cluster_config(dir.path(), agents, Vec::new());
-    config.agent_resources = AGENT.to_string();
+    config.agent_resources = agent_resources();
     config.distinct_hosts = true;
     // Offers and updates of a whole day: keep the log bounded (nothing here reads it).
     config.log_limit = 1_000;
@@ -701,7 +713,16 @@ async fn feed_positions(
                 let text = r.text().await.unwrap_or_default();
                 stats.fail(format!("{status}: {text}"));
             }
-            Err(e) => stats.fail(e.to_string()),
+            Err(e) => {
+                // The transport's own reason (refused, reset, timed out) is in the sources.
+                let mut why = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    why.push_str(&format!(": {s}"));
+                    source = s.source();
+                }
+                stats.fail(why)
+            }
         }
     }
 }
