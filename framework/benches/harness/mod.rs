@@ -1,7 +1,7 @@
-//! What this crate's benches that are not criterion's (`scale`, `slow_master`, `failover`) do
-//! around their measurement: read their options from the command line, run on a tokio
-//! runtime, exit with a status that says how it went. Each includes it as `mod harness;` (a
-//! folder, so cargo does not take it for a bench of its own).
+//! What this crate's benches that are not criterion's (`scale`, `slow_master`, `failover`,
+//! `multiplexing`) do around their measurement: read their options from the command line, run
+//! on a tokio runtime, exit with a status that says how it went. Each includes it as
+//! `mod harness;` (a folder, so cargo does not take it for a bench of its own).
 
 use std::future::Future;
 use std::process::ExitCode;
