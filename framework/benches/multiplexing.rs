@@ -64,7 +64,7 @@ use cartrack_pipeline::model::Position;
 use cartrack_pipeline::sources::simulator::{Fleet, SimulatorConfig};
 use serde_json::Value;
 use support::binaries::workspace_bin;
-use support::{test_cluster_config, write_spec, Broker, Scheduler};
+use support::{own_port_block, test_cluster_config, write_spec, Broker, Scheduler};
 
 /// The feeder's rate over the day: (hour, positions/s), linear in between. Quiet at night,
 /// the morning rush 07:30–09:00 and the evening rush 17:00–19:00 at the peak.
@@ -85,8 +85,6 @@ const RUSH_HOUR: &[(f64, f64)] = &[
 /// Positions per second one processor is sized for (the autoscaler's `target`): 3 at the
 /// peak, 1 at night and at midday.
 const PER_PROCESSOR: f64 = 7_000.0;
-/// Every agent's cpus and mem, as the dev cluster's default; ports come from [`agent_resources`].
-const AGENT: &str = "cpus:4;mem:8192;disk:20000";
 /// Vehicles of the simulated fleet; each round of fixes is one per vehicle.
 const VEHICLES: u32 = 2_000;
 /// How often the feeder posts (what is due since the last post, in one request).
@@ -350,18 +348,6 @@ env = {{ CARTRACK_KAFKA = "{bootstrap}" }}
     )
 }
 
-/// [`AGENT`] with 1,000 ports from a base picked per replay in 10000..30000 (below Linux's
-/// ephemeral ports): the tests' dev clusters offer 31000-32999 on the same 127.0.0.x
-/// addresses, and a pod of theirs on a port offered here would make ours fail to bind.
-fn agent_resources() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let base = 10_000 + (nanos % 20) * 1_000;
-    format!("{AGENT};ports:[{base}-{}]", base + 999)
-}
-
 /// One day replayed on `agents` agents.
 async fn replay(opts: &Options, agents: usize) -> Result<Run, String> {
     eprintln!(
@@ -372,7 +358,7 @@ async fn replay(opts: &Options, agents: usize) -> Result<Run, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let broker = Broker::start();
     let mut config = test_cluster_config(dir.path(), agents, Vec::new());
-    config.agent_resources = agent_resources();
+    config.agent_resources = own_port_block();
     config.distinct_hosts = true;
     // Offers and updates of a whole day: keep the log bounded (nothing here reads it).
     config.log_limit = 1_000;
@@ -823,7 +809,7 @@ fn print_run(opts: &Options, run: &Run, samples: usize) {
     let r = &run.report;
     let f = |v: &Value| v.as_f64().unwrap_or(0.0);
     println!(
-        "\n== {} agents of {AGENT}, one day in {} s ==",
+        "\n== {} agents of 4 cpus and 8 GB, one day in {} s ==",
         run.agents, opts.day_seconds
     );
     println!(

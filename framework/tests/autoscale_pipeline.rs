@@ -169,10 +169,7 @@ async fn a_burst_adds_processors_the_lag_drains_they_go_back_and_the_tiles_are_e
     let broker = Broker::start();
     let mut config = test_cluster_config(dir.path(), 3, Vec::new());
     config.distinct_hosts = true;
-    // The workers bind their ports: a block of this test's own, so another dev cluster on
-    // the machine (another test, a benchmark) offering the default block cannot collide.
-    let ports = 30_000 + (std::process::id() % 10) * 100;
-    config.agent_resources = format!("cpus:4;mem:8192;disk:20000;ports:[{ports}-{}]", ports + 99);
+    config.agent_resources = own_port_block();
     let cluster = DevCluster::start(config).await.expect("dev cluster starts");
     let spec = write_spec(dir.path(), &spec());
     let s = Scheduler::start_with_real_worker(

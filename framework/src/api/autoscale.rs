@@ -62,6 +62,7 @@ pub fn view(core: &Core) -> AutoscaleView {
         .filter_map(|g| {
             let rules = g.autoscale.as_ref()?;
             let state = core.autoscale_state(&g.name);
+            let holds = core.autoscale_holds(&g.name);
             Some(GroupAutoscaleView {
                 group: g.name.clone(),
                 min: rules.min,
@@ -71,12 +72,8 @@ pub fn view(core: &Core) -> AutoscaleView {
                 source: rules.source.clone(),
                 desired: core.desired_count(&g.name),
                 running: core.pod_counts(&g.name).running,
-                pinned: core.autoscale_pinned(&g.name),
-                deploying: core
-                    .state()
-                    .deployment
-                    .as_ref()
-                    .is_some_and(|d| d.is_active_for(&g.name)),
+                pinned: holds.pinned,
+                deploying: holds.deploying,
                 value: state.and_then(|s| s.last_value.map(|(v, _)| v)),
                 value_at_ms: state.and_then(|s| s.last_value.map(|(_, at)| at)),
                 wanted: state.and_then(|s| s.last_wanted),

@@ -95,6 +95,20 @@ pub fn test_cluster_config(dir: &Path, agents: usize, attributes: Vec<String>) -
     }
 }
 
+/// `cpus:4;mem:8192;disk:20000` with 100 ports of a block picked per cluster in 30000-30999,
+/// for a cluster whose pods bind their ports: the dev cluster's default block (31000-32999) is
+/// the same on every cluster of the machine (other tests, a benchmark, processes a killed test
+/// left behind), and a pod of theirs on a port offered here would make ours fail to bind. Below
+/// Linux's ephemeral ports and above the real-Mesos test clusters' 10000-29999.
+pub fn own_port_block() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let base = 30_000 + ((std::process::id() ^ nanos) % 10) * 100;
+    format!("cpus:4;mem:8192;disk:20000;ports:[{base}-{}]", base + 99)
+}
+
 /// A running scheduler process; SIGKILLed and reaped on drop.
 pub struct Scheduler {
     child: Option<Child>,

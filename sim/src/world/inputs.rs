@@ -95,12 +95,7 @@ impl World {
                     return Ok(());
                 };
                 let before = core.desired_count("web");
-                let pinned = core.autoscale_pinned("web");
-                let deploying = core
-                    .state()
-                    .deployment
-                    .as_ref()
-                    .is_some_and(|d| d.is_active_for("web"));
+                let holds = core.autoscale_holds("web");
                 let sample = LoadSample {
                     group: "web".into(),
                     value,
@@ -113,9 +108,9 @@ impl World {
                 if after != before {
                     let rules = self.setup.spec.groups[0].autoscale.clone();
                     let (min, max) = rules.map_or((0, 0), |r| (r.min, r.max));
-                    let why = if pinned {
+                    let why = if holds.pinned {
                         Some("the operator pinned it")
-                    } else if deploying {
+                    } else if holds.deploying {
                         Some("its deployment runs")
                     } else if !(min..=max).contains(&after) {
                         Some("outside min ..= max")

@@ -31,6 +31,19 @@ impl Core {
         self.state.autoscale_pinned.contains(group)
     }
 
+    /// What keeps autoscaling from changing `group`'s count now: an operator's pin, a
+    /// deployment of the group.
+    pub fn autoscale_holds(&self, group: &str) -> Holds {
+        Holds {
+            pinned: self.autoscale_pinned(group),
+            deploying: self
+                .state
+                .deployment
+                .as_ref()
+                .is_some_and(|d| d.is_active_for(group)),
+        }
+    }
+
     /// The pods of `group` holding a slot (surge slots included), by how far they got.
     pub fn pod_counts(&self, group: &str) -> PodCounts {
         let tasks_per_pod = self.target.spec.group(group).map_or(0, |g| g.tasks.len());
@@ -76,12 +89,7 @@ impl Core {
             desired: self.desired_count(&group),
             running: self.pod_counts(&group).running,
         };
-        let holds = Holds {
-            pinned: self.autoscale_pinned(&group),
-            deploying: self
-                .active_deployment()
-                .is_some_and(|d| d.is_active_for(&group)),
-        };
+        let holds = self.autoscale_holds(&group);
         let outcome = self
             .autoscaler
             .group(&group)
