@@ -294,6 +294,10 @@ pub struct IndexArgs {
     /// Flush a batch this many milliseconds after its first document.
     #[arg(long, default_value_t = 100)]
     batch_wait_ms: u64,
+    /// Write a vehicle's latest state at most this often, in milliseconds (its history gets
+    /// every state); 0: with every batch.
+    #[arg(long, default_value_t = 1000)]
+    latest_interval_ms: u64,
 }
 
 /// `broker` arguments.
@@ -548,6 +552,7 @@ impl Cli {
                         "batch-wait-ms",
                         args.batch_wait_ms as f64,
                     )? as u64),
+                    latest_interval: Duration::from_millis(args.latest_interval_ms),
                 };
                 Settings::Index(
                     IndexSettings {

@@ -1,6 +1,7 @@
 //! `index` against an in-process broker and a sink that is slow on demand: offsets are
 //! committed only after the sink has written the batch, and consumption survives a slow sink
-//! (paused, then resumed) without losing records.
+//! (paused, then resumed) without losing records; vehicles' latest states held back between
+//! their writes hold the commit back too.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -35,12 +36,14 @@ impl Sink for GatedSink {
     }
 }
 
-async fn produce(producer: &FutureProducer, from: usize, to: usize) {
+/// v1 vehicle states `from..to`, each of its own vehicle `v-<n>` (or all of `vehicle`).
+async fn produce_states(producer: &FutureProducer, vehicle: Option<&str>, from: usize, to: usize) {
     for n in from..to {
-        let key = format!("v-{n}");
+        let key = vehicle.map_or_else(|| format!("v-{n}"), str::to_owned);
+        let payload = format!("{{\"n\":{n}}}");
         let record = FutureRecord::to(topics::VEHICLES)
             .key(&key)
-            .payload("{}")
+            .payload(&payload)
             .timestamp(1_700_000_000_000 + n as i64);
         producer.send(record, Duration::from_secs(5)).await.unwrap();
     }
@@ -48,9 +51,14 @@ async fn produce(producer: &FutureProducer, from: usize, to: usize) {
 
 /// The offset the test group has committed on partition 0 (-1 for none).
 fn committed(bootstrap: &str) -> i64 {
+    committed_by(bootstrap, GROUP)
+}
+
+/// The offset `group` has committed on partition 0 (-1 for none).
+fn committed_by(bootstrap: &str, group: &str) -> i64 {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", GROUP)
+        .set("group.id", group)
         .create()
         .unwrap();
     let mut partitions = TopicPartitionList::new();
@@ -77,6 +85,27 @@ async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
+async fn produce(producer: &FutureProducer, from: usize, to: usize) {
+    produce_states(producer, None, from, to).await;
+}
+
+fn settings(bootstrap: &str, group: &str, latest_interval: Duration) -> IndexSettings {
+    IndexSettings {
+        kafka: KafkaConfig::new(Some(bootstrap), &["auto.offset.reset=earliest".into()]).unwrap(),
+        group: group.into(),
+        http_host: [127, 0, 0, 1].into(),
+        http_port: 0,
+        read_token: None,
+        https: None,
+        batch: BatchSettings {
+            max_documents: 1000,
+            max_bytes: 1 << 20,
+            max_wait: Duration::from_millis(50),
+            latest_interval,
+        },
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_only_after_the_sink_wrote_and_survives_a_slow_sink() {
     let broker = LocalBroker::start(1).unwrap();
@@ -95,19 +124,7 @@ async fn commits_only_after_the_sink_wrote_and_survives_a_slow_sink() {
         started,
         written: written.clone(),
     };
-    let settings = IndexSettings {
-        kafka: KafkaConfig::new(Some(&bootstrap), &["auto.offset.reset=earliest".into()]).unwrap(),
-        group: GROUP.into(),
-        http_host: [127, 0, 0, 1].into(),
-        http_port: 0,
-        read_token: None,
-        https: None,
-        batch: BatchSettings {
-            max_documents: 1000,
-            max_bytes: 1 << 20,
-            max_wait: Duration::from_millis(50),
-        },
-    };
+    let settings = settings(&bootstrap, GROUP, Duration::ZERO);
     let (stop, stopped) = oneshot::channel::<()>();
     let indexer = tokio::spawn(index::run(settings, sink, async {
         let _ = stopped.await;
@@ -143,4 +160,60 @@ async fn commits_only_after_the_sink_wrote_and_survives_a_slow_sink() {
 
     stop.send(()).unwrap();
     indexer.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_latest_states_are_written_once_and_hold_the_commit_back() {
+    const HELD: &str = "index-commits-held";
+    let broker = LocalBroker::start(1).unwrap();
+    let bootstrap = broker.bootstrap_servers().to_owned();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    produce_states(&producer, Some("car"), 0, 10).await;
+
+    let (_open, gate) = watch::channel(true);
+    let (started, mut writes) = mpsc::unbounded_channel();
+    let written = Arc::new(Mutex::new(Vec::new()));
+    let sink = GatedSink {
+        gate,
+        started,
+        written: written.clone(),
+    };
+    let settings = settings(&bootstrap, HELD, Duration::from_secs(3600));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let indexer = tokio::spawn(index::run(settings, sink, async {
+        let _ = stopped.await;
+    }));
+
+    // The history gets every state at once; the latest state waits for its interval.
+    assert_eq!(writes.recv().await, Some(10));
+    eventually("the history written", || {
+        written.lock().unwrap().len() == 10
+    })
+    .await;
+    assert!(written
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|d| d.index == "cartrack-vehicle-history"));
+    assert_eq!(
+        committed_by(&bootstrap, HELD),
+        -1,
+        "committed past a latest state not yet written"
+    );
+
+    // Stopping writes the held state: the newest one only, then commits everything.
+    stop.send(()).unwrap();
+    indexer.await.unwrap().unwrap();
+    let latest: Vec<(String, String)> = written
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|d| d.index == "cartrack-vehicles")
+        .map(|d| (d.id.clone(), String::from_utf8(d.source.to_vec()).unwrap()))
+        .collect();
+    assert_eq!(latest, [("car".to_owned(), r#"{"n":9}"#.to_owned())]);
+    assert_eq!(committed_by(&bootstrap, HELD), 10);
 }

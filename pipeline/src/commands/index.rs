@@ -1,8 +1,10 @@
 //! `index`: consumes the processor's outputs and writes them, in batches, to Elasticsearch or
 //! (with none configured) NDJSON files.
 //!
-//! A batch is flushed when it is full or old enough; offsets are committed only once the sink
-//! has written it. While the sink is slow, consumption is paused, so nothing piles up in memory.
+//! A batch is flushed when it is full or old enough. Vehicles' latest states are held back and
+//! written at most once per vehicle per [`BatchSettings::latest_interval`] (their history gets
+//! every state at once); offsets are committed only once the sink has written everything read
+//! up to them, held latest states included. While the sink is slow, consumption is paused, so nothing piles up in memory.
 //! If the store reports that it lost everything (see [`crate::sinks::WriteSummary`]), the
 //! consumer is moved back to the start of every assigned partition and re-indexes all of it.
 
@@ -16,13 +18,14 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
+use rustc_hash::FxHashMap;
 use tokio::time::Instant;
 
 use crate::http::{base_router, bind, kafka_backoff, readiness_router, spawn_server, BrokerHealth};
 use crate::kafka::{topics, KafkaConfig, PendingOffsets};
 use crate::metrics::Metrics;
 use crate::model::SCHEMA_HEADER;
-use crate::sinks::{coalesce_latest_states, route_record, Document, Sink, SinkError, Unroutable};
+use crate::sinks::{indices, route_record, Document, Sink, SinkError, Unroutable};
 
 /// When a batch is flushed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +36,9 @@ pub struct BatchSettings {
     pub max_bytes: usize,
     /// This long after its first document arrived.
     pub max_wait: Duration,
+    /// A vehicle's latest state is written at most this often (with the first batch flushed
+    /// this long after the oldest one held); zero: with every batch.
+    pub latest_interval: Duration,
 }
 
 /// Everything `index` needs besides its sink.
@@ -79,16 +85,25 @@ const REASONS: [&str; 5] = [
     "refused_by_store",
 ];
 
-/// The batch being assembled and the offsets it covers.
+/// The batch being assembled, the latest states held back, and the offsets they cover.
+#[derive(Default)]
 struct Pending {
     documents: Vec<Document>,
     bytes: usize,
-    offsets: PendingOffsets,
     first_at: Option<Instant>,
+    /// Each vehicle's newest state read since the last write of latest states, by vehicle id:
+    /// one per vehicle, so bounded by the fleet. Written together, the superseded ones would
+    /// only overwrite each other by id.
+    latest: FxHashMap<String, Bytes>,
+    /// When the held latest states are due.
+    latest_due: Option<Instant>,
+    /// Where `route_record` puts a record's documents before they are sorted out.
+    routed: Vec<Document>,
+    offsets: PendingOffsets,
 }
 
 impl Pending {
-    fn add(&mut self, message: &impl Message, metrics: &Metrics) {
+    fn add(&mut self, message: &impl Message, settings: &BatchSettings, metrics: &Metrics) {
         self.offsets
             .record(message.topic(), message.partition(), message.offset());
         let schema = message.headers().and_then(|headers| {
@@ -100,28 +115,59 @@ impl Pending {
         let timestamp = message.timestamp().to_millis().unwrap_or_default();
         // One copy per record; its documents are slices of it.
         let payload = Bytes::copy_from_slice(message.payload().unwrap_or_default());
-        let before = self.documents.len();
         let read = route_record(
             message.topic(),
             schema,
             message.key(),
             timestamp,
             payload,
-            &mut self.documents,
+            &mut self.routed,
             |why| metrics.reject(why.label()),
         );
         metrics.record_in(message.topic(), read);
-        if self.documents.len() > before {
-            self.first_at.get_or_insert_with(Instant::now);
-            self.bytes += self.documents[before..]
-                .iter()
-                .map(Document::size)
-                .sum::<usize>();
+        for document in self.routed.drain(..) {
+            if document.index == indices::VEHICLES {
+                // Never before the batch they came with would be flushed.
+                let hold = settings.latest_interval.max(settings.max_wait);
+                self.latest_due.get_or_insert_with(|| Instant::now() + hold);
+                self.latest.insert(document.id, document.source);
+            } else {
+                self.first_at.get_or_insert_with(Instant::now);
+                self.bytes += document.size();
+                self.documents.push(document);
+            }
         }
     }
 
     fn is_full(&self, settings: &BatchSettings) -> bool {
         self.documents.len() >= settings.max_documents || self.bytes >= settings.max_bytes
+    }
+
+    /// When the next write is due, if anything waits.
+    fn due(&self, settings: &BatchSettings) -> Option<Instant> {
+        let batch = self.first_at.map(|first| first + settings.max_wait);
+        match (batch, self.latest_due) {
+            (Some(batch), Some(latest)) => Some(batch.min(latest)),
+            (batch, latest) => batch.or(latest),
+        }
+    }
+
+    /// Moves the held latest states into the batch if they are due (always with a zero
+    /// interval, or `all`).
+    fn release_latest(&mut self, settings: &BatchSettings, all: bool) {
+        let due = all
+            || settings.latest_interval.is_zero()
+            || self.latest_due.is_some_and(|due| due <= Instant::now());
+        if !due {
+            return;
+        }
+        self.latest_due = None;
+        self.documents
+            .extend(self.latest.drain().map(|(id, source)| Document {
+                index: indices::VEHICLES,
+                id,
+                source,
+            }));
     }
 }
 
@@ -148,21 +194,13 @@ pub async fn run(
     );
     tracing::info!(kafka = settings.kafka.bootstrap_servers(), group = %settings.group, "indexing");
 
-    let mut pending = Pending {
-        documents: Vec::new(),
-        bytes: 0,
-        offsets: PendingOffsets::default(),
-        first_at: None,
-    };
+    let mut pending = Pending::default();
     // After a consumer error: when to read again, and how long the next wait is.
     let mut backoff = kafka_backoff();
     let mut read_again_at: Option<Instant> = None;
     tokio::pin!(shutdown);
     let result = loop {
-        let deadline = pending.first_at.map_or_else(
-            || Instant::now() + settings.batch.max_wait,
-            |first| first + settings.batch.max_wait,
-        );
+        let due = pending.due(&settings.batch);
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
             _ = tokio::time::sleep_until(read_again_at.unwrap_or_else(Instant::now)), if read_again_at.is_some() => {
@@ -172,7 +210,7 @@ pub async fn run(
                 match message {
                     Ok(message) => {
                         backoff.reset();
-                        pending.add(&message, &metrics);
+                        pending.add(&message, &settings.batch, &metrics);
                     }
                     Err(err) => match health.consumer_error(err, &mut backoff) {
                         Ok(wait) => read_again_at = Some(Instant::now() + wait),
@@ -180,13 +218,13 @@ pub async fn run(
                     },
                 }
                 if pending.is_full(&settings.batch) {
-                    if let Err(err) = flush(&mut pending, &mut sink, &consumer, &metrics, &health).await {
+                    if let Err(err) = flush(&mut pending, false, &settings.batch, &mut sink, &consumer, &metrics, &health).await {
                         break Err(err);
                     }
                 }
             }
-            _ = tokio::time::sleep_until(deadline), if pending.first_at.is_some() => {
-                if let Err(err) = flush(&mut pending, &mut sink, &consumer, &metrics, &health).await {
+            _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                if let Err(err) = flush(&mut pending, false, &settings.batch, &mut sink, &consumer, &metrics, &health).await {
                     break Err(err);
                 }
             }
@@ -195,22 +233,35 @@ pub async fn run(
     server.abort();
     probe.abort();
     if result.is_ok() {
-        flush(&mut pending, &mut sink, &consumer, &metrics, &health).await?;
+        flush(
+            &mut pending,
+            true,
+            &settings.batch,
+            &mut sink,
+            &consumer,
+            &metrics,
+            &health,
+        )
+        .await?;
     }
     result
 }
 
-/// Writes the batch, pausing consumption if the sink is slow, then commits its offsets.
+/// Writes the batch (with the held latest states if they are due, or `all`), pausing
+/// consumption if the sink is slow, then, if no latest state is still held, commits the
+/// offsets read so far.
 async fn flush(
     pending: &mut Pending,
+    all: bool,
+    settings: &BatchSettings,
     sink: &mut impl Sink,
     consumer: &StreamConsumer,
     metrics: &Metrics,
     health: &BrokerHealth,
 ) -> Result<(), IndexError> {
     let mut held: Vec<OwnedMessage> = Vec::new();
+    pending.release_latest(settings, all);
     if !pending.documents.is_empty() {
-        coalesce_latest_states(&mut pending.documents);
         let write = sink.write(&pending.documents);
         tokio::pin!(write);
         let slow = tokio::time::sleep(SLOW_WRITE);
@@ -251,11 +302,15 @@ async fn flush(
             // nothing is duplicated), and let the committed offsets say so first, so a crash
             // now does not skip it either.
             rewind_until_done(consumer, health).await;
+            // The held states are read again too.
+            pending.latest.clear();
+            pending.latest_due = None;
             pending.offsets = PendingOffsets::default();
             held.clear();
         }
     }
-    if !pending.offsets.is_empty() {
+    // Held latest states stand for records whose offsets must wait for them.
+    if pending.latest.is_empty() && !pending.offsets.is_empty() {
         // A failed commit (the broker away, a rebalance) only means a restart re-writes these
         // documents under the same ids; the next commit carries later offsets.
         if let Err(err) = consumer.commit(&pending.offsets.take()?, CommitMode::Async) {
@@ -266,7 +321,7 @@ async fn flush(
     pending.bytes = 0;
     pending.first_at = None;
     for message in &held {
-        pending.add(message, metrics);
+        pending.add(message, settings, metrics);
     }
     Ok(())
 }

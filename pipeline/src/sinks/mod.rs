@@ -10,7 +10,6 @@ mod route;
 pub use route::{route_record, Unroutable};
 
 use bytes::Bytes;
-use rustc_hash::FxHashSet;
 
 /// Index names, shared by the documents and the index templates.
 pub mod indices {
@@ -40,22 +39,6 @@ impl Document {
     pub fn size(&self) -> usize {
         self.index.len() + self.id.len() + self.source.len() + 48
     }
-}
-
-/// Keeps, of the latest-state documents (`cartrack-vehicles`) in `batch`, only the last one
-/// of each vehicle, where it was; every other document stays, in order. Written as one
-/// batch, a vehicle's latest-state documents overwrite each other by id, so the store ends
-/// up the same while the bytes of the superseded ones are not written (every vehicle state
-/// is also in the history, which keeps them all).
-pub(crate) fn coalesce_latest_states(batch: &mut Vec<Document>) {
-    let mut seen: FxHashSet<&str> = FxHashSet::default();
-    let keep: Vec<bool> = batch
-        .iter()
-        .rev()
-        .map(|document| document.index != indices::VEHICLES || seen.insert(&document.id))
-        .collect();
-    let mut keep = keep.into_iter().rev();
-    batch.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// What a sink did with a batch.
@@ -115,45 +98,4 @@ pub trait Sink {
         &mut self,
         batch: &[Document],
     ) -> impl std::future::Future<Output = Result<WriteSummary, SinkError>> + Send;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_last_latest_state_of_a_vehicle_in_a_batch_is_kept() {
-        let document = |index, id: &str, source: &'static str| Document {
-            index,
-            id: id.into(),
-            source: Bytes::from_static(source.as_bytes()),
-        };
-        let mut batch = vec![
-            document(indices::VEHICLES, "a", "a1"),
-            document(indices::VEHICLE_HISTORY, "a-1", "a1"),
-            document(indices::VEHICLES, "b", "b1"),
-            document(indices::VEHICLE_HISTORY, "b-1", "b1"),
-            document(indices::TILES, "t-0", "t"),
-            document(indices::VEHICLES, "a", "a2"),
-            document(indices::VEHICLE_HISTORY, "a-2", "a2"),
-            document(indices::TILES, "t-0", "t'"),
-        ];
-        coalesce_latest_states(&mut batch);
-        let left: Vec<(&str, &str, &[u8])> = batch
-            .iter()
-            .map(|d| (d.index, d.id.as_str(), d.source.as_ref()))
-            .collect();
-        assert_eq!(
-            left,
-            [
-                (indices::VEHICLE_HISTORY, "a-1", &b"a1"[..]),
-                (indices::VEHICLES, "b", b"b1"),
-                (indices::VEHICLE_HISTORY, "b-1", b"b1"),
-                (indices::TILES, "t-0", b"t"),
-                (indices::VEHICLES, "a", b"a2"),
-                (indices::VEHICLE_HISTORY, "a-2", b"a2"),
-                (indices::TILES, "t-0", b"t'"),
-            ]
-        );
-    }
 }
