@@ -139,6 +139,34 @@ pub struct GeoPoint {
     pub lon: f64,
 }
 
+impl GeoPoint {
+    /// The point to [`COORDINATE_DECIMALS`] decimal places.
+    pub fn rounded(self) -> Self {
+        Self {
+            lat: round_to(self.lat, COORDINATE_DECIMALS),
+            lon: round_to(self.lon, COORDINATE_DECIMALS),
+        }
+    }
+}
+
+/// Decimal places of a vehicle state's coordinates (1e-7 degrees is about a centimetre):
+/// finer digits are noise far below a GPS fix's accuracy, yet every state is formatted, sent,
+/// stored and indexed twice, so they cost on every position.
+pub const COORDINATE_DECIMALS: u32 = 7;
+
+/// Decimal places of a vehicle state's speed (m/s) and heading (degrees).
+pub const MOTION_DECIMALS: u32 = 2;
+
+/// `value` rounded to `decimals` decimal places (half away from zero); values too large for
+/// that to mean anything, and non-finite ones, are returned as they are.
+pub fn round_to(value: f64, decimals: u32) -> f64 {
+    if !value.is_finite() || value.abs() >= 1e15 {
+        return value;
+    }
+    let scale = 10f64.powi(decimals as i32);
+    (value * scale).round() / scale
+}
+
 /// Whether a vehicle is going anywhere; maps colour by it and predictions trust it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -162,8 +190,23 @@ pub struct Predictions {
     pub kalman: GeoPoint,
 }
 
+impl Predictions {
+    /// The predicted points to [`COORDINATE_DECIMALS`] decimal places.
+    pub fn rounded(self) -> Self {
+        Self {
+            horizon_s: self.horizon_s,
+            dead_reckoning: self.dead_reckoning.rounded(),
+            tile_speed: self.tile_speed.rounded(),
+            kalman: self.kalman.rounded(),
+        }
+    }
+}
+
 /// The latest known state of one vehicle: the `cartrack.vehicles` record and the document the
 /// map and queries read (one per vehicle, id = vehicle id, plus a time series of them).
+///
+/// Its coordinates are rounded to [`COORDINATE_DECIMALS`] places, its speed and heading to
+/// [`MOTION_DECIMALS`] (the processor rounds them as it makes the state).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VehicleState {
     /// The vehicle's identity.
@@ -201,9 +244,9 @@ impl VehicleState {
         out.extend_from_slice(br#","location":"#);
         write_json_point(out, self.location);
         out.extend_from_slice(br#","speed_mps":"#);
-        write_json_f64(out, self.speed_mps);
+        write_json_decimal(out, self.speed_mps, MOTION_DECIMALS);
         out.extend_from_slice(br#","heading_deg":"#);
-        write_json_f64(out, self.heading_deg);
+        write_json_decimal(out, self.heading_deg, MOTION_DECIMALS);
         out.extend_from_slice(match self.motion {
             Motion::Stopped => br#","motion":"stopped""#.as_slice(),
             Motion::Moving => br#","motion":"moving""#.as_slice(),
@@ -245,11 +288,45 @@ fn write_json_f64(out: &mut Vec<u8>, value: f64) {
     }
 }
 
+/// [`write_json_f64`], with a cheaper path for a value of at most `decimals` decimal places
+/// (what [`round_to`] returns) of a magnitude where the shortest decimal that reads back as
+/// the value is exactly those digits, trailing zeros cut: the same bytes, without searching
+/// for the shortest digits.
+fn write_json_decimal(out: &mut Vec<u8>, value: f64, decimals: u32) {
+    let scale = 10u64.pow(decimals);
+    let scaled = (value.abs() * scale as f64).round();
+    if !(1e-3..1e6).contains(&value.abs()) || scaled / scale as f64 != value.abs() {
+        return write_json_f64(out, value);
+    }
+    // Below 1e6 * 10^decimals: exact in a u64.
+    let scaled = scaled as u64;
+    if value < 0.0 {
+        out.push(b'-');
+    }
+    // ok: writing into a Vec cannot fail.
+    let _ = CompactFormatter.write_u64(out, scaled / scale);
+    out.push(b'.');
+    let mut fraction = scaled % scale;
+    let mut width = decimals;
+    // Trailing zeros go, but one digit always stays ("2.0").
+    while width > 1 && fraction.is_multiple_of(10) {
+        fraction /= 10;
+        width -= 1;
+    }
+    let mut digits = [b'0'; 20];
+    let digits = &mut digits[..width as usize];
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (fraction % 10) as u8;
+        fraction /= 10;
+    }
+    out.extend_from_slice(digits);
+}
+
 fn write_json_point(out: &mut Vec<u8>, point: GeoPoint) {
     out.extend_from_slice(br#"{"lat":"#);
-    write_json_f64(out, point.lat);
+    write_json_decimal(out, point.lat, COORDINATE_DECIMALS);
     out.extend_from_slice(br#","lon":"#);
-    write_json_f64(out, point.lon);
+    write_json_decimal(out, point.lon, COORDINATE_DECIMALS);
     out.push(b'}');
 }
 
@@ -400,6 +477,41 @@ impl Alert {
 mod tests {
     use super::*;
     use prost::Message;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn decimals_are_written_as_serde_writes_them() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut fast = 0;
+        for n in 0..400_000 {
+            let decimals = [COORDINATE_DECIMALS, MOTION_DECIMALS][n % 2];
+            let magnitude = 10f64.powi(rng.random_range(-6..9));
+            let raw = rng.random_range(-1.0..1.0) * magnitude;
+            // Mostly rounded values, as the processor makes them; some not, some edges.
+            let value = match n % 10 {
+                0 => raw,
+                1 => [0.0, -0.0, 1e-3, -1e-3, 1e6, 999_999.999_999_9, 0.1, 2.0][n / 10 % 8],
+                _ => round_to(raw, decimals),
+            };
+            let mut written = Vec::new();
+            write_json_decimal(&mut written, value, decimals);
+            let expected = serde_json::to_string(&value).unwrap();
+            assert_eq!(String::from_utf8(written).unwrap(), expected, "{value:e}");
+            fast += usize::from(
+                round_to(value, decimals) == value && (1e-3..1e6).contains(&value.abs()),
+            );
+        }
+        assert!(fast > 150_000, "the cheap path is exercised: {fast}");
+    }
+
+    #[test]
+    fn rounding_keeps_what_it_cannot_round() {
+        assert_eq!(round_to(40.751_234_567_89, 7), 40.751_234_6);
+        assert_eq!(round_to(-73.981_234_55, 2), -73.98);
+        assert_eq!(round_to(5e20, 7), 5e20);
+        assert!(round_to(f64::NAN, 7).is_nan());
+        assert_eq!(round_to(f64::INFINITY, 2), f64::INFINITY);
+    }
 
     fn sample() -> Position {
         Position {

@@ -9,7 +9,10 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::geo::tile_of;
-use crate::model::{Alert, GeoPoint, Position, Predictions, TileParts, TileTraffic, VehicleState};
+use crate::model::{
+    round_to, Alert, GeoPoint, Position, Predictions, TileParts, TileTraffic, VehicleState,
+    MOTION_DECIMALS,
+};
 use crate::transforms::aggregate::{LateFix, TileAggregator, TooLate, WindowConfig};
 use crate::transforms::geofence::{Geofences, Membership};
 use crate::transforms::merge::LateParts;
@@ -289,15 +292,21 @@ impl Processor {
             kalman: kalman.predict(horizon_s),
         };
 
+        // The state's precision (what is written for every position); the kinematics and
+        // the filter keep theirs.
+        let predictions = predictions.rounded();
+        let location = point.rounded();
+        let speed_mps = round_to(kinematics.speed_mps, MOTION_DECIMALS);
+        let heading_deg = round_to(kinematics.heading_deg, MOTION_DECIMALS);
         match self.vehicles.get_mut(index.0 as usize) {
             // Updated in place: a known vehicle's id (and usually its attributes) stay as they
             // are, which saves allocations on the hot path.
             Some(vehicle) => {
                 let state = &mut vehicle.state;
                 state.timestamp_ms = position.timestamp_ms;
-                state.location = point;
-                state.speed_mps = kinematics.speed_mps;
-                state.heading_deg = kinematics.heading_deg;
+                state.location = location;
+                state.speed_mps = speed_mps;
+                state.heading_deg = heading_deg;
                 state.motion = kinematics.motion;
                 state.tile = tile;
                 state.predictions = predictions;
@@ -313,9 +322,9 @@ impl Processor {
                 state: VehicleState {
                     vehicle_id: position.vehicle_id.clone(),
                     timestamp_ms: position.timestamp_ms,
-                    location: point,
-                    speed_mps: kinematics.speed_mps,
-                    heading_deg: kinematics.heading_deg,
+                    location,
+                    speed_mps,
+                    heading_deg,
                     motion: kinematics.motion,
                     tile,
                     predictions,
@@ -467,7 +476,8 @@ mod tests {
         assert!(state.heading_deg.abs() < 1e-6 || (state.heading_deg - 360.0).abs() < 1e-6);
         let expected = destination(state.location, 0.0, 300.0);
         let reckoned = state.predictions.dead_reckoning;
-        assert!(crate::geo::haversine_m(reckoned, expected) < 1e-6);
+        // Both points are rounded to 1e-7 degrees (about a centimetre).
+        assert!(crate::geo::haversine_m(reckoned, expected) < 0.02);
         let kalman_error = crate::geo::haversine_m(state.predictions.kalman, expected);
         assert!(kalman_error < 40.0, "kalman is {kalman_error} m off");
 
