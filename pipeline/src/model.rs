@@ -160,11 +160,19 @@ pub const MOTION_DECIMALS: u32 = 2;
 /// `value` rounded to `decimals` decimal places (half away from zero); values too large for
 /// that to mean anything, and non-finite ones, are returned as they are.
 pub fn round_to(value: f64, decimals: u32) -> f64 {
-    if !value.is_finite() || value.abs() >= 1e15 {
-        return value;
+    let scale = 10u64.pow(decimals) as f64;
+    match scaled_abs(value, scale) {
+        Some(scaled) => (scaled as f64).copysign(value) / scale,
+        None => value,
     }
-    let scale = 10f64.powi(decimals as i32);
-    (value * scale).round() / scale
+}
+
+/// `|value| * scale` rounded half up, if it is an integer an `f64` holds exactly.
+#[inline]
+fn scaled_abs(value: f64, scale: f64) -> Option<u64> {
+    let scaled = value.abs() * scale;
+    // A float-to-int cast truncates (one instruction); `f64::round` is a libm call.
+    (scaled < 9e15).then_some((scaled + 0.5) as u64)
 }
 
 /// Whether a vehicle is going anywhere; maps colour by it and predictions trust it.
@@ -255,7 +263,7 @@ impl VehicleState {
         write_json_str(out, &self.tile);
         let predictions = &self.predictions;
         out.extend_from_slice(br#","predictions":{"horizon_s":"#);
-        write_json_f64(out, predictions.horizon_s);
+        write_json_decimal(out, predictions.horizon_s, MOTION_DECIMALS);
         out.extend_from_slice(br#","dead_reckoning":"#);
         write_json_point(out, predictions.dead_reckoning);
         out.extend_from_slice(br#","tile_speed":"#);
@@ -292,14 +300,18 @@ fn write_json_f64(out: &mut Vec<u8>, value: f64) {
 /// (what [`round_to`] returns) of a magnitude where the shortest decimal that reads back as
 /// the value is exactly those digits, trailing zeros cut: the same bytes, without searching
 /// for the shortest digits.
+#[inline]
 fn write_json_decimal(out: &mut Vec<u8>, value: f64, decimals: u32) {
     let scale = 10u64.pow(decimals);
-    let scaled = (value.abs() * scale as f64).round();
-    if !(1e-3..1e6).contains(&value.abs()) || scaled / scale as f64 != value.abs() {
-        return write_json_f64(out, value);
-    }
-    // Below 1e6 * 10^decimals: exact in a u64.
-    let scaled = scaled as u64;
+    let scaled = match scaled_abs(value, scale as f64) {
+        Some(scaled)
+            if (1e-3..1e6).contains(&value.abs())
+                && scaled as f64 / scale as f64 == value.abs() =>
+        {
+            scaled
+        }
+        _ => return write_json_f64(out, value),
+    };
     if value < 0.0 {
         out.push(b'-');
     }
