@@ -50,5 +50,33 @@ fn process(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, process);
+/// Writing the vehicle states `process` emits (one per position) as JSON lines.
+fn write_states(c: &mut Criterion) {
+    let positions = positions();
+    let mut processor = Processor::new(ProcessorConfig::with_geofences(geofences()));
+    let mut outputs = Outputs::default();
+    let mut states = Vec::new();
+    for position in &positions {
+        let _ = processor.process(position, &mut outputs);
+        if let Some(index) = outputs.vehicles.pop() {
+            states.push(processor.vehicle(index).clone());
+        }
+    }
+    let mut group = c.benchmark_group("processor");
+    group.throughput(Throughput::Elements(states.len() as u64));
+    group.bench_function("write_100k_vehicle_states", |b| {
+        let mut buffer = Vec::with_capacity(64 << 20);
+        b.iter(|| {
+            buffer.clear();
+            for state in &states {
+                state.write_json(&mut buffer);
+                buffer.push(b'\n');
+            }
+            buffer.len()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, process, write_states);
 criterion_main!(benches);
