@@ -1,5 +1,6 @@
 //! The fast path of reading a posted JSON line: the common shape of a [`Position`] read without
-//! serde's generic machinery, which is most of ingest's parsing cost.
+//! serde's generic machinery (visitors, field identifiers, a number parser for every type), which
+//! is most of what parsing a line costs.
 //!
 //! [`parse`] answers only when it is sure to give what `serde_json::from_str::<Position>` gives,
 //! bit for bit: a flat object of the fields other than `attributes`, each at most once, in any
@@ -29,7 +30,7 @@ pub(crate) fn parse(text: &str) -> Option<Position> {
     let mut fields = Fields::default();
     loop {
         cursor.skip_whitespace();
-        let field = Field::named(cursor.string()?)?;
+        let field = cursor.key()?;
         if fields.seen & field.bit() != 0 {
             return None; // serde_json: duplicate field
         }
@@ -91,18 +92,6 @@ enum Field {
 }
 
 impl Field {
-    fn named(key: &str) -> Option<Field> {
-        Some(match key {
-            "vehicle_id" => Field::VehicleId,
-            "timestamp_ms" => Field::TimestampMs,
-            "lat" => Field::Lat,
-            "lon" => Field::Lon,
-            "speed_mps" => Field::SpeedMps,
-            "heading_deg" => Field::HeadingDeg,
-            _ => return None,
-        })
-    }
-
     fn bit(self) -> u8 {
         1 << self as u8
     }
@@ -136,7 +125,26 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// One of the keys the fast path reads, quotes included; `None` for any other (or escaped)
+    /// key.
+    #[inline]
+    fn key(&mut self) -> Option<Field> {
+        let rest = &self.bytes[self.at..];
+        let (length, field) = match rest.get(1)? {
+            b'v' => quoted(rest, b"\"vehicle_id\"", Field::VehicleId),
+            b't' => quoted(rest, b"\"timestamp_ms\"", Field::TimestampMs),
+            b'l' if rest.get(2) == Some(&b'a') => quoted(rest, b"\"lat\"", Field::Lat),
+            b'l' => quoted(rest, b"\"lon\"", Field::Lon),
+            b's' => quoted(rest, b"\"speed_mps\"", Field::SpeedMps),
+            b'h' => quoted(rest, b"\"heading_deg\"", Field::HeadingDeg),
+            _ => None,
+        }?;
+        self.at += length;
+        Some(field)
+    }
+
     /// A string without escapes or control characters (which serde_json refuses unescaped).
+    #[inline]
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
@@ -152,8 +160,9 @@ impl<'a> Cursor<'a> {
     }
 
     /// `null` (`None`) or a number, for an optional `f32` field.
+    #[inline]
     fn optional_f32(&mut self) -> Option<Option<f32>> {
-        if self.bytes[self.at..].starts_with(b"null") {
+        if self.bytes[self.at..].first_chunk() == Some(b"null") {
             self.at += 4;
             return Some(None);
         }
@@ -161,6 +170,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A number in JSON's grammar (what serde_json accepts); `None` for anything else.
+    #[inline]
     fn number(&mut self) -> Option<Number<'a>> {
         let start = self.at;
         let negative = self.peek() == Some(b'-');
@@ -196,7 +206,7 @@ impl<'a> Cursor<'a> {
             if self.at == fraction {
                 return None;
             }
-            // Saturates: a line is at most a few kilobytes, and a long one is `inexact` anyway.
+            // Cannot saturate (a line is bounded); a number that long is left to serde_json.
             exponent = -i32::try_from(self.at - fraction).unwrap_or(i32::MAX);
         }
         if let Some(b'e' | b'E') = self.peek() {
@@ -231,7 +241,7 @@ impl<'a> Cursor<'a> {
             };
         }
         Some(Number {
-            text: &self.text[start..self.at],
+            text: &self.bytes[start..self.at],
             negative,
             significand: digits.value,
             exact_significand: !digits.overflowed,
@@ -239,6 +249,11 @@ impl<'a> Cursor<'a> {
             integer,
         })
     }
+}
+
+/// `field` and the length of `key` if `rest` starts with it (a fixed-length comparison, inlined).
+fn quoted<const N: usize>(rest: &[u8], key: &[u8; N], field: Field) -> Option<(usize, Field)> {
+    (rest.first_chunk::<N>() == Some(key)).then_some((N, field))
 }
 
 /// The decimal significand, while it fits.
@@ -263,7 +278,7 @@ impl Digits {
 
 /// A number token: its text, and its value as ± significand × 10^exponent when that fit.
 struct Number<'a> {
-    text: &'a str,
+    text: &'a [u8],
     negative: bool,
     significand: u64,
     exact_significand: bool,
@@ -284,6 +299,7 @@ const EXACT_POWERS_OF_TEN: [f64; 23] = [
 impl Number<'_> {
     /// An `i64` field: an integer in range, as serde_json reads it (`-0`, fractions and exponents
     /// are errors there, left to it).
+    #[inline]
     fn to_i64(&self) -> Option<i64> {
         if !self.integer || !self.exact_significand {
             return None;
@@ -300,6 +316,7 @@ impl Number<'_> {
     }
 
     /// The value when both of serde_json's algorithms round it correctly: one exact operation.
+    #[inline]
     fn exact_f64(&self) -> Option<f64> {
         if !self.exact_significand || self.significand > MAX_EXACT_SIGNIFICAND {
             return None;
@@ -314,23 +331,31 @@ impl Number<'_> {
         Some(if self.negative { -value } else { value })
     }
 
+    #[inline]
     fn to_f64(&self) -> Option<f64> {
-        self.exact_f64()
-            .or_else(|| serde_json::from_str(self.text).ok())
+        self.exact_f64().or_else(|| by_serde_json(self.text))
     }
 
     /// The `f32` value when rounding through `f64` (as serde_json does without
     /// `float_roundtrip`) agrees with rounding straight to `f32` (as it does with it).
+    #[inline]
     fn exact_f32(&self) -> Option<f32> {
         let wide = self.exact_f64()?;
         let narrow = wide as f32;
         (narrow.is_finite() && !halfway_between_f32s(wide, narrow)).then_some(narrow)
     }
 
+    #[inline]
     fn to_f32(&self) -> Option<f32> {
-        self.exact_f32()
-            .or_else(|| serde_json::from_str(self.text).ok())
+        self.exact_f32().or_else(|| by_serde_json(self.text))
     }
+}
+
+/// A number as serde_json reads it for a field of type `T` (rare: kept out of the hot path).
+#[cold]
+#[inline(never)]
+fn by_serde_json<T: serde::de::DeserializeOwned>(number: &[u8]) -> Option<T> {
+    serde_json::from_slice(number).ok()
 }
 
 /// Whether `wide` lies exactly halfway between `narrow` (its rounding) and the next `f32` on its
