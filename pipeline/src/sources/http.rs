@@ -304,9 +304,12 @@ pub fn parse_line(number: usize, line: &[u8]) -> Result<Option<Result<Position, 
     if text.is_empty() {
         return Ok(None);
     }
-    Ok(Some(
-        serde_json::from_str::<Position>(text).map_err(|_| Reject::Malformed),
-    ))
+    // The common shape without serde's generic machinery; serde_json decides everything else.
+    let position = match super::position_line::parse(text) {
+        Some(position) => Ok(position),
+        None => serde_json::from_str::<Position>(text).map_err(|_| Reject::Malformed),
+    };
+    Ok(Some(position))
 }
 
 /// The route, to merge into the ingest HTTP server.

@@ -4,6 +4,7 @@
 //! producer, which writes them to `cartrack.positions`.
 
 pub mod http;
+mod position_line;
 pub mod replay;
 pub mod simulator;
 
