@@ -89,6 +89,53 @@ async fn produce(producer: &FutureProducer, from: usize, to: usize) {
     produce_states(producer, None, from, to).await;
 }
 
+/// A one-partition broker, its address and a producer on it.
+fn broker_and_producer() -> (LocalBroker, String, FutureProducer) {
+    let broker = LocalBroker::start(1).unwrap();
+    let bootstrap = broker.bootstrap_servers().to_owned();
+    let producer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    (broker, bootstrap, producer)
+}
+
+/// An indexer running in `group` into a [`GatedSink`], and its handles.
+struct Indexer {
+    open_gate: watch::Sender<bool>,
+    /// The size of each write as it starts.
+    writes: mpsc::UnboundedReceiver<usize>,
+    written: Arc<Mutex<Vec<Document>>>,
+    stop: oneshot::Sender<()>,
+    indexer: tokio::task::JoinHandle<Result<(), index::IndexError>>,
+}
+
+fn start_indexer(bootstrap: &str, group: &str, latest_interval: Duration, open: bool) -> Indexer {
+    let (open_gate, gate) = watch::channel(open);
+    let (started, writes) = mpsc::unbounded_channel();
+    let written = Arc::new(Mutex::new(Vec::new()));
+    let sink = GatedSink {
+        gate,
+        started,
+        written: written.clone(),
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let indexer = tokio::spawn(index::run(
+        settings(bootstrap, group, latest_interval),
+        sink,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    Indexer {
+        open_gate,
+        writes,
+        written,
+        stop,
+        indexer,
+    }
+}
+
 fn settings(bootstrap: &str, group: &str, latest_interval: Duration) -> IndexSettings {
     IndexSettings {
         kafka: KafkaConfig::new(Some(bootstrap), &["auto.offset.reset=earliest".into()]).unwrap(),
@@ -108,27 +155,16 @@ fn settings(bootstrap: &str, group: &str, latest_interval: Duration) -> IndexSet
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_only_after_the_sink_wrote_and_survives_a_slow_sink() {
-    let broker = LocalBroker::start(1).unwrap();
-    let bootstrap = broker.bootstrap_servers().to_owned();
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
-        .unwrap();
+    let (_broker, bootstrap, producer) = broker_and_producer();
     produce(&producer, 0, 10).await;
 
-    let (open_gate, gate) = watch::channel(false);
-    let (started, mut writes) = mpsc::unbounded_channel();
-    let written = Arc::new(Mutex::new(Vec::new()));
-    let sink = GatedSink {
-        gate,
-        started,
-        written: written.clone(),
-    };
-    let settings = settings(&bootstrap, GROUP, Duration::ZERO);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let indexer = tokio::spawn(index::run(settings, sink, async {
-        let _ = stopped.await;
-    }));
+    let Indexer {
+        open_gate,
+        mut writes,
+        written,
+        stop,
+        indexer,
+    } = start_indexer(&bootstrap, GROUP, Duration::ZERO, false);
 
     // The first batch holds both documents of each of the 10 records; while the sink has not
     // finished it, nothing may be committed.
@@ -165,27 +201,16 @@ async fn commits_only_after_the_sink_wrote_and_survives_a_slow_sink() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_latest_states_are_written_once_and_hold_the_commit_back() {
     const HELD: &str = "index-commits-held";
-    let broker = LocalBroker::start(1).unwrap();
-    let bootstrap = broker.bootstrap_servers().to_owned();
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
-        .unwrap();
+    let (_broker, bootstrap, producer) = broker_and_producer();
     produce_states(&producer, Some("car"), 0, 10).await;
 
-    let (_open, gate) = watch::channel(true);
-    let (started, mut writes) = mpsc::unbounded_channel();
-    let written = Arc::new(Mutex::new(Vec::new()));
-    let sink = GatedSink {
-        gate,
-        started,
-        written: written.clone(),
-    };
-    let settings = settings(&bootstrap, HELD, Duration::from_secs(3600));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let indexer = tokio::spawn(index::run(settings, sink, async {
-        let _ = stopped.await;
-    }));
+    let Indexer {
+        open_gate: _open,
+        mut writes,
+        written,
+        stop,
+        indexer,
+    } = start_indexer(&bootstrap, HELD, Duration::from_secs(3600), true);
 
     // The history gets every state at once; the latest state waits for its interval.
     assert_eq!(writes.recv().await, Some(10));
