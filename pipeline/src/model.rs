@@ -159,7 +159,7 @@ pub const MOTION_DECIMALS: u32 = 2;
 
 /// `value` rounded to `decimals` decimal places (half away from zero); values too large for
 /// that to mean anything, and non-finite ones, are returned as they are.
-pub fn round_to(value: f64, decimals: u32) -> f64 {
+pub(crate) fn round_to(value: f64, decimals: u32) -> f64 {
     let scale = 10u64.pow(decimals) as f64;
     match scaled_abs(value, scale) {
         Some(scaled) => (scaled as f64).copysign(value) / scale,

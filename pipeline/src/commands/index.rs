@@ -4,7 +4,8 @@
 //! A batch is flushed when it is full or old enough. Vehicles' latest states are held back and
 //! written at most once per vehicle per [`BatchSettings::latest_interval`] (their history gets
 //! every state at once); offsets are committed only once the sink has written everything read
-//! up to them, held latest states included. While the sink is slow, consumption is paused, so nothing piles up in memory.
+//! up to them, held latest states included. While the sink is slow, consumption is paused, so
+//! nothing piles up in memory.
 //! If the store reports that it lost everything (see [`crate::sinks::WriteSummary`]), the
 //! consumer is moved back to the start of every assigned partition and re-indexes all of it.
 
@@ -146,10 +147,7 @@ impl Pending {
     /// When the next write is due, if anything waits.
     fn due(&self, settings: &BatchSettings) -> Option<Instant> {
         let batch = self.first_at.map(|first| first + settings.max_wait);
-        match (batch, self.latest_due) {
-            (Some(batch), Some(latest)) => Some(batch.min(latest)),
-            (batch, latest) => batch.or(latest),
-        }
+        batch.into_iter().chain(self.latest_due).min()
     }
 
     /// Moves the held latest states into the batch if they are due (always with a zero
