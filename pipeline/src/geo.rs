@@ -59,15 +59,47 @@ pub fn destination(from: GeoPoint, bearing_deg: f64, distance_m: f64) -> GeoPoin
 
 /// The geohash tile of a point. Valid coordinates always encode; `None` only for points outside
 /// the WGS84 range, which validation rejects before they get here.
-pub fn tile_of(point: GeoPoint) -> Option<String> {
-    geohash::encode(
-        geohash::Coord {
-            x: point.lon,
-            y: point.lat,
-        },
-        TILE_PRECISION,
-    )
-    .ok()
+pub fn tile_of(point: GeoPoint) -> Option<Tile> {
+    if !(-90.0..=90.0).contains(&point.lat) || !(-180.0..=180.0).contains(&point.lon) {
+        return None;
+    }
+    // The geohash crate's encoding (its bits are the significands of the coordinates scaled
+    // into [1, 2)), into an inline array: a tile is computed for every position, and its
+    // `String` was an allocation each time.
+    let lat = ((point.lat * (1.0 / 180.0) + 1.5).to_bits() >> 20) as u32;
+    let lon = ((point.lon * (1.0 / 360.0) + 1.5).to_bits() >> 20) as u32;
+    let mut bits = spread(lat) | (spread(lon) << 1);
+    let mut code = [0u8; TILE_PRECISION];
+    for byte in &mut code {
+        *byte = GEOHASH_BASE32[(bits >> 59) as usize & 0x1f];
+        bits <<= 5;
+    }
+    Some(Tile(code))
+}
+
+/// A geohash tile id, [`TILE_PRECISION`] characters of the geohash alphabet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tile([u8; TILE_PRECISION]);
+
+impl std::ops::Deref for Tile {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        // ok: the geohash alphabet is ASCII, so this never falls back.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+const GEOHASH_BASE32: [u8; 32] = *b"0123456789bcdefghjkmnpqrstuvwxyz";
+
+/// The bits of `x` at the even positions of a `u64`.
+fn spread(x: u32) -> u64 {
+    let mut x = u64::from(x);
+    x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    x = (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    x = (x | (x << 2)) & 0x3333_3333_3333_3333;
+    (x | (x << 1)) & 0x5555_5555_5555_5555
 }
 
 /// The centre of a geohash tile, so tile documents can be drawn on a map.
@@ -195,6 +227,32 @@ mod tests {
         assert_eq!(destination(start, 123.0, 0.0), start);
         // Wraps across the antimeridian.
         assert_close(destination(p(0.0, 179.9), 90.0, 22_239.0).lon, -179.9, 1e-3);
+    }
+
+    #[test]
+    fn tiles_are_the_geohash_crates() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        let edges = [-180.0, -90.0, -45.0, 0.0, 45.0, 90.0, 180.0, -0.0, 1e-300];
+        let points = (0..200_000)
+            .map(|_| {
+                p(
+                    rng.random_range(-90.0..=90.0),
+                    rng.random_range(-180.0..=180.0),
+                )
+            })
+            .chain(edges.iter().flat_map(|&lat| edges.map(|lon| p(lat, lon))));
+        for point in points {
+            let expected = geohash::encode(
+                geohash::Coord {
+                    x: point.lon,
+                    y: point.lat,
+                },
+                TILE_PRECISION,
+            )
+            .ok();
+            assert_eq!(tile_of(point).as_deref(), expected.as_deref(), "{point:?}");
+        }
     }
 
     #[test]

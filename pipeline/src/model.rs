@@ -115,18 +115,86 @@ impl Position {
         payload: &[u8],
         out: &mut Vec<Position>,
     ) -> Result<(), DecodeError> {
+        let mut positions = Positions::default();
+        positions.read_record(schema, payload)?;
+        positions.slots.truncate(positions.len);
+        out.append(&mut positions.slots);
+        Ok(())
+    }
+}
+
+/// The positions of one `cartrack.positions` record, decoded into slots that are reused from
+/// record to record: a position's strings keep their capacity, so reading a record allocates
+/// nothing once the slots have grown (a batch decoded afresh allocated every vehicle id, and
+/// moved every position twice).
+#[derive(Debug, Default)]
+pub struct Positions {
+    slots: Vec<Position>,
+    /// How many slots the last record filled.
+    len: usize,
+}
+
+impl Positions {
+    /// Reads a record as [`Position::from_record`] does, replacing the previous record's
+    /// positions (none are left if it is refused).
+    pub fn read_record(
+        &mut self,
+        schema: Option<&[u8]>,
+        payload: &[u8],
+    ) -> Result<&[Position], DecodeError> {
+        use prost::encoding::{decode_key, message, skip_field, DecodeContext};
         use prost::Message as _;
-        match schema {
+        self.len = 0;
+        let read = match schema {
             Some(schema) if schema == POSITION_SCHEMA_V2.as_bytes() => {
-                let batch = PositionBatch::decode(payload).map_err(|_| DecodeError::Undecodable)?;
-                out.extend(batch.positions);
+                // A `PositionBatch`: every field 1 is a position.
+                let mut buf = payload;
+                let mut read = Ok(());
+                while !buf.is_empty() && read.is_ok() {
+                    read = decode_key(&mut buf).and_then(|(tag, wire_type)| {
+                        let context = DecodeContext::default();
+                        match tag {
+                            1 => message::merge(wire_type, self.next_slot(), &mut buf, context),
+                            _ => skip_field(wire_type, tag, &mut buf, context),
+                        }
+                    });
+                }
+                read
             }
             Some(schema) if schema != POSITION_SCHEMA_V1.as_bytes() => {
                 return Err(DecodeError::UnknownSchema)
             }
-            _ => out.push(Self::decode(payload).map_err(|_| DecodeError::Undecodable)?),
+            _ => self.next_slot().merge(payload),
+        };
+        match read {
+            Ok(()) => Ok(&self.slots[..self.len]),
+            Err(_) => {
+                self.len = 0;
+                Err(DecodeError::Undecodable)
+            }
         }
-        Ok(())
+    }
+
+    /// The next slot, emptied.
+    fn next_slot(&mut self) -> &mut Position {
+        if self.len == self.slots.len() {
+            self.slots.push(Position::default());
+        } else {
+            let slot = &mut self.slots[self.len];
+            slot.vehicle_id.clear();
+            slot.attributes.clear();
+            let (vehicle_id, attributes) = (
+                std::mem::take(&mut slot.vehicle_id),
+                std::mem::take(&mut slot.attributes),
+            );
+            *slot = Position {
+                vehicle_id,
+                attributes,
+                ..Position::default()
+            };
+        }
+        self.len += 1;
+        &mut self.slots[self.len - 1]
     }
 }
 
@@ -280,10 +348,21 @@ impl VehicleState {
     }
 }
 
-/// A JSON string, escaped as serde_json escapes it.
-fn write_json_str(out: &mut Vec<u8>, value: &str) {
-    // ok: a string always serialises, and into a Vec.
-    let _ = serde_json::to_writer(out, value);
+/// A JSON string, escaped as serde_json escapes it: ids and tiles rarely hold a byte to
+/// escape, so those are copied as they are and only the rest go through serde_json.
+pub(crate) fn write_json_str(out: &mut Vec<u8>, value: &str) {
+    if value
+        .bytes()
+        .any(|byte| byte < 0x20 || byte == b'"' || byte == b'\\')
+    {
+        // ok: a string always serialises, and into a Vec.
+        let _ = serde_json::to_writer(out, value);
+        return;
+    }
+    out.reserve(value.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(value.as_bytes());
+    out.push(b'"');
 }
 
 /// A JSON number as serde_json writes an `f64` (`null` if not finite).
@@ -604,6 +683,39 @@ mod tests {
         let v2 = Some(POSITION_SCHEMA_V2.as_bytes());
         assert_eq!(read(v2, &bytes), Ok(vec![sample(), second]));
         assert_eq!(read(v2, &[]), Ok(vec![]), "an empty batch is no error");
+    }
+
+    #[test]
+    fn reused_slots_keep_nothing_of_the_previous_record() {
+        let bare = Position {
+            vehicle_id: "b".into(),
+            speed_mps: None,
+            attributes: BTreeMap::new(),
+            ..sample()
+        };
+        let (v1, v2) = (
+            Some(POSITION_SCHEMA_V1.as_bytes()),
+            Some(POSITION_SCHEMA_V2.as_bytes()),
+        );
+        let mut full = Vec::new();
+        PositionBatch::encode_into(&sample(), &mut full);
+        PositionBatch::encode_into(&sample(), &mut full);
+        let mut positions = Positions::default();
+        assert_eq!(
+            positions.read_record(v2, &full),
+            Ok(&[sample(), sample()][..])
+        );
+        let mut short = Vec::new();
+        PositionBatch::encode_into(&bare, &mut short);
+        assert_eq!(positions.read_record(v2, &short), Ok(&[bare.clone()][..]));
+        assert_eq!(
+            positions.read_record(v1, &[0xff, 0xff]),
+            Err(DecodeError::Undecodable)
+        );
+        assert_eq!(
+            positions.read_record(v1, &bare.encode_to_vec()),
+            Ok(&[bare][..])
+        );
     }
 
     #[test]

@@ -308,7 +308,10 @@ impl Processor {
                 state.speed_mps = speed_mps;
                 state.heading_deg = heading_deg;
                 state.motion = kinematics.motion;
-                state.tile = tile;
+                if state.tile != *tile {
+                    state.tile.clear();
+                    state.tile.push_str(&tile);
+                }
                 state.predictions = predictions;
                 if state.attributes != position.attributes {
                     state.attributes.clone_from(&position.attributes);
@@ -326,7 +329,7 @@ impl Processor {
                     speed_mps,
                     heading_deg,
                     motion: kinematics.motion,
-                    tile,
+                    tile: tile.to_string(),
                     predictions,
                     attributes: position.attributes.clone(),
                 },

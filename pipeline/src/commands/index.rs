@@ -131,7 +131,13 @@ impl Pending {
                 // Never before the batch they came with would be flushed.
                 let hold = settings.latest_interval.max(settings.max_wait);
                 self.latest_due.get_or_insert_with(|| Instant::now() + hold);
-                self.latest.insert(document.id, document.source);
+                // Most states are of a vehicle already held: its slot is reused.
+                match self.latest.get_mut(document.id.as_str()) {
+                    Some(held) => *held = document.source,
+                    None => {
+                        self.latest.insert(document.id, document.source);
+                    }
+                }
             } else {
                 self.first_at.get_or_insert_with(Instant::now);
                 self.bytes += document.size();

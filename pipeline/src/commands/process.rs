@@ -38,7 +38,7 @@ use crate::checkpoint::{self, CheckpointError, PartitionOffset};
 use crate::http::{base_router, bind, kafka_backoff, readiness_router, spawn_server, BrokerHealth};
 use crate::kafka::{topics, Batcher, Emitter, KafkaConfig, Mark};
 use crate::metrics::Metrics;
-use crate::model::{Position, TileParts, OUTPUT_SCHEMA_V2, SCHEMA_HEADER, TILE_PARTS_SCHEMA_V1};
+use crate::model::{Positions, TileParts, OUTPUT_SCHEMA_V2, SCHEMA_HEADER, TILE_PARTS_SCHEMA_V1};
 use crate::processor::{Outputs, Processor, ProcessorConfig, Skip, SNAPSHOT_TOO_LATE_WINDOWS};
 use crate::transforms::merge::{Receipt, TileMerger};
 use crate::wall_clock_ms;
@@ -282,8 +282,8 @@ pub async fn run(
         .map(|position| position.partition)
         .collect();
     let mut outputs = Outputs::default();
-    // The positions of one record, reused.
-    let mut positions = Vec::new();
+    // The positions of one record, their slots reused.
+    let mut positions = Positions::default();
     let mut late_reported = 0;
     let mut late_parts_reported = 0;
     let mut ticker = tokio::time::interval(COMMIT_INTERVAL);
@@ -331,17 +331,18 @@ pub async fn run(
                 if checkpoints.offsets.restored(topic, partition, offset) {
                     continue; // Its positions are in the restored state.
                 }
-                positions.clear();
-                let decoded = Position::from_record(schema, message.payload().unwrap_or_default(), &mut positions);
-                if let Err(err) = decoded {
-                    metrics.record_in(topics::POSITIONS, 1);
-                    metrics.reject(err.label());
-                    checkpoints.offsets.record(topic, partition, offset, None);
-                    continue;
-                }
-                metrics.record_in(topics::POSITIONS, positions.len() as u64);
+                let read = match positions.read_record(schema, message.payload().unwrap_or_default()) {
+                    Ok(read) => read,
+                    Err(err) => {
+                        metrics.record_in(topics::POSITIONS, 1);
+                        metrics.reject(err.label());
+                        checkpoints.offsets.record(topic, partition, offset, None);
+                        continue;
+                    }
+                };
+                metrics.record_in(topics::POSITIONS, read.len() as u64);
                 let mut gathered = Ok(());
-                for position in &positions {
+                for position in read {
                     let window = match processor.process_from(input_of(partition), offset, position, &mut outputs) {
                         Ok(()) => Some(processor.window_of(position.timestamp_ms)),
                         Err(Skip::Stale(_)) => {

@@ -7,6 +7,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::{Document, Sink, SinkError, WriteSummary};
+use crate::model::write_json_str;
 
 /// Appends documents to `<dir>/<index>.ndjson`.
 #[derive(Debug)]
@@ -61,20 +62,28 @@ impl NdjsonSink {
     }
 
     fn write_batch(&mut self, batch: &[Document]) -> Result<(), (PathBuf, std::io::Error)> {
-        // Each line is assembled first and written whole, so only whole lines reach the file
-        // (`BufWriter` flushes what it holds before a write that does not fit).
-        let mut line = Vec::with_capacity(1024);
+        let mut id = Vec::with_capacity(64);
         for document in batch {
-            line.clear();
-            line.extend_from_slice(b"{\"_id\":");
-            // ok: a string always serialises, and writing into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut line, &document.id);
-            line.extend_from_slice(b",\"_source\":");
-            line.extend_from_slice(&document.source);
-            line.extend_from_slice(b"}\n");
+            id.clear();
+            write_json_str(&mut id, &document.id);
+            let parts: [&[u8]; 5] = [
+                b"{\"_id\":",
+                &id,
+                b",\"_source\":",
+                &document.source,
+                b"}\n",
+            ];
+            let length: usize = parts.iter().map(|part| part.len()).sum();
             let file = self.file(document.index)?;
-            file.write_all(&line)
-                .map_err(|err| (Self::path_of(&self.dir, document.index), err))?;
+            let written = (|| {
+                // Only whole lines reach the file: `BufWriter` writes out what it holds before
+                // a write that does not fit, so the line is made to fit first.
+                if file.capacity() - file.buffer().len() < length {
+                    file.flush()?;
+                }
+                parts.iter().try_for_each(|part| file.write_all(part))
+            })();
+            written.map_err(|err| (Self::path_of(&self.dir, document.index), err))?;
         }
         // Whole lines only reach the file, and each batch is visible once written.
         for (index, file) in &mut self.files {

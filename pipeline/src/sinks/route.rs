@@ -154,10 +154,11 @@ impl Kind {
         match self {
             Kind::Vehicle => {
                 out.push(document(indices::VEHICLES, id.to_owned()));
-                out.push(document(
-                    indices::VEHICLE_HISTORY,
-                    format!("{id}-{timestamp_ms}"),
-                ));
+                let mut history_id = String::with_capacity(id.len() + 21);
+                history_id.push_str(id);
+                history_id.push('-');
+                history_id.push_str(itoa::Buffer::new().format(timestamp_ms));
+                out.push(document(indices::VEHICLE_HISTORY, history_id));
             }
             Kind::Tile => out.push(document(indices::TILES, id.to_owned())),
             Kind::Alert => out.push(document(indices::ALERTS, id.to_owned())),

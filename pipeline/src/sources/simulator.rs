@@ -268,7 +268,8 @@ impl Fleet {
     /// level per map tile (the same geohash tiles `process` aggregates, from the seed) that
     /// swings with a per-tile phase.
     fn congestion(&self, east: f64, north: f64) -> f64 {
-        let tile = tile_of(self.frame.to_geo(east, north)).unwrap_or_default();
+        let tile = tile_of(self.frame.to_geo(east, north));
+        let tile = tile.as_deref().unwrap_or_default();
         let hash = tile.bytes().fold(self.config.seed, |hash, byte| {
             splitmix64(hash ^ u64::from(byte))
         });
