@@ -4,11 +4,11 @@
 //!
 //! ```sh
 //! cargo build --release -p cartrack-pipeline --bins --examples
-//! target/release/examples/no_loss [POSITIONS [CLIENTS]]   # default 2000000, 4
+//! target/release/examples/no_loss [POSITIONS [CLIENTS [VEHICLES]]]   # default 2000000, 4, POSITIONS/1000
 //! ```
 //!
-//! The input is a simulated fleet (seed 57, Manhattan), one fix per vehicle per second for
-//! 1000 s ending a minute ago, POSITIONS/1000 vehicles. Each of CLIENTS threads posts
+//! The input is a simulated fleet (seed 57, Manhattan) of VEHICLES, one fix per vehicle per
+//! second, for as many seconds as POSITIONS takes (1000 s by default), ending a minute ago. Each of CLIENTS threads posts
 //! 10,000-line requests, one after the other, for its share of the vehicles (a vehicle's fixes
 //! stay in one client, in time order); a 503 makes it resend the lines the answer says were
 //! not accepted, nothing else slows it. Prints the time to post everything, the time until the
@@ -32,6 +32,7 @@ use cartrack_pipeline::model::Position;
 use cartrack_pipeline::sources::simulator::{CityBox, Fleet, SimulatorConfig};
 
 const REQUEST_LINES: usize = 10_000;
+/// How many seconds of fixes the default fleet reports.
 const SECONDS: u32 = 1_000;
 
 #[path = "support/worker.rs"]
@@ -106,7 +107,11 @@ fn run() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let count: u32 = args.first().map_or(Ok(2_000_000), |a| a.parse())?;
     let clients: usize = args.get(1).map_or(Ok(4), |a| a.parse())?;
-    let vehicles = (count / SECONDS).max(1);
+    let vehicles: u32 = args
+        .get(2)
+        .map_or(Ok(count / SECONDS), |a| a.parse())?
+        .max(1);
+    let seconds = count.div_ceil(vehicles);
     let binary = worker::binary()?;
     let sink = tempfile::tempdir()?;
     let sink_dir = sink.path().to_str().context("temp dir path")?;
@@ -168,7 +173,7 @@ fn run() -> anyhow::Result<()> {
         }));
     }
     let now_ms = cartrack_pipeline::wall_clock_ms();
-    let t0_ms = now_ms - 60_000 - i64::from(SECONDS) * 1000;
+    let t0_ms = now_ms - 60_000 - i64::from(seconds) * 1000;
     let mut fleet = Fleet::new(SimulatorConfig {
         vehicles,
         seed: 57,
@@ -183,7 +188,7 @@ fn run() -> anyhow::Result<()> {
         .iter()
         .map(|w| w.cpu_seconds())
         .collect();
-    for second in 0..SECONDS {
+    for second in 0..seconds {
         fleet.step(1.0);
         positions.clear();
         fleet.positions(t0_ms + i64::from(second) * 1000, &mut positions);
