@@ -8,17 +8,19 @@
 //! ```
 //!
 //! The input is a simulated fleet (seed 57, Manhattan) of VEHICLES, one fix per vehicle per
-//! second, for as many seconds as POSITIONS takes (1000 s by default), ending a minute ago. Each of CLIENTS threads posts
-//! 10,000-line requests, one after the other, for its share of the vehicles (a vehicle's fixes
-//! stay in one client, in time order); a 503 makes it resend the lines the answer says were
-//! not accepted, nothing else slows it. Prints the time to post everything, the time until the
-//! last history document was in the sink, the distinct `_id`s found, lost (expected ids not
-//! found), the CPU seconds each process used (and their sum per million positions) and the
-//! positions per second end to end. `process` runs with `--checkpoint-dir` (a temporary
+//! second, for as many seconds as POSITIONS takes (1000 s by default), ending a minute ago.
+//! Each of CLIENTS threads posts 10,000-line requests, one after the other, for its share of
+//! the vehicles (a vehicle's fixes stay in one client, in time order); a 503 makes it resend
+//! the lines the answer says were not accepted, nothing else slows it. Prints the time to post
+//! everything, the time until `index` reported a history document written per position, the
+//! distinct `_id`s then found in the sink's history, lost (expected ids not found), the CPU
+//! seconds each process used until then (and their sum per million positions), the positions
+//! per second end to end, and the CPU seconds of this program (the feeder: simulating the
+//! fleet, writing and posting the JSON). `process` runs with `--checkpoint-dir` (a temporary
 //! directory).
 
 use std::collections::HashSet;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,6 +72,20 @@ fn request(address: &str, line: &str, headers: &str, body: &str) -> anyhow::Resu
         .map_or("", |(_, body)| body)
         .to_owned();
     Ok((status, body))
+}
+
+/// The history documents `index` has written so far, from its `/metrics`.
+fn history_written(index_http: &str) -> anyhow::Result<u64> {
+    let (_, metrics) = request(index_http, "GET /metrics", "", "")?;
+    Ok(metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(
+                "cartrack_index_records_out_total{endpoint=\"cartrack-vehicle-history\"} ",
+            )
+        })
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or(0))
 }
 
 /// Posts `lines` until all are accepted; returns the 503s seen.
@@ -188,6 +204,7 @@ fn run() -> anyhow::Result<()> {
         .iter()
         .map(|w| w.cpu_seconds())
         .collect();
+    let feeder_cpu_before = worker::cpu_seconds_of("self");
     for second in 0..seconds {
         fleet.step(1.0);
         positions.clear();
@@ -224,39 +241,21 @@ fn run() -> anyhow::Result<()> {
     }
     let posted = started.elapsed();
 
-    let history = sink.path().join("cartrack-vehicle-history.ndjson");
-    let mut found: HashSet<String> = HashSet::with_capacity(expected.len());
-    let (mut offset, mut partial, mut lines) = (0u64, Vec::new(), 0u64);
+    // Until `index` says it has written a history document per position (or stops making
+    // progress): the file is read only afterwards, so the check does not compete with the
+    // workers for the two cores and the page cache while they are measured.
     let deadline = Instant::now() + Duration::from_secs(600);
-    let mut last_growth = Instant::now();
-    while found.len() < expected.len() {
+    let (mut written, mut last_growth) = (0, Instant::now());
+    while written < expected.len() as u64 {
         for worker in [&mut broker, &mut process, &mut index, &mut ingest] {
             worker.assert_running()?;
         }
         if Instant::now() > deadline || last_growth.elapsed() > Duration::from_secs(60) {
             break;
         }
-        let before = found.len();
-        if let Ok(mut file) = std::fs::File::open(&history) {
-            file.seek(SeekFrom::Start(offset))?;
-            let mut bytes = std::mem::take(&mut partial);
-            offset += file.read_to_end(&mut bytes)? as u64;
-            let complete = bytes
-                .iter()
-                .rposition(|b| *b == b'\n')
-                .map_or(0, |end| end + 1);
-            partial = bytes.split_off(complete);
-            for line in std::str::from_utf8(&bytes)?.lines() {
-                lines += 1;
-                let id = line
-                    .strip_prefix("{\"_id\":\"")
-                    .and_then(|rest| rest.split('"').next())
-                    .context("unexpected sink line")?;
-                found.insert(id.to_owned());
-            }
-        }
-        if found.len() > before {
-            last_growth = Instant::now();
+        let now = history_written(&index_http)?;
+        if now > written {
+            (written, last_growth) = (now, Instant::now());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -266,16 +265,30 @@ fn run() -> anyhow::Result<()> {
         .zip(&cpu_before)
         .map(|(w, before)| w.cpu_seconds() - before)
         .collect();
+    let feeder_cpu = worker::cpu_seconds_of("self") - feeder_cpu_before;
+
+    let history = sink.path().join("cartrack-vehicle-history.ndjson");
+    let mut found: HashSet<String> = HashSet::with_capacity(expected.len());
+    let mut lines = 0u64;
+    for line in BufReader::new(std::fs::File::open(&history)?).lines() {
+        let line = line?;
+        lines += 1;
+        let id = line
+            .strip_prefix("{\"_id\":\"")
+            .and_then(|rest| rest.split('"').next())
+            .context("unexpected sink line")?;
+        found.insert(id.to_owned());
+    }
     let lost = expected.difference(&found).count();
     let unexpected = found.difference(&expected).count();
     let total: f64 = cpu.iter().sum();
     let millions = expected.len() as f64 / 1e6;
-    println!("| positions | clients | posted in (s) | all in the sink after (s) | 503s | distinct ids | history lines | lost | unexpected | CPU s broker / process / index / ingest | CPU s per million | positions/s |");
+    println!("| positions | vehicles | clients | posted in (s) | all in the sink after (s) | 503s | distinct ids | history lines | lost | unexpected | CPU s broker / process / index / ingest | CPU s per million | positions/s | feeder CPU s |");
     println!(
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"
     );
     println!(
-        "| {} | {clients} | {:.1} | {:.1} | {} | {} | {lines} | {lost} | {unexpected} | {:.1} / {:.1} / {:.1} / {:.1} | {:.2} | {:.0} |",
+        "| {} | {vehicles} | {clients} | {:.1} | {:.1} | {} | {} | {lines} | {lost} | {unexpected} | {:.1} / {:.1} / {:.1} / {:.1} | {:.2} | {:.0} | {feeder_cpu:.1} |",
         expected.len(),
         posted.as_secs_f64(),
         delivered.as_secs_f64(),
