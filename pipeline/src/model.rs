@@ -748,6 +748,23 @@ mod tests {
     }
 
     #[test]
+    fn strings_are_escaped_as_serde_escapes_them() {
+        for value in [
+            "taxi-7",
+            "",
+            "q\"uote",
+            "back\\slash",
+            "tab\there",
+            "\u{1f}",
+            "\u{7f}é🚕",
+        ] {
+            let mut out = Vec::new();
+            write_json_str(&mut out, value);
+            assert_eq!(out, serde_json::to_vec(value).unwrap(), "{value:?}");
+        }
+    }
+
+    #[test]
     fn vehicle_state_json_is_what_serde_writes() {
         let point = |lat, lon| GeoPoint { lat, lon };
         let mut state = VehicleState {

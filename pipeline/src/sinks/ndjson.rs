@@ -73,17 +73,9 @@ impl NdjsonSink {
                 &document.source,
                 b"}\n",
             ];
-            let length: usize = parts.iter().map(|part| part.len()).sum();
             let file = self.file(document.index)?;
-            let written = (|| {
-                // Only whole lines reach the file: `BufWriter` writes out what it holds before
-                // a write that does not fit, so the line is made to fit first.
-                if file.capacity() - file.buffer().len() < length {
-                    file.flush()?;
-                }
-                parts.iter().try_for_each(|part| file.write_all(part))
-            })();
-            written.map_err(|err| (Self::path_of(&self.dir, document.index), err))?;
+            write_line(file, &parts)
+                .map_err(|err| (Self::path_of(&self.dir, document.index), err))?;
         }
         // Whole lines only reach the file, and each batch is visible once written.
         for (index, file) in &mut self.files {
@@ -92,6 +84,17 @@ impl NdjsonSink {
         }
         Ok(())
     }
+}
+
+/// Writes the parts of one line into `file`'s buffer. Only whole lines reach the file:
+/// `BufWriter` writes out what it holds before a write that does not fit, so room for the whole
+/// line is made first.
+fn write_line(file: &mut BufWriter<File>, parts: &[&[u8]]) -> std::io::Result<()> {
+    let length: usize = parts.iter().map(|part| part.len()).sum();
+    if file.capacity() - file.buffer().len() < length {
+        file.flush()?;
+    }
+    parts.iter().try_for_each(|part| file.write_all(part))
 }
 
 impl Sink for NdjsonSink {
