@@ -64,8 +64,8 @@ pub fn tile_of(point: GeoPoint) -> Option<Tile> {
         return None;
     }
     // The geohash crate's encoding (its bits are the significands of the coordinates scaled
-    // into [1, 2)), into an inline array: a tile is computed for every position, and its
-    // `String` was an allocation each time.
+    // into [1, 2)), into an inline array: a tile is computed for every position, so it
+    // allocates nothing.
     let lat = ((point.lat * (1.0 / 180.0) + 1.5).to_bits() >> 20) as u32;
     let lon = ((point.lon * (1.0 / 360.0) + 1.5).to_bits() >> 20) as u32;
     let mut bits = spread(lat) | (spread(lon) << 1);

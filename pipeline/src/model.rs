@@ -125,8 +125,7 @@ impl Position {
 
 /// The positions of one `cartrack.positions` record, decoded into slots that are reused from
 /// record to record: a position's strings keep their capacity, so reading a record allocates
-/// nothing once the slots have grown (a batch decoded afresh allocated every vehicle id, and
-/// moved every position twice).
+/// nothing once the slots have grown, and no position is moved after it is decoded.
 #[derive(Debug, Default)]
 pub struct Positions {
     slots: Vec<Position>,
