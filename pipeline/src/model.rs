@@ -127,7 +127,7 @@ impl Position {
 /// record to record: a position's strings keep their capacity, so reading a record allocates
 /// nothing once the slots have grown, and no position is moved after it is decoded.
 #[derive(Debug, Default)]
-pub struct Positions {
+pub(crate) struct Positions {
     slots: Vec<Position>,
     /// How many slots the last record filled.
     len: usize,
@@ -136,7 +136,7 @@ pub struct Positions {
 impl Positions {
     /// Reads a record as [`Position::from_record`] does, replacing the previous record's
     /// positions (none are left if it is refused).
-    pub fn read_record(
+    pub(crate) fn read_record(
         &mut self,
         schema: Option<&[u8]>,
         payload: &[u8],
