@@ -88,9 +88,12 @@ impl NdjsonSink {
 
 /// Writes the parts of one line into `file`'s buffer. Only whole lines reach the file:
 /// `BufWriter` writes out what it holds before a write that does not fit, so room for the whole
-/// line is made first.
+/// line is made first; a line longer than the buffer goes out in one write of its own.
 fn write_line(file: &mut BufWriter<File>, parts: &[&[u8]]) -> std::io::Result<()> {
     let length: usize = parts.iter().map(|part| part.len()).sum();
+    if length > file.capacity() {
+        return file.write_all(&parts.concat());
+    }
     if file.capacity() - file.buffer().len() < length {
         file.flush()?;
     }
@@ -143,5 +146,29 @@ mod tests {
         );
         let line: serde_json::Value = serde_json::from_str(read("b").trim()).unwrap();
         assert_eq!(line["_id"], "q\"uote");
+    }
+
+    #[tokio::test]
+    async fn a_line_longer_than_the_buffer_is_written_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = NdjsonSink::new(dir.path()).unwrap();
+        let long = format!("{{\"x\":\"{}\"}}", "y".repeat(BUFFER_BYTES));
+        let document = |id: &str, source: &str| Document {
+            index: "a",
+            id: id.into(),
+            source: Bytes::from(source.to_owned()),
+        };
+        sink.write(&[
+            document("1", "{}"),
+            document("2", &long),
+            document("3", "{}"),
+        ])
+        .await
+        .unwrap();
+        let text = std::fs::read_to_string(NdjsonSink::path_of(dir.path(), "a")).unwrap();
+        let expected = format!(
+            "{{\"_id\":\"1\",\"_source\":{{}}}}\n{{\"_id\":\"2\",\"_source\":{long}}}\n{{\"_id\":\"3\",\"_source\":{{}}}}\n"
+        );
+        assert_eq!(text, expected);
     }
 }
