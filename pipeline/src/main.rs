@@ -14,6 +14,7 @@ use cartrack_pipeline::sinks::elasticsearch::ElasticsearchSink;
 use cartrack_pipeline::sinks::ndjson::NdjsonSink;
 
 fn main() -> ExitCode {
+    cartrack_runtime::allocator::keep_large_blocks_in_the_heap();
     let cli = Cli::parse(); // Exits with code 2 on bad usage.
     cartrack_runtime::tracing::init(Filter::Directives(&cli.log));
     let settings = match cli.into_settings(&|name| std::env::var(name).ok()) {

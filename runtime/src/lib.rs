@@ -1,5 +1,6 @@
 //! Process glue every cartrack binary needs, written once.
 //!
+//! - [`allocator`]: the C allocator's thresholds for processes that move large buffers.
 //! - [`backoff`]: exponential backoff with jitter for every retry loop.
 //! - [`signals`]: the shutdown future (SIGTERM or SIGINT).
 //! - [`parent_death`]: children that die with the process that spawned them.
@@ -12,6 +13,7 @@
 //! Decisions stay in the crates that make them (their cores take time and randomness as
 //! inputs); this crate is the edge where those inputs are read from the operating system.
 
+pub mod allocator;
 pub mod backoff;
 pub mod bearer;
 pub mod clock;
