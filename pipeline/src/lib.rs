@@ -26,6 +26,7 @@ pub mod sources;
 pub mod testkit;
 pub mod transforms;
 pub mod validate;
+pub(crate) mod vehicle_proto;
 
 /// Milliseconds since the Unix epoch by the wall clock: the one place the I/O adapters read it.
 pub fn wall_clock_ms() -> i64 {

@@ -1,9 +1,9 @@
 //! The event model: what flows between the ingesters, the processors and the indexers.
 //!
-//! Positions travel on Kafka as protobuf (compact, and its field numbers let the schema grow
-//! without breaking old consumers), many to a record; everything the processor derives travels
-//! as JSON lines, because its only reader is the indexer, which hands each line to
-//! Elasticsearch unchanged.
+//! Positions and vehicle states, the two records of every fix, travel on Kafka as protobuf
+//! (compact, and its field numbers let the schema grow without breaking old consumers), many
+//! to a record. The processor's other outputs (tile windows, alerts: a few per thousand fixes)
+//! travel as JSON lines, which the indexer hands to Elasticsearch unchanged.
 
 use std::collections::BTreeMap;
 
@@ -27,8 +27,14 @@ pub const OUTPUT_SCHEMA_V1: &str = "cartrack.Output/v1+json";
 
 /// The schema of the processor's output records: one or more JSON documents (each what a v1
 /// record held), one per line; no key. A vehicle's states, and a tile window's emissions, are
-/// always in the same partition, in order.
+/// always in the same partition, in order. What `process` writes to `cartrack.tiles` and
+/// `cartrack.alerts`, and wrote to `cartrack.vehicles` before [`VEHICLE_STATES_SCHEMA_V3`].
 pub const OUTPUT_SCHEMA_V2: &str = "cartrack.Output/v2+ndjson";
+
+/// The schema of `cartrack.vehicles` records: one protobuf `VehicleStates` message (see
+/// pipeline/README.md) holding one or more [`VehicleState`]s; no key. A vehicle's states are
+/// always in the same partition, in order.
+pub const VEHICLE_STATES_SCHEMA_V3: &str = "cartrack.VehicleStates/v3+protobuf";
 
 /// The schema of `cartrack.tile-parts` records (internal to `process`): one [`TileParts`] as
 /// JSON per line; no key.
@@ -198,7 +204,7 @@ impl Positions {
 }
 
 /// A WGS84 point in the shape Elasticsearch's `geo_point` accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct GeoPoint {
     /// Latitude in degrees.
     pub lat: f64,
@@ -243,17 +249,18 @@ fn scaled_abs(value: f64, scale: f64) -> Option<u64> {
 }
 
 /// Whether a vehicle is going anywhere; maps colour by it and predictions trust it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Motion {
     /// Below the stopped-speed threshold.
+    #[default]
     Stopped,
     /// At or above the stopped-speed threshold.
     Moving,
 }
 
 /// Where a vehicle is expected to be a fixed time ahead, by each model, so they can be compared.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Predictions {
     /// How far ahead, in seconds.
     pub horizon_s: f64,
@@ -282,7 +289,7 @@ impl Predictions {
 ///
 /// Its coordinates are rounded to [`COORDINATE_DECIMALS`] places, its speed and heading to
 /// [`MOTION_DECIMALS`] (the processor rounds them as it makes the state).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VehicleState {
     /// The vehicle's identity.
     pub vehicle_id: String,

@@ -1,16 +1,17 @@
 //! `process` against an in-process broker: single-position (v1) records in, and vehicle
-//! states, closed tile windows and geofence alerts out on their topics, batched (v2).
+//! states, closed tile windows and geofence alerts out on their topics, batched (vehicle
+//! states as protobuf, v3; the rest as JSON lines, v2).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use cartrack_pipeline::commands::broker::LocalBroker;
 use cartrack_pipeline::commands::process::{self, ProcessSettings};
 use cartrack_pipeline::geo::destination;
 use cartrack_pipeline::kafka::{topics, KafkaConfig};
 use cartrack_pipeline::model::{
     GeoPoint, Position, OUTPUT_SCHEMA_V2, POSITION_SCHEMA_V1, SCHEMA_HEADER,
+    VEHICLE_STATES_SCHEMA_V3,
 };
 use cartrack_pipeline::processor::ProcessorConfig;
 use cartrack_pipeline::sinks::{indices, route_record};
@@ -124,7 +125,11 @@ async fn emits_keyed_vehicles_tiles_and_alerts() {
                 .find(|header| header.key == SCHEMA_HEADER)
                 .and_then(|header| header.value)
         });
-        assert_eq!(schema, Some(OUTPUT_SCHEMA_V2.as_bytes()));
+        let expected = match message.topic() {
+            topics::VEHICLES => VEHICLE_STATES_SCHEMA_V3,
+            _ => OUTPUT_SCHEMA_V2,
+        };
+        assert_eq!(schema, Some(expected.as_bytes()));
         assert_eq!(message.key(), None, "batches have no key");
         let timestamp = message.timestamp().to_millis().unwrap();
         // The index's reader gives each document's id (a vehicle's first is its own id).
@@ -134,7 +139,7 @@ async fn emits_keyed_vehicles_tiles_and_alerts() {
             schema,
             None,
             timestamp,
-            Bytes::copy_from_slice(message.payload().unwrap()),
+            message.payload().unwrap(),
             &mut documents,
             |why| panic!("{why}"),
         );

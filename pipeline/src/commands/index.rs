@@ -114,14 +114,12 @@ impl Pending {
                 .and_then(|header| header.value)
         });
         let timestamp = message.timestamp().to_millis().unwrap_or_default();
-        // One copy per record; its documents are slices of it.
-        let payload = Bytes::copy_from_slice(message.payload().unwrap_or_default());
         let read = route_record(
             message.topic(),
             schema,
             message.key(),
             timestamp,
-            payload,
+            message.payload().unwrap_or_default(),
             &mut self.routed,
             |why| metrics.reject(why.label()),
         );

@@ -38,9 +38,13 @@ use crate::checkpoint::{self, CheckpointError, PartitionOffset};
 use crate::http::{base_router, bind, kafka_backoff, readiness_router, spawn_server, BrokerHealth};
 use crate::kafka::{topics, Batcher, Emitter, KafkaConfig, Mark};
 use crate::metrics::Metrics;
-use crate::model::{Positions, TileParts, OUTPUT_SCHEMA_V2, SCHEMA_HEADER, TILE_PARTS_SCHEMA_V1};
+use crate::model::{
+    Positions, TileParts, OUTPUT_SCHEMA_V2, SCHEMA_HEADER, TILE_PARTS_SCHEMA_V1,
+    VEHICLE_STATES_SCHEMA_V3,
+};
 use crate::processor::{Outputs, Processor, ProcessorConfig, Skip, SNAPSHOT_TOO_LATE_WINDOWS};
 use crate::transforms::merge::{Receipt, TileMerger};
+use crate::vehicle_proto;
 use crate::wall_clock_ms;
 
 /// Everything `process` needs.
@@ -563,9 +567,10 @@ fn write_json_line(value: &impl serde::Serialize, buffer: &mut Vec<u8>) {
     buffer.push(b'\n');
 }
 
-/// The output topics, each written through a [`Batcher`]: many documents to a record
-/// ([`OUTPUT_SCHEMA_V2`]), a vehicle's states, a tile window's emissions and a vehicle's
-/// alerts each in one partition, in order.
+/// The output topics, each written through a [`Batcher`]: many states to a record
+/// ([`VEHICLE_STATES_SCHEMA_V3`]), many documents to a record ([`OUTPUT_SCHEMA_V2`]); a
+/// vehicle's states, a tile window's emissions and a vehicle's alerts each in one partition,
+/// in order.
 struct Outlets {
     vehicles: Batcher,
     tiles: Batcher,
@@ -580,7 +585,11 @@ impl Outlets {
     async fn new(emitter: &Emitter) -> Self {
         let batcher = |topic, partitions| Batcher::new(topic, OUTPUT_SCHEMA_V2, partitions);
         Self {
-            vehicles: batcher(topics::VEHICLES, emitter.partitions(topics::VEHICLES).await),
+            vehicles: Batcher::new(
+                topics::VEHICLES,
+                VEHICLE_STATES_SCHEMA_V3,
+                emitter.partitions(topics::VEHICLES).await,
+            ),
             tiles: batcher(topics::TILES, emitter.partitions(topics::TILES).await),
             alerts: batcher(topics::ALERTS, emitter.partitions(topics::ALERTS).await),
             parts: Batcher::new(
@@ -618,8 +627,7 @@ impl Outlets {
             let key = state.vehicle_id.as_bytes();
             self.vehicles
                 .add(emitter, key, state.timestamp_ms, |value| {
-                    state.write_json(value);
-                    value.push(b'\n');
+                    vehicle_proto::write_state(state, value)
                 })
                 .await?;
         }

@@ -1,9 +1,10 @@
 //! What a record of an output topic becomes: the documents to index, with their ids.
 //!
-//! Two record formats are read (named in the `cartrack-schema` header, see
+//! Three record formats are read (named in the `cartrack-schema` header, see
 //! [`crate::model`]): v1, one JSON document whose id is the record key (what `process` wrote
-//! before batching, and what a record without a header is taken for), and v2, JSON documents
-//! one per line, whose ids are read from the documents themselves.
+//! before batching, and what a record without a header is taken for); v2, JSON documents one
+//! per line, whose ids are read from the documents themselves; and, on `cartrack.vehicles`, v3,
+//! protobuf vehicle states, each indexed as the JSON document a v2 line held.
 
 use std::borrow::Cow;
 
@@ -12,7 +13,10 @@ use serde::Deserialize;
 
 use super::{indices, Document};
 use crate::kafka::topics;
-use crate::model::{Alert, TileTraffic, OUTPUT_SCHEMA_V1, OUTPUT_SCHEMA_V2};
+use crate::model::{
+    Alert, TileTraffic, VehicleState, OUTPUT_SCHEMA_V1, OUTPUT_SCHEMA_V2, VEHICLE_STATES_SCHEMA_V3,
+};
+use crate::vehicle_proto::StatesReader;
 
 /// Why (part of) a record was not indexed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -23,10 +27,11 @@ pub enum Unroutable {
     /// A record of a topic that is not an output topic.
     #[error("the record is not from an output topic")]
     Unrouted,
-    /// Its schema header names a format this version does not read.
-    #[error("the record's schema is neither {OUTPUT_SCHEMA_V2} nor {OUTPUT_SCHEMA_V1}")]
+    /// Its schema header names a format this version does not read (on its topic).
+    #[error("the record's schema is not {VEHICLE_STATES_SCHEMA_V3} (vehicles only), {OUTPUT_SCHEMA_V2} or {OUTPUT_SCHEMA_V1}")]
     UnknownSchema,
-    /// A line of a v2 record that is not a document of its topic.
+    /// A line of a v2 record that is not a document of its topic, or a state of a v3 record
+    /// that is not protobuf of a vehicle state.
     #[error("a line of the record is not a document of its topic")]
     Undecodable,
 }
@@ -52,12 +57,15 @@ impl Unroutable {
 /// deterministic ids). `key` and `timestamp_ms` are the record's (v1 ids come from them).
 /// Returns how many output documents the record held (those refused included); each refused
 /// one, or the whole record, is passed to `refused`.
+///
+/// The documents of a v1 or v2 record are slices of one copy of `payload`; those of a v3
+/// record, of the JSON written from it.
 pub fn route_record(
     topic: &str,
     schema: Option<&[u8]>,
     key: Option<&[u8]>,
     timestamp_ms: i64,
-    payload: Bytes,
+    payload: &[u8],
     out: &mut Vec<Document>,
     mut refused: impl FnMut(Unroutable),
 ) -> u64 {
@@ -66,7 +74,15 @@ pub fn route_record(
         return 1;
     };
     match schema {
+        Some(schema) if schema == VEHICLE_STATES_SCHEMA_V3.as_bytes() => match kind {
+            Kind::Vehicle => route_states(payload, out, refused),
+            Kind::Tile | Kind::Alert => {
+                refused(Unroutable::UnknownSchema);
+                1
+            }
+        },
         Some(schema) if schema == OUTPUT_SCHEMA_V2.as_bytes() => {
+            let payload = Bytes::copy_from_slice(payload);
             let (mut read, mut start) = (0, 0);
             while start < payload.len() {
                 let end = memchr::memchr(b'\n', &payload[start..])
@@ -90,12 +106,50 @@ pub fn route_record(
         }
         _ => {
             match key.map(std::str::from_utf8) {
-                Some(Ok(key)) => kind.route(key, timestamp_ms, payload, out),
+                Some(Ok(key)) => {
+                    kind.route(key, timestamp_ms, Bytes::copy_from_slice(payload), out)
+                }
                 _ => refused(Unroutable::BadKey),
             }
             1
         }
     }
+}
+
+/// The documents of a v3 record: each state's JSON (the bytes a v2 line held), all written into
+/// one buffer that the record's documents share. Returns how many states the record held.
+fn route_states(
+    payload: &[u8],
+    out: &mut Vec<Document>,
+    mut refused: impl FnMut(Unroutable),
+) -> u64 {
+    let mut reader = StatesReader::new(payload);
+    // One state, its strings reused from state to state.
+    let mut state = VehicleState::default();
+    let mut json = Vec::with_capacity(payload.len() * 3);
+    let mut ids = String::new();
+    // Where each state's JSON and id end, and its time.
+    let mut ends = Vec::new();
+    let mut read = 0;
+    while let Some(result) = reader.read_next(&mut state) {
+        read += 1;
+        match result {
+            Ok(()) => {
+                state.write_json(&mut json);
+                ids.push_str(&state.vehicle_id);
+                ends.push((json.len(), ids.len(), state.timestamp_ms));
+            }
+            Err(_) => refused(Unroutable::Undecodable),
+        }
+    }
+    let json = Bytes::from(json);
+    let (mut json_start, mut id_start) = (0, 0);
+    for (json_end, id_end, timestamp_ms) in ends {
+        let source = json.slice(json_start..json_end);
+        Kind::Vehicle.route(&ids[id_start..id_end], timestamp_ms, source, out);
+        (json_start, id_start) = (json_end, id_end);
+    }
+    read
 }
 
 /// The output topics.
@@ -209,7 +263,7 @@ mod tests {
             schema.map(str::as_bytes),
             key.map(str::as_bytes),
             1_700,
-            Bytes::from_static(payload.as_bytes()),
+            payload.as_bytes(),
             &mut out,
             |why| refusals.push(why),
         );
@@ -278,6 +332,81 @@ mod tests {
             alerts,
             owned(&[(indices::ALERTS, "cab-north-enter-7", alert)])
         );
+    }
+
+    #[test]
+    fn v3_records_yield_each_states_json_as_a_v2_line_held_it() {
+        let state = |id: &str, timestamp_ms| VehicleState {
+            vehicle_id: id.into(),
+            timestamp_ms,
+            speed_mps: 1.5,
+            attributes: [("k".to_string(), "v".to_string())].into(),
+            ..VehicleState::default()
+        };
+        let states = [state("cab-1", 5), state("c\"2", 6)];
+        let mut record = Vec::new();
+        for state in &states {
+            crate::vehicle_proto::write_state(state, &mut record);
+        }
+        let mut out = Vec::new();
+        let mut refusals = Vec::new();
+        let read = route_record(
+            topics::VEHICLES,
+            Some(VEHICLE_STATES_SCHEMA_V3.as_bytes()),
+            None,
+            0,
+            &record,
+            &mut out,
+            |why| refusals.push(why),
+        );
+        let json: Vec<String> = states
+            .iter()
+            .map(|state| {
+                let mut line = Vec::new();
+                state.write_json(&mut line);
+                String::from_utf8(line).unwrap()
+            })
+            .collect();
+        let documents: Vec<Target> = out
+            .into_iter()
+            .map(|d| (d.index, d.id, String::from_utf8(d.source.to_vec()).unwrap()))
+            .collect();
+        assert_eq!(
+            documents,
+            vec![
+                (indices::VEHICLES, "cab-1".to_string(), json[0].clone()),
+                (
+                    indices::VEHICLE_HISTORY,
+                    "cab-1-5".to_string(),
+                    json[0].clone()
+                ),
+                (indices::VEHICLES, "c\"2".to_string(), json[1].clone()),
+                (
+                    indices::VEHICLE_HISTORY,
+                    "c\"2-6".to_string(),
+                    json[1].clone()
+                ),
+            ]
+        );
+        assert_eq!((read, refusals), (2, vec![]));
+
+        // A damaged state is refused and counted; the whole ones before it are indexed.
+        let mut out = Vec::new();
+        let mut refusals = Vec::new();
+        let read = route_record(
+            topics::VEHICLES,
+            Some(VEHICLE_STATES_SCHEMA_V3.as_bytes()),
+            None,
+            0,
+            &record[..record.len() - 3],
+            &mut out,
+            |why| refusals.push(why),
+        );
+        assert_eq!((read, out.len()), (2, 2));
+        assert_eq!(refusals, [Unroutable::Undecodable]);
+        // v3 is the vehicles' format only.
+        let (_, _, refusals) = route(topics::TILES, Some(VEHICLE_STATES_SCHEMA_V3), None, "{}");
+        assert_eq!(refusals, [Unroutable::UnknownSchema]);
     }
 
     #[test]

@@ -630,7 +630,7 @@ fn items(message: &impl Message) -> Vec<(String, Vec<u8>)> {
         schema,
         message.key(),
         message.timestamp().to_millis().unwrap_or_default(),
-        bytes::Bytes::copy_from_slice(payload),
+        payload,
         &mut documents,
         |why| {
             panic!(
