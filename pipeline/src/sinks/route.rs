@@ -254,7 +254,7 @@ mod tests {
         topic: &str,
         schema: Option<&str>,
         key: Option<&str>,
-        payload: &'static str,
+        payload: impl AsRef<[u8]>,
     ) -> (Vec<Target>, u64, Vec<Unroutable>) {
         let mut out = Vec::new();
         let mut refusals = Vec::new();
@@ -263,7 +263,7 @@ mod tests {
             schema.map(str::as_bytes),
             key.map(str::as_bytes),
             1_700,
-            payload.as_bytes(),
+            payload.as_ref(),
             &mut out,
             |why| refusals.push(why),
         );
@@ -348,17 +348,8 @@ mod tests {
         for state in &states {
             crate::vehicle_proto::write_state(state, &mut record);
         }
-        let mut out = Vec::new();
-        let mut refusals = Vec::new();
-        let read = route_record(
-            topics::VEHICLES,
-            Some(VEHICLE_STATES_SCHEMA_V3.as_bytes()),
-            None,
-            0,
-            &record,
-            &mut out,
-            |why| refusals.push(why),
-        );
+        let v3 = Some(VEHICLE_STATES_SCHEMA_V3);
+        let (documents, read, refusals) = route(topics::VEHICLES, v3, None, &record);
         let json: Vec<String> = states
             .iter()
             .map(|state| {
@@ -366,10 +357,6 @@ mod tests {
                 state.write_json(&mut line);
                 String::from_utf8(line).unwrap()
             })
-            .collect();
-        let documents: Vec<Target> = out
-            .into_iter()
-            .map(|d| (d.index, d.id, String::from_utf8(d.source.to_vec()).unwrap()))
             .collect();
         assert_eq!(
             documents,
@@ -391,18 +378,9 @@ mod tests {
         assert_eq!((read, refusals), (2, vec![]));
 
         // A damaged state is refused and counted; the whole ones before it are indexed.
-        let mut out = Vec::new();
-        let mut refusals = Vec::new();
-        let read = route_record(
-            topics::VEHICLES,
-            Some(VEHICLE_STATES_SCHEMA_V3.as_bytes()),
-            None,
-            0,
-            &record[..record.len() - 3],
-            &mut out,
-            |why| refusals.push(why),
-        );
-        assert_eq!((read, out.len()), (2, 2));
+        let (documents, read, refusals) =
+            route(topics::VEHICLES, v3, None, &record[..record.len() - 3]);
+        assert_eq!((read, documents.len()), (2, 2));
         assert_eq!(refusals, [Unroutable::Undecodable]);
         // v3 is the vehicles' format only.
         let (_, _, refusals) = route(topics::TILES, Some(VEHICLE_STATES_SCHEMA_V3), None, "{}");
