@@ -50,7 +50,8 @@ fn process(c: &mut Criterion) {
     group.finish();
 }
 
-/// Writing the vehicle states `process` emits (one per position) as JSON lines.
+/// Writing the vehicle states `process` emits (one per position) as the JSON documents `index`
+/// writes, one per line.
 fn write_states(c: &mut Criterion) {
     let positions = positions();
     let mut processor = Processor::new(ProcessorConfig::with_geofences(geofences()));

@@ -27,7 +27,7 @@ pub use lag::lag;
 pub mod topics {
     /// Validated positions, batched by partition of their vehicle id (protobuf).
     pub const POSITIONS: &str = "cartrack.positions";
-    /// Vehicle states with predictions, partitioned by vehicle id (JSON lines).
+    /// Vehicle states with predictions, partitioned by vehicle id (protobuf).
     pub const VEHICLES: &str = "cartrack.vehicles";
     /// Closed tile windows, partitioned by `<geohash>-<window start>` (JSON lines).
     pub const TILES: &str = "cartrack.tiles";
