@@ -2,10 +2,12 @@
 //! ([`VEHICLE_STATES_SCHEMA_V3`](crate::model::VEHICLE_STATES_SCHEMA_V3)).
 //!
 //! A record is one `VehicleStates` message (pipeline/README.md has the `.proto`). Both ends
-//! are written by hand on prost's field codecs, against a [`VehicleState`] that is borrowed
-//! (`process` writes a state without copying its strings) or reused (`index` reads a record
-//! into one state, whose strings keep their capacity). Every field is written, zeros too, so a
-//! `-0.0` reads back as it was written; unknown fields are skipped, so fields can be added.
+//! are written by hand (prost-derived types would need the strings copied in or out), against
+//! a [`VehicleState`] that is borrowed (`process` writes a state without copying its strings)
+//! or reused (`index` reads a record into one state, whose strings keep their capacity). Every
+//! field is written, zeros too, so a `-0.0` reads back as it was written; unknown fields are
+//! skipped, so fields can be added. The tests hold both ends to prost-derived types of the
+//! `.proto`.
 
 use prost::encoding::{self, DecodeContext, WireType};
 

@@ -32,7 +32,7 @@ pub enum Unroutable {
     UnknownSchema,
     /// A line of a v2 record that is not a document of its topic, or a state of a v3 record
     /// that is not protobuf of a vehicle state.
-    #[error("a line of the record is not a document of its topic")]
+    #[error("a line or state of the record is not a document of its topic")]
     Undecodable,
 }
 
