@@ -564,6 +564,89 @@ mod tests {
     }
 
     #[test]
+    fn the_proto_in_the_readme_has_the_fields_written() {
+        use prost_types::field_descriptor_proto::Type;
+
+        let readme = include_str!("../README.md");
+        let block = readme
+            .split("```proto\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a proto block in README.md");
+        // The block is indented in a list item.
+        let proto: String = block
+            .lines()
+            .map(|line| format!("{}\n", line.strip_prefix("  ").unwrap_or(line)))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("vehicles.proto"), proto).unwrap();
+        let set = protox::compile(["vehicles.proto"], [dir.path()]).unwrap();
+        let fields = |message: &str| -> Vec<(String, u32, Type)> {
+            let message = set.file[0]
+                .message_type
+                .iter()
+                .find(|known| known.name() == message)
+                .unwrap_or_else(|| panic!("no message {message}"));
+            message
+                .field
+                .iter()
+                .map(|field| {
+                    (
+                        field.name().to_owned(),
+                        field.number() as u32,
+                        field.r#type(),
+                    )
+                })
+                .collect()
+        };
+        let expect = |fields: &[(&str, u32, Type)]| -> Vec<(String, u32, Type)> {
+            fields
+                .iter()
+                .map(|(name, number, kind)| (name.to_string(), *number, *kind))
+                .collect()
+        };
+        assert_eq!(
+            fields("VehicleStates"),
+            expect(&[("states", STATES, Type::Message)])
+        );
+        assert_eq!(
+            fields("VehicleState"),
+            expect(&[
+                ("vehicle_id", field::VEHICLE_ID, Type::String),
+                ("timestamp_ms", field::TIMESTAMP_MS, Type::Int64),
+                ("location", field::LOCATION, Type::Message),
+                ("speed_mps", field::SPEED_MPS, Type::Double),
+                ("heading_deg", field::HEADING_DEG, Type::Double),
+                ("motion", field::MOTION, Type::Enum),
+                ("tile", field::TILE, Type::String),
+                ("predictions", field::PREDICTIONS, Type::Message),
+                ("attributes", field::ATTRIBUTES, Type::Message),
+            ])
+        );
+        assert_eq!(
+            fields("GeoPoint"),
+            expect(&[("lat", 1, Type::Double), ("lon", 2, Type::Double)])
+        );
+        assert_eq!(
+            fields("Predictions"),
+            expect(&[
+                ("horizon_s", 1, Type::Double),
+                ("dead_reckoning", DEAD_RECKONING, Type::Message),
+                ("tile_speed", TILE_SPEED, Type::Message),
+                ("kalman", KALMAN, Type::Message),
+            ])
+        );
+        let motion = &set.file[0].enum_type[0];
+        let values: Vec<(&str, i32)> = motion
+            .value
+            .iter()
+            .map(|value| (value.name(), value.number()))
+            .collect();
+        let numbers = [Motion::Stopped, Motion::Moving].map(|m| i32::from(motion_number(m)));
+        assert_eq!(values, [("STOPPED", numbers[0]), ("MOVING", numbers[1])]);
+    }
+
+    #[test]
     fn a_protobuf_reader_of_the_schema_reads_what_is_written() {
         let written = states();
         let decoded = WireStates::decode(record_of(&written).as_slice()).unwrap();
