@@ -127,6 +127,15 @@ fn motion_number(motion: Motion) -> u8 {
     }
 }
 
+/// The motion [`motion_number`] gives `number`, if any.
+fn motion_of(number: i32) -> Option<Motion> {
+    match number {
+        0 => Some(Motion::Stopped),
+        1 => Some(Motion::Moving),
+        _ => None,
+    }
+}
+
 /// The bytes of a string field with a one-byte key.
 fn string_len(value: &str) -> usize {
     1 + encoding::encoded_len_varint(value.len() as u64) + value.len()
@@ -210,7 +219,6 @@ impl<'a> StatesReader<'a> {
 }
 
 fn read_state(message: &[u8], state: &mut VehicleState) -> Result<(), StateError> {
-    state.attributes.clear();
     if read_as_written(message, state).is_some() {
         return Ok(());
     }
@@ -229,11 +237,7 @@ fn read_as_written(message: &[u8], state: &mut VehicleState) -> Option<()> {
     state.speed_mps = bytes.double(field::SPEED_MPS)?;
     state.heading_deg = bytes.double(field::HEADING_DEG)?;
     bytes.key(field::MOTION, WireType::Varint)?;
-    state.motion = match bytes.byte()? {
-        0 => Motion::Stopped,
-        1 => Motion::Moving,
-        _ => return None,
-    };
+    state.motion = motion_of(i32::from(bytes.byte()?))?;
     bytes.str(field::TILE, &mut state.tile)?;
     bytes.key(field::PREDICTIONS, WireType::LengthDelimited)?;
     (bytes.byte()? == PREDICTIONS_LEN as u8).then_some(())?;
@@ -243,7 +247,9 @@ fn read_as_written(message: &[u8], state: &mut VehicleState) -> Option<()> {
         tile_speed: bytes.point(TILE_SPEED)?,
         kalman: bytes.point(KALMAN)?,
     };
-    bytes.0.is_empty().then_some(())
+    bytes.0.is_empty().then_some(())?;
+    state.attributes.clear();
+    Some(())
 }
 
 /// The fields of a message, read in an expected order.
@@ -347,11 +353,7 @@ fn read_any(mut message: &[u8], state: &mut VehicleState) -> Result<(), StateErr
             _ => encoding::skip_field(wire_type, tag, buf, ctx.clone())?,
         }
     }
-    state.motion = match motion {
-        0 => Motion::Stopped,
-        1 => Motion::Moving,
-        other => return Err(StateError::UnknownMotion(other)),
-    };
+    state.motion = motion_of(motion).ok_or(StateError::UnknownMotion(motion))?;
     Ok(())
 }
 
@@ -599,7 +601,7 @@ mod tests {
                 })
                 .collect()
         };
-        let expect = |fields: &[(&str, u32, Type)]| -> Vec<(String, u32, Type)> {
+        let wanted = |fields: &[(&str, u32, Type)]| -> Vec<(String, u32, Type)> {
             fields
                 .iter()
                 .map(|(name, number, kind)| (name.to_string(), *number, *kind))
@@ -607,11 +609,11 @@ mod tests {
         };
         assert_eq!(
             fields("VehicleStates"),
-            expect(&[("states", STATES, Type::Message)])
+            wanted(&[("states", STATES, Type::Message)])
         );
         assert_eq!(
             fields("VehicleState"),
-            expect(&[
+            wanted(&[
                 ("vehicle_id", field::VEHICLE_ID, Type::String),
                 ("timestamp_ms", field::TIMESTAMP_MS, Type::Int64),
                 ("location", field::LOCATION, Type::Message),
@@ -625,11 +627,11 @@ mod tests {
         );
         assert_eq!(
             fields("GeoPoint"),
-            expect(&[("lat", 1, Type::Double), ("lon", 2, Type::Double)])
+            wanted(&[("lat", 1, Type::Double), ("lon", 2, Type::Double)])
         );
         assert_eq!(
             fields("Predictions"),
-            expect(&[
+            wanted(&[
                 ("horizon_s", 1, Type::Double),
                 ("dead_reckoning", DEAD_RECKONING, Type::Message),
                 ("tile_speed", TILE_SPEED, Type::Message),
