@@ -3,6 +3,7 @@
 //! Both take batches of [`Document`]s with deterministic ids, so writing a batch twice (after a
 //! crash before the offset commit) leaves the same result as writing it once.
 
+mod drop_behind;
 pub mod elasticsearch;
 pub mod ndjson;
 mod route;

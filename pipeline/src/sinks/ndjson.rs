@@ -1,11 +1,13 @@
 //! The local sink: one NDJSON file per index, each line `{"_id": ..., "_source": ...}` (the
 //! shape of an Elasticsearch hit), appended. Latest-state indices become logs here: the last
-//! line for an id is its current document.
+//! line for an id is its current document. The files are dropped from the page cache behind the
+//! writer ([`DropBehindFile`]).
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use super::drop_behind::DropBehindFile;
 use super::{Document, Sink, SinkError, WriteSummary};
 use crate::model::write_json_str;
 
@@ -14,7 +16,7 @@ use crate::model::write_json_str;
 pub struct NdjsonSink {
     dir: PathBuf,
     /// The open files by index: a handful, so a list.
-    files: Vec<(&'static str, BufWriter<File>)>,
+    files: Vec<(&'static str, BufWriter<DropBehindFile>)>,
 }
 
 /// The write buffer per file. Large, because the kernel's cost is per `write`: 8 KiB writes
@@ -43,7 +45,7 @@ impl NdjsonSink {
     fn file(
         &mut self,
         index: &'static str,
-    ) -> Result<&mut BufWriter<File>, (PathBuf, std::io::Error)> {
+    ) -> Result<&mut BufWriter<DropBehindFile>, (PathBuf, std::io::Error)> {
         let slot = match self.files.iter().position(|(known, _)| *known == index) {
             Some(slot) => slot,
             None => {
@@ -52,6 +54,7 @@ impl NdjsonSink {
                     .create(true)
                     .append(true)
                     .open(&path)
+                    .and_then(DropBehindFile::new)
                     .map_err(|err| (path, err))?;
                 self.files
                     .push((index, BufWriter::with_capacity(BUFFER_BYTES, file)));
@@ -89,7 +92,7 @@ impl NdjsonSink {
 /// Writes the parts of one line into `file`'s buffer. Only whole lines reach the file:
 /// `BufWriter` writes out what it holds before a write that does not fit, so room for the whole
 /// line is made first; a line longer than the buffer goes out in one write of its own.
-fn write_line(file: &mut BufWriter<File>, parts: &[&[u8]]) -> std::io::Result<()> {
+fn write_line(file: &mut BufWriter<DropBehindFile>, parts: &[&[u8]]) -> std::io::Result<()> {
     let length: usize = parts.iter().map(|part| part.len()).sum();
     if length > file.capacity() {
         return file.write_all(&parts.concat());
