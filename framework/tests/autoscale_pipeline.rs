@@ -195,10 +195,10 @@ async fn a_burst_adds_processors_the_lag_drains_they_go_back_and_the_tiles_are_e
         started.elapsed().as_secs_f64()
     );
 
-    // Processors were added while the lag grew, never beyond max.
-    // What autoscaling showed last, printed when it changes (the test's log tells the story).
+    // What autoscaling shows, printed when it changes (the test's log tells the story, also of
+    // a wait that times out).
     let last = std::sync::Mutex::new(Value::Null);
-    let peak = wait_until(T, "a second processor running", || async {
+    let autoscale = || async {
         let view = s.get("/v1/autoscale").await?;
         let mut seen = last
             .lock()
@@ -208,15 +208,18 @@ async fn a_burst_adds_processors_the_lag_drains_they_go_back_and_the_tiles_are_e
             eprintln!("autoscale_pipeline: {at:.1} s {}", view["groups"]);
             *seen = view["groups"].clone();
         }
-        let (desired, running) = processors(&view);
+        Some(view)
+    };
+    // Processors were added while the lag grew, never beyond max.
+    let peak = wait_until(T, "a second processor running", || async {
+        let (desired, running) = processors(&autoscale().await?);
         (running >= 2).then_some(desired)
     })
     .await;
     assert!((2..=3).contains(&peak), "{peak}");
     // The lag drains, and after the quiet period the count is back at min.
     wait_until(T, "back to one processor", || async {
-        let view = s.get("/v1/autoscale").await?;
-        (processors(&view) == (1, 1)).then_some(())
+        (processors(&autoscale().await?) == (1, 1)).then_some(())
     })
     .await;
     let view = s.get("/v1/autoscale").await.unwrap_or_default();
