@@ -64,26 +64,21 @@ pub fn advance(
         lat: position.lat,
         lon: position.lon,
     };
-    let (derived_speed, derived_heading) = match previous {
-        Some(previous) if position.timestamp_ms <= previous.timestamp_ms => {
-            return Err(Stale::NotNewer)
+    if previous.is_some_and(|previous| position.timestamp_ms <= previous.timestamp_ms) {
+        return Err(Stale::NotNewer);
+    }
+    let (speed_mps, heading_deg) = match (position.speed_mps, position.heading_deg) {
+        // Most devices report both: the trigonometry of deriving them is skipped.
+        (Some(speed), Some(heading)) => (f64::from(speed), f64::from(heading)),
+        (speed, heading) => {
+            let (derived_speed, derived_heading) =
+                derive(previous, location, position.timestamp_ms, config);
+            (
+                speed.map_or(derived_speed, f64::from),
+                heading.map_or(derived_heading, f64::from),
+            )
         }
-        Some(previous) => {
-            let elapsed_s = (position.timestamp_ms - previous.timestamp_ms) as f64 / 1000.0;
-            let distance_m = haversine_m(previous.location, location);
-            let speed = distance_m / elapsed_s;
-            if speed > config.max_derived_speed_mps {
-                (previous.speed_mps, previous.heading_deg)
-            } else if distance_m >= config.min_heading_move_m {
-                (speed, initial_bearing_deg(previous.location, location))
-            } else {
-                (speed, previous.heading_deg)
-            }
-        }
-        None => (0.0, 0.0),
     };
-    let speed_mps = position.speed_mps.map_or(derived_speed, f64::from);
-    let heading_deg = position.heading_deg.map_or(derived_heading, f64::from);
     let motion = if speed_mps < config.stopped_below_mps {
         Motion::Stopped
     } else {
@@ -96,6 +91,29 @@ pub fn advance(
         heading_deg,
         motion,
     })
+}
+
+/// Speed and heading from the move since `previous` (zero for a vehicle's first fix), which is
+/// older than `timestamp_ms`.
+fn derive(
+    previous: Option<&Kinematics>,
+    location: GeoPoint,
+    timestamp_ms: i64,
+    config: &TrackConfig,
+) -> (f64, f64) {
+    let Some(previous) = previous else {
+        return (0.0, 0.0);
+    };
+    let elapsed_s = (timestamp_ms - previous.timestamp_ms) as f64 / 1000.0;
+    let distance_m = haversine_m(previous.location, location);
+    let speed = distance_m / elapsed_s;
+    if speed > config.max_derived_speed_mps {
+        (previous.speed_mps, previous.heading_deg)
+    } else if distance_m >= config.min_heading_move_m {
+        (speed, initial_bearing_deg(previous.location, location))
+    } else {
+        (speed, previous.heading_deg)
+    }
 }
 
 #[cfg(test)]
@@ -201,6 +219,28 @@ mod tests {
         let next = advance(Some(&first), &reported, &config).unwrap();
         assert_eq!((next.speed_mps, next.heading_deg), (7.5, 180.0));
         assert_eq!(next.motion, Motion::Moving);
+    }
+
+    #[test]
+    fn what_is_not_reported_is_derived() {
+        let config = TrackConfig::default();
+        let first = advance(None, &fix(0, START), &config).unwrap();
+        // 150 m north-east in 10 s.
+        let mut only_speed = fix(10_000, destination(START, 45.0, 150.0));
+        only_speed.speed_mps = Some(12.5);
+        let next = advance(Some(&first), &only_speed, &config).unwrap();
+        assert_eq!(next.speed_mps, 12.5);
+        assert!(
+            (next.heading_deg - 45.0).abs() < 1e-6,
+            "{}",
+            next.heading_deg
+        );
+        let mut only_heading = only_speed.clone();
+        only_heading.speed_mps = None;
+        only_heading.heading_deg = Some(30.0);
+        let next = advance(Some(&first), &only_heading, &config).unwrap();
+        assert!((next.speed_mps - 15.0).abs() < 1e-6, "{}", next.speed_mps);
+        assert_eq!(next.heading_deg, 30.0);
     }
 
     #[test]
