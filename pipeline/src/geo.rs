@@ -37,23 +37,56 @@ pub fn destination(from: GeoPoint, bearing_deg: f64, distance_m: f64) -> GeoPoin
     if distance_m == 0.0 {
         return from; // A stopped vehicle: no trigonometry needed.
     }
-    let angular = distance_m / EARTH_RADIUS_M;
-    let bearing = bearing_deg.to_radians();
-    let lat1 = from.lat.to_radians();
-    let lon1 = from.lon.to_radians();
-    let lat2 = (lat1.sin() * angular.cos() + lat1.cos() * angular.sin() * bearing.cos()).asin();
-    let lon2 = lon1
-        + (bearing.sin() * angular.sin() * lat1.cos())
-            .atan2(angular.cos() - lat1.sin() * lat2.sin());
-    let lon = lon2.to_degrees();
-    GeoPoint {
-        lat: lat2.to_degrees(),
-        // Wrap only across the antimeridian, so ordinary results stay bit-exact.
-        lon: if (-180.0..=180.0).contains(&lon) {
-            lon
-        } else {
-            (lon + 540.0).rem_euclid(360.0) - 180.0
-        },
+    Course::new(from, bearing_deg).at(distance_m)
+}
+
+/// A great circle from a point at a bearing, with the trigonometry of both computed once for
+/// any number of [`destination`]s along it (the same operations, so the same results).
+#[derive(Debug, Clone, Copy)]
+pub struct Course {
+    from: GeoPoint,
+    lat_sin: f64,
+    lat_cos: f64,
+    bearing_sin: f64,
+    bearing_cos: f64,
+}
+
+impl Course {
+    /// The course from `from` at `bearing_deg`.
+    pub fn new(from: GeoPoint, bearing_deg: f64) -> Self {
+        let lat1 = from.lat.to_radians();
+        let bearing = bearing_deg.to_radians();
+        Self {
+            from,
+            lat_sin: lat1.sin(),
+            lat_cos: lat1.cos(),
+            bearing_sin: bearing.sin(),
+            bearing_cos: bearing.cos(),
+        }
+    }
+
+    /// The point `distance_m` along the course: [`destination`].
+    pub fn at(&self, distance_m: f64) -> GeoPoint {
+        if distance_m == 0.0 {
+            return self.from;
+        }
+        let angular = distance_m / EARTH_RADIUS_M;
+        let lon1 = self.from.lon.to_radians();
+        let lat2 =
+            (self.lat_sin * angular.cos() + self.lat_cos * angular.sin() * self.bearing_cos).asin();
+        let lon2 = lon1
+            + (self.bearing_sin * angular.sin() * self.lat_cos)
+                .atan2(angular.cos() - self.lat_sin * lat2.sin());
+        let lon = lon2.to_degrees();
+        GeoPoint {
+            lat: lat2.to_degrees(),
+            // Wrap only across the antimeridian, so ordinary results stay bit-exact.
+            lon: if (-180.0..=180.0).contains(&lon) {
+                lon
+            } else {
+                (lon + 540.0).rem_euclid(360.0) - 180.0
+            },
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use crate::model::{
 use crate::transforms::aggregate::{LateFix, TileAggregator, TooLate, WindowConfig};
 use crate::transforms::geofence::{Geofences, Membership};
 use crate::transforms::merge::LateParts;
-use crate::transforms::predict::{dead_reckoning, tile_speed, Kalman, KalmanConfig};
+use crate::transforms::predict::{straight_on, Kalman, KalmanConfig, StraightOn};
 use crate::transforms::track::{self, Kinematics, Stale, TrackConfig};
 
 /// Everything that tunes the processor.
@@ -274,21 +274,20 @@ impl Processor {
         );
         kalman.observe(point, position.timestamp_ms, &config.kalman);
         let horizon_s = config.horizon_s;
+        let StraightOn {
+            dead_reckoning,
+            tile_speed,
+        } = straight_on(
+            point,
+            kinematics.speed_mps,
+            kinematics.heading_deg,
+            self.tiles.current_speed_mps(&tile),
+            horizon_s,
+        );
         let predictions = Predictions {
             horizon_s,
-            dead_reckoning: dead_reckoning(
-                point,
-                kinematics.speed_mps,
-                kinematics.heading_deg,
-                horizon_s,
-            ),
-            tile_speed: tile_speed(
-                point,
-                kinematics.speed_mps,
-                kinematics.heading_deg,
-                self.tiles.current_speed_mps(&tile),
-                horizon_s,
-            ),
+            dead_reckoning,
+            tile_speed,
             kalman: kalman.predict(horizon_s),
         };
 

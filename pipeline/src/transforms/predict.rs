@@ -1,33 +1,46 @@
 //! Short-term position prediction, by several models so their errors can be compared.
 
-use crate::geo::{destination, LocalFrame};
+use crate::geo::{Course, LocalFrame};
 use crate::model::GeoPoint;
 
-/// Straight on at constant speed and heading: the baseline every other model must beat.
-pub fn dead_reckoning(
-    from: GeoPoint,
-    speed_mps: f64,
-    heading_deg: f64,
-    horizon_s: f64,
-) -> GeoPoint {
-    destination(from, heading_deg, speed_mps * horizon_s)
+/// The two straight-line predictions from `from` along the vehicle's heading.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StraightOn {
+    /// On at its own speed: the baseline every other model must beat.
+    pub dead_reckoning: GeoPoint,
+    /// On at the speed traffic in its tile currently moves (its own where the tile has none): a
+    /// car waiting at a light will move on with the traffic, one speeding into a jam will slow
+    /// down.
+    pub tile_speed: GeoPoint,
 }
 
-/// Straight on at the speed traffic in the vehicle's tile currently moves: a car waiting at a
-/// light will move on with the traffic, one speeding into a jam will slow down.
-pub fn tile_speed(
+/// Both straight-line predictions `horizon_s` ahead. They run along the same great circle, so
+/// its trigonometry is computed once.
+pub fn straight_on(
     from: GeoPoint,
     own_speed_mps: f64,
     heading_deg: f64,
     tile_mean_speed_mps: Option<f64>,
     horizon_s: f64,
-) -> GeoPoint {
-    dead_reckoning(
-        from,
-        tile_mean_speed_mps.unwrap_or(own_speed_mps),
-        heading_deg,
-        horizon_s,
-    )
+) -> StraightOn {
+    let own_m = own_speed_mps * horizon_s;
+    let traffic_m = tile_mean_speed_mps.unwrap_or(own_speed_mps) * horizon_s;
+    if own_m == 0.0 && traffic_m == 0.0 {
+        return StraightOn {
+            dead_reckoning: from,
+            tile_speed: from,
+        };
+    }
+    let course = Course::new(from, heading_deg);
+    let dead_reckoning = course.at(own_m);
+    StraightOn {
+        dead_reckoning,
+        tile_speed: if traffic_m == own_m {
+            dead_reckoning
+        } else {
+            course.at(traffic_m)
+        },
+    }
 }
 
 /// Noise assumptions of the Kalman filter.
@@ -145,7 +158,7 @@ impl Kalman {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::geo::haversine_m;
+    use crate::geo::{destination, haversine_m, EARTH_RADIUS_M};
 
     const START: GeoPoint = GeoPoint {
         lat: 40.75,
@@ -155,18 +168,67 @@ mod tests {
     #[test]
     fn dead_reckoning_goes_straight_at_constant_speed() {
         // 10 m/s due east for 30 s: 300 m east.
-        let ahead = dead_reckoning(START, 10.0, 90.0, 30.0);
+        let ahead = straight_on(START, 10.0, 90.0, None, 30.0).dead_reckoning;
         assert!((haversine_m(START, ahead) - 300.0).abs() < 1e-6);
         assert!((ahead.lat - START.lat).abs() < 1e-6);
         assert!(ahead.lon > START.lon);
-        assert_eq!(dead_reckoning(START, 0.0, 90.0, 30.0), START);
+        assert_eq!(
+            straight_on(START, 0.0, 90.0, None, 30.0).dead_reckoning,
+            START
+        );
     }
 
     #[test]
     fn tile_speed_uses_traffic_speed_when_known() {
-        let with_traffic = tile_speed(START, 0.0, 0.0, Some(5.0), 30.0);
-        assert!((haversine_m(START, with_traffic) - 150.0).abs() < 1e-6);
-        assert_eq!(tile_speed(START, 0.0, 0.0, None, 30.0), START);
+        let with_traffic = straight_on(START, 0.0, 0.0, Some(5.0), 30.0);
+        assert!((haversine_m(START, with_traffic.tile_speed) - 150.0).abs() < 1e-6);
+        assert_eq!(with_traffic.dead_reckoning, START);
+        assert_eq!(straight_on(START, 0.0, 0.0, None, 30.0).tile_speed, START);
+    }
+
+    #[test]
+    fn both_are_the_destinations_at_their_speeds_bit_for_bit() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..100_000 {
+            let from = GeoPoint {
+                lat: rng.random_range(-89.0..89.0),
+                lon: rng.random_range(-180.0..=180.0),
+            };
+            let own = rng.random_range(0.0..60.0);
+            let heading = rng.random_range(0.0..360.0);
+            let traffic = match rng.random_range(0..3) {
+                0 => None,
+                1 => Some(own),
+                _ => Some(rng.random_range(0.0..40.0)),
+            };
+            let both = straight_on(from, own, heading, traffic, 30.0);
+            // The destination formula as written out for one distance, trigonometry and all.
+            let along = |speed: f64| {
+                if speed == 0.0 {
+                    return from;
+                }
+                let angular = speed * 30.0 / EARTH_RADIUS_M;
+                let (lat1, bearing) = (from.lat.to_radians(), heading.to_radians());
+                let lat2 = (lat1.sin() * angular.cos()
+                    + lat1.cos() * angular.sin() * bearing.cos())
+                .asin();
+                let lon2 = from.lon.to_radians()
+                    + (bearing.sin() * angular.sin() * lat1.cos())
+                        .atan2(angular.cos() - lat1.sin() * lat2.sin());
+                let lon = lon2.to_degrees();
+                GeoPoint {
+                    lat: lat2.to_degrees(),
+                    lon: if (-180.0..=180.0).contains(&lon) {
+                        lon
+                    } else {
+                        (lon + 540.0).rem_euclid(360.0) - 180.0
+                    },
+                }
+            };
+            assert_eq!(both.dead_reckoning, along(own));
+            assert_eq!(both.tile_speed, along(traffic.unwrap_or(own)));
+        }
     }
 
     #[test]
