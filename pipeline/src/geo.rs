@@ -77,16 +77,20 @@ impl Course {
         let lon2 = lon1
             + (self.bearing_sin * angular.sin() * self.lat_cos)
                 .atan2(angular.cos() - self.lat_sin * lat2.sin());
-        let lon = lon2.to_degrees();
         GeoPoint {
             lat: lat2.to_degrees(),
-            // Wrap only across the antimeridian, so ordinary results stay bit-exact.
-            lon: if (-180.0..=180.0).contains(&lon) {
-                lon
-            } else {
-                (lon + 540.0).rem_euclid(360.0) - 180.0
-            },
+            lon: wrap_lon(lon2.to_degrees()),
         }
+    }
+}
+
+/// A longitude in degrees, brought into `[-180, 180]` across the antimeridian; one inside is
+/// returned as it is, so ordinary results stay bit-exact.
+pub(crate) fn wrap_lon(lon: f64) -> f64 {
+    if (-180.0..=180.0).contains(&lon) {
+        lon
+    } else {
+        (lon + 540.0).rem_euclid(360.0) - 180.0
     }
 }
 

@@ -158,7 +158,7 @@ impl Kalman {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::geo::{destination, haversine_m, EARTH_RADIUS_M};
+    use crate::geo::{destination, haversine_m, wrap_lon, EARTH_RADIUS_M};
 
     const START: GeoPoint = GeoPoint {
         lat: 40.75,
@@ -216,14 +216,9 @@ mod tests {
                 let lon2 = from.lon.to_radians()
                     + (bearing.sin() * angular.sin() * lat1.cos())
                         .atan2(angular.cos() - lat1.sin() * lat2.sin());
-                let lon = lon2.to_degrees();
                 GeoPoint {
                     lat: lat2.to_degrees(),
-                    lon: if (-180.0..=180.0).contains(&lon) {
-                        lon
-                    } else {
-                        (lon + 540.0).rem_euclid(360.0) - 180.0
-                    },
+                    lon: wrap_lon(lon2.to_degrees()),
                 }
             };
             assert_eq!(both.dead_reckoning, along(own));
