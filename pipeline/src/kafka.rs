@@ -59,6 +59,27 @@ pub struct KafkaConfig {
     options: Vec<(String, String)>,
 }
 
+/// How a producer compresses its batches. Options given by the user (`compression.type`)
+/// override it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// LZ4: for records that may wait in the broker, whose backlog bound counts stored bytes
+    /// (positions held for the allowed lateness).
+    Lz4,
+    /// None (Kafka's default): for records consumed as they come, where compressing costs more
+    /// CPU than the bytes save.
+    None,
+}
+
+impl Compression {
+    fn codec(self) -> &'static str {
+        match self {
+            Self::Lz4 => "lz4",
+            Self::None => "none",
+        }
+    }
+}
+
 impl KafkaConfig {
     /// Validates the `--kafka` value and `key=value` options (from flags, or the
     /// comma-separated `CARTRACK_KAFKA_OPTIONS`).
@@ -101,19 +122,24 @@ impl KafkaConfig {
     }
 
     /// An [`Emitter`] on a producer that neither loses nor duplicates on retry (idempotent,
-    /// acks from all in-sync replicas) and lingers only briefly, since the pipeline is
-    /// real-time; acknowledged items are counted as records out in `metrics`.
-    pub fn emitter(&self, metrics: Metrics) -> Result<Emitter, KafkaError> {
+    /// acks from all in-sync replicas), lingers only briefly, since the pipeline is
+    /// real-time, and compresses as told; acknowledged items are counted as records out in
+    /// `metrics`.
+    pub fn emitter(
+        &self,
+        metrics: Metrics,
+        compression: Compression,
+    ) -> Result<Emitter, KafkaError> {
         let config = self.client_config(&[
             ("enable.idempotence", "true"),
             ("acks", "all"),
             ("linger.ms", "5"),
-            ("compression.type", "lz4"),
+            ("compression.type", compression.codec()),
         ]);
         Emitter::new(config, metrics)
     }
 
-    /// An [`Emitter`] like [`Self::emitter`] whose records never expire
+    /// An [`Emitter`] like [`Self::emitter`], compressing with LZ4, whose records never expire
     /// (`message.timeout.ms=0`): while the broker refuses them retriably (as `broker` does past
     /// its backlog bound) the producer keeps resending them, and a full queue makes the sender
     /// wait, so a source that cannot answer "not taken" (simulator, replay) waits instead of
@@ -123,7 +149,7 @@ impl KafkaConfig {
             ("enable.idempotence", "true"),
             ("acks", "all"),
             ("linger.ms", "5"),
-            ("compression.type", "lz4"),
+            ("compression.type", Compression::Lz4.codec()),
             ("message.timeout.ms", "0"),
         ]);
         Emitter::new(config, metrics)
@@ -547,7 +573,7 @@ mod tests {
             .unwrap();
         let config = KafkaConfig::new(Some(&cluster.bootstrap_servers()), &[]).unwrap();
         let metrics = Metrics::new("test", &[]);
-        let mut emitter = config.emitter(metrics.clone()).unwrap();
+        let mut emitter = config.emitter(metrics.clone(), Compression::None).unwrap();
 
         let record = |payload, items| Outgoing {
             topic: topics::VEHICLES,

@@ -36,7 +36,7 @@ use tokio::time::Instant;
 
 use crate::checkpoint::{self, CheckpointError, PartitionOffset};
 use crate::http::{base_router, bind, kafka_backoff, readiness_router, spawn_server, BrokerHealth};
-use crate::kafka::{topics, Batcher, Emitter, KafkaConfig, Mark};
+use crate::kafka::{topics, Batcher, Compression, Emitter, KafkaConfig, Mark};
 use crate::metrics::Metrics;
 use crate::model::{
     Positions, TileParts, OUTPUT_SCHEMA_V2, SCHEMA_HEADER, TILE_PARTS_SCHEMA_V1,
@@ -233,7 +233,9 @@ pub async fn run(
     consumer.subscribe(&[topics::POSITIONS, topics::TILE_PARTS])?;
     let health = BrokerHealth::new(metrics.clone());
     let probe = health.watch(Arc::clone(&consumer), topics::POSITIONS);
-    let mut emitter = settings.kafka.emitter(metrics.clone())?;
+    // Outputs are consumed as they come: LZ4 of the protobuf states cost a sixth of this
+    // process's CPU (pipeline/BENCHMARKS.md).
+    let mut emitter = settings.kafka.emitter(metrics.clone(), Compression::None)?;
 
     let (snapshots, mut snapshot_requests) = mpsc::channel::<SnapshotRequest>(16);
     let listener = bind(settings.http_host, settings.http_port)

@@ -117,7 +117,7 @@ mod tests {
     use rdkafka::ClientConfig;
 
     use super::*;
-    use crate::kafka::{topics, KafkaConfig};
+    use crate::kafka::{topics, Compression, KafkaConfig};
     use crate::metrics::Metrics;
 
     #[test]
@@ -137,7 +137,7 @@ mod tests {
         let bootstrap = cluster.bootstrap_servers();
         let config = KafkaConfig::new(Some(&bootstrap), &[]).unwrap();
         let metrics = Metrics::new("test", &[]);
-        let mut emitter = config.emitter(metrics.clone()).unwrap();
+        let mut emitter = config.emitter(metrics.clone(), Compression::Lz4).unwrap();
         assert_eq!(emitter.partitions(topics::VEHICLES).await, 4);
 
         let mut batcher = Batcher::new(topics::VEHICLES, "s", 4);
